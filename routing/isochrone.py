@@ -1,0 +1,377 @@
+"""Isochrone polygons: the area within a walk limit of a point, as GeoJSON.
+
+The polygon of limit ``c`` is the set of places within ``buffer_m`` (straight line) of a street
+point reached within ``c``, partial ends of edges included. It is computed on a grid, as
+Valhalla does: every reached street point ``p`` (sampled every half cell) with walk cost
+``t(p)`` seeds the field ``F(x) = min_p t(p) + |x - p| * cost_per_metre``, spread by a chamfer
+distance transform; the polygon of ``c`` is the contour ``F <= c + buffer_m * cost_per_metre``,
+which is exactly the buffer of the reached network. One field serves every contour, so
+contours nest; contourpy keeps the holes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import contourpy
+import numba
+import numpy as np
+import shapely
+
+from geo.errors import InputError, NetworkError
+from routing import settings
+from routing.dijkstra import _workspace, bounded_dijkstra
+from routing.network import WalkNetwork, cost_per_metre
+from routing.snapping import Snap
+from routing.walktimes import check_speed
+
+SQRT2 = float(np.sqrt(2.0))
+MAX_CONTOURS = 4
+COLOURS = ("#2b83ba", "#abdda4", "#fdae61", "#d7191c")
+
+
+@numba.njit(cache=True, nogil=True)
+def _reached_samples(  # noqa: ANN201, PLR0913
+    indptr, arc_head, arc_edge, edge_u, edge_v, edge_cost, geom_offsets, geom_x, geom_y,
+    dist, touched, n_touched, src_edge, src_offset, src_access, level_max, step_m,
+):  # noqa: ANN001
+    n_edges = len(edge_u)
+    seen = np.zeros(n_edges, dtype=np.bool_)
+    edges = np.empty(n_edges, dtype=np.int64)
+    n_candidates = 0
+    seen[src_edge] = True
+    edges[0] = src_edge
+    n_candidates = 1
+    for k in range(n_touched):
+        node = touched[k]
+        for arc in range(indptr[node], indptr[node + 1]):
+            e = arc_edge[arc]
+            if not seen[e]:
+                seen[e] = True
+                edges[n_candidates] = e
+                n_candidates += 1
+    capacity = 4096
+    sample_x = np.empty(capacity)
+    sample_y = np.empty(capacity)
+    sample_t = np.empty(capacity)
+    n_samples = 0
+    for k in range(n_candidates):
+        e = edges[k]
+        du = dist[edge_u[e]]
+        dv = dist[edge_v[e]]
+        start, stop = geom_offsets[e], geom_offsets[e + 1]
+        planar = 0.0
+        for i in range(start, stop - 1):
+            planar += np.hypot(geom_x[i + 1] - geom_x[i], geom_y[i + 1] - geom_y[i])
+        scale = edge_cost[e] / planar if planar > 0 else 0.0
+        along = 0.0
+        for i in range(start, stop - 1):
+            length = np.hypot(geom_x[i + 1] - geom_x[i], geom_y[i + 1] - geom_y[i])
+            n_steps = int(np.ceil(length / step_m)) if length > 0 else 0
+            last = n_steps if i == stop - 2 else n_steps - 1
+            for j in range(last + 1):
+                fraction = j / n_steps if n_steps > 0 else 0.0
+                position = (along + fraction * length) * scale
+                t = min(du + position, dv + edge_cost[e] - position)
+                if e == src_edge:
+                    t = min(t, src_access + abs(position - src_offset))
+                if t > level_max:
+                    continue
+                if n_samples == capacity:
+                    capacity *= 2
+                    sample_x = np.concatenate((sample_x, np.empty(capacity - n_samples)))
+                    sample_y = np.concatenate((sample_y, np.empty(capacity - n_samples)))
+                    sample_t = np.concatenate((sample_t, np.empty(capacity - n_samples)))
+                sample_x[n_samples] = geom_x[i] + fraction * (geom_x[i + 1] - geom_x[i])
+                sample_y[n_samples] = geom_y[i] + fraction * (geom_y[i + 1] - geom_y[i])
+                sample_t[n_samples] = t
+                n_samples += 1
+            along += length
+    return sample_x[:n_samples], sample_y[:n_samples], sample_t[:n_samples]
+
+
+@numba.njit(cache=True, nogil=True)
+def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, far):  # noqa: ANN001, ANN201
+    field = np.full((ny, nx), far)
+    for k in range(len(sample_x)):
+        fx = (sample_x[k] - x0) / cell
+        fy = (sample_y[k] - y0) / cell
+        i0 = int(np.floor(fx))
+        j0 = int(np.floor(fy))
+        for j in range(j0, j0 + 2):
+            for i in range(i0, i0 + 2):
+                d = np.hypot(i - fx, j - fy) * cell * off_cost + sample_t[k]
+                if d < field[j, i]:
+                    field[j, i] = d
+    orthogonal = cell * off_cost
+    diagonal = cell * off_cost * SQRT2
+    for j in range(ny):
+        for i in range(nx):
+            best = field[j, i]
+            if i > 0:
+                best = min(best, field[j, i - 1] + orthogonal)
+            if j > 0:
+                best = min(best, field[j - 1, i] + orthogonal)
+                if i > 0:
+                    best = min(best, field[j - 1, i - 1] + diagonal)
+                if i < nx - 1:
+                    best = min(best, field[j - 1, i + 1] + diagonal)
+            field[j, i] = best
+    for j in range(ny - 1, -1, -1):
+        for i in range(nx - 1, -1, -1):
+            best = field[j, i]
+            if i < nx - 1:
+                best = min(best, field[j, i + 1] + orthogonal)
+            if j < ny - 1:
+                best = min(best, field[j + 1, i] + orthogonal)
+                if i < nx - 1:
+                    best = min(best, field[j + 1, i + 1] + diagonal)
+                if i > 0:
+                    best = min(best, field[j + 1, i - 1] + diagonal)
+            field[j, i] = best
+    return field
+
+
+@dataclass(frozen=True)
+class Isochrone:
+    """Isochrone polygons of one point.
+
+    Attributes
+    ----------
+    contours
+        The limits, ascending (minutes, or metres in distance mode).
+    polygons
+        Per contour, a list of polygons in metres; each polygon is a list of rings (the outer
+        ring counter-clockwise, then its holes clockwise), each an (n, 2) closed array.
+    metric
+        ``"time"`` or ``"distance"``.
+    speed_kmh
+        Walking speed.
+    buffer_m
+        How far off reached streets the polygons reach.
+    snap
+        Where the point joined the network.
+    """
+
+    contours: tuple[float, ...]
+    polygons: list[list[list[np.ndarray]]]
+    metric: str
+    speed_kmh: float
+    buffer_m: float
+    snap: Snap
+
+    def shapely_polygons(self) -> list[shapely.Geometry]:
+        """Per contour, a shapely (Multi)Polygon in metres."""
+        return [
+            shapely.MultiPolygon([shapely.Polygon(rings[0], rings[1:]) for rings in polygons])
+            if polygons
+            else shapely.MultiPolygon()
+            for polygons in self.polygons
+        ]
+
+
+def check_contours(contours: Sequence[float], *, metric: str) -> tuple[float, ...]:
+    """Return the contours sorted ascending, raising InputError unless 1 to 4 positive values."""
+    values = tuple(sorted(float(c) for c in contours))
+    limit = 60.0 if metric == "time" else 5000.0
+    unit = "minutes" if metric == "time" else "metres"
+    if not 1 <= len(values) <= MAX_CONTOURS:
+        msg = f"contours: give 1 to {MAX_CONTOURS} values, got {len(values)}"
+        raise InputError(msg)
+    if any(not np.isfinite(c) or c <= 0 or c > limit for c in values):
+        msg = f"contours: each must be above 0 and at most {limit:g} {unit}, got {list(values)}"
+        raise InputError(msg)
+    return values
+
+
+def isochrone(
+    network: WalkNetwork,
+    lon: float,
+    lat: float,
+    *,
+    minutes: Sequence[float] | None = None,
+    meters: Sequence[float] | None = None,
+    speed_kmh: float | None = None,
+    buffer_m: float | None = None,
+    cell_m: float | None = None,
+    snap_max_m: float | None = None,
+) -> Isochrone:
+    """Compute the isochrone polygons of one WGS84 point.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    lon, lat
+        WGS84 degrees of the point.
+    minutes
+        Time contours (default ``settings.isochrone_contours``).
+    meters
+        Distance contours in metres walked; replaces ``minutes``.
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+    buffer_m
+        How far off a reached street the polygon reaches (default ``settings.isochrone_buffer_m``).
+    cell_m
+        Grid cell in metres (default ``settings.isochrone_cell_m``, coarser for large areas).
+    snap_max_m
+        Snapping limit in metres.
+
+    Raises
+    ------
+    NetworkError
+        If the point is farther than the snapping limit from every walkable edge.
+    """
+    metric = "distance" if meters is not None else "time"
+    contours = check_contours(meters if meters is not None else (minutes or settings.isochrone_contours), metric=metric)
+    speed = check_speed(speed_kmh)
+    buffer_m = settings.isochrone_buffer_m if buffer_m is None else float(buffer_m)
+    if not 0 <= buffer_m <= 500:
+        msg = f"buffer_m must be between 0 and 500 metres, got {buffer_m}"
+        raise InputError(msg)
+    per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
+    snap = network.snap(np.array([lon]), np.array([lat]), max_m=snap_max_m)
+    if not snap.reachable[0]:
+        msg = (
+            f"the point ({lon:.6f}, {lat:.6f}) is {snap.access_m[0]:,.0f} m from the nearest walkable "
+            f"street, beyond the {snap.max_m:g} m snapping limit"
+        )
+        raise NetworkError(msg)
+    edge = int(snap.edge[0])
+    edge_cost = network.edge_length_m * per_metre
+    access = snap.access_m[0] * per_metre
+    offset = snap.offset_m[0] * per_metre
+    buffer_cost = buffer_m * per_metre
+    level_max = contours[-1] + buffer_cost
+
+    dist, position, heap_node, heap_key, touched = _workspace(network.n_nodes)
+    start_nodes = np.array([network.edge_u[edge], network.edge_v[edge]], dtype=np.int32)
+    start_costs = np.array([access + offset, access + edge_cost[edge] - offset])
+    n_touched = bounded_dijkstra(
+        network.indptr, network.arc_head, edge_cost[network.arc_edge], start_nodes, start_costs,
+        level_max, dist, position, heap_node, heap_key, touched,
+    )
+    radius_m = level_max / per_metre
+    cell = float(cell_m or max(settings.isochrone_cell_m, radius_m / 200.0))
+    sample_x, sample_y, sample_t = _reached_samples(
+        network.indptr, network.arc_head, network.arc_edge, network.edge_u, network.edge_v, edge_cost,
+        network.geom_offsets, network.geom_x, network.geom_y, dist, touched, n_touched,
+        edge, offset, access, level_max, cell / 2.0,
+    )
+    polygons: list[list[list[np.ndarray]]] = [[] for _ in contours]
+    if len(sample_x):
+        pad = buffer_m + 3 * cell
+        x0 = sample_x.min() - pad
+        y0 = sample_y.min() - pad
+        nx = int(np.ceil((sample_x.max() + pad - x0) / cell)) + 1
+        ny = int(np.ceil((sample_y.max() + pad - y0) / cell)) + 1
+        far = 2.0 * level_max + 1.0
+        field = _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, per_metre, far)
+        generator = contourpy.contour_generator(
+            x0 + cell * np.arange(nx), y0 + cell * np.arange(ny), field, fill_type="OuterOffset"
+        )
+        for k, contour in enumerate(contours):
+            points, offsets = generator.filled(-1.0, contour + buffer_cost)
+            polygons[k] = [
+                [pts[ring[i] : ring[i + 1]] for i in range(len(ring) - 1)] for pts, ring in zip(points, offsets)
+            ]
+    return Isochrone(
+        contours=contours, polygons=polygons, metric=metric, speed_kmh=speed, buffer_m=buffer_m, snap=snap
+    )
+
+
+def _ring_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
+
+
+def _generalized(rings: list[np.ndarray], tolerance_m: float) -> list[np.ndarray]:
+    if tolerance_m <= 0:
+        return rings
+    simplified = [np.asarray(shapely.simplify(shapely.linearrings(r), tolerance_m).coords) for r in rings]
+    return [r for r in simplified if len(r) >= 4]
+
+
+def to_geojson(
+    result: Isochrone,
+    network: WalkNetwork,
+    *,
+    crs: str = "wgs84",
+    generalize_m: float | None = None,
+    denoise: float = 0.0,
+    precision: int = 6,
+) -> dict:
+    """Return the isochrone as a GeoJSON FeatureCollection (RFC 7946), largest contour first.
+
+    Compatible with Valhalla's isochrone response: one feature per contour with properties
+    ``contour`` and ``metric`` and a Polygon or MultiPolygon geometry; plus the walking
+    speed, the buffer and the OpenStreetMap attribution.
+
+    Parameters
+    ----------
+    result
+        The isochrone.
+    network
+        The network it was computed on (for its projection).
+    crs
+        Coordinates of the output: ``wgs84`` (RFC 7946), or ``gcj02``/``bd09`` for Chinese
+        web maps (AMap, Baidu).
+    generalize_m
+        Douglas-Peucker tolerance in metres (default: a quarter grid cell; 0 keeps every vertex).
+    denoise
+        0 to 1: drop polygons smaller than this share of the contour's largest (Valhalla's
+        ``denoise``; 1 keeps only the largest).
+    precision
+        Decimal places of the coordinates (6 is about 0.1 m).
+    """
+    from geo.crs import check_crs_name, convert
+
+    crs = check_crs_name(crs)
+    if not 0.0 <= denoise <= 1.0:
+        msg = f"denoise must be between 0 and 1, got {denoise}"
+        raise InputError(msg)
+    tolerance = settings.isochrone_cell_m / 4 if generalize_m is None else float(generalize_m)
+    features = []
+    for k in range(len(result.contours) - 1, -1, -1):
+        polygons = [_generalized(rings, tolerance) for rings in result.polygons[k]]
+        polygons = [rings for rings in polygons if rings]
+        if polygons and denoise > 0:
+            areas = np.array([_ring_area(rings[0]) for rings in polygons])
+            polygons = [rings for rings, area in zip(polygons, areas) if area >= denoise * areas.max()]
+        rings_flat = [ring for rings in polygons for ring in rings]
+        if rings_flat:
+            stacked = np.concatenate(rings_flat)
+            lon, lat = network.projection.inverse(stacked[:, 0], stacked[:, 1])
+            if crs != "wgs84":
+                lon, lat = convert(lon, lat, src="wgs84", dst=crs)
+            lonlat = np.round(np.column_stack([lon, lat]), precision)
+            bounds = np.cumsum([0] + [len(r) for r in rings_flat])
+            rings_lonlat = [lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(rings_flat))]
+        iterator = iter(rings_lonlat if rings_flat else [])
+        coordinates = [[next(iterator) for _ in rings] for rings in polygons]
+        if len(coordinates) == 1:
+            geometry = {"type": "Polygon", "coordinates": coordinates[0]}
+        else:
+            geometry = {"type": "MultiPolygon", "coordinates": coordinates}
+        colour = COLOURS[k % len(COLOURS)]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "contour": result.contours[k],
+                    "metric": result.metric,
+                    "speed_kmh": result.speed_kmh,
+                    "buffer_m": result.buffer_m,
+                    "crs": crs,
+                    "fill": colour,
+                    "fillColor": colour,
+                    "fillOpacity": 0.33,
+                    "color": colour,
+                    "opacity": 0.33,
+                    "attribution": network.attribution,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features, "attribution": network.attribution}

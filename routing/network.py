@@ -1,0 +1,372 @@
+"""The walking network: CSR arrays over simplified OSM edges, in a local metric CRS."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from geo.errors import NetworkError
+from geo.projection import LocalProjection
+from routing import settings
+from routing.osm import read_walkable_ways
+from routing.simplify import Topology, simplify_pieces
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from routing.snapping import Snap
+
+log = logging.getLogger("quarterhour")
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """An undirected walking network, walkable both ways, with edge geometries.
+
+    Nodes are where streets branch or end; the points between are vertices of the edges'
+    geometries. Arcs in CSR order run both ways along every edge.
+
+    Attributes
+    ----------
+    node_osmid
+        OSM id of each node.
+    node_x, node_y
+        Node coordinates in metres (``projection``).
+    edge_u, edge_v
+        End nodes of each edge.
+    edge_length_m
+        Great-circle length of each edge along its geometry.
+    geom_offsets, geom_x, geom_y
+        Each edge's geometry from ``edge_u`` to ``edge_v``, flat, in metres.
+    indptr, arc_head, arc_edge
+        CSR adjacency: the arcs leaving node ``i`` are ``indptr[i]:indptr[i + 1]``, reaching
+        ``arc_head`` along edge ``arc_edge``.
+    projection
+        The local metric CRS (the UTM zone of the network).
+    source
+        Name of the OSM file (or place) the network was built from.
+    """
+
+    node_osmid: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length_m: np.ndarray
+    geom_offsets: np.ndarray
+    geom_x: np.ndarray
+    geom_y: np.ndarray
+    indptr: np.ndarray
+    arc_head: np.ndarray
+    arc_edge: np.ndarray
+    projection: LocalProjection
+    source: str
+    attribution: str = field(default=settings.attribution)
+
+    ARRAYS = (
+        "node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_length_m",
+        "geom_offsets", "geom_x", "geom_y", "indptr", "arc_head", "arc_edge",
+    )
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_x)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges."""
+        return len(self.edge_u)
+
+    @property
+    def total_length_km(self) -> float:
+        """Total street length in kilometres."""
+        return float(self.edge_length_m.sum() / 1000.0)
+
+    @cached_property
+    def node_lonlat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Node coordinates in WGS84 degrees."""
+        return self.projection.inverse(self.node_x, self.node_y)
+
+    @cached_property
+    def edge_lines(self) -> np.ndarray:
+        """Edge geometries as shapely LineStrings in metres."""
+        counts = np.diff(self.geom_offsets)
+        owner = np.repeat(np.arange(self.n_edges), counts)
+        coords = np.column_stack([self.geom_x, self.geom_y])
+        return shapely.linestrings(coords, indices=owner)
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index over the edge geometries."""
+        return shapely.STRtree(self.edge_lines)
+
+    @cached_property
+    def hull(self) -> shapely.Geometry:
+        """Convex hull of the network, in metres."""
+        return shapely.convex_hull(shapely.multipoints(np.column_stack([self.node_x, self.node_y])))
+
+    def arc_cost(self, *, speed_kmh: float | None = None, meters: bool = False) -> np.ndarray:
+        """Return the cost of every CSR arc: walk minutes at ``speed_kmh``, or metres."""
+        return self.edge_length_m[self.arc_edge] * cost_per_metre(speed_kmh=speed_kmh, meters=meters)
+
+    def snap(self, lon: np.ndarray, lat: np.ndarray, *, max_m: float | None = None) -> Snap:
+        """Snap WGS84 points to their nearest edge; see :func:`routing.snapping.snap_points`."""
+        from routing.snapping import snap_points
+
+        return snap_points(self, lon, lat, max_m=max_m)
+
+    def to_networkx(self) -> nx.MultiGraph:
+        """Return the network as a networkx MultiGraph with ``length`` (metres) on each edge."""
+        import networkx as nx
+
+        graph = nx.MultiGraph()
+        graph.add_nodes_from(
+            (i, {"x": float(x), "y": float(y), "osmid": int(o)})
+            for i, (x, y, o) in enumerate(zip(self.node_x, self.node_y, self.node_osmid))
+        )
+        graph.add_edges_from(
+            (int(u), int(v), int(e), {"length": float(length)})
+            for e, (u, v, length) in enumerate(zip(self.edge_u, self.edge_v, self.edge_length_m))
+        )
+        graph.graph["crs"] = f"EPSG:{self.projection.epsg}"
+        return graph
+
+    def describe(self) -> str:
+        """One line stating the network's size."""
+        return (
+            f"walking network from {self.source}: {self.n_nodes:,} nodes, {self.n_edges:,} edges, "
+            f"{self.total_length_km:,.1f} km of streets"
+        )
+
+
+def cost_per_metre(*, speed_kmh: float | None = None, meters: bool = False) -> float:
+    """Return the cost of one metre: minutes at ``speed_kmh`` (default settings), or 1."""
+    if meters:
+        return 1.0
+    speed = settings.walk_speed_kmh if speed_kmh is None else speed_kmh
+    return 60.0 / (speed * 1000.0)
+
+
+def _largest_component(n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray) -> np.ndarray:
+    adjacency = coo_matrix((np.ones(len(edge_u)), (edge_u, edge_v)), shape=(n_nodes, n_nodes))
+    _, labels = connected_components(adjacency, directed=False)
+    counts = np.bincount(labels)
+    return labels == np.argmax(counts)
+
+
+def network_from_topology(
+    topology: Topology,
+    *,
+    source: str,
+    boundary: shapely.Geometry | None = None,
+    retain_all: bool = False,
+) -> WalkNetwork:
+    """Build a WalkNetwork from simplified edges.
+
+    Parameters
+    ----------
+    topology
+        Simplified edges from :func:`routing.simplify.simplify_pieces`.
+    source
+        Name of the data source, for messages and outputs.
+    boundary
+        Optional WGS84 polygon: keep only edges with both end nodes inside it.
+    retain_all
+        Keep every connected component, not only the largest (osmnx's ``retain_all``).
+    """
+    edge_u, edge_v = topology.edge_u, topology.edge_v
+    keep_edge = np.ones(len(edge_u), dtype=bool)
+    if boundary is not None:
+        inside = shapely.contains_xy(boundary, topology.node_lon, topology.node_lat)
+        keep_edge &= inside[edge_u] & inside[edge_v]
+    if not keep_edge.any():
+        msg = f"{source}: no walkable street lies inside the boundary"
+        raise NetworkError(msg)
+    n_all = len(topology.node_osmid)
+    if not retain_all:
+        in_component = _largest_component(n_all, edge_u[keep_edge], edge_v[keep_edge])
+        keep_edge &= in_component[edge_u] & in_component[edge_v]
+    used = np.zeros(n_all, dtype=bool)
+    used[edge_u[keep_edge]] = True
+    used[edge_v[keep_edge]] = True
+    new_index = np.full(n_all, -1, dtype=np.int64)
+    new_index[used] = np.arange(used.sum())
+
+    kept = np.flatnonzero(keep_edge)
+    starts, stops = topology.geom_offsets[kept], topology.geom_offsets[kept + 1]
+    counts = stops - starts
+    geom_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    take = np.repeat(starts - geom_offsets[:-1], counts) + np.arange(geom_offsets[-1])
+    geom_nodes = topology.geom_nodes[take]
+
+    projection = LocalProjection.for_lonlat(topology.node_lon[used], topology.node_lat[used])
+    vertex_x, vertex_y = projection.forward(topology.node_lon, topology.node_lat)
+    u = new_index[edge_u[kept]].astype(np.int32)
+    v = new_index[edge_v[kept]].astype(np.int32)
+    indptr, arc_head, arc_edge = build_csr(int(used.sum()), u, v)
+    network = WalkNetwork(
+        node_osmid=topology.node_osmid[used],
+        node_x=vertex_x[used],
+        node_y=vertex_y[used],
+        edge_u=u,
+        edge_v=v,
+        edge_length_m=topology.edge_length_m[kept],
+        geom_offsets=geom_offsets,
+        geom_x=vertex_x[geom_nodes],
+        geom_y=vertex_y[geom_nodes],
+        indptr=indptr,
+        arc_head=arc_head,
+        arc_edge=arc_edge,
+        projection=projection,
+        source=source,
+    )
+    dropped = len(edge_u) - len(kept)
+    log.info("built %s%s", network.describe(), f" ({dropped:,} edges outside dropped)" if dropped else "")
+    return network
+
+
+def build_csr(n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return CSR arrays (indptr, head, edge id) with an arc each way along every edge."""
+    n_edges = len(edge_u)
+    tail = np.concatenate([edge_u, edge_v])
+    head = np.concatenate([edge_v, edge_u])
+    edge = np.concatenate([np.arange(n_edges), np.arange(n_edges)])
+    order = np.lexsort((head, tail))
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tail, minlength=n_nodes), out=indptr[1:])
+    return indptr, head[order].astype(np.int32), edge[order].astype(np.int32)
+
+
+def build_network(
+    path: str | Path,
+    *,
+    boundary: shapely.Geometry | None = None,
+    retain_all: bool = False,
+) -> WalkNetwork:
+    """Build the walking network of an OSM file, without the cache.
+
+    Parameters
+    ----------
+    path
+        An ``.osm``, ``.osm.xml``, ``.osm.bz2`` or ``.osm.pbf`` file.
+    boundary
+        Optional WGS84 polygon to clip the network to.
+    retain_all
+        Keep every connected component, not only the largest.
+    """
+    started = time.perf_counter()
+    pieces = read_walkable_ways(path)
+    topology = simplify_pieces(pieces)
+    network = network_from_topology(topology, source=Path(path).name, boundary=boundary, retain_all=retain_all)
+    log.info("network build took %.2f s", time.perf_counter() - started)
+    return network
+
+
+def load_network(
+    path: str | Path,
+    *,
+    boundary: shapely.Geometry | None = None,
+    retain_all: bool = False,
+    use_cache: bool | None = None,
+    cache_folder: str | Path | None = None,
+) -> WalkNetwork:
+    """Return the walking network of an OSM file, from the cache when it is fresh.
+
+    Parameters
+    ----------
+    path
+        An ``.osm``, ``.osm.xml``, ``.osm.bz2`` or ``.osm.pbf`` file.
+    boundary
+        Optional WGS84 polygon to clip the network to.
+    retain_all
+        Keep every connected component, not only the largest.
+    use_cache
+        Read and write the on-disk cache (default ``settings.use_cache``).
+    cache_folder
+        Where the cache lives (default ``settings.cache_folder``).
+    """
+    from routing import cache
+
+    use_cache = settings.use_cache if use_cache is None else use_cache
+    if not use_cache:
+        return build_network(path, boundary=boundary, retain_all=retain_all)
+    from routing.osm import check_osm_path
+
+    path = check_osm_path(path)
+    cache_path = cache.cache_path(path, boundary=boundary, retain_all=retain_all, folder=cache_folder)
+    network = cache.read(cache_path, source=path.name)
+    if network is None:
+        network = build_network(path, boundary=boundary, retain_all=retain_all)
+        cache.write(network, cache_path)
+    return network
+
+
+def download_network(place_or_polygon: str | shapely.Geometry) -> WalkNetwork:
+    """Download a walking network with osmnx (needs a network connection).
+
+    Parameters
+    ----------
+    place_or_polygon
+        A place name osmnx can geocode (e.g. "Qingpu District, Shanghai, China"), or a WGS84
+        boundary polygon.
+    """
+    import osmnx as ox
+
+    if isinstance(place_or_polygon, str):
+        graph = ox.graph_from_place(place_or_polygon, network_type="walk", simplify=True)
+        source = place_or_polygon
+    else:
+        graph = ox.graph_from_polygon(place_or_polygon, network_type="walk", simplify=True)
+        source = "osmnx download"
+    return network_from_osmnx(graph, source=source)
+
+
+def network_from_osmnx(graph: nx.MultiDiGraph, *, source: str) -> WalkNetwork:
+    """Build a WalkNetwork from an unprojected osmnx graph (both directions walkable)."""
+    from routing.simplify import haversine_m
+
+    nodes = list(graph.nodes)
+    index = {node: i for i, node in enumerate(nodes)}
+    node_lon = np.array([graph.nodes[n]["x"] for n in nodes], dtype=float)
+    node_lat = np.array([graph.nodes[n]["y"] for n in nodes], dtype=float)
+    seen: set[tuple[int, int, int]] = set()
+    coords: list[np.ndarray] = []
+    edge_u: list[int] = []
+    edge_v: list[int] = []
+    for u, v, key, data in graph.edges(keys=True, data=True):
+        if (v, u, key) in seen:
+            continue
+        seen.add((u, v, key))
+        if "geometry" in data:
+            line = np.asarray(data["geometry"].coords)
+        else:
+            line = np.array([[node_lon[index[u]], node_lat[index[u]]], [node_lon[index[v]], node_lat[index[v]]]])
+        coords.append(line)
+        edge_u.append(index[u])
+        edge_v.append(index[v])
+    lengths = [float(haversine_m(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1]).sum()) for c in coords]
+    flat = np.concatenate(coords)
+    # Vertices are kept per edge here (osmnx geometries are not node-indexed).
+    vertex_index = np.arange(len(flat)) + len(nodes)
+    offsets = np.concatenate([[0], np.cumsum([len(c) for c in coords])]).astype(np.int64)
+    topology = Topology(
+        node_osmid=np.concatenate([np.asarray(nodes, dtype=np.int64), np.full(len(flat), -1)]),
+        node_lon=np.concatenate([node_lon, flat[:, 0]]),
+        node_lat=np.concatenate([node_lat, flat[:, 1]]),
+        edge_u=np.asarray(edge_u, dtype=np.int64),
+        edge_v=np.asarray(edge_v, dtype=np.int64),
+        geom_offsets=offsets,
+        geom_nodes=vertex_index,
+        edge_length_m=np.asarray(lengths),
+    )
+    return network_from_topology(topology, source=source)

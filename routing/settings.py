@@ -1,0 +1,55 @@
+"""Defaults of quarterhour, in one typed place.
+
+Change a value here (``routing.settings.walk_speed_kmh = 4.0``) to change the default of every
+function and command that reads it; pass an explicit keyword to change one call.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+walk_speed_kmh: float = 4.5
+"""Default walking speed: 4.5 km/h, i.e. 75 m per minute."""
+
+walk_limit_minutes: float = 15.0
+"""The 15-minute circle."""
+
+snap_max_m: float = 500.0
+"""Points farther than this from any walkable edge are unreachable, never snapped."""
+
+isochrone_contours: tuple[float, ...] = (5.0, 10.0, 15.0)
+"""Default isochrone contours, in minutes."""
+
+isochrone_buffer_m: float = 50.0
+"""How far off a reached street an isochrone polygon reaches, in metres."""
+
+isochrone_cell_m: float = 20.0
+"""Grid cell of the isochrone time field, in metres."""
+
+cache_folder: Path = Path(os.environ.get("QUARTERHOUR_CACHE", Path.home() / ".cache" / "quarterhour"))
+"""Where built networks are cached (CSR arrays, coordinates, geometries)."""
+
+use_cache: bool = True
+"""Whether built networks are cached on disk and reloaded."""
+
+attribution: str = "© OpenStreetMap contributors (ODbL)"
+"""Carried by every output built from OpenStreetMap data."""
+
+log_level: str = os.environ.get("QUARTERHOUR_LOG", "INFO")
+"""Level of quarterhour's log lines."""
+
+
+def minutes_to_metres(minutes: float, speed_kmh: float) -> float:
+    """Return the distance walked in ``minutes`` at ``speed_kmh``."""
+    return minutes * speed_kmh * 1000.0 / 60.0
+
+
+data_folder: Path = Path(os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parents[1] / "data"))
+"""The bundled data (central Shanghai streets and compounds, Qingpu boundary, test extracts)."""
+
+default_osm: str = "shanghai_center.osm.pbf"
+"""The bundled default network: central Shanghai (OpenStreetMap, 2025-08-09)."""
+
+default_communities: str = "shanghai_compounds_amap_gcj02.csv"
+"""The bundled default communities: real residential compounds (AMap, GCJ-02)."""

@@ -1,0 +1,206 @@
+"""Walk times between point sets, and reach from network nodes, as sparse matrices."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from geo.errors import InputError
+from routing import settings
+from routing.dijkstra import reach_chunk, run_in_chunks, walk_times_chunk
+from routing.network import WalkNetwork, cost_per_metre
+from routing.progress import progress_bar
+from routing.snapping import Snap
+
+log = logging.getLogger("quarterhour")
+
+
+@dataclass(frozen=True)
+class WalkTimes:
+    """Walk costs from sources to targets within a limit.
+
+    Attributes
+    ----------
+    matrix
+        CSR matrix (sources x targets) holding only the pairs within ``limit``: walk minutes,
+        or metres in distance mode. Explicit zeros are real pairs (a point on top of another):
+        the sparsity pattern is the coverage, never ``data > 0``.
+    src_snap, dst_snap
+        Where the sources and targets joined the network.
+    limit
+        The limit, in minutes or metres.
+    metric
+        ``"time"`` (minutes) or ``"distance"`` (metres).
+    speed_kmh
+        Walking speed (also used for the access legs in time mode).
+    """
+
+    matrix: csr_matrix
+    src_snap: Snap
+    dst_snap: Snap
+    limit: float
+    metric: str
+    speed_kmh: float
+
+    @property
+    def unit(self) -> str:
+        """``"min"`` or ``"m"``."""
+        return "min" if self.metric == "time" else "m"
+
+
+def check_limit(*, minutes: float | None, meters: float | None) -> tuple[float, str]:
+    """Return ``(limit, metric)`` for a time or distance limit, raising InputError if bad."""
+    if meters is not None:
+        if not np.isfinite(meters) or meters <= 0:
+            msg = f"--meters must be a positive number of metres, got {meters}"
+            raise InputError(msg)
+        return float(meters), "distance"
+    minutes = settings.walk_limit_minutes if minutes is None else minutes
+    if not np.isfinite(minutes) or minutes <= 0:
+        msg = f"--minutes must be a positive number of minutes, got {minutes}"
+        raise InputError(msg)
+    return float(minutes), "time"
+
+
+def check_speed(speed_kmh: float | None) -> float:
+    """Return a walking speed in km/h, raising InputError unless it is plausible."""
+    speed = settings.walk_speed_kmh if speed_kmh is None else float(speed_kmh)
+    if not np.isfinite(speed) or not 0.5 <= speed <= 20.0:
+        msg = f"--speed-kmh must be between 0.5 and 20 km/h, got {speed_kmh}"
+        raise InputError(msg)
+    return speed
+
+
+def _points_by_key(keys: np.ndarray, n_keys: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    indptr = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n_keys), out=indptr[1:])
+    return indptr, points[order].astype(np.int32)
+
+
+def snapped_walk_times(
+    network: WalkNetwork,
+    src_snap: Snap,
+    dst_snap: Snap,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    quiet: bool = False,
+) -> WalkTimes:
+    """Walk costs between already snapped sources and targets; see :func:`walk_time_matrix`."""
+    limit, metric = check_limit(minutes=minutes, meters=meters)
+    speed = check_speed(speed_kmh)
+    per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
+    edge_cost = network.edge_length_m * per_metre
+    arc_cost = edge_cost[network.arc_edge]
+
+    on_network = np.flatnonzero(dst_snap.reachable)
+    target_edge = dst_snap.edge[on_network]
+    node_of_target = np.concatenate([network.edge_u[target_edge], network.edge_v[target_edge]])
+    target_twice = np.concatenate([on_network, on_network])
+    node_target_indptr, node_targets = _points_by_key(node_of_target, network.n_nodes, target_twice)
+    edge_target_indptr, edge_targets = _points_by_key(target_edge, network.n_edges, on_network)
+
+    n_src, n_dst = len(src_snap), len(dst_snap)
+    with progress_bar(total=n_src, desc="walk times", unit="src", quiet=quiet) as bar:
+        matrix = run_in_chunks(
+            walk_times_chunk,
+            (
+                network.indptr, network.arc_head, arc_cost, network.edge_u, network.edge_v, edge_cost,
+                src_snap.edge, src_snap.offset_m * per_metre, np.where(src_snap.reachable, src_snap.access_m, 0.0) * per_metre,
+                node_target_indptr, node_targets, edge_target_indptr, edge_targets,
+                dst_snap.edge, dst_snap.offset_m * per_metre, np.where(dst_snap.reachable, dst_snap.access_m, 0.0) * per_metre,
+                limit,
+            ),
+            n_rows=n_src,
+            n_cols=n_dst,
+            progress=bar.update,
+        )
+    matrix.sort_indices()
+    log.info(
+        "walk-time matrix %s x %s with %s pairs within %g %s",
+        f"{n_src:,}", f"{n_dst:,}", f"{matrix.nnz:,}", limit, "min" if metric == "time" else "m",
+    )
+    return WalkTimes(matrix=matrix, src_snap=src_snap, dst_snap=dst_snap, limit=limit, metric=metric, speed_kmh=speed)
+
+
+def walk_time_matrix(
+    network: WalkNetwork,
+    src_lon: np.ndarray,
+    src_lat: np.ndarray,
+    dst_lon: np.ndarray,
+    dst_lat: np.ndarray,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    snap_max_m: float | None = None,
+    quiet: bool = False,
+) -> WalkTimes:
+    """Walk minutes (or metres) from every source to every target within a limit.
+
+    Each point joins the network at its nearest edge; the off-network access legs are walked
+    at the same speed. Points farther than ``snap_max_m`` from every edge are unreachable
+    and get no pairs.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    src_lon, src_lat, dst_lon, dst_lat
+        WGS84 degrees of sources and targets.
+    minutes
+        Time limit (default ``settings.walk_limit_minutes``); ignored when ``meters`` is set.
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+    meters
+        Distance limit: costs are metres walked instead of minutes.
+    snap_max_m
+        Snapping limit in metres (default ``settings.snap_max_m``).
+    quiet
+        Hide the progress bar.
+    """
+    src_snap = network.snap(src_lon, src_lat, max_m=snap_max_m)
+    dst_snap = network.snap(dst_lon, dst_lat, max_m=snap_max_m)
+    return snapped_walk_times(
+        network, src_snap, dst_snap, minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet
+    )
+
+
+def reach_from_nodes(
+    network: WalkNetwork,
+    sources: np.ndarray,
+    *,
+    limit: float,
+    arc_cost: np.ndarray | None = None,
+    quiet: bool = True,
+) -> csr_matrix:
+    """Return every node within ``limit`` of each source node (sources x nodes, costs).
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    sources
+        Node indices.
+    limit
+        Cost limit (minutes at the default speed unless ``arc_cost`` says otherwise).
+    arc_cost
+        Cost of each CSR arc (default: minutes at ``settings.walk_speed_kmh``).
+    quiet
+        Hide the progress bar.
+    """
+    arc_cost = network.arc_cost() if arc_cost is None else arc_cost
+    sources = np.ascontiguousarray(sources, dtype=np.int32)
+    with progress_bar(total=len(sources), desc="reach", unit="src", quiet=quiet) as bar:
+        return run_in_chunks(
+            reach_chunk,
+            (network.indptr, network.arc_head, arc_cost, sources, float(limit)),
+            n_rows=len(sources),
+            n_cols=network.n_nodes,
+            progress=bar.update,
+        )

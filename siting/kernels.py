@@ -1,0 +1,633 @@
+"""Numba kernels of the siting solvers: greedy, pruning, local search, Lagrangian subgradient.
+
+Every kernel works on index arrays of one coverage problem, never on frames:
+
+* ``col_ptr, col_rows`` -- CSC pattern: the rows (communities) each column (site) covers;
+* ``row_ptr, row_cols`` -- CSR pattern: the columns that cover each row.
+
+Rows and columns are numbered in id order, and every tie is broken towards the smaller index, so a
+kernel returns the same answer for the same input. The only randomness (the perturbations of the
+iterated local search) comes from a fixed-seed xorshift generator.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_JIT = {"cache": True, "nogil": True}
+
+
+# --------------------------------------------------------------------------------------------
+# max-heap of (key, -index) for lazy greedy (CELF)
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def _before(key: np.ndarray, item: np.ndarray, a: int, b: int) -> bool:
+    """Whether heap slot ``a`` outranks slot ``b``: larger key, then smaller index."""
+    if key[a] != key[b]:
+        return key[a] > key[b]
+    return item[a] < item[b]
+
+
+@numba.njit(**_JIT)
+def _swap_slots(key: np.ndarray, item: np.ndarray, a: int, b: int) -> None:
+    key[a], key[b] = key[b], key[a]
+    item[a], item[b] = item[b], item[a]
+
+
+@numba.njit(**_JIT)
+def _sift_down(key: np.ndarray, item: np.ndarray, size: int, slot: int) -> None:
+    while True:
+        left = 2 * slot + 1
+        if left >= size:
+            return
+        best = left
+        right = left + 1
+        if right < size and _before(key, item, right, left):
+            best = right
+        if _before(key, item, best, slot):
+            _swap_slots(key, item, best, slot)
+            slot = best
+        else:
+            return
+
+
+@numba.njit(**_JIT)
+def _heapify(key: np.ndarray, item: np.ndarray, size: int) -> None:
+    for slot in range(size // 2 - 1, -1, -1):
+        _sift_down(key, item, size, slot)
+
+
+# --------------------------------------------------------------------------------------------
+# greedy
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def lazy_greedy(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_weight: np.ndarray,
+    row_covered: np.ndarray,
+    col_allowed: np.ndarray,
+    max_picks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pick columns by largest newly covered weight until nothing more is gained (CELF).
+
+    Gains only shrink as rows get covered (the objective is submodular), so a stale heap key is
+    an upper bound and a column whose refreshed gain still tops the heap is the true greedy pick.
+
+    Returns the picked columns in order, the rows each newly covered and the weight each added.
+    ``row_covered`` is updated in place.
+    """
+    n_cols = col_ptr.size - 1
+    key = np.empty(n_cols, np.float64)
+    item = np.empty(n_cols, np.int64)
+    size = 0
+    for col in range(n_cols):
+        if not col_allowed[col]:
+            continue
+        gain = 0.0
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            row = col_rows[pos]
+            if not row_covered[row]:
+                gain += row_weight[row]
+        if gain > 0.0:
+            key[size] = gain
+            item[size] = col
+            size += 1
+    _heapify(key, item, size)
+    picks = np.empty(min(max_picks, n_cols), np.int64)
+    new_rows = np.empty(picks.size, np.int64)
+    new_weight = np.empty(picks.size, np.float64)
+    n_picks = 0
+    while size > 0 and n_picks < max_picks:
+        col = item[0]
+        gain = 0.0
+        count = 0
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            row = col_rows[pos]
+            if not row_covered[row]:
+                gain += row_weight[row]
+                count += 1
+        if gain <= 0.0:
+            size -= 1
+            _swap_slots(key, item, 0, size)
+            _sift_down(key, item, size, 0)
+            continue
+        key[0] = gain
+        _sift_down(key, item, size, 0)
+        if item[0] != col:  # another column now outranks the refreshed one
+            continue
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            row_covered[col_rows[pos]] = True
+        picks[n_picks] = col
+        new_rows[n_picks] = count
+        new_weight[n_picks] = gain
+        n_picks += 1
+        size -= 1
+        _swap_slots(key, item, 0, size)
+        _sift_down(key, item, size, 0)
+    return picks[:n_picks], new_rows[:n_picks], new_weight[:n_picks]
+
+
+# --------------------------------------------------------------------------------------------
+# set-cover helpers
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def cover_counts(col_ptr: np.ndarray, col_rows: np.ndarray, chosen: np.ndarray, n_rows: int) -> np.ndarray:
+    """Return how many chosen columns cover each row."""
+    counts = np.zeros(n_rows, np.int64)
+    for col in range(chosen.size):
+        if chosen[col]:
+            for pos in range(col_ptr[col], col_ptr[col + 1]):
+                counts[col_rows[pos]] += 1
+    return counts
+
+
+@numba.njit(**_JIT)
+def _is_redundant(col_ptr: np.ndarray, col_rows: np.ndarray, counts: np.ndarray, col: int) -> bool:
+    for pos in range(col_ptr[col], col_ptr[col + 1]):
+        if counts[col_rows[pos]] < 2:
+            return False
+    return True
+
+
+@numba.njit(**_JIT)
+def _drop(col_ptr, col_rows, counts, chosen, col) -> None:  # noqa: ANN001
+    chosen[col] = False
+    for pos in range(col_ptr[col], col_ptr[col + 1]):
+        counts[col_rows[pos]] -= 1
+
+
+@numba.njit(**_JIT)
+def _add(col_ptr, col_rows, counts, chosen, col) -> None:  # noqa: ANN001
+    chosen[col] = True
+    for pos in range(col_ptr[col], col_ptr[col + 1]):
+        counts[col_rows[pos]] += 1
+
+
+@numba.njit(**_JIT)
+def prune_redundant(
+    col_ptr: np.ndarray, col_rows: np.ndarray, chosen: np.ndarray, counts: np.ndarray, order: np.ndarray
+) -> int:
+    """Drop chosen columns whose every row is covered twice, trying them in ``order``.
+
+    Returns the number dropped; ``chosen`` and ``counts`` are updated in place.
+    """
+    dropped = 0
+    for col in order:
+        if chosen[col] and _is_redundant(col_ptr, col_rows, counts, col):
+            _drop(col_ptr, col_rows, counts, chosen, col)
+            dropped += 1
+    return dropped
+
+
+@numba.njit(**_JIT)
+def two_for_one(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    row_cols: np.ndarray,
+    chosen: np.ndarray,
+    counts: np.ndarray,
+) -> int:
+    """Local search: replace a chosen column by another when that makes a third one redundant.
+
+    For each chosen column ``a`` and each unchosen ``c`` covering every row only ``a`` covers, swap
+    ``a`` for ``c`` and drop any chosen column that has become redundant; undo the swap if none did.
+    Repeats until no move helps. Returns the number of columns saved.
+    """
+    n_cols = col_ptr.size - 1
+    saved = 0
+    improved = True
+    while improved:
+        improved = False
+        for a in range(n_cols):
+            if not chosen[a]:
+                continue
+            # the row only ``a`` covers with the fewest covering columns anchors the replacements
+            anchor = -1
+            anchor_len = 1 << 60
+            for pos in range(col_ptr[a], col_ptr[a + 1]):
+                row = col_rows[pos]
+                if counts[row] == 1:
+                    length = row_ptr[row + 1] - row_ptr[row]
+                    if length < anchor_len:
+                        anchor_len = length
+                        anchor = row
+            if anchor < 0:  # redundant already
+                _drop(col_ptr, col_rows, counts, chosen, a)
+                saved += 1
+                improved = True
+                continue
+            for cpos in range(row_ptr[anchor], row_ptr[anchor + 1]):
+                c = row_cols[cpos]
+                if chosen[c]:
+                    continue
+                _drop(col_ptr, col_rows, counts, chosen, a)
+                _add(col_ptr, col_rows, counts, chosen, c)
+                feasible = True
+                for pos in range(col_ptr[a], col_ptr[a + 1]):
+                    if counts[col_rows[pos]] == 0:
+                        feasible = False
+                        break
+                dropped = 0
+                if feasible:
+                    # only columns meeting a row of ``c`` may have become redundant
+                    for pos in range(col_ptr[c], col_ptr[c + 1]):
+                        row = col_rows[pos]
+                        for bpos in range(row_ptr[row], row_ptr[row + 1]):
+                            b = row_cols[bpos]
+                            if b != c and chosen[b] and _is_redundant(col_ptr, col_rows, counts, b):
+                                _drop(col_ptr, col_rows, counts, chosen, b)
+                                dropped += 1
+                if dropped > 0:
+                    saved += dropped
+                    improved = True
+                    break
+                _drop(col_ptr, col_rows, counts, chosen, c)
+                _add(col_ptr, col_rows, counts, chosen, a)
+    return saved
+
+
+@numba.njit(**_JIT)
+def repair_by_weight(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    row_cols: np.ndarray,
+    chosen: np.ndarray,
+    counts: np.ndarray,
+    row_weight: np.ndarray,
+    avoid: int,
+) -> None:
+    """Cover every uncovered row: for each, in row order, add the column of largest uncovered weight.
+
+    Column ``avoid`` (or -1) is taken only for a row no other column covers.
+    """
+    n_rows = row_ptr.size - 1
+    for row in range(n_rows):
+        if counts[row] > 0:
+            continue
+        best = -1
+        best_score = -1.0
+        for cpos in range(row_ptr[row], row_ptr[row + 1]):
+            col = row_cols[cpos]
+            if col == avoid:
+                continue
+            score = 0.0
+            for pos in range(col_ptr[col], col_ptr[col + 1]):
+                other = col_rows[pos]
+                if counts[other] == 0:
+                    score += row_weight[other]
+            if score > best_score:
+                best_score = score
+                best = col
+        _add(col_ptr, col_rows, counts, chosen, best if best >= 0 else avoid)
+
+
+# --------------------------------------------------------------------------------------------
+# Lagrangian heuristic for the unit-cost set-covering problem
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def _xorshift(state: np.ndarray) -> int:
+    x = state[0]
+    x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    x ^= x >> np.uint64(7)
+    x ^= (x << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    state[0] = x
+    return int(x >> np.uint64(11))
+
+
+@numba.njit(**_JIT)
+def _reduced_costs(col_ptr: np.ndarray, col_rows: np.ndarray, mult: np.ndarray, out: np.ndarray) -> None:
+    for col in range(col_ptr.size - 1):
+        total = 0.0
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            total += mult[col_rows[pos]]
+        out[col] = 1.0 - total
+
+
+@numba.njit(**_JIT)
+def _primal_from_costs(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    row_cols: np.ndarray,
+    reduced: np.ndarray,
+    mult: np.ndarray,
+    chosen: np.ndarray,
+    counts: np.ndarray,
+    order: np.ndarray,
+) -> int:
+    """Beasley's Lagrangian heuristic: take negative reduced costs, cover the rest, prune.
+
+    Uncovered rows are covered by the column covering the most uncovered multiplier weight;
+    redundant columns are then dropped, the largest reduced cost first.
+    """
+    n_cols = col_ptr.size - 1
+    chosen[:] = False
+    counts[:] = 0
+    for col in range(n_cols):
+        if reduced[col] < 0.0:
+            _add(col_ptr, col_rows, counts, chosen, col)
+    repair_by_weight(col_ptr, col_rows, row_ptr, row_cols, chosen, counts, mult, -1)
+    order[:] = np.argsort(-reduced, kind="mergesort")
+    prune_redundant(col_ptr, col_rows, chosen, counts, order)
+    return int(chosen.sum())
+
+
+@numba.njit(**_JIT)
+def lagrangian_cover(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    row_cols: np.ndarray,
+    incumbent: np.ndarray,
+    max_iterations: int,
+    patience: int,
+) -> tuple[np.ndarray, float, int]:
+    """Subgradient optimisation of the set-covering Lagrangian with a primal heuristic each step.
+
+    ``L(u) = sum_i u_i + sum_j min(0, 1 - sum_{i in col j} u_i)`` is a lower bound on the number
+    of columns for every ``u >= 0``. Steps follow Beasley (1990): ``t = f (UB - L) / |g|^2`` with
+    ``f`` halved after ``patience`` steps without a better bound. Every step turns the reduced
+    costs into a cover (:func:`_primal_from_costs`); a cover better than ``incumbent`` is polished
+    by :func:`two_for_one` and kept.
+
+    Returns the best cover (bool per column), the best bound and the iterations run.
+    """
+    n_rows = row_ptr.size - 1
+    n_cols = col_ptr.size - 1
+    best = incumbent.copy()
+    best_size = int(best.sum())
+    mult = np.empty(n_rows, np.float64)
+    for row in range(n_rows):
+        smallest = 1.0
+        for cpos in range(row_ptr[row], row_ptr[row + 1]):
+            col = row_cols[cpos]
+            share = 1.0 / (col_ptr[col + 1] - col_ptr[col])
+            if share < smallest:
+                smallest = share
+        mult[row] = smallest
+    reduced = np.empty(n_cols, np.float64)
+    chosen = np.zeros(n_cols, np.bool_)
+    counts = np.zeros(n_rows, np.int64)
+    order = np.empty(n_cols, np.int64)
+    sub = np.empty(n_rows, np.float64)
+    best_bound = 0.0
+    factor = 2.0
+    stale = 0
+    iteration = 0
+    for iteration in range(1, max_iterations + 1):
+        _reduced_costs(col_ptr, col_rows, mult, reduced)
+        bound = mult.sum()
+        for col in range(n_cols):
+            if reduced[col] < 0.0:
+                bound += reduced[col]
+        if bound > best_bound + 1e-9:
+            best_bound = bound
+            stale = 0
+        else:
+            stale += 1
+            if stale >= patience:
+                factor *= 0.5
+                stale = 0
+        size = _primal_from_costs(col_ptr, col_rows, row_ptr, row_cols, reduced, mult, chosen, counts, order)
+        if size < best_size:
+            size -= two_for_one(col_ptr, col_rows, row_ptr, row_cols, chosen, counts)
+            if size < best_size:
+                best_size = size
+                best[:] = chosen
+        if best_size <= np.ceil(best_bound - 1e-6) or factor < 1e-4:
+            break
+        # subgradient of the relaxed constraints: 1 - (columns with negative reduced cost covering i)
+        norm = 0.0
+        for row in range(n_rows):
+            cover = 0
+            for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                if reduced[row_cols[cpos]] < 0.0:
+                    cover += 1
+            g = 1.0 - cover
+            if g < 0.0 and mult[row] <= 0.0:
+                g = 0.0
+            sub[row] = g
+            norm += g * g
+        if norm == 0.0:  # the relaxed solution is feasible, hence optimal for this bound
+            break
+        step = factor * (1.05 * best_size - bound) / norm
+        for row in range(n_rows):
+            value = mult[row] + step * sub[row]
+            mult[row] = value if value > 0.0 else 0.0
+    return best, best_bound, iteration
+
+
+@numba.njit(**_JIT)
+def iterated_local_search(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    row_cols: np.ndarray,
+    start: np.ndarray,
+    lower_bound: int,
+    rounds: int,
+    seed: int,
+) -> np.ndarray:
+    """Perturb the cover (drop a few columns near each other), repair, prune, improve; keep ties.
+
+    Stops after ``rounds`` perturbations or on reaching ``lower_bound``. Deterministic for a seed.
+    """
+    n_rows = row_ptr.size - 1
+    n_cols = col_ptr.size - 1
+    state = np.array([np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)], np.uint64)
+    best = start.copy()
+    best_size = int(best.sum())
+    current = start.copy()
+    counts = cover_counts(col_ptr, col_rows, current, n_rows)
+    ones = np.ones(n_rows, np.float64)
+    order = np.arange(n_cols)
+    for _ in range(rounds):
+        if best_size <= lower_bound:
+            break
+        trial = current.copy()
+        trial_counts = counts.copy()
+        # drop a chosen column and the chosen columns sharing a row with one of its rows
+        picked = np.flatnonzero(trial)
+        if picked.size == 0:
+            break
+        seed_col = picked[_xorshift(state) % picked.size]
+        anchor = col_rows[col_ptr[seed_col] + _xorshift(state) % (col_ptr[seed_col + 1] - col_ptr[seed_col])]
+        _drop(col_ptr, col_rows, trial_counts, trial, seed_col)
+        for cpos in range(row_ptr[anchor], row_ptr[anchor + 1]):
+            col = row_cols[cpos]
+            if trial[col] and _xorshift(state) % 2 == 0:
+                _drop(col_ptr, col_rows, trial_counts, trial, col)
+        repair_by_weight(col_ptr, col_rows, row_ptr, row_cols, trial, trial_counts, ones, seed_col)
+        start_at = _xorshift(state) % n_cols
+        for k in range(n_cols):
+            order[k] = (start_at + k) % n_cols
+        prune_redundant(col_ptr, col_rows, trial, trial_counts, order)
+        two_for_one(col_ptr, col_rows, row_ptr, row_cols, trial, trial_counts)
+        size = int(trial.sum())
+        if size <= int(current.sum()):
+            current = trial
+            counts = trial_counts
+            if size < best_size:
+                best_size = size
+                best = trial.copy()
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# reductions
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def dominated_rows(
+    col_ptr: np.ndarray, col_rows: np.ndarray, row_ptr: np.ndarray, row_cols: np.ndarray
+) -> np.ndarray:
+    """Mark rows whose column set contains another row's (covering that one covers them too).
+
+    Row ``k`` is dominated by row ``i`` when ``N_i`` is a strict subset of ``N_k``, or equal with
+    ``i < k``, so one row of every class of equal rows stays.
+    """
+    n_rows = row_ptr.size - 1
+    n_cols = col_ptr.size - 1
+    dominated = np.zeros(n_rows, np.bool_)
+    mark = np.zeros(n_cols, np.int64)  # mark[col] == i + 1 when col is in N_i
+    for i in range(n_rows):
+        size_i = row_ptr[i + 1] - row_ptr[i]
+        if size_i == 0:
+            continue
+        pivot = row_cols[row_ptr[i]]
+        for cpos in range(row_ptr[i], row_ptr[i + 1]):
+            col = row_cols[cpos]
+            mark[col] = i + 1
+            if col_ptr[col + 1] - col_ptr[col] < col_ptr[pivot + 1] - col_ptr[pivot]:
+                pivot = col
+        for pos in range(col_ptr[pivot], col_ptr[pivot + 1]):
+            k = col_rows[pos]
+            if k == i or dominated[k]:
+                continue
+            size_k = row_ptr[k + 1] - row_ptr[k]
+            if size_k < size_i or (size_k == size_i and k < i):
+                continue
+            shared = 0
+            for kpos in range(row_ptr[k], row_ptr[k + 1]):
+                if mark[row_cols[kpos]] == i + 1:
+                    shared += 1
+            if shared == size_i:
+                dominated[k] = True
+    return dominated
+
+
+@numba.njit(**_JIT)
+def dominated_columns(
+    col_ptr: np.ndarray, col_rows: np.ndarray, row_ptr: np.ndarray, row_cols: np.ndarray, row_active: np.ndarray
+) -> np.ndarray:
+    """Mark columns whose active rows another column also covers (unit costs: never needed).
+
+    Column ``j`` is dominated by ``k`` when its active rows are a strict subset of ``k``'s, or
+    equal with ``k < j``. Columns with no active row are dominated.
+    """
+    n_rows = row_ptr.size - 1
+    n_cols = col_ptr.size - 1
+    dominated = np.zeros(n_cols, np.bool_)
+    mark = np.zeros(n_rows, np.int64)
+    active_size = np.zeros(n_cols, np.int64)
+    for col in range(n_cols):
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            if row_active[col_rows[pos]]:
+                active_size[col] += 1
+    for j in range(n_cols):
+        if active_size[j] == 0:
+            dominated[j] = True
+            continue
+        pivot = -1
+        for pos in range(col_ptr[j], col_ptr[j + 1]):
+            row = col_rows[pos]
+            if row_active[row]:
+                mark[row] = j + 1
+                if pivot < 0 or row_ptr[row + 1] - row_ptr[row] < row_ptr[pivot + 1] - row_ptr[pivot]:
+                    pivot = row
+        for cpos in range(row_ptr[pivot], row_ptr[pivot + 1]):
+            k = row_cols[cpos]
+            if k == j or dominated[k]:
+                continue
+            if active_size[k] < active_size[j] or (active_size[k] == active_size[j] and k > j):
+                continue
+            shared = 0
+            for kpos in range(col_ptr[k], col_ptr[k + 1]):
+                if mark[col_rows[kpos]] == j + 1:
+                    shared += 1
+            if shared == active_size[j]:
+                dominated[j] = True
+                break
+    return dominated
+
+
+# --------------------------------------------------------------------------------------------
+# maximal covering: swap local search
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def coverage_swaps(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_weight: np.ndarray,
+    chosen: np.ndarray,
+    counts: np.ndarray,
+    col_allowed: np.ndarray,
+    max_passes: int,
+) -> float:
+    """Best-improvement 1-for-1 swaps for maximal covering; returns the weight gained.
+
+    For each chosen column ``a`` the loss of dropping it is the weight only it covers; an unchosen
+    column ``c`` then gains the uncovered weight plus ``a``'s unique weight among its rows.
+    """
+    n_cols = col_ptr.size - 1
+    n_rows = counts.size
+    only_a = np.zeros(n_rows, np.bool_)
+    gained = 0.0
+    for _ in range(max_passes):
+        best_delta = 1e-9
+        best_a = -1
+        best_c = -1
+        for a in range(n_cols):
+            if not chosen[a]:
+                continue
+            loss = 0.0
+            for pos in range(col_ptr[a], col_ptr[a + 1]):
+                row = col_rows[pos]
+                if counts[row] == 1:
+                    only_a[row] = True
+                    loss += row_weight[row]
+            for c in range(n_cols):
+                if chosen[c] or not col_allowed[c]:
+                    continue
+                gain = 0.0
+                for pos in range(col_ptr[c], col_ptr[c + 1]):
+                    row = col_rows[pos]
+                    if counts[row] == 0 or only_a[row]:
+                        gain += row_weight[row]
+                if gain - loss > best_delta:
+                    best_delta = gain - loss
+                    best_a = a
+                    best_c = c
+            for pos in range(col_ptr[a], col_ptr[a + 1]):
+                only_a[col_rows[pos]] = False
+        if best_a < 0:
+            break
+        _drop(col_ptr, col_rows, counts, chosen, best_a)
+        _add(col_ptr, col_rows, counts, chosen, best_c)
+        gained += best_delta
+    return gained
