@@ -3,9 +3,11 @@
 The polygon of limit ``c`` is the set of places within ``buffer_m`` (straight line) of a street
 point reached within ``c``, partial ends of edges included. It is computed on a grid, as
 Valhalla does: every reached street point ``p`` (sampled every half cell) with walk cost
-``t(p)`` seeds the field ``F(x) = min_p t(p) + |x - p| * cost_per_metre``, spread by a chamfer
-distance transform; the polygon of ``c`` is the contour ``F <= c + buffer_m * cost_per_metre``,
-which is exactly the buffer of the reached network. One field serves every contour, so
+``t(p)`` seeds the field ``F(x) = min t(p) + |x - p| * cost_per_metre`` over the points ``p``
+within ``buffer_m`` of ``x``; the polygon of ``c`` is the contour
+``F <= c + buffer_m * cost_per_metre``, which is exactly the ``buffer_m`` buffer of the street
+points reached within ``c`` (a point up to ``buffer_m`` past the limit along a street lies
+within ``buffer_m`` of one reached in time). One field serves every contour, so
 contours nest; contourpy keeps the holes.
 """
 
@@ -26,7 +28,6 @@ from routing.network import WalkNetwork, cost_per_metre
 from routing.snapping import Snap
 from routing.walktimes import check_speed
 
-SQRT2 = float(np.sqrt(2.0))
 MAX_CONTOURS = 4
 COLOURS = ("#2b83ba", "#abdda4", "#fdae61", "#d7191c")
 
@@ -92,44 +93,21 @@ def _reached_samples(  # noqa: ANN201, PLR0913
 
 
 @numba.njit(cache=True, nogil=True)
-def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, far):  # noqa: ANN001, ANN201
+def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, radius, far):  # noqa: ANN001, ANN201
     field = np.full((ny, nx), far)
     for k in range(len(sample_x)):
-        fx = (sample_x[k] - x0) / cell
-        fy = (sample_y[k] - y0) / cell
-        i0 = int(np.floor(fx))
-        j0 = int(np.floor(fy))
-        for j in range(j0, j0 + 2):
-            for i in range(i0, i0 + 2):
-                d = np.hypot(i - fx, j - fy) * cell * off_cost + sample_t[k]
-                if d < field[j, i]:
-                    field[j, i] = d
-    orthogonal = cell * off_cost
-    diagonal = cell * off_cost * SQRT2
-    for j in range(ny):
-        for i in range(nx):
-            best = field[j, i]
-            if i > 0:
-                best = min(best, field[j, i - 1] + orthogonal)
-            if j > 0:
-                best = min(best, field[j - 1, i] + orthogonal)
-                if i > 0:
-                    best = min(best, field[j - 1, i - 1] + diagonal)
-                if i < nx - 1:
-                    best = min(best, field[j - 1, i + 1] + diagonal)
-            field[j, i] = best
-    for j in range(ny - 1, -1, -1):
-        for i in range(nx - 1, -1, -1):
-            best = field[j, i]
-            if i < nx - 1:
-                best = min(best, field[j, i + 1] + orthogonal)
-            if j < ny - 1:
-                best = min(best, field[j + 1, i] + orthogonal)
-                if i < nx - 1:
-                    best = min(best, field[j + 1, i + 1] + diagonal)
-                if i > 0:
-                    best = min(best, field[j + 1, i - 1] + diagonal)
-            field[j, i] = best
+        i_lo = max(0, int(np.floor((sample_x[k] - radius - x0) / cell)))
+        i_hi = min(nx - 1, int(np.ceil((sample_x[k] + radius - x0) / cell)))
+        j_lo = max(0, int(np.floor((sample_y[k] - radius - y0) / cell)))
+        j_hi = min(ny - 1, int(np.ceil((sample_y[k] + radius - y0) / cell)))
+        for j in range(j_lo, j_hi + 1):
+            dy = y0 + j * cell - sample_y[k]
+            for i in range(i_lo, i_hi + 1):
+                d = np.hypot(x0 + i * cell - sample_x[k], dy)
+                if d <= radius:
+                    value = sample_t[k] + d * off_cost
+                    if value < field[j, i]:
+                        field[j, i] = value
     return field
 
 
@@ -267,7 +245,7 @@ def isochrone(
         nx = int(np.ceil((sample_x.max() + pad - x0) / cell)) + 1
         ny = int(np.ceil((sample_y.max() + pad - y0) / cell)) + 1
         far = 2.0 * level_max + 1.0
-        field = _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, per_metre, far)
+        field = _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, per_metre, buffer_m + cell, far)
         generator = contourpy.contour_generator(
             x0 + cell * np.arange(nx), y0 + cell * np.arange(ny), field, fill_type="OuterOffset"
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from siting import kernels
+from siting import bounds, kernels
 
 log = logging.getLogger("quarterhour")
 
@@ -179,6 +179,8 @@ def heuristic_cover(
     lagrangian_iterations: int = 600,
     search_rounds: int = 300,
     seed: int = 0,
+    core_columns: int = 600,
+    core_nodes: int = 2000,
 ) -> CoverSolution:
     """Fewest columns covering every row: reductions, greedy, Lagrangian heuristic, local search.
 
@@ -186,7 +188,9 @@ def heuristic_cover(
     2. greedy with redundancy pruning and 2-for-1 swaps gives a first cover;
     3. Beasley's subgradient method on the Lagrangian relaxation yields a lower bound and, each
        step, a cover built from the reduced costs;
-    4. an iterated local search (perturb, repair, prune, 2-for-1) polishes the best cover.
+    4. an iterated local search (perturb, repair, prune, 2-for-1) polishes the best cover;
+    5. if a gap remains and the reduced problem has at most ``core_columns`` columns, HiGHS solves
+       it within ``core_nodes`` branch-and-bound nodes (a node limit keeps the run deterministic).
 
     Every row must have at least one column.
     """
@@ -214,7 +218,7 @@ def heuristic_cover(
         kernels.two_for_one(sub.col_ptr, sub.col_rows, sub.row_ptr, sub.row_cols, chosen, counts)
         stats["greedy_local"] = int(chosen.sum())
         chosen, bound, iterations = kernels.lagrangian_cover(
-            sub.col_ptr, sub.col_rows, sub.row_ptr, sub.row_cols, chosen, lagrangian_iterations, 30
+            sub.col_ptr, sub.col_rows, sub.row_ptr, sub.row_cols, chosen, lagrangian_iterations, 10
         )
         stats["lagrangian_iterations"] = int(iterations)
         stats["lagrangian_cover"] = int(chosen.sum())
@@ -223,8 +227,74 @@ def heuristic_cover(
             chosen = kernels.iterated_local_search(
                 sub.col_ptr, sub.col_rows, sub.row_ptr, sub.row_cols, chosen, target, search_rounds, seed
             )
+        if chosen.sum() > math.ceil(bound - 1e-6) and sub.n_cols <= core_columns:
+            outcome = bounds.cover_highs(sub.pattern(), integral=True, time_limit=60.0, node_limit=core_nodes)
+            stats["core_highs_seconds"] = outcome.seconds
+            if np.isfinite(outcome.bound):
+                bound = max(bound, outcome.bound)
+            if outcome.columns is not None and outcome.columns.size < chosen.sum():
+                chosen[:] = False
+                chosen[outcome.columns] = True
         sub_columns = np.flatnonzero(chosen)
     columns = np.concatenate([reduction.forced, reduction.cols[sub_columns]]).astype(np.int64)
     ordered = order_by_greedy(arrays, columns)
     stats["seconds"] = time.perf_counter() - started
     return CoverSolution(ordered, float(bound) + reduction.forced.size, "heuristic", stats)
+
+
+@dataclass
+class MaxCoverSolution:
+    """Columns chosen for maximal covering, in pick order, with the covered weight and a bound."""
+
+    columns: np.ndarray
+    covered_weight: float
+    upper_bound: float
+    method: str
+    stats: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """``(bound - covered) / bound``; 0 when proven optimal."""
+        if not np.isfinite(self.upper_bound) or self.upper_bound <= 0:
+            return 0.0
+        return max(0.0, (self.upper_bound - self.covered_weight) / self.upper_bound)
+
+
+def covered_weight(arrays: CoverArrays, columns: np.ndarray, row_weight: np.ndarray) -> float:
+    """Total weight of the rows at least one of ``columns`` covers."""
+    chosen = np.zeros(arrays.n_cols, bool)
+    chosen[columns] = True
+    counts = kernels.cover_counts(arrays.col_ptr, arrays.col_rows, chosen, arrays.n_rows)
+    return float(row_weight[counts > 0].sum())
+
+
+def heuristic_max_cover(
+    arrays: CoverArrays, row_weight: np.ndarray, budget: int, *, bound_iterations: int = 300
+) -> MaxCoverSolution:
+    """At most ``budget`` columns covering the most row weight: lazy greedy, then 1-for-1 swaps.
+
+    Swaps are only taken when they add weight, so the answer is never worse than greedy's. The
+    upper bound is the Lagrangian bound of :func:`kernels.max_cover_lagrangian_bound`.
+    """
+    started = time.perf_counter()
+    weight = np.asarray(row_weight, float)
+    picks, _, _ = kernels.lazy_greedy(
+        arrays.col_ptr, arrays.col_rows, weight, np.zeros(arrays.n_rows, bool),
+        np.ones(arrays.n_cols, bool), int(budget),
+    )
+    greedy_weight = covered_weight(arrays, picks, weight)
+    chosen = np.zeros(arrays.n_cols, bool)
+    chosen[picks] = True
+    counts = kernels.cover_counts(arrays.col_ptr, arrays.col_rows, chosen, arrays.n_rows)
+    if picks.size:
+        kernels.coverage_swaps(
+            arrays.col_ptr, arrays.col_rows, weight, chosen, counts, np.ones(arrays.n_cols, bool), 10 * budget
+        )
+    columns = order_by_greedy(arrays, np.flatnonzero(chosen), weight)
+    total = covered_weight(arrays, columns, weight)
+    bound = kernels.max_cover_lagrangian_bound(
+        arrays.col_ptr, arrays.col_rows, weight, int(budget), total, bound_iterations
+    )
+    bound = max(float(bound), total)
+    stats = {"greedy_weight": greedy_weight, "seconds": time.perf_counter() - started}
+    return MaxCoverSolution(columns, total, bound, "heuristic", stats)

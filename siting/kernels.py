@@ -352,15 +352,16 @@ def lagrangian_cover(
     row_cols: np.ndarray,
     incumbent: np.ndarray,
     max_iterations: int,
-    patience: int,
+    primal_every: int,
 ) -> tuple[np.ndarray, float, int]:
-    """Subgradient optimisation of the set-covering Lagrangian with a primal heuristic each step.
+    """Subgradient optimisation of the set-covering Lagrangian with a primal heuristic.
 
     ``L(u) = sum_i u_i + sum_j min(0, 1 - sum_{i in col j} u_i)`` is a lower bound on the number
-    of columns for every ``u >= 0``. Steps follow Beasley (1990): ``t = f (UB - L) / |g|^2`` with
-    ``f`` halved after ``patience`` steps without a better bound. Every step turns the reduced
-    costs into a cover (:func:`_primal_from_costs`); a cover better than ``incumbent`` is polished
-    by :func:`two_for_one` and kept.
+    of columns for every ``u >= 0``. Steps are ``t = f (UB - L) / |g|^2``; as in Caprara, Fischetti
+    and Toth (1999) ``f`` is halved when the bound swung by more than 1 % over the last 20 steps and
+    x ``primal_every`` steps the reduced costs are
+    turned into a cover (:func:`_primal_from_costs`); one better than ``incumbent`` is polished by
+    :func:`two_for_one` and kept.
 
     Returns the best cover (bool per column), the best bound and the iterations run.
     """
@@ -392,21 +393,22 @@ def lagrangian_cover(
         for col in range(n_cols):
             if reduced[col] < 0.0:
                 bound += reduced[col]
-        if bound > best_bound + 1e-9:
+        if bound > best_bound + 1e-6:
             best_bound = bound
             stale = 0
         else:
             stale += 1
-            if stale >= patience:
+            if stale >= 20:
                 factor *= 0.5
                 stale = 0
-        size = _primal_from_costs(col_ptr, col_rows, row_ptr, row_cols, reduced, mult, chosen, counts, order)
-        if size < best_size:
-            size -= two_for_one(col_ptr, col_rows, row_ptr, row_cols, chosen, counts)
+        if iteration % primal_every == 0 or iteration == 1:
+            size = _primal_from_costs(col_ptr, col_rows, row_ptr, row_cols, reduced, mult, chosen, counts, order)
             if size < best_size:
-                best_size = size
-                best[:] = chosen
-        if best_size <= np.ceil(best_bound - 1e-6) or factor < 1e-4:
+                size -= two_for_one(col_ptr, col_rows, row_ptr, row_cols, chosen, counts)
+                if size < best_size:
+                    best_size = size
+                    best[:] = chosen
+        if best_size <= np.ceil(best_bound - 1e-6) or factor < 1e-5:
             break
         # subgradient of the relaxed constraints: 1 - (columns with negative reduced cost covering i)
         norm = 0.0
@@ -422,7 +424,7 @@ def lagrangian_cover(
             norm += g * g
         if norm == 0.0:  # the relaxed solution is feasible, hence optimal for this bound
             break
-        step = factor * (1.05 * best_size - bound) / norm
+        step = factor * (best_size - bound) / norm
         for row in range(n_rows):
             value = mult[row] + step * sub[row]
             mult[row] = value if value > 0.0 else 0.0
@@ -631,3 +633,94 @@ def coverage_swaps(
         _add(col_ptr, col_rows, counts, chosen, best_c)
         gained += best_delta
     return gained
+
+
+# --------------------------------------------------------------------------------------------
+# assignment
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(**_JIT)
+def nearest_in_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each CSR row, the stored column of least value (ties: smaller column) and that value.
+
+    Rows without a stored entry get column -1 and value NaN. Stored zeros count as entries.
+    """
+    n_rows = indptr.size - 1
+    best_col = np.full(n_rows, -1, np.int64)
+    best_value = np.full(n_rows, np.nan)
+    for row in range(n_rows):
+        for pos in range(indptr[row], indptr[row + 1]):
+            col = indices[pos]
+            value = data[pos]
+            if best_col[row] < 0 or value < best_value[row] or (value == best_value[row] and col < best_col[row]):
+                best_col[row] = col
+                best_value[row] = value
+    return best_col, best_value
+
+
+@numba.njit(**_JIT)
+def max_cover_lagrangian_bound(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_weight: np.ndarray,
+    budget: int,
+    incumbent: float,
+    max_iterations: int,
+) -> float:
+    """Upper bound on the weight ``budget`` columns can cover, by subgradient on the Lagrangian.
+
+    Relaxing ``y_i <= sum_{j in N_i} x_j`` with ``0 <= l_i <= w_i`` gives
+    ``L(l) = sum_i (w_i - l_i) + (sum of the budget largest column sums of l)``, an upper bound for
+    every ``l``; ``incumbent`` (a covered weight) steers the step length.
+    """
+    n_cols = col_ptr.size - 1
+    n_rows = row_weight.size
+    mult = row_weight.copy()
+    column_sum = np.empty(n_cols, np.float64)
+    picked = np.zeros(n_cols, np.bool_)
+    sub = np.empty(n_rows, np.float64)
+    best = np.inf
+    factor = 2.0
+    stale = 0
+    budget = min(budget, n_cols)
+    for _ in range(max_iterations):
+        for col in range(n_cols):
+            total = 0.0
+            for pos in range(col_ptr[col], col_ptr[col + 1]):
+                total += mult[col_rows[pos]]
+            column_sum[col] = total
+        top = np.argsort(-column_sum, kind="mergesort")[:budget]
+        value = (row_weight - mult).sum() + column_sum[top].sum()
+        if value < best - 1e-9:
+            best = value
+            stale = 0
+        else:
+            stale += 1
+            if stale >= 20:
+                factor *= 0.5
+                stale = 0
+        if factor < 1e-4 or best <= incumbent + 1e-9:
+            break
+        picked[:] = False
+        picked[top] = True
+        # dL/dl_i = (picked columns covering i) - 1
+        for row in range(n_rows):
+            sub[row] = -1.0
+        for col in top:
+            for pos in range(col_ptr[col], col_ptr[col + 1]):
+                sub[col_rows[pos]] += 1.0
+        norm = 0.0
+        for row in range(n_rows):
+            g = sub[row]
+            if (g > 0.0 and mult[row] <= 0.0) or (g < 0.0 and mult[row] >= row_weight[row]):
+                g = 0.0
+            sub[row] = g
+            norm += g * g
+        if norm == 0.0:
+            break
+        step = factor * (value - incumbent) / norm
+        for row in range(n_rows):
+            updated = mult[row] - step * sub[row]
+            mult[row] = min(max(updated, 0.0), row_weight[row])
+    return best

@@ -1,0 +1,115 @@
+"""Linear-programming bounds and exact solutions through HiGHS (``scipy.optimize.milp``).
+
+Set covering (LSCP)::
+
+    min  sum_j x_j   s.t.  sum_{j in N_i} x_j >= 1  for every row i,   x_j in {0, 1}
+
+Maximal covering (MCLP)::
+
+    max  sum_i w_i y_i   s.t.  y_i <= sum_{j in N_i} x_j,   sum_j x_j <= N,   x_j, y_i in {0, 1}
+
+With ``integral=False`` the same models are solved as linear programmes: the optimum is then a
+bound (a lower bound for LSCP, an upper bound for MCLP).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+log = logging.getLogger("quarterhour")
+
+
+@dataclass(frozen=True)
+class HighsOutcome:
+    """What HiGHS returned: the chosen columns (if any), its objective, its bound and status."""
+
+    columns: np.ndarray | None
+    objective: float
+    bound: float
+    optimal: bool
+    seconds: float
+    message: str
+
+
+def _run(
+    cost: np.ndarray,
+    constraints: list[LinearConstraint],
+    n_integer: int,
+    *,
+    integral: bool,
+    time_limit: float,
+    node_limit: int | None = None,
+) -> tuple[object, float]:
+    integrality = np.zeros(cost.size)
+    if integral:
+        integrality[:n_integer] = 1
+    options: dict[str, object] = {"time_limit": float(time_limit), "presolve": True}
+    if node_limit is not None:
+        options["node_limit"] = int(node_limit)
+    started = time.perf_counter()
+    solution = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0.0, 1.0), options=options)
+    return solution, time.perf_counter() - started
+
+
+def cover_highs(
+    pattern: sp.csr_matrix, *, integral: bool, time_limit: float = 60.0, node_limit: int | None = None
+) -> HighsOutcome:
+    """Solve the set-covering model of ``pattern`` (rows to cover x columns) with HiGHS.
+
+    Returns the optimal columns (``integral=True``) or the LP optimum as the bound. A
+    ``node_limit`` (unlike a time limit) stops the search at the same point on every machine.
+    """
+    n_rows, n_cols = pattern.shape
+    matrix = sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
+    constraint = LinearConstraint(matrix, lb=np.ones(n_rows), ub=np.full(n_rows, np.inf))
+    solution, seconds = _run(
+        np.ones(n_cols), [constraint], n_cols, integral=integral, time_limit=time_limit, node_limit=node_limit
+    )
+    return _outcome(solution, seconds, n_cols, integral=integral, sense=1.0)
+
+
+def max_cover_highs(
+    pattern: sp.csr_matrix, weight: np.ndarray, budget: int, *, integral: bool, time_limit: float = 60.0
+) -> HighsOutcome:
+    """Solve the maximal-covering model of ``pattern`` with ``budget`` columns with HiGHS.
+
+    Variables are the columns ``x`` then the rows ``y``; the objective is reported as covered weight.
+    """
+    n_rows, n_cols = pattern.shape
+    matrix = sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
+    link = sp.hstack([-matrix, sp.identity(n_rows, format="csr")], format="csr")  # y_i - sum x_j <= 0
+    count = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))], format="csr")
+    constraints = [
+        LinearConstraint(link, lb=np.full(n_rows, -np.inf), ub=np.zeros(n_rows)),
+        LinearConstraint(count, lb=-np.inf, ub=float(budget)),
+    ]
+    cost = np.concatenate([np.zeros(n_cols), -np.asarray(weight, float)])
+    solution, seconds = _run(cost, constraints, n_cols, integral=integral, time_limit=time_limit)
+    return _outcome(solution, seconds, n_cols, integral=integral, sense=-1.0)
+
+
+def _outcome(solution: object, seconds: float, n_cols: int, *, integral: bool, sense: float) -> HighsOutcome:
+    status = int(solution.status)  # 0 optimal, 1 iteration or time limit
+    x = solution.x
+    if status not in (0, 1):
+        msg = f"HiGHS failed: {solution.message}"
+        raise RuntimeError(msg)
+    objective = np.nan if solution.fun is None else sense * float(solution.fun)
+    if integral:
+        dual = getattr(solution, "mip_dual_bound", None)
+        bound = objective if status == 0 else (np.nan if dual is None else sense * float(dual))
+        columns = None if x is None else np.flatnonzero(np.asarray(x[:n_cols]) > 0.5).astype(np.int64)
+    else:
+        bound = objective
+        columns = None
+    log.debug(
+        "HiGHS %s: %s after %.2f s (%s)", "MILP" if integral else "LP",
+        "optimal" if status == 0 else "stopped", seconds, solution.message,
+    )
+    return HighsOutcome(columns, objective, bound, status == 0, seconds, str(solution.message))

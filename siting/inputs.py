@@ -1,0 +1,81 @@
+"""Checks of the siting inputs: one clear ``InputError`` per problem, naming the set and ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from geo.errors import InputError
+from geo.points import PointSet
+from geo.projection import LocalProjection
+
+
+def _some(ids: Sequence[str] | np.ndarray, limit: int = 5) -> str:
+    shown = [str(value) for value in list(ids)[:limit]]
+    more = len(ids) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
+def check_ids(ids: np.ndarray, role: str) -> np.ndarray:
+    """Return ``ids`` as strings; raise if the set is empty or an id repeats."""
+    as_text = np.asarray([str(value) for value in ids], dtype=object)
+    if as_text.size == 0:
+        msg = f"the {role} are empty: give at least one"
+        raise InputError(msg)
+    unique, counts = np.unique(as_text.astype(str), return_counts=True)
+    if (counts > 1).any():
+        msg = f"{role}: duplicate ids {_some(unique[counts > 1])}; every id must be unique"
+        raise InputError(msg)
+    return as_text
+
+
+def check_disjoint(existing_ids: np.ndarray, candidate_ids: np.ndarray, *, candidates_given: bool) -> None:
+    """Raise if an existing station and a candidate site share an id."""
+    shared = np.intersect1d(existing_ids.astype(str), candidate_ids.astype(str))
+    if shared.size:
+        where = "candidate sites" if candidates_given else "communities (the default candidate sites)"
+        msg = (
+            f"existing stations and {where} share the ids {_some(shared)}; "
+            "ids must be unique across existing stations and candidates"
+        )
+        raise InputError(msg)
+
+
+def check_weights(weight: np.ndarray | None, n: int, role: str) -> np.ndarray:
+    """Return weights as floats (ones if None); raise unless finite, non-negative and of length n."""
+    if weight is None:
+        return np.ones(n)
+    values = np.asarray(weight, float)
+    if values.shape != (n,):
+        msg = f"{role}: {values.size:,} weights for {n:,} points"
+        raise InputError(msg)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        msg = f"{role}: weights must be finite and non-negative (rows {_some(np.flatnonzero(bad) + 1)})"
+        raise InputError(msg)
+    return values
+
+
+def check_budget(budget: int | None) -> int | None:
+    """Return the number of new stations as int; raise unless a whole number >= 0."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not float(budget).is_integer() or budget < 0:
+        msg = f"budget must be a whole number of new stations >= 0, got {budget}"
+        raise InputError(msg)
+    return int(budget)
+
+
+def nearest_site_metres(communities: PointSet, site_lon: np.ndarray, site_lat: np.ndarray) -> np.ndarray:
+    """Straight-line metres from each community to the nearest site (inf if there is none)."""
+    if site_lon.size == 0:
+        return np.full(len(communities), np.inf)
+    projection = LocalProjection.for_lonlat(
+        np.concatenate([communities.lon, site_lon]), np.concatenate([communities.lat, site_lat])
+    )
+    sites_xy = np.column_stack(projection.forward(site_lon, site_lat))
+    communities_xy = np.column_stack(projection.forward(communities.lon, communities.lat))
+    distance, _ = cKDTree(sites_xy).query(communities_xy)
+    return np.asarray(distance, float)

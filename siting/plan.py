@@ -1,0 +1,58 @@
+"""One call for the command line and the API: build the model, solve it, return the result."""
+
+from __future__ import annotations
+
+from geo.points import PointSet
+from routing import settings
+from siting.inputs import check_budget
+from siting.model import CoverageModel
+from siting.result import SitingResult
+
+
+def run_plan(
+    network: object,
+    communities: PointSet,
+    *,
+    existing: PointSet | None = None,
+    candidates: PointSet | None = None,
+    minutes: float = settings.walk_limit_minutes,
+    speed_kmh: float = settings.walk_speed_kmh,
+    meters: float | None = None,
+    budget: int | None = None,
+    exact: bool = False,
+    time_limit: float = 60.0,
+    lp_bound: bool = False,
+    quiet: bool = False,
+) -> SitingResult:
+    """Plan new stations so that communities reach one within the walk limit.
+
+    Parameters
+    ----------
+    network
+        A ``routing.network.WalkNetwork``.
+    communities
+        Demand points (weights: residents, registered unemployed ...).
+    existing
+        Existing stations, kept.
+    candidates
+        Candidate sites; by default the communities themselves.
+    minutes, speed_kmh, meters
+        Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
+    budget
+        None for the fewest stations covering every coverable community; a number of new stations
+        to cover the most weight with.
+    exact
+        Solve the integer programme with HiGHS (within ``time_limit`` seconds).
+    time_limit
+        Seconds HiGHS may take.
+    lp_bound
+        Also compute the LP-relaxation bound with HiGHS.
+    quiet
+        Hide progress bars.
+    """
+    budget = check_budget(budget)  # fail before the walk times are computed
+    model = CoverageModel.from_points(
+        network, communities, existing=existing, candidates=candidates,
+        minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet,
+    )
+    return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound).result

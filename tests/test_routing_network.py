@@ -1,0 +1,157 @@
+"""The walking network: the same graph as osmnx, cached, clipped, from every OSM format."""
+
+from __future__ import annotations
+
+import bz2
+from pathlib import Path
+
+import numpy as np
+import osmium
+import osmnx as ox
+import pytest
+import shapely
+
+from geo.boundary import read_boundary
+from geo.errors import InputError, NetworkError
+from routing import cache
+from routing.network import build_network, load_network
+from routing.osm import is_walkable
+
+
+def write_walkable_xml(source: Path, target: Path) -> None:
+    """Keep only the walkable ways (osmnx's walk filter) and every node, as OSM XML."""
+    writer = osmium.SimpleWriter(str(target), overwrite=True)
+    for entity in osmium.FileProcessor(str(source)):
+        if entity.is_relation() or (entity.is_way() and not is_walkable(dict(entity.tags))):
+            continue
+        writer.add(entity)
+    writer.close()
+
+
+@pytest.mark.parametrize("name", ["singapore_bayfront", "shanghai_center"])
+def test_network_equals_osmnx_graph_from_xml(name: str, data_dir: Path, tmp_path: Path) -> None:
+    xml = tmp_path / f"{name}.osm"
+    write_walkable_xml(data_dir / f"{name}.osm.pbf", xml)
+    reference = ox.convert.to_undirected(ox.graph_from_xml(xml, bidirectional=True))
+    network = build_network(data_dir / f"{name}.osm.pbf")
+    assert set(reference.nodes) == set(network.node_osmid.tolist())
+    assert network.n_edges == reference.number_of_edges()
+    reference_km = sum(length for _, _, length in reference.edges(data="length")) / 1000
+    assert network.total_length_km == pytest.approx(reference_km, rel=1e-9)
+
+
+def test_every_osm_format_gives_the_same_network(data_dir: Path, tmp_path: Path) -> None:
+    pbf = data_dir / "singapore_bayfront.osm.pbf"
+    xml = tmp_path / "bayfront.osm"
+    writer = osmium.SimpleWriter(str(xml))
+    for entity in osmium.FileProcessor(str(pbf)):
+        writer.add(entity)
+    writer.close()
+    compressed = tmp_path / "bayfront.osm.bz2"
+    compressed.write_bytes(bz2.compress(xml.read_bytes()))
+    plain_xml = tmp_path / "bayfront.osm.xml"
+    plain_xml.write_bytes(xml.read_bytes())
+    networks = [build_network(path) for path in (pbf, xml, compressed, plain_xml)]
+    for other in networks[1:]:
+        np.testing.assert_array_equal(other.node_osmid, networks[0].node_osmid)
+        np.testing.assert_allclose(other.edge_length_m, networks[0].edge_length_m)
+
+
+def test_clipped_extract_with_dangling_references_loads(network_of) -> None:  # noqa: ANN001
+    network = network_of("helsinki_clipped")
+    assert network.n_nodes > 1000
+    assert np.isfinite(network.node_x).all()
+    assert (network.edge_length_m >= 0).all()
+
+
+def test_csr_arcs_run_both_ways_along_every_edge(network_of) -> None:  # noqa: ANN001
+    network = network_of("heidelberg")
+    tails = np.repeat(np.arange(network.n_nodes), np.diff(network.indptr))
+    arcs = set(zip(tails.tolist(), network.arc_head.tolist(), network.arc_edge.tolist()))
+    for e in range(0, network.n_edges, 97):
+        u, v = int(network.edge_u[e]), int(network.edge_v[e])
+        assert (u, v, e) in arcs and (v, u, e) in arcs
+    assert len(network.arc_head) == 2 * network.n_edges
+
+
+def test_geometries_start_and_end_at_their_nodes(network_of) -> None:  # noqa: ANN001
+    network = network_of("heidelberg")
+    first = network.geom_offsets[:-1]
+    last = network.geom_offsets[1:] - 1
+    np.testing.assert_allclose(network.geom_x[first], network.node_x[network.edge_u])
+    np.testing.assert_allclose(network.geom_y[last], network.node_y[network.edge_v])
+    planar = shapely.length(network.edge_lines)
+    np.testing.assert_allclose(planar, network.edge_length_m, rtol=5e-3, atol=0.05)  # sphere (osmnx) vs ellipsoid
+
+
+def test_cache_reload_equals_build_and_corrupt_cache_is_rebuilt(data_dir: Path, tmp_path: Path) -> None:
+    pbf = data_dir / "singapore_bayfront.osm.pbf"
+    built = load_network(pbf, cache_folder=tmp_path)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    reloaded = load_network(pbf, cache_folder=tmp_path)
+    for name in built.ARRAYS:
+        np.testing.assert_array_equal(getattr(reloaded, name), getattr(built, name))
+    assert reloaded.projection.epsg == built.projection.epsg
+    files[0].write_bytes(b"not a zip file")
+    rebuilt = load_network(pbf, cache_folder=tmp_path)
+    np.testing.assert_array_equal(rebuilt.edge_length_m, built.edge_length_m)
+    assert cache.read(files[0], source="x") is not None
+
+
+def test_cache_key_changes_with_the_options(data_dir: Path, tmp_path: Path) -> None:
+    pbf = data_dir / "singapore_bayfront.osm.pbf"
+    box = shapely.box(103.85, 1.27, 103.87, 1.29)
+    plain = cache.cache_path(pbf, boundary=None, retain_all=False, folder=tmp_path)
+    clipped = cache.cache_path(pbf, boundary=box, retain_all=False, folder=tmp_path)
+    everything = cache.cache_path(pbf, boundary=None, retain_all=True, folder=tmp_path)
+    assert len({plain, clipped, everything}) == 3
+
+
+def test_boundary_clips_the_network(data_dir: Path) -> None:
+    full = build_network(data_dir / "shanghai_center.osm.pbf")
+    lon, lat = full.node_lonlat
+    box = shapely.box(np.median(lon) - 0.02, np.median(lat) - 0.02, np.median(lon) + 0.02, np.median(lat) + 0.02)
+    clipped = build_network(data_dir / "shanghai_center.osm.pbf", boundary=box)
+    clipped_lon, clipped_lat = clipped.node_lonlat
+    assert 0 < clipped.n_nodes < full.n_nodes
+    assert shapely.contains_xy(box, clipped_lon, clipped_lat).all()
+
+
+def test_boundary_outside_the_extract_is_a_clear_error(data_dir: Path) -> None:
+    qingpu = read_boundary(data_dir / "qingpu_boundary_cgcs2000.geojson")
+    with pytest.raises(NetworkError, match="no walkable street lies inside the boundary"):
+        build_network(data_dir / "shanghai_center.osm.pbf", boundary=qingpu)
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "empty.osm.pbf", "empty"),
+        (b"<osm version='0.6'><node id='1' lat='1' lon='1'/", "broken.osm", "cannot read OSM data"),
+        (b"this is not OSM data at all" * 10, "garbage.osm.pbf", "cannot read OSM data"),
+        (b"<?xml version='1.0'?><osm version='0.6'><node id='1' lat='1' lon='1'/></osm>", "nodes.osm", "no walkable ways"),
+    ],
+)
+def test_bad_osm_files_give_one_clear_error(tmp_path: Path, content: bytes, name: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises((InputError, NetworkError), match=message):
+        build_network(path)
+
+
+def test_truncated_pbf_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
+    data = (data_dir / "singapore_bayfront.osm.pbf").read_bytes()
+    path = tmp_path / "truncated.osm.pbf"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated.osm.pbf"):
+        build_network(path)
+
+
+def test_missing_and_misnamed_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        build_network(tmp_path / "nowhere.osm.pbf")
+    other = tmp_path / "streets.csv"
+    other.write_text("a,b\n")
+    with pytest.raises(InputError, match="not an OSM file"):
+        build_network(other)
