@@ -25,8 +25,14 @@ EPILOG = (
 )
 
 
-class PlannerHelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults and keep the description's line breaks."""
+class PlannerHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Show the defaults that exist and keep the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _positive_float(text: str) -> float:
@@ -120,8 +126,8 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
     from geo.points import read_points
     from routing.walktimes import walk_time_matrix
 
-    sources = read_points(args.from_file, crs=args.crs, role="from")
-    targets = read_points(args.to_file, crs=args.crs, role="to")
+    sources = read_points(args.from_file, crs=args.crs, role="origin")
+    targets = read_points(args.to_file, crs=args.crs, role="destination")
     network = _load_network(args)
     times = walk_time_matrix(
         network, sources.lon, sources.lat, targets.lon, targets.lat,

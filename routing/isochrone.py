@@ -23,7 +23,7 @@ import shapely
 
 from geo.errors import InputError, NetworkError
 from routing import settings
-from routing.dijkstra import _workspace, bounded_dijkstra
+from routing.dijkstra import bounded_dijkstra, workspace
 from routing.network import WalkNetwork, cost_per_metre
 from routing.snapping import Snap
 from routing.walktimes import check_speed
@@ -95,6 +95,7 @@ def _reached_samples(  # noqa: ANN201, PLR0913
 @numba.njit(cache=True, nogil=True)
 def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, radius, far):  # noqa: ANN001, ANN201
     field = np.full((ny, nx), far)
+    radius_squared = radius * radius
     for k in range(len(sample_x)):
         i_lo = max(0, int(np.floor((sample_x[k] - radius - x0) / cell)))
         i_hi = min(nx - 1, int(np.ceil((sample_x[k] + radius - x0) / cell)))
@@ -103,9 +104,10 @@ def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, ra
         for j in range(j_lo, j_hi + 1):
             dy = y0 + j * cell - sample_y[k]
             for i in range(i_lo, i_hi + 1):
-                d = np.hypot(x0 + i * cell - sample_x[k], dy)
-                if d <= radius:
-                    value = sample_t[k] + d * off_cost
+                dx = x0 + i * cell - sample_x[k]
+                squared = dx * dx + dy * dy
+                if squared <= radius_squared:
+                    value = sample_t[k] + np.sqrt(squared) * off_cost
                     if value < field[j, i]:
                         field[j, i] = value
     return field
@@ -223,12 +225,12 @@ def isochrone(
     buffer_cost = buffer_m * per_metre
     level_max = contours[-1] + buffer_cost
 
-    dist, position, heap_node, heap_key, touched = _workspace(network.n_nodes)
+    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched = workspace(network.n_nodes)
     start_nodes = np.array([network.edge_u[edge], network.edge_v[edge]], dtype=np.int32)
     start_costs = np.array([access + offset, access + edge_cost[edge] - offset])
     n_touched = bounded_dijkstra(
         network.indptr, network.arc_head, edge_cost[network.arc_edge], start_nodes, start_costs,
-        level_max, dist, position, heap_node, heap_key, touched,
+        level_max, dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched,
     )
     radius_m = level_max / per_metre
     cell = float(cell_m or max(settings.isochrone_cell_m, radius_m / 200.0))
@@ -264,11 +266,23 @@ def _ring_area(ring: np.ndarray) -> float:
     return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
 
 
-def _generalized(rings: list[np.ndarray], tolerance_m: float) -> list[np.ndarray]:
-    if tolerance_m <= 0:
-        return rings
-    simplified = [np.asarray(shapely.simplify(shapely.linearrings(r), tolerance_m).coords) for r in rings]
-    return [r for r in simplified if len(r) >= 4]
+def _generalized(polygons: list[list[np.ndarray]], tolerance_m: float) -> list[list[np.ndarray]]:
+    """Simplify every ring in one call (Douglas-Peucker); drop rings that collapse."""
+    if tolerance_m <= 0 or not polygons:
+        return polygons
+    flat = [ring for rings in polygons for ring in rings]
+    owner = np.repeat(np.arange(len(flat)), [len(ring) for ring in flat])
+    simplified = shapely.simplify(shapely.linearrings(np.concatenate(flat), indices=owner), tolerance_m)
+    coords, index = shapely.get_coordinates(simplified, return_index=True)
+    ring_bounds = np.searchsorted(index, np.arange(len(flat) + 1))
+    rings_out = [coords[ring_bounds[i] : ring_bounds[i + 1]] for i in range(len(flat))]
+    result, start = [], 0
+    for rings in polygons:
+        kept = [ring for ring in rings_out[start : start + len(rings)] if len(ring) >= 4]
+        if len(rings_out[start]) >= 4:
+            result.append(kept)
+        start += len(rings)
+    return result
 
 
 def to_geojson(
@@ -312,8 +326,7 @@ def to_geojson(
     tolerance = settings.isochrone_cell_m / 4 if generalize_m is None else float(generalize_m)
     features = []
     for k in range(len(result.contours) - 1, -1, -1):
-        polygons = [_generalized(rings, tolerance) for rings in result.polygons[k]]
-        polygons = [rings for rings in polygons if rings]
+        polygons = _generalized(result.polygons[k], tolerance)
         if polygons and denoise > 0:
             areas = np.array([_ring_area(rings[0]) for rings in polygons])
             polygons = [rings for rings, area in zip(polygons, areas) if area >= denoise * areas.max()]

@@ -95,9 +95,9 @@ def max_cover_highs(
 
 
 def _outcome(solution: object, seconds: float, n_cols: int, *, integral: bool, sense: float) -> HighsOutcome:
-    status = int(solution.status)  # 0 optimal, 1 iteration or time limit
+    status = int(solution.status)  # 0 optimal, 1 iteration, node or time limit
     x = solution.x
-    if status not in (0, 1):
+    if status not in (0, 1) and x is None and getattr(solution, "mip_dual_bound", None) is None:
         msg = f"HiGHS failed: {solution.message}"
         raise RuntimeError(msg)
     objective = np.nan if solution.fun is None else sense * float(solution.fun)

@@ -179,8 +179,8 @@ def heuristic_cover(
     lagrangian_iterations: int = 600,
     search_rounds: int = 300,
     seed: int = 0,
-    core_columns: int = 600,
-    core_nodes: int = 2000,
+    core_columns: int = 300,
+    core_nodes: int = 300,
 ) -> CoverSolution:
     """Fewest columns covering every row: reductions, greedy, Lagrangian heuristic, local search.
 

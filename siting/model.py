@@ -455,7 +455,8 @@ class CoverageModel:
         # nearest station: ties go to the smaller site id, i.e. the smaller column
         by_id = np.argsort(station_cols, kind="stable")
         position, value = assign.nearest_station(self.cost, station_cols[by_id])
-        position = np.where(position >= 0, by_id[np.maximum(position, 0)], -1)
+        if by_id.size:
+            position = np.where(position >= 0, by_id[np.maximum(position, 0)], -1)
         per_unit = 1.0 if self.metric == "time" else 60.0 / (self.speed_kmh * 1000.0)
         assignments = assign.community_table(
             self.community_ids, self.community_names, self.weight, self.site_ids[station_cols], kinds,

@@ -1,0 +1,148 @@
+"""The FastAPI application: isochrone API, coverage and siting endpoints and the planners' map.
+
+``create_app(network_path, ...)`` returns an app that loads the walking network once, when it
+starts (lifespan), and serves:
+
+* ``GET``/``POST /isochrone``, ``POST /walktimes`` (:mod:`api.routes_routing`);
+* ``GET /health``, ``/network``, ``/communities``, ``/stations``, ``/coverage``
+  (:mod:`api.routes_data`);
+* ``POST /plan`` (:mod:`api.routes_plan`);
+* ``/`` the web map (``api/static``) with Leaflet from the ``xstatic-leaflet`` package, offline;
+* ``/docs`` and ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio.to_thread
+import xstatic.pkg.leaflet
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import routes_data, routes_plan, routes_routing
+from api.errors import BodyLimitMiddleware, install_error_handlers
+from api.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
+from api.state import AppState, load_state
+from geo.errors import NetworkError
+from routing.isochrone import isochrone
+
+log = logging.getLogger("quarterhour")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
+
+
+def warm_up(state: AppState) -> None:
+    """Run one isochrone so that the first request does not wait for the numba kernels to load."""
+    lon, lat = state.network.node_lonlat
+    try:
+        isochrone(state.network, float(lon[0]), float(lat[0]), minutes=[1.0])
+    except NetworkError:  # pragma: no cover - a node is always on the network
+        log.debug("warm-up point off the network")
+
+
+def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI:
+    """Return the application of ``config``.
+
+    Parameters
+    ----------
+    config
+        What to load and the request limits.
+    state
+        Already loaded state (the command line loads it first, to report bad files before the
+        server starts); by default the lifespan loads it.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = state if state is not None else await anyio.to_thread.run_sync(load_state, config)
+        await anyio.to_thread.run_sync(warm_up, loaded)
+        app.state.quarterhour = loaded
+        yield
+
+    app = FastAPI(
+        title=API_TITLE,
+        description=API_DESCRIPTION,
+        version="0.1.0",
+        lifespan=lifespan,
+        license_info={"name": "MIT; OpenStreetMap data ODbL", "url": "https://www.openstreetmap.org/copyright"},
+    )
+    install_error_handlers(app)
+    for router in (routes_routing.router, routes_data.router, routes_plan.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes)
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+        )
+    return app
+
+
+def create_app(
+    network_path: str | Path,
+    *,
+    communities: str | Path | None = None,
+    communities_crs: str = "wgs84",
+    stations: str | Path | None = None,
+    stations_crs: str = "wgs84",
+    boundary: str | Path | None = None,
+    boundary_crs: str = "wgs84",
+    cors_origins: Sequence[str] = (),
+    clip_communities: bool = True,
+    use_cache: bool | None = None,
+    limits: ApiLimits | None = None,
+) -> FastAPI:
+    """Return the quarterhour application; the network loads when the app starts.
+
+    Parameters
+    ----------
+    network_path
+        OpenStreetMap extract (``.osm``, ``.osm.pbf``, ``.osm.bz2``).
+    communities, communities_crs
+        Optional communities file and its coordinates (``wgs84``, ``gcj02``, ``bd09``).
+    stations, stations_crs
+        Optional existing stations file and its coordinates.
+    boundary, boundary_crs
+        Optional GeoJSON polygon to clip the network to, and its coordinates.
+    cors_origins
+        Origins allowed to call the API from browsers (``"*"`` for any); none by default.
+    clip_communities
+        Keep only the communities inside the network's convex hull.
+    use_cache
+        Reuse the on-disk network cache (default ``routing.settings.use_cache``).
+    limits
+        Bounds of one request (default :class:`api.settings.ApiLimits`).
+    """
+    config = ServerConfig(
+        network_path=Path(network_path),
+        communities=Path(communities) if communities is not None else None,
+        communities_crs=communities_crs,
+        stations=Path(stations) if stations is not None else None,
+        stations_crs=stations_crs,
+        boundary=Path(boundary) if boundary is not None else None,
+        boundary_crs=boundary_crs,
+        use_cache=use_cache,
+        clip_communities=clip_communities,
+        cors_origins=tuple(cors_origins),
+        limits=limits or ApiLimits(),
+    )
+    return build_app(config)
+
+
+__all__ = ["build_app", "create_app"]

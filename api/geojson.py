@@ -1,0 +1,92 @@
+"""GeoJSON of the loaded data: street lines, community and station points, posted points."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from api.errors import field_errors, too_large
+from api.schemas import PointIn
+from geo.crs import convert
+from geo.points import PointSet, points_from_frame
+from routing.network import WalkNetwork
+
+
+def network_lines(network: WalkNetwork, *, crs: str, tolerance_m: float, precision: int) -> dict:
+    """Return the streets as one MultiLineString feature, simplified, in ``crs`` degrees.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    crs
+        ``wgs84``, ``gcj02`` or ``bd09``.
+    tolerance_m
+        Douglas-Peucker tolerance in metres.
+    precision
+        Decimal places of the coordinates.
+    """
+    lines = shapely.simplify(network.edge_lines, tolerance_m)
+    coords = shapely.get_coordinates(lines)
+    counts = shapely.get_num_coordinates(lines)
+    lon, lat = network.projection.inverse(coords[:, 0], coords[:, 1])
+    lon, lat = convert(lon, lat, src="wgs84", dst=crs)
+    lonlat = np.round(np.column_stack([lon, lat]), precision)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    parts = [lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(counts)) if counts[i] >= 2]
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "MultiLineString", "coordinates": parts},
+        "properties": {"source": network.source, "n_edges": network.n_edges, "crs": crs},
+    }
+    return {"type": "FeatureCollection", "features": [feature], "attribution": network.attribution}
+
+
+def point_features(
+    points: PointSet,
+    *,
+    crs: str,
+    properties: Sequence[dict[str, object]] | None = None,
+) -> list[dict]:
+    """Return one Point feature per point (``id``, ``name``, ``weight`` and ``properties``)."""
+    lon, lat = convert(points.lon, points.lat, src="wgs84", dst=crs)
+    extra = properties if properties is not None else [{}] * len(points)
+    return [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(float(x), 6), round(float(y), 6)]},
+            "properties": {"id": str(i), "name": str(n), "weight": float(w)} | more,
+        }
+        for x, y, i, n, w, more in zip(lon, lat, points.ids, points.names, points.weight, extra)
+    ]
+
+
+def posted_points(
+    points: list[PointIn],
+    *,
+    crs: str,
+    loc: tuple[str, ...],
+    role: str,
+    max_points: int,
+) -> PointSet:
+    """Validate posted points into a WGS84 PointSet, 413 over ``max_points``, 422 if bad.
+
+    Points without an id get their position in the list.
+    """
+    if len(points) > max_points:
+        msg = f"{role}: {len(points):,} points is over the limit of {max_points:,}"
+        raise too_large(loc, msg)
+    frame = pd.DataFrame(
+        {
+            "id": [p.id if p.id is not None else str(k) for k, p in enumerate(points)],
+            "name": [p.name if p.name is not None else "" for p in points],
+            "lon": [p.lon for p in points],
+            "lat": [p.lat for p in points],
+            "weight": [p.weight for p in points],
+        }
+    )
+    with field_errors(*loc):
+        return points_from_frame(frame, crs=crs, source=role, role=role)

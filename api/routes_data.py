@@ -1,0 +1,125 @@
+"""Endpoints over the loaded data: ``/health``, ``/network``, ``/communities`` and ``/coverage``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.errors import ApiError, field_errors
+from api.geojson import network_lines, point_features
+from api.responses import json_response, raw_json_response
+from api.schemas import ERROR_RESPONSES, CoverageOut, CrsName, HealthOut, WalkLimit, geojson_responses
+from api.state import AppState, StateDep
+from geo.points import PointSet
+from siting.audit import CoverageAudit, coverage_audit
+
+router = APIRouter(tags=["data"])
+
+CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
+NO_STATION_REASON = "no existing station was loaded (start the server with --stations)"
+
+
+@router.get("/health", response_model=HealthOut)
+def health(state: StateDep) -> HealthOut:
+    """What the server has loaded."""
+    network = state.network
+    return HealthOut(
+        status="ok",
+        network=network.source,
+        n_nodes=network.n_nodes,
+        n_edges=network.n_edges,
+        street_km=round(network.total_length_km, 3),
+        n_communities=len(state.communities) if state.communities is not None else 0,
+        n_stations=len(state.stations) if state.stations is not None else 0,
+        attribution=network.attribution,
+    )
+
+
+@router.get("/network", response_class=Response, responses=geojson_responses("the streets as one MultiLineString"))
+def network_geojson(state: StateDep, crs: CrsName = "wgs84") -> Response:
+    """The walking network as simplified GeoJSON lines, for drawing (cached)."""
+    limits = state.config.limits
+
+    def build() -> dict:
+        return network_lines(
+            state.network, crs=crs, tolerance_m=limits.network_simplify_m, precision=limits.network_precision
+        )
+
+    return raw_json_response(state.cached_network_geojson(crs, build), headers=CACHE_HEADERS)
+
+
+def _loaded_communities(state: AppState) -> PointSet:
+    if state.communities is None:
+        msg = "no communities were loaded: start the server with --communities, or post them to /plan"
+        raise ApiError(409, loc=("query",), msg=msg, kind="no_data")
+    return state.communities
+
+
+def _audit_without_stations(communities: PointSet, limit: WalkLimit) -> CoverageAudit:
+    table = pd.DataFrame({
+        "community_id": communities.ids, "name": communities.names, "nearest_station_id": "",
+        "walk_min": float("nan"), "covered": False, "weight": communities.weight,
+        "access_m": float("nan"), "nearest_site_m": float("nan"), "reason": NO_STATION_REASON,
+    })
+    summary = {
+        "n_communities": len(communities), "n_stations": 0, "covered": 0, "covered_share": 0.0,
+        "covered_weight_share": 0.0, "uncovered": len(communities), "minutes": limit.minutes,
+        "meters": limit.meters, "speed_kmh": limit.speed_kmh,
+        "metric": "distance" if limit.meters is not None else "time",
+    }
+    return CoverageAudit(table, pd.DataFrame(), summary)
+
+
+def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
+    """Return the (cached) coverage audit of the loaded communities and stations."""
+    communities = _loaded_communities(state)
+    key = (limit.minutes, limit.speed_kmh, limit.meters)
+
+    def build() -> CoverageAudit:
+        if state.stations is None:
+            return _audit_without_stations(communities, limit)
+        with field_errors("query"):
+            return coverage_audit(
+                state.network, communities, state.stations,
+                minutes=limit.minutes, speed_kmh=limit.speed_kmh, meters=limit.meters, quiet=True,
+            )
+
+    audit = state.cached_audit(key, build)
+    audit.summary["attribution"] = state.network.attribution
+    return audit
+
+
+@router.get("/communities", response_class=Response, responses=geojson_responses("the loaded communities"))
+def communities_geojson(
+    state: StateDep, limit: Annotated[WalkLimit, Query()], crs: CrsName = "wgs84"
+) -> Response:
+    """The loaded communities as GeoJSON points, each with `covered` by a loaded station."""
+    communities = _loaded_communities(state)
+    table = audit_of(state, limit).communities.set_index("community_id")
+    rows = table.loc[communities.ids.astype(str)]
+    properties = [
+        {"covered": bool(covered), "walk_min": walk, "nearest_station_id": station}
+        for covered, walk, station in zip(rows["covered"], rows["walk_min"], rows["nearest_station_id"])
+    ]
+    return _collection(state, point_features(communities, crs=crs, properties=properties))
+
+
+@router.get("/stations", response_class=Response, responses=geojson_responses("the loaded existing stations"))
+def stations_geojson(state: StateDep, crs: CrsName = "wgs84") -> Response:
+    """The loaded existing stations as GeoJSON points (empty without --stations)."""
+    stations = state.stations
+    return _collection(state, point_features(stations, crs=crs) if stations is not None else [])
+
+
+def _collection(state: AppState, features: list[dict]) -> Response:
+    return json_response({"type": "FeatureCollection", "features": features, "attribution": state.network.attribution})
+
+
+@router.get("/coverage", response_class=Response, responses={200: {"model": CoverageOut}, **ERROR_RESPONSES})
+def coverage(state: StateDep, limit: Annotated[WalkLimit, Query()]) -> Response:
+    """Coverage audit: which loaded communities reach a loaded station within the limit."""
+    audit = audit_of(state, limit)
+    return json_response({"summary": audit.summary, "communities": audit.communities.to_dict(orient="records")})

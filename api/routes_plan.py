@@ -1,0 +1,72 @@
+"""``POST /plan``: propose new stations over the loaded or posted points."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.errors import ApiError, field_errors
+from api.geojson import posted_points
+from api.responses import json_response
+from api.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
+from api.state import AppState, StateDep
+from geo.crs import convert
+from geo.points import PointSet
+from siting.plan import run_plan
+
+router = APIRouter(tags=["siting"])
+
+
+def _points_or_loaded(
+    state: AppState, posted: list[PointIn] | None, loaded: PointSet | None, *, field: str, crs: str
+) -> PointSet | None:
+    """Posted points if given (an empty list means none), else the loaded ones."""
+    if posted is None:
+        return loaded
+    if not posted:
+        return None
+    limit = state.config.limits.max_plan_points
+    return posted_points(posted, crs=crs, loc=("body", field), role=field, max_points=limit)
+
+
+def _to_crs(collection: dict, crs: str) -> dict:
+    """Convert the Point features of a WGS84 FeatureCollection to ``crs`` in place."""
+    if crs == "wgs84":
+        return collection
+    for feature in collection["features"]:
+        if feature["geometry"] is not None:
+            lon, lat = feature["geometry"]["coordinates"]
+            x, y = convert(lon, lat, src="wgs84", dst=crs)
+            feature["geometry"]["coordinates"] = [round(float(x), 6), round(float(y), 6)]
+    return collection
+
+
+@router.post("/plan", response_class=Response, responses={200: {"model": PlanOut}, **ERROR_RESPONSES})
+def plan(request: PlanRequest, state: StateDep) -> Response:
+    """Propose new stations so that communities walk to one within the limit.
+
+    Without `budget`: the fewest new stations covering every coverable community (min cover).
+    With `budget`: the most residents covered with that many new stations (max cover). Posted
+    lists replace the loaded data (at most 10,000 points each; `existing: []` means none); the
+    solver stops after `time_limit_s` seconds with the best plan found.
+    """
+    communities = _points_or_loaded(state, request.communities, state.communities, field="communities", crs=request.crs)
+    if communities is None:
+        msg = "no communities: post them, or start the server with --communities"
+        raise ApiError(409, loc=("body", "communities"), msg=msg, kind="no_data")
+    existing = _points_or_loaded(state, request.existing, state.stations, field="existing", crs=request.crs)
+    candidates = _points_or_loaded(state, request.candidates, None, field="candidates", crs=request.crs)
+    with field_errors("body"):
+        result = run_plan(
+            state.network, communities, existing=existing, candidates=candidates,
+            minutes=request.minutes, speed_kmh=request.speed_kmh, meters=request.meters,
+            budget=request.budget, exact=request.exact, time_limit=request.time_limit_s, quiet=True,
+        )
+    covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
+    return json_response(
+        {
+            "stations": _to_crs(result.to_geojson(), request.out_crs or request.crs),
+            "summary": result.summary(),
+            "covered_ids": covered.tolist(),
+        }
+    )

@@ -1,0 +1,109 @@
+"""Settings of the HTTP service, in one typed place.
+
+``ServerConfig`` says what the server loads at start-up (network, communities, stations, CORS
+origins); ``ApiLimits`` bounds what one request may ask for, so that no request can exhaust the
+server. Both are frozen dataclasses: build one, pass it to :func:`api.app.create_app`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routing import settings
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """Upper bounds of one request.
+
+    Attributes
+    ----------
+    max_body_bytes
+        Largest request body; larger ones get 413 before they are parsed.
+    max_walktime_points
+        Most sources, and most targets, of one ``POST /walktimes``.
+    max_plan_points
+        Most communities, candidates or existing stations posted to ``POST /plan``.
+    max_plan_seconds
+        Largest solver time budget of one ``POST /plan``.
+    max_contour_minutes, max_contour_metres
+        Largest isochrone contour, in minutes or metres walked.
+    max_generalize_m
+        Largest outline simplification tolerance of an isochrone.
+    network_simplify_m
+        Douglas-Peucker tolerance of the street lines ``GET /network`` draws.
+    network_precision
+        Decimal places of ``GET /network`` coordinates (5 is about 1 m).
+    """
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_walktime_points: int = 2_000
+    max_plan_points: int = 10_000
+    max_plan_seconds: float = 60.0
+    max_contour_minutes: float = 60.0
+    max_contour_metres: float = 5_000.0
+    max_generalize_m: float = 500.0
+    network_simplify_m: float = 3.0
+    network_precision: int = 5
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What the server loads at start-up.
+
+    Attributes
+    ----------
+    network_path
+        OpenStreetMap extract of the walking network.
+    communities
+        Optional communities file (CSV, GeoJSON, GeoPackage) for ``/communities``, ``/coverage``
+        and ``/plan``.
+    communities_crs
+        Coordinates of ``communities`` (AMap lists are ``gcj02``).
+    stations
+        Optional existing stations file.
+    stations_crs
+        Coordinates of ``stations``.
+    boundary
+        Optional GeoJSON polygon to clip the network to.
+    boundary_crs
+        Coordinates of ``boundary``.
+    use_cache
+        Reuse the on-disk network cache (default ``routing.settings.use_cache``).
+    clip_communities
+        Keep only the communities inside the network's convex hull (the bundled compounds cover
+        all of Shanghai, the bundled network its centre).
+    cors_origins
+        Origins allowed to call the API from a browser (``*`` for any).
+    limits
+        Bounds of one request.
+    """
+
+    network_path: Path = field(default_factory=lambda: settings.data_folder / settings.default_osm)
+    communities: Path | None = None
+    communities_crs: str = "wgs84"
+    stations: Path | None = None
+    stations_crs: str = "wgs84"
+    boundary: Path | None = None
+    boundary_crs: str = "wgs84"
+    use_cache: bool | None = None
+    clip_communities: bool = True
+    cors_origins: tuple[str, ...] = ()
+    limits: ApiLimits = field(default_factory=ApiLimits)
+
+
+API_TITLE = "quarterhour"
+API_DESCRIPTION = """\
+Walking isochrones, walk times, coverage audits and station plans for Shanghai's 15-minute
+community employment service circle (15分钟就业服务圈).
+
+**Coordinates.** Every endpoint takes a `crs` of `wgs84` (default), `gcj02` (AMap/Gaode,
+Tencent) or `bd09` (Baidu) and answers in the same system unless `out_crs` says otherwise.
+
+**Errors.** Every error answer has one JSON shape, FastAPI's validation shape:
+`{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`. 422 means a bad field (`loc` names
+it), 404 a point farther than 500 m from any street (`type` `off_network`) or an unknown path,
+413 a body or point list over the limits, 409 data the server was not started with.
+
+Outputs built from OpenStreetMap data carry: """ + settings.attribution

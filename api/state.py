@@ -1,0 +1,113 @@
+"""What the server holds in memory: the network, the loaded points and cached answers.
+
+The state is built once at start-up (see the lifespan in :mod:`api.app`) and only read by
+requests, except for the caches, which are filled under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import numpy as np
+import orjson
+import shapely
+from fastapi import Depends, Request
+
+from api.settings import ServerConfig
+from geo.points import PointSet
+from routing.network import WalkNetwork, load_network
+
+log = logging.getLogger("quarterhour")
+
+AUDIT_CACHE_SIZE = 8
+"""How many coverage audits (one per walk limit and speed) stay cached."""
+
+
+@dataclass(eq=False)
+class AppState:
+    """The loaded data and the caches of one server.
+
+    Attributes
+    ----------
+    config
+        What was loaded.
+    network
+        The walking network.
+    communities
+        Loaded communities (WGS84), or None.
+    stations
+        Loaded existing stations (WGS84), or None.
+    """
+
+    config: ServerConfig
+    network: WalkNetwork
+    communities: PointSet | None = None
+    stations: PointSet | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _network_geojson: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _audits: OrderedDict[tuple[object, ...], object] = field(default_factory=OrderedDict, repr=False)
+
+    def cached_network_geojson(self, crs: str, build: Callable[[], dict]) -> bytes:
+        """Return the network drawing in ``crs`` as JSON bytes, building it once."""
+        with self._lock:
+            if crs not in self._network_geojson:
+                self._network_geojson[crs] = orjson.dumps(build())
+            return self._network_geojson[crs]
+
+    def cached_audit(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
+        """Return the coverage audit of ``key`` (walk limit and speed), building it once."""
+        with self._lock:
+            if key in self._audits:
+                self._audits.move_to_end(key)
+                return self._audits[key]
+        audit = build()
+        with self._lock:
+            self._audits[key] = audit
+            while len(self._audits) > AUDIT_CACHE_SIZE:
+                self._audits.popitem(last=False)
+        return audit
+
+
+def _inside_network(network: WalkNetwork, points: PointSet) -> np.ndarray:
+    x, y = network.projection.forward(points.lon, points.lat)
+    return shapely.contains_xy(network.hull, x, y)
+
+
+def load_state(config: ServerConfig) -> AppState:
+    """Load the network and the optional point files of ``config``.
+
+    Raises
+    ------
+    geo.errors.QuarterhourError
+        If a file cannot be read or the network has no walkable street.
+    """
+    from geo.boundary import read_boundary
+    from geo.points import read_points
+
+    boundary = read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
+    network = load_network(config.network_path, boundary=boundary, use_cache=config.use_cache)
+    log.info("%s", network.describe())
+    communities = stations = None
+    if config.communities is not None:
+        communities = read_points(config.communities, crs=config.communities_crs, role="communities")
+        if config.clip_communities:
+            inside = _inside_network(network, communities)
+            log.info("kept %s of %s communities inside the network", f"{inside.sum():,}", f"{len(communities):,}")
+            communities = communities.subset(inside)
+    if config.stations is not None:
+        stations = read_points(config.stations, crs=config.stations_crs, role="stations")
+    return AppState(config=config, network=network, communities=communities, stations=stations)
+
+
+def get_state(request: Request) -> AppState:
+    """FastAPI dependency: the state the lifespan loaded."""
+    return request.app.state.quarterhour
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+"""Annotation of a route parameter that receives the server state."""
