@@ -182,6 +182,7 @@ def geojson_responses(description: str) -> dict[int | str, dict]:
 
 
 ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorOut, "description": "the body cannot be parsed (not UTF-8 JSON)"},
     404: {"model": ErrorOut, "description": "off the network (point farther than 500 m from a street)"},
     409: {"model": ErrorOut, "description": "the server was started without the data the request needs"},
     413: {"model": ErrorOut, "description": "body or point list over the limits"},

@@ -38,13 +38,14 @@ def cache_path(
     path: Path,
     *,
     boundary: shapely.Geometry | None,
-    retain_all: bool,
+    min_component_share: float | None,
     folder: str | Path | None = None,
 ) -> Path:
     """Return where the network built from ``path`` with these options is cached."""
     key = hashlib.sha256()
     key.update(file_digest(path).encode())
-    key.update(f"v{CACHE_VERSION}|retain_all={retain_all}|".encode())
+    share = settings.min_component_share if min_component_share is None else min_component_share
+    key.update(f"v{CACHE_VERSION}|min_component_share={share!r}|".encode())
     if boundary is not None:
         key.update(shapely.to_wkb(shapely.normalize(boundary)))
     folder = Path(folder) if folder is not None else settings.cache_folder

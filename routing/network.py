@@ -157,11 +157,20 @@ def cost_per_metre(*, speed_kmh: float | None = None, meters: bool = False) -> f
     return 60.0 / (speed * 1000.0)
 
 
-def _largest_component(n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray) -> np.ndarray:
+def _substantial_components(
+    n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray, edge_length: np.ndarray, min_share: float
+) -> np.ndarray:
+    """Mark the nodes of components with at least ``min_share`` of the largest one's street length."""
     adjacency = coo_matrix((np.ones(len(edge_u)), (edge_u, edge_v)), shape=(n_nodes, n_nodes))
-    _, labels = connected_components(adjacency, directed=False)
-    counts = np.bincount(labels)
-    return labels == np.argmax(counts)
+    n_components, labels = connected_components(adjacency, directed=False)
+    length = np.bincount(labels[edge_u], weights=edge_length, minlength=n_components)
+    kept = length >= min_share * length.max() if min_share < 1 else length == length.max()
+    with_streets = np.bincount(labels[edge_u], minlength=n_components) > 0
+    log.info(
+        "kept %s of %s connected components (%.1f of %.1f km of streets)",
+        f"{kept.sum():,}", f"{with_streets.sum():,}", length[kept].sum() / 1000, length.sum() / 1000,
+    )
+    return kept[labels]
 
 
 def network_from_topology(
@@ -169,7 +178,7 @@ def network_from_topology(
     *,
     source: str,
     boundary: shapely.Geometry | None = None,
-    retain_all: bool = False,
+    min_component_share: float | None = None,
 ) -> WalkNetwork:
     """Build a WalkNetwork from simplified edges.
 
@@ -181,8 +190,10 @@ def network_from_topology(
         Name of the data source, for messages and outputs.
     boundary
         Optional WGS84 polygon: keep only edges with both end nodes inside it.
-    retain_all
-        Keep every connected component, not only the largest (osmnx's ``retain_all``).
+    min_component_share
+        Keep the connected components with at least this share of the largest component's
+        street length (default ``settings.min_component_share``); 1 keeps only the largest
+        (osmnx's default), 0 keeps all (osmnx's ``retain_all``).
     """
     edge_u, edge_v = topology.edge_u, topology.edge_v
     keep_edge = np.ones(len(edge_u), dtype=bool)
@@ -193,8 +204,11 @@ def network_from_topology(
         msg = f"{source}: no walkable street lies inside the boundary"
         raise NetworkError(msg)
     n_all = len(topology.node_osmid)
-    if not retain_all:
-        in_component = _largest_component(n_all, edge_u[keep_edge], edge_v[keep_edge])
+    share = settings.min_component_share if min_component_share is None else min_component_share
+    if share > 0:
+        in_component = _substantial_components(
+            n_all, edge_u[keep_edge], edge_v[keep_edge], topology.edge_length_m[keep_edge], share
+        )
         keep_edge &= in_component[edge_u] & in_component[edge_v]
     used = np.zeros(n_all, dtype=bool)
     used[edge_u[keep_edge]] = True
@@ -251,7 +265,7 @@ def build_network(
     path: str | Path,
     *,
     boundary: shapely.Geometry | None = None,
-    retain_all: bool = False,
+    min_component_share: float | None = None,
 ) -> WalkNetwork:
     """Build the walking network of an OSM file, without the cache.
 
@@ -261,13 +275,13 @@ def build_network(
         An ``.osm``, ``.osm.xml``, ``.osm.bz2`` or ``.osm.pbf`` file.
     boundary
         Optional WGS84 polygon to clip the network to.
-    retain_all
-        Keep every connected component, not only the largest.
+    min_component_share
+        Keep components with at least this share of the largest one's street length.
     """
     started = time.perf_counter()
     pieces = read_walkable_ways(path)
     topology = simplify_pieces(pieces)
-    network = network_from_topology(topology, source=Path(path).name, boundary=boundary, retain_all=retain_all)
+    network = network_from_topology(topology, source=Path(path).name, boundary=boundary, min_component_share=min_component_share)
     log.info("network build took %.2f s", time.perf_counter() - started)
     return network
 
@@ -276,7 +290,7 @@ def load_network(
     path: str | Path,
     *,
     boundary: shapely.Geometry | None = None,
-    retain_all: bool = False,
+    min_component_share: float | None = None,
     use_cache: bool | None = None,
     cache_folder: str | Path | None = None,
 ) -> WalkNetwork:
@@ -288,8 +302,8 @@ def load_network(
         An ``.osm``, ``.osm.xml``, ``.osm.bz2`` or ``.osm.pbf`` file.
     boundary
         Optional WGS84 polygon to clip the network to.
-    retain_all
-        Keep every connected component, not only the largest.
+    min_component_share
+        Keep components with at least this share of the largest one's street length.
     use_cache
         Read and write the on-disk cache (default ``settings.use_cache``).
     cache_folder
@@ -299,14 +313,14 @@ def load_network(
 
     use_cache = settings.use_cache if use_cache is None else use_cache
     if not use_cache:
-        return build_network(path, boundary=boundary, retain_all=retain_all)
+        return build_network(path, boundary=boundary, min_component_share=min_component_share)
     from routing.osm import check_osm_path
 
     path = check_osm_path(path)
-    cache_path = cache.cache_path(path, boundary=boundary, retain_all=retain_all, folder=cache_folder)
+    cache_path = cache.cache_path(path, boundary=boundary, min_component_share=min_component_share, folder=cache_folder)
     network = cache.read(cache_path, source=path.name)
     if network is None:
-        network = build_network(path, boundary=boundary, retain_all=retain_all)
+        network = build_network(path, boundary=boundary, min_component_share=min_component_share)
         cache.write(network, cache_path)
     return network
 
@@ -369,4 +383,4 @@ def network_from_osmnx(graph: nx.MultiDiGraph, *, source: str) -> WalkNetwork:
         geom_nodes=vertex_index,
         edge_length_m=np.asarray(lengths),
     )
-    return network_from_topology(topology, source=source)
+    return network_from_topology(topology, source=source, min_component_share=0.0)

@@ -27,6 +27,14 @@ isochrone_buffer_m: float = 50.0
 isochrone_cell_m: float = 20.0
 """Grid cell of the isochrone time field, in metres."""
 
+min_component_share: float = 0.01
+"""Keep connected components with at least this share of the largest one's street length.
+
+osmnx keeps only the largest; a river without a walkable crossing in the extract (central
+Shanghai's road-only extract: Puxi and Pudong) splits a district into real, separate parts, so
+every substantial component is kept and only slivers are dropped.
+"""
+
 cache_folder: Path = Path(os.environ.get("QUARTERHOUR_CACHE", Path.home() / ".cache" / "quarterhour"))
 """Where built networks are cached (CSR arrays, coordinates, geometries)."""
 

@@ -100,5 +100,5 @@ def snap_points(
     offset[chosen] = np.clip(planar_offset * scale, 0.0, network.edge_length_m[chosen_edge])
     snap = Snap(edge=edge, offset_m=offset, access_m=access, reachable=reachable, max_m=max_m)
     if snap.n_unreachable:
-        log.info("%s of %s points lie more than %g m from any walkable edge", f"{snap.n_unreachable:,}", f"{n:,}", max_m)
+        log.debug("%s of %s points lie more than %g m from any walkable edge", f"{snap.n_unreachable:,}", f"{n:,}", max_m)
     return snap

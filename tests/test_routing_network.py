@@ -33,7 +33,7 @@ def test_network_equals_osmnx_graph_from_xml(name: str, data_dir: Path, tmp_path
     xml = tmp_path / f"{name}.osm"
     write_walkable_xml(data_dir / f"{name}.osm.pbf", xml)
     reference = ox.convert.to_undirected(ox.graph_from_xml(xml, bidirectional=True))
-    network = build_network(data_dir / f"{name}.osm.pbf")
+    network = build_network(data_dir / f"{name}.osm.pbf", min_component_share=1.0)
     assert set(reference.nodes) == set(network.node_osmid.tolist())
     assert network.n_edges == reference.number_of_edges()
     reference_km = sum(length for _, _, length in reference.edges(data="length")) / 1000
@@ -102,9 +102,9 @@ def test_cache_reload_equals_build_and_corrupt_cache_is_rebuilt(data_dir: Path, 
 def test_cache_key_changes_with_the_options(data_dir: Path, tmp_path: Path) -> None:
     pbf = data_dir / "singapore_bayfront.osm.pbf"
     box = shapely.box(103.85, 1.27, 103.87, 1.29)
-    plain = cache.cache_path(pbf, boundary=None, retain_all=False, folder=tmp_path)
-    clipped = cache.cache_path(pbf, boundary=box, retain_all=False, folder=tmp_path)
-    everything = cache.cache_path(pbf, boundary=None, retain_all=True, folder=tmp_path)
+    plain = cache.cache_path(pbf, boundary=None, min_component_share=None, folder=tmp_path)
+    clipped = cache.cache_path(pbf, boundary=box, min_component_share=None, folder=tmp_path)
+    everything = cache.cache_path(pbf, boundary=None, min_component_share=0.0, folder=tmp_path)
     assert len({plain, clipped, everything}) == 3
 
 
@@ -116,6 +116,16 @@ def test_boundary_clips_the_network(data_dir: Path) -> None:
     clipped_lon, clipped_lat = clipped.node_lonlat
     assert 0 < clipped.n_nodes < full.n_nodes
     assert shapely.contains_xy(box, clipped_lon, clipped_lat).all()
+
+
+def test_substantial_components_are_kept(data_dir: Path) -> None:
+    """Central Shanghai's road-only extract has Puxi and Pudong apart: both stay, slivers go."""
+    largest = build_network(data_dir / "shanghai_center.osm.pbf", min_component_share=1.0)
+    substantial = build_network(data_dir / "shanghai_center.osm.pbf")
+    everything = build_network(data_dir / "shanghai_center.osm.pbf", min_component_share=0.0)
+    assert largest.n_nodes < substantial.n_nodes < everything.n_nodes
+    assert substantial.total_length_km > largest.total_length_km + 100
+    assert everything.total_length_km - substantial.total_length_km < 5
 
 
 def test_boundary_outside_the_extract_is_a_clear_error(data_dir: Path) -> None:

@@ -1,0 +1,141 @@
+"""``quarterhour plan`` and ``quarterhour coverage``: siting from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from geo.errors import InputError
+from routing import settings
+
+log = logging.getLogger("quarterhour")
+
+CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+
+
+def _add_point_options(parser: argparse.ArgumentParser, *, communities_required: bool) -> None:
+    group = parser.add_argument_group("points (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)")
+    group.add_argument(
+        "--communities",
+        type=Path,
+        required=communities_required,
+        metavar="C.csv",
+        help="communities (demand points); weight = residents or e.g. registered unemployed"
+        + ("" if communities_required else "; default: the bundled central Shanghai compounds inside the network's area"),
+    )
+    group.add_argument(
+        "--crs",
+        choices=CRS_CHOICES,
+        default=None,
+        help="coordinates of the point files (AMap/Tencent lists are gcj02, Baidu bd09); "
+        "default wgs84, or gcj02 for the bundled compounds",
+    )
+
+
+def _load_points(path: Path | None, *, crs: str | None, role: str):  # noqa: ANN202
+    from geo.points import read_points
+
+    if path is None:
+        return None
+    return read_points(path, crs=crs or "wgs84", role=role)
+
+
+def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
+    from siting.bundled import communities_in_network_area, default_communities
+
+    if args.communities is None:
+        if args.crs not in (None, "gcj02"):
+            msg = "--crs applies to your own point files; the bundled compounds are GCJ-02"
+            raise InputError(msg)
+        return default_communities(network)
+    communities = _load_points(args.communities, crs=args.crs, role="communities")
+    if args.osm is None:
+        return communities_in_network_area(network, communities)
+    return communities
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Propose new stations; write stations.geojson, assignments.csv and summary.json."""
+    from api.cli import _load_network
+    from siting.plan import run_plan
+    from siting.files import write_plan
+
+    existing = _load_points(args.existing, crs=args.crs, role="existing stations")
+    candidates = _load_points(args.candidates, crs=args.crs, role="candidate sites")
+    network = _load_network(args)
+    communities = _communities(args, network)
+    result = run_plan(
+        network, communities, existing=existing, candidates=candidates,
+        minutes=args.minutes, speed_kmh=args.speed_kmh, meters=args.meters,
+        budget=args.budget, exact=args.exact, time_limit=args.time_limit, lp_bound=args.lp_bound, quiet=args.quiet,
+    )
+    inputs = {
+        "osm": str(args.osm or settings.data_folder / settings.default_osm),
+        "communities": str(args.communities or "bundled: " + settings.default_communities),
+        "existing": str(args.existing) if args.existing else None,
+        "candidates": str(args.candidates) if args.candidates else None,
+        "crs": args.crs or ("gcj02" if args.communities is None else "wgs84"),
+        "boundary": str(args.boundary) if args.boundary else None,
+    }
+    paths = write_plan(result, args.output, inputs=inputs)
+    summary = result.summary()
+    log.info(
+        "%s communities, %s covered by %s existing + %s new stations (lower bound %s, gap %s); wrote %s",
+        f"{summary['n_communities']:,}", f"{summary['covered']:,}", summary["n_existing"], summary["n_new"],
+        summary["lower_bound"], summary["gap"], ", ".join(str(p) for p in paths.values()),
+    )
+    print(json.dumps({key: summary[key] for key in ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")}))
+
+
+def cmd_coverage(args: argparse.Namespace) -> None:
+    """Audit today's coverage: each community's nearest station and walk time, as CSV."""
+    from api.cli import _load_network
+    from geo.atomic import atomic_path
+    from siting.audit import coverage_audit
+
+    stations = _load_points(args.stations, crs=args.crs, role="stations")
+    network = _load_network(args)
+    communities = _communities(args, network)
+    audit = coverage_audit(
+        network, communities, stations, minutes=args.minutes, speed_kmh=args.speed_kmh, meters=args.meters
+    )
+    with atomic_path(args.output) as temporary:
+        audit.communities.to_csv(temporary, index=False, float_format="%.3f")
+    summary = audit.summary
+    log.info("coverage: %s; wrote %s", json.dumps(summary, ensure_ascii=False, default=str), args.output)
+    print(json.dumps(summary, ensure_ascii=False, default=str))
+
+
+def add_commands(
+    add: Callable[..., argparse.ArgumentParser],
+    add_network_options: Callable[[argparse.ArgumentParser], None],
+    add_limit_options: Callable[..., None],
+) -> None:
+    """Add ``plan`` and ``coverage`` to the command line."""
+    plan = add(
+        "plan",
+        cmd_plan,
+        "Propose the fewest new stations so every community walks to one within the limit "
+        "(or, with --budget N, the N stations that cover the most residents). With no options it "
+        "plans central Shanghai from the bundled data.",
+    )
+    _add_point_options(plan, communities_required=False)
+    plan.add_argument("--existing", type=Path, metavar="S.csv", help="existing stations, kept as they are")
+    plan.add_argument("--candidates", type=Path, metavar="K.csv", help="candidate sites (default: the communities themselves)")
+    plan.add_argument("--budget", type=int, metavar="N", help="number of new stations to place (maximise covered weight)")
+    plan.add_argument("--exact", action="store_true", help="solve the integer programme exactly with HiGHS")
+    plan.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds HiGHS may take in --exact")
+    plan.add_argument("--lp-bound", action="store_true", help="also compute the LP-relaxation lower bound with HiGHS")
+    plan.add_argument("-o", "--output", type=Path, default=Path("plan"), help="output folder")
+    add_limit_options(plan)
+    add_network_options(plan)
+
+    coverage = add("coverage", cmd_coverage, "Who is covered today: every community's nearest station and walk time.")
+    _add_point_options(coverage, communities_required=False)
+    coverage.add_argument("--stations", type=Path, required=True, metavar="S.csv", help="the stations")
+    coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
+    add_limit_options(coverage)
+    add_network_options(coverage)

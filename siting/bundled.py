@@ -1,0 +1,55 @@
+"""The bundled default instance: central Shanghai streets and the real compounds inside them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from geo.points import PointSet, read_points
+from routing import settings
+from routing.network import WalkNetwork
+
+log = logging.getLogger("quarterhour")
+
+
+def default_communities_path() -> Path:
+    """The bundled compounds (AMap 2019, GCJ-02)."""
+    return settings.data_folder / settings.default_communities
+
+
+def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> PointSet:
+    """Keep the communities inside the network's area.
+
+    The area of a clipped extract is its bounding box, less the parts farther than the
+    snapping limit from any of its streets (land the extract has no streets for). Communities
+    there lie outside the study area; they are not uncoverable communities of it.
+
+    Parameters
+    ----------
+    network
+        The walking network of the extract.
+    communities
+        All candidate communities (e.g. the city's 8,995 compounds).
+    """
+    lon, lat = network.node_lonlat
+    in_box = (
+        (communities.lon >= lon.min()) & (communities.lon <= lon.max())
+        & (communities.lat >= lat.min()) & (communities.lat <= lat.max())
+    )
+    near_street = network.snap(communities.lon, communities.lat).reachable
+    inside = in_box & near_street
+    log.info(
+        "%s of %s communities lie in the network's area (%s in its bounding box, of which %s are "
+        "more than %g m from any street: outside the extract's streets, left out)",
+        f"{inside.sum():,}", f"{len(communities):,}", f"{in_box.sum():,}",
+        f"{(in_box & ~near_street).sum():,}", settings.snap_max_m,
+    )
+    return communities.subset(np.flatnonzero(inside))
+
+
+def default_communities(network: WalkNetwork) -> PointSet:
+    """The bundled compounds inside the network's area (see :func:`communities_in_network_area`)."""
+    compounds = read_points(default_communities_path(), crs="gcj02", role="communities")
+    return communities_in_network_area(network, compounds)

@@ -1,0 +1,80 @@
+"""Property-based tests of every endpoint against the OpenAPI document (schemathesis): no 5xx.
+
+Valid and invalid requests generated from the served ``/openapi.json`` go over real HTTP to
+uvicorn; every answer must be a non-5xx response that conforms to the documented schemas and
+status codes. The number of examples is small to keep the run under a minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.app import create_app
+from api.serving import serve_in_thread
+from routing import settings
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+from schemathesis import GenerationMode, checks  # noqa: E402
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.response_schema_conformance,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+]
+EXAMPLES = {"POST /plan": 8, "POST /walktimes": 15}
+DEFAULT_EXAMPLES = 25
+
+
+@pytest.fixture(scope="module")
+def base_url(data_dir: Path) -> Iterator[str]:
+    app = create_app(
+        data_dir / settings.default_osm, communities=data_dir / settings.default_communities, communities_crs="gcj02"
+    )
+    with serve_in_thread(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def operations(base_url: str) -> dict[str, object]:
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    return {result.ok().label: result.ok() for result in schema.get_all_operations()}
+
+
+OPERATIONS = [
+    "GET /isochrone", "POST /isochrone", "POST /walktimes", "GET /health", "GET /network",
+    "GET /communities", "GET /stations", "GET /coverage", "POST /plan",
+]
+
+
+WITHOUT_PARAMETERS = {"GET /health"}  # nothing to make invalid
+
+
+@pytest.mark.parametrize(
+    ("label", "mode"),
+    [(label, GenerationMode.POSITIVE) for label in OPERATIONS]
+    + [(label, GenerationMode.NEGATIVE) for label in OPERATIONS if label not in WITHOUT_PARAMETERS],
+    ids=lambda value: value.value if isinstance(value, GenerationMode) else value,
+)
+def test_no_server_error(operations: dict[str, object], label: str, mode: GenerationMode) -> None:
+    operation = operations[label]
+    n_examples = EXAMPLES.get(label, DEFAULT_EXAMPLES)
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis_settings(
+        max_examples=n_examples if mode is GenerationMode.POSITIVE else max(n_examples // 2, 5),
+        deadline=None, database=None, suppress_health_check=list(HealthCheck),
+    )
+    def check(case) -> None:  # noqa: ANN001
+        case.call_and_validate(checks=CHECKS)
+
+    check()
+
+
+def test_every_operation_is_tested(operations: dict[str, object]) -> None:
+    assert sorted(operations) == sorted(OPERATIONS)
