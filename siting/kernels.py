@@ -357,9 +357,8 @@ def lagrangian_cover(
     """Subgradient optimisation of the set-covering Lagrangian with a primal heuristic.
 
     ``L(u) = sum_i u_i + sum_j min(0, 1 - sum_{i in col j} u_i)`` is a lower bound on the number
-    of columns for every ``u >= 0``. Steps are ``t = f (UB - L) / |g|^2``; as in Caprara, Fischetti
-    and Toth (1999) ``f`` is halved when the bound swung by more than 1 % over the last 20 steps and
-    x ``primal_every`` steps the reduced costs are
+    of columns for every ``u >= 0``. Steps are ``t = f (UB - L) / |g|^2`` with ``f`` halved after 20
+    steps without a better bound (Beasley 1990). Every ``primal_every`` steps the reduced costs are
     turned into a cover (:func:`_primal_from_costs`); one better than ``incumbent`` is polished by
     :func:`two_for_one` and kept.
 

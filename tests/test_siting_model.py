@@ -68,7 +68,6 @@ def milp_max_cover(cost: sp.csr_matrix, weight: np.ndarray, budget: int) -> floa
 
 def plain_greedy_weight(cost: sp.csr_matrix, weight: np.ndarray, budget: int) -> float:
     """Textbook greedy in plain Python, the reference MCLP must never fall below."""
-    columns = [set(cost[:, j].indices) if sp.issparse(cost[:, j]) else set() for j in range(cost.shape[1])]
     columns = [set(cost.tocsc()[:, j].indices) for j in range(cost.shape[1])]
     covered: set[int] = set()
     for _ in range(budget):

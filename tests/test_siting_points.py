@@ -1,0 +1,92 @@
+"""Siting from points on a real walking network, the audit, the exports and input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from geo.errors import InputError
+from geo.points import points_from_frame
+from siting import CoverageModel, coverage_audit, run_plan
+from siting.result import ASSIGNMENT_COLUMNS
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def network():  # noqa: ANN201
+    from routing.network import load_network
+
+    return load_network(DATA / "shanghai_center.osm.pbf")
+
+
+@pytest.fixture(scope="module")
+def communities():  # noqa: ANN201
+    table = pd.read_csv(DATA / "shanghai_compounds_amap_gcj02.csv", dtype={"id": str})
+    box = table["lng"].between(121.45, 121.48) & table["lat"].between(31.215, 31.24)
+    frame = table[box].rename(columns={"lng": "lon"})[["id", "name", "lon", "lat"]].reset_index(drop=True)
+    frame["weight"] = np.arange(len(frame)) % 7 + 1.0
+    return points_from_frame(frame, crs="gcj02", role="communities")
+
+
+def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: Path) -> None:  # noqa: ANN001
+    result = run_plan(network, communities, quiet=True)
+    from routing.walktimes import walk_time_matrix
+
+    walk = walk_time_matrix(network, communities.lon, communities.lat, communities.lon, communities.lat, quiet=True)
+    coverable = walk.matrix.getnnz(axis=1) > 0
+    table = result.assignments
+    assert (table["covered"].to_numpy() == coverable[np.argsort(communities.ids.astype(str), kind="stable")]).all()
+    position = {value: index for index, value in enumerate(communities.ids)}
+    dense = walk.matrix.toarray()
+    present = np.zeros(walk.matrix.shape, bool)
+    coo = walk.matrix.tocoo()  # stored zeros are pairs too
+    present[coo.row, coo.col] = True
+    for row in table[table["covered"]].itertuples(index=False):
+        i, j = position[row.community_id], position[row.station_id]
+        assert present[i, j] and dense[i, j] <= 15.0 + 1e-9
+    paths = result.write(tmp_path, stem="plan")
+    summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
+    for key in ("n_communities", "n_existing", "n_new", "covered", "covered_share", "covered_weight_share",
+                "uncoverable", "lower_bound", "gap", "method", "minutes", "speed_kmh", "metric", "attribution"):
+        assert key in summary
+    assert summary["attribution"].startswith("©")
+    assert list(pd.read_csv(paths["assignments"]).columns[:6]) == ASSIGNMENT_COLUMNS
+    stations = json.loads(paths["stations"].read_text(encoding="utf-8"))
+    assert len(stations["features"]) == summary["n_new"]
+    assert [f["properties"]["rank"] for f in stations["features"]] == list(range(1, summary["n_new"] + 1))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_audit_counts_nearest_station(network, communities) -> None:  # noqa: ANN001
+    stations = communities.subset(np.arange(0, len(communities), 15))
+    audit = coverage_audit(network, communities, stations, minutes=10.0, speed_kmh=4.5, meters=None, quiet=True)
+    assert audit.summary["n_stations"] == len(stations)
+    assert audit.summary["covered"] == int(audit.communities["covered"].sum())
+    assert audit.stations["communities"].sum() == audit.summary["covered"]
+    assert audit.communities.loc[audit.communities["covered"], "walk_min"].le(10.0).all()
+
+
+def test_points_input_errors(network, communities) -> None:  # noqa: ANN001
+    existing = communities.subset([0, 1])
+    with pytest.raises(InputError, match="share the ids"):
+        CoverageModel.from_points(network, communities, existing=existing)
+    with pytest.raises(InputError, match="budget"):
+        run_plan(network, communities, budget=-2)
+    with pytest.raises(InputError, match="empty"):
+        CoverageModel.from_points(network, communities.subset(np.zeros(len(communities), bool)))
+    far = pd.DataFrame({"id": ["a", "b"], "name": ["x", "y"], "lon": [100.0, 100.1], "lat": [30.0, 30.1]})
+    with pytest.raises(InputError, match="walkable street"):
+        CoverageModel.from_points(network, points_from_frame(far))
+
+
+def test_distance_mode_reports_minutes_at_speed() -> None:
+    cost = sp.csr_matrix(np.array([[0.0, 600.0], [900.0, 0.0]]))
+    result = CoverageModel.from_cost_matrix(cost, meters=1000.0, speed_kmh=4.5).solve(budget=1).result
+    assert result.summary()["metric"] == "distance"
+    assert result.assignments["walk_min"].max() <= 1000.0 / 75.0 + 1e-9
