@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geo.errors import QuarterhourError
+from geo.errors import InputError, QuarterhourError
 from routing import settings
 
 log = logging.getLogger("quarterhour")
@@ -56,6 +56,12 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="OpenStreetMap extract (.osm, .osm.xml, .osm.bz2, .osm.pbf); default: the bundled central Shanghai streets",
     )
+    group.add_argument(
+        "--place",
+        metavar="NAME",
+        help='download the walking network of a place with osmnx instead of --osm (needs a network connection), '
+        'e.g. "Qingpu District, Shanghai, China"',
+    )
     group.add_argument("--boundary", type=Path, metavar="FILE", help="clip the network to this GeoJSON polygon")
     group.add_argument(
         "--boundary-crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"), help="coordinates of --boundary"
@@ -83,11 +89,16 @@ def _add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) -
 
 def _load_network(args: argparse.Namespace):  # noqa: ANN202
     from geo.boundary import read_boundary
-    from routing.network import load_network
+    from routing.network import download_network, load_network
 
-    osm = args.osm if args.osm is not None else settings.data_folder / settings.default_osm
     boundary = read_boundary(args.boundary, crs=args.boundary_crs) if args.boundary else None
-    network = load_network(osm, boundary=boundary, use_cache=not args.no_cache)
+    if args.place:
+        if args.osm is not None:
+            msg = "give either --osm or --place, not both"
+            raise InputError(msg)
+        return download_network(args.place, boundary=boundary)
+    osm = args.osm if args.osm is not None else settings.data_folder / settings.default_osm
+    network = load_network(osm, boundary=boundary, use_cache=not args.no_cache, quiet=args.quiet)
     log.info("%s", network.describe())
     return network
 

@@ -13,7 +13,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from geo.crs import check_crs_name, convert, is_wgs84_equivalent
-from geo.errors import InputError
+from geo.errors import InputError, require_file
 from geo.projection import LocalProjection
 
 POLYGONAL_TYPES: tuple[str, ...] = ("Polygon", "MultiPolygon")
@@ -40,11 +40,8 @@ def read_boundary(path: str | Path, *, crs: str = "wgs84") -> Polygon | MultiPol
         The valid outline in WGS84 degrees.
     """
     crs_name = check_crs_name(crs)
-    file_path = Path(path)
+    file_path = require_file(path, what="boundary")
     source = file_path.name
-    if not file_path.is_file():
-        msg = f"{source}: boundary file not found ({file_path})"
-        raise InputError(msg)
     try:
         document = json.loads(file_path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import check_crs_name, convert, is_wgs84_equivalent
-from geo.errors import InputError
+from geo.errors import InputError, require_file
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
@@ -171,11 +171,8 @@ def read_points(path: str | Path, *, crs: str = "wgs84", role: str = "points") -
         The points in WGS84, ``source`` set to the file name.
     """
     crs_name = check_crs_name(crs)
-    file_path = Path(path)
+    file_path = require_file(path, what=role)
     source = file_path.name
-    if not file_path.is_file():
-        msg = f"{source}: {role} file not found ({file_path})"
-        raise InputError(msg)
     suffix = file_path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         table = _read_csv_table(file_path, role=role)

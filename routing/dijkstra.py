@@ -40,6 +40,17 @@ def _move_to_bucket(node, bucket, bucket_of, next_in_bucket, prev_in_bucket, buc
     bucket_head[bucket] = node
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lower(node, cost, inv_width, dist, touched, n_touched, bucket_of, next_in_bucket, prev_in_bucket, bucket_head):  # noqa: ANN001, ANN202
+    """Give ``node`` the lower cost ``cost``; return the new count of touched nodes."""
+    if dist[node] == np.inf:
+        touched[n_touched] = node
+        n_touched += 1
+    dist[node] = cost
+    _move_to_bucket(node, int(cost * inv_width), bucket_of, next_in_bucket, prev_in_bucket, bucket_head)
+    return n_touched
+
+
 @numba.njit(cache=True, nogil=True)
 def bounded_dijkstra(
     indptr, arc_head, arc_cost, start_nodes, start_costs, limit,
@@ -65,11 +76,7 @@ def bounded_dijkstra(
         cost = start_costs[k]
         if cost > limit or cost >= dist[node]:
             continue
-        if dist[node] == np.inf:
-            touched[n_touched] = node
-            n_touched += 1
-        dist[node] = cost
-        _move_to_bucket(node, int(cost * inv_width), bucket_of, next_in_bucket, prev_in_bucket, bucket_head)
+        n_touched = _lower(node, cost, inv_width, dist, touched, n_touched, bucket_of, next_in_bucket, prev_in_bucket, bucket_head)
     for current in range(len(bucket_head)):
         while bucket_head[current] >= 0:
             node = bucket_head[current]
@@ -84,11 +91,9 @@ def bounded_dijkstra(
                 new_cost = cost + arc_cost[arc]
                 if new_cost > limit or new_cost >= dist[head]:
                     continue
-                if dist[head] == np.inf:
-                    touched[n_touched] = head
-                    n_touched += 1
-                dist[head] = new_cost
-                _move_to_bucket(head, int(new_cost * inv_width), bucket_of, next_in_bucket, prev_in_bucket, bucket_head)
+                n_touched = _lower(
+                    head, new_cost, inv_width, dist, touched, n_touched, bucket_of, next_in_bucket, prev_in_bucket, bucket_head
+                )
     return n_touched
 
 

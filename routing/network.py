@@ -266,6 +266,7 @@ def build_network(
     *,
     boundary: shapely.Geometry | None = None,
     min_component_share: float | None = None,
+    quiet: bool = True,
 ) -> WalkNetwork:
     """Build the walking network of an OSM file, without the cache.
 
@@ -277,9 +278,11 @@ def build_network(
         Optional WGS84 polygon to clip the network to.
     min_component_share
         Keep components with at least this share of the largest one's street length.
+    quiet
+        Hide the progress bar.
     """
     started = time.perf_counter()
-    pieces = read_walkable_ways(path)
+    pieces = read_walkable_ways(path, quiet=quiet)
     topology = simplify_pieces(pieces)
     network = network_from_topology(topology, source=Path(path).name, boundary=boundary, min_component_share=min_component_share)
     log.info("network build took %.2f s", time.perf_counter() - started)
@@ -293,6 +296,7 @@ def load_network(
     min_component_share: float | None = None,
     use_cache: bool | None = None,
     cache_folder: str | Path | None = None,
+    quiet: bool = True,
 ) -> WalkNetwork:
     """Return the walking network of an OSM file, from the cache when it is fresh.
 
@@ -308,63 +312,89 @@ def load_network(
         Read and write the on-disk cache (default ``settings.use_cache``).
     cache_folder
         Where the cache lives (default ``settings.cache_folder``).
+    quiet
+        Hide the progress bar of a build.
     """
     from routing import cache
 
     use_cache = settings.use_cache if use_cache is None else use_cache
     if not use_cache:
-        return build_network(path, boundary=boundary, min_component_share=min_component_share)
+        return build_network(path, boundary=boundary, min_component_share=min_component_share, quiet=quiet)
     from routing.osm import check_osm_path
 
     path = check_osm_path(path)
     cache_path = cache.cache_path(path, boundary=boundary, min_component_share=min_component_share, folder=cache_folder)
     network = cache.read(cache_path, source=path.name)
     if network is None:
-        network = build_network(path, boundary=boundary, min_component_share=min_component_share)
+        network = build_network(path, boundary=boundary, min_component_share=min_component_share, quiet=quiet)
         cache.write(network, cache_path)
     return network
 
 
-def download_network(place_or_polygon: str | shapely.Geometry) -> WalkNetwork:
+def download_network(place: str | None = None, *, boundary: shapely.Geometry | None = None) -> WalkNetwork:
     """Download a walking network with osmnx (needs a network connection).
 
     Parameters
     ----------
-    place_or_polygon
-        A place name osmnx can geocode (e.g. "Qingpu District, Shanghai, China"), or a WGS84
-        boundary polygon.
+    place
+        A place name osmnx can geocode (e.g. "Qingpu District, Shanghai, China").
+    boundary
+        A WGS84 polygon: the area to download when no place is named, else a clip.
+
+    Raises
+    ------
+    NetworkError
+        If there is no connection, or the place is unknown.
     """
     import osmnx as ox
+    import requests
 
-    if isinstance(place_or_polygon, str):
-        graph = ox.graph_from_place(place_or_polygon, network_type="walk", simplify=True)
-        source = place_or_polygon
-    else:
-        graph = ox.graph_from_polygon(place_or_polygon, network_type="walk", simplify=True)
-        source = "osmnx download"
-    return network_from_osmnx(graph, source=source)
+    if place is None and boundary is None:
+        msg = "name a place or give a boundary to download a network"
+        raise NetworkError(msg)
+    try:
+        if place is not None:
+            graph = ox.graph_from_place(place, network_type="walk", simplify=True)
+        else:
+            graph = ox.graph_from_polygon(boundary, network_type="walk", simplify=True)
+    except (requests.exceptions.RequestException, ox._errors.InsufficientResponseError, TypeError, ValueError) as error:
+        msg = f"cannot download the walking network of {place or 'the boundary'} with osmnx: {error}"
+        raise NetworkError(msg) from error
+    return network_from_osmnx(graph, source=place or "osmnx download", boundary=boundary)
 
 
-def network_from_osmnx(graph: nx.MultiDiGraph, *, source: str) -> WalkNetwork:
-    """Build a WalkNetwork from an unprojected osmnx graph (both directions walkable)."""
+def network_from_osmnx(
+    graph: nx.MultiDiGraph, *, source: str, boundary: shapely.Geometry | None = None
+) -> WalkNetwork:
+    """Build a WalkNetwork from an unprojected osmnx graph (both directions walkable).
+
+    Parameters
+    ----------
+    graph
+        An osmnx graph in WGS84 (as downloaded).
+    source
+        Name of the data source.
+    boundary
+        Optional WGS84 polygon to clip to.
+    """
     from routing.simplify import haversine_m
 
-    nodes = list(graph.nodes)
+    import osmnx as ox
+
+    undirected = ox.convert.to_undirected(graph)
+    nodes = list(undirected.nodes)
     index = {node: i for i, node in enumerate(nodes)}
-    node_lon = np.array([graph.nodes[n]["x"] for n in nodes], dtype=float)
-    node_lat = np.array([graph.nodes[n]["y"] for n in nodes], dtype=float)
-    seen: set[tuple[int, int, int]] = set()
+    node_lon = np.array([undirected.nodes[n]["x"] for n in nodes], dtype=float)
+    node_lat = np.array([undirected.nodes[n]["y"] for n in nodes], dtype=float)
     coords: list[np.ndarray] = []
     edge_u: list[int] = []
     edge_v: list[int] = []
-    for u, v, key, data in graph.edges(keys=True, data=True):
-        if (v, u, key) in seen:
-            continue
-        seen.add((u, v, key))
-        if "geometry" in data:
-            line = np.asarray(data["geometry"].coords)
-        else:
-            line = np.array([[node_lon[index[u]], node_lat[index[u]]], [node_lon[index[v]], node_lat[index[v]]]])
+    for u, v, data in undirected.edges(data=True):
+        start = np.array([[node_lon[index[u]], node_lat[index[u]]]])
+        end = np.array([[node_lon[index[v]], node_lat[index[v]]]])
+        line = np.asarray(data["geometry"].coords) if "geometry" in data else np.vstack([start, end])
+        if not np.allclose(line[0], start[0]):
+            line = line[::-1]
         coords.append(line)
         edge_u.append(index[u])
         edge_v.append(index[v])
@@ -383,4 +413,4 @@ def network_from_osmnx(graph: nx.MultiDiGraph, *, source: str) -> WalkNetwork:
         geom_nodes=vertex_index,
         edge_length_m=np.asarray(lengths),
     )
-    return network_from_topology(topology, source=source, min_component_share=0.0)
+    return network_from_topology(topology, source=source, boundary=boundary, min_component_share=0.0)

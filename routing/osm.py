@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import osmium
 
-from geo.errors import InputError, NetworkError
+from geo.errors import InputError, NetworkError, require_file
+from routing.progress import progress_bar
 
 log = logging.getLogger("quarterhour")
 
@@ -84,10 +85,7 @@ class WayPieces:
 
 def check_osm_path(path: str | Path) -> Path:
     """Return ``path`` as a Path if it names a readable OSM file, else raise InputError."""
-    path = Path(path)
-    if not path.is_file():
-        msg = f"{path}: OSM file not found"
-        raise InputError(msg)
+    path = require_file(path, what="OSM")
     name = path.name.lower()
     if not name.endswith(OSM_SUFFIXES):
         msg = f"{path}: not an OSM file (expected one of {', '.join(OSM_SUFFIXES)})"
@@ -106,13 +104,16 @@ def _osmium_file(path: Path) -> str | osmium.io.File:
     return str(path)
 
 
-def read_walkable_ways(path: str | Path) -> WayPieces:
+def read_walkable_ways(path: str | Path, *, quiet: bool = True) -> WayPieces:
     """Read the walkable ways of an OSM file with their node locations.
 
     Parameters
     ----------
     path
         An ``.osm``, ``.osm.xml``, ``.osm.bz2`` or ``.osm.pbf`` file.
+
+    quiet
+        Hide the progress bar (ways read).
 
     Returns
     -------
@@ -133,6 +134,7 @@ def read_walkable_ways(path: str | Path) -> WayPieces:
     piece_starts: list[int] = []
     n_ways = 0
     n_missing = 0
+    bar = progress_bar(total=None, desc=f"reading {path.name}", unit="ways", quiet=quiet)
     try:
         processor = (
             osmium.FileProcessor(_osmium_file(path), osmium.osm.NODE | osmium.osm.WAY)
@@ -144,6 +146,8 @@ def read_walkable_ways(path: str | Path) -> WayPieces:
             if not is_walkable(dict(way.tags)):
                 continue
             n_ways += 1
+            if n_ways % 10_000 == 0:
+                bar.update(10_000)
             run_start = len(node_ids)
             for node in way.nodes:
                 location = node.location
@@ -165,6 +169,8 @@ def read_walkable_ways(path: str | Path) -> WayPieces:
     except RuntimeError as error:
         msg = f"{path}: cannot read OSM data ({error}); is the file truncated or not OSM?"
         raise InputError(msg) from error
+    finally:
+        bar.close()
 
     if not piece_starts:
         msg = f"{path}: no walkable ways (highway=* open to pedestrians) in this OSM file"

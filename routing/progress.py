@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
-from collections.abc import Iterator
-
 from tqdm import tqdm
 
 
-@contextmanager
-def progress_bar(*, total: int, desc: str, unit: str, quiet: bool) -> Iterator[tqdm]:
-    """Yield a tqdm bar on stderr; disabled when ``quiet`` or for tiny totals."""
-    bar = tqdm(
+def progress_bar(*, total: int | None, desc: str, unit: str, quiet: bool) -> tqdm:
+    """Return a tqdm bar on stderr (a context manager too); disabled when ``quiet`` or tiny.
+
+    Parameters
+    ----------
+    total
+        Steps expected, or None for a counter.
+    desc, unit
+        What is counted.
+    quiet
+        Show nothing.
+    """
+    return tqdm(
         total=total,
         desc=desc,
         unit=unit,
         file=sys.stderr,
-        disable=quiet or total < 500,
+        disable=quiet or (total is not None and total < 500),
         leave=False,
         dynamic_ncols=True,
     )
-    try:
-        yield bar
-    finally:
-        bar.close()

@@ -40,6 +40,19 @@ def test_network_equals_osmnx_graph_from_xml(name: str, data_dir: Path, tmp_path
     assert network.total_length_km == pytest.approx(reference_km, rel=1e-9)
 
 
+def test_network_from_an_osmnx_graph_equals_our_build(data_dir: Path, tmp_path: Path) -> None:
+    """What ``download_network`` does with osmnx's graph, offline: same streets as our reader."""
+    from routing.network import network_from_osmnx
+
+    xml = tmp_path / "bayfront.osm"
+    write_walkable_xml(data_dir / "singapore_bayfront.osm.pbf", xml)
+    converted = network_from_osmnx(ox.graph_from_xml(xml, bidirectional=True), source="osmnx")
+    ours = build_network(data_dir / "singapore_bayfront.osm.pbf", min_component_share=1.0)
+    assert converted.n_edges == ours.n_edges
+    assert converted.total_length_km == pytest.approx(ours.total_length_km, rel=1e-9)
+    assert sorted(converted.node_osmid.tolist()) == sorted(ours.node_osmid.tolist())
+
+
 def test_every_osm_format_gives_the_same_network(data_dir: Path, tmp_path: Path) -> None:
     pbf = data_dir / "singapore_bayfront.osm.pbf"
     xml = tmp_path / "bayfront.osm"

@@ -1,0 +1,41 @@
+"""``quarterhour report``: the plan report as PDF (and self-contained HTML beside it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("quarterhour")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Write the report of a plan folder as PDF, and as self-contained HTML beside it."""
+    from api.report import build_report
+
+    paths = build_report(
+        args.plan_dir, args.output, boundary=args.boundary, boundary_crs=args.boundary_crs,
+        lang=args.lang, scenarios=not args.no_scenarios,
+    )
+    print(paths.pdf)
+    print(paths.html)
+
+
+def add_report_command(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``report`` to the command line (``add`` as in :func:`api.cli.build_parser`)."""
+    report = add(
+        "report",
+        cmd_report,
+        "Write a plan's report for the bureau: summary, overview map, proposed stations, per-town "
+        "table, uncoverable communities, scenarios (3.6/4.5/5.1 km/h, 10/15/20 min), method and "
+        "sources. PDF, with the same report as self-contained HTML beside it. Chinese by default.",
+    )
+    report.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a folder written by `quarterhour plan -o PLAN_DIR`")
+    report.add_argument("-o", "--output", type=Path, default=Path("report.pdf"), help="output PDF (report.html goes beside it)")
+    report.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
+    report.add_argument("--boundary", type=Path, metavar="FILE", help="GeoJSON outline of the planning area to draw")
+    report.add_argument(
+        "--boundary-crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"), help="coordinates of --boundary"
+    )
+    report.add_argument("--no-scenarios", action="store_true", help="skip the scenario comparison (saves a few seconds per scenario)")

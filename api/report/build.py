@@ -1,0 +1,223 @@
+"""Build the plan report: a self-contained HTML file and the PDF printed from it.
+
+``report.html`` embeds its figures as data URIs (it can be mailed or archived alone); the PDF
+is the same HTML printed by WeasyPrint on A4 with page numbers. Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from api.report.i18n import check_lang, fmt_int, fmt_num, fmt_pct, texts
+from api.report.inputs import BUNDLED_PREFIX, PlanInputs, default_osm_path, load_plan_inputs
+from api.report.maps import CJK_FAMILY, catchments, cjk_font_family, overview_map, scenario_chart
+from api.report.scenarios import Scenario, run_scenarios
+from api.report.tables import ReportTables, build_tables, new_station_frame
+from geo.atomic import atomic_path, write_text
+from geo.errors import InputError
+
+log = logging.getLogger("quarterhour")
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+"""The Jinja templates of the report."""
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """The files a report build wrote."""
+
+    pdf: Path
+    html: Path
+
+
+def build_report(
+    plan_dir: str | Path,
+    output: str | Path,
+    *,
+    boundary: str | Path | None = None,
+    boundary_crs: str = "wgs84",
+    lang: str = "zh",
+    scenarios: bool = True,
+) -> ReportPaths:
+    """Write ``output`` (PDF) and, beside it, the same report as self-contained HTML.
+
+    Parameters
+    ----------
+    plan_dir
+        A plan folder written by ``quarterhour plan``.
+    output
+        The PDF file; the HTML goes beside it with the suffix ``.html``.
+    boundary
+        GeoJSON outline of the planning area to draw (default: the plan's boundary, else the
+        streets' extent).
+    boundary_crs
+        Coordinates of ``boundary``: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+    lang
+        ``"zh"`` (default) or ``"en"``.
+    scenarios
+        Rerun the plan at other speeds and limits for the scenario comparison.
+
+    Raises
+    ------
+    InputError
+        If the plan folder or an input it names is missing or broken, or ``output`` is not a PDF.
+    FontMissingError
+        If no Chinese font is installed (package ``fonts-noto-cjk``).
+    """
+    started = time.perf_counter()
+    lang = check_lang(lang)
+    output = Path(output)
+    if output.suffix.lower() != ".pdf":
+        msg = f"{output}: the report is written as PDF, name it ….pdf"
+        raise InputError(msg)
+    cjk_font_family()  # fail before any work if the Chinese font is missing
+    data = load_plan_inputs(plan_dir, boundary=boundary, boundary_crs=boundary_crs)
+    html = render_html(data, lang=lang, scenarios=scenarios)
+    paths = ReportPaths(pdf=output, html=output.with_suffix(".html"))
+    write_text(paths.html, html)
+    write_pdf(html, paths.pdf)
+    log.info("wrote %s and %s in %.1f s", paths.pdf, paths.html, time.perf_counter() - started)
+    return paths
+
+
+def write_pdf(html: str, path: str | Path) -> None:
+    """Print ``html`` to an A4 PDF at ``path``, atomically."""
+    import weasyprint
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    with atomic_path(path) as temporary:
+        weasyprint.HTML(string=html, base_url=str(Path(path).resolve().parent)).write_pdf(str(temporary))
+
+
+def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
+    """The report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    data
+        The plan and its inputs.
+    lang
+        The report language.
+    scenarios
+        Compute the scenario comparison (a few seconds a scenario).
+    """
+    words = texts(lang)
+    tables = build_tables(data, lang=lang)
+    new = new_station_frame(data)
+    catchment = catchments(data, new[["lon", "lat"]].to_numpy(float) if not new.empty else np.zeros((0, 2)))
+    covered = data.plan.assignments["covered"].astype(bool).to_numpy()
+    map_uri = overview_map(data, covered=covered, catchment=catchment, lang=lang)
+    runs = run_scenarios(data) if scenarios and data.summary.get("meters") is None else []
+    context = {
+        "lang": lang,
+        "t": words,
+        "font": CJK_FAMILY,
+        "today": dt.date.today().isoformat(),
+        "folder": data.plan.folder.name,
+        "summary": data.summary,
+        "tables": tables,
+        "bound_sentence": bound_sentence(data, tables, lang=lang),
+        "map_uri": map_uri,
+        "scenarios": [_scenario_row(run, lang=lang) for run in runs],
+        "scenario_chart_uri": scenario_chart(runs, lang=lang) if runs else None,
+        "inputs": _input_rows(data, lang=lang),
+        "sources": _source_lines(data, lang=lang),
+        "attribution": data.network.attribution,
+        "network": words["network_description"].format(
+            source=data.network.source, nodes=fmt_int(data.network.n_nodes), edges=fmt_int(data.network.n_edges),
+            km=fmt_num(data.network.total_length_km, 0),
+        ),
+        "method": words.get(f"method_{data.summary.get('method')}", str(data.summary.get("method"))),
+        "buffer_m": fmt_int(_isochrone_buffer()),
+    }
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    return environment.get_template("report.html.j2").render(context)
+
+
+def bound_sentence(data: PlanInputs, tables: ReportTables, *, lang: str) -> str:
+    """Why no plan can do with fewer stations (or, for a budget plan, what the bound caps)."""
+    words = texts(lang)
+    summary = data.summary
+    bound = tables.bound
+    if summary["objective"] != "min_cover":
+        return words["max_cover_text"].format(budget=fmt_int(summary.get("budget")), bound=fmt_num(bound["value"], 1))
+    if bound["value"] is None or bound["ceil"] is None:
+        return ""
+    n_new = int(summary["n_new"])
+    relaxation = words["relaxation_lp"] if summary.get("method") == "exact" else words["relaxation_lagrangian"]
+    sentence = words["bound_text"].format(
+        relaxation=relaxation, bound=fmt_num(bound["value"], 2), ceil=fmt_int(bound["ceil"]), n_new=fmt_int(n_new),
+        extra=fmt_int(max(n_new - int(bound["ceil"]), 0)), gap=fmt_pct(bound["gap"]),
+    )
+    if n_new <= int(bound["ceil"]):
+        sentence += " " + words["bound_exact"] if lang == "en" else words["bound_exact"]
+    return sentence
+
+
+def _scenario_row(run: Scenario, *, lang: str) -> dict[str, str]:
+    words = texts(lang)
+    label = (
+        words["scenario_speed"].format(speed=fmt_num(run.speed_kmh))
+        if run.axis == "speed"
+        else words["scenario_minutes"].format(minutes=fmt_num(run.minutes))
+    )
+    share = run.covered / run.n_communities if run.n_communities else 0.0
+    return {
+        "label": label + (words["this_plan"] if run.is_plan else ""),
+        "speed": fmt_num(run.speed_kmh),
+        "minutes": fmt_num(run.minutes),
+        "n_new": fmt_int(run.n_new),
+        "bound": fmt_int(run.bound_ceil) if run.lower_bound is not None else "–",
+        "covered": f"{fmt_int(run.covered)} ({fmt_pct(share)})",
+        "uncoverable": fmt_int(run.uncoverable),
+        "is_plan": "1" if run.is_plan else "",
+    }
+
+
+def _input_rows(data: PlanInputs, *, lang: str) -> list[tuple[str, str]]:
+    """(label, file name) of each input; full paths are left out of print."""
+    words = texts(lang)
+    rows = []
+    for key in ("osm", "communities", "existing", "candidates", "boundary"):
+        value = data.inputs.get(key)
+        if value is None:
+            shown = words["input_none"]
+        elif str(value).startswith(BUNDLED_PREFIX):
+            shown = f"{str(value)[len(BUNDLED_PREFIX):].strip()}（{words['bundled']}）" if lang == "zh" else f"{str(value)[len(BUNDLED_PREFIX):].strip()} ({words['bundled']})"
+        else:
+            shown = Path(str(value)).name
+        rows.append((words[f"input_{key}"], shown))
+    return rows
+
+
+def _source_lines(data: PlanInputs, *, lang: str) -> list[str]:
+    """Where the data came from, with dates and licences."""
+    words = texts(lang)
+    lines = []
+    osm = Path(str(data.inputs["osm"]))
+    if osm.name == default_osm_path().name:
+        lines.append(words["source_osm"])
+    else:
+        lines.append(words["source_user"].format(name=osm.name) + f" — {data.network.attribution}")
+    if data.bundled:
+        lines.append(words["source_amap"])
+    else:
+        lines.append(words["source_user"].format(name=Path(str(data.inputs["communities"])).name))
+    return lines
+
+
+def _isochrone_buffer() -> float:
+    from routing import settings
+
+    return settings.isochrone_buffer_m

@@ -1,0 +1,375 @@
+"""The report's words in Chinese and English, district names, reasons and number formats.
+
+Every piece of text the report prints comes from here, so the Chinese report has no English
+leftovers and the English one no Chinese (apart from place and community names).
+"""
+
+from __future__ import annotations
+
+import math
+
+from geo.errors import InputError
+
+LANGS: tuple[str, ...] = ("zh", "en")
+"""Languages of the report; Chinese is the default."""
+
+SHANGHAI_DISTRICTS: dict[str, tuple[str, str]] = {
+    "310101": ("黄浦区", "Huangpu"),
+    "310104": ("徐汇区", "Xuhui"),
+    "310105": ("长宁区", "Changning"),
+    "310106": ("静安区", "Jing'an"),
+    "310107": ("普陀区", "Putuo"),
+    "310109": ("虹口区", "Hongkou"),
+    "310110": ("杨浦区", "Yangpu"),
+    "310112": ("闵行区", "Minhang"),
+    "310113": ("宝山区", "Baoshan"),
+    "310114": ("嘉定区", "Jiading"),
+    "310115": ("浦东新区", "Pudong New Area"),
+    "310116": ("金山区", "Jinshan"),
+    "310117": ("松江区", "Songjiang"),
+    "310118": ("青浦区", "Qingpu"),
+    "310120": ("奉贤区", "Fengxian"),
+    "310151": ("崇明区", "Chongming"),
+}
+"""Shanghai's district codes (GB/T 2260 adcode, as in AMap data) and names."""
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "15分钟就业服务圈 站点规划报告",
+        "subtitle": "社区就业服务站选址：每位居民步行 {minutes} 分钟内可达一处站点",
+        "generated": "生成日期",
+        "plan_folder": "规划文件夹",
+        "summary": "摘要",
+        "communities": "社区（小区）数",
+        "covered_today": "现有站点已覆盖",
+        "existing_stations": "现有站点",
+        "new_stations": "建议新建站点",
+        "covered_after": "规划后覆盖",
+        "lower_bound": "新建站点数下界",
+        "uncoverable": "无法覆盖的社区",
+        "gap": "与下界的差距",
+        "assumptions": "假设",
+        "assumption_time": "步行速度 {speed} 公里/小时（每分钟约 {per_minute} 米），步行时限 {minutes} 分钟，即沿街步行约 {metres} 米。",
+        "assumption_distance": "步行距离上限 {metres} 米（距离模式）。",
+        "bound_title": "为什么不能更少",
+        "bound_text": (
+            "选址模型是集合覆盖问题：每个社区至少要有一处站点在步行时限内。把“建或不建”的 0/1 "
+            "决策放宽为 0 到 1 之间的小数（{relaxation}），得到的最优值 {bound} 是任何方案所需新建站点数的下界，"
+            "因为放宽后的问题只会更容易。站点数必须是整数，所以任何方案至少需要 {ceil} 个新站点；"
+            "本方案为 {n_new} 个，最多比最优方案多 {extra} 个（差距 {gap}）。"
+        ),
+        "bound_exact": "本方案已达到下界，是最优方案。",
+        "relaxation_lp": "线性规划松弛",
+        "relaxation_lagrangian": "拉格朗日松弛，次梯度法求解",
+        "max_cover_text": "本方案在 {budget} 个新站点的预算内使覆盖的居民（权重）最多；覆盖权重的上界为 {bound}。",
+        "overview_map": "总览图",
+        "map_caption": "街道网络、社区（已覆盖/未覆盖）、现有与建议站点，以及建议站点的 {minutes} 分钟步行范围。图中数字为建议站点的优先顺序。",
+        "legend_network": "步行街道",
+        "legend_boundary": "规划范围",
+        "legend_extent": "路网范围",
+        "legend_catchment": "新站 {minutes} 分钟步行范围",
+        "legend_covered": "已覆盖社区",
+        "legend_uncovered": "未覆盖社区",
+        "legend_existing": "现有站点",
+        "legend_new": "建议新站（数字为顺序）",
+        "scale_km": "{km} 公里",
+        "scale_m": "{m} 米",
+        "north": "北",
+        "stations_title": "建议新建站点",
+        "stations_intro": "按选址顺序排列：排在前面的站点新覆盖的社区最多。坐标为 GCJ-02（高德地图坐标），可直接在高德地图中定位。",
+        "col_rank": "顺序",
+        "col_station": "站点（所在社区）",
+        "col_location": "经度, 纬度（GCJ-02）",
+        "col_nearest": "最近社区及地址",
+        "col_new_communities": "新覆盖社区",
+        "col_new_weight": "新覆盖居民",
+        "col_served": "服务社区",
+        "col_walk": "步行时间 中位/最长（分钟）",
+        "no_new_stations": "无需新建站点。",
+        "groups_title": "按街镇统计",
+        "groups_title_district": "按区统计",
+        "groups_intro_column": "按社区数据中的“{column}”列分组。",
+        "groups_intro_adcode": "内置的上海小区数据没有街镇字段，这里按高德数据的行政区划代码（adcode）分区统计。",
+        "col_group": "街镇",
+        "col_group_district": "区",
+        "col_communities": "社区数",
+        "col_covered_today": "现已覆盖",
+        "col_covered_after": "规划后覆盖",
+        "col_new_in_group": "新站数",
+        "col_uncoverable": "无法覆盖",
+        "total": "合计",
+        "unknown_group": "未注明",
+        "uncoverable_title": "无法覆盖的社区",
+        "uncoverable_none": "无：所有社区都能在步行时限内到达某个可选站点。",
+        "uncoverable_intro": "下列社区在步行时限内没有任何可选站点，需另行安排（如流动服务或线上服务）。",
+        "col_community": "社区",
+        "col_reason": "原因",
+        "col_access": "距道路（米）",
+        "col_nearest_site": "最近站点直线距离（米）",
+        "reason_off_network": "不在步行网络上：距最近可步行道路 {access} 米",
+        "reason_no_site": "{limit} 内无可选站点；最近站点直线距离 {nearest} 米",
+        "reason_no_site_plain": "{limit} 内无可选站点",
+        "reason_budget": "超出新建站点预算，未覆盖",
+        "scenarios_title": "情景比较",
+        "scenarios_intro": "同一数据在不同步行速度和时限下重新规划（启发式求解）。3.6 公里/小时对应老年人步速，4.5 为本项目默认值，5.1 为 Valhalla 默认步速。",
+        "scenarios_skipped": "未计算情景比较。",
+        "scenario_speed": "步速 {speed} 公里/小时",
+        "scenario_minutes": "时限 {minutes} 分钟",
+        "col_scenario": "情景",
+        "col_speed": "步速（公里/小时）",
+        "col_minutes": "时限（分钟）",
+        "col_needed": "需新建站点",
+        "col_bound": "下界",
+        "col_covered": "覆盖社区",
+        "this_plan": "（本方案参数）",
+        "scenario_chart_caption": "不同步速与时限下需新建的站点数（灰线为下界）。",
+        "chart_stations": "需新建站点数",
+        "chart_by_speed": "按步速（时限 {minutes} 分钟）",
+        "chart_by_minutes": "按时限（步速 {speed} 公里/小时）",
+        "chart_speed_axis": "步速（公里/小时）",
+        "chart_minutes_axis": "步行时限（分钟）",
+        "method_title": "方法与数据来源",
+        "method_network": "步行网络：{network}。步行时间沿街道计算，社区与站点就近接入道路。",
+        "method_model": (
+            "选址：先扣除现有站点已覆盖的社区，再用集合覆盖模型求最少新站点；求解采用贪心算法、"
+            "拉格朗日启发式和局部搜索（方法：{method}），并给出下界。"
+        ),
+        "method_catchment": "步行范围：从每个新站点沿街道步行 {minutes} 分钟可达的街道两侧 {buffer} 米以内的区域。",
+        "method_crs": "坐标：计算使用 WGS84；表中站点坐标转换为 GCJ-02 以便在高德地图中使用。",
+        "sources": "数据来源",
+        "source_osm": "街道：OpenStreetMap 上海中心城区（2025-08-09 快照），ODbL 许可。",
+        "source_amap": "社区：高德地图小区 POI（2019 年），GCJ-02 坐标，MIT 许可（leewind/china-estate-analyze）。",
+        "source_qingpu": "青浦区居委会名录：国家统计局 2023 年 6 月区划代码（china-division 2.7.0）。",
+        "source_user": "输入文件：{name}",
+        "inputs": "输入",
+        "input_osm": "街道数据",
+        "input_communities": "社区",
+        "input_existing": "现有站点",
+        "input_candidates": "候选站点",
+        "input_boundary": "规划范围",
+        "input_none": "无",
+        "bundled": "内置数据",
+        "network_description": "{source}，{nodes} 个路口节点、{edges} 条路段、街道总长 {km} 公里",
+        "method_heuristic": "启发式",
+        "method_exact": "精确求解（HiGHS）",
+        "page": "第 {page} 页",
+        "unit_min": "{value} 分钟",
+        "unit_m": "{value} 米",
+    },
+    "en": {
+        "title": "15-minute employment service circle: station plan",
+        "subtitle": "Community employment service stations: every resident within a {minutes}-minute walk of one",
+        "generated": "Generated",
+        "plan_folder": "Plan folder",
+        "summary": "Summary",
+        "communities": "Communities",
+        "covered_today": "Covered today (existing stations)",
+        "existing_stations": "Existing stations",
+        "new_stations": "Proposed new stations",
+        "covered_after": "Covered after the plan",
+        "lower_bound": "Lower bound on new stations",
+        "uncoverable": "Uncoverable communities",
+        "gap": "Gap to the bound",
+        "assumptions": "Assumptions",
+        "assumption_time": "Walking speed {speed} km/h (about {per_minute} m a minute), walk limit {minutes} minutes: about {metres} m along streets.",
+        "assumption_distance": "Walk limit {metres} m along streets (distance mode).",
+        "bound_title": "Why fewer is impossible",
+        "bound_text": (
+            "Siting is a set-cover model: every community needs a station within the walk limit. "
+            "Relaxing each build/do-not-build decision from 0 or 1 to any fraction in between "
+            "({relaxation}) gives an optimum of {bound}, a lower bound for every plan, since the relaxed "
+            "problem is only easier. Stations come whole, so any plan needs at least {ceil} new stations; "
+            "this one has {n_new}, at most {extra} more than the best possible plan (gap {gap})."
+        ),
+        "bound_exact": "This plan meets the bound: it is optimal.",
+        "relaxation_lp": "the linear-programming relaxation",
+        "relaxation_lagrangian": "the Lagrangian relaxation, solved by subgradient optimisation",
+        "max_cover_text": "This plan covers the most residents (weight) with a budget of {budget} new stations; the covered weight is at most {bound}.",
+        "overview_map": "Overview map",
+        "map_caption": "Streets, communities (covered / uncovered), existing and proposed stations, and the {minutes}-minute walking areas of the proposed stations. Numbers give the proposed stations' order.",
+        "legend_network": "Walkable streets",
+        "legend_boundary": "Planning area",
+        "legend_extent": "Network extent",
+        "legend_catchment": "{minutes}-minute walk of new stations",
+        "legend_covered": "Community, covered",
+        "legend_uncovered": "Community, uncovered",
+        "legend_existing": "Existing station",
+        "legend_new": "Proposed station (number = order)",
+        "scale_km": "{km} km",
+        "scale_m": "{m} m",
+        "north": "N",
+        "stations_title": "Proposed stations",
+        "stations_intro": "In pick order: earlier stations newly cover the most communities. Coordinates are GCJ-02 (AMap), ready to look up in AMap.",
+        "col_rank": "Rank",
+        "col_station": "Station (at community)",
+        "col_location": "Lon, lat (GCJ-02)",
+        "col_nearest": "Nearest community and address",
+        "col_new_communities": "Newly covered communities",
+        "col_new_weight": "Newly covered residents",
+        "col_served": "Communities served",
+        "col_walk": "Walk median / max (min)",
+        "no_new_stations": "No new station is needed.",
+        "groups_title": "By town / street",
+        "groups_title_district": "By district",
+        "groups_intro_column": "Grouped by the communities' column “{column}”.",
+        "groups_intro_adcode": "The bundled Shanghai compounds have no town/street field; they are grouped by district, from AMap's administrative code (adcode).",
+        "col_group": "Town / street",
+        "col_group_district": "District",
+        "col_communities": "Communities",
+        "col_covered_today": "Covered today",
+        "col_covered_after": "Covered after",
+        "col_new_in_group": "New stations",
+        "col_uncoverable": "Uncoverable",
+        "total": "Total",
+        "unknown_group": "not given",
+        "uncoverable_title": "Uncoverable communities",
+        "uncoverable_none": "None: every community can reach some station site within the walk limit.",
+        "uncoverable_intro": "No station site lies within the walk limit of these communities; they need another arrangement (mobile or online service).",
+        "col_community": "Community",
+        "col_reason": "Reason",
+        "col_access": "To street (m)",
+        "col_nearest_site": "Nearest site, straight line (m)",
+        "reason_off_network": "off the walking network: {access} m from the nearest walkable street",
+        "reason_no_site": "no station site within {limit}; nearest site {nearest} m away in a straight line",
+        "reason_no_site_plain": "no station site within {limit}",
+        "reason_budget": "not covered within the budget",
+        "scenarios_title": "Scenarios",
+        "scenarios_intro": "The same data planned again at other walking speeds and limits (heuristic). 3.6 km/h is an elderly pace, 4.5 this project's default, 5.1 Valhalla's default.",
+        "scenarios_skipped": "Scenarios were not computed.",
+        "scenario_speed": "{speed} km/h",
+        "scenario_minutes": "{minutes} minutes",
+        "col_scenario": "Scenario",
+        "col_speed": "Speed (km/h)",
+        "col_minutes": "Limit (min)",
+        "col_needed": "New stations needed",
+        "col_bound": "Lower bound",
+        "col_covered": "Communities covered",
+        "this_plan": " (this plan)",
+        "scenario_chart_caption": "New stations needed at other speeds and limits (grey line: lower bound).",
+        "chart_stations": "New stations needed",
+        "chart_by_speed": "By speed ({minutes} min limit)",
+        "chart_by_minutes": "By limit ({speed} km/h)",
+        "chart_speed_axis": "Walking speed (km/h)",
+        "chart_minutes_axis": "Walk limit (min)",
+        "method_title": "Method and data sources",
+        "method_network": "Walking network: {network}. Walk times follow the streets; communities and stations join the nearest street.",
+        "method_model": (
+            "Siting: communities covered by existing stations are set aside, then a set-cover model "
+            "finds the fewest new stations, by greedy, Lagrangian heuristic and local search (method: "
+            "{method}), with a lower bound."
+        ),
+        "method_catchment": "Walking area: the land within {buffer} m of the streets reached within {minutes} minutes of a new station.",
+        "method_crs": "Coordinates: computed in WGS84; station coordinates in the tables are converted to GCJ-02 for AMap.",
+        "sources": "Data sources",
+        "source_osm": "Streets: OpenStreetMap, central Shanghai (snapshot of 2025-08-09), ODbL.",
+        "source_amap": "Communities: AMap residential compound POIs (2019), GCJ-02, MIT licence (leewind/china-estate-analyze).",
+        "source_qingpu": "Qingpu committee list: National Bureau of Statistics division codes, June 2023 (china-division 2.7.0).",
+        "source_user": "Input file: {name}",
+        "inputs": "Inputs",
+        "input_osm": "Streets",
+        "input_communities": "Communities",
+        "input_existing": "Existing stations",
+        "input_candidates": "Candidate sites",
+        "input_boundary": "Planning area",
+        "input_none": "none",
+        "bundled": "bundled data",
+        "network_description": "{source}, {nodes} junctions, {edges} street segments, {km} km of streets",
+        "method_heuristic": "heuristic",
+        "method_exact": "exact (HiGHS)",
+        "page": "page {page}",
+        "unit_min": "{value} min",
+        "unit_m": "{value} m",
+    },
+}
+"""Every sentence and label of the report, by language."""
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if the report speaks it, else raise :class:`InputError`."""
+    if lang not in LANGS:
+        msg = f"report language {lang!r}: choose one of {', '.join(LANGS)}"
+        raise InputError(msg)
+    return lang
+
+
+def texts(lang: str) -> dict[str, str]:
+    """The report's words in ``lang``."""
+    return TEXT[check_lang(lang)]
+
+
+def district_name(code: object, *, lang: str) -> str:
+    """Name of a Shanghai district from its adcode (``310101`` -> 黄浦区); the code if unknown."""
+    key = str(code).split(".")[0].strip()
+    names = SHANGHAI_DISTRICTS.get(key)
+    if names is None:
+        return key or texts(lang)["unknown_group"]
+    return names[LANGS.index(lang)]
+
+
+def fmt_int(value: object) -> str:
+    """A whole number with thousands separators (``2,385``); an en dash when missing."""
+    number = _finite(value)
+    return "–" if number is None else f"{round(number):,}"
+
+
+def fmt_num(value: object, digits: int = 1) -> str:
+    """A number rounded to ``digits`` decimals, without trailing noise (``88.4``, ``4.5``)."""
+    number = _finite(value)
+    if number is None:
+        return "–"
+    text = f"{number:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_pct(value: object, digits: int = 1) -> str:
+    """A share (0-1) as a percentage (``98.7%``); exactly 100 % only when complete."""
+    number = _finite(value)
+    if number is None:
+        return "–"
+    percent = 100.0 * number
+    if 0 < percent < 100:
+        percent = min(max(percent, 10.0**-digits), 100.0 - 10.0**-digits)
+    return f"{fmt_num(percent, digits)}%"
+
+
+def _finite(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def limit_text(*, minutes: float | None, meters: float | None, lang: str) -> str:
+    """The walk limit as words: ``15 分钟`` / ``15 min`` or ``1000 米`` / ``1000 m``."""
+    words = texts(lang)
+    if meters is not None:
+        return words["unit_m"].format(value=fmt_int(meters))
+    return words["unit_min"].format(value=fmt_num(minutes))
+
+
+def reason_text(reason: object, *, access_m: object, nearest_site_m: object, limit: str, lang: str) -> str:
+    """Why a community is uncovered, in ``lang``, from the plan's English ``reason`` and distances.
+
+    Parameters
+    ----------
+    reason
+        The ``assignments.csv`` reason (``off the walking network ...``, ``no station site ...``,
+        ``not covered within the budget``).
+    access_m, nearest_site_m
+        The community's distance to the nearest street and, in a straight line, to the nearest
+        station site.
+    limit
+        The walk limit as words (:func:`limit_text`).
+    lang
+        The report language.
+    """
+    words = texts(lang)
+    text = str(reason or "")
+    if text.startswith("off the walking network"):
+        return words["reason_off_network"].format(access=fmt_int(access_m))
+    if text.startswith("not covered within the budget"):
+        return words["reason_budget"]
+    if _finite(nearest_site_m) is not None:
+        return words["reason_no_site"].format(limit=limit, nearest=fmt_int(nearest_site_m))
+    return words["reason_no_site_plain"].format(limit=limit)
