@@ -212,11 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_siting_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
-    try:
-        from api import cli_siting
-    except ImportError:
-        return
+    from api import cli_report, cli_serve, cli_siting
+
     cli_siting.add_commands(add, _add_network_options, _add_limit_options)
+    cli_serve.add_serve_command(add, _add_network_options)
+    cli_report.add_report_command(add)
 
 
 def configure_logging(*, quiet: bool, verbose: bool) -> None:

@@ -25,11 +25,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.app import build_app
+    from api.cli import _load_network
     from api.serving import uvicorn_config
     from api.settings import ServerConfig
     from api.state import load_state
 
-    bundled = args.osm is None and args.communities is None
+    bundled = args.osm is None and getattr(args, "place", None) is None and args.communities is None
     config = ServerConfig(
         network_path=args.osm if args.osm is not None else settings.data_folder / settings.default_osm,
         communities=settings.data_folder / settings.default_communities if bundled else args.communities,
@@ -42,7 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         clip_communities=not args.all_communities,
         cors_origins=tuple(args.cors_origins),
     )
-    state = load_state(config)  # bad files fail here, as one error line, before the server starts
+    # Bad files fail here, as one error line, before the server starts.
+    state = load_state(config, network=_load_network(args))
     app = build_app(config, state=state)
     print(f"quarterhour: serving {state.network.source} on http://{args.host}:{args.port}/ (docs: /docs)", file=sys.stderr)
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, access_log=args.access_log)).run()
@@ -106,16 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(quiet=args.quiet, verbose=False)
     try:
         args.handler(args)
-    except QuarterhourError as error:
-        print(f"quarterhour: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
+    except (QuarterhourError, OSError) as error:
         print(f"quarterhour: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,17 +44,14 @@ def _load_points(path: Path | None, *, crs: str | None, role: str):  # noqa: ANN
 
 
 def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
-    from siting.bundled import communities_in_network_area, default_communities
+    from siting.bundled import default_communities
 
     if args.communities is None:
         if args.crs not in (None, "gcj02"):
             msg = "--crs applies to your own point files; the bundled compounds are GCJ-02"
             raise InputError(msg)
         return default_communities(network)
-    communities = _load_points(args.communities, crs=args.crs, role="communities")
-    if args.osm is None:
-        return communities_in_network_area(network, communities)
-    return communities
+    return _load_points(args.communities, crs=args.crs, role="communities")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:

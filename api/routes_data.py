@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from api.errors import ApiError, field_errors
 from api.geojson import network_lines, point_features
 from api.responses import json_response, raw_json_response
-from api.schemas import ERROR_RESPONSES, CoverageOut, CrsName, HealthOut, WalkLimit, geojson_responses
+from api.schemas import ERROR_RESPONSES, CommunitiesQuery, CoverageOut, CrsName, HealthOut, WalkLimit, geojson_responses
 from api.state import AppState, StateDep
 from geo.points import PointSet
 from siting.audit import CoverageAudit, coverage_audit
@@ -93,18 +93,17 @@ def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
 
 
 @router.get("/communities", response_class=Response, responses=geojson_responses("the loaded communities"))
-def communities_geojson(
-    state: StateDep, limit: Annotated[WalkLimit, Query()], crs: CrsName = "wgs84"
-) -> Response:
+def communities_geojson(state: StateDep, query: Annotated[CommunitiesQuery, Query()]) -> Response:
     """The loaded communities as GeoJSON points, each with `covered` by a loaded station."""
     communities = _loaded_communities(state)
+    limit = WalkLimit(minutes=query.minutes, speed_kmh=query.speed_kmh, meters=query.meters)
     table = audit_of(state, limit).communities.set_index("community_id")
     rows = table.loc[communities.ids.astype(str)]
     properties = [
         {"covered": bool(covered), "walk_min": walk, "nearest_station_id": station}
         for covered, walk, station in zip(rows["covered"], rows["walk_min"], rows["nearest_station_id"])
     ]
-    return _collection(state, point_features(communities, crs=crs, properties=properties))
+    return _collection(state, point_features(communities, crs=query.crs, properties=properties))
 
 
 @router.get("/stations", response_class=Response, responses=geojson_responses("the loaded existing stations"))

@@ -48,7 +48,8 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
     Without `budget`: the fewest new stations covering every coverable community (min cover).
     With `budget`: the most residents covered with that many new stations (max cover). Posted
     lists replace the loaded data (at most 10,000 points each; `existing: []` means none); the
-    solver stops after `time_limit_s` seconds with the best plan found.
+    exact solver stops after `time_limit_s` seconds (at most the server's limit) with the best
+    plan found.
     """
     communities = _points_or_loaded(state, request.communities, state.communities, field="communities", crs=request.crs)
     if communities is None:
@@ -60,7 +61,8 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
         result = run_plan(
             state.network, communities, existing=existing, candidates=candidates,
             minutes=request.minutes, speed_kmh=request.speed_kmh, meters=request.meters,
-            budget=request.budget, exact=request.exact, time_limit=request.time_limit_s, quiet=True,
+            budget=request.budget, exact=request.exact, quiet=True,
+            time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
         )
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
     return json_response(

@@ -81,6 +81,12 @@ class WalkLimit(BaseModel):
     meters: Metres | None = Field(None, description="distance limit in metres walked, instead of minutes")
 
 
+class CommunitiesQuery(WalkLimit):
+    """Parameters of ``GET /communities``: the walk limit of the covered flag and the output crs."""
+
+    crs: CrsName = Field("wgs84", description="coordinates of the answer")
+
+
 class WalkTimesRequest(WalkLimit):
     """Sources and targets of ``POST /walktimes``."""
 

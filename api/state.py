@@ -78,8 +78,16 @@ def _inside_network(network: WalkNetwork, points: PointSet) -> np.ndarray:
     return shapely.contains_xy(network.hull, x, y)
 
 
-def load_state(config: ServerConfig) -> AppState:
+def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> AppState:
     """Load the network and the optional point files of ``config``.
+
+    Parameters
+    ----------
+    config
+        What to load.
+    network
+        An already loaded network (e.g. downloaded with ``--place``), used instead of
+        ``config.network_path`` and ``config.boundary``.
 
     Raises
     ------
@@ -89,9 +97,10 @@ def load_state(config: ServerConfig) -> AppState:
     from geo.boundary import read_boundary
     from geo.points import read_points
 
-    boundary = read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
-    network = load_network(config.network_path, boundary=boundary, use_cache=config.use_cache)
-    log.info("%s", network.describe())
+    if network is None:
+        boundary = read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
+        network = load_network(config.network_path, boundary=boundary, use_cache=config.use_cache)
+        log.info("%s", network.describe())
     communities = stations = None
     if config.communities is not None:
         communities = read_points(config.communities, crs=config.communities_crs, role="communities")

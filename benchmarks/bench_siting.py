@@ -1,91 +1,92 @@
-"""Benchmark of the minimum-cover solvers on central Shanghai (not a test).
+"""Benchmark of the minimum-cover solvers on real instances (not a test).
 
-    python benchmarks/bench_siting.py [--matrix walk|straight] [--minutes 15] [--quick] [--time-limit 120]
+    python benchmarks/bench_siting.py [--instance shanghai heidelberg-2000 ...] [--quick] [--time-limit 120]
 
-Builds one coverage matrix (walk times on data/shanghai_center.osm.pbf, or straight lines), with
-the real compounds inside the extract as communities and candidate sites, then runs on the same
-matrix: plain greedy, greedy + pruning, our heuristic, the LP bound and the exact MILP (HiGHS via
-scipy.optimize.milp) and spopt's LSCP with CBC (skipped with --quick). Prints stations and seconds.
+Instances (candidate sites = the demand points themselves):
+
+* ``shanghai`` -- the real compounds inside data/shanghai_center.osm.pbf, walk times, 15 min;
+* ``heidelberg-2000``, ``heidelberg-4000`` -- 2,000 / 4,000 points spread along the streets of
+  data/heidelberg.osm.pbf (length-weighted, fixed seed), walk times, 15 min;
+* ``heidelberg-2000-10min``, ``heidelberg-4000-10min`` -- the same points at 10 min;
+* ``straight`` -- the Shanghai compounds with straight-line times (x 1.25 detour), 15 min.
+
+The default is every walk-time instance. On each, the same coverage matrix is given to: plain
+greedy, greedy + pruning, our heuristic (``CoverageModel.solve``, the matrix excluded), the LP
+bound and the exact MILP (HiGHS via scipy.optimize.milp) and spopt's LSCP with CBC (skipped with
+--quick), the last two within ``--time-limit`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.crs import gcj02_to_wgs84  # noqa: E402
 from siting import CoverageModel, cover  # noqa: E402
 from siting.bounds import cover_highs  # noqa: E402
-from siting.euclidean import straight_line_minutes  # noqa: E402
+from tests.instances import DATA, shanghai_compounds, straight_line_minutes, street_points  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-EXTRACT = (121.409, 121.552, 31.179, 31.279)
-
-
-def compounds_in_extract() -> pd.DataFrame:
-    table = pd.read_csv(DATA / "shanghai_compounds_amap_gcj02.csv", dtype={"id": str})
-    lon, lat = gcj02_to_wgs84(table["lng"].to_numpy(), table["lat"].to_numpy())
-    table = table.assign(lon=lon, lat=lat)
-    west, east, south, north = EXTRACT
-    inside = table["lon"].between(west, east) & table["lat"].between(south, north)
-    return table[inside].drop_duplicates("id").sort_values("id").reset_index(drop=True)
+WALK_INSTANCES = ["shanghai", "heidelberg-2000", "heidelberg-4000", "heidelberg-2000-10min", "heidelberg-4000-10min"]
+INSTANCES = [*WALK_INSTANCES, "straight"]
 
 
-def coverage_matrix(table: pd.DataFrame, kind: str, minutes: float) -> sp.csr_matrix:
-    lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
-    if kind == "straight":
-        return straight_line_minutes(lon, lat, lon, lat, minutes=minutes)
+def build_instance(name: str) -> tuple[sp.csr_matrix, float]:
+    """The coverage matrix (minutes, demand points x the same points as sites) and its limit."""
     from routing.network import load_network
     from routing.walktimes import walk_time_matrix
 
-    network = load_network(DATA / "shanghai_center.osm.pbf")
-    return walk_time_matrix(network, lon, lat, lon, lat, minutes=minutes, quiet=True).matrix
+    if name in ("shanghai", "straight"):
+        table = shanghai_compounds()
+        lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+        if name == "straight":
+            return straight_line_minutes(lon, lat, lon, lat, minutes=15.0), 15.0
+        network = load_network(DATA / "shanghai_center.osm.pbf")
+        return walk_time_matrix(network, lon, lat, lon, lat, minutes=15.0, quiet=True).matrix, 15.0
+    parts = name.split("-")
+    n = int(parts[1])
+    minutes = float(parts[2].removesuffix("min")) if len(parts) > 2 else 15.0
+    network = load_network(DATA / "heidelberg.osm.pbf")
+    lon, lat = street_points(network, n, seed=n)
+    return walk_time_matrix(network, lon, lat, lon, lat, minutes=minutes, quiet=True).matrix, minutes
 
 
-def timed(function, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+def timed(function: Callable[..., object], *args: object, **kwargs: object) -> tuple[object, float]:
     started = time.perf_counter()
     value = function(*args, **kwargs)
     return value, time.perf_counter() - started
 
 
-def spopt_lscp(cost: sp.csr_matrix, minutes: float) -> int:
-    """Stations spopt's LSCP picks with CBC; every row of ``cost`` must be coverable."""
+def spopt_lscp(cost: sp.csr_matrix, minutes: float, time_limit: float) -> tuple[int, bool]:
+    """Stations spopt's LSCP picks with CBC, and whether CBC proved them optimal."""
     import pulp
     from spopt.locate import LSCP
 
     coo = cost.tocoo()
     dense = np.full(cost.shape, minutes * 10.0)
     dense[coo.row, coo.col] = coo.data  # stored zeros stay zeros: covered
-    model = LSCP.from_cost_matrix(dense, minutes).solve(pulp.PULP_CBC_CMD(msg=False))
-    return int(sum(1 for variable in model.fac_vars if variable.value() and variable.value() > 0.5))
+    model = LSCP.from_cost_matrix(dense, minutes).solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
+    stations = sum(1 for variable in model.fac_vars if variable.value() and variable.value() > 0.5)
+    return stations, pulp.LpStatus[model.problem.status] == "Optimal" and model.problem.sol_status == 1
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--matrix", choices=["walk", "straight"], default="walk")
-    parser.add_argument("--minutes", type=float, default=15.0)
-    parser.add_argument("--time-limit", type=float, default=120.0)
-    parser.add_argument("--quick", action="store_true", help="skip spopt")
-    options = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-
-    table = compounds_in_extract()
-    cost, matrix_seconds = timed(coverage_matrix, table, options.matrix, options.minutes)
-    model = CoverageModel.from_cost_matrix(cost, community_ids=table["id"].to_numpy(), minutes=options.minutes)
+def run(name: str, options: argparse.Namespace) -> dict[str, float]:
+    cost, matrix_seconds = timed(build_instance, name)
+    cost, minutes = cost
+    model = CoverageModel.from_cost_matrix(cost, minutes=minutes)
     pattern = model.pattern
     coverable = pattern.getnnz(axis=1) > 0
     arrays = cover.CoverArrays.from_pattern(pattern[coverable])
-    print(f"{options.matrix} matrix {cost.shape[0]:,} x {cost.shape[1]:,}, {cost.nnz:,} pairs, "
-          f"{(~coverable).sum():,} uncoverable, built in {matrix_seconds:.1f} s")
+    print(f"\n== {name}: {cost.shape[0]:,} x {cost.shape[1]:,}, {cost.nnz:,} pairs, "
+          f"{(~coverable).sum():,} uncoverable, matrix built in {matrix_seconds:.1f} s")
     cover.heuristic_cover(arrays)  # compile the kernels before timing
 
     rows: list[tuple[str, float, float]] = []
@@ -94,23 +95,49 @@ def main() -> None:
     picks, seconds = timed(cover.greedy_cover, arrays, prune=True)
     rows.append(("greedy + pruning", picks.size, seconds))
     ours, ours_seconds = timed(lambda: model.solve().result)
-    rows.append(("quarterhour heuristic", len(ours.new_stations), ours_seconds))
-    rows.append(("  its lower bound", ours.bound, np.nan))
+    n_ours = len(ours.new_stations)
+    rows.append(("quarterhour heuristic", n_ours, ours_seconds))
+    rows.append(("  its Lagrangian bound", ours.bound, math.nan))
     lp, seconds = timed(cover_highs, pattern[coverable], integral=False, time_limit=options.time_limit)
     rows.append(("LP bound (HiGHS)", lp.bound, seconds))
     exact, exact_seconds = timed(cover_highs, pattern[coverable], integral=True, time_limit=options.time_limit)
-    label = "exact MILP (HiGHS)" + ("" if exact.optimal else f" stopped, bound {exact.bound:.1f}")
+    label = "exact MILP (HiGHS)" + (" optimal" if exact.optimal else f" stopped, bound {exact.bound:.1f}")
     rows.append((label, exact.objective, exact_seconds))
+    figures = {"ours": n_ours, "ours_s": ours_seconds, "bound": ours.bound, "lp": lp.bound,
+               "highs": exact.objective, "highs_s": exact_seconds, "highs_optimal": exact.optimal}
     if not options.quick:
-        stations, spopt_seconds = timed(spopt_lscp, cost[coverable], options.minutes)
-        rows.append(("spopt LSCP (CBC)", stations, spopt_seconds))
+        (stations, optimal), spopt_seconds = timed(spopt_lscp, cost[coverable], minutes, options.time_limit)
+        rows.append(("spopt LSCP (CBC)" + (" optimal" if optimal else " stopped"), stations, spopt_seconds))
+        figures |= {"spopt": stations, "spopt_s": spopt_seconds}
 
     print(f"{'method':<45} {'stations':>9} {'seconds':>9}")
-    for name, value, seconds in rows:
-        print(f"{name:<45} {value:>9.2f} {seconds:>9.3f}")
-    print(f"HiGHS exact time / ours: {exact_seconds / ours_seconds:,.0f}x")
+    for label, value, seconds in rows:
+        print(f"{label:<45} {value:>9.2f} {seconds:>9.3f}")
+    print(f"ours - HiGHS: {n_ours - exact.objective:+.0f} stations; HiGHS time / ours: {exact_seconds / ours_seconds:,.0f}x")
     if not options.quick:
         print(f"spopt time / ours: {spopt_seconds / ours_seconds:,.0f}x")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instance", nargs="+", choices=INSTANCES, default=WALK_INSTANCES)
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds for HiGHS and for CBC")
+    parser.add_argument("--quick", action="store_true", help="skip spopt")
+    options = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = {name: run(name, options) for name in options.instance}
+
+    print(f"\n{'instance':<24} {'ours':>5} {'s':>7} {'bound':>7} {'LP':>7} {'HiGHS':>7} {'s':>7} "
+          f"{'spopt':>6} {'s':>7} {'HiGHS/ours':>10} {'spopt/ours':>10}")
+    for name, f in results.items():
+        highs = f"{f['highs']:.0f}" + ("" if f["highs_optimal"] else "*")
+        spopt = f"{f['spopt']:.0f}" if "spopt" in f else "-"
+        spopt_s = f"{f['spopt_s']:.1f}" if "spopt" in f else "-"
+        spopt_ratio = f"{f['spopt_s'] / f['ours_s']:,.0f}x" if "spopt" in f else "-"
+        print(f"{name:<24} {f['ours']:>5} {f['ours_s']:>7.3f} {f['bound']:>7.2f} {f['lp']:>7.2f} {highs:>7} "
+              f"{f['highs_s']:>7.1f} {spopt:>6} {spopt_s:>7} {f['highs_s'] / f['ours_s']:>9,.0f}x {spopt_ratio:>10}")
+    print("* HiGHS stopped at the time limit: best cover found, not proven optimal")
 
 
 if __name__ == "__main__":

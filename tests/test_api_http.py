@@ -217,6 +217,9 @@ def test_communities_and_coverage_agree(client: httpx.Client) -> None:
     assert all(row["walk_min"] <= 15 for row in coverage["communities"] if row["covered"])
     assert summary["n_stations"] == 20
     assert client.get("/coverage", params={"minutes": 5}).json()["summary"]["covered"] < summary["covered"]
+    in_gcj = client.get("/communities", params={"crs": "gcj02", "minutes": 15}).json()
+    assert [f["properties"] for f in in_gcj["features"]] == [f["properties"] for f in communities["features"]]
+    assert client.get("/coverage", params={"minutes": 10, "unknown": 1}).status_code == 422
 
 
 def test_stations_are_drawn_in_the_asked_crs(client: httpx.Client, stations_file: Path) -> None:
@@ -299,3 +302,12 @@ def test_page_and_leaflet_are_served_offline(client: httpx.Client) -> None:
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/isochrone", "/walktimes", "/plan", "/coverage", "/communities", "/network", "/health"} <= set(paths)
+
+
+def test_serve_command_reports_a_bad_file_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli_serve import main
+
+    status = main(["--osm", str(settings.data_folder / settings.default_osm), "--communities", str(tmp_path / "none.csv")])
+    assert status == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("quarterhour: error: none.csv: communities file not found")

@@ -15,9 +15,9 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from api.report.i18n import check_lang, fmt_int, fmt_num, fmt_pct, texts
+from api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
 from api.report.inputs import BUNDLED_PREFIX, PlanInputs, default_osm_path, load_plan_inputs
-from api.report.maps import CJK_FAMILY, catchments, cjk_font_family, overview_map, scenario_chart
+from api.report.maps import CATCHMENT_BUFFER_M, CJK_FAMILY, catchments, cjk_font_family, overview_map, scenario_chart
 from api.report.scenarios import Scenario, run_scenarios
 from api.report.tables import ReportTables, build_tables, new_station_frame
 from geo.atomic import atomic_path, write_text
@@ -136,7 +136,7 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
             km=fmt_num(data.network.total_length_km, 0),
         ),
         "method": words.get(f"method_{data.summary.get('method')}", str(data.summary.get("method"))),
-        "buffer_m": fmt_int(_isochrone_buffer()),
+        "buffer_m": fmt_int(CATCHMENT_BUFFER_M),
     }
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
@@ -156,13 +156,10 @@ def bound_sentence(data: PlanInputs, tables: ReportTables, *, lang: str) -> str:
         return ""
     n_new = int(summary["n_new"])
     relaxation = words["relaxation_lp"] if summary.get("method") == "exact" else words["relaxation_lagrangian"]
-    sentence = words["bound_text"].format(
-        relaxation=relaxation, bound=fmt_num(bound["value"], 2), ceil=fmt_int(bound["ceil"]), n_new=fmt_int(n_new),
-        extra=fmt_int(max(n_new - int(bound["ceil"]), 0)), gap=fmt_pct(bound["gap"]),
-    )
-    if n_new <= int(bound["ceil"]):
-        sentence += " " + words["bound_exact"] if lang == "en" else words["bound_exact"]
-    return sentence
+    ceil = int(bound["ceil"])
+    sentence = words["bound_text"].format(relaxation=relaxation, bound=fmt_bound(bound["value"]), ceil=fmt_int(ceil))
+    ending = "bound_exact" if n_new <= ceil else "bound_gap"
+    return sentence + words[ending].format(n_new=fmt_int(n_new), extra=fmt_int(n_new - ceil), gap=fmt_pct(bound["gap"]))
 
 
 def _scenario_row(run: Scenario, *, lang: str) -> dict[str, str]:
@@ -194,7 +191,7 @@ def _input_rows(data: PlanInputs, *, lang: str) -> list[tuple[str, str]]:
         if value is None:
             shown = words["input_none"]
         elif str(value).startswith(BUNDLED_PREFIX):
-            shown = f"{str(value)[len(BUNDLED_PREFIX):].strip()}（{words['bundled']}）" if lang == "zh" else f"{str(value)[len(BUNDLED_PREFIX):].strip()} ({words['bundled']})"
+            shown = words["bundled_file"].format(name=str(value)[len(BUNDLED_PREFIX):].strip())
         else:
             shown = Path(str(value)).name
         rows.append((words[f"input_{key}"], shown))
@@ -215,9 +212,3 @@ def _source_lines(data: PlanInputs, *, lang: str) -> list[str]:
     else:
         lines.append(words["source_user"].format(name=Path(str(data.inputs["communities"])).name))
     return lines
-
-
-def _isochrone_buffer() -> float:
-    from routing import settings
-
-    return settings.isochrone_buffer_m

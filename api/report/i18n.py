@@ -53,14 +53,14 @@ TEXT: dict[str, dict[str, str]] = {
         "assumption_distance": "步行距离上限 {metres} 米（距离模式）。",
         "bound_title": "为什么不能更少",
         "bound_text": (
-            "选址模型是集合覆盖问题：每个社区至少要有一处站点在步行时限内。把“建或不建”的 0/1 "
-            "决策放宽为 0 到 1 之间的小数（{relaxation}），得到的最优值 {bound} 是任何方案所需新建站点数的下界，"
-            "因为放宽后的问题只会更容易。站点数必须是整数，所以任何方案至少需要 {ceil} 个新站点；"
-            "本方案为 {n_new} 个，最多比最优方案多 {extra} 个（差距 {gap}）。"
+            "选址模型是集合覆盖问题：每个社区至少要有一处站点在步行时限内。{relaxation}，得到的值 {bound} "
+            "是任何方案所需新建站点数的下界：放宽后的问题只会更容易，其最优值不会超过真正的最少站点数。"
+            "站点数必须是整数，所以任何方案至少需要 {ceil} 个新站点"
         ),
-        "bound_exact": "本方案已达到下界，是最优方案。",
-        "relaxation_lp": "线性规划松弛",
-        "relaxation_lagrangian": "拉格朗日松弛，次梯度法求解",
+        "bound_gap": "；本方案为 {n_new} 个，最多比最优方案多 {extra} 个（差距 {gap}）。",
+        "bound_exact": "；本方案正好 {n_new} 个，已达到下界，是最优方案。",
+        "relaxation_lp": "把“建或不建”的 0/1 决策放宽为 0 到 1 之间的小数（线性规划松弛）",
+        "relaxation_lagrangian": "把“每个社区都要覆盖”的约束按惩罚价格移入目标函数（拉格朗日松弛，用次梯度法求解）",
         "max_cover_text": "本方案在 {budget} 个新站点的预算内使覆盖的居民（权重）最多；覆盖权重的上界为 {bound}。",
         "overview_map": "总览图",
         "map_caption": "街道网络、社区（已覆盖/未覆盖）、现有与建议站点，以及建议站点的 {minutes} 分钟步行范围。图中数字为建议站点的优先顺序。",
@@ -78,9 +78,11 @@ TEXT: dict[str, dict[str, str]] = {
         "stations_title": "建议新建站点",
         "stations_intro": "按选址顺序排列：排在前面的站点新覆盖的社区最多。坐标为 GCJ-02（高德地图坐标），可直接在高德地图中定位。",
         "col_rank": "顺序",
-        "col_station": "站点（所在社区）",
+        "col_station": "站点（所在社区）及地址",
         "col_location": "经度, 纬度（GCJ-02）",
-        "col_nearest": "最近社区及地址",
+        "col_nearest": "最近社区",
+        "at_station": "站点所在",
+        "metres_away": "{name}（{m} 米）",
         "col_new_communities": "新覆盖社区",
         "col_new_weight": "新覆盖居民",
         "col_served": "服务社区",
@@ -107,8 +109,8 @@ TEXT: dict[str, dict[str, str]] = {
         "col_access": "距道路（米）",
         "col_nearest_site": "最近站点直线距离（米）",
         "reason_off_network": "不在步行网络上：距最近可步行道路 {access} 米",
-        "reason_no_site": "{limit} 内无可选站点；最近站点直线距离 {nearest} 米",
-        "reason_no_site_plain": "{limit} 内无可选站点",
+        "reason_no_site": "{limit}内无可选站点；最近站点直线距离 {nearest} 米",
+        "reason_no_site_plain": "{limit}内无可选站点",
         "reason_budget": "超出新建站点预算，未覆盖",
         "scenarios_title": "情景比较",
         "scenarios_intro": "同一数据在不同步行速度和时限下重新规划（启发式求解）。3.6 公里/小时对应老年人步速，4.5 为本项目默认值，5.1 为 Valhalla 默认步速。",
@@ -148,7 +150,7 @@ TEXT: dict[str, dict[str, str]] = {
         "input_candidates": "候选站点",
         "input_boundary": "规划范围",
         "input_none": "无",
-        "bundled": "内置数据",
+        "bundled_file": "{name}（内置数据）",
         "network_description": "{source}，{nodes} 个路口节点、{edges} 条路段、街道总长 {km} 公里",
         "method_heuristic": "启发式",
         "method_exact": "精确求解（HiGHS）",
@@ -176,14 +178,14 @@ TEXT: dict[str, dict[str, str]] = {
         "bound_title": "Why fewer is impossible",
         "bound_text": (
             "Siting is a set-cover model: every community needs a station within the walk limit. "
-            "Relaxing each build/do-not-build decision from 0 or 1 to any fraction in between "
-            "({relaxation}) gives an optimum of {bound}, a lower bound for every plan, since the relaxed "
-            "problem is only easier. Stations come whole, so any plan needs at least {ceil} new stations; "
-            "this one has {n_new}, at most {extra} more than the best possible plan (gap {gap})."
+            "{relaxation} gives {bound}, a lower bound for every plan: the relaxed problem is only "
+            "easier, so its optimum cannot exceed the true fewest stations. Stations come whole, so any "
+            "plan needs at least {ceil} new stations"
         ),
-        "bound_exact": "This plan meets the bound: it is optimal.",
-        "relaxation_lp": "the linear-programming relaxation",
-        "relaxation_lagrangian": "the Lagrangian relaxation, solved by subgradient optimisation",
+        "bound_gap": "; this one has {n_new}, at most {extra} more than the best possible plan (gap {gap}).",
+        "bound_exact": "; this one has exactly {n_new}: it meets the bound and is optimal.",
+        "relaxation_lp": "Relaxing each build/do-not-build decision from 0 or 1 to any fraction in between (the linear-programming relaxation)",
+        "relaxation_lagrangian": "Moving the cover-every-community constraints into the objective at a penalty price (the Lagrangian relaxation, solved by subgradient optimisation)",
         "max_cover_text": "This plan covers the most residents (weight) with a budget of {budget} new stations; the covered weight is at most {bound}.",
         "overview_map": "Overview map",
         "map_caption": "Streets, communities (covered / uncovered), existing and proposed stations, and the {minutes}-minute walking areas of the proposed stations. Numbers give the proposed stations' order.",
@@ -201,9 +203,11 @@ TEXT: dict[str, dict[str, str]] = {
         "stations_title": "Proposed stations",
         "stations_intro": "In pick order: earlier stations newly cover the most communities. Coordinates are GCJ-02 (AMap), ready to look up in AMap.",
         "col_rank": "Rank",
-        "col_station": "Station (at community)",
+        "col_station": "Station (at community) and address",
         "col_location": "Lon, lat (GCJ-02)",
-        "col_nearest": "Nearest community and address",
+        "col_nearest": "Nearest community",
+        "at_station": "at the station",
+        "metres_away": "{name} ({m} m)",
         "col_new_communities": "Newly covered communities",
         "col_new_weight": "Newly covered residents",
         "col_served": "Communities served",
@@ -272,7 +276,7 @@ TEXT: dict[str, dict[str, str]] = {
         "input_candidates": "Candidate sites",
         "input_boundary": "Planning area",
         "input_none": "none",
-        "bundled": "bundled data",
+        "bundled_file": "{name} (bundled data)",
         "network_description": "{source}, {nodes} junctions, {edges} street segments, {km} km of streets",
         "method_heuristic": "heuristic",
         "method_exact": "exact (HiGHS)",
@@ -321,6 +325,22 @@ def fmt_num(value: object, digits: int = 1) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def fmt_bound(value: object) -> str:
+    """A lower bound with two decimals, or more where two would hide why it rounds up.
+
+    ``88.43196`` -> ``88.43``; ``74.00015`` -> ``74.0002`` (not ``74.00``, which would make
+    "at least 75 stations" look wrong).
+    """
+    number = _finite(value)
+    if number is None:
+        return "–"
+    needed = math.ceil(number - 1e-6)
+    for digits in range(2, 7):
+        if math.ceil(round(number, digits) - 1e-6) == needed:
+            return f"{number:,.{digits}f}"
+    return f"{number:,.6f}"
+
+
 def fmt_pct(value: object, digits: int = 1) -> str:
     """A share (0-1) as a percentage (``98.7%``); exactly 100 % only when complete."""
     number = _finite(value)
@@ -330,6 +350,12 @@ def fmt_pct(value: object, digits: int = 1) -> str:
     if 0 < percent < 100:
         percent = min(max(percent, 10.0**-digits), 100.0 - 10.0**-digits)
     return f"{fmt_num(percent, digits)}%"
+
+
+def fmt_minutes(value: object) -> str:
+    """Walk minutes to one decimal, always shown (``14.0``), so columns line up."""
+    number = _finite(value)
+    return "–" if number is None else f"{number:.1f}"
 
 
 def _finite(value: object) -> float | None:

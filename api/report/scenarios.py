@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from api.report.inputs import PlanInputs
@@ -53,6 +55,17 @@ class Scenario:
         return None if self.lower_bound is None else math.ceil(self.lower_bound - 1e-6)
 
 
+@contextmanager
+def quiet_solver_log() -> Iterator[None]:
+    """Hold back the solver's log lines (its warnings concern a scenario, not the plan)."""
+    level = log.level
+    log.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def run_scenarios(
     data: PlanInputs,
     *,
@@ -85,12 +98,17 @@ def run_scenarios(
     for axis, pair_speed, pair_minutes in pairs:
         key = (pair_speed, pair_minutes)
         if key not in solved:
-            log.info("scenario: %g km/h, %g min", pair_speed, pair_minutes)
-            result = run_plan(
-                data.network, data.communities, existing=data.existing, candidates=data.candidates,
-                minutes=pair_minutes, speed_kmh=pair_speed, budget=budget, quiet=True,  # type: ignore[arg-type]
-            )
+            with quiet_solver_log():
+                result = run_plan(
+                    data.network, data.communities, existing=data.existing, candidates=data.candidates,
+                    minutes=pair_minutes, speed_kmh=pair_speed, budget=budget, quiet=True,  # type: ignore[arg-type]
+                )
             solved[key] = result.summary()
+            log.info(
+                "scenario %g km/h, %g min: %s new stations (bound %.1f), %s uncoverable",
+                pair_speed, pair_minutes, solved[key]["n_new"], solved[key]["lower_bound"] or float("nan"),
+                solved[key]["uncoverable"],
+            )
         figures = solved[key]
         scenarios.append(Scenario(
             axis=axis, speed_kmh=pair_speed, minutes=pair_minutes, n_new=int(figures["n_new"]),

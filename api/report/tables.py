@@ -13,12 +13,16 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from api.report.i18n import district_name, fmt_int, fmt_num, fmt_pct, limit_text, reason_text, texts
+from api.report.i18n import district_name, fmt_bound, fmt_int, fmt_minutes, fmt_num, fmt_pct, limit_text, reason_text, texts
 from api.report.inputs import PlanInputs
+from api.report.scenarios import quiet_solver_log
 from geo.crs import convert
 
 GROUP_COLUMNS: tuple[str, ...] = ("streetname", "street", "town", "街镇", "街道", "乡镇", "township", "subdistrict")
 """Community columns (any case) naming the town or street a community belongs to, preferred first."""
+
+AT_COMMUNITY_M = 1.0
+"""A station this close to a community stands at it (candidate sites default to the communities)."""
 
 MAX_UNCOVERABLE_ROWS = 300
 """At most this many uncoverable communities are listed; the rest are counted."""
@@ -63,6 +67,8 @@ class ReportTables:
         One dict per uncoverable community (at most ``MAX_UNCOVERABLE_ROWS``).
     n_uncoverable
         How many communities are uncoverable in all.
+    show_nearest
+        Whether some station stands away from every community (so the nearest one is worth naming).
     weighted
         Whether the communities carry weights other than 1 (residents).
     """
@@ -75,6 +81,7 @@ class ReportTables:
     uncoverable: list[dict[str, str]]
     n_uncoverable: int
     weighted: bool
+    show_nearest: bool
     covered_today: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
 
 
@@ -86,11 +93,12 @@ def covered_today_mask(data: PlanInputs) -> np.ndarray:
         return np.zeros(n, bool)
     from siting.audit import coverage_audit
 
-    audit = coverage_audit(
-        data.network, data.communities, data.existing,
-        minutes=float(summary.get("minutes") or 15.0), speed_kmh=float(summary["speed_kmh"]),
-        meters=summary.get("meters"), quiet=True,
-    )
+    with quiet_solver_log():  # its warnings concern today's stations, not the plan
+        audit = coverage_audit(
+            data.network, data.communities, data.existing,
+            minutes=float(summary.get("minutes") or 15.0), speed_kmh=float(summary["speed_kmh"]),
+            meters=summary.get("meters"), quiet=True,
+        )
     covered = audit.communities.set_index("community_id")["covered"]
     return covered.reindex(data.communities.ids).fillna(False).to_numpy(bool)
 
@@ -127,7 +135,7 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
     today = covered_today_mask(data)
     grouping = find_grouping(data, lang=lang)
     nearest = _nearest_community(data)
-    stations = _station_rows(data, nearest, weighted=weighted)
+    stations = _station_rows(data, nearest, weighted=weighted, lang=lang)
     groups = _group_rows(data, grouping, today, nearest, lang=lang) if grouping is not None else []
     uncoverable, n_uncoverable = _uncoverable_rows(data, grouping, lang=lang)
     bound = _bound(summary)
@@ -141,7 +149,7 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         "covered": fmt_int(summary["covered"]),
         "covered_share": fmt_pct(summary.get("covered_share", int(summary["covered"]) / n if n else 0.0)),
         "uncoverable": fmt_int(summary["uncoverable"]),
-        "lower_bound": fmt_num(bound["value"], 2) if bound["value"] is not None else "–",
+        "lower_bound": fmt_bound(bound["value"]),
         "lower_bound_ceil": fmt_int(bound["ceil"]),
         "gap": fmt_pct(bound["gap"]),
         "speed_kmh": fmt_num(summary["speed_kmh"], 1),
@@ -151,7 +159,10 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         "limit": limit_text(minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang),
         "weight_covered": fmt_int(summary.get("covered_weight")),
     }
-    return ReportTables(headline, bound, stations, groups, grouping, uncoverable, n_uncoverable, weighted, today)
+    show_nearest = bool(len(nearest)) and bool((nearest["distance_m"] >= AT_COMMUNITY_M).any())
+    return ReportTables(
+        headline, bound, stations, groups, grouping, uncoverable, n_uncoverable, weighted, show_nearest, today
+    )
 
 
 def _limit_metres(summary: dict[str, object]) -> float:
@@ -198,7 +209,7 @@ def station_frame(data: PlanInputs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _station_rows(data: PlanInputs, nearest: pd.DataFrame, *, weighted: bool) -> list[dict[str, str]]:
+def _station_rows(data: PlanInputs, nearest: pd.DataFrame, *, weighted: bool, lang: str) -> list[dict[str, str]]:
     new = new_station_frame(data)
     if new.empty:
         return []
@@ -207,21 +218,24 @@ def _station_rows(data: PlanInputs, nearest: pd.DataFrame, *, weighted: bool) ->
     walks = assignments[assignments["covered"].astype(bool)].groupby("station_id")["walk_min"]
     median, longest = walks.median(), walks.max()
     address = _text_column(data.communities.extra, "address")
+    words = texts(lang)
     rows = []
     for k, station in new.iterrows():
         position = int(nearest.loc[k, "position"])
         station_id = str(station["station_id"])
+        distance = float(nearest.loc[k, "distance_m"])
+        at_community = distance < AT_COMMUNITY_M
+        nearest_name = str(data.communities.names[position])
         rows.append({
             "rank": fmt_int(station["rank"]),
             "name": str(station.get("name") or station_id),
             "location": f"{gcj_lon[k]:.6f}, {gcj_lat[k]:.6f}",
-            "nearest": str(data.communities.names[position]),
-            "nearest_distance": fmt_int(nearest.loc[k, "distance_m"]),
+            "nearest": words["at_station"] if at_community else words["metres_away"].format(name=nearest_name, m=fmt_int(distance)),
             "address": address[position],
             "new_communities": fmt_int(station["new_communities"]),
             "new_weight": fmt_int(station["new_weight"]) if weighted else "",
             "served": fmt_int(station.get("served_communities")),
-            "walk": f"{fmt_num(median.get(station_id), 1)} / {fmt_num(longest.get(station_id), 1)}",
+            "walk": f"{fmt_minutes(median.get(station_id))} / {fmt_minutes(longest.get(station_id))}",
         })
     return rows
 

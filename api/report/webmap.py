@@ -1,0 +1,117 @@
+"""Interactive folium maps of coverage and plans, for the planners' notebooks.
+
+Folium writes HTML only: nothing is fetched while a map is built. The base map is
+OpenStreetMap (WGS84), so every layer is drawn in WGS84; AMap (GCJ-02) users should convert
+coordinates they copy from these maps with :func:`geo.crs.convert`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import folium
+import numpy as np
+import pandas as pd
+
+from geo.points import PointSet
+from routing import settings
+from routing.network import WalkNetwork
+
+COVERED = "#31a354"
+UNCOVERED = "#de2d26"
+EXISTING = "#252525"
+NEW = "#fd8d3c"
+
+
+def base_map(network: WalkNetwork, *, zoom_start: int = 13) -> folium.Map:
+    """An OpenStreetMap base map centred on the network, with the ODbL attribution."""
+    lon, lat = network.node_lonlat
+    return folium.Map(
+        location=[float(np.median(lat)), float(np.median(lon))], zoom_start=zoom_start,
+        tiles="OpenStreetMap", attr=settings.attribution, control_scale=True,
+    )
+
+
+def add_communities(
+    folium_map: folium.Map, communities: PointSet, covered: np.ndarray, *, walk_min: Sequence[float] | None = None
+) -> None:
+    """Communities as small circles, green when covered and red when not, with a popup each.
+
+    Parameters
+    ----------
+    folium_map
+        The map to draw on.
+    communities
+        The communities (WGS84).
+    covered
+        Which are covered (same order).
+    walk_min
+        Walk minutes to the nearest station, shown in the popup.
+    """
+    layers = {True: folium.FeatureGroup(name="covered communities"), False: folium.FeatureGroup(name="uncovered communities")}
+    walks = np.full(len(communities), np.nan) if walk_min is None else np.asarray(walk_min, float)
+    for name, lon, lat, is_covered, walk in zip(communities.names, communities.lon, communities.lat, covered, walks):
+        label = f"{name}" + (f" · {walk:.1f} min" if np.isfinite(walk) else "")
+        folium.CircleMarker(
+            [float(lat), float(lon)], radius=2.5 if is_covered else 4, color=COVERED if is_covered else UNCOVERED,
+            fill=True, fill_opacity=0.8, weight=1, tooltip=label,
+        ).add_to(layers[bool(is_covered)])
+    for layer in layers.values():
+        layer.add_to(folium_map)
+
+
+def add_stations(folium_map: folium.Map, stations: pd.DataFrame, *, name: str = "stations") -> None:
+    """Stations (``station_id, name, kind, rank, lon, lat`` in WGS84) as markers: black existing, orange new."""
+    layer = folium.FeatureGroup(name=name)
+    for row in stations.itertuples(index=False):
+        is_new = getattr(row, "kind", "new") == "new"
+        rank = getattr(row, "rank", 0)
+        folium.RegularPolygonMarker(
+            [float(row.lat), float(row.lon)], number_of_sides=3 if is_new else 4, radius=7,
+            color="#7f2704" if is_new else EXISTING, fill_color=NEW if is_new else EXISTING, fill_opacity=0.9, weight=1,
+            tooltip=f"#{rank} {row.name}" if is_new else f"{row.name}",
+        ).add_to(layer)
+    layer.add_to(folium_map)
+
+
+def add_catchments(
+    folium_map: folium.Map,
+    network: WalkNetwork,
+    lonlat: np.ndarray,
+    *,
+    minutes: float = settings.walk_limit_minutes,
+    speed_kmh: float = settings.walk_speed_kmh,
+    name: str = "walking areas",
+    colour: str = "#3182bd",
+) -> None:
+    """The walking areas (isochrones) of the given WGS84 points, one GeoJSON layer.
+
+    Parameters
+    ----------
+    folium_map
+        The map to draw on.
+    network
+        The walking network.
+    lonlat
+        (n, 2) WGS84 degrees of the stations.
+    minutes, speed_kmh
+        Walk limit and speed.
+    name, colour
+        Layer name and outline colour.
+    """
+    from routing.isochrone import isochrone, to_geojson
+
+    features = []
+    for lon, lat in np.asarray(lonlat, float):
+        result = isochrone(network, float(lon), float(lat), minutes=[minutes], speed_kmh=speed_kmh)
+        features.extend(to_geojson(result, network, crs="wgs84", generalize_m=10.0)["features"])
+    style = {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.15}
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features}, name=name, style_function=lambda _feature: style,
+    ).add_to(folium_map)
+
+
+def finish(folium_map: folium.Map) -> folium.Map:
+    """Add the layer switch and return the map (display it, or ``.save("map.html")``)."""
+    folium.LayerControl(collapsed=False).add_to(folium_map)
+    return folium_map

@@ -1,0 +1,74 @@
+"""Coverage instances built from the bundled real data, for the siting tests and the benchmark.
+
+* :func:`straight_line_minutes` -- a straight-line stand-in for walk times (no network needed);
+* :func:`street_points` -- demand points spread along the real streets of a network (for extracts
+  such as Heidelberg that come without a list of communities);
+* :func:`shanghai_compounds` -- the real compounds inside the central Shanghai extract (WGS84).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from scipy.spatial import cKDTree
+
+from geo.projection import LocalProjection
+from routing import settings
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SHANGHAI_EXTRACT = (121.409, 121.552, 31.179, 31.279)  # west, east, south, north of shanghai_center.osm.pbf
+
+
+def straight_line_minutes(
+    src_lon: np.ndarray,
+    src_lat: np.ndarray,
+    dst_lon: np.ndarray,
+    dst_lat: np.ndarray,
+    *,
+    minutes: float = settings.walk_limit_minutes,
+    speed_kmh: float = settings.walk_speed_kmh,
+    detour: float = 1.25,
+) -> sp.csr_matrix:
+    """Walk minutes along straight lines times ``detour``, for the pairs within ``minutes``.
+
+    Returns a CSR matrix (sources x targets); a point on top of another is a stored zero.
+    """
+    projection = LocalProjection.for_lonlat(np.r_[src_lon, dst_lon], np.r_[src_lat, dst_lat])
+    src = np.column_stack(projection.forward(src_lon, src_lat))
+    dst = np.column_stack(projection.forward(dst_lon, dst_lat))
+    radius_m = settings.minutes_to_metres(minutes, speed_kmh) / detour
+    pairs = cKDTree(src).sparse_distance_matrix(cKDTree(dst), radius_m, output_type="ndarray")
+    metres_per_minute = settings.minutes_to_metres(1.0, speed_kmh)
+    cost = pairs["v"] * detour / metres_per_minute
+    return sp.csr_matrix((cost, (pairs["i"], pairs["j"])), shape=(src.shape[0], dst.shape[0]))
+
+
+def street_points(network: object, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points at random positions along the streets of ``network`` (WGS84 lon, lat).
+
+    Edges are drawn with probability proportional to their length and a point is put at a
+    uniform offset along the drawn edge, so the points follow where the streets are. The same
+    network and seed give the same points.
+    """
+    rng = np.random.default_rng(seed)
+    lines = network.edge_lines
+    length = shapely.length(lines)
+    edges = rng.choice(length.size, size=n, p=length / length.sum())
+    spots = shapely.line_interpolate_point(lines[edges], rng.random(n), normalized=True)
+    return network.projection.inverse(shapely.get_x(spots), shapely.get_y(spots))
+
+
+def shanghai_compounds() -> pd.DataFrame:
+    """The bundled compounds inside the central Shanghai extract: ``id, name, lon, lat`` (WGS84), by id."""
+    from geo.crs import gcj02_to_wgs84
+
+    table = pd.read_csv(DATA / "shanghai_compounds_amap_gcj02.csv", dtype={"id": str})
+    lon, lat = gcj02_to_wgs84(table["lng"].to_numpy(), table["lat"].to_numpy())
+    table = table.assign(lon=lon, lat=lat)
+    west, east, south, north = SHANGHAI_EXTRACT
+    inside = table["lon"].between(west, east) & table["lat"].between(south, north)
+    return table[inside].drop_duplicates("id").sort_values("id").reset_index(drop=True)

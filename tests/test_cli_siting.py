@@ -1,0 +1,108 @@
+"""``quarterhour plan`` and ``coverage``: the main job on the bundled data, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+
+SUMMARY_KEYS = {"n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap"}
+
+
+def write_points(path: Path, rows: list[tuple[str, float, float]]) -> Path:
+    path.write_text("id,name,lon,lat\n" + "".join(f"{i},{i},{lon},{lat}\n" for i, lon, lat in rows), encoding="utf-8")
+    return path
+
+
+def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_cache: Path) -> None:
+    """The README's main job: a fresh process, the bundled network and compounds."""
+    env = {**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)}
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "plan"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "plan"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["n_communities"] > 2000
+    assert summary["covered"] + summary["uncoverable"] == summary["n_communities"]
+    assert summary["lower_bound"] <= summary["n_new"] <= 1.1 * summary["lower_bound"] + 1
+    assert "OpenStreetMap contributors" in summary["attribution"]
+    stations = json.loads((folder / "stations.geojson").read_text())
+    assert sum(f["properties"]["kind"] == "new" for f in stations["features"]) == summary["n_new"]
+    with (folder / "assignments.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == summary["n_communities"]
+    assert all(float(r["walk_min"]) <= 15.0 for r in rows if r["covered"] == "True")
+    assert json.loads(result.stdout.strip().splitlines()[-1]).keys() == SUMMARY_KEYS
+
+
+@pytest.fixture(scope="module")
+def shanghai_points(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("points")
+    communities = [
+        ("c1", 121.4720, 31.2290), ("c2", 121.4760, 31.2230), ("c3", 121.4650, 31.2350),
+        ("c4", 121.4850, 31.2150), ("c5", 121.4420, 31.2050),
+    ]
+    return {
+        "communities": write_points(folder / "communities.csv", communities),
+        "stations": write_points(folder / "stations.csv", [("s1", 121.4706, 31.2317)]),
+        "duplicates": write_points(folder / "duplicates.csv", communities + [("c1", 121.47, 31.22)]),
+        "empty": write_points(folder / "empty.csv", []),
+        "outside": write_points(folder / "outside.csv", [("o1", 121.90, 31.00), ("o2", 121.95, 31.02)]),
+        "far_station": write_points(folder / "far_station.csv", [("s9", 121.90, 31.00)]),
+    }
+
+
+def test_plan_keeps_existing_stations(shanghai_points: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "plan"
+    status = main(["plan", "--communities", str(shanghai_points["communities"]), "--existing", str(shanghai_points["stations"]), "-o", str(out)])
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_existing"] == 1
+    stations = json.loads((out / "stations.geojson").read_text())["features"]
+    assert [f["properties"]["station_id"] for f in stations if f["properties"]["kind"] == "existing"] == ["s1"]
+    assert summary["covered"] == 5
+
+
+def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "coverage.csv"
+    status = main(["coverage", "--communities", str(shanghai_points["communities"]), "--stations", str(shanghai_points["stations"]), "-o", str(out)])
+    assert status == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 5
+    assert {"community_id", "walk_min", "covered"} <= set(rows[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--communities", "{duplicates}"], "duplicate"),
+        (["--communities", "{empty}"], "no communities rows"),
+        (["--communities", "{communities}", "--budget", "-2"], "budget"),
+        (["--communities", "{communities}", "--existing", "{far_station}"], "s9"),
+    ],
+)
+def test_plan_bad_input_one_line_error(shanghai_points: dict[str, Path], tmp_path: Path, args: list[str], message: str, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "plan"
+    status = main(["plan", *[a.format(**{k: str(v) for k, v in shanghai_points.items()}) for a in args], "-o", str(out)])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("quarterhour: error:")
+    assert message in err[-1].lower()
+    assert not (out / "summary.json").exists()
+
+
+def test_communities_all_outside_the_network(shanghai_points: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "plan"
+    status = main(["plan", "--communities", str(shanghai_points["outside"]), "-o", str(out)])
+    assert status == 2
+    assert "none of the 2 communities in outside.csv lies within 500 m" in capsys.readouterr().err
+    assert not out.exists()
