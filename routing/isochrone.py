@@ -2,13 +2,13 @@
 
 The polygon of limit ``c`` is the set of places within ``buffer_m`` (straight line) of a street
 point reached within ``c``, partial ends of edges included. It is computed on a grid, as
-Valhalla does: every reached street point ``p`` (sampled every half cell) with walk cost
-``t(p)`` seeds the field ``F(x) = min t(p) + |x - p| * cost_per_metre`` over the points ``p``
-within ``buffer_m`` of ``x``; the polygon of ``c`` is the contour
-``F <= c + buffer_m * cost_per_metre``, which is exactly the ``buffer_m`` buffer of the street
-points reached within ``c`` (a point up to ``buffer_m`` past the limit along a street lies
-within ``buffer_m`` of one reached in time). One field serves every contour, so
-contours nest; contourpy keeps the holes.
+Valhalla does. Every reached street point ``p``, with walk cost ``t(p)``, seeds the field
+``F(x) = min t(p) + |x - p| * cost_per_metre`` over the points ``p`` within ``buffer_m`` of
+``x``; the polygon of ``c`` is the contour ``F <= c + buffer_m * cost_per_metre``. That is
+exactly the ``buffer_m`` buffer of the street points reached within ``c``: a point up to
+``buffer_m`` past the limit along a street lies within ``buffer_m`` of one reached in time.
+One field serves every contour, so contours nest; contourpy keeps the holes. Streets are
+sampled once a cell: with a 50 m buffer, a 20 m spacing moves the outline by at most 1 m.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def isochrone(
     sample_x, sample_y, sample_t = _reached_samples(
         network.indptr, network.arc_head, network.arc_edge, network.edge_u, network.edge_v, edge_cost,
         network.geom_offsets, network.geom_x, network.geom_y, dist, touched, n_touched,
-        edge, offset, access, level_max, cell / 2.0,
+        edge, offset, access, level_max, cell,
     )
     polygons: list[list[list[np.ndarray]]] = [[] for _ in contours]
     if len(sample_x):
@@ -272,7 +272,8 @@ def _generalized(polygons: list[list[np.ndarray]], tolerance_m: float) -> list[l
         return polygons
     flat = [ring for rings in polygons for ring in rings]
     owner = np.repeat(np.arange(len(flat)), [len(ring) for ring in flat])
-    simplified = shapely.simplify(shapely.linearrings(np.concatenate(flat), indices=owner), tolerance_m)
+    rings = shapely.linearrings(np.concatenate(flat), indices=owner)
+    simplified = shapely.simplify(rings, tolerance_m, preserve_topology=False)
     coords, index = shapely.get_coordinates(simplified, return_index=True)
     ring_bounds = np.searchsorted(index, np.arange(len(flat) + 1))
     rings_out = [coords[ring_bounds[i] : ring_bounds[i + 1]] for i in range(len(flat))]

@@ -8,6 +8,7 @@ import pandas as pd
 
 from geo.points import PointSet
 from routing import settings
+from siting.inputs import check_ids
 from siting.model import CoverageModel
 
 
@@ -80,7 +81,7 @@ def coverage_audit(
     Parameters
     ----------
     network
-        A ``routing.network.WalkNetwork``.
+        A ``routing.network.WalkNetwork``, or the path of an OSM file to load it from.
     communities
         Demand points (with weights).
     stations
@@ -88,8 +89,9 @@ def coverage_audit(
     minutes, speed_kmh, meters
         Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
     quiet
-        Hide progress bars.
+        Hide progress bars (of the network build and of the walk times).
     """
+    check_ids(stations.ids, "stations")  # the model would call them candidate sites
     model = CoverageModel.from_points(
         network, communities, existing=None, candidates=stations,
         minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet,

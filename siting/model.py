@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -215,7 +216,7 @@ class CoverageModel:
         Parameters
         ----------
         network
-            A ``routing.network.WalkNetwork``.
+            A ``routing.network.WalkNetwork``, or the path of an OSM file to load it from.
         communities
             Demand points; their ``weight`` (residents, registered unemployed ...) is what
             maximal cover maximises.
@@ -227,10 +228,13 @@ class CoverageModel:
         minutes, speed_kmh, meters
             Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
         quiet
-            Hide progress bars.
+            Hide progress bars (of the network build and of the walk times).
         """
+        from routing.network import load_network
         from routing.walktimes import walk_time_matrix
 
+        if isinstance(network, (str, Path)):
+            network = load_network(network, quiet=quiet)
         limit, metric = check_limit(minutes=minutes, meters=meters)
         speed = check_speed(speed_kmh)
         community_ids = inputs.check_ids(communities.ids, "communities")

@@ -29,7 +29,7 @@ def run_plan(
     Parameters
     ----------
     network
-        A ``routing.network.WalkNetwork``.
+        A ``routing.network.WalkNetwork``, or the path of an OSM file to load it from.
     communities
         Demand points (weights: residents, registered unemployed ...).
     existing
@@ -48,7 +48,7 @@ def run_plan(
     lp_bound
         Also compute the LP-relaxation bound with HiGHS.
     quiet
-        Hide progress bars.
+        Hide progress bars (of the network build and of the walk times).
     """
     budget = check_budget(budget)  # fail before the walk times are computed
     model = CoverageModel.from_points(

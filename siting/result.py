@@ -1,16 +1,15 @@
-"""The outcome of a siting run and its exports (GeoJSON stations, CSV assignments, JSON summary)."""
+"""The outcome of a siting run and its exports (GeoJSON stations, CSV assignments, JSON summary).
+
+The plan folder that holds them is written and read by :mod:`siting.files`.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from geo.atomic import write_text
 
 ASSIGNMENT_COLUMNS = ["community_id", "community_name", "station_id", "station_kind", "walk_min", "covered"]
 
@@ -133,19 +132,3 @@ class SitingResult:
         """The assignments as CSV text (the columns of ``ASSIGNMENT_COLUMNS`` first)."""
         extra = [name for name in self.assignments.columns if name not in ASSIGNMENT_COLUMNS]
         return self.assignments[ASSIGNMENT_COLUMNS + extra].to_csv(index=False, float_format="%.3f")
-
-    def write(self, folder: str | Path, *, stem: str = "siting") -> dict[str, Path]:
-        """Write ``<stem>_stations.geojson``, ``<stem>_assignments.csv`` and ``<stem>_summary.json``.
-
-        Each file is written atomically. Returns the paths by kind.
-        """
-        folder = Path(folder)
-        paths = {
-            "stations": folder / f"{stem}_stations.geojson",
-            "assignments": folder / f"{stem}_assignments.csv",
-            "summary": folder / f"{stem}_summary.json",
-        }
-        write_text(paths["stations"], json.dumps(self.to_geojson(), ensure_ascii=False, indent=1))
-        write_text(paths["assignments"], self.assignments_csv())
-        write_text(paths["summary"], json.dumps(self.summary(), ensure_ascii=False, indent=1))
-        return paths

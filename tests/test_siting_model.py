@@ -13,7 +13,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from geo.errors import InputError
 from siting import CoverageModel
-from siting.euclidean import straight_line_minutes
+from tests.instances import straight_line_minutes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

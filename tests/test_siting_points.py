@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import scipy.sparse as sp
 from geo.errors import InputError
 from geo.points import points_from_frame
 from siting import CoverageModel, coverage_audit, run_plan
+from siting.files import read_plan, write_plan
 from siting.result import ASSIGNMENT_COLUMNS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -50,17 +50,21 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
     for row in table[table["covered"]].itertuples(index=False):
         i, j = position[row.community_id], position[row.station_id]
         assert present[i, j] and dense[i, j] <= 15.0 + 1e-9
-    paths = result.write(tmp_path, stem="plan")
-    summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
+    paths = write_plan(result, tmp_path / "plan", inputs={"osm": "shanghai_center.osm.pbf"})
+    assert {path.name for path in paths.values()} == {"stations.geojson", "assignments.csv", "summary.json"}
+    plan = read_plan(tmp_path / "plan")
+    summary = plan.summary
     for key in ("n_communities", "n_existing", "n_new", "covered", "covered_share", "covered_weight_share",
                 "uncoverable", "lower_bound", "gap", "method", "minutes", "speed_kmh", "metric", "attribution"):
         assert key in summary
     assert summary["attribution"].startswith("©")
-    assert list(pd.read_csv(paths["assignments"]).columns[:6]) == ASSIGNMENT_COLUMNS
-    stations = json.loads(paths["stations"].read_text(encoding="utf-8"))
-    assert len(stations["features"]) == summary["n_new"]
-    assert [f["properties"]["rank"] for f in stations["features"]] == list(range(1, summary["n_new"] + 1))
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert summary["inputs"] == {"osm": "shanghai_center.osm.pbf"}
+    assert list(plan.assignments.columns[:6]) == ASSIGNMENT_COLUMNS
+    assert list(plan.assignments["community_id"]) == list(table["community_id"])
+    features = plan.stations["features"]
+    assert len(features) == summary["n_new"]
+    assert [f["properties"]["rank"] for f in features] == list(range(1, summary["n_new"] + 1))
+    assert not list((tmp_path / "plan").glob(".*.tmp"))
 
 
 def test_audit_counts_nearest_station(network, communities) -> None:  # noqa: ANN001
@@ -70,6 +74,15 @@ def test_audit_counts_nearest_station(network, communities) -> None:  # noqa: AN
     assert audit.summary["covered"] == int(audit.communities["covered"].sum())
     assert audit.stations["communities"].sum() == audit.summary["covered"]
     assert audit.communities.loc[audit.communities["covered"], "walk_min"].le(10.0).all()
+
+
+def test_audit_errors_name_the_stations(network, communities) -> None:  # noqa: ANN001
+    stations = communities.subset([0, 1, 1])
+    with pytest.raises(InputError, match="^stations: duplicate ids") as raised:
+        coverage_audit(network, communities, stations, quiet=True)
+    assert "candidate" not in str(raised.value)
+    with pytest.raises(InputError, match="the stations are empty"):
+        coverage_audit(network, communities, communities.subset(np.zeros(len(communities), bool)), quiet=True)
 
 
 def test_points_input_errors(network, communities) -> None:  # noqa: ANN001

@@ -36,6 +36,7 @@ SHANGHAI_DISTRICTS: dict[str, tuple[str, str]] = {
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "title": "15分钟就业服务圈 站点规划报告",
+        "colon": "：",
         "subtitle": "社区就业服务站选址：每位居民步行 {minutes} 分钟内可达一处站点",
         "generated": "生成日期",
         "plan_folder": "规划文件夹",
@@ -160,6 +161,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "15-minute employment service circle: station plan",
+        "colon": ": ",
         "subtitle": "Community employment service stations: every resident within a {minutes}-minute walk of one",
         "generated": "Generated",
         "plan_folder": "Plan folder",
