@@ -113,7 +113,8 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
     print(f"{'method':<45} {'stations':>9} {'seconds':>9}")
     for label, value, seconds in rows:
         print(f"{label:<45} {value:>9.2f} {seconds:>9.3f}")
-    print(f"ours - HiGHS: {n_ours - exact.objective:+.0f} stations; HiGHS time / ours: {exact_seconds / ours_seconds:,.0f}x")
+    difference = f"{round(n_ours - exact.objective):+d}" if math.isfinite(exact.objective) else "?"
+    print(f"ours - HiGHS: {difference} stations; HiGHS time / ours: {exact_seconds / ours_seconds:,.0f}x")
     if not options.quick:
         print(f"spopt time / ours: {spopt_seconds / ours_seconds:,.0f}x")
     return figures

@@ -155,15 +155,17 @@ def reach_chunk(indptr, arc_head, arc_cost, sources, limit, first, last):  # noq
 @numba.njit(cache=True, nogil=True)
 def walk_times_chunk(  # noqa: ANN201, PLR0913
     indptr, arc_head, arc_cost, edge_u, edge_v, edge_cost,
-    src_edge, src_offset, src_access,
+    src_edge, src_offset, src_access, src_x, src_y,
     node_target_indptr, node_targets, edge_target_indptr, edge_targets,
-    tgt_edge, tgt_offset, tgt_access,
-    limit, first, last,
+    tgt_edge, tgt_offset, tgt_access, tgt_x, tgt_y,
+    per_metre, limit, first, last,
 ):  # noqa: ANN001
     """Walk costs from sources ``first:last`` to every target within ``limit``, as CSR rows.
 
     Sources and targets sit on edges (``*_edge``, ``*_offset`` cost from the edge's u end,
-    ``*_access`` cost of the off-network leg); an edge of -1 marks an unreachable point.
+    ``*_access`` cost of the off-network leg, ``*_x``/``*_y`` metres); an edge of -1 marks an
+    unreachable point. Two points on the same edge may also walk straight to each other (a
+    station inside a compound serves it at once, not after a walk to the street and back).
     """
     n_nodes = len(indptr) - 1
     n_targets = len(tgt_edge)
@@ -207,7 +209,9 @@ def walk_times_chunk(  # noqa: ANN201, PLR0913
                     best[t] = cost
         for j in range(edge_target_indptr[edge], edge_target_indptr[edge + 1]):
             t = edge_targets[j]
-            cost = src_access[s] + abs(src_offset[s] - tgt_offset[t]) + tgt_access[t]
+            along_street = src_access[s] + abs(src_offset[s] - tgt_offset[t]) + tgt_access[t]
+            straight = np.hypot(src_x[s] - tgt_x[t], src_y[s] - tgt_y[t]) * per_metre
+            cost = min(along_street, straight)
             if cost < best[t]:
                 if best[t] == np.inf:
                     hit[n_hit] = t

@@ -34,6 +34,8 @@ class Snap:
         Whether the point lies within the snapping limit of a walkable edge.
     max_m
         The snapping limit used.
+    x, y
+        The points in the network's metric projection.
     """
 
     edge: np.ndarray
@@ -41,6 +43,8 @@ class Snap:
     access_m: np.ndarray
     reachable: np.ndarray
     max_m: float
+    x: np.ndarray
+    y: np.ndarray
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -98,7 +102,7 @@ def snap_points(
         network.edge_length_m[chosen_edge], planar_length, out=np.ones_like(planar_length), where=planar_length > 0
     )
     offset[chosen] = np.clip(planar_offset * scale, 0.0, network.edge_length_m[chosen_edge])
-    snap = Snap(edge=edge, offset_m=offset, access_m=access, reachable=reachable, max_m=max_m)
+    snap = Snap(edge=edge, offset_m=offset, access_m=access, reachable=reachable, max_m=max_m, x=x, y=y)
     if snap.n_unreachable:
         log.debug("%s of %s points lie more than %g m from any walkable edge", f"{snap.n_unreachable:,}", f"{n:,}", max_m)
     return snap

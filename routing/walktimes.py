@@ -112,9 +112,11 @@ def snapped_walk_times(
             (
                 network.indptr, network.arc_head, arc_cost, network.edge_u, network.edge_v, edge_cost,
                 src_snap.edge, src_snap.offset_m * per_metre, np.where(src_snap.reachable, src_snap.access_m, 0.0) * per_metre,
+                src_snap.x, src_snap.y,
                 node_target_indptr, node_targets, edge_target_indptr, edge_targets,
                 dst_snap.edge, dst_snap.offset_m * per_metre, np.where(dst_snap.reachable, dst_snap.access_m, 0.0) * per_metre,
-                limit,
+                dst_snap.x, dst_snap.y,
+                per_metre, limit,
             ),
             n_rows=n_src,
             n_cols=n_dst,
@@ -144,8 +146,8 @@ def walk_time_matrix(
     """Walk minutes (or metres) from every source to every target within a limit.
 
     Each point joins the network at its nearest edge; the off-network access legs are walked
-    at the same speed. Points farther than ``snap_max_m`` from every edge are unreachable
-    and get no pairs.
+    at the same speed. Two points that join the same edge may also walk straight to each other.
+    Points farther than ``snap_max_m`` from every edge are unreachable and get no pairs.
 
     Parameters
     ----------

@@ -44,33 +44,25 @@ def _run(
     *,
     integral: bool,
     time_limit: float,
-    node_limit: int | None = None,
 ) -> tuple[object, float]:
     integrality = np.zeros(cost.size)
     if integral:
         integrality[:n_integer] = 1
     options: dict[str, object] = {"time_limit": float(time_limit), "presolve": True}
-    if node_limit is not None:
-        options["node_limit"] = int(node_limit)
     started = time.perf_counter()
     solution = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0.0, 1.0), options=options)
     return solution, time.perf_counter() - started
 
 
-def cover_highs(
-    pattern: sp.csr_matrix, *, integral: bool, time_limit: float = 60.0, node_limit: int | None = None
-) -> HighsOutcome:
+def cover_highs(pattern: sp.csr_matrix, *, integral: bool, time_limit: float = 60.0) -> HighsOutcome:
     """Solve the set-covering model of ``pattern`` (rows to cover x columns) with HiGHS.
 
-    Returns the optimal columns (``integral=True``) or the LP optimum as the bound. A
-    ``node_limit`` (unlike a time limit) stops the search at the same point on every machine.
+    Returns the optimal columns (``integral=True``) or the LP optimum as the bound.
     """
     n_rows, n_cols = pattern.shape
     matrix = sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
     constraint = LinearConstraint(matrix, lb=np.ones(n_rows), ub=np.full(n_rows, np.inf))
-    solution, seconds = _run(
-        np.ones(n_cols), [constraint], n_cols, integral=integral, time_limit=time_limit, node_limit=node_limit
-    )
+    solution, seconds = _run(np.ones(n_cols), [constraint], n_cols, integral=integral, time_limit=time_limit)
     return _outcome(solution, seconds, n_cols, integral=integral, sense=1.0)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from siting import bounds, kernels
+from siting import kernels
 
 log = logging.getLogger("quarterhour")
 
@@ -177,10 +177,9 @@ def heuristic_cover(
     arrays: CoverArrays,
     *,
     lagrangian_iterations: int = 600,
-    search_rounds: int = 300,
+    search_steps: int = 200_000,
+    stall_steps: int = 50_000,
     seed: int = 0,
-    core_columns: int = 300,
-    core_nodes: int = 300,
 ) -> CoverSolution:
     """Fewest columns covering every row: reductions, greedy, Lagrangian heuristic, local search.
 
@@ -188,11 +187,12 @@ def heuristic_cover(
     2. greedy with redundancy pruning and 2-for-1 swaps gives a first cover;
     3. Beasley's subgradient method on the Lagrangian relaxation yields a lower bound and, each
        step, a cover built from the reduced costs;
-    4. an iterated local search (perturb, repair, prune, 2-for-1) polishes the best cover;
-    5. if a gap remains and the reduced problem has at most ``core_columns`` columns, HiGHS solves
-       it within ``core_nodes`` branch-and-bound nodes (a node limit keeps the run deterministic).
+    4. row-weighting local search (:func:`kernels.row_weighting_search`) looks for smaller covers
+       from the best one, for at most ``search_steps`` steps and ``stall_steps`` steps without a
+       smaller cover, unless it reaches the bound first.
 
-    Every row must have at least one column.
+    Every step is deterministic (step counts, not time limits; ties to the smaller column; a seeded
+    generator). Every row must have at least one column.
     """
     started = time.perf_counter()
     if arrays.n_rows and np.diff(arrays.row_ptr).min() == 0:
@@ -224,17 +224,10 @@ def heuristic_cover(
         stats["lagrangian_cover"] = int(chosen.sum())
         target = int(math.ceil(bound - 1e-6))
         if chosen.sum() > target:
-            chosen = kernels.iterated_local_search(
-                sub.col_ptr, sub.col_rows, sub.row_ptr, sub.row_cols, chosen, target, search_rounds, seed
+            chosen, steps = kernels.row_weighting_search(
+                sub.col_ptr, sub.col_rows, sub.row_ptr, sub.row_cols, chosen, target, search_steps, stall_steps, seed
             )
-        if chosen.sum() > math.ceil(bound - 1e-6) and sub.n_cols <= core_columns:
-            outcome = bounds.cover_highs(sub.pattern(), integral=True, time_limit=60.0, node_limit=core_nodes)
-            stats["core_highs_seconds"] = outcome.seconds
-            if np.isfinite(outcome.bound):
-                bound = max(bound, outcome.bound)
-            if outcome.columns is not None and outcome.columns.size < chosen.sum():
-                chosen[:] = False
-                chosen[outcome.columns] = True
+            stats["search_steps"] = int(steps)
         sub_columns = np.flatnonzero(chosen)
     columns = np.concatenate([reduction.forced, reduction.cols[sub_columns]]).astype(np.int64)
     ordered = order_by_greedy(arrays, columns)

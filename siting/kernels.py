@@ -7,7 +7,7 @@ Every kernel works on index arrays of one coverage problem, never on frames:
 
 Rows and columns are numbered in id order, and every tie is broken towards the smaller index, so a
 kernel returns the same answer for the same input. The only randomness (the perturbations of the
-iterated local search) comes from a fixed-seed xorshift generator.
+row-weighting local search) comes from a fixed-seed xorshift generator.
 """
 
 from __future__ import annotations
@@ -264,12 +264,8 @@ def repair_by_weight(
     chosen: np.ndarray,
     counts: np.ndarray,
     row_weight: np.ndarray,
-    avoid: int,
 ) -> None:
-    """Cover every uncovered row: for each, in row order, add the column of largest uncovered weight.
-
-    Column ``avoid`` (or -1) is taken only for a row no other column covers.
-    """
+    """Cover every uncovered row: for each, in row order, add the column of largest uncovered weight."""
     n_rows = row_ptr.size - 1
     for row in range(n_rows):
         if counts[row] > 0:
@@ -278,8 +274,6 @@ def repair_by_weight(
         best_score = -1.0
         for cpos in range(row_ptr[row], row_ptr[row + 1]):
             col = row_cols[cpos]
-            if col == avoid:
-                continue
             score = 0.0
             for pos in range(col_ptr[col], col_ptr[col + 1]):
                 other = col_rows[pos]
@@ -288,7 +282,7 @@ def repair_by_weight(
             if score > best_score:
                 best_score = score
                 best = col
-        _add(col_ptr, col_rows, counts, chosen, best if best >= 0 else avoid)
+        _add(col_ptr, col_rows, counts, chosen, best)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,7 +332,7 @@ def _primal_from_costs(
     for col in range(n_cols):
         if reduced[col] < 0.0:
             _add(col_ptr, col_rows, counts, chosen, col)
-    repair_by_weight(col_ptr, col_rows, row_ptr, row_cols, chosen, counts, mult, -1)
+    repair_by_weight(col_ptr, col_rows, row_ptr, row_cols, chosen, counts, mult)
     order[:] = np.argsort(-reduced, kind="mergesort")
     prune_redundant(col_ptr, col_rows, chosen, counts, order)
     return int(chosen.sum())
@@ -431,59 +425,187 @@ def lagrangian_cover(
 
 
 @numba.njit(**_JIT)
-def iterated_local_search(
+def _move(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    row_cols: np.ndarray,
+    chosen: np.ndarray,
+    counts: np.ndarray,
+    weight: np.ndarray,
+    score: np.ndarray,
+    can_add: np.ndarray,
+    open_rows: np.ndarray,
+    open_at: np.ndarray,
+    n_open: int,
+    col: int,
+    adding: bool,
+) -> int:
+    """Add or drop ``col``, keep the scores and the list of uncovered rows; returns its length.
+
+    The columns of every row that gets covered or uncovered may be added again (``can_add``).
+
+    ``score[j]`` is the weight of the uncovered rows ``j`` would cover (unchosen ``j``) or minus
+    the weight of the rows only ``j`` covers (chosen ``j``).
+    """
+    for pos in range(col_ptr[col], col_ptr[col + 1]):
+        row = col_rows[pos]
+        if adding:
+            counts[row] += 1
+            if counts[row] == 1:  # newly covered: no other column gains it any more
+                for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                    other = row_cols[cpos]
+                    can_add[other] = True
+                    if other != col:
+                        score[other] -= weight[row]
+                n_open -= 1
+                last = open_rows[n_open]
+                open_rows[open_at[row]] = last
+                open_at[last] = open_at[row]
+                open_at[row] = -1
+            elif counts[row] == 2:  # the column that covered it alone may now go for free
+                for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                    other = row_cols[cpos]
+                    if other != col and chosen[other]:
+                        score[other] += weight[row]
+                        break
+        else:
+            counts[row] -= 1
+            if counts[row] == 0:  # uncovered: every other column would gain it
+                for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                    other = row_cols[cpos]
+                    can_add[other] = True
+                    if other != col:
+                        score[other] += weight[row]
+                open_rows[n_open] = row
+                open_at[row] = n_open
+                n_open += 1
+            elif counts[row] == 1:  # the one column left covering it may not go for free
+                for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                    other = row_cols[cpos]
+                    if other != col and chosen[other]:
+                        score[other] -= weight[row]
+                        break
+    chosen[col] = adding
+    score[col] = -score[col]
+    return n_open
+
+
+@numba.njit(**_JIT)
+def row_weighting_search(
     col_ptr: np.ndarray,
     col_rows: np.ndarray,
     row_ptr: np.ndarray,
     row_cols: np.ndarray,
     start: np.ndarray,
     lower_bound: int,
-    rounds: int,
+    max_steps: int,
+    stall_steps: int,
     seed: int,
-) -> np.ndarray:
-    """Perturb the cover (drop a few columns near each other), repair, prune, improve; keep ties.
+) -> tuple[np.ndarray, int]:
+    """Row-weighting local search for unit-cost set covering (RWLS, Gao, Weise and Li 2015).
 
-    Stops after ``rounds`` perturbations or on reaching ``lower_bound``. Deterministic for a seed.
+    From a cover of ``k`` columns, drop the column that loses the least and look for a cover of
+    ``k - 1``: each step drops the chosen column of best score and adds, for a random uncovered
+    row, its column of best score; rows left uncovered gain weight, so that the search moves on.
+    A dropped column may come back only after one of its rows was covered or uncovered since
+    (configuration checking), the column just added may not leave at once, and ties go to the column
+    unchanged longest, then the smaller index.
+
+    Stops after ``max_steps`` steps, ``stall_steps`` steps without a smaller cover, or on reaching
+    ``lower_bound``. Deterministic for a seed. Returns the smallest cover found and the steps run.
     """
     n_rows = row_ptr.size - 1
     n_cols = col_ptr.size - 1
     state = np.array([np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)], np.uint64)
+    chosen = start.copy()
     best = start.copy()
-    best_size = int(best.sum())
-    current = start.copy()
-    counts = cover_counts(col_ptr, col_rows, current, n_rows)
-    ones = np.ones(n_rows, np.float64)
-    order = np.arange(n_cols)
-    for _ in range(rounds):
-        if best_size <= lower_bound:
-            break
-        trial = current.copy()
-        trial_counts = counts.copy()
-        # drop a chosen column and the chosen columns sharing a row with one of its rows
-        picked = np.flatnonzero(trial)
-        if picked.size == 0:
-            break
-        seed_col = picked[_xorshift(state) % picked.size]
-        anchor = col_rows[col_ptr[seed_col] + _xorshift(state) % (col_ptr[seed_col + 1] - col_ptr[seed_col])]
-        _drop(col_ptr, col_rows, trial_counts, trial, seed_col)
-        for cpos in range(row_ptr[anchor], row_ptr[anchor + 1]):
-            col = row_cols[cpos]
-            if trial[col] and _xorshift(state) % 2 == 0:
-                _drop(col_ptr, col_rows, trial_counts, trial, col)
-        repair_by_weight(col_ptr, col_rows, row_ptr, row_cols, trial, trial_counts, ones, seed_col)
-        start_at = _xorshift(state) % n_cols
-        for k in range(n_cols):
-            order[k] = (start_at + k) % n_cols
-        prune_redundant(col_ptr, col_rows, trial, trial_counts, order)
-        two_for_one(col_ptr, col_rows, row_ptr, row_cols, trial, trial_counts)
-        size = int(trial.sum())
-        if size <= int(current.sum()):
-            current = trial
-            counts = trial_counts
+    best_size = int(start.sum())
+    size = best_size
+    counts = cover_counts(col_ptr, col_rows, chosen, n_rows)
+    weight = np.ones(n_rows, np.int64)
+    score = np.zeros(n_cols, np.int64)
+    for col in range(n_cols):
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            row = col_rows[pos]
+            if chosen[col] and counts[row] == 1:
+                score[col] -= 1
+            elif not chosen[col] and counts[row] == 0:
+                score[col] += 1
+    stamp = np.zeros(n_cols, np.int64)
+    can_add = np.ones(n_cols, np.bool_)
+    open_rows = np.empty(n_rows, np.int64)
+    open_at = np.full(n_rows, -1, np.int64)
+    n_open = 0
+    members = np.flatnonzero(chosen)  # the chosen columns, in no particular order
+    member_at = np.full(n_cols, -1, np.int64)
+    member_at[members] = np.arange(members.size)
+    members = np.concatenate((members, np.empty(n_cols - members.size, np.int64)))
+    tabu = -1
+    step = 0
+    last_better = 0
+    while step < max_steps and step - last_better < stall_steps:
+        covered = n_open == 0
+        if covered:
             if size < best_size:
+                best[:] = chosen
                 best_size = size
-                best = trial.copy()
-    return best
+                last_better = step
+            if best_size <= lower_bound or size == 0:
+                break
+        # drop the chosen column losing the least (while uncovered rows remain, not the one just added)
+        drop = -1
+        for k in range(size):
+            col = members[k]
+            if (covered or col != tabu) and (
+                drop < 0 or score[col] > score[drop]
+                or (score[col] == score[drop] and (stamp[col] < stamp[drop] or (stamp[col] == stamp[drop] and col < drop)))
+            ):
+                drop = col
+        if drop < 0:
+            break
+        n_open = _move(col_ptr, col_rows, row_ptr, row_cols, chosen, counts, weight, score,
+                       can_add, open_rows, open_at, n_open, drop, False)
+        size -= 1
+        members[member_at[drop]] = members[size]
+        member_at[members[size]] = member_at[drop]
+        member_at[drop] = -1
+        stamp[drop] = step
+        can_add[drop] = False
+        if covered or n_open == 0:  # look for a cover one column smaller first
+            continue
+        # cover a random uncovered row with its best column
+        row = open_rows[_xorshift(state) % n_open]
+        add = -1
+        for cpos in range(row_ptr[row], row_ptr[row + 1]):
+            col = row_cols[cpos]
+            if can_add[col] and (
+                add < 0 or score[col] > score[add] or (score[col] == score[add] and stamp[col] < stamp[add])
+            ):
+                add = col
+        if add < 0:  # every column of the row waits for one of its rows to change: take the best anyway
+            add = row_cols[row_ptr[row]]
+            for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                col = row_cols[cpos]
+                if score[col] > score[add] or (score[col] == score[add] and stamp[col] < stamp[add]):
+                    add = col
+        n_open = _move(col_ptr, col_rows, row_ptr, row_cols, chosen, counts, weight, score,
+                       can_add, open_rows, open_at, n_open, add, True)
+        members[size] = add
+        member_at[add] = size
+        size += 1
+        stamp[add] = step
+        tabu = add
+        # the rows still uncovered weigh more
+        for k in range(n_open):
+            row = open_rows[k]
+            weight[row] += 1
+            for cpos in range(row_ptr[row], row_ptr[row + 1]):
+                score[row_cols[cpos]] += 1
+        step += 1
+    if n_open == 0 and size < best_size:
+        best[:] = chosen
+    return best, step
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 * :func:`straight_line_minutes` -- a straight-line stand-in for walk times (no network needed);
 * :func:`street_points` -- demand points spread along the real streets of a network (for extracts
   such as Heidelberg that come without a list of communities);
-* :func:`shanghai_compounds` -- the real compounds inside the central Shanghai extract (WGS84).
+* :func:`shanghai_compounds` -- the real compounds inside the central Shanghai extract (WGS84);
+* :func:`milp_min_cover` -- the reference optimum of a minimum-cover instance (HiGHS MILP).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
 
 from geo.projection import LocalProjection
@@ -72,3 +74,19 @@ def shanghai_compounds() -> pd.DataFrame:
     west, east, south, north = SHANGHAI_EXTRACT
     inside = table["lon"].between(west, east) & table["lat"].between(south, north)
     return table[inside].drop_duplicates("id").sort_values("id").reset_index(drop=True)
+
+
+def milp_min_cover(cost: sp.csr_matrix, fixed: np.ndarray | None = None) -> int:
+    """Optimal number of new columns covering every coverable row (fixed columns count 0)."""
+    pattern = sp.csr_matrix((np.ones(cost.nnz), cost.indices, cost.indptr), shape=cost.shape)
+    rows = np.flatnonzero(pattern.getnnz(axis=1) > 0)
+    n = cost.shape[1]
+    lower = np.zeros(n)
+    objective = np.ones(n)
+    if fixed is not None:
+        lower[fixed] = 1.0
+        objective[fixed] = 0.0
+    solution = milp(objective, constraints=LinearConstraint(pattern[rows], lb=1), integrality=np.ones(n),
+                    bounds=Bounds(lower, 1))
+    assert solution.status == 0
+    return round(solution.fun)

@@ -146,5 +146,8 @@ def test_reasons_are_translated() -> None:
     far = reason_text("no station site within 15 min; nearest site 1,234 m away in a straight line",
                       access_m=20.0, nearest_site_m=1234.4, limit="15 分钟", lang="zh")
     assert far == "15 分钟内无可选站点；最近站点直线距离 1,234 米"
+    spot = reason_text("no station site within 10 min; nearest site 0 m away in a straight line",
+                       access_m=406.6, nearest_site_m=0.0, limit="10 分钟", lang="zh")
+    assert spot.startswith("离道路太远：即使就地设站，经道路往返也超过 10 分钟")
     assert fmt_pct(0.99996) == "99.9%" and fmt_pct(1.0) == "100%" and fmt_num(88.43196843892363, 2) == "88.43"
     assert fmt_bound(88.43196843892363) == "88.43" and fmt_bound(74.00015440791033) == "74.0002"

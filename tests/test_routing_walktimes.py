@@ -8,7 +8,7 @@ import shapely
 
 from routing.network import cost_per_metre
 from routing.walktimes import reach_from_nodes, walk_time_matrix
-from tests.reference import graph_with_points, reference_times
+from tests.reference import graph_with_points, reference_times, with_straight_walks
 
 
 def random_points(network, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -52,13 +52,13 @@ def test_walk_times_equal_networkx_dijkstra(network_of, name: str, minutes, spee
             continue
         reference = reference_times(graph, ("s", s), limit=limit)
         expected = {t: d for (kind, t), d in ((k, d) for k, d in reference.items() if isinstance(k, tuple) and len(k) == 2) if kind == "t"}
+        expected = with_straight_walks(expected, s, times.src_snap, times.dst_snap, per_metre=per_metre)
         for t, d in expected.items():
             if d < limit - 1e-9:
                 assert t in ours, (s, t, d)
                 assert ours[t] == pytest.approx(d, abs=1e-6)
         for t, d in ours.items():
             assert d <= limit
-            assert t in expected or expected.get(t, np.inf) >= limit - 1e-9
             assert d == pytest.approx(expected[t], abs=1e-6)
         n_pairs += len(ours)
     assert n_pairs > 50
@@ -103,3 +103,14 @@ def test_reach_from_nodes_equals_networkx(network_of) -> None:  # noqa: ANN001
         ours = reach.getrow(row)
         assert dict(zip(ours.indices.tolist(), ours.data.tolist())).keys() == reference.keys()
         np.testing.assert_allclose(ours.data, [reference[n] for n in ours.indices], atol=1e-9)
+
+
+def test_a_station_on_the_spot_serves_a_compound_far_from_the_street(network_of) -> None:  # noqa: ANN001
+    """Same point: zero minutes, not a walk to the street and back (400 m off it here)."""
+    network = network_of("shanghai_center")
+    lon, lat = random_points(network, 2000, seed=7)
+    snap = network.snap(lon, lat)
+    far = np.flatnonzero(snap.reachable & (snap.access_m > 300))[:3]
+    assert len(far)
+    times = walk_time_matrix(network, lon[far], lat[far], lon[far], lat[far], quiet=True).matrix.toarray()
+    np.testing.assert_allclose(np.diag(times), 0.0)

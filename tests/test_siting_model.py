@@ -13,7 +13,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from geo.errors import InputError
 from siting import CoverageModel
-from tests.instances import straight_line_minutes
+from tests.instances import milp_min_cover, straight_line_minutes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -36,22 +36,6 @@ def model_of(table: pd.DataFrame, cost: sp.csr_matrix, **options: object) -> Cov
         cost, community_ids=table["id"].to_numpy(), community_names=table["name"].to_numpy(),
         site_ids=table["id"].to_numpy(), minutes=8.0, **options,
     )
-
-
-def milp_min_cover(cost: sp.csr_matrix, fixed: np.ndarray | None = None) -> int:
-    """Optimal number of new columns covering every coverable row (fixed columns count 0)."""
-    pattern = sp.csr_matrix((np.ones(cost.nnz), cost.indices, cost.indptr), shape=cost.shape)
-    rows = np.flatnonzero(pattern.getnnz(axis=1) > 0)
-    n = cost.shape[1]
-    lower = np.zeros(n)
-    objective = np.ones(n)
-    if fixed is not None:
-        lower[fixed] = 1.0
-        objective[fixed] = 0.0
-    solution = milp(objective, constraints=LinearConstraint(pattern[rows], lb=1), integrality=np.ones(n),
-                    bounds=Bounds(lower, 1))
-    assert solution.status == 0
-    return round(solution.fun)
 
 
 def milp_max_cover(cost: sp.csr_matrix, weight: np.ndarray, budget: int) -> float:

@@ -14,6 +14,7 @@ from geo.points import points_from_frame
 from siting import CoverageModel, coverage_audit, run_plan
 from siting.files import read_plan, write_plan
 from siting.result import ASSIGNMENT_COLUMNS
+from tests.instances import milp_min_cover, street_points
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -65,6 +66,22 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
     assert len(features) == summary["n_new"]
     assert [f["properties"]["rank"] for f in features] == list(range(1, summary["n_new"] + 1))
     assert not list((tmp_path / "plan").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(("n", "minutes"), [(700, 10.0), (700, 15.0)])
+def test_min_cover_on_heidelberg_streets_matches_milp(network_of, n: int, minutes: float) -> None:  # noqa: ANN001
+    """Demand spread along Heidelberg's streets: the heuristic finds the MILP optimum, deterministically."""
+    from routing.walktimes import walk_time_matrix
+
+    heidelberg = network_of("heidelberg")
+    lon, lat = street_points(heidelberg, n, seed=n)
+    cost = walk_time_matrix(heidelberg, lon, lat, lon, lat, minutes=minutes, quiet=True).matrix
+    first = CoverageModel.from_cost_matrix(cost, minutes=minutes).solve().result
+    second = CoverageModel.from_cost_matrix(cost, minutes=minutes).solve().result
+    assert len(first.new_stations) == milp_min_cover(cost)
+    assert first.bound <= len(first.new_stations)
+    assert first.assignments["covered"].all()
+    assert list(first.new_stations["station_id"]) == list(second.new_stations["station_id"])
 
 
 def test_audit_counts_nearest_station(network, communities) -> None:  # noqa: ANN001

@@ -17,7 +17,7 @@ import numpy as np
 
 from api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
 from api.report.inputs import BUNDLED_PREFIX, PlanInputs, default_osm_path, load_plan_inputs
-from api.report.maps import CATCHMENT_BUFFER_M, CJK_FAMILY, catchments, cjk_font_family, overview_map, scenario_chart
+from api.report.maps import CATCHMENT_BUFFER_M, CJK_FAMILY, MAX_RANK_LABELS, catchments, cjk_font_family, overview_map, scenario_chart
 from api.report.scenarios import Scenario, run_scenarios
 from api.report.tables import ReportTables, build_tables, new_station_frame
 from geo.atomic import atomic_path, write_text
@@ -98,14 +98,14 @@ def write_pdf(html: str, path: str | Path) -> None:
 
 
 def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
-    """The report as one self-contained HTML page.
+    """The report as one self-contained HTML page (figures embedded as data URIs).
 
     Parameters
     ----------
     data
-        The plan and its inputs.
+        The plan folder with the network and point files it was made from.
     lang
-        The report language.
+        ``"zh"`` or ``"en"``.
     scenarios
         Compute the scenario comparison (a few seconds a scenario).
     """
@@ -126,6 +126,10 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "tables": tables,
         "bound_sentence": bound_sentence(data, tables, lang=lang),
         "map_uri": map_uri,
+        "map_caption": words["map_caption"].format(
+            minutes=tables.headline["minutes"],
+            labelled=words["labelled_first"].format(n=MAX_RANK_LABELS) if len(new) > MAX_RANK_LABELS else "",
+        ),
         "scenarios": [_scenario_row(run, lang=lang) for run in runs],
         "scenario_chart_uri": scenario_chart(runs, lang=lang) if runs else None,
         "inputs": _input_rows(data, lang=lang),
@@ -187,7 +191,7 @@ def _input_rows(data: PlanInputs, *, lang: str) -> list[tuple[str, str]]:
     words = texts(lang)
     rows = []
     for key in ("osm", "communities", "existing", "candidates", "boundary"):
-        value = data.inputs.get(key)
+        value = data.boundary_source if key == "boundary" and data.boundary_source else data.inputs.get(key)
         if value is None:
             shown = words["input_none"]
         elif str(value).startswith(BUNDLED_PREFIX):

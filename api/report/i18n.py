@@ -64,7 +64,8 @@ TEXT: dict[str, dict[str, str]] = {
         "relaxation_lagrangian": "把“每个社区都要覆盖”的约束按惩罚价格移入目标函数（拉格朗日松弛，用次梯度法求解）",
         "max_cover_text": "本方案在 {budget} 个新站点的预算内使覆盖的居民（权重）最多；覆盖权重的上界为 {bound}。",
         "overview_map": "总览图",
-        "map_caption": "街道网络、社区（已覆盖/未覆盖）、现有与建议站点，以及建议站点的 {minutes} 分钟步行范围。图中数字为建议站点的优先顺序。",
+        "map_caption": "街道网络、社区（已覆盖/未覆盖）、现有与建议站点，以及建议站点的 {minutes} 分钟步行范围。图中数字为建议站点的优先顺序{labelled}。",
+        "labelled_first": "（标出前 {n} 个）",
         "legend_network": "步行街道",
         "legend_boundary": "规划范围",
         "legend_extent": "路网范围",
@@ -103,6 +104,7 @@ TEXT: dict[str, dict[str, str]] = {
         "total": "合计",
         "unknown_group": "未注明",
         "uncoverable_title": "无法覆盖的社区",
+        "uncoverable_more": "另有 {n} 个社区未列出，见 assignments.csv 的 reason 列。",
         "uncoverable_none": "无：所有社区都能在步行时限内到达某个可选站点。",
         "uncoverable_intro": "下列社区在步行时限内没有任何可选站点，需另行安排（如流动服务或线上服务）。",
         "col_community": "社区",
@@ -113,6 +115,7 @@ TEXT: dict[str, dict[str, str]] = {
         "reason_no_site": "{limit}内无可选站点；最近站点直线距离 {nearest} 米",
         "reason_no_site_plain": "{limit}内无可选站点",
         "reason_budget": "超出新建站点预算，未覆盖",
+        "reason_far_from_street": "离道路太远：即使就地设站，经道路往返也超过 {limit}（路网缺少小区内部道路）",
         "scenarios_title": "情景比较",
         "scenarios_intro": "同一数据在不同步行速度和时限下重新规划（启发式求解）。3.6 公里/小时对应老年人步速，4.5 为本项目默认值，5.1 为 Valhalla 默认步速。",
         "scenarios_skipped": "未计算情景比较。",
@@ -190,7 +193,8 @@ TEXT: dict[str, dict[str, str]] = {
         "relaxation_lagrangian": "Moving the cover-every-community constraints into the objective at a penalty price (the Lagrangian relaxation, solved by subgradient optimisation)",
         "max_cover_text": "This plan covers the most residents (weight) with a budget of {budget} new stations; the covered weight is at most {bound}.",
         "overview_map": "Overview map",
-        "map_caption": "Streets, communities (covered / uncovered), existing and proposed stations, and the {minutes}-minute walking areas of the proposed stations. Numbers give the proposed stations' order.",
+        "map_caption": "Streets, communities (covered / uncovered), existing and proposed stations, and the {minutes}-minute walking areas of the proposed stations. Numbers give the proposed stations' order{labelled}.",
+        "labelled_first": " (the first {n} are numbered)",
         "legend_network": "Walkable streets",
         "legend_boundary": "Planning area",
         "legend_extent": "Network extent",
@@ -229,6 +233,7 @@ TEXT: dict[str, dict[str, str]] = {
         "total": "Total",
         "unknown_group": "not given",
         "uncoverable_title": "Uncoverable communities",
+        "uncoverable_more": "{n} more are not listed; see the reason column of assignments.csv.",
         "uncoverable_none": "None: every community can reach some station site within the walk limit.",
         "uncoverable_intro": "No station site lies within the walk limit of these communities; they need another arrangement (mobile or online service).",
         "col_community": "Community",
@@ -239,6 +244,7 @@ TEXT: dict[str, dict[str, str]] = {
         "reason_no_site": "no station site within {limit}; nearest site {nearest} m away in a straight line",
         "reason_no_site_plain": "no station site within {limit}",
         "reason_budget": "not covered within the budget",
+        "reason_far_from_street": "too far from a street: even a station on the spot is more than {limit} away along streets (the network lacks the compound's own paths)",
         "scenarios_title": "Scenarios",
         "scenarios_intro": "The same data planned again at other walking speeds and limits (heuristic). 3.6 km/h is an elderly pace, 4.5 this project's default, 5.1 Valhalla's default.",
         "scenarios_skipped": "Scenarios were not computed.",
@@ -398,6 +404,9 @@ def reason_text(reason: object, *, access_m: object, nearest_site_m: object, lim
         return words["reason_off_network"].format(access=fmt_int(access_m))
     if text.startswith("not covered within the budget"):
         return words["reason_budget"]
-    if _finite(nearest_site_m) is not None:
-        return words["reason_no_site"].format(limit=limit, nearest=fmt_int(nearest_site_m))
+    nearest = _finite(nearest_site_m)
+    if nearest is not None and nearest < 1.0 and _finite(access_m) is not None:
+        return words["reason_far_from_street"].format(limit=limit)
+    if nearest is not None:
+        return words["reason_no_site"].format(limit=limit, nearest=fmt_int(nearest))
     return words["reason_no_site_plain"].format(limit=limit)

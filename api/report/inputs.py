@@ -48,6 +48,8 @@ class PlanInputs:
         The planning area (WGS84) to draw, if given.
     bundled
         Whether the communities are the bundled central Shanghai compounds.
+    boundary_source
+        The file of ``boundary``, if the report was given one (else the plan's own).
     """
 
     plan: PlanFolder
@@ -57,6 +59,7 @@ class PlanInputs:
     candidates: PointSet | None
     boundary: shapely.Geometry | None
     bundled: bool
+    boundary_source: str | None = None
 
     @property
     def summary(self) -> dict[str, object]:
@@ -140,7 +143,8 @@ def load_plan_inputs(
         read_points(_input_path(inputs, key, plan), crs=crs, role=role) if inputs.get(key) else None
         for key, role in (("existing", "existing stations"), ("candidates", "candidate sites"))
     )
-    return PlanInputs(plan, network, communities, existing, candidates, drawn, bundled)
+    source = str(boundary) if boundary is not None else None
+    return PlanInputs(plan, network, communities, existing, candidates, drawn, bundled, source)
 
 
 def _input_path(inputs: dict[str, object], key: str, plan: PlanFolder) -> Path:

@@ -43,6 +43,9 @@ CJK_FONT_FILES: tuple[Path, ...] = (
 """Where Debian's ``fonts-noto-cjk`` (and other distributions) put Noto Sans CJK."""
 
 DPI = 200
+MAX_RANK_LABELS = 100
+"""At most this many new stations are numbered on the map (the first in pick order)."""
+
 CATCHMENT_BUFFER_M = 100.0
 """How far off the reached streets the drawn walking areas reach.
 
@@ -257,7 +260,9 @@ def overview_map(data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Ge
         existing = (stations["kind"] == "existing").to_numpy()
         axes.scatter(sx[existing], sy[existing], s=18, marker="s", c=COLOURS["existing"], linewidths=0, zorder=6)
         axes.scatter(sx[~existing], sy[~existing], s=22, marker="^", c=COLOURS["new"], edgecolors=COLOURS["new_edge"], linewidths=0.5, zorder=7)
-        for x, y, rank in zip(sx[~existing], sy[~existing], stations["rank"].to_numpy()[~existing]):
+        ranks = stations["rank"].to_numpy()[~existing]
+        labelled = ranks <= MAX_RANK_LABELS
+        for x, y, rank in zip(sx[~existing][labelled], sy[~existing][labelled], ranks[labelled]):
             axes.annotate(str(int(rank)), (x, y), xytext=(2.5, 2.0), textcoords="offset points", fontsize=4.6,
                           color=COLOURS["new_edge"], zorder=8)
         axes.set_xlim(extent[0], extent[1])
