@@ -76,6 +76,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         "candidates": str(args.candidates) if args.candidates else None,
         "crs": args.crs or ("gcj02" if args.communities is None else "wgs84"),
         "boundary": str(args.boundary) if args.boundary else None,
+        "boundary_crs": args.boundary_crs,
     }
     paths = write_plan(result, args.output, inputs=inputs)
     summary = result.summary()

@@ -32,6 +32,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise InputError(msg) from error
     os.close(handle)
     temporary_path = Path(temporary)
+    # mkstemp creates the file 0600; give the output the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    temporary_path.chmod(0o666 & ~umask)
     try:
         yield temporary_path
         os.replace(temporary_path, path)
