@@ -492,6 +492,16 @@ def _move(
 
 
 @numba.njit(**_JIT)
+def _preferred(score: np.ndarray, stamp: np.ndarray, a: int, b: int) -> bool:
+    """Whether column ``a`` goes before ``b``: higher score, then unchanged longer, then smaller."""
+    if score[a] != score[b]:
+        return score[a] > score[b]
+    if stamp[a] != stamp[b]:
+        return stamp[a] < stamp[b]
+    return a < b
+
+
+@numba.njit(**_JIT)
 def row_weighting_search(
     col_ptr: np.ndarray,
     col_rows: np.ndarray,
@@ -557,10 +567,7 @@ def row_weighting_search(
         drop = -1
         for k in range(size):
             col = members[k]
-            if (covered or col != tabu) and (
-                drop < 0 or score[col] > score[drop]
-                or (score[col] == score[drop] and (stamp[col] < stamp[drop] or (stamp[col] == stamp[drop] and col < drop)))
-            ):
+            if (covered or col != tabu) and (drop < 0 or _preferred(score, stamp, col, drop)):
                 drop = col
         if drop < 0:
             break
@@ -577,18 +584,15 @@ def row_weighting_search(
         # cover a random uncovered row with its best column
         row = open_rows[_xorshift(state) % n_open]
         add = -1
+        fallback = -1  # when every column of the row waits for one of its rows to change
         for cpos in range(row_ptr[row], row_ptr[row + 1]):
             col = row_cols[cpos]
-            if can_add[col] and (
-                add < 0 or score[col] > score[add] or (score[col] == score[add] and stamp[col] < stamp[add])
-            ):
+            if fallback < 0 or _preferred(score, stamp, col, fallback):
+                fallback = col
+            if can_add[col] and (add < 0 or _preferred(score, stamp, col, add)):
                 add = col
-        if add < 0:  # every column of the row waits for one of its rows to change: take the best anyway
-            add = row_cols[row_ptr[row]]
-            for cpos in range(row_ptr[row], row_ptr[row + 1]):
-                col = row_cols[cpos]
-                if score[col] > score[add] or (score[col] == score[add] and stamp[col] < stamp[add]):
-                    add = col
+        if add < 0:
+            add = fallback
         n_open = _move(col_ptr, col_rows, row_ptr, row_cols, chosen, counts, weight, score,
                        can_add, open_rows, open_at, n_open, add, True)
         members[size] = add
