@@ -16,15 +16,14 @@ log = logging.getLogger("quarterhour")
 CRS_CHOICES = ("wgs84", "gcj02", "bd09")
 
 
-def _add_point_options(parser: argparse.ArgumentParser, *, communities_required: bool) -> None:
+def _add_point_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("points (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)")
     group.add_argument(
         "--communities",
         type=Path,
-        required=communities_required,
         metavar="C.csv",
-        help="communities (demand points); weight = residents or e.g. registered unemployed"
-        + ("" if communities_required else "; default: the bundled central Shanghai compounds inside the network's area"),
+        help="communities (demand points); weight = residents or e.g. registered unemployed; "
+        "default: the bundled central Shanghai compounds inside the network's area",
     )
     group.add_argument(
         "--crs",
@@ -120,7 +119,7 @@ def add_commands(
         "(or, with --budget N, the N stations that cover the most residents). With no options it "
         "plans central Shanghai from the bundled data.",
     )
-    _add_point_options(plan, communities_required=False)
+    _add_point_options(plan)
     plan.add_argument("--existing", type=Path, metavar="S.csv", help="existing stations, kept as they are")
     plan.add_argument("--candidates", type=Path, metavar="K.csv", help="candidate sites (default: the communities themselves)")
     plan.add_argument("--budget", type=int, metavar="N", help="number of new stations to place (maximise covered weight)")
@@ -132,7 +131,7 @@ def add_commands(
     add_network_options(plan)
 
     coverage = add("coverage", cmd_coverage, "Who is covered today: every community's nearest station and walk time.")
-    _add_point_options(coverage, communities_required=False)
+    _add_point_options(coverage)
     coverage.add_argument("--stations", type=Path, required=True, metavar="S.csv", help="the stations")
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
     add_limit_options(coverage)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import orjson
 from fastapi.responses import Response
+
+from siting.result import json_scalar
 
 JSON_MEDIA_TYPE = "application/json"
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-    return str(value)
+    return json_scalar(value) if isinstance(value, np.generic) else str(value)
 
 
 def dumps(content: object) -> bytes:

@@ -14,7 +14,7 @@ import pandas as pd
 ASSIGNMENT_COLUMNS = ["community_id", "community_name", "station_id", "station_kind", "walk_min", "covered"]
 
 
-def _plain(value: object) -> object:
+def json_scalar(value: object) -> object:
     """JSON-safe scalar: numpy scalars to Python, NaN and inf to None."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -110,7 +110,7 @@ class SitingResult:
             "attribution": self.attribution,
             "warnings": list(self.warnings),
         }
-        return {key: _plain(value) for key, value in summary.items()}
+        return {key: json_scalar(value) for key, value in summary.items()}
 
     def to_geojson(self) -> dict[str, object]:
         """The stations as a GeoJSON FeatureCollection (``kind`` existing/new, ``rank``)."""
@@ -121,7 +121,7 @@ class SitingResult:
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [float(row.lon), float(row.lat)]} if has_point else None,
                 "properties": {
-                    key: _plain(getattr(row, key))
+                    key: json_scalar(getattr(row, key))
                     for key in ("station_id", "name", "kind", "rank", "new_communities", "new_weight",
                                 "served_communities", "served_weight")
                 } | {"existing": row.kind == "existing"},
