@@ -22,11 +22,9 @@ SERVE_SUMMARY = "Serve the isochrone API and the planners' web map over HTTP (Fa
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Load the network and point files, then serve until interrupted."""
-    import uvicorn
-
     from api.app import build_app
     from api.cli import _load_network
-    from api.serving import uvicorn_config
+    from api.serving import serve_forever
     from api.settings import ServerConfig
     from api.state import load_state
 
@@ -46,13 +44,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # Bad files fail here, as one error line, before the server starts.
     state = load_state(config, network=_load_network(args))
     app = build_app(config, state=state)
-    print(f"quarterhour: serving {state.network.source} on http://{args.host}:{args.port}/ (docs: /docs)", file=sys.stderr)
-    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, access_log=args.access_log)).run()
+    print(
+        f"quarterhour: serving {state.network.source} on http://{args.host}:{args.port}/ (docs: /docs)"
+        f" with {args.workers} worker{'s' if args.workers > 1 else ''}",
+        file=sys.stderr,
+    )
+    serve_forever(app, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)
 
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         msg = f"{text!r} is not a TCP port (1-65535)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        msg = f"{text!r} is not a number of workers (1-64)"
         raise argparse.ArgumentTypeError(msg)
     return int(text)
 
@@ -85,6 +94,10 @@ def add_serve_command(add: AddCommand, add_network_options: Callable[[argparse.A
     http.add_argument(
         "--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
         help="allow browser calls from this origin (repeat; '*' for any)",
+    )
+    http.add_argument(
+        "--workers", type=_workers, default=1,
+        help="processes serving requests, forked after the network is loaded (use the number of cores under load)",
     )
     http.add_argument("--access-log", action="store_true", help="log every request")
     add_network_options(serve)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -22,11 +24,59 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def uvicorn_config(app: FastAPI, *, host: str, port: int, access_log: bool = False) -> uvicorn.Config:
-    """The uvicorn configuration of quarterhour: one process, keep-alive, quiet unless asked."""
+    """The uvicorn configuration of quarterhour: keep-alive, quiet unless asked."""
     return uvicorn.Config(
         app, host=host, port=port, access_log=access_log, log_level="info" if access_log else "warning",
         timeout_keep_alive=30, lifespan="on",
     )
+
+
+def serve_forever(app: FastAPI, *, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+    """Serve ``app`` until interrupted, in ``workers`` processes forked after start-up.
+
+    The network is loaded once, before the fork, and shared copy-on-write; each worker runs its
+    own event loop and thread pool on the one listening socket, so the parts of a request that
+    hold the GIL (HTTP parsing, validation, GeoJSON) run on every core too.
+
+    Parameters
+    ----------
+    app
+        The application, its state already loaded.
+    host, port
+        Where to listen.
+    workers
+        Processes to serve with (1: this process).
+    access_log
+        Log every request.
+    """
+    if workers <= 1:
+        uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log)).run()
+        return
+    listener = socket.create_server((host, port), reuse_port=False, backlog=2048)
+    listener.set_inheritable(True)
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            # The socket itself, not its fd: uvicorn takes a bare fd for a Unix socket and
+            # would leave Nagle's algorithm on (40 ms stalls).
+            uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log)).run(sockets=[listener])
+            os._exit(0)
+        children.append(pid)
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        os.waitpid(child, 0)
+    listener.close()
 
 
 @contextmanager

@@ -60,12 +60,17 @@ class Run:
 
 
 def rss_mib(pid: int) -> float:
-    """Resident memory of a process and its children, MiB (Linux /proc)."""
-    total = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            total = float(line.split()[1]) / 1024
-    return total
+    """Memory of a process and its worker children, MiB: proportional set size (Linux /proc),
+    so pages the forked workers share count once."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids += [int(child) for child in (task / "children").read_text().split()]
+    total_kib = 0.0
+    for member in pids:
+        for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total_kib += float(line.split()[1])
+    return total_kib / 1024
 
 
 def wait_until_up(url: str, *, timeout_s: float, process: subprocess.Popen | None = None) -> None:
@@ -151,8 +156,10 @@ def bench(name: str, make_url, points: np.ndarray, *, n_sequential: int, memory=
     return [sequential, concurrent]
 
 
-def start_quarterhour(port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "api.cli_serve", "--osm", str(HEIDELBERG), "--port", str(port), "-q"]
+def start_quarterhour(port: int, workers: int) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "api.cli_serve", "--osm", str(HEIDELBERG), "--port", str(port), "--workers", str(workers), "-q",
+    ]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -181,13 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=10_000, help="total requests (a fifth sequential)")
     parser.add_argument("--port", type=int, default=8731)
+    parser.add_argument("--workers", type=int, default=2, help="quarterhour serve --workers (processes)")
     parser.add_argument("--valhalla", action="store_true", help="also run against Valhalla (needs ../shared/tools)")
     parser.add_argument("--valhalla-port", type=int, default=8732)
     args = parser.parse_args(argv)
 
     n_sequential = args.requests // 5
     points = request_points(args.requests)
-    server = start_quarterhour(args.port)
+    server = start_quarterhour(args.port, args.workers)
     base = f"http://127.0.0.1:{args.port}"
     try:
         wait_until_up(f"{base}/health", timeout_s=300, process=server)
