@@ -79,10 +79,12 @@ def cmd_plan(args: argparse.Namespace) -> None:
     }
     paths = write_plan(result, args.output, inputs=inputs)
     summary = result.summary()
+    bound = summary["lower_bound"] if summary["lower_bound"] is not None else summary["upper_bound"]
     log.info(
-        "%s communities, %s covered by %s existing + %s new stations (lower bound %s, gap %s); wrote %s",
+        "%s communities, %s covered by %s existing + %s new stations (%s bound %.2f, gap %.1f%%); wrote %s",
         f"{summary['n_communities']:,}", f"{summary['covered']:,}", summary["n_existing"], summary["n_new"],
-        summary["lower_bound"], summary["gap"], ", ".join(str(p) for p in paths.values()),
+        "lower" if summary["lower_bound"] is not None else "upper", bound, 100 * (summary["gap"] or 0.0),
+        ", ".join(str(p) for p in paths.values()),
     )
     print(json.dumps({key: summary[key] for key in ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")}))
 
