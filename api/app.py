@@ -123,7 +123,8 @@ def create_app(
     cors_origins
         Origins allowed to call the API from browsers (``"*"`` for any); none by default.
     clip_communities
-        Keep only the communities inside the network's convex hull.
+        Keep only the communities inside the network's area (its bounding box, within the
+        snapping limit of a street; see ``siting.bundled.communities_in_network_area``).
     use_cache
         Reuse the on-disk network cache (default ``routing.settings.use_cache``).
     limits

@@ -56,8 +56,8 @@ def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
 def cmd_plan(args: argparse.Namespace) -> None:
     """Propose new stations; write stations.geojson, assignments.csv and summary.json."""
     from api.cli import _load_network
-    from siting.plan import run_plan
     from siting.files import write_plan
+    from siting.plan import run_plan
 
     existing = _load_points(args.existing, crs=args.crs, role="existing stations")
     candidates = _load_points(args.candidates, crs=args.crs, role="candidate sites")

@@ -72,8 +72,9 @@ class ServerConfig:
     use_cache
         Reuse the on-disk network cache (default ``routing.settings.use_cache``).
     clip_communities
-        Keep only the communities inside the network's convex hull (the bundled compounds cover
-        all of Shanghai, the bundled network its centre).
+        Keep only the communities inside the network's area: its bounding box, within the
+        snapping limit of a street (``siting.bundled.communities_in_network_area``). The bundled
+        compounds cover all of Shanghai, the bundled network its centre.
     cors_origins
         Origins allowed to call the API from a browser (``*`` for any).
     limits

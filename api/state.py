@@ -13,9 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import numpy as np
 import orjson
-import shapely
 from fastapi import Depends, Request
 
 from api.settings import ServerConfig
@@ -73,11 +71,6 @@ class AppState:
         return audit
 
 
-def _inside_network(network: WalkNetwork, points: PointSet) -> np.ndarray:
-    x, y = network.projection.forward(points.lon, points.lat)
-    return shapely.contains_xy(network.hull, x, y)
-
-
 def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> AppState:
     """Load the network and the optional point files of ``config``.
 
@@ -96,6 +89,7 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     """
     from geo.boundary import read_boundary
     from geo.points import read_points
+    from siting.bundled import communities_in_network_area
 
     if network is None:
         boundary = read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
@@ -105,9 +99,7 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     if config.communities is not None:
         communities = read_points(config.communities, crs=config.communities_crs, role="communities")
         if config.clip_communities:
-            inside = _inside_network(network, communities)
-            log.info("kept %s of %s communities inside the network", f"{inside.sum():,}", f"{len(communities):,}")
-            communities = communities.subset(inside)
+            communities = communities_in_network_area(network, communities)
     if config.stations is not None:
         stations = read_points(config.stations, crs=config.stations_crs, role="stations")
     return AppState(config=config, network=network, communities=communities, stations=stations)

@@ -377,9 +377,9 @@ def network_from_osmnx(
     boundary
         Optional WGS84 polygon to clip to.
     """
-    from routing.simplify import haversine_m
-
     import osmnx as ox
+
+    from routing.simplify import haversine_m
 
     undirected = ox.convert.to_undirected(graph)
     nodes = list(undirected.nodes)

@@ -70,12 +70,15 @@ def check_budget(budget: int | None) -> int | None:
 
 def nearest_site_metres(communities: PointSet, site_lon: np.ndarray, site_lat: np.ndarray) -> np.ndarray:
     """Straight-line metres from each community to the nearest site (inf if there is none)."""
-    if site_lon.size == 0:
+    if site_lon.size == 0 or len(communities) == 0:
         return np.full(len(communities), np.inf)
-    projection = LocalProjection.for_lonlat(
-        np.concatenate([communities.lon, site_lon]), np.concatenate([communities.lat, site_lat])
-    )
+    # The communities' UTM zone: a stray site on another continent must not move it, and
+    # cannot be projected into it (inf), so it is left out.
+    projection = LocalProjection.for_lonlat(communities.lon, communities.lat)
     sites_xy = np.column_stack(projection.forward(site_lon, site_lat))
+    sites_xy = sites_xy[np.isfinite(sites_xy).all(axis=1)]
+    if len(sites_xy) == 0:
+        return np.full(len(communities), np.inf)
     communities_xy = np.column_stack(projection.forward(communities.lon, communities.lat))
     distance, _ = cKDTree(sites_xy).query(communities_xy)
     return np.asarray(distance, float)

@@ -106,3 +106,14 @@ def test_communities_all_outside_the_network(shanghai_points: dict[str, Path], t
     assert status == 2
     assert "none of the 2 communities in outside.csv lies within 500 m" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_candidate_on_another_continent_leaves_communities_uncoverable(shanghai_points: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """Found by schemathesis: a stray site far away (inf in the local projection) crashed the plan."""
+    stray = write_points(tmp_path / "stray.csv", [("k1", -47.98, 0.0)])
+    out = tmp_path / "plan"
+    status = main(["plan", "--communities", str(shanghai_points["communities"]), "--candidates", str(stray), "-o", str(out)])
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["uncoverable"] == 5 and summary["n_new"] == 0
+    assert "nothing can be covered" in capsys.readouterr().err

@@ -17,7 +17,15 @@ import numpy as np
 
 from api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
 from api.report.inputs import BUNDLED_PREFIX, PlanInputs, default_osm_path, load_plan_inputs
-from api.report.maps import CATCHMENT_BUFFER_M, CJK_FAMILY, MAX_RANK_LABELS, catchments, cjk_font_family, overview_map, scenario_chart
+from api.report.maps import (
+    CATCHMENT_BUFFER_M,
+    CJK_FAMILY,
+    MAX_RANK_LABELS,
+    catchments,
+    cjk_font_family,
+    overview_map,
+    scenario_chart,
+)
 from api.report.scenarios import Scenario, run_scenarios
 from api.report.tables import ReportTables, build_tables, new_station_frame
 from geo.atomic import atomic_path, write_text
