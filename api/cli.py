@@ -128,6 +128,22 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     log.info("wrote %s contours to %s", len(collection["features"]), args.output)
 
 
+def write_metadata(output: Path, network, **facts: object) -> Path:  # noqa: ANN001
+    """Write ``<output stem>.meta.json`` beside a CSV output: speed, limit, sources, attribution.
+
+    A CSV has no place for them, and every output built from OpenStreetMap states its walking
+    speed and carries the attribution.
+    """
+    import json
+
+    from geo.atomic import write_text
+
+    path = output.with_name(output.stem + ".meta.json")
+    meta = {**facts, "network": network.source, "attribution": network.attribution}
+    write_text(path, json.dumps(meta, ensure_ascii=False, indent=1, default=str))
+    return path
+
+
 def cmd_walktimes(args: argparse.Namespace) -> None:
     """Write the walk times between two point files as CSV (from_id,to_id,walk_min)."""
     import numpy as np
@@ -151,6 +167,12 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
     )
     with atomic_path(args.output) as temporary:
         table.to_csv(temporary, index=False)
+    write_metadata(
+        args.output, network, metric=times.metric, limit=times.limit, unit=times.unit, speed_kmh=times.speed_kmh,
+        sources=str(args.from_file), targets=str(args.to_file), crs=args.crs,
+        unreachable_from=sources.ids[~times.src_snap.reachable].tolist(),
+        unreachable_to=targets.ids[~times.dst_snap.reachable].tolist(),
+    )
     for role, points, snap in (("from", sources, times.src_snap), ("to", targets, times.dst_snap)):
         if snap.n_unreachable:
             log.warning(

@@ -91,7 +91,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: each community's nearest station and walk time, as CSV."""
-    from api.cli import _load_network
+    from api.cli import _load_network, write_metadata
     from geo.atomic import atomic_path
     from siting.audit import coverage_audit
 
@@ -104,6 +104,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     with atomic_path(args.output) as temporary:
         audit.communities.to_csv(temporary, index=False, float_format="%.3f")
     summary = audit.summary
+    write_metadata(args.output, network, **summary, stations=str(args.stations), crs=args.crs)
     log.info("coverage: %s; wrote %s", json.dumps(summary, ensure_ascii=False, default=str), args.output)
     print(json.dumps(summary, ensure_ascii=False, default=str))
 

@@ -64,6 +64,9 @@ def test_walktimes_command_writes_pairs(data_dir: Path, points: tuple[Path, Path
     assert {r["from_id"] for r in rows} <= {"h1", "h2", "h3"}
     assert all(0 <= float(r["walk_min"]) <= 15 for r in rows)
     assert "h4" in capsys.readouterr().err  # the unreachable point is named
+    meta = json.loads((tmp_path / "pairs.meta.json").read_text())
+    assert meta["speed_kmh"] == 4.5 and meta["limit"] == 15.0 and "h4" in meta["unreachable_from"]
+    assert "OpenStreetMap contributors" in meta["attribution"]
 
 
 def test_quiet_prints_nothing(data_dir: Path, points: tuple[Path, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001

@@ -79,6 +79,8 @@ def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> N
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 5
     assert {"community_id", "walk_min", "covered"} <= set(rows[0])
+    meta = json.loads((tmp_path / "coverage.meta.json").read_text())
+    assert meta["speed_kmh"] == 4.5 and "OpenStreetMap contributors" in meta["attribution"]
 
 
 @pytest.mark.parametrize(
