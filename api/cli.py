@@ -12,9 +12,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geo.errors import InputError, QuarterhourError
 from routing import settings
+
+if TYPE_CHECKING:
+    from routing.network import WalkNetwork
 
 log = logging.getLogger("quarterhour")
 
@@ -87,7 +91,8 @@ def _add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) -
     group.add_argument("--speed-kmh", type=_positive_float, default=settings.walk_speed_kmh, help="walking speed")
 
 
-def _load_network(args: argparse.Namespace):  # noqa: ANN202
+def network_from_args(args: argparse.Namespace) -> WalkNetwork:
+    """Load (or download) the walking network the network options of a command name."""
     from geo.boundary import read_boundary
     from routing.network import download_network, load_network
 
@@ -105,7 +110,7 @@ def _load_network(args: argparse.Namespace):  # noqa: ANN202
 
 def cmd_network(args: argparse.Namespace) -> None:
     """Build (and cache) the walking network and print its size."""
-    network = _load_network(args)
+    network = network_from_args(args)
     print(network.describe())
 
 
@@ -117,7 +122,7 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     from geo.crs import check_crs_name, convert
     from routing.isochrone import isochrone, to_geojson
 
-    network = _load_network(args)
+    network = network_from_args(args)
     lon, lat = convert(args.lon, args.lat, src=check_crs_name(args.crs), dst="wgs84")
     result = isochrone(
         network, float(lon), float(lat), minutes=args.minutes, meters=args.meters,
@@ -128,7 +133,7 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     log.info("wrote %s contours to %s", len(collection["features"]), args.output)
 
 
-def write_metadata(output: Path, network, **facts: object) -> Path:  # noqa: ANN001
+def write_metadata(output: Path, network: WalkNetwork, **facts: object) -> Path:
     """Write ``<output stem>.meta.json`` beside a CSV output: speed, limit, sources, attribution.
 
     A CSV has no place for them, and every output built from OpenStreetMap states its walking
@@ -155,7 +160,7 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
 
     sources = read_points(args.from_file, crs=args.crs, role="origin")
     targets = read_points(args.to_file, crs=args.crs, role="destination")
-    network = _load_network(args)
+    network = network_from_args(args)
     times = walk_time_matrix(
         network, sources.lon, sources.lat, targets.lon, targets.lat,
         minutes=args.minutes, meters=args.meters, speed_kmh=args.speed_kmh, quiet=args.quiet,

@@ -23,7 +23,7 @@ SERVE_SUMMARY = "Serve the isochrone API and the planners' web map over HTTP (Fa
 def cmd_serve(args: argparse.Namespace) -> None:
     """Load the network and point files, then serve until interrupted."""
     from api.app import build_app
-    from api.cli import _load_network
+    from api.cli import network_from_args
     from api.serving import serve_forever
     from api.settings import ServerConfig
     from api.state import load_state
@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         cors_origins=tuple(args.cors_origins),
     )
     # Bad files fail here, as one error line, before the server starts.
-    state = load_state(config, network=_load_network(args))
+    state = load_state(config, network=network_from_args(args))
     app = build_app(config, state=state)
     print(
         f"quarterhour: serving {state.network.source} on http://{args.host}:{args.port}/ (docs: /docs)"

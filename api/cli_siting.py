@@ -55,13 +55,13 @@ def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Propose new stations; write stations.geojson, assignments.csv and summary.json."""
-    from api.cli import _load_network
+    from api.cli import network_from_args
     from siting.files import write_plan
     from siting.plan import run_plan
 
     existing = _load_points(args.existing, crs=args.crs, role="existing stations")
     candidates = _load_points(args.candidates, crs=args.crs, role="candidate sites")
-    network = _load_network(args)
+    network = network_from_args(args)
     communities = _communities(args, network)
     result = run_plan(
         network, communities, existing=existing, candidates=candidates,
@@ -91,12 +91,12 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: each community's nearest station and walk time, as CSV."""
-    from api.cli import _load_network, write_metadata
+    from api.cli import network_from_args, write_metadata
     from geo.atomic import atomic_path
     from siting.audit import coverage_audit
 
     stations = _load_points(args.stations, crs=args.crs, role="stations")
-    network = _load_network(args)
+    network = network_from_args(args)
     communities = _communities(args, network)
     audit = coverage_audit(
         network, communities, stations, minutes=args.minutes, speed_kmh=args.speed_kmh, meters=args.meters
