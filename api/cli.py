@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from geo.crs import CRS_NAMES
 from geo.errors import InputError, QuarterhourError
 from routing import settings
 
@@ -68,7 +69,7 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--boundary", type=Path, metavar="FILE", help="clip the network to this GeoJSON polygon")
     group.add_argument(
-        "--boundary-crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"), help="coordinates of --boundary"
+        "--boundary-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --boundary"
     )
     group.add_argument("--no-cache", action="store_true", help="rebuild the network instead of reusing the cache")
 
@@ -217,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     iso = add("isochrone", cmd_isochrone, "Draw the 5/10/15-minute walking areas around one point, as GeoJSON.")
     iso.add_argument("--lon", type=float, required=True, help="longitude of the point")
     iso.add_argument("--lat", type=float, required=True, help="latitude of the point")
-    iso.add_argument("--crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"), help="coordinates of --lon/--lat (AMap lists are gcj02)")
-    iso.add_argument("--out-crs", choices=("wgs84", "gcj02", "bd09"), help="coordinates of the output (default: as --crs)")
+    iso.add_argument("--crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --lon/--lat (AMap lists are gcj02)")
+    iso.add_argument("--out-crs", choices=CRS_NAMES, help="coordinates of the output (default: as --crs)")
     iso.add_argument("--buffer-m", type=float, default=settings.isochrone_buffer_m, help="how far off a reached street the area reaches")
     iso.add_argument("--denoise", type=float, default=0.0, help="0-1: drop pieces smaller than this share of the largest")
     iso.add_argument("--generalize", type=float, default=None, metavar="M", help="simplify outlines to this many metres")
@@ -229,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     walk = add("walktimes", cmd_walktimes, "Walk times between two point files, within a limit, as CSV.")
     walk.add_argument("--from", dest="from_file", type=Path, required=True, metavar="A.csv", help="origins (CSV id,name,lon,lat; GeoJSON; GeoPackage)")
     walk.add_argument("--to", dest="to_file", type=Path, required=True, metavar="B.csv", help="destinations")
-    walk.add_argument("--crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"), help="coordinates of both point files")
+    walk.add_argument("--crs", default="wgs84", choices=CRS_NAMES, help="coordinates of both point files")
     walk.add_argument("-o", "--output", type=Path, required=True, help="output CSV: from_id,to_id,walk_min")
     _add_limit_options(walk)
     _add_network_options(walk)

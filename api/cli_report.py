@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from geo.crs import CRS_NAMES
+
 log = logging.getLogger("quarterhour")
 
 
@@ -36,6 +38,6 @@ def add_report_command(add: Callable[..., argparse.ArgumentParser]) -> None:
     report.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
     report.add_argument("--boundary", type=Path, metavar="FILE", help="GeoJSON outline of the planning area to draw")
     report.add_argument(
-        "--boundary-crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"), help="coordinates of --boundary"
+        "--boundary-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --boundary"
     )
     report.add_argument("--no-scenarios", action="store_true", help="skip the scenario comparison (saves a few seconds per scenario)")

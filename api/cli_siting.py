@@ -8,12 +8,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from geo.crs import CRS_NAMES
 from geo.errors import InputError
 from routing import settings
 
 log = logging.getLogger("quarterhour")
-
-CRS_CHOICES = ("wgs84", "gcj02", "bd09")
 
 
 def _add_point_options(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +26,7 @@ def _add_point_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--crs",
-        choices=CRS_CHOICES,
+        choices=CRS_NAMES,
         default=None,
         help="coordinates of the point files (AMap/Tencent lists are gcj02, Baidu bd09); "
         "default wgs84, or gcj02 for the bundled compounds",

@@ -45,6 +45,12 @@ def network_lines(network: WalkNetwork, *, crs: str, tolerance_m: float, precisi
     return {"type": "FeatureCollection", "features": [feature], "attribution": network.attribution}
 
 
+def point_coordinates(lon: np.ndarray, lat: np.ndarray, *, crs: str) -> list[list[float]]:
+    """Return WGS84 points as GeoJSON ``[lon, lat]`` pairs in ``crs``, to six decimals (about 0.1 m)."""
+    x, y = convert(lon, lat, src="wgs84", dst=crs)
+    return [[round(float(a), 6), round(float(b), 6)] for a, b in zip(x, y)]
+
+
 def point_features(
     points: PointSet,
     *,
@@ -52,16 +58,28 @@ def point_features(
     properties: Sequence[dict[str, object]] | None = None,
 ) -> list[dict]:
     """Return one Point feature per point (``id``, ``name``, ``weight`` and ``properties``)."""
-    lon, lat = convert(points.lon, points.lat, src="wgs84", dst=crs)
+    coordinates = point_coordinates(points.lon, points.lat, crs=crs)
     extra = properties if properties is not None else [{}] * len(points)
     return [
         {
             "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [round(float(x), 6), round(float(y), 6)]},
+            "geometry": {"type": "Point", "coordinates": xy},
             "properties": {"id": str(i), "name": str(n), "weight": float(w)} | more,
         }
-        for x, y, i, n, w, more in zip(lon, lat, points.ids, points.names, points.weight, extra)
+        for xy, i, n, w, more in zip(coordinates, points.ids, points.names, points.weight, extra)
     ]
+
+
+def features_to_crs(collection: dict, crs: str) -> dict:
+    """Convert the Point features of a WGS84 FeatureCollection to ``crs`` in place (one conversion)."""
+    if crs == "wgs84":
+        return collection
+    located = [feature["geometry"] for feature in collection["features"] if feature["geometry"] is not None]
+    if located:
+        lon, lat = np.array([geometry["coordinates"] for geometry in located], dtype=float).T
+        for geometry, xy in zip(located, point_coordinates(lon, lat, crs=crs)):
+            geometry["coordinates"] = xy
+    return collection
 
 
 def posted_points(

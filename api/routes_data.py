@@ -80,16 +80,17 @@ def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
 
     def build() -> CoverageAudit:
         if state.stations is None:
-            return _audit_without_stations(communities, limit)
-        with field_errors("query"):
-            return coverage_audit(
-                state.network, communities, state.stations,
-                minutes=limit.minutes, speed_kmh=limit.speed_kmh, meters=limit.meters, quiet=True,
-            )
+            audit = _audit_without_stations(communities, limit)
+        else:
+            with field_errors("query"):
+                audit = coverage_audit(
+                    state.network, communities, state.stations,
+                    minutes=limit.minutes, speed_kmh=limit.speed_kmh, meters=limit.meters, quiet=True,
+                )
+        audit.summary["attribution"] = state.network.attribution
+        return audit
 
-    audit = state.cached_audit(key, build)
-    audit.summary["attribution"] = state.network.attribution
-    return audit
+    return state.cached_audit(key, build)
 
 
 @router.get("/communities", response_class=Response, responses=geojson_responses("the loaded communities"))

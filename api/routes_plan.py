@@ -6,11 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.errors import ApiError, field_errors
-from api.geojson import posted_points
+from api.geojson import features_to_crs, posted_points
 from api.responses import json_response
 from api.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
 from api.state import AppState, StateDep
-from geo.crs import convert
 from geo.points import PointSet
 from siting.plan import run_plan
 
@@ -27,18 +26,6 @@ def _points_or_loaded(
         return None
     limit = state.config.limits.max_plan_points
     return posted_points(posted, crs=crs, loc=("body", field), role=field, max_points=limit)
-
-
-def _to_crs(collection: dict, crs: str) -> dict:
-    """Convert the Point features of a WGS84 FeatureCollection to ``crs`` in place."""
-    if crs == "wgs84":
-        return collection
-    for feature in collection["features"]:
-        if feature["geometry"] is not None:
-            lon, lat = feature["geometry"]["coordinates"]
-            x, y = convert(lon, lat, src="wgs84", dst=crs)
-            feature["geometry"]["coordinates"] = [round(float(x), 6), round(float(y), 6)]
-    return collection
 
 
 @router.post("/plan", response_class=Response, responses={200: {"model": PlanOut}, **ERROR_RESPONSES})
@@ -67,7 +54,7 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
     return json_response(
         {
-            "stations": _to_crs(result.to_geojson(), request.out_crs or request.crs),
+            "stations": features_to_crs(result.to_geojson(), request.out_crs or request.crs),
             "summary": result.summary(),
             "covered_ids": covered.tolist(),
         }

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import uvicorn
 from fastapi import FastAPI
@@ -67,10 +67,8 @@ def serve_forever(app: FastAPI, *, host: str, port: int, workers: int = 1, acces
 
     def stop(signum: int, _frame: object) -> None:
         for child in children:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -104,8 +104,7 @@ def bench_reach(network, quick: bool) -> None:  # noqa: ANN001
         row("15-min reach, ms per source", per_source, name, seconds / len(sample) * 1e3, "ms")
 
     tails = np.repeat(np.arange(network.n_nodes), np.diff(network.indptr))
-    matrix = csr_matrix((arc_cost, (tails, network.arc_head)), shape=(network.n_nodes,) * 2)
-    # csr_matrix sums parallel arcs; scipy needs the shortest of them instead.
+    # csr_matrix would sum parallel arcs; scipy must get the shortest of them instead.
     order = np.lexsort((arc_cost, network.arc_head, tails))
     first = np.ones(len(order), dtype=bool)
     first[1:] = (tails[order][1:] != tails[order][:-1]) | (network.arc_head[order][1:] != network.arc_head[order][:-1])

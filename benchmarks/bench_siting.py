@@ -79,8 +79,7 @@ def spopt_lscp(cost: sp.csr_matrix, minutes: float, time_limit: float) -> tuple[
 
 
 def run(name: str, options: argparse.Namespace) -> dict[str, float]:
-    cost, matrix_seconds = timed(build_instance, name)
-    cost, minutes = cost
+    (cost, minutes), matrix_seconds = timed(build_instance, name)
     model = CoverageModel.from_cost_matrix(cost, minutes=minutes)
     pattern = model.pattern
     coverable = pattern.getnnz(axis=1) > 0

@@ -323,10 +323,7 @@ def _points_from_table(
         _check_ids(ids, id_column=id_column, source=source, numbering=numbering)
 
     name_column = _find_column(columns, "name")
-    if name_column is None:
-        names = ids.copy()
-    else:
-        names = table[name_column].map(_as_text).to_numpy(dtype=object)
+    names = ids.copy() if name_column is None else table[name_column].map(_as_text).to_numpy(dtype=object)
 
     weight_column = _find_column(columns, "weight")
     if weight_column is None:

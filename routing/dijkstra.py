@@ -282,5 +282,4 @@ def run_in_chunks(
         vals = np.concatenate([piece[2] for piece in pieces])
     else:
         cols, vals = np.empty(0, dtype=np.int32), np.empty(0)
-    matrix = csr_matrix((vals, cols, indptr), shape=(n_rows, n_cols))
-    return matrix
+    return csr_matrix((vals, cols, indptr), shape=(n_rows, n_cols))

@@ -219,7 +219,7 @@ def isochrone(
         )
         raise NetworkError(msg)
     edge = int(snap.edge[0])
-    edge_cost = network.edge_length_m * per_metre
+    edge_cost, arc_cost = network.costs(per_metre)
     access = snap.access_m[0] * per_metre
     offset = snap.offset_m[0] * per_metre
     buffer_cost = buffer_m * per_metre
@@ -229,7 +229,7 @@ def isochrone(
     start_nodes = np.array([network.edge_u[edge], network.edge_v[edge]], dtype=np.int32)
     start_costs = np.array([access + offset, access + edge_cost[edge] - offset])
     n_touched = bounded_dijkstra(
-        network.indptr, network.arc_head, edge_cost[network.arc_edge], start_nodes, start_costs,
+        network.indptr, network.arc_head, arc_cost, start_nodes, start_costs,
         level_max, dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched,
     )
     radius_m = level_max / per_metre

@@ -18,7 +18,7 @@ from geo.errors import NetworkError
 from geo.projection import LocalProjection
 from routing import settings
 from routing.osm import read_walkable_ways
-from routing.simplify import Topology, simplify_pieces
+from routing.simplify import Topology, haversine_m, simplify_pieces
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from routing.snapping import Snap
 
 log = logging.getLogger("quarterhour")
+
+COST_CACHE_SIZE = 16
+"""Walking speeds whose edge and arc costs a network keeps."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +74,7 @@ class WalkNetwork:
     projection: LocalProjection
     source: str
     attribution: str = field(default=settings.attribution)
+    _costs: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
     ARRAYS = (
         "node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_length_m",
@@ -110,14 +114,25 @@ class WalkNetwork:
         """Spatial index over the edge geometries."""
         return shapely.STRtree(self.edge_lines)
 
-    @cached_property
-    def hull(self) -> shapely.Geometry:
-        """Convex hull of the network, in metres."""
-        return shapely.convex_hull(shapely.multipoints(np.column_stack([self.node_x, self.node_y])))
+    def costs(self, per_metre: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the cost of every edge and of every CSR arc at ``per_metre`` a metre.
+
+        Computed once per value and kept (read-only) for the next request at the same speed.
+        """
+        cached = self._costs.get(per_metre)
+        if cached is None:
+            edge_cost = self.edge_length_m * per_metre
+            arc_cost = edge_cost[self.arc_edge]
+            edge_cost.flags.writeable = arc_cost.flags.writeable = False
+            cached = (edge_cost, arc_cost)
+            if len(self._costs) >= COST_CACHE_SIZE:
+                self._costs.pop(next(iter(self._costs)), None)
+            self._costs[per_metre] = cached
+        return cached
 
     def arc_cost(self, *, speed_kmh: float | None = None, meters: bool = False) -> np.ndarray:
         """Return the cost of every CSR arc: walk minutes at ``speed_kmh``, or metres."""
-        return self.edge_length_m[self.arc_edge] * cost_per_metre(speed_kmh=speed_kmh, meters=meters)
+        return self.costs(cost_per_metre(speed_kmh=speed_kmh, meters=meters))[1]
 
     def snap(self, lon: np.ndarray, lat: np.ndarray, *, max_m: float | None = None) -> Snap:
         """Snap WGS84 points to their nearest edge; see :func:`routing.snapping.snap_points`."""
@@ -378,8 +393,6 @@ def network_from_osmnx(
         Optional WGS84 polygon to clip to.
     """
     import osmnx as ox
-
-    from routing.simplify import haversine_m
 
     undirected = ox.convert.to_undirected(graph)
     nodes = list(undirected.nodes)

@@ -44,14 +44,6 @@ use_cache: bool = True
 attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 
-log_level: str = os.environ.get("QUARTERHOUR_LOG", "INFO")
-"""Level of quarterhour's log lines."""
-
-
-def minutes_to_metres(minutes: float, speed_kmh: float) -> float:
-    """Return the distance walked in ``minutes`` at ``speed_kmh``."""
-    return minutes * speed_kmh * 1000.0 / 60.0
-
 
 data_folder: Path = Path(os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parents[1] / "data"))
 """The bundled data (central Shanghai streets and compounds, Qingpu boundary, test extracts)."""
@@ -61,3 +53,8 @@ default_osm: str = "shanghai_center.osm.pbf"
 
 default_communities: str = "shanghai_compounds_amap_gcj02.csv"
 """The bundled default communities: real residential compounds (AMap, GCJ-02)."""
+
+
+def minutes_to_metres(minutes: float, speed_kmh: float) -> float:
+    """Return the distance walked in ``minutes`` at ``speed_kmh``."""
+    return minutes * speed_kmh * 1000.0 / 60.0

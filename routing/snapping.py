@@ -83,9 +83,10 @@ def snap_points(
     edge = np.full(n, -1, dtype=np.int64)
     access = np.full(n, np.inf)
     offset = np.zeros(n)
-    point_index, edge_index = network.edge_tree.query_nearest(points, all_matches=False)
-    # Among equidistant edges query_nearest may return any; take the lowest edge id.
-    distance = shapely.distance(points[point_index], network.edge_lines[edge_index])
+    # Every equidistant nearest edge comes back; the lowest edge id wins, so ties are stable.
+    (point_index, edge_index), distance = network.edge_tree.query_nearest(
+        points, all_matches=True, return_distance=True
+    )
     order = np.lexsort((edge_index, point_index))
     point_index, edge_index, distance = point_index[order], edge_index[order], distance[order]
     first = np.unique(point_index, return_index=True)[1]

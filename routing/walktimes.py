@@ -95,8 +95,7 @@ def snapped_walk_times(
     limit, metric = check_limit(minutes=minutes, meters=meters)
     speed = check_speed(speed_kmh)
     per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
-    edge_cost = network.edge_length_m * per_metre
-    arc_cost = edge_cost[network.arc_edge]
+    edge_cost, arc_cost = network.costs(per_metre)
 
     on_network = np.flatnonzero(dst_snap.reachable)
     target_edge = dst_snap.edge[on_network]

@@ -47,7 +47,7 @@ def audit_model(model: CoverageModel) -> CoverageAudit:
         "weight": table["weight"],
         "access_m": table["access_m"],
         "nearest_site_m": table["nearest_site_m"],
-        "reason": table["reason"].where(~table["covered"], "").replace("not covered within the budget", ""),
+        "reason": table["reason"],  # every site is a station: uncovered means uncoverable
     })
     served = communities[communities["covered"]].groupby("nearest_station_id")["community_id"].agg(";".join)
     stations = result.stations[["station_id", "name", "lon", "lat", "served_communities", "served_weight"]]

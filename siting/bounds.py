@@ -54,14 +54,18 @@ def _run(
     return solution, time.perf_counter() - started
 
 
+def _unit_matrix(pattern: sp.csr_matrix) -> sp.csr_matrix:
+    """The pattern with every stored entry (a stored zero too) as 1.0."""
+    return sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
+
+
 def cover_highs(pattern: sp.csr_matrix, *, integral: bool, time_limit: float = 60.0) -> HighsOutcome:
     """Solve the set-covering model of ``pattern`` (rows to cover x columns) with HiGHS.
 
     Returns the optimal columns (``integral=True``) or the LP optimum as the bound.
     """
     n_rows, n_cols = pattern.shape
-    matrix = sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
-    constraint = LinearConstraint(matrix, lb=np.ones(n_rows), ub=np.full(n_rows, np.inf))
+    constraint = LinearConstraint(_unit_matrix(pattern), lb=np.ones(n_rows), ub=np.full(n_rows, np.inf))
     solution, seconds = _run(np.ones(n_cols), [constraint], n_cols, integral=integral, time_limit=time_limit)
     return _outcome(solution, seconds, n_cols, integral=integral, sense=1.0)
 
@@ -74,8 +78,7 @@ def max_cover_highs(
     Variables are the columns ``x`` then the rows ``y``; the objective is reported as covered weight.
     """
     n_rows, n_cols = pattern.shape
-    matrix = sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
-    link = sp.hstack([-matrix, sp.identity(n_rows, format="csr")], format="csr")  # y_i - sum x_j <= 0
+    link = sp.hstack([-_unit_matrix(pattern), sp.identity(n_rows, format="csr")], format="csr")  # y_i - sum x_j <= 0
     count = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))], format="csr")
     constraints = [
         LinearConstraint(link, lb=np.full(n_rows, -np.inf), ub=np.zeros(n_rows)),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geo.errors import InputError
 from geo.points import PointSet, read_points
 from routing import settings
 from routing.network import WalkNetwork
@@ -52,4 +53,11 @@ def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> 
 def default_communities(network: WalkNetwork) -> PointSet:
     """The bundled compounds inside the network's area (see :func:`communities_in_network_area`)."""
     compounds = read_points(default_communities_path(), crs="gcj02", role="communities")
-    return communities_in_network_area(network, compounds)
+    inside = communities_in_network_area(network, compounds)
+    if len(inside) == 0:
+        msg = (
+            f"the bundled compounds are in Shanghai and none lies in the area of {network.source}: "
+            "give your communities with --communities"
+        )
+        raise InputError(msg)
+    return inside

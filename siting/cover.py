@@ -52,10 +52,6 @@ class CoverArrays:
     def n_cols(self) -> int:
         return self.col_ptr.size - 1
 
-    @property
-    def n_pairs(self) -> int:
-        return int(self.col_rows.size)
-
     def pattern(self) -> sp.csr_matrix:
         """The boolean pattern back as CSR."""
         data = np.ones(self.row_cols.size, bool)
@@ -64,26 +60,11 @@ class CoverArrays:
 
 @dataclass
 class CoverSolution:
-    """Columns chosen by a solver, in pick order, and what is known about their optimality."""
+    """Columns chosen by the heuristic, in pick order, and a lower bound on their number."""
 
     columns: np.ndarray
     lower_bound: float
-    method: str
     stats: dict[str, float | int | str] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return int(self.columns.size)
-
-    @property
-    def integer_bound(self) -> int:
-        """The smallest integer at or above the lower bound."""
-        return int(math.ceil(self.lower_bound - 1e-6))
-
-    @property
-    def gap(self) -> float:
-        """``(size - integer bound) / size``; 0 when proven optimal."""
-        return 0.0 if self.size == 0 else (self.size - self.integer_bound) / self.size
 
 
 def greedy_cover(arrays: CoverArrays, *, prune: bool = False) -> np.ndarray:
@@ -92,7 +73,7 @@ def greedy_cover(arrays: CoverArrays, *, prune: bool = False) -> np.ndarray:
     Returns the columns in pick order.
     """
     covered = np.zeros(arrays.n_rows, bool)
-    picks, _, _ = kernels.lazy_greedy(
+    picks = kernels.lazy_greedy(
         arrays.col_ptr, arrays.col_rows, np.ones(arrays.n_rows), covered,
         np.ones(arrays.n_cols, bool), arrays.n_cols,
     )
@@ -166,7 +147,7 @@ def order_by_greedy(arrays: CoverArrays, columns: np.ndarray, row_weight: np.nda
     allowed = np.zeros(arrays.n_cols, bool)
     allowed[columns] = True
     weight = np.ones(arrays.n_rows) if row_weight is None else np.asarray(row_weight, float)
-    picks, _, _ = kernels.lazy_greedy(
+    picks = kernels.lazy_greedy(
         arrays.col_ptr, arrays.col_rows, weight, np.zeros(arrays.n_rows, bool), allowed, arrays.n_cols
     )
     rest = np.setdiff1d(columns, picks)  # columns adding nothing (e.g. zero weight) keep index order
@@ -232,7 +213,7 @@ def heuristic_cover(
     columns = np.concatenate([reduction.forced, reduction.cols[sub_columns]]).astype(np.int64)
     ordered = order_by_greedy(arrays, columns)
     stats["seconds"] = time.perf_counter() - started
-    return CoverSolution(ordered, float(bound) + reduction.forced.size, "heuristic", stats)
+    return CoverSolution(ordered, float(bound) + reduction.forced.size, stats)
 
 
 @dataclass
@@ -242,15 +223,7 @@ class MaxCoverSolution:
     columns: np.ndarray
     covered_weight: float
     upper_bound: float
-    method: str
     stats: dict[str, float | int | str] = field(default_factory=dict)
-
-    @property
-    def gap(self) -> float:
-        """``(bound - covered) / bound``; 0 when proven optimal."""
-        if not np.isfinite(self.upper_bound) or self.upper_bound <= 0:
-            return 0.0
-        return max(0.0, (self.upper_bound - self.covered_weight) / self.upper_bound)
 
 
 def covered_weight(arrays: CoverArrays, columns: np.ndarray, row_weight: np.ndarray) -> float:
@@ -271,23 +244,21 @@ def heuristic_max_cover(
     """
     started = time.perf_counter()
     weight = np.asarray(row_weight, float)
-    picks, _, _ = kernels.lazy_greedy(
+    picks = kernels.lazy_greedy(
         arrays.col_ptr, arrays.col_rows, weight, np.zeros(arrays.n_rows, bool),
         np.ones(arrays.n_cols, bool), int(budget),
     )
-    greedy_weight = covered_weight(arrays, picks, weight)
     chosen = np.zeros(arrays.n_cols, bool)
     chosen[picks] = True
     counts = kernels.cover_counts(arrays.col_ptr, arrays.col_rows, chosen, arrays.n_rows)
+    greedy_weight = float(weight[counts > 0].sum())
     if picks.size:
-        kernels.coverage_swaps(
-            arrays.col_ptr, arrays.col_rows, weight, chosen, counts, np.ones(arrays.n_cols, bool), 10 * budget
-        )
+        kernels.coverage_swaps(arrays.col_ptr, arrays.col_rows, weight, chosen, counts, 10 * budget)
     columns = order_by_greedy(arrays, np.flatnonzero(chosen), weight)
-    total = covered_weight(arrays, columns, weight)
+    total = float(weight[counts > 0].sum())  # the swaps keep ``counts`` up to date
     bound = kernels.max_cover_lagrangian_bound(
         arrays.col_ptr, arrays.col_rows, weight, int(budget), total, bound_iterations
     )
     bound = max(float(bound), total)
     stats = {"greedy_weight": greedy_weight, "seconds": time.perf_counter() - started}
-    return MaxCoverSolution(columns, total, bound, "heuristic", stats)
+    return MaxCoverSolution(columns, total, bound, stats)

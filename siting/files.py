@@ -72,7 +72,7 @@ def read_plan(folder: str | Path) -> PlanFolder:
         summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
         stations = json.loads((folder / STATIONS).read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        msg = f"{folder}: {error.doc[:0]}broken JSON ({error.msg} at line {error.lineno})"
+        msg = f"{folder}: broken JSON ({error.msg} at line {error.lineno})"
         raise InputError(msg) from error
     assignments = pd.read_csv(folder / ASSIGNMENTS, dtype={"community_id": str, "station_id": str})
     return PlanFolder(folder=folder, summary=summary, stations=stations, assignments=assignments)

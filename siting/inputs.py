@@ -12,7 +12,8 @@ from geo.points import PointSet
 from geo.projection import LocalProjection
 
 
-def _some(ids: Sequence[str] | np.ndarray, limit: int = 5) -> str:
+def list_some(ids: Sequence[str] | np.ndarray, limit: int = 5) -> str:
+    """The first ``limit`` ids, comma-separated, and how many more there are."""
     shown = [str(value) for value in list(ids)[:limit]]
     more = len(ids) - len(shown)
     return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
@@ -26,7 +27,7 @@ def check_ids(ids: np.ndarray, role: str) -> np.ndarray:
         raise InputError(msg)
     unique, counts = np.unique(as_text.astype(str), return_counts=True)
     if (counts > 1).any():
-        msg = f"{role}: duplicate ids {_some(unique[counts > 1])}; every id must be unique"
+        msg = f"{role}: duplicate ids {list_some(unique[counts > 1])}; every id must be unique"
         raise InputError(msg)
     return as_text
 
@@ -37,7 +38,7 @@ def check_disjoint(existing_ids: np.ndarray, candidate_ids: np.ndarray, *, candi
     if shared.size:
         where = "candidate sites" if candidates_given else "communities (the default candidate sites)"
         msg = (
-            f"existing stations and {where} share the ids {_some(shared)}; "
+            f"existing stations and {where} share the ids {list_some(shared)}; "
             "ids must be unique across existing stations and candidates"
         )
         raise InputError(msg)
@@ -53,7 +54,7 @@ def check_weights(weight: np.ndarray | None, n: int, role: str) -> np.ndarray:
         raise InputError(msg)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
-        msg = f"{role}: weights must be finite and non-negative (rows {_some(np.flatnonzero(bad) + 1)})"
+        msg = f"{role}: weights must be finite and non-negative (rows {list_some(np.flatnonzero(bad) + 1)})"
         raise InputError(msg)
     return values
 

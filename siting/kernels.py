@@ -73,14 +73,13 @@ def lazy_greedy(
     row_covered: np.ndarray,
     col_allowed: np.ndarray,
     max_picks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Pick columns by largest newly covered weight until nothing more is gained (CELF).
 
     Gains only shrink as rows get covered (the objective is submodular), so a stale heap key is
     an upper bound and a column whose refreshed gain still tops the heap is the true greedy pick.
 
-    Returns the picked columns in order, the rows each newly covered and the weight each added.
-    ``row_covered`` is updated in place.
+    Returns the picked columns in order; ``row_covered`` is updated in place.
     """
     n_cols = col_ptr.size - 1
     key = np.empty(n_cols, np.float64)
@@ -100,18 +99,14 @@ def lazy_greedy(
             size += 1
     _heapify(key, item, size)
     picks = np.empty(min(max_picks, n_cols), np.int64)
-    new_rows = np.empty(picks.size, np.int64)
-    new_weight = np.empty(picks.size, np.float64)
     n_picks = 0
     while size > 0 and n_picks < max_picks:
         col = item[0]
         gain = 0.0
-        count = 0
         for pos in range(col_ptr[col], col_ptr[col + 1]):
             row = col_rows[pos]
             if not row_covered[row]:
                 gain += row_weight[row]
-                count += 1
         if gain <= 0.0:
             size -= 1
             _swap_slots(key, item, 0, size)
@@ -124,13 +119,11 @@ def lazy_greedy(
         for pos in range(col_ptr[col], col_ptr[col + 1]):
             row_covered[col_rows[pos]] = True
         picks[n_picks] = col
-        new_rows[n_picks] = count
-        new_weight[n_picks] = gain
         n_picks += 1
         size -= 1
         _swap_slots(key, item, 0, size)
         _sift_down(key, item, size, 0)
-    return picks[:n_picks], new_rows[:n_picks], new_weight[:n_picks]
+    return picks[:n_picks]
 
 
 # --------------------------------------------------------------------------------------------
@@ -713,7 +706,6 @@ def coverage_swaps(
     row_weight: np.ndarray,
     chosen: np.ndarray,
     counts: np.ndarray,
-    col_allowed: np.ndarray,
     max_passes: int,
 ) -> float:
     """Best-improvement 1-for-1 swaps for maximal covering; returns the weight gained.
@@ -739,7 +731,7 @@ def coverage_swaps(
                     only_a[row] = True
                     loss += row_weight[row]
             for c in range(n_cols):
-                if chosen[c] or not col_allowed[c]:
+                if chosen[c]:
                     continue
                 gain = 0.0
                 for pos in range(col_ptr[c], col_ptr[c + 1]):
@@ -803,7 +795,6 @@ def max_cover_lagrangian_bound(
     n_rows = row_weight.size
     mult = row_weight.copy()
     column_sum = np.empty(n_cols, np.float64)
-    picked = np.zeros(n_cols, np.bool_)
     sub = np.empty(n_rows, np.float64)
     best = np.inf
     factor = 2.0
@@ -827,8 +818,6 @@ def max_cover_lagrangian_bound(
                 stale = 0
         if factor < 1e-4 or best <= incumbent + 1e-9:
             break
-        picked[:] = False
-        picked[top] = True
         # dL/dl_i = (picked columns covering i) - 1
         for row in range(n_rows):
             sub[row] = -1.0

@@ -235,8 +235,8 @@ class CoverageModel:
 
         if isinstance(network, (str, Path)):
             network = load_network(network, quiet=quiet)
-        limit, metric = check_limit(minutes=minutes, meters=meters)
-        speed = check_speed(speed_kmh)
+        check_limit(minutes=minutes, meters=meters)  # fail before the walk times are computed
+        check_speed(speed_kmh)
         community_ids = inputs.check_ids(communities.ids, "communities")
         candidate_set = communities if candidates is None else candidates
         candidate_ids = inputs.check_ids(candidate_set.ids, "candidate sites")
@@ -251,8 +251,7 @@ class CoverageModel:
         site_lat = np.concatenate([part.lat for part in parts])
         walk = walk_time_matrix(
             network, communities.lon, communities.lat, site_lon, site_lat,
-            minutes=limit if metric == "time" else None, speed_kmh=speed,
-            meters=limit if metric == "distance" else None, quiet=quiet,
+            minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet,
         )
         if not walk.src_snap.reachable.any():
             msg = (
@@ -264,7 +263,7 @@ class CoverageModel:
         off_network = np.flatnonzero(~walk.dst_snap.reachable[:n_existing])
         if off_network.size:
             msg = (
-                f"existing stations {inputs._some(existing.ids[off_network])} lie outside the network "
+                f"existing stations {inputs.list_some(existing.ids[off_network])} lie outside the network "
                 f"area (more than {walk.dst_snap.max_m:g} m from a walkable street)"
             )
             raise InputError(msg)
@@ -282,9 +281,9 @@ class CoverageModel:
             site_lat=site_lat,
             access_m=walk.src_snap.access_m,
             nearest_site_m=inputs.nearest_site_metres(communities, site_lon, site_lat),
-            minutes=limit if metric == "time" else None,
-            speed_kmh=speed,
-            meters=limit if metric == "distance" else None,
+            minutes=minutes,
+            speed_kmh=speed_kmh,
+            meters=meters,
         )
 
     # ------------------------------------------------------------------ solving
@@ -294,6 +293,11 @@ class CoverageModel:
         """Boolean coverage (communities x sites): the stored pairs, zeros included."""
         cost = self.cost
         return sp.csr_matrix((np.ones(cost.nnz, bool), cost.indices, cost.indptr), shape=cost.shape)
+
+    @property
+    def unit(self) -> str:
+        """``"min"`` or ``"m"``: the unit of ``limit``."""
+        return "min" if self.metric == "time" else "m"
 
     def solve(
         self,
@@ -348,7 +352,7 @@ class CoverageModel:
         seconds = time.perf_counter() - started
         new_cols = candidate_cols[columns]
         self.result = self._result(
-            new_cols, objective=objective, bound=bound, gap=gap, method=method, seconds=seconds,
+            pattern, new_cols, objective=objective, bound=bound, gap=gap, method=method, seconds=seconds,
             stats=stats, budget=budget, coverable=coverable, warnings=warnings,
         )
         log.info(
@@ -364,12 +368,12 @@ class CoverageModel:
         if n_uncoverable == coverable.size:
             message = (
                 f"none of the {coverable.size:,} communities has a station site within "
-                f"{self.limit:g} {'min' if self.metric == 'time' else 'm'}: nothing can be covered"
+                f"{self.limit:g} {self.unit}: nothing can be covered"
             )
         else:
             message = (
                 f"{n_uncoverable:,} of {coverable.size:,} communities have no station site within "
-                f"{self.limit:g} {'min' if self.metric == 'time' else 'm'} and stay uncovered (see 'reason')"
+                f"{self.limit:g} {self.unit} and stay uncovered (see 'reason')"
             )
         log.warning(message)
         return [message]
@@ -430,6 +434,7 @@ class CoverageModel:
 
     def _result(
         self,
+        pattern: sp.csr_matrix,
         new_cols: np.ndarray,
         *,
         objective: str,
@@ -442,7 +447,7 @@ class CoverageModel:
         coverable: np.ndarray,
         warnings: list[str],
     ) -> SitingResult:
-        pattern = self.pattern.tocsc()
+        by_col = pattern.tocsc()
         existing_cols = np.flatnonzero(self.existing)
         station_cols = np.concatenate([existing_cols, new_cols]).astype(np.int64)
         kinds = np.asarray(["existing"] * existing_cols.size + ["new"] * new_cols.size, dtype=object)
@@ -451,7 +456,7 @@ class CoverageModel:
         new_count = np.zeros(station_cols.size, np.int64)
         new_weight = np.zeros(station_cols.size)
         for position, col in enumerate(station_cols):
-            rows = pattern.indices[pattern.indptr[col]:pattern.indptr[col + 1]]
+            rows = by_col.indices[by_col.indptr[col]:by_col.indptr[col + 1]]
             fresh = rows[~covered[rows]]
             covered[fresh] = True
             new_count[position] = fresh.size
@@ -497,7 +502,6 @@ class CoverageModel:
         )
 
     def _reasons(self, coverable: np.ndarray, covered: np.ndarray) -> np.ndarray:
-        unit = "min" if self.metric == "time" else "m"
         reasons = np.full(coverable.size, "", dtype=object)
         for row in np.flatnonzero(~covered):
             access = self.access_m[row]
@@ -508,8 +512,8 @@ class CoverageModel:
                 reasons[row] = f"off the walking network: {access:,.0f} m from the nearest walkable street"
             elif np.isfinite(nearest):
                 reasons[row] = (
-                    f"no station site within {self.limit:g} {unit}; nearest site {nearest:,.0f} m away in a straight line"
+                    f"no station site within {self.limit:g} {self.unit}; nearest site {nearest:,.0f} m away in a straight line"
                 )
             else:
-                reasons[row] = f"no station site within {self.limit:g} {unit}"
+                reasons[row] = f"no station site within {self.limit:g} {self.unit}"
         return reasons

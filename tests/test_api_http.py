@@ -206,6 +206,27 @@ def test_oversized_body_is_413_by_length_and_by_stream(client: httpx.Client) -> 
     assert streamed.status_code == 413
 
 
+def test_coverage_equals_walk_times_from_the_stations(client: httpx.Client, data_dir: Path, stations_file: Path) -> None:
+    """/coverage against the routing layer (itself checked against networkx): a community is
+    covered exactly when some station is within 15 minutes, at the smallest of those times."""
+    rows = client.get("/coverage").json()["communities"]
+    communities = client.get("/communities").json()["features"]
+    lon, lat = np.array([f["geometry"]["coordinates"] for f in communities]).T
+    stations = read_points(stations_file, crs="gcj02")
+    network = load_network(data_dir / settings.default_osm)
+    matrix = walk_time_matrix(network, stations.lon, stations.lat, lon, lat, minutes=15, quiet=True).matrix.tocsc()
+    by_id = {row["community_id"]: row for row in rows}
+    # /communities rounds coordinates to 1e-6 degrees (0.1 m): allow 0.005 min (0.4 m).
+    for k, feature in enumerate(communities):
+        column = matrix.getcol(k)
+        row = by_id[feature["properties"]["id"]]
+        if column.nnz and column.data.min() > 15 - 0.005:
+            continue
+        assert row["covered"] == (column.nnz > 0)
+        if column.nnz:
+            assert row["walk_min"] == pytest.approx(column.data.min(), abs=0.005)
+
+
 def test_communities_and_coverage_agree(client: httpx.Client) -> None:
     communities = client.get("/communities").json()
     coverage = client.get("/coverage").json()
@@ -250,6 +271,12 @@ def test_plan_over_posted_points(client: httpx.Client) -> None:
     body = client.post("/plan", json={"communities": posted, "crs": "gcj02", "existing": []}).json()
     assert body["summary"]["n_communities"] == len(posted)
     assert body["summary"]["uncoverable"] > 0  # most of Shanghai is off the central network
+    # The new stations stand at posted communities (the default candidates) and come back in gcj02.
+    posted_at = {point["id"]: [point["lon"], point["lat"]] for point in posted}
+    new = [f for f in body["stations"]["features"] if f["properties"]["kind"] == "new"]
+    assert new
+    for feature in new:
+        assert feature["geometry"]["coordinates"] == pytest.approx(posted_at[feature["properties"]["station_id"]], abs=2e-6)
 
 
 def test_plan_limits(client: httpx.Client) -> None:
@@ -262,11 +289,15 @@ def test_plan_limits(client: httpx.Client) -> None:
     assert response.json()["detail"][0]["loc"] == ["body", "communities"]
 
 
-def test_network_is_cached_geojson_lines(client: httpx.Client) -> None:
+def test_network_is_geojson_lines_of_the_streets(client: httpx.Client, data_dir: Path) -> None:
     first = client.get("/network")
     second = client.get("/network")
-    assert first.content == second.content
+    assert first.content == second.content  # the same answer each time
     feature = first.json()["features"][0]
+    network = load_network(data_dir / settings.default_osm)
+    lines = [np.column_stack(network.projection.forward(*np.asarray(line).T)) for line in feature["geometry"]["coordinates"]]
+    drawn_km = float(shapely.length(shapely.linestrings(np.concatenate(lines), indices=np.repeat(np.arange(len(lines)), [len(x) for x in lines]))).sum()) / 1000
+    assert drawn_km == pytest.approx(network.total_length_km, rel=0.02)  # simplified to 3 m, nothing lost
     assert feature["geometry"]["type"] == "MultiLineString"
     xy = np.concatenate([np.asarray(line) for line in feature["geometry"]["coordinates"]])
     assert 121.40 < xy[:, 0].min() < xy[:, 0].max() < 121.56

@@ -11,7 +11,6 @@ from geo.crs import convert
 from geo.errors import InputError, NetworkError
 from routing.isochrone import isochrone, to_geojson
 from routing.network import cost_per_metre
-from routing.walktimes import walk_time_matrix
 from tests.reference import graph_with_points, reference_times
 
 CASES = [("heidelberg", 2000), ("heidelberg", 15000), ("shanghai_center", 1000), ("helsinki_clipped", 700)]
@@ -90,19 +89,27 @@ def test_some_isochrone_keeps_holes(network_of) -> None:  # noqa: ANN001
 
 
 def test_partial_edges_are_included(network_of) -> None:  # noqa: ANN001
-    """A long street leaving the area is covered up to the exact point where time runs out."""
+    """A street leaving the area is covered up to the point where time runs out, mid-edge."""
     network = network_of("shanghai_center")
     lon, lat = network.node_lonlat
-    result = isochrone(network, lon[500], lat[500], minutes=[10], buffer_m=0.0 + 20.0)
+    limit = 10.0
+    result = isochrone(network, lon[500], lat[500], minutes=[limit], buffer_m=20.0)
     polygon = result.shapely_polygons()[0]
-    times = walk_time_matrix(network, lon[500:501], lat[500:501], lon, lat, minutes=30, quiet=True).matrix.toarray()[0]
-    # Street points just inside the limit lie inside the polygon even mid-edge.
     per_metre = cost_per_metre(speed_kmh=4.5)
     graph = graph_with_points(network, {"o": result.snap}, per_metre=per_metre)
-    streets = shapely.line_merge(reached_streets(network, graph, ("o", 0), 10.0, per_metre))
+    times = reference_times(graph, ("o", 0), limit=3 * limit)
+    node_time = np.array([times.get(n, np.inf) for n in range(network.n_nodes)])
+    # Where time runs out inside an edge walked from its u end: 2 m before that point.
+    reach_m = (limit - node_time[network.edge_u]) / per_metre - 2.0
+    cut = (reach_m > 0) & (reach_m < network.edge_length_m - (limit - node_time[network.edge_v]) / per_metre - 4.0)
+    cut &= reach_m < network.edge_length_m - 4.0
+    assert cut.sum() > 10
+    scale = shapely.length(network.edge_lines[cut]) / network.edge_length_m[cut]
+    ends = shapely.line_interpolate_point(network.edge_lines[cut], reach_m[cut] * scale)
+    assert shapely.contains(polygon, ends).mean() > 0.99
+    streets = shapely.line_merge(reached_streets(network, graph, ("o", 0), limit, per_metre))
     sample = shapely.line_interpolate_point(streets, np.linspace(0, streets.length, 2000))
     assert shapely.contains(polygon.buffer(1.0), sample).mean() > 0.99
-    assert np.isfinite(times).any()
 
 
 def test_geojson_is_rfc7946_valhalla_compatible(network_of) -> None:  # noqa: ANN001

@@ -179,6 +179,10 @@ def test_max_cover_with_existing_counts_their_weight(compounds: pd.DataFrame) ->
     pattern_rows = cost[:, existing].getnnz(axis=1) > 0
     assert result.summary()["covered"] >= pattern_rows.sum()
     assert result.summary()["n_existing"] == 2 and result.summary()["n_new"] <= 3
+    # the existing stations' weight (1 per community) counts in the answer and in the bound
+    optimum = pattern_rows.sum() + milp_max_cover(cost[~pattern_rows], np.ones((~pattern_rows).sum()), 3)
+    assert result.summary()["covered_weight"] <= optimum + 1e-6 <= result.bound + 1e-6
+    assert result.summary()["covered_weight"] >= 0.98 * optimum
 
 
 def test_deterministic_and_order_independent(compounds: pd.DataFrame) -> None:

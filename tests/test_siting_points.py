@@ -120,3 +120,4 @@ def test_distance_mode_reports_minutes_at_speed() -> None:
     result = CoverageModel.from_cost_matrix(cost, meters=1000.0, speed_kmh=4.5).solve(budget=1).result
     assert result.summary()["metric"] == "distance"
     assert result.assignments["walk_min"].max() <= 1000.0 / 75.0 + 1e-9
+    assert result.assignments["walk_min"].max() == pytest.approx(900.0 / 75.0)  # 900 m at 75 m/min

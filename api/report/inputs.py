@@ -71,6 +71,16 @@ class PlanInputs:
         """The plan's ``summary.json`` ``inputs``."""
         return self.plan.summary["inputs"]  # type: ignore[return-value]
 
+    @property
+    def minutes(self) -> float:
+        """The plan's walk limit in minutes (the default limit for a plan made in metres)."""
+        return float(self.summary.get("minutes") or settings.walk_limit_minutes)  # type: ignore[arg-type]
+
+    @property
+    def speed_kmh(self) -> float:
+        """The plan's walking speed."""
+        return float(self.summary["speed_kmh"])  # type: ignore[arg-type]
+
 
 def read_plan_checked(folder: str | Path) -> PlanFolder:
     """Read a plan folder and check its summary has what a report needs.

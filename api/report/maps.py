@@ -129,14 +129,13 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
     """
     from routing.isochrone import isochrone
 
-    summary = data.summary
-    meters = summary.get("meters")
-    limit = {"meters": [float(meters)]} if meters is not None else {"minutes": [float(summary.get("minutes") or 15.0)]}
+    meters = data.summary.get("meters")
+    limit = {"meters": [float(meters)]} if meters is not None else {"minutes": [data.minutes]}
     polygons = []
     for lon, lat in stations_lonlat:
         try:
             result = isochrone(
-                data.network, float(lon), float(lat), speed_kmh=float(summary["speed_kmh"]),
+                data.network, float(lon), float(lat), speed_kmh=data.speed_kmh,
                 buffer_m=CATCHMENT_BUFFER_M, **limit,
             )
         except NetworkError as error:

@@ -89,8 +89,7 @@ def run_scenarios(
     from siting.plan import run_plan
 
     summary = data.summary
-    speed = float(summary["speed_kmh"])  # type: ignore[arg-type]
-    minutes = float(summary.get("minutes") or 15.0)  # type: ignore[arg-type]
+    speed, minutes = data.speed_kmh, data.minutes
     budget = summary.get("budget")
     pairs = [("speed", s, minutes) for s in speeds_kmh] + [("minutes", speed, m) for m in limits_min]
     solved: dict[tuple[float, float], dict[str, object]] = {}

@@ -17,6 +17,7 @@ from api.report.i18n import district_name, fmt_bound, fmt_int, fmt_minutes, fmt_
 from api.report.inputs import PlanInputs
 from api.report.scenarios import quiet_solver_log
 from geo.crs import convert
+from routing.settings import minutes_to_metres
 
 GROUP_COLUMNS: tuple[str, ...] = ("streetname", "street", "town", "街镇", "街道", "乡镇", "township", "subdistrict")
 """Community columns (any case) naming the town or street a community belongs to, preferred first."""
@@ -96,8 +97,7 @@ def covered_today_mask(data: PlanInputs) -> np.ndarray:
     with quiet_solver_log():  # its warnings concern today's stations, not the plan
         audit = coverage_audit(
             data.network, data.communities, data.existing,
-            minutes=float(summary.get("minutes") or 15.0), speed_kmh=float(summary["speed_kmh"]),
-            meters=summary.get("meters"), quiet=True,
+            minutes=data.minutes, speed_kmh=data.speed_kmh, meters=summary.get("meters"), quiet=True,
         )
     covered = audit.communities.set_index("community_id")["covered"]
     return covered.reindex(data.communities.ids).fillna(False).to_numpy(bool)
@@ -153,9 +153,9 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         "lower_bound_ceil": fmt_int(bound["ceil"]),
         "gap": fmt_pct(bound["gap"]),
         "speed_kmh": fmt_num(summary["speed_kmh"], 1),
-        "per_minute": fmt_int(float(summary["speed_kmh"]) * 1000.0 / 60.0),
+        "per_minute": fmt_int(minutes_to_metres(1.0, data.speed_kmh)),
         "minutes": fmt_num(summary.get("minutes"), 1),
-        "metres": fmt_int(_limit_metres(summary)),
+        "metres": fmt_int(_limit_metres(data)),
         "limit": limit_text(minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang),
         "weight_covered": fmt_int(summary.get("covered_weight")),
     }
@@ -165,10 +165,9 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
     )
 
 
-def _limit_metres(summary: dict[str, object]) -> float:
-    if summary.get("meters") is not None:
-        return float(summary["meters"])  # type: ignore[arg-type]
-    return float(summary.get("minutes") or 15.0) * float(summary["speed_kmh"]) * 1000.0 / 60.0  # type: ignore[arg-type]
+def _limit_metres(data: PlanInputs) -> float:
+    meters = data.summary.get("meters")
+    return float(meters) if meters is not None else minutes_to_metres(data.minutes, data.speed_kmh)  # type: ignore[arg-type]
 
 
 def _bound(summary: dict[str, object]) -> dict[str, float | int | None]:
