@@ -1,6 +1,6 @@
 """Latency of ``GET /isochrone`` over HTTP: 15-minute isochrones in Heidelberg.
 
-Starts ``python -m api.cli_serve`` (the ``quarterhour serve`` command) on loopback with
+Starts ``python -m quarterhour serve`` (the ``quarterhour serve`` command) on loopback with
 ``data/heidelberg.osm.pbf`` and sends 15-minute isochrone requests from random street nodes:
 first one client in sequence, then 8 concurrent clients, each with its own keep-alive
 connection (httpx). Reports p50/p99 latency, throughput, errors (must be 0) and the server's
@@ -92,7 +92,7 @@ def wait_until_up(url: str, *, timeout_s: float, process: subprocess.Popen | Non
 
 def request_points(n: int, *, seed: int = 42) -> np.ndarray:
     """``n`` (lon, lat) street nodes of Heidelberg, drawn at random."""
-    from routing.network import load_network
+    from quarterhour.routing.network import load_network
 
     network = load_network(HEIDELBERG)
     lon, lat = network.node_lonlat
@@ -158,7 +158,7 @@ def bench(name: str, make_url, points: np.ndarray, *, n_sequential: int, memory=
 
 def start_quarterhour(port: int, workers: int) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "api.cli_serve", "--osm", str(HEIDELBERG), "--port", str(port), "--workers", str(workers), "-q",
+        sys.executable, "-m", "quarterhour", "serve", "--osm", str(HEIDELBERG), "--port", str(port), "--workers", str(workers), "-q",
     ]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

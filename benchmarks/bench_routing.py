@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from routing import settings
-from routing.isochrone import isochrone, to_geojson
-from routing.network import build_network, load_network
-from routing.walktimes import reach_from_nodes
+from quarterhour import settings
+from quarterhour.routing.isochrone import isochrone, to_geojson
+from quarterhour.routing.network import build_network, load_network
+from quarterhour.routing.walktimes import reach_from_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 HEIDELBERG = ROOT / "data" / "heidelberg.osm.pbf"

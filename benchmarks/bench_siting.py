@@ -31,9 +31,9 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from siting import CoverageModel, cover  # noqa: E402
-from siting.bounds import cover_highs  # noqa: E402
-from tests.instances import DATA, shanghai_compounds, straight_line_minutes, street_points  # noqa: E402
+from quarterhour.siting import CoverageModel, cover  # noqa: E402
+from quarterhour.siting.bounds import cover_highs  # noqa: E402
+from instances import DATA, shanghai_compounds, straight_line_minutes, street_points  # noqa: E402
 
 WALK_INSTANCES = ["shanghai", "heidelberg-2000", "heidelberg-4000", "heidelberg-2000-10min", "heidelberg-4000-10min"]
 INSTANCES = [*WALK_INSTANCES, "straight"]
@@ -41,8 +41,8 @@ INSTANCES = [*WALK_INSTANCES, "straight"]
 
 def build_instance(name: str) -> tuple[sp.csr_matrix, float]:
     """The coverage matrix (minutes, demand points x the same points as sites) and its limit."""
-    from routing.network import load_network
-    from routing.walktimes import walk_time_matrix
+    from quarterhour.routing.network import load_network
+    from quarterhour.routing.walktimes import walk_time_matrix
 
     if name in ("shanghai", "straight"):
         table = shanghai_compounds()

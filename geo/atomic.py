@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from geo.errors import InputError
+from quarterhour.geo.errors import InputError
 
 
 @contextmanager

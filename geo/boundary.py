@@ -12,9 +12,9 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from geo.crs import check_crs_name, convert, is_wgs84_equivalent
-from geo.errors import InputError, require_file
-from geo.projection import LocalProjection
+from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent
+from quarterhour.geo.errors import InputError, require_file
+from quarterhour.geo.projection import LocalProjection
 
 POLYGONAL_TYPES: tuple[str, ...] = ("Polygon", "MultiPolygon")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from pyproj import CRS
 
-from geo.errors import InputError
+from quarterhour.geo.errors import InputError
 
 CRS_NAMES: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
 

@@ -1,12 +1,38 @@
-"""Errors raised on bad input: one clear message naming the file, row or field."""
+"""Errors raised on bad input: one clear message naming the file, row, field or parameter."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 
 class QuarterhourError(Exception):
-    """Base class of every error quarterhour raises on purpose."""
+    """Base class of every error quarterhour raises on purpose.
+
+    Parameters
+    ----------
+    message
+        The complete message (it names the file, row or field).
+    param
+        The library parameter at fault (``"minutes"``, ``"speed_kmh"`` ...), if one is: the
+        message then starts with it, and the command line and the HTTP service name their own
+        option or field instead (``--minutes``, ``body.minutes``).
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def __str__(self) -> str:
+        return f"{self.param} {self.message}" if self.param else self.message
+
+    def for_command_line(self) -> str:
+        """The message with the parameter written as the command line's option."""
+        if not self.param:
+            return self.message
+        return f"--{self.param.replace('_', '-')} {self.message}"
 
 
 class InputError(QuarterhourError, ValueError):
@@ -19,6 +45,39 @@ class InputError(QuarterhourError, ValueError):
 
 class NetworkError(QuarterhourError):
     """The walking network cannot be built or used (no walkable ways, point off the network)."""
+
+
+class MissingExtraError(QuarterhourError, ImportError):
+    """A feature needs an optional part of quarterhour that is not installed."""
+
+
+EXTRAS: dict[str, str] = {
+    "serve": "the web service (quarterhour serve)",
+    "report": "the report (PDF and HTML)",
+    "notebooks": "the notebook maps",
+    "osmnx": "downloading networks with osmnx",
+}
+"""The optional parts (pip extras) of quarterhour and what needs them."""
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """Import ``module``, or raise one clear error naming the pip command that installs it.
+
+    Parameters
+    ----------
+    module
+        The module to import (``"fastapi"``, ``"weasyprint"`` ...).
+    extra
+        The quarterhour extra that provides it (a key of ``EXTRAS``).
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        msg = (
+            f"{EXTRAS[extra]} needs the '{extra}' extra ({module} is not installed): "
+            f"pip install 'quarterhour[{extra}]'"
+        )
+        raise MissingExtraError(msg) from error
 
 
 def require_file(path: str | Path, *, what: str) -> Path:

@@ -15,8 +15,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.crs import check_crs_name, convert, is_wgs84_equivalent
-from geo.errors import InputError, require_file
+from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent
+from quarterhour.geo.errors import InputError, require_file
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
@@ -65,6 +65,12 @@ class PointSet:
     def __len__(self) -> int:
         """Return the number of points."""
         return len(self.ids)
+
+    @classmethod
+    def empty(cls, *, source: str = "<none>") -> PointSet:
+        """Return a set without points (e.g. no candidate sites)."""
+        nothing = np.empty(0, dtype=object)
+        return cls(nothing, nothing, np.empty(0), np.empty(0), np.empty(0), source, pd.DataFrame())
 
     def subset(self, mask_or_index: np.ndarray | list[int] | list[bool]) -> PointSet:
         """Return the points picked by a boolean mask or by positions, in that order.
@@ -193,18 +199,22 @@ def read_points(path: str | Path, *, crs: str = "wgs84", role: str = "points") -
 def points_from_frame(
     df: pd.DataFrame,
     *,
-    crs: str = "wgs84",
+    crs: str | None = None,
     source: str = "<frame>",
     role: str = "points",
 ) -> PointSet:
-    """Validate a DataFrame of points like ``read_points`` validates a CSV file.
+    """Validate a DataFrame or GeoDataFrame of points like ``read_points`` validates a file.
 
     Parameters
     ----------
     df
-        One row per point, columns as in a CSV file (see ``COLUMN_ALIASES``).
+        One row per point. A GeoDataFrame's Point geometry is used (reprojected to WGS84 from
+        its CRS); a DataFrame needs longitude and latitude columns. Other columns as in a CSV
+        file (see ``COLUMN_ALIASES``).
     crs
-        Coordinate system of the coordinates: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+        Coordinate system of the coordinates: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``. A
+        GeoDataFrame with a CRS needs none (give ``"gcj02"`` or ``"bd09"`` for degrees in those
+        systems); a DataFrame's lon/lat columns default to WGS84.
     source
         Name used in error messages and kept in ``PointSet.source``.
     role
@@ -215,10 +225,59 @@ def points_from_frame(
     PointSet
         The points in WGS84. Error messages number rows from 1 in the frame's order.
     """
-    crs_name = check_crs_name(crs)
+    if isinstance(df, gpd.GeoDataFrame):
+        table, crs_name = _geo_frame_table(df, crs=crs, source=source, role=role)
+        numbering = _FRAME_ROWS
+    else:
+        table, crs_name = df, check_crs_name(crs or "wgs84")
+        numbering = _FRAME_ROWS
     return _points_from_table(
-        df, crs_name=crs_name, source=source, role=role, numbering=_FRAME_ROWS
+        table, crs_name=crs_name, source=source, role=role, numbering=numbering
     )
+
+
+def as_point_set(
+    points: PointSet | pd.DataFrame, *, crs: str | None = None, role: str = "points"
+) -> PointSet:
+    """Return ``points`` as a PointSet: a PointSet as it is, a (Geo)DataFrame validated.
+
+    Parameters
+    ----------
+    points
+        A PointSet, a GeoDataFrame or a DataFrame with lon/lat columns.
+    crs
+        Coordinate system of a frame's coordinates (see :func:`points_from_frame`).
+    role
+        What the points are, for error messages.
+    """
+    if isinstance(points, PointSet):
+        return points
+    if isinstance(points, pd.DataFrame):
+        return points_from_frame(points, crs=crs, source=f"<{role}>", role=role)
+    msg = f"give a PointSet or a (Geo)DataFrame, not {type(points).__name__}"
+    raise InputError(msg, param=role)
+
+
+def _geo_frame_table(
+    frame: gpd.GeoDataFrame, *, crs: str | None, source: str, role: str
+) -> tuple[pd.DataFrame, str]:
+    """The attribute table of a GeoDataFrame with ``lon``/``lat`` from its Point geometry."""
+    if crs is None or check_crs_name(crs) == "wgs84":
+        if frame.crs is None and crs is None:
+            msg = (
+                f"{source}: the GeoDataFrame of {role} has no CRS: set one (gdf.set_crs(4326)) "
+                "or pass crs='wgs84', 'gcj02' or 'bd09'"
+            )
+            raise InputError(msg)
+        if frame.crs is not None and not is_wgs84_equivalent(frame.crs):
+            frame = frame.to_crs("EPSG:4326")
+        crs_name = "wgs84"
+    else:
+        crs_name = check_crs_name(crs)
+        if frame.crs is not None and not frame.crs.is_geographic:
+            msg = f"{source}: a projected GeoDataFrame ({frame.crs}) cannot hold {crs} degrees"
+            raise InputError(msg, param="crs")
+    return _point_attributes(frame, source=source, role=role, numbering=_FRAME_ROWS), crs_name
 
 
 def _read_csv_table(path: Path, *, role: str) -> pd.DataFrame:
@@ -249,7 +308,7 @@ def _read_csv_table(path: Path, *, role: str) -> pd.DataFrame:
 def _read_geo_table(path: Path, *, crs_name: str, role: str) -> pd.DataFrame:
     try:
         frame = gpd.read_file(path)
-    except Exception as error:  # pyogrio raises several types for unreadable files
+    except Exception as error:  # pyogrio raises several types for unreadable files  # noqa: BLE001
         msg = f"{path.name}: cannot read {role} ({error})"
         raise InputError(msg) from error
     if len(frame) == 0:
@@ -257,14 +316,21 @@ def _read_geo_table(path: Path, *, crs_name: str, role: str) -> pd.DataFrame:
         raise InputError(msg)
     if crs_name == "wgs84" and not is_wgs84_equivalent(frame.crs):
         frame = frame.to_crs("EPSG:4326")
+    return _point_attributes(frame, source=path.name, role=role, numbering=_FEATURES)
+
+
+def _point_attributes(
+    frame: gpd.GeoDataFrame, *, source: str, role: str, numbering: _RowNumbering
+) -> pd.DataFrame:
+    """The attributes of a frame of Points, with ``lon``/``lat`` taken from the geometry."""
     geometry = frame.geometry
     not_point = (geometry.geom_type != "Point").to_numpy() | geometry.is_empty.to_numpy()
     not_points = np.flatnonzero(not_point)
     if len(not_points):
         found_types = geometry.iloc[not_points].geom_type.fillna("no geometry").astype(str)
         found = ", ".join(sorted(set(found_types)))
-        rows = _FEATURES.describe(not_points)
-        msg = f"{path.name}: {rows}: {role} need Point geometries (found {found})"
+        rows = numbering.describe(not_points)
+        msg = f"{source}: {rows}: {role} need Point geometries (found {found})"
         raise InputError(msg)
     # The geometry is authoritative: attribute columns that look like coordinates are dropped.
     coordinate_headers = set(_aliases_of("lon") + _aliases_of("lat"))

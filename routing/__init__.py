@@ -1,0 +1,1 @@
+"""The walking network from OpenStreetMap: build, cache, snap, walk times, routes, isochrones."""

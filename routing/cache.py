@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from geo.projection import LocalProjection
-from routing import settings
-from routing.network import WalkNetwork
+from quarterhour.geo.projection import LocalProjection
+from quarterhour import settings
+from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
 

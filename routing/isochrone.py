@@ -15,18 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import contourpy
 import numba
 import numpy as np
 import shapely
 
-from geo.errors import InputError, NetworkError
-from routing import settings
-from routing.dijkstra import bounded_dijkstra, workspace
-from routing.network import WalkNetwork, cost_per_metre
-from routing.snapping import Snap
-from routing.walktimes import check_speed
+from quarterhour.geo.errors import InputError, NetworkError
+from quarterhour import settings
+from quarterhour.routing.dijkstra import bounded_dijkstra, workspace
+from quarterhour.routing.graph import WalkNetwork, cost_per_metre
+from quarterhour.routing.snapping import Snap, snap_points
+from quarterhour.routing.walktimes import check_speed
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 MAX_CONTOURS = 4
 COLOURS = ("#2b83ba", "#abdda4", "#fdae61", "#d7191c")
@@ -211,7 +215,7 @@ def isochrone(
         msg = f"buffer_m must be between 0 and 500 metres, got {buffer_m}"
         raise InputError(msg)
     per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
-    snap = network.snap(np.array([lon]), np.array([lat]), max_m=snap_max_m)
+    snap = snap_points(network, np.array([lon]), np.array([lat]), max_m=snap_max_m)
     if not snap.reachable[0]:
         msg = (
             f"the point ({lon:.6f}, {lat:.6f}) is {snap.access_m[0]:,.0f} m from the nearest walkable "
@@ -318,7 +322,7 @@ def to_geojson(
     precision
         Decimal places of the coordinates (6 is about 0.1 m).
     """
-    from geo.crs import check_crs_name, convert
+    from quarterhour.geo.crs import check_crs_name, convert
 
     crs = check_crs_name(crs)
     if not 0.0 <= denoise <= 1.0:
@@ -367,3 +371,79 @@ def to_geojson(
             }
         )
     return {"type": "FeatureCollection", "features": features, "attribution": network.attribution}
+
+
+def isochrones(
+    network: WalkNetwork,
+    point: tuple[float, float] | shapely.Point,
+    *,
+    minutes: Sequence[float] | None = None,
+    meters: Sequence[float] | None = None,
+    crs: str = "wgs84",
+    out_crs: str = "wgs84",
+    speed_kmh: float | None = None,
+    buffer_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """The walking areas around one point, as a GeoDataFrame with a row per contour.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    point
+        ``(lon, lat)`` or a shapely Point, in ``crs``.
+    minutes
+        Time contours (default ``settings.isochrone_contours``).
+    meters
+        Distance contours in metres walked; replaces ``minutes``.
+    crs
+        Coordinate system of ``point``: ``"wgs84"``, ``"gcj02"`` (AMap) or ``"bd09"`` (Baidu).
+    out_crs
+        Coordinate system of the polygons. WGS84 gives a GeoDataFrame in EPSG:4326; GCJ-02 and
+        BD-09 have no EPSG code, so their frame has no CRS and ``attrs["crs"]`` names it.
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+    buffer_m
+        How far off a reached street an area reaches (default ``settings.isochrone_buffer_m``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``contour, metric, speed_kmh, area_km2, geometry``, the smallest contour first.
+    """
+    import geopandas as gpd
+
+    from quarterhour.geo.crs import check_crs_name, convert
+
+    lon, lat = (point.x, point.y) if isinstance(point, shapely.Point) else point
+    wgs_lon, wgs_lat = convert(lon, lat, src=check_crs_name(crs), dst="wgs84")
+    target = check_crs_name(out_crs)
+    result = isochrone(
+        network,
+        float(wgs_lon),
+        float(wgs_lat),
+        minutes=minutes,
+        meters=meters,
+        speed_kmh=speed_kmh,
+        buffer_m=buffer_m,
+    )
+    metric_polygons = result.shapely_polygons()
+
+    def to_degrees(xy: np.ndarray) -> np.ndarray:
+        lon_out, lat_out = network.projection.inverse(xy[:, 0], xy[:, 1])
+        if target != "wgs84":
+            lon_out, lat_out = convert(lon_out, lat_out, src="wgs84", dst=target)
+        return np.column_stack([lon_out, lat_out])
+
+    frame = gpd.GeoDataFrame(
+        {
+            "contour": list(result.contours),
+            "metric": result.metric,
+            "speed_kmh": result.speed_kmh,
+            "area_km2": [polygon.area / 1e6 for polygon in metric_polygons],
+        },
+        geometry=[shapely.transform(polygon, to_degrees) for polygon in metric_polygons],
+        crs="EPSG:4326" if target == "wgs84" else None,
+    )
+    frame.attrs = {"crs": target, "attribution": network.attribution}
+    return frame

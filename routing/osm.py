@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import osmium
 
-from geo.errors import InputError, NetworkError, require_file
-from routing.progress import progress_bar
+from quarterhour.geo.errors import InputError, NetworkError, require_file
+from quarterhour.routing.progress import progress_bar
 
 log = logging.getLogger("quarterhour")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from routing.osm import WayPieces
+from quarterhour.routing.osm import WayPieces
 
 EARTH_RADIUS_M = 6_371_009.0
 

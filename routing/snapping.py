@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 
-from routing import settings
+from quarterhour import settings
 
 if TYPE_CHECKING:
-    from routing.network import WalkNetwork
+    from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
 

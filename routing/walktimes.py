@@ -6,14 +6,16 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import csr_matrix
 
-from geo.errors import InputError
-from routing import settings
-from routing.dijkstra import reach_chunk, run_in_chunks, walk_times_chunk
-from routing.network import WalkNetwork, cost_per_metre
-from routing.progress import progress_bar
-from routing.snapping import Snap
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour import settings
+from quarterhour.routing.dijkstra import reach_chunk, run_in_chunks, walk_times_chunk
+from quarterhour.routing.graph import WalkNetwork, cost_per_metre
+from quarterhour.routing.progress import progress_bar
+from quarterhour.routing.snapping import Snap, snap_points
 
 log = logging.getLogger("quarterhour")
 
@@ -55,13 +57,13 @@ def check_limit(*, minutes: float | None, meters: float | None) -> tuple[float, 
     """Return ``(limit, metric)`` for a time or distance limit, raising InputError if bad."""
     if meters is not None:
         if not np.isfinite(meters) or meters <= 0:
-            msg = f"--meters must be a positive number of metres, got {meters}"
-            raise InputError(msg)
+            msg = f"must be a positive number of metres, got {meters}"
+            raise InputError(msg, param="meters")
         return float(meters), "distance"
     minutes = settings.walk_limit_minutes if minutes is None else minutes
     if not np.isfinite(minutes) or minutes <= 0:
-        msg = f"--minutes must be a positive number of minutes, got {minutes}"
-        raise InputError(msg)
+        msg = f"must be a positive number of minutes, got {minutes}"
+        raise InputError(msg, param="minutes")
     return float(minutes), "time"
 
 
@@ -69,8 +71,8 @@ def check_speed(speed_kmh: float | None) -> float:
     """Return a walking speed in km/h, raising InputError unless it is plausible."""
     speed = settings.walk_speed_kmh if speed_kmh is None else float(speed_kmh)
     if not np.isfinite(speed) or not 0.5 <= speed <= 20.0:
-        msg = f"--speed-kmh must be between 0.5 and 20 km/h, got {speed_kmh}"
-        raise InputError(msg)
+        msg = f"must be between 0.5 and 20 km/h, got {speed_kmh}"
+        raise InputError(msg, param="speed_kmh")
     return speed
 
 
@@ -165,8 +167,8 @@ def walk_time_matrix(
     quiet
         Hide the progress bar.
     """
-    src_snap = network.snap(src_lon, src_lat, max_m=snap_max_m)
-    dst_snap = network.snap(dst_lon, dst_lat, max_m=snap_max_m)
+    src_snap = snap_points(network, src_lon, src_lat, max_m=snap_max_m)
+    dst_snap = snap_points(network, dst_lon, dst_lat, max_m=snap_max_m)
     return snapped_walk_times(
         network, src_snap, dst_snap, minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet
     )
@@ -205,3 +207,72 @@ def reach_from_nodes(
             n_cols=network.n_nodes,
             progress=bar.update,
         )
+
+
+def walk_times(
+    network: WalkNetwork,
+    origins: PointSet | pd.DataFrame,
+    destinations: PointSet | pd.DataFrame,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    crs: str | None = None,
+    quiet: bool = True,
+) -> pd.DataFrame:
+    """Walk times from every origin to every destination within a limit, as a long table.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    origins, destinations
+        Points: PointSets or (Geo)DataFrames (see
+        :func:`~quarterhour.geo.points.points_from_frame`).
+    minutes, speed_kmh, meters
+        The limit (default ``settings.walk_limit_minutes``) and speed, or a distance limit.
+    crs
+        Coordinate system of frames given without one.
+    quiet
+        Hide the progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair within the limit: ``from_id, to_id, walk_min`` (``walk_m`` in distance
+        mode), by origin then walk time. ``attrs`` hold the limit, the speed, the ids of points
+        off the network and the OpenStreetMap attribution.
+    """
+    sources = as_point_set(origins, crs=crs, role="origins")
+    targets = as_point_set(destinations, crs=crs, role="destinations")
+    times = walk_time_matrix(
+        network,
+        sources.lon,
+        sources.lat,
+        targets.lon,
+        targets.lat,
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        meters=meters,
+        quiet=quiet,
+    )
+    pairs = times.matrix.tocoo()
+    column = "walk_min" if times.metric == "time" else "walk_m"
+    table = pd.DataFrame(
+        {
+            "from_id": sources.ids[pairs.row],
+            "to_id": targets.ids[pairs.col],
+            column: pairs.data,
+        }
+    )
+    table = table.sort_values(["from_id", column], kind="stable", ignore_index=True)
+    table.attrs = {
+        "metric": times.metric,
+        "limit": times.limit,
+        "unit": times.unit,
+        "speed_kmh": times.speed_kmh,
+        "unreachable_from": sources.ids[~times.src_snap.reachable].tolist(),
+        "unreachable_to": targets.ids[~times.dst_snap.reachable].tolist(),
+        "attribution": network.attribution,
+    }
+    return table

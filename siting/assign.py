@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import numpy as np
+import numba
 import pandas as pd
 import scipy.sparse as sp
 
-from siting import kernels
+from quarterhour.siting.kernels.pattern import JIT
+
+
+@numba.njit(**JIT)
+def nearest_in_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each CSR row, the stored column of least value (ties: smaller column) and that value.
+
+    Rows without a stored entry get column -1 and value NaN. Stored zeros count as entries.
+    """
+    n_rows = indptr.size - 1
+    best_col = np.full(n_rows, -1, np.int64)
+    best_value = np.full(n_rows, np.nan)
+    for row in range(n_rows):
+        for pos in range(indptr[row], indptr[row + 1]):
+            col = indices[pos]
+            value = data[pos]
+            if best_col[row] < 0 or value < best_value[row] or (value == best_value[row] and col < best_col[row]):
+                best_col[row] = col
+                best_value[row] = value
+    return best_col, best_value
 
 
 def nearest_station(cost: sp.csr_matrix, station_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -17,35 +37,10 @@ def nearest_station(cost: sp.csr_matrix, station_cols: np.ndarray) -> tuple[np.n
     """
     sub = sp.csr_matrix(cost[:, np.asarray(station_cols, np.int64)])
     sub.sort_indices()
-    position, value = kernels.nearest_in_rows(
+    position, value = nearest_in_rows(
         sub.indptr.astype(np.int64), sub.indices.astype(np.int64), sub.data.astype(np.float64)
     )
     return position, value
-
-
-def community_table(
-    community_ids: np.ndarray,
-    community_names: np.ndarray,
-    community_weight: np.ndarray,
-    station_ids: np.ndarray,
-    station_kinds: np.ndarray,
-    position: np.ndarray,
-    value: np.ndarray,
-    minutes_per_unit: float,
-) -> pd.DataFrame:
-    """One row per community: its nearest station, kind, walk minutes and whether it is covered."""
-    covered = position >= 0
-    safe = np.where(covered, position, 0)
-    has_station = station_ids.size > 0
-    return pd.DataFrame({
-        "community_id": community_ids,
-        "community_name": community_names,
-        "weight": community_weight,
-        "station_id": np.where(covered, station_ids[safe] if has_station else "", ""),
-        "station_kind": np.where(covered, station_kinds[safe] if has_station else "", ""),
-        "walk_min": value * minutes_per_unit,
-        "covered": covered,
-    })
 
 
 def served_counts(position: np.ndarray, weight: np.ndarray, n_stations: int) -> tuple[np.ndarray, np.ndarray]:

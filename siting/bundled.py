@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from geo.errors import InputError
-from geo.points import PointSet, read_points
-from routing import settings
-from routing.network import WalkNetwork
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet, read_points
+from quarterhour import settings
+from quarterhour.routing.graph import WalkNetwork
+from quarterhour.routing.snapping import snap_points
 
 log = logging.getLogger("quarterhour")
 
@@ -39,7 +40,7 @@ def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> 
         (communities.lon >= lon.min()) & (communities.lon <= lon.max())
         & (communities.lat >= lat.min()) & (communities.lat <= lat.max())
     )
-    near_street = network.snap(communities.lon, communities.lat).reachable
+    near_street = snap_points(network, communities.lon, communities.lat).reachable
     inside = in_box & near_street
     log.info(
         "%s of %s communities lie in the network's area (%s in its bounding box, of which %s are "

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-from geo.errors import InputError
-from geo.points import PointSet
-from geo.projection import LocalProjection
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet
+from quarterhour.geo.projection import LocalProjection
 
 
 def list_some(ids: Sequence[str] | np.ndarray, limit: int = 5) -> str:

@@ -5,18 +5,35 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from geo.errors import InputError
-from geo.points import PointSet
-from routing import settings
-from routing.walktimes import check_limit, check_speed
-from siting import assign, bounds, cover, inputs
-from siting.result import SitingResult
+from quarterhour import settings
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour.siting import bounds, inputs
+from quarterhour.siting.kernels.pattern import CoverPattern
+from quarterhour.siting.max_cover import covered_weight, heuristic_max_cover
+from quarterhour.siting.min_cover import heuristic_cover, order_by_greedy
+from quarterhour.siting.result import (
+    Communities,
+    SiteTable,
+    SitingResult,
+    WalkLimit,
+    build_result,
+    uncoverable_warning,
+)
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+    from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.audit import CoverageAudit
+
+    PointsLike = PointSet | gpd.GeoDataFrame | pd.DataFrame
 
 log = logging.getLogger("quarterhour")
 
@@ -31,7 +48,9 @@ def _default_ids(n: int) -> np.ndarray:
 
 
 def _texts(values: np.ndarray | None, default: np.ndarray) -> np.ndarray:
-    return default if values is None else np.asarray([str(value) for value in values], dtype=object)
+    if values is None:
+        return default
+    return np.asarray([str(value) for value in values], dtype=object)
 
 
 def _floats(values: np.ndarray | None, n: int, fill: float) -> np.ndarray:
@@ -58,46 +77,52 @@ class CoverageModel:
         s.t. y_i <= sum_{j in N_i} x_j,   sum_{j new} x_j <= N,
              x_j = 1 for existing stations,  x_j, y_i in {0, 1}
 
-    Build with :meth:`from_cost_matrix` or :meth:`from_points`; :meth:`solve` fills ``result``.
-    Rows and columns are kept sorted by id, so ties go to the smaller id and the same input gives
-    the same plan in any input order.
+    Build with :meth:`from_cost_matrix` or :meth:`from_points`; :meth:`solve` fills ``result``
+    and returns the model, whose ``stations``, ``assignments`` and ``summary`` then give the plan.
+    :meth:`audit` says who the existing stations cover today. Rows and columns are kept sorted by
+    id, so ties go to the smaller id and the same input gives the same plan in any input order.
+
+    Parameters
+    ----------
+    cost
+        Walk minutes (or metres) of the pairs within the limit, communities x sites, rows and
+        columns in the order of ``communities`` and ``sites``.
+    communities
+        The rows.
+    sites
+        The columns.
+    limit
+        The walk limit the matrix was built with.
+    attribution
+        Data attribution carried by the outputs.
+
+    Attributes
+    ----------
+    result
+        The plan, once :meth:`solve` ran.
+    network
+        The walking network the model was built on (:meth:`from_points`), else None.
+    points
+        The point sets it was built from (``communities``, ``existing``, ``candidates``).
     """
 
     def __init__(
         self,
         cost: sp.csr_matrix,
+        communities: Communities,
+        sites: SiteTable,
+        limit: WalkLimit,
         *,
-        community_ids: np.ndarray,
-        community_names: np.ndarray,
-        weight: np.ndarray,
-        site_ids: np.ndarray,
-        site_names: np.ndarray,
-        existing: np.ndarray,
-        site_lon: np.ndarray,
-        site_lat: np.ndarray,
-        access_m: np.ndarray,
-        nearest_site_m: np.ndarray,
-        limit: float,
-        metric: str,
-        speed_kmh: float,
         attribution: str,
     ) -> None:
         self.cost = cost
-        self.community_ids = community_ids
-        self.community_names = community_names
-        self.weight = weight
-        self.site_ids = site_ids
-        self.site_names = site_names
-        self.existing = existing
-        self.site_lon = site_lon
-        self.site_lat = site_lat
-        self.access_m = access_m
-        self.nearest_site_m = nearest_site_m
+        self.communities = communities
+        self.sites = sites
         self.limit = limit
-        self.metric = metric
-        self.speed_kmh = speed_kmh
         self.attribution = attribution
         self.result: SitingResult | None = None
+        self.network: WalkNetwork | None = None
+        self.points: dict[str, PointSet | None] = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -119,7 +144,7 @@ class CoverageModel:
         minutes: float | None = None,
         speed_kmh: float | None = None,
         meters: float | None = None,
-        attribution: str = settings.attribution,
+        attribution: str | None = None,
     ) -> CoverageModel:
         """Build the model from a sparse cost matrix (communities x sites) of pairs within the limit.
 
@@ -131,8 +156,8 @@ class CoverageModel:
         community_ids, community_names, weights
             Per row; ids default to ``"0", "1" ...`` (zero-padded), weights to 1.
         site_ids, site_names
-            Per column; ids default like the communities'. Existing and candidate ids share one
-            namespace and must be unique.
+            Per column; ids default to the column index, like the communities'. Existing and
+            candidate ids share one namespace and must be unique.
         existing
             Boolean mask of the columns that are existing stations (kept); default none.
         site_lon, site_lat
@@ -141,12 +166,12 @@ class CoverageModel:
             Per community: metres to the walking network and straight-line metres to the nearest
             site, to explain uncoverable communities.
         minutes, speed_kmh, meters
-            The limit the matrix was built with: minutes (default 15) or, with ``meters``, metres.
+            The limit the matrix was built with: minutes (default ``settings.walk_limit_minutes``)
+            or, with ``meters``, metres.
         attribution
-            Data attribution carried by the outputs.
+            Data attribution carried by the outputs (default ``settings.attribution``).
         """
-        limit, metric = check_limit(minutes=minutes, meters=meters)
-        speed = check_speed(speed_kmh)
+        limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
         matrix = sp.csr_matrix(cost, dtype=float, copy=True)
         n_rows, n_cols = matrix.shape
         if n_rows == 0:
@@ -158,14 +183,17 @@ class CoverageModel:
         row_ids = inputs.check_ids(_texts(community_ids, _default_ids(n_rows)), "communities")
         col_ids = inputs.check_ids(_texts(site_ids, _default_ids(n_cols)), "station sites")
         if row_ids.size != n_rows or col_ids.size != n_cols:
-            msg = f"cost matrix is {n_rows:,} x {n_cols:,} but {row_ids.size:,} community and {col_ids.size:,} site ids were given"
+            msg = (
+                f"cost matrix is {n_rows:,} x {n_cols:,} but {row_ids.size:,} community and "
+                f"{col_ids.size:,} site ids were given"
+            )
             raise InputError(msg)
         is_existing = np.zeros(n_cols, bool) if existing is None else np.asarray(existing, bool)
         if is_existing.shape != (n_cols,):
-            msg = f"existing must be a boolean mask of the {n_cols:,} sites"
-            raise InputError(msg)
+            msg = f"must be a boolean mask of the {n_cols:,} sites"
+            raise InputError(msg, param="existing")
         matrix.sum_duplicates()
-        beyond = matrix.data > limit + 1e-9  # not within the limit: not a pair (zeros stay)
+        beyond = matrix.data > limit.value + 1e-9  # not within the limit: not a pair (zeros stay)
         if beyond.any():
             pairs = matrix.tocoo()
             keep = ~beyond
@@ -178,126 +206,181 @@ class CoverageModel:
         matrix.sort_indices()
         log.info(
             "coverage matrix %s x %s with %s pairs (%s existing stations)",
-            f"{n_rows:,}", f"{n_cols:,}", f"{matrix.nnz:,}", f"{int(is_existing.sum()):,}",
+            f"{n_rows:,}",
+            f"{n_cols:,}",
+            f"{matrix.nnz:,}",
+            f"{int(is_existing.sum()):,}",
+        )
+        communities = Communities(
+            ids=row_ids[rows],
+            names=_texts(community_names, row_ids)[rows],
+            weight=inputs.check_weights(weights, n_rows, "communities")[rows],
+            access_m=_floats(access_m, n_rows, np.nan)[rows],
+            nearest_site_m=_floats(nearest_site_m, n_rows, np.nan)[rows],
+        )
+        sites = SiteTable(
+            ids=col_ids[cols],
+            names=_texts(site_names, col_ids)[cols],
+            existing=is_existing[cols],
+            lon=_floats(site_lon, n_cols, np.nan)[cols],
+            lat=_floats(site_lat, n_cols, np.nan)[cols],
         )
         return cls(
             matrix,
-            community_ids=row_ids[rows],
-            community_names=_texts(community_names, row_ids)[rows],
-            weight=inputs.check_weights(weights, n_rows, "communities")[rows],
-            site_ids=col_ids[cols],
-            site_names=_texts(site_names, col_ids)[cols],
-            existing=is_existing[cols],
-            site_lon=_floats(site_lon, n_cols, np.nan)[cols],
-            site_lat=_floats(site_lat, n_cols, np.nan)[cols],
-            access_m=_floats(access_m, n_rows, np.nan)[rows],
-            nearest_site_m=_floats(nearest_site_m, n_rows, np.nan)[rows],
-            limit=limit,
-            metric=metric,
-            speed_kmh=speed,
-            attribution=attribution,
+            communities,
+            sites,
+            limit,
+            attribution=settings.attribution if attribution is None else attribution,
         )
 
     @classmethod
     def from_points(
         cls,
-        network: object,
-        communities: PointSet,
+        network: WalkNetwork | str,
+        communities: PointsLike,
         *,
-        existing: PointSet | None = None,
-        candidates: PointSet | None = None,
-        minutes: float = settings.walk_limit_minutes,
-        speed_kmh: float = settings.walk_speed_kmh,
+        existing: PointsLike | None = None,
+        candidates: PointsLike | None = None,
+        minutes: float | None = None,
+        speed_kmh: float | None = None,
         meters: float | None = None,
-        quiet: bool = False,
+        crs: str | None = None,
+        quiet: bool = True,
     ) -> CoverageModel:
         """Build the model from points: walk times on ``network`` from communities to sites.
 
         Parameters
         ----------
         network
-            A ``routing.network.WalkNetwork``, or the path of an OSM file to load it from.
+            A walking network, or the path of an OSM file to load it from.
         communities
-            Demand points; their ``weight`` (residents, registered unemployed ...) is what
-            maximal cover maximises.
+            Demand points: a :class:`~quarterhour.geo.points.PointSet` or a (Geo)DataFrame (its
+            geometry, or its lon/lat columns). Their ``weight`` (residents, registered
+            unemployed ...) is what maximal cover maximises.
         existing
             Existing stations, kept as they are.
         candidates
             Candidate sites; by default the communities themselves (stations embedded in
-            community spaces).
+            community spaces). An empty set means none (an audit of the existing stations).
         minutes, speed_kmh, meters
-            Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
+            Walk limit in minutes at ``speed_kmh``, or in metres with ``meters`` (defaults from
+            :mod:`quarterhour.settings`).
+        crs
+            Coordinate system of frames given without one (see
+            :func:`~quarterhour.geo.points.points_from_frame`).
         quiet
             Hide progress bars (of the network build and of the walk times).
         """
-        from routing.network import load_network
-        from routing.walktimes import walk_time_matrix
+        from quarterhour.routing.network import load_network
+        from quarterhour.routing.walktimes import walk_time_matrix
 
-        if isinstance(network, (str, Path)):
+        limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
+        if not hasattr(network, "indptr"):
             network = load_network(network, quiet=quiet)
-        check_limit(minutes=minutes, meters=meters)  # fail before the walk times are computed
-        check_speed(speed_kmh)
-        community_ids = inputs.check_ids(communities.ids, "communities")
-        candidate_set = communities if candidates is None else candidates
-        candidate_ids = inputs.check_ids(candidate_set.ids, "candidate sites")
+        homes = as_point_set(communities, crs=crs, role="communities")
+        stations = None if existing is None else as_point_set(existing, crs=crs, role="existing")
+        candidate_set = (
+            homes if candidates is None else as_point_set(candidates, crs=crs, role="candidates")
+        )
+        community_ids = inputs.check_ids(homes.ids, "communities")
+        candidate_ids = np.asarray(candidate_set.ids, dtype=object).astype(str)
+        if len(candidate_set):
+            candidate_ids = inputs.check_ids(candidate_set.ids, "candidate sites")
         parts = [candidate_set]
         n_existing = 0
-        if existing is not None and len(existing):
-            existing_ids = inputs.check_ids(existing.ids, "existing stations")
-            inputs.check_disjoint(existing_ids, candidate_ids, candidates_given=candidates is not None)
-            parts.insert(0, existing)
-            n_existing = len(existing)
+        if stations is not None and len(stations):
+            existing_ids = inputs.check_ids(stations.ids, "existing stations")
+            inputs.check_disjoint(
+                existing_ids, candidate_ids, candidates_given=candidates is not None
+            )
+            parts.insert(0, stations)
+            n_existing = len(stations)
         site_lon = np.concatenate([part.lon for part in parts])
         site_lat = np.concatenate([part.lat for part in parts])
         walk = walk_time_matrix(
-            network, communities.lon, communities.lat, site_lon, site_lat,
-            minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet,
+            network,
+            homes.lon,
+            homes.lat,
+            site_lon,
+            site_lat,
+            minutes=limit.minutes,
+            speed_kmh=limit.speed_kmh,
+            meters=limit.meters,
+            quiet=quiet,
         )
         if not walk.src_snap.reachable.any():
             msg = (
-                f"none of the {len(communities):,} communities in {communities.source} lies within "
-                f"{walk.src_snap.max_m:g} m of a walkable street of the network: is it the right area "
-                "and coordinate system?"
+                f"none of the {len(homes):,} communities in {homes.source} lies within "
+                f"{walk.src_snap.max_m:g} m of a walkable street of the network: is it the right "
+                "area and coordinate system?"
             )
             raise InputError(msg)
         off_network = np.flatnonzero(~walk.dst_snap.reachable[:n_existing])
         if off_network.size:
             msg = (
-                f"existing stations {inputs.list_some(existing.ids[off_network])} lie outside the network "
-                f"area (more than {walk.dst_snap.max_m:g} m from a walkable street)"
+                f"existing stations {inputs.list_some(stations.ids[off_network])} lie outside the "
+                f"network area (more than {walk.dst_snap.max_m:g} m from a walkable street)"
             )
             raise InputError(msg)
         is_existing = np.zeros(site_lon.size, bool)
         is_existing[:n_existing] = True
-        return cls.from_cost_matrix(
+        model = cls.from_cost_matrix(
             walk.matrix,
             community_ids=community_ids,
-            community_names=communities.names,
-            weights=communities.weight,
+            community_names=homes.names,
+            weights=homes.weight,
             site_ids=np.concatenate([np.asarray(part.ids, dtype=object) for part in parts]),
             site_names=np.concatenate([np.asarray(part.names, dtype=object) for part in parts]),
             existing=is_existing,
             site_lon=site_lon,
             site_lat=site_lat,
             access_m=walk.src_snap.access_m,
-            nearest_site_m=inputs.nearest_site_metres(communities, site_lon, site_lat),
-            minutes=minutes,
-            speed_kmh=speed_kmh,
-            meters=meters,
+            nearest_site_m=inputs.nearest_site_metres(homes, site_lon, site_lat),
+            minutes=limit.minutes,
+            speed_kmh=limit.speed_kmh,
+            meters=limit.meters,
+            attribution=network.attribution,
         )
+        model.network = network
+        model.points = {"communities": homes, "existing": stations, "candidates": candidates}
+        return model
 
-    # ------------------------------------------------------------------ solving
+    # ------------------------------------------------------------------ results
+
+    def _solved(self) -> SitingResult:
+        if self.result is None:
+            msg = "the model is not solved yet: call solve() first"
+            raise InputError(msg)
+        return self.result
+
+    @property
+    def stations(self) -> pd.DataFrame:
+        """The plan's stations: existing ones first, then new ones in pick order."""
+        return self._solved().stations
+
+    @property
+    def new_stations(self) -> pd.DataFrame:
+        """The plan's new stations in pick order."""
+        return self._solved().new_stations
+
+    @property
+    def assignments(self) -> pd.DataFrame:
+        """One row per community: its nearest station, walk time, status and reason."""
+        return self._solved().assignments
+
+    @property
+    def summary(self) -> dict[str, object]:
+        """The plan's headline figures, JSON-ready."""
+        return self._solved().summary
 
     @property
     def pattern(self) -> sp.csr_matrix:
         """Boolean coverage (communities x sites): the stored pairs, zeros included."""
         cost = self.cost
-        return sp.csr_matrix((np.ones(cost.nnz, bool), cost.indices, cost.indptr), shape=cost.shape)
+        data = np.ones(cost.nnz, bool)
+        return sp.csr_matrix((data, cost.indices, cost.indptr), shape=cost.shape)
 
-    @property
-    def unit(self) -> str:
-        """``"min"`` or ``"m"``: the unit of ``limit``."""
-        return "min" if self.metric == "time" else "m"
+    # ------------------------------------------------------------------ solving
 
     def solve(
         self,
@@ -307,7 +390,7 @@ class CoverageModel:
         time_limit: float = 60.0,
         lp_bound: bool = False,
     ) -> CoverageModel:
-        """Choose new stations; fills and returns ``self`` with ``self.result``.
+        """Choose new stations; fills ``result`` and returns the model.
 
         Parameters
         ----------
@@ -326,194 +409,163 @@ class CoverageModel:
         budget = inputs.check_budget(budget)
         started = time.perf_counter()
         pattern = self.pattern
-        existing_cols = np.flatnonzero(self.existing)
-        candidate_cols = np.flatnonzero(~self.existing)
+        existing_cols = np.flatnonzero(self.sites.existing)
+        candidate_cols = np.flatnonzero(~self.sites.existing)
         by_existing = pattern[:, existing_cols].getnnz(axis=1) > 0
         coverable = pattern.getnnz(axis=1) > 0
         open_rows = np.flatnonzero(coverable & ~by_existing)
         sub = sp.csr_matrix(pattern[open_rows][:, candidate_cols])
-        arrays = cover.CoverArrays.from_pattern(sub)
-        warnings = self._warn_uncoverable(coverable)
+        arrays = CoverPattern.from_matrix(sub)
+        warnings = uncoverable_warning(coverable, self.limit)
         log.info(
-            "siting: %s communities, %s covered by %s existing stations, %s to cover from %s candidate sites (%s pairs)",
-            f"{len(self.community_ids):,}", f"{int(by_existing.sum()):,}", f"{existing_cols.size:,}",
-            f"{open_rows.size:,}", f"{candidate_cols.size:,}", f"{sub.nnz:,}",
+            "siting: %s communities, %s covered by %s existing stations, %s to cover from %s "
+            "candidate sites (%s pairs)",
+            f"{len(self.communities.ids):,}",
+            f"{int(by_existing.sum()):,}",
+            f"{existing_cols.size:,}",
+            f"{open_rows.size:,}",
+            f"{candidate_cols.size:,}",
+            f"{sub.nnz:,}",
         )
         if budget is None:
-            columns, bound, gap, method, stats = self._min_cover(arrays, sub, exact, time_limit, lp_bound)
+            columns, bound, gap, method, stats = _min_cover(
+                arrays, sub, exact=exact, time_limit=time_limit, lp_bound=lp_bound
+            )
             objective = "min_cover"
         else:
-            weight = self.weight[open_rows]
-            columns, bound, gap, method, stats = self._max_cover(
-                arrays, sub, weight, budget, exact, time_limit, lp_bound
+            weight = self.communities.weight[open_rows]
+            columns, bound, gap, method, stats = _max_cover(
+                arrays,
+                sub,
+                weight,
+                budget,
+                exact=exact,
+                time_limit=time_limit,
+                lp_bound=lp_bound,
             )
-            bound += float(self.weight[by_existing].sum())
+            bound += float(self.communities.weight[by_existing].sum())
             objective = "max_cover"
         seconds = time.perf_counter() - started
         new_cols = candidate_cols[columns]
-        self.result = self._result(
-            pattern, new_cols, objective=objective, bound=bound, gap=gap, method=method, seconds=seconds,
-            stats=stats, budget=budget, coverable=coverable, warnings=warnings,
+        self.result = build_result(
+            self.cost,
+            self.communities,
+            self.sites,
+            self.limit,
+            station_cols=np.concatenate([existing_cols, new_cols]).astype(np.int64),
+            n_existing=existing_cols.size,
+            coverable=coverable,
+            objective=objective,
+            bound=bound,
+            gap=gap,
+            method=method,
+            seconds=seconds,
+            stats=stats,
+            budget=budget,
+            attribution=self.attribution,
+            warnings=warnings,
         )
         log.info(
             "siting: %s new stations (%s, bound %.2f, gap %.1f %%) in %.3f s",
-            f"{new_cols.size:,}", method, bound, 100 * gap, seconds,
+            f"{new_cols.size:,}",
+            method,
+            bound,
+            100 * gap,
+            seconds,
         )
         return self
 
-    def _warn_uncoverable(self, coverable: np.ndarray) -> list[str]:
-        n_uncoverable = int((~coverable).sum())
-        if n_uncoverable == 0:
-            return []
-        if n_uncoverable == coverable.size:
-            message = (
-                f"none of the {coverable.size:,} communities has a station site within "
-                f"{self.limit:g} {self.unit}: nothing can be covered"
-            )
-        else:
-            message = (
-                f"{n_uncoverable:,} of {coverable.size:,} communities have no station site within "
-                f"{self.limit:g} {self.unit} and stay uncovered (see 'reason')"
-            )
-        log.warning(message)
-        return [message]
+    def audit(self) -> CoverageAudit:
+        """Who the existing stations cover today, within the limit (the model is not changed).
 
-    @staticmethod
-    def _min_cover(
-        arrays: cover.CoverArrays, sub: sp.csr_matrix, exact: bool, time_limit: float, lp_bound: bool
-    ) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
-        solution = cover.heuristic_cover(arrays)
-        columns, bound, method = solution.columns, solution.lower_bound, "heuristic"
-        stats: dict[str, object] = dict(solution.stats)
-        if lp_bound and arrays.n_rows:
-            outcome = bounds.cover_highs(sub, integral=False, time_limit=time_limit)
-            stats["lp_bound"] = outcome.bound
+        Returns
+        -------
+        CoverageAudit
+            Every community's nearest existing station and walk time, and every station with
+            the communities whose nearest station it is.
+        """
+        from quarterhour.siting.audit import audit_of_stations
+
+        existing_cols = np.flatnonzero(self.sites.existing).astype(np.int64)
+        coverable = self.pattern[:, existing_cols].getnnz(axis=1) > 0
+        result = build_result(
+            self.cost,
+            self.communities,
+            self.sites,
+            self.limit,
+            station_cols=existing_cols,
+            n_existing=existing_cols.size,
+            coverable=coverable,
+            objective="audit",
+            bound=math.nan,
+            gap=math.nan,
+            method="audit",
+            seconds=0.0,
+            stats={},
+            budget=0,
+            attribution=self.attribution,
+            warnings=[],
+        )
+        return audit_of_stations(result)
+
+
+def _min_cover(
+    arrays: CoverPattern,
+    sub: sp.csr_matrix,
+    *,
+    exact: bool,
+    time_limit: float,
+    lp_bound: bool,
+) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
+    solution = heuristic_cover(arrays)
+    columns, bound, method = solution.columns, solution.lower_bound, "heuristic"
+    stats: dict[str, object] = dict(solution.stats)
+    if lp_bound and arrays.n_rows:
+        outcome = bounds.cover_highs(sub, integral=False, time_limit=time_limit)
+        stats["lp_bound"] = outcome.bound
+        bound = max(bound, outcome.bound)
+    if exact and arrays.n_rows and columns.size > math.ceil(bound - 1e-6):
+        outcome = bounds.cover_highs(sub, integral=True, time_limit=time_limit)
+        stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
+        if np.isfinite(outcome.bound):
             bound = max(bound, outcome.bound)
-        if exact and arrays.n_rows and columns.size > math.ceil(bound - 1e-6):
-            outcome = bounds.cover_highs(sub, integral=True, time_limit=time_limit)
-            stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
-            if np.isfinite(outcome.bound):
-                bound = max(bound, outcome.bound)
-            if outcome.columns is not None and outcome.columns.size < columns.size:
-                columns = cover.order_by_greedy(arrays, outcome.columns)
+        if outcome.columns is not None and outcome.columns.size < columns.size:
+            columns = order_by_greedy(arrays, outcome.columns)
+        method = "exact" if outcome.optimal else "exact (time limit)"
+    elif exact:
+        method = "exact"  # the heuristic met the bound: proven optimal
+    integer_bound = math.ceil(bound - 1e-6)
+    gap = 0.0 if columns.size == 0 else (columns.size - integer_bound) / columns.size
+    return columns, float(bound), float(gap), method, stats
+
+
+def _max_cover(
+    arrays: CoverPattern,
+    sub: sp.csr_matrix,
+    weight: np.ndarray,
+    budget: int,
+    *,
+    exact: bool,
+    time_limit: float,
+    lp_bound: bool,
+) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
+    solution = heuristic_max_cover(arrays, weight, budget)
+    columns, total = solution.columns, solution.covered_weight
+    bound, method = solution.upper_bound, "heuristic"
+    stats: dict[str, object] = dict(solution.stats)
+    if (lp_bound or exact) and arrays.n_rows and budget > 0:
+        outcome = bounds.max_cover_highs(
+            sub, weight, budget, integral=exact, time_limit=time_limit
+        )
+        stats["highs_seconds"] = outcome.seconds
+        if np.isfinite(outcome.bound):
+            bound = min(bound, outcome.bound)
+        if exact:
+            if outcome.columns is not None and outcome.objective > total + 1e-9:
+                columns = order_by_greedy(arrays, outcome.columns, weight)
+                total = covered_weight(arrays, columns, weight)
             method = "exact" if outcome.optimal else "exact (time limit)"
-        elif exact:
-            method = "exact"  # the heuristic met the bound: proven optimal
-        integer_bound = math.ceil(bound - 1e-6)
-        gap = 0.0 if columns.size == 0 else (columns.size - integer_bound) / columns.size
-        return columns, float(bound), float(gap), method, stats
+    bound = max(bound, total)
+    gap = 0.0 if bound <= 0 else (bound - total) / bound
+    return columns, float(bound), float(gap), method, stats
 
-    @staticmethod
-    def _max_cover(
-        arrays: cover.CoverArrays,
-        sub: sp.csr_matrix,
-        weight: np.ndarray,
-        budget: int,
-        exact: bool,
-        time_limit: float,
-        lp_bound: bool,
-    ) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
-        solution = cover.heuristic_max_cover(arrays, weight, budget)
-        columns, total, bound, method = solution.columns, solution.covered_weight, solution.upper_bound, "heuristic"
-        stats: dict[str, object] = dict(solution.stats)
-        if (lp_bound or exact) and arrays.n_rows and budget > 0:
-            outcome = bounds.max_cover_highs(sub, weight, budget, integral=exact, time_limit=time_limit)
-            stats["highs_seconds"] = outcome.seconds
-            if np.isfinite(outcome.bound):
-                bound = min(bound, outcome.bound)
-            if exact:
-                if outcome.columns is not None and outcome.objective > total + 1e-9:
-                    columns = cover.order_by_greedy(arrays, outcome.columns, weight)
-                    total = cover.covered_weight(arrays, columns, weight)
-                method = "exact" if outcome.optimal else "exact (time limit)"
-        bound = max(bound, total)
-        gap = 0.0 if bound <= 0 else (bound - total) / bound
-        return columns, float(bound), float(gap), method, stats
-
-    # ------------------------------------------------------------------ result
-
-    def _result(
-        self,
-        pattern: sp.csr_matrix,
-        new_cols: np.ndarray,
-        *,
-        objective: str,
-        bound: float,
-        gap: float,
-        method: str,
-        seconds: float,
-        stats: dict[str, object],
-        budget: int | None,
-        coverable: np.ndarray,
-        warnings: list[str],
-    ) -> SitingResult:
-        by_col = pattern.tocsc()
-        existing_cols = np.flatnonzero(self.existing)
-        station_cols = np.concatenate([existing_cols, new_cols]).astype(np.int64)
-        kinds = np.asarray(["existing"] * existing_cols.size + ["new"] * new_cols.size, dtype=object)
-        # marginal coverage: existing stations together, then each new one in pick order
-        covered = np.zeros(self.cost.shape[0], bool)
-        new_count = np.zeros(station_cols.size, np.int64)
-        new_weight = np.zeros(station_cols.size)
-        for position, col in enumerate(station_cols):
-            rows = by_col.indices[by_col.indptr[col]:by_col.indptr[col + 1]]
-            fresh = rows[~covered[rows]]
-            covered[fresh] = True
-            new_count[position] = fresh.size
-            new_weight[position] = self.weight[fresh].sum()
-        # nearest station: ties go to the smaller site id, i.e. the smaller column
-        by_id = np.argsort(station_cols, kind="stable")
-        position, value = assign.nearest_station(self.cost, station_cols[by_id])
-        if by_id.size:
-            position = np.where(position >= 0, by_id[np.maximum(position, 0)], -1)
-        per_unit = 1.0 if self.metric == "time" else 60.0 / (self.speed_kmh * 1000.0)
-        assignments = assign.community_table(
-            self.community_ids, self.community_names, self.weight, self.site_ids[station_cols], kinds,
-            position, value, per_unit,
-        )
-        assignments["coverable"] = coverable
-        assignments["access_m"] = self.access_m
-        assignments["nearest_site_m"] = self.nearest_site_m
-        assignments["reason"] = self._reasons(coverable, assignments["covered"].to_numpy(bool))
-        served_count, served_weight = assign.served_counts(position, self.weight, station_cols.size)
-        stations = pd.DataFrame({
-            "station_id": self.site_ids[station_cols],
-            "name": self.site_names[station_cols],
-            "kind": kinds,
-            "rank": np.concatenate([np.zeros(existing_cols.size, int), np.arange(1, new_cols.size + 1)]),
-            "lon": self.site_lon[station_cols],
-            "lat": self.site_lat[station_cols],
-            "new_communities": new_count,
-            "new_weight": new_weight,
-            "served_communities": served_count,
-            "served_weight": served_weight,
-        })
-        params = {
-            "minutes": self.limit if self.metric == "time" else None,
-            "meters": self.limit if self.metric == "distance" else None,
-            "speed_kmh": self.speed_kmh,
-            "metric": self.metric,
-            "budget": budget,
-            "n_candidates": int((~self.existing).sum()),
-        }
-        return SitingResult(
-            stations, assignments, objective, bound, gap, method, seconds, stats, params,
-            self.attribution, warnings,
-        )
-
-    def _reasons(self, coverable: np.ndarray, covered: np.ndarray) -> np.ndarray:
-        reasons = np.full(coverable.size, "", dtype=object)
-        for row in np.flatnonzero(~covered):
-            access = self.access_m[row]
-            nearest = self.nearest_site_m[row]
-            if coverable[row]:
-                reasons[row] = "not covered within the budget"
-            elif np.isfinite(access) and access > settings.snap_max_m:
-                reasons[row] = f"off the walking network: {access:,.0f} m from the nearest walkable street"
-            elif np.isfinite(nearest):
-                reasons[row] = (
-                    f"no station site within {self.limit:g} {self.unit}; nearest site {nearest:,.0f} m away in a straight line"
-                )
-            else:
-                reasons[row] = f"no station site within {self.limit:g} {self.unit}"
-        return reasons

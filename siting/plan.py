@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-from geo.points import PointSet
-from routing import settings
-from siting.inputs import check_budget
-from siting.model import CoverageModel
-from siting.result import SitingResult
+from typing import TYPE_CHECKING
+
+from quarterhour.siting.inputs import check_budget
+from quarterhour.siting.model import CoverageModel
+
+if TYPE_CHECKING:
+    from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.model import PointsLike
 
 
 def run_plan(
-    network: object,
-    communities: PointSet,
+    network: WalkNetwork | str,
+    communities: PointsLike,
     *,
-    existing: PointSet | None = None,
-    candidates: PointSet | None = None,
-    minutes: float = settings.walk_limit_minutes,
-    speed_kmh: float = settings.walk_speed_kmh,
+    existing: PointsLike | None = None,
+    candidates: PointsLike | None = None,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
     meters: float | None = None,
     budget: int | None = None,
     exact: bool = False,
     time_limit: float = 60.0,
     lp_bound: bool = False,
-    quiet: bool = False,
-) -> SitingResult:
+    quiet: bool = True,
+) -> CoverageModel:
     """Plan new stations so that communities reach one within the walk limit.
 
     Parameters
     ----------
     network
-        A ``routing.network.WalkNetwork``, or the path of an OSM file to load it from.
+        A walking network, or the path of an OSM file to load it from.
     communities
         Demand points (weights: residents, registered unemployed ...).
     existing
@@ -49,10 +52,21 @@ def run_plan(
         Also compute the LP-relaxation bound with HiGHS.
     quiet
         Hide progress bars (of the network build and of the walk times).
+
+    Returns
+    -------
+    CoverageModel
+        The solved model (its ``result``, ``stations``, ``assignments`` and ``summary``).
     """
     budget = check_budget(budget)  # fail before the walk times are computed
     model = CoverageModel.from_points(
-        network, communities, existing=existing, candidates=candidates,
-        minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet,
+        network,
+        communities,
+        existing=existing,
+        candidates=candidates,
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        meters=meters,
+        quiet=quiet,
     )
-    return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound).result
+    return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound)

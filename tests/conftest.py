@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from routing import settings
-from routing.network import WalkNetwork, load_network
+from quarterhour import settings
+from quarterhour.routing.graph import WalkNetwork
+from quarterhour.routing.network import load_network
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

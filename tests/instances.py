@@ -18,8 +18,8 @@ import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
 
-from geo.projection import LocalProjection
-from routing import settings
+from quarterhour.geo.projection import LocalProjection
+from quarterhour import settings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHANGHAI_EXTRACT = (121.409, 121.552, 31.179, 31.279)  # west, east, south, north of shanghai_center.osm.pbf
@@ -66,7 +66,7 @@ def street_points(network: object, n: int, *, seed: int = 0) -> tuple[np.ndarray
 
 def shanghai_compounds() -> pd.DataFrame:
     """The bundled compounds inside the central Shanghai extract: ``id, name, lon, lat`` (WGS84), by id."""
-    from geo.crs import gcj02_to_wgs84
+    from quarterhour.geo.crs import gcj02_to_wgs84
 
     table = pd.read_csv(DATA / "shanghai_compounds_amap_gcj02.csv", dtype={"id": str})
     lon, lat = gcj02_to_wgs84(table["lng"].to_numpy(), table["lat"].to_numpy())

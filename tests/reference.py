@@ -5,8 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from routing.network import WalkNetwork
-from routing.snapping import Snap
+from quarterhour.routing.graph import WalkNetwork
+from quarterhour.routing.snapping import Snap
 
 
 def graph_with_points(network: WalkNetwork, snaps: dict[str, Snap], *, per_metre: float) -> nx.MultiGraph:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from api.app import create_app
-from api.serving import serve_in_thread
-from routing import settings
+from quarterhour.api.http.app import create_app
+from quarterhour.api.http.serving import serve_in_thread
+from quarterhour import settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

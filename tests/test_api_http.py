@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from api.app import create_app
-from api.serving import serve_in_thread
-from api.settings import ApiLimits
-from geo.crs import convert
-from geo.points import read_points
-from routing import settings
-from routing.network import load_network
-from routing.walktimes import walk_time_matrix
+from quarterhour.api.http.app import create_app
+from quarterhour.api.http.serving import serve_in_thread
+from quarterhour.api.http.settings import ApiLimits
+from quarterhour.geo.crs import convert
+from quarterhour.geo.points import read_points
+from quarterhour import settings
+from quarterhour.routing.network import load_network
+from quarterhour.routing.walktimes import walk_time_matrix
 
 PEOPLES_SQUARE = (121.4737, 31.2304)  # WGS84, on the network
 ORIGIN = "http://planner.example"
@@ -336,9 +336,9 @@ def test_page_and_leaflet_are_served_offline(client: httpx.Client) -> None:
 
 
 def test_serve_command_reports_a_bad_file_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from api.cli_serve import main
+    from quarterhour.api.cli.main import main
 
-    status = main(["--osm", str(settings.data_folder / settings.default_osm), "--communities", str(tmp_path / "none.csv")])
+    status = main(["serve", "--osm", str(settings.default_osm_path()), "--communities", str(tmp_path / "none.csv")])
     assert status == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("quarterhour: error: none.csv: communities file not found")

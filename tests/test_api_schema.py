@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from api.app import create_app
-from api.serving import serve_in_thread
-from api.settings import ApiLimits
-from routing import settings
+from quarterhour.api.http.app import create_app
+from quarterhour.api.http.serving import serve_in_thread
+from quarterhour.api.http.settings import ApiLimits
+from quarterhour import settings
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given  # noqa: E402

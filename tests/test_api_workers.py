@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 
-from api.serving import free_port
+from quarterhour.api.http.serving import free_port
 
 
 def test_two_forked_workers_serve_and_stop(data_dir: Path, isolated_cache: Path) -> None:
     port = free_port()
     env = {**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--osm", str(data_dir / "shanghai_center.osm.pbf"),
+        [sys.executable, "-m", "quarterhour", "serve", "--osm", str(data_dir / "shanghai_center.osm.pbf"),
          "--port", str(port), "--workers", "2", "-q"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from quarterhour.api.cli.main import main
 
 SHANGHAI = "shanghai_center.osm.pbf"
 
@@ -20,7 +20,7 @@ def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     """Run ``quarterhour`` in a fresh process, as a planner would."""
     env = {**os.environ, "QUARTERHOUR_CACHE": str(cache)}
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env, timeout=300, check=False
+        [sys.executable, "-m", "quarterhour", *args], capture_output=True, text=True, env=env, timeout=300, check=False
     )
 
 

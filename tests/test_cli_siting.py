@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from quarterhour.api.cli.main import main
 
 SUMMARY_KEYS = {"n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap"}
 
@@ -25,7 +25,7 @@ def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_ca
     """The README's main job: a fresh process, the bundled network and compounds."""
     env = {**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)}
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "plan"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, "-m", "quarterhour", "plan"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "plan"

@@ -11,9 +11,9 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
-from geo.boundary import boundary_area_km2, read_boundary
-from geo.crs import gcj02_to_wgs84
-from geo.errors import InputError
+from quarterhour.geo.boundary import boundary_area_km2, read_boundary
+from quarterhour.geo.crs import gcj02_to_wgs84
+from quarterhour.geo.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CGCS2000 = DATA / "qingpu_boundary_cgcs2000.geojson"

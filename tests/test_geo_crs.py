@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo import crs
-from geo.errors import InputError
+from quarterhour.geo import crs
+from quarterhour.geo.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EARTH_RADIUS_M = 6371008.8

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point
 
-from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from geo.errors import InputError
-from geo.points import PointSet, points_from_frame, read_points
+from quarterhour.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet, points_from_frame, read_points
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 COMPOUNDS = DATA / "shanghai_compounds_amap_gcj02.csv"

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.report import build_report
-from api.report.i18n import fmt_bound, fmt_int, fmt_num, fmt_pct, reason_text
-from geo.errors import InputError
-from routing import settings
-from siting.bundled import default_communities
-from siting.files import write_plan
-from siting.plan import run_plan
+from quarterhour.api.report import build_report
+from quarterhour.api.report.i18n import fmt_bound, fmt_int, fmt_num, fmt_pct
+from quarterhour.siting.reasons import reason_text
+from quarterhour.geo.errors import InputError
+from quarterhour import settings
+from quarterhour.siting.bundled import default_communities
+from quarterhour.siting.files import BUNDLED_PREFIX, Provenance, write_plan
+from quarterhour.siting.plan import run_plan
 
 POPPLER = all(shutil.which(tool) for tool in ("pdftotext", "pdftoppm", "pdfimages", "pdfinfo"))
 needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdftotext, pdftoppm) not installed")
@@ -33,14 +34,14 @@ def plan_dir(tmp_path_factory: pytest.TempPathFactory, network_of) -> Path:  # n
     """A plan of the bundled central Shanghai data, written as `quarterhour plan` does."""
     network = network_of("shanghai_center")
     communities = default_communities(network)
-    result = run_plan(network, communities, quiet=True)
+    result = run_plan(network, communities, quiet=True).result
     folder = tmp_path_factory.mktemp("plan")
-    inputs = {
-        "osm": str(settings.data_folder / settings.default_osm),
-        "communities": "bundled: " + settings.default_communities,
-        "existing": None, "candidates": None, "crs": "gcj02", "boundary": None,
-    }
-    write_plan(result, folder, inputs=inputs)
+    provenance = Provenance(
+        osm=str(settings.default_osm_path()),
+        communities=BUNDLED_PREFIX + settings.default_communities,
+        crs="gcj02",
+    )
+    write_plan(result, folder, provenance=provenance)
     return folder
 
 
@@ -140,14 +141,11 @@ def test_bad_input_is_one_clear_error(plan_dir: Path, tmp_path: Path) -> None:
 
 
 def test_reasons_are_translated() -> None:
-    off = reason_text("off the walking network: 612 m from the nearest walkable street",
-                      access_m=612.4, nearest_site_m=np.nan, limit="15 分钟", lang="zh")
+    off = reason_text("off_network", access_m=612.4, nearest_site_m=np.nan, limit="15 分钟", lang="zh")
     assert off == "不在步行网络上：距最近可步行道路 612 米"
-    far = reason_text("no station site within 15 min; nearest site 1,234 m away in a straight line",
-                      access_m=20.0, nearest_site_m=1234.4, limit="15 分钟", lang="zh")
+    far = reason_text("no_site_in_reach", access_m=20.0, nearest_site_m=1234.4, limit="15 分钟", lang="zh")
     assert far == "15 分钟内无可选站点；最近站点直线距离 1,234 米"
-    spot = reason_text("no station site within 10 min; nearest site 0 m away in a straight line",
-                       access_m=406.6, nearest_site_m=0.0, limit="10 分钟", lang="zh")
+    spot = reason_text("far_from_street", access_m=406.6, nearest_site_m=0.0, limit="10 分钟", lang="zh")
     assert spot.startswith("离道路太远：即使就地设站，经道路往返也超过 10 分钟")
     assert fmt_pct(0.99996) == "99.9%" and fmt_pct(1.0) == "100%" and fmt_num(88.43196843892363, 2) == "88.43"
     assert fmt_bound(88.43196843892363) == "88.43" and fmt_bound(74.00015440791033) == "74.0002"

@@ -7,11 +7,12 @@ import pytest
 import shapely
 from shapely.ops import substring
 
-from geo.crs import convert
-from geo.errors import InputError, NetworkError
-from routing.isochrone import isochrone, to_geojson
-from routing.network import cost_per_metre
-from tests.reference import graph_with_points, reference_times
+from quarterhour.geo.crs import convert
+from quarterhour.geo.errors import InputError, NetworkError
+from quarterhour.routing.isochrone import isochrone, to_geojson
+from quarterhour.routing.graph import cost_per_metre
+from quarterhour.routing.snapping import snap_points
+from reference import graph_with_points, reference_times
 
 CASES = [("heidelberg", 2000), ("heidelberg", 15000), ("shanghai_center", 1000), ("helsinki_clipped", 700)]
 
@@ -64,7 +65,7 @@ def test_isochrone_contains_reachable_points_and_nothing_far(network_of, name: s
         assert inner.difference(outer).area < 1.0  # contours nest
 
     per_metre = cost_per_metre(speed_kmh=4.5)
-    node_snap = network.snap(lon, lat)
+    node_snap = snap_points(network, lon, lat)
     graph = graph_with_points(network, {"o": result.snap}, per_metre=per_metre)
     times = reference_times(graph, ("o", 0), limit=30.0)
     node_time = np.array([times.get(n, np.inf) for n in range(network.n_nodes)])

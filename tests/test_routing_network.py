@@ -11,11 +11,11 @@ import osmnx as ox
 import pytest
 import shapely
 
-from geo.boundary import read_boundary
-from geo.errors import InputError, NetworkError
-from routing import cache
-from routing.network import build_network, load_network
-from routing.osm import is_walkable
+from quarterhour.geo.boundary import read_boundary
+from quarterhour.geo.errors import InputError, NetworkError
+from quarterhour.routing import cache
+from quarterhour.routing.network import build_network, load_network
+from quarterhour.routing.osm import is_walkable
 
 
 def write_walkable_xml(source: Path, target: Path) -> None:
@@ -42,7 +42,7 @@ def test_network_equals_osmnx_graph_from_xml(name: str, data_dir: Path, tmp_path
 
 def test_network_from_an_osmnx_graph_equals_our_build(data_dir: Path, tmp_path: Path) -> None:
     """What ``download_network`` does with osmnx's graph, offline: same streets as our reader."""
-    from routing.network import network_from_osmnx
+    from quarterhour.routing.network import network_from_osmnx
 
     xml = tmp_path / "bayfront.osm"
     write_walkable_xml(data_dir / "singapore_bayfront.osm.pbf", xml)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import shapely
 
-from routing.network import cost_per_metre
-from routing.walktimes import reach_from_nodes, walk_time_matrix
-from tests.reference import graph_with_points, reference_times, with_straight_walks
+from quarterhour.routing.graph import cost_per_metre
+from quarterhour.routing.snapping import snap_points
+from quarterhour.routing.walktimes import reach_from_nodes, walk_time_matrix
+from reference import graph_with_points, reference_times, with_straight_walks
 
 
 def random_points(network, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -67,7 +68,7 @@ def test_walk_times_equal_networkx_dijkstra(network_of, name: str, minutes, spee
 def test_snapping_matches_brute_force_nearest_edge(network_of) -> None:  # noqa: ANN001
     network = network_of("shanghai_center")
     lon, lat = random_points(network, 300, seed=3)
-    snap = network.snap(lon, lat)
+    snap = snap_points(network, lon, lat)
     x, y = network.projection.forward(lon, lat)
     for i in range(len(lon)):
         distances = shapely.distance(shapely.Point(x[i], y[i]), network.edge_lines)
@@ -83,7 +84,7 @@ def test_points_beyond_the_limit_are_flagged_not_snapped(network_of) -> None:  #
     network = network_of("singapore_bayfront")
     lon, lat = network.node_lonlat
     far_lon, far_lat = np.array([lon.max() + 0.05]), np.array([lat.mean()])
-    snap = network.snap(far_lon, far_lat)
+    snap = snap_points(network, far_lon, far_lat)
     assert not snap.reachable[0]
     assert snap.access_m[0] > 5000
     times = walk_time_matrix(network, far_lon, far_lat, lon[:5], lat[:5], quiet=True)
@@ -109,7 +110,7 @@ def test_a_station_on_the_spot_serves_a_compound_far_from_the_street(network_of)
     """Same point: zero minutes, not a walk to the street and back (400 m off it here)."""
     network = network_of("shanghai_center")
     lon, lat = random_points(network, 2000, seed=7)
-    snap = network.snap(lon, lat)
+    snap = snap_points(network, lon, lat)
     far = np.flatnonzero(snap.reachable & (snap.access_m > 300))[:3]
     assert len(far)
     matrix = walk_time_matrix(network, lon[far], lat[far], lon[far], lat[far], quiet=True).matrix

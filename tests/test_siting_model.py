@@ -11,9 +11,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from geo.errors import InputError
-from siting import CoverageModel
-from tests.instances import milp_min_cover, straight_line_minutes
+from quarterhour.geo.errors import InputError
+from quarterhour.siting import CoverageModel
+from instances import milp_min_cover, straight_line_minutes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -119,7 +119,7 @@ def test_existing_stations_are_kept_and_not_recovered(compounds: pd.DataFrame) -
     result = model_of(compounds, cost, existing=existing).solve().result
     kept = result.stations[result.stations["kind"] == "existing"]
     assert set(kept["station_id"]) == set(compounds["id"].to_numpy()[existing])
-    assert result.summary()["n_existing"] == 5
+    assert result.summary["n_existing"] == 5
     assert len(result.new_stations) == milp_min_cover(cost, fixed=np.flatnonzero(existing))
     # communities the existing stations cover are not counted again by any new station
     by_existing = set(compounds["id"].to_numpy()[cost[:, existing].getnnz(axis=1) > 0])
@@ -141,9 +141,10 @@ def test_uncoverable_communities_are_reported(compounds: pd.DataFrame) -> None:
     result = model_of(compounds, cost, nearest_site_m=nearest, access_m=access).solve().result
     report = result.uncoverable
     assert list(report["community_id"]) == list(compounds["id"].to_numpy()[lonely])
-    assert "2,500 m" in report["reason"].iloc[0]
-    assert "off the walking network" in report["reason"].iloc[1]
-    assert result.summary()["uncoverable"] == 2
+    assert list(report["reason"]) == ["no_site_in_reach", "off_network"]
+    assert "2,500 m" in report["reason_text"].iloc[0]
+    assert "off the walking network" in report["reason_text"].iloc[1]
+    assert result.summary["uncoverable"] == 2
     assert result.warnings
     # all other communities still covered by as few stations as the MILP needs
     assert len(result.new_stations) == milp_min_cover(cost)
@@ -162,7 +163,7 @@ def test_max_cover_between_greedy_and_bound(compounds: pd.DataFrame, budget: int
     cost = instance(compounds, 6.0)
     weight = np.random.default_rng(7).integers(50, 3000, len(compounds)).astype(float)
     result = model_of(compounds, cost, weights=weight).solve(budget=budget).result
-    covered = result.summary()["covered_weight"]
+    covered = result.summary["covered_weight"]
     optimum = milp_max_cover(cost, weight, budget)
     assert len(result.new_stations) <= budget
     assert covered >= plain_greedy_weight(cost, weight, budget) - 1e-6
@@ -177,12 +178,12 @@ def test_max_cover_with_existing_counts_their_weight(compounds: pd.DataFrame) ->
     existing[[10, 90]] = True
     result = model_of(compounds, cost, existing=existing).solve(budget=3).result
     pattern_rows = cost[:, existing].getnnz(axis=1) > 0
-    assert result.summary()["covered"] >= pattern_rows.sum()
-    assert result.summary()["n_existing"] == 2 and result.summary()["n_new"] <= 3
+    assert result.summary["covered"] >= pattern_rows.sum()
+    assert result.summary["n_existing"] == 2 and result.summary["n_new"] <= 3
     # the existing stations' weight (1 per community) counts in the answer and in the bound
     optimum = pattern_rows.sum() + milp_max_cover(cost[~pattern_rows], np.ones((~pattern_rows).sum()), 3)
-    assert result.summary()["covered_weight"] <= optimum + 1e-6 <= result.bound + 1e-6
-    assert result.summary()["covered_weight"] >= 0.98 * optimum
+    assert result.summary["covered_weight"] <= optimum + 1e-6 <= result.bound + 1e-6
+    assert result.summary["covered_weight"] >= 0.98 * optimum
 
 
 def test_deterministic_and_order_independent(compounds: pd.DataFrame) -> None:

@@ -9,19 +9,19 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from geo.errors import InputError
-from geo.points import points_from_frame
-from siting import CoverageModel, coverage_audit, run_plan
-from siting.files import read_plan, write_plan
-from siting.result import ASSIGNMENT_COLUMNS
-from tests.instances import milp_min_cover, street_points
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import points_from_frame
+from quarterhour.siting import CoverageModel, coverage_audit, run_plan
+from quarterhour.siting.files import Provenance, read_plan, write_plan
+from quarterhour.siting.result import ASSIGNMENT_COLUMNS
+from instances import milp_min_cover, street_points
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="module")
 def network():  # noqa: ANN201
-    from routing.network import load_network
+    from quarterhour.routing.network import load_network
 
     return load_network(DATA / "shanghai_center.osm.pbf")
 
@@ -36,8 +36,8 @@ def communities():  # noqa: ANN201
 
 
 def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: Path) -> None:  # noqa: ANN001
-    result = run_plan(network, communities, quiet=True)
-    from routing.walktimes import walk_time_matrix
+    result = run_plan(network, communities, quiet=True).result
+    from quarterhour.routing.walktimes import walk_time_matrix
 
     walk = walk_time_matrix(network, communities.lon, communities.lat, communities.lon, communities.lat, quiet=True)
     coverable = walk.matrix.getnnz(axis=1) > 0
@@ -51,7 +51,7 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
     for row in table[table["covered"]].itertuples(index=False):
         i, j = position[row.community_id], position[row.station_id]
         assert present[i, j] and dense[i, j] <= 15.0 + 1e-9
-    paths = write_plan(result, tmp_path / "plan", inputs={"osm": "shanghai_center.osm.pbf"})
+    paths = write_plan(result, tmp_path / "plan", provenance=Provenance(osm="shanghai_center.osm.pbf", communities="c.csv"))
     assert {path.name for path in paths.values()} == {"stations.geojson", "assignments.csv", "summary.json"}
     plan = read_plan(tmp_path / "plan")
     summary = plan.summary
@@ -59,7 +59,8 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
                 "uncoverable", "lower_bound", "gap", "method", "minutes", "speed_kmh", "metric", "attribution"):
         assert key in summary
     assert summary["attribution"].startswith("©")
-    assert summary["inputs"] == {"osm": "shanghai_center.osm.pbf"}
+    assert summary["inputs"]["osm"] == "shanghai_center.osm.pbf"
+    assert plan.provenance.communities == "c.csv"
     assert list(plan.assignments.columns[:6]) == ASSIGNMENT_COLUMNS
     assert list(plan.assignments["community_id"]) == list(table["community_id"])
     features = plan.stations["features"]
@@ -71,7 +72,7 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
 @pytest.mark.parametrize(("n", "minutes"), [(700, 10.0), (700, 15.0)])
 def test_min_cover_on_heidelberg_streets_matches_milp(network_of, n: int, minutes: float) -> None:  # noqa: ANN001
     """Demand spread along Heidelberg's streets: the heuristic finds the MILP optimum, deterministically."""
-    from routing.walktimes import walk_time_matrix
+    from quarterhour.routing.walktimes import walk_time_matrix
 
     heidelberg = network_of("heidelberg")
     lon, lat = street_points(heidelberg, n, seed=n)
@@ -107,7 +108,7 @@ def test_points_input_errors(network, communities) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match="share the ids"):
         CoverageModel.from_points(network, communities, existing=existing)
     with pytest.raises(InputError, match="budget"):
-        run_plan(network, communities, budget=-2)
+        run_plan(network, communities, budget=-2).result
     with pytest.raises(InputError, match="empty"):
         CoverageModel.from_points(network, communities.subset(np.zeros(len(communities), bool)))
     far = pd.DataFrame({"id": ["a", "b"], "name": ["x", "y"], "lon": [100.0, 100.1], "lat": [30.0, 30.1]})
@@ -118,6 +119,6 @@ def test_points_input_errors(network, communities) -> None:  # noqa: ANN001
 def test_distance_mode_reports_minutes_at_speed() -> None:
     cost = sp.csr_matrix(np.array([[0.0, 600.0], [900.0, 0.0]]))
     result = CoverageModel.from_cost_matrix(cost, meters=1000.0, speed_kmh=4.5).solve(budget=1).result
-    assert result.summary()["metric"] == "distance"
+    assert result.summary["metric"] == "distance"
     assert result.assignments["walk_min"].max() <= 1000.0 / 75.0 + 1e-9
     assert result.assignments["walk_min"].max() == pytest.approx(900.0 / 75.0)  # 900 m at 75 m/min

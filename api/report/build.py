@@ -11,13 +11,14 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 import numpy as np
 
-from api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
-from api.report.inputs import BUNDLED_PREFIX, PlanInputs, default_osm_path, load_plan_inputs
-from api.report.maps import (
+from quarterhour.api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
+from quarterhour.api.report.inputs import PlanInputs, load_plan_inputs, plan_inputs_of_model
+from quarterhour.api.report.maps import (
     CATCHMENT_BUFFER_M,
     CJK_FAMILY,
     MAX_RANK_LABELS,
@@ -26,10 +27,14 @@ from api.report.maps import (
     overview_map,
     scenario_chart,
 )
-from api.report.scenarios import Scenario, run_scenarios
-from api.report.tables import ReportTables, build_tables, new_station_frame
-from geo.atomic import atomic_path, write_text
-from geo.errors import InputError
+from quarterhour.api.report.scenarios import Scenario, run_scenarios
+from quarterhour.api.report.tables import ReportTables, build_tables, new_station_frame
+from quarterhour.geo.atomic import atomic_path, write_text
+from quarterhour import settings
+from quarterhour.geo.errors import InputError, import_extra
+
+if TYPE_CHECKING:
+    from quarterhour.siting.model import CoverageModel
 
 log = logging.getLogger("quarterhour")
 
@@ -46,7 +51,7 @@ class ReportPaths:
 
 
 def build_report(
-    plan_dir: str | Path,
+    plan: str | Path | CoverageModel,
     output: str | Path,
     *,
     boundary: str | Path | None = None,
@@ -58,8 +63,9 @@ def build_report(
 
     Parameters
     ----------
-    plan_dir
-        A plan folder written by ``quarterhour plan``.
+    plan
+        A plan folder written by ``quarterhour plan``, or a solved model
+        (``CoverageModel.from_points(...).solve()``).
     output
         The PDF file; the HTML goes beside it with the suffix ``.html``.
     boundary
@@ -86,7 +92,13 @@ def build_report(
         msg = f"{output}: the report is written as PDF, name it ….pdf"
         raise InputError(msg)
     cjk_font_family()  # fail before any work if the Chinese font is missing
-    data = load_plan_inputs(plan_dir, boundary=boundary, boundary_crs=boundary_crs)
+    if isinstance(plan, (str, Path)):
+        data = load_plan_inputs(plan, boundary=boundary, boundary_crs=boundary_crs)
+    else:
+        from quarterhour.geo.boundary import read_boundary
+
+        outline = read_boundary(boundary, crs=boundary_crs) if boundary is not None else None
+        data = plan_inputs_of_model(plan, boundary=outline)
     html = render_html(data, lang=lang, scenarios=scenarios)
     paths = ReportPaths(pdf=output, html=output.with_suffix(".html"))
     write_text(paths.html, html)
@@ -97,7 +109,7 @@ def build_report(
 
 def write_pdf(html: str, path: str | Path) -> None:
     """Print ``html`` to an A4 PDF at ``path``, atomically."""
-    import weasyprint
+    weasyprint = import_extra("weasyprint", "report")
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
@@ -197,13 +209,16 @@ def _scenario_row(run: Scenario, *, lang: str) -> dict[str, str]:
 def _input_rows(data: PlanInputs, *, lang: str) -> list[tuple[str, str]]:
     """(label, file name) of each input; full paths are left out of print."""
     words = texts(lang)
+    source = data.provenance
     rows = []
     for key in ("osm", "communities", "existing", "candidates", "boundary"):
-        value = data.boundary_source if key == "boundary" and data.boundary_source else data.inputs.get(key)
+        value = getattr(source, key)
+        if key == "boundary" and data.boundary_source:
+            value = data.boundary_source
         if value is None:
             shown = words["input_none"]
-        elif str(value).startswith(BUNDLED_PREFIX):
-            shown = words["bundled_file"].format(name=str(value)[len(BUNDLED_PREFIX):].strip())
+        elif key == "communities" and source.bundled:
+            shown = words["bundled_file"].format(name=settings.default_communities)
         else:
             shown = Path(str(value)).name
         rows.append((words[f"input_{key}"], shown))
@@ -213,14 +228,15 @@ def _input_rows(data: PlanInputs, *, lang: str) -> list[tuple[str, str]]:
 def _source_lines(data: PlanInputs, *, lang: str) -> list[str]:
     """Where the data came from, with dates and licences."""
     words = texts(lang)
+    source = data.provenance
     lines = []
-    osm = Path(str(data.inputs["osm"]))
-    if osm.name == default_osm_path().name:
+    if Path(source.osm).name == settings.default_osm:
         lines.append(words["source_osm"])
     else:
-        lines.append(words["source_user"].format(name=osm.name) + f" — {data.network.attribution}")
-    if data.bundled:
+        name = Path(source.osm).name
+        lines.append(words["source_user"].format(name=name) + f" — {data.network.attribution}")
+    if source.bundled:
         lines.append(words["source_amap"])
     else:
-        lines.append(words["source_user"].format(name=Path(str(data.inputs["communities"])).name))
+        lines.append(words["source_user"].format(name=Path(source.communities).name))
     return lines

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from geo.errors import InputError
+from quarterhour.geo.errors import InputError
+from quarterhour.siting.reasons import limit_words
 
 LANGS: tuple[str, ...] = ("zh", "en")
 """Languages of the report; Chinese is the default."""
@@ -111,11 +112,6 @@ TEXT: dict[str, dict[str, str]] = {
         "col_reason": "原因",
         "col_access": "距道路（米）",
         "col_nearest_site": "最近站点直线距离（米）",
-        "reason_off_network": "不在步行网络上：距最近可步行道路 {access} 米",
-        "reason_no_site": "{limit}内无可选站点；最近站点直线距离 {nearest} 米",
-        "reason_no_site_plain": "{limit}内无可选站点",
-        "reason_budget": "超出新建站点预算，未覆盖",
-        "reason_far_from_street": "离道路太远：即使就地设站，经道路往返也超过 {limit}（路网缺少小区内部道路）",
         "scenarios_title": "情景比较",
         "scenarios_intro": "同一数据在不同步行速度和时限下重新规划（启发式求解）。3.6 公里/小时对应老年人步速，4.5 为本项目默认值，5.1 为 Valhalla 默认步速。",
         "scenarios_skipped": "未计算情景比较。",
@@ -159,8 +155,6 @@ TEXT: dict[str, dict[str, str]] = {
         "method_heuristic": "启发式",
         "method_exact": "精确求解（HiGHS）",
         "page": "第 {page} 页",
-        "unit_min": "{value} 分钟",
-        "unit_m": "{value} 米",
     },
     "en": {
         "title": "15-minute employment service circle: station plan",
@@ -240,11 +234,6 @@ TEXT: dict[str, dict[str, str]] = {
         "col_reason": "Reason",
         "col_access": "To street (m)",
         "col_nearest_site": "Nearest site, straight line (m)",
-        "reason_off_network": "off the walking network: {access} m from the nearest walkable street",
-        "reason_no_site": "no station site within {limit}; nearest site {nearest} m away in a straight line",
-        "reason_no_site_plain": "no station site within {limit}",
-        "reason_budget": "not covered within the budget",
-        "reason_far_from_street": "too far from a street: even a station on the spot is more than {limit} away along streets (the network lacks the compound's own paths)",
         "scenarios_title": "Scenarios",
         "scenarios_intro": "The same data planned again at other walking speeds and limits (heuristic). 3.6 km/h is an elderly pace, 4.5 this project's default, 5.1 Valhalla's default.",
         "scenarios_skipped": "Scenarios were not computed.",
@@ -289,8 +278,6 @@ TEXT: dict[str, dict[str, str]] = {
         "method_heuristic": "heuristic",
         "method_exact": "exact (HiGHS)",
         "page": "page {page}",
-        "unit_min": "{value} min",
-        "unit_m": "{value} m",
     },
 }
 """Every sentence and label of the report, by language."""
@@ -375,38 +362,8 @@ def _finite(value: object) -> float | None:
 
 
 def limit_text(*, minutes: float | None, meters: float | None, lang: str) -> str:
-    """The walk limit as words: ``15 分钟`` / ``15 min`` or ``1000 米`` / ``1000 m``."""
-    words = texts(lang)
+    """The walk limit as words: ``15 分钟`` / ``15 min`` or ``1,000 米`` / ``1,000 m``."""
+    check_lang(lang)
     if meters is not None:
-        return words["unit_m"].format(value=fmt_int(meters))
-    return words["unit_min"].format(value=fmt_num(minutes))
-
-
-def reason_text(reason: object, *, access_m: object, nearest_site_m: object, limit: str, lang: str) -> str:
-    """Why a community is uncovered, in ``lang``, from the plan's English ``reason`` and distances.
-
-    Parameters
-    ----------
-    reason
-        The ``assignments.csv`` reason (``off the walking network ...``, ``no station site ...``,
-        ``not covered within the budget``).
-    access_m, nearest_site_m
-        The community's distance to the nearest street and, in a straight line, to the nearest
-        station site.
-    limit
-        The walk limit as words (:func:`limit_text`).
-    lang
-        The report language.
-    """
-    words = texts(lang)
-    text = str(reason or "")
-    if text.startswith("off the walking network"):
-        return words["reason_off_network"].format(access=fmt_int(access_m))
-    if text.startswith("not covered within the budget"):
-        return words["reason_budget"]
-    nearest = _finite(nearest_site_m)
-    if nearest is not None and nearest < 1.0 and _finite(access_m) is not None:
-        return words["reason_far_from_street"].format(limit=limit)
-    if nearest is not None:
-        return words["reason_no_site"].format(limit=limit, nearest=fmt_int(nearest))
-    return words["reason_no_site_plain"].format(limit=limit)
+        return limit_words(float(meters), "distance", lang=lang)
+    return limit_words(float(minutes), "time", lang=lang)

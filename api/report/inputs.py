@@ -9,15 +9,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 
-from geo.errors import InputError
-from geo.points import PointSet, read_points
-from routing import settings
-from routing.network import WalkNetwork
-from siting.files import SUMMARY, PlanFolder, read_plan
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet, read_points
+from quarterhour import settings
+from quarterhour.routing.graph import WalkNetwork
+from quarterhour.siting.files import SUMMARY, PlanFolder, Provenance, read_plan
+
+if TYPE_CHECKING:
+    from quarterhour.siting.model import CoverageModel
 
 log = logging.getLogger("quarterhour")
 
@@ -25,10 +29,6 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "objective", "n_communities", "n_existing", "n_new", "covered", "uncoverable", "speed_kmh", "inputs",
 )
 """Keys of ``summary.json`` the report cannot do without."""
-
-BUNDLED_PREFIX = "bundled:"
-"""How ``summary.json`` names the bundled compounds (``bundled: shanghai_compounds_amap_gcj02.csv``)."""
-
 
 @dataclass(frozen=True)
 class PlanInputs:
@@ -46,8 +46,6 @@ class PlanInputs:
         The plan's existing stations and candidate sites, if it had any.
     boundary
         The planning area (WGS84) to draw, if given.
-    bundled
-        Whether the communities are the bundled central Shanghai compounds.
     boundary_source
         The file of ``boundary``, if the report was given one (else the plan's own).
     """
@@ -58,7 +56,6 @@ class PlanInputs:
     existing: PointSet | None
     candidates: PointSet | None
     boundary: shapely.Geometry | None
-    bundled: bool
     boundary_source: str | None = None
 
     @property
@@ -67,9 +64,14 @@ class PlanInputs:
         return self.plan.summary
 
     @property
-    def inputs(self) -> dict[str, object]:
-        """The plan's ``summary.json`` ``inputs``."""
-        return self.plan.summary["inputs"]  # type: ignore[return-value]
+    def provenance(self) -> Provenance:
+        """Where the plan's inputs came from."""
+        return self.plan.provenance
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the communities are the bundled central Shanghai compounds."""
+        return self.provenance.bundled
 
     @property
     def minutes(self) -> float:
@@ -99,10 +101,7 @@ def read_plan_checked(folder: str | Path) -> PlanFolder:
     if missing:
         msg = f"{plan.folder / SUMMARY}: missing {', '.join(missing)} (write it with `quarterhour plan`)"
         raise InputError(msg)
-    inputs = summary["inputs"]
-    if not isinstance(inputs, dict) or not inputs.get("osm") or not inputs.get("communities"):
-        msg = f"{plan.folder / SUMMARY}: 'inputs' must name the 'osm' and 'communities' files the plan was made from"
-        raise InputError(msg)
+    plan.provenance  # noqa: B018  (raises if the inputs are not named)
     if "community_id" not in plan.assignments.columns:
         msg = f"{plan.folder}: assignments.csv has no community_id column"
         raise InputError(msg)
@@ -131,38 +130,80 @@ def load_plan_inputs(
     InputError
         If the folder, its summary or one of the inputs it names cannot be read.
     """
-    from geo.boundary import read_boundary
-    from routing.network import load_network
+    from quarterhour.geo.boundary import read_boundary
+    from quarterhour.routing.network import load_network
 
     plan = read_plan_checked(folder)
-    inputs = plan.summary["inputs"]
-    plan_boundary = read_boundary(_input_path(inputs, "boundary", plan), crs="wgs84") if inputs.get("boundary") else None
-    network = load_network(_input_path(inputs, "osm", plan), boundary=plan_boundary)
+    source = plan.provenance
+    plan_boundary = (
+        read_boundary(_input_path(source.boundary, "boundary", plan), crs=source.boundary_crs)
+        if source.boundary
+        else None
+    )
+    network = load_network(_input_path(source.osm, "osm", plan), boundary=plan_boundary)
     log.info("%s", network.describe())
     drawn = read_boundary(boundary, crs=boundary_crs) if boundary is not None else plan_boundary
-    crs = str(inputs.get("crs") or "wgs84")
-    bundled = str(inputs["communities"]).startswith(BUNDLED_PREFIX)
-    if bundled:
-        from siting.bundled import default_communities_path
-
-        every = read_points(default_communities_path(), crs="gcj02", role="communities")
+    if source.bundled:
+        every = read_points(
+            settings.default_communities_path(),
+            crs=settings.default_communities_crs,
+            role="communities",
+        )
     else:
-        every = read_points(_input_path(inputs, "communities", plan), crs=crs, role="communities")
+        path = _input_path(source.communities, "communities", plan)
+        every = read_points(path, crs=source.crs, role="communities")
     communities = _in_plan_order(every, plan)
-    existing, candidates = (
-        read_points(_input_path(inputs, key, plan), crs=crs, role=role) if inputs.get(key) else None
-        for key, role in (("existing", "existing stations"), ("candidates", "candidate sites"))
+    existing = candidates = None
+    if source.existing:
+        path = _input_path(source.existing, "existing", plan)
+        existing = read_points(path, crs=source.existing_crs or source.crs, role="existing stations")
+    if source.candidates:
+        path = _input_path(source.candidates, "candidates", plan)
+        candidates = read_points(path, crs=source.candidates_crs or source.crs, role="candidate sites")
+    shown = str(boundary) if boundary is not None else None
+    return PlanInputs(plan, network, communities, existing, candidates, drawn, shown)
+
+
+def plan_inputs_of_model(model: CoverageModel, *, boundary: shapely.Geometry | None = None) -> PlanInputs:
+    """The report's inputs of a solved model built with ``CoverageModel.from_points``.
+
+    Parameters
+    ----------
+    model
+        A solved model that knows its network and points.
+    boundary
+        The planning area (WGS84) to draw, if any.
+    """
+    if model.result is None or model.network is None:
+        msg = (
+            "the report needs a solved model built from points: "
+            "CoverageModel.from_points(...).solve()"
+        )
+        raise InputError(msg, param="plan")
+    points = model.points
+    communities = points["communities"]
+    provenance = Provenance(
+        osm=model.network.source,
+        communities=communities.source,
+        existing=None if points.get("existing") is None else points["existing"].source,
+        candidates=None if points.get("candidates") is None else points["candidates"].source,
     )
-    source = str(boundary) if boundary is not None else None
-    return PlanInputs(plan, network, communities, existing, candidates, drawn, bundled, source)
+    plan = PlanFolder.of_result(model.result, provenance=provenance, folder=".")
+    ordered = _in_plan_order(communities, plan)
+    return PlanInputs(
+        plan, model.network, ordered, points.get("existing"), points.get("candidates"), boundary
+    )
 
 
-def _input_path(inputs: dict[str, object], key: str, plan: PlanFolder) -> Path:
-    path = Path(str(inputs[key]))
+def _input_path(value: str, key: str, plan: PlanFolder) -> Path:
+    path = Path(value)
     if not path.is_absolute() and not path.exists():
         path = plan.folder / path
     if not path.exists():
-        msg = f"{plan.folder / SUMMARY}: inputs.{key} {inputs[key]!s} not found (the report rereads the plan's inputs)"
+        msg = (
+            f"{plan.folder / SUMMARY}: inputs.{key} {value} not found "
+            "(the report rereads the plan's inputs)"
+        )
         raise InputError(msg)
     return path
 
@@ -180,8 +221,3 @@ def _in_plan_order(points: PointSet, plan: PlanFolder) -> PointSet:
         )
         raise InputError(msg)
     return points.subset(found)
-
-
-def default_osm_path() -> Path:
-    """The bundled central Shanghai extract."""
-    return settings.data_folder / settings.default_osm

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -25,10 +26,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from api.report.i18n import fmt_num, texts
-from api.report.inputs import PlanInputs
-from api.report.scenarios import Scenario
-from geo.errors import NetworkError, QuarterhourError
+from quarterhour.api.report.i18n import fmt_num, texts
+from quarterhour.api.report.inputs import PlanInputs
+from quarterhour.api.report.scenarios import Scenario
+from quarterhour.geo.errors import NetworkError, QuarterhourError
+
+if TYPE_CHECKING:
+    from quarterhour.siting.model import CoverageModel
 
 log = logging.getLogger("quarterhour")
 
@@ -127,7 +131,7 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
     stations_lonlat
         (n, 2) WGS84 degrees.
     """
-    from routing.isochrone import isochrone
+    from quarterhour.routing.isochrone import isochrone
 
     meters = data.summary.get("meters")
     limit = {"meters": [float(meters)]} if meters is not None else {"minutes": [data.minutes]}
@@ -219,7 +223,14 @@ def _area_outline(data: PlanInputs) -> shapely.Geometry:
 
 
 def overview_map(data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Geometry, lang: str) -> str:
-    """Draw the overview map; return it as a PNG data URI.
+    """Draw the overview map; return it as a PNG data URI (see :func:`overview_figure`)."""
+    return png_data_uri(overview_figure(data, covered=covered, catchment=catchment, lang=lang))
+
+
+def overview_figure(
+    data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Geometry, lang: str
+) -> Figure:
+    """Draw the overview map: streets, communities, stations, walking areas, scale and north.
 
     Parameters
     ----------
@@ -232,7 +243,7 @@ def overview_map(data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Ge
     lang
         The report language.
     """
-    from api.report.tables import station_frame
+    from quarterhour.api.report.tables import station_frame
 
     words = texts(lang)
     minutes = fmt_num(data.summary.get("minutes") or data.summary.get("meters"), 1)
@@ -289,7 +300,27 @@ def overview_map(data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Ge
         ]
         figure.legend(handles=handles, loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, 0.0),
                       handlelength=1.8, columnspacing=1.4)
-        return png_data_uri(figure)
+        return figure
+
+
+def plot(plan: CoverageModel | str | Path, *, lang: str = "en") -> Figure:
+    """The report's overview map of a plan, as a matplotlib figure for a notebook.
+
+    Parameters
+    ----------
+    plan
+        A solved model built with ``CoverageModel.from_points``, or a plan folder.
+    lang
+        ``"en"`` (default) or ``"zh"``: the words of the legend.
+    """
+    from quarterhour.api.report.inputs import load_plan_inputs, plan_inputs_of_model
+    from quarterhour.api.report.tables import new_station_frame
+
+    data = load_plan_inputs(plan) if isinstance(plan, (str, Path)) else plan_inputs_of_model(plan)
+    new = new_station_frame(data)
+    catchment = catchments(data, new[["lon", "lat"]].to_numpy(float))
+    covered = data.plan.assignments["covered"].astype(bool).to_numpy()
+    return overview_figure(data, covered=covered, catchment=catchment, lang=lang)
 
 
 def scenario_chart(scenarios: Sequence[Scenario], *, lang: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from api.report.inputs import PlanInputs
+from quarterhour.api.report.inputs import PlanInputs
 
 log = logging.getLogger("quarterhour")
 
@@ -86,7 +86,7 @@ def run_scenarios(
     limits_min
         Walk limits to compare, in minutes, at the plan's speed.
     """
-    from siting.plan import run_plan
+    from quarterhour.siting.plan import run_plan
 
     summary = data.summary
     speed, minutes = data.speed_kmh, data.minutes
@@ -101,8 +101,8 @@ def run_scenarios(
                 result = run_plan(
                     data.network, data.communities, existing=data.existing, candidates=data.candidates,
                     minutes=pair_minutes, speed_kmh=pair_speed, budget=budget, quiet=True,  # type: ignore[arg-type]
-                )
-            solved[key] = result.summary()
+                ).result
+            solved[key] = result.summary
             log.info(
                 "scenario %g km/h, %g min: %s new stations (bound %.1f), %s uncoverable",
                 pair_speed, pair_minutes, solved[key]["n_new"], solved[key]["lower_bound"] or float("nan"),

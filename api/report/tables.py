@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from api.report.i18n import district_name, fmt_bound, fmt_int, fmt_minutes, fmt_num, fmt_pct, limit_text, reason_text, texts
-from api.report.inputs import PlanInputs
-from api.report.scenarios import quiet_solver_log
-from geo.crs import convert
-from routing.settings import minutes_to_metres
+from quarterhour.api.report.i18n import district_name, fmt_bound, fmt_int, fmt_minutes, fmt_num, fmt_pct, limit_text, texts
+from quarterhour.api.report.inputs import PlanInputs
+from quarterhour.api.report.scenarios import quiet_solver_log
+from quarterhour.geo.crs import convert
+from quarterhour.siting.reasons import reason_text
+from quarterhour.settings import minutes_to_metres
 
 GROUP_COLUMNS: tuple[str, ...] = ("streetname", "street", "town", "街镇", "街道", "乡镇", "township", "subdistrict")
 """Community columns (any case) naming the town or street a community belongs to, preferred first."""
@@ -92,7 +93,7 @@ def covered_today_mask(data: PlanInputs) -> np.ndarray:
     n = len(data.communities)
     if data.existing is None or int(summary["n_existing"]) == 0:
         return np.zeros(n, bool)
-    from siting.audit import coverage_audit
+    from quarterhour.siting.audit import coverage_audit
 
     with quiet_solver_log():  # its warnings concern today's stations, not the plan
         audit = coverage_audit(
@@ -291,8 +292,11 @@ def _uncoverable_rows(data: PlanInputs, grouping: Grouping | None, *, lang: str)
             "name": str(record["community_name"]),
             "group": str(grouping.labels[position]) if grouping is not None else "",
             "reason": reason_text(
-                record.get("reason"), access_m=record.get("access_m"), nearest_site_m=record.get("nearest_site_m"),
-                limit=limit, lang=lang,
+                record.get("reason"),
+                access_m=float(record.get("access_m")),
+                nearest_site_m=float(record.get("nearest_site_m")),
+                limit=limit,
+                lang=lang,
             ),
             "access_m": fmt_int(record.get("access_m")),
             "nearest_site_m": fmt_int(record.get("nearest_site_m")),

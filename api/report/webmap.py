@@ -8,14 +8,20 @@ coordinates they copy from these maps with :func:`geo.crs.convert`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import folium
 import numpy as np
 import pandas as pd
 
-from geo.points import PointSet
-from routing import settings
-from routing.network import WalkNetwork
+from quarterhour.geo.points import PointSet
+from quarterhour import settings
+from quarterhour.geo.errors import InputError, import_extra
+from quarterhour.routing.graph import WalkNetwork
+
+if TYPE_CHECKING:
+    from quarterhour.siting.model import CoverageModel
+
+folium = import_extra("folium", "notebooks")
 
 COVERED = "#31a354"
 UNCOVERED = "#de2d26"
@@ -79,8 +85,8 @@ def add_catchments(
     network: WalkNetwork,
     lonlat: np.ndarray,
     *,
-    minutes: float = settings.walk_limit_minutes,
-    speed_kmh: float = settings.walk_speed_kmh,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
     name: str = "walking areas",
     colour: str = "#3182bd",
 ) -> None:
@@ -95,15 +101,16 @@ def add_catchments(
     lonlat
         (n, 2) WGS84 degrees of the stations.
     minutes, speed_kmh
-        Walk limit and speed.
+        Walk limit and speed (defaults from :mod:`quarterhour.settings`).
     name, colour
         Layer name and outline colour.
     """
-    from routing.isochrone import isochrone, to_geojson
+    from quarterhour.routing.isochrone import isochrone, to_geojson
 
     features = []
     for lon, lat in np.asarray(lonlat, float):
-        result = isochrone(network, float(lon), float(lat), minutes=[minutes], speed_kmh=speed_kmh)
+        limit = settings.walk_limit_minutes if minutes is None else minutes
+        result = isochrone(network, float(lon), float(lat), minutes=[limit], speed_kmh=speed_kmh)
         features.extend(to_geojson(result, network, crs="wgs84", generalize_m=10.0)["features"])
     style = {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.15}
     folium.GeoJson(
@@ -115,3 +122,69 @@ def finish(folium_map: folium.Map) -> folium.Map:
     """Add the layer switch and return the map (display it, or ``.save("map.html")``)."""
     folium.LayerControl(collapsed=False).add_to(folium_map)
     return folium_map
+
+
+def explore(
+    plan: CoverageModel,
+    *,
+    today: bool = False,
+    catchments: bool = True,
+    zoom_start: int = 13,
+) -> folium.Map:
+    """An interactive map of a plan, or of today's coverage, for a notebook.
+
+    Parameters
+    ----------
+    plan
+        A model built with ``CoverageModel.from_points``: solved, its plan is drawn (new stations
+        with their walking areas); not solved, or with ``today``, its audit (who the existing
+        stations cover today).
+    today
+        Draw today's coverage by the existing stations even if the model is solved.
+    catchments
+        Draw the walking areas of the stations drawn (the new ones in a plan).
+    zoom_start
+        Initial zoom level.
+
+    Returns
+    -------
+    folium.Map
+        Display it in a notebook, or ``.save("map.html")``.
+    """
+    if plan.network is None:
+        msg = "explore needs a model built from points (CoverageModel.from_points)"
+        raise InputError(msg, param="plan")
+    network = plan.network
+    show_audit = today or plan.result is None
+    if show_audit:
+        audit = plan.audit()
+        covered_by_id = audit.communities.set_index("community_id")["covered"]
+        walk_by_id = audit.communities.set_index("community_id")["walk_min"]
+        stations = audit.stations.assign(kind="existing", rank=0)
+        drawn = stations
+    else:
+        table = plan.assignments.set_index("community_id")
+        covered_by_id, walk_by_id = table["covered"], table["walk_min"]
+        stations = plan.stations
+        drawn = plan.new_stations
+    communities = plan.points["communities"]
+    ids = communities.ids.astype(str)
+    folium_map = base_map(network, zoom_start=zoom_start)
+    if catchments and len(drawn):
+        limit = plan.limit
+        add_catchments(
+            folium_map,
+            network,
+            drawn[["lon", "lat"]].to_numpy(float),
+            minutes=limit.minutes or limit.value / (limit.speed_kmh * 1000.0 / 60.0),
+            speed_kmh=limit.speed_kmh,
+            name=f"{limit.words()} walk",
+        )
+    add_communities(
+        folium_map,
+        communities,
+        covered_by_id.reindex(ids).fillna(value=False).to_numpy(bool),
+        walk_min=walk_by_id.reindex(ids).to_numpy(float),
+    )
+    add_stations(folium_map, stations, name="stations")
+    return finish(folium_map)

@@ -20,8 +20,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.responses import json_response
-from geo.errors import InputError, NetworkError, QuarterhourError
+from quarterhour.api.http.responses import json_response
+from quarterhour.geo.errors import InputError, NetworkError, QuarterhourError
 
 Location = Sequence[str | int]
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from api.errors import field_errors, too_large
-from api.schemas import PointIn
-from geo.crs import convert
-from geo.points import PointSet, points_from_frame
-from routing.network import WalkNetwork
+from quarterhour.api.http.errors import field_errors, too_large
+from quarterhour.api.http.schemas import PointIn
+from quarterhour.geo.crs import convert
+from quarterhour.geo.points import PointSet, points_from_frame
+from quarterhour.routing.graph import WalkNetwork
 
 
 def network_lines(network: WalkNetwork, *, crs: str, tolerance_m: float, precision: int) -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 from fastapi.responses import Response
 
-from siting.result import json_scalar
+from quarterhour.siting.result import json_scalar
 
 JSON_MEDIA_TYPE = "application/json"
 

@@ -2,7 +2,7 @@
 
 ``ServerConfig`` says what the server loads at start-up (network, communities, stations, CORS
 origins); ``ApiLimits`` bounds what one request may ask for, so that no request can exhaust the
-server. Both are frozen dataclasses: build one, pass it to :func:`api.app.create_app`.
+server. Both are frozen dataclasses: build one, pass it to :func:`quarterhour.api.http.app.create_app`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from routing import settings
+from quarterhour import settings
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ServerConfig:
     boundary_crs
         Coordinates of ``boundary``.
     use_cache
-        Reuse the on-disk network cache (default ``routing.settings.use_cache``).
+        Reuse the on-disk network cache (default ``quarterhour.settings.use_cache``).
     clip_communities
         Keep only the communities inside the network's area: its bounding box, within the
         snapping limit of a street (``siting.bundled.communities_in_network_area``). The bundled

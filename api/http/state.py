@@ -1,6 +1,6 @@
 """What the server holds in memory: the network, the loaded points and cached answers.
 
-The state is built once at start-up (see the lifespan in :mod:`api.app`) and only read by
+The state is built once at start-up (see the lifespan in :mod:`quarterhour.api.http.app`) and only read by
 requests, except for the caches, which are filled under a lock.
 """
 
@@ -16,9 +16,10 @@ from typing import Annotated
 import orjson
 from fastapi import Depends, Request
 
-from api.settings import ServerConfig
-from geo.points import PointSet
-from routing.network import WalkNetwork, load_network
+from quarterhour.api.http.settings import ServerConfig
+from quarterhour.geo.points import PointSet
+from quarterhour.routing.graph import WalkNetwork
+from quarterhour.routing.network import load_network
 
 log = logging.getLogger("quarterhour")
 
@@ -87,9 +88,9 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     geo.errors.QuarterhourError
         If a file cannot be read or the network has no walkable street.
     """
-    from geo.boundary import read_boundary
-    from geo.points import read_points
-    from siting.bundled import communities_in_network_area
+    from quarterhour.geo.boundary import read_boundary
+    from quarterhour.geo.points import read_points
+    from quarterhour.siting.bundled import communities_in_network_area
 
     if network is None:
         boundary = read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None

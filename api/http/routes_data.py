@@ -8,13 +8,13 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.errors import ApiError, field_errors
-from api.geojson import network_lines, point_features
-from api.responses import json_response, raw_json_response
-from api.schemas import ERROR_RESPONSES, CommunitiesQuery, CoverageOut, CrsName, HealthOut, WalkLimit, geojson_responses
-from api.state import AppState, StateDep
-from geo.points import PointSet
-from siting.audit import CoverageAudit, coverage_audit
+from quarterhour.api.http.errors import ApiError, field_errors
+from quarterhour.api.http.geojson import network_lines, point_features
+from quarterhour.api.http.responses import json_response, raw_json_response
+from quarterhour.api.http.schemas import ERROR_RESPONSES, CommunitiesQuery, CoverageOut, CrsName, HealthOut, WalkLimit, geojson_responses
+from quarterhour.api.http.state import AppState, StateDep
+from quarterhour.geo.points import PointSet
+from quarterhour.siting.audit import CoverageAudit, coverage_audit
 
 router = APIRouter(tags=["data"])
 

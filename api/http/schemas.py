@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing import settings
+from quarterhour import settings
 
 CrsName = Literal["wgs84", "gcj02", "bd09"]
 

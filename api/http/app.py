@@ -3,10 +3,10 @@
 ``create_app(network_path, ...)`` returns an app that loads the walking network once, when it
 starts (lifespan), and serves:
 
-* ``GET``/``POST /isochrone``, ``POST /walktimes`` (:mod:`api.routes_routing`);
+* ``GET``/``POST /isochrone``, ``POST /walktimes`` (:mod:`quarterhour.api.http.routes_routing`);
 * ``GET /health``, ``/network``, ``/communities``, ``/stations``, ``/coverage``
-  (:mod:`api.routes_data`);
-* ``POST /plan`` (:mod:`api.routes_plan`);
+  (:mod:`quarterhour.api.http.routes_data`);
+* ``POST /plan`` (:mod:`quarterhour.api.http.routes_plan`);
 * ``/`` the web map (``api/static``) with Leaflet from the ``xstatic-leaflet`` package, offline;
 * ``/docs`` and ``/openapi.json``.
 """
@@ -25,12 +25,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import routes_data, routes_plan, routes_routing
-from api.errors import BodyLimitMiddleware, install_error_handlers
-from api.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
-from api.state import AppState, load_state
-from geo.errors import NetworkError
-from routing.isochrone import isochrone
+from quarterhour.api.http import routes_data, routes_plan, routes_routing
+from quarterhour.api.http.errors import BodyLimitMiddleware, install_error_handlers
+from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
+from quarterhour.api.http.state import AppState, load_state
+from quarterhour.geo.errors import NetworkError
+from quarterhour.routing.isochrone import isochrone
 
 log = logging.getLogger("quarterhour")
 
@@ -126,9 +126,9 @@ def create_app(
         Keep only the communities inside the network's area (its bounding box, within the
         snapping limit of a street; see ``siting.bundled.communities_in_network_area``).
     use_cache
-        Reuse the on-disk network cache (default ``routing.settings.use_cache``).
+        Reuse the on-disk network cache (default ``quarterhour.settings.use_cache``).
     limits
-        Bounds of one request (default :class:`api.settings.ApiLimits`).
+        Bounds of one request (default :class:`quarterhour.api.http.settings.ApiLimits`).
     """
     config = ServerConfig(
         network_path=Path(network_path),

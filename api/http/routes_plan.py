@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api.errors import ApiError, field_errors
-from api.geojson import features_to_crs, posted_points
-from api.responses import json_response
-from api.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
-from api.state import AppState, StateDep
-from geo.points import PointSet
-from siting.plan import run_plan
+from quarterhour.api.http.errors import ApiError, field_errors
+from quarterhour.api.http.geojson import features_to_crs, posted_points
+from quarterhour.api.http.responses import json_response
+from quarterhour.api.http.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
+from quarterhour.api.http.state import AppState, StateDep
+from quarterhour.geo.points import PointSet
+from quarterhour.siting.plan import run_plan
 
 router = APIRouter(tags=["siting"])
 
@@ -50,12 +50,12 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
             minutes=request.minutes, speed_kmh=request.speed_kmh, meters=request.meters,
             budget=request.budget, exact=request.exact, quiet=True,
             time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
-        )
+        ).result
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
     return json_response(
         {
             "stations": features_to_crs(result.to_geojson(), request.out_crs or request.crs),
-            "summary": result.summary(),
+            "summary": result.summary,
             "covered_ids": covered.tolist(),
         }
     )

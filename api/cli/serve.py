@@ -1,38 +1,33 @@
-"""``quarterhour serve``: the HTTP API and the planners' web map.
-
-The lead's ``api/cli.py`` calls :func:`add_serve_command`; ``python -m api.cli_serve`` runs the
-same command on its own (the benchmark uses it).
-"""
+"""``quarterhour serve``: the HTTP API and the planners' web map (the ``serve`` extra)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from geo.crs import CRS_NAMES
-from routing import settings
-
-Handler = Callable[[argparse.Namespace], None]
-AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
+from quarterhour import settings
+from quarterhour.api.cli.options import add_command, add_network_options, network_from_args
+from quarterhour.geo.crs import CRS_NAMES
+from quarterhour.geo.errors import import_extra
 
 SERVE_SUMMARY = "Serve the isochrone API and the planners' web map over HTTP (FastAPI, docs at /docs)."
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Load the network and point files, then serve until interrupted."""
-    from api.app import build_app
-    from api.cli import network_from_args
-    from api.serving import serve_forever
-    from api.settings import ServerConfig
-    from api.state import load_state
+    import_extra("fastapi", "serve")
+    import_extra("uvicorn", "serve")
+    from quarterhour.api.http.app import build_app
+    from quarterhour.api.http.serving import serve_forever
+    from quarterhour.api.http.settings import ServerConfig
+    from quarterhour.api.http.state import load_state
 
     bundled = args.osm is None and getattr(args, "place", None) is None and args.communities is None
     config = ServerConfig(
-        network_path=args.osm if args.osm is not None else settings.data_folder / settings.default_osm,
-        communities=settings.data_folder / settings.default_communities if bundled else args.communities,
-        communities_crs="gcj02" if bundled else args.communities_crs,
+        network_path=args.osm if args.osm is not None else settings.default_osm_path(),
+        communities=settings.default_communities_path() if bundled else args.communities,
+        communities_crs=settings.default_communities_crs if bundled else args.communities_crs,
         stations=args.stations,
         stations_crs=args.stations_crs,
         boundary=args.boundary,
@@ -66,22 +61,9 @@ def _workers(text: str) -> int:
     return int(text)
 
 
-def add_serve_command(add: AddCommand, add_network_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
-    """Add the ``serve`` command to the ``quarterhour`` parser.
-
-    Parameters
-    ----------
-    add
-        ``add(name, handler, summary)`` returns a new sub-command parser (``api.cli.build_parser``).
-    add_network_options
-        Adds ``--osm``, ``--boundary``, ``--boundary-crs`` and ``--no-cache``.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``serve`` parser.
-    """
-    serve = add("serve", cmd_serve, SERVE_SUMMARY)
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``serve`` to the command line."""
+    serve = add_command(commands, "serve", cmd_serve, SERVE_SUMMARY)
     data = serve.add_argument_group("data (without --osm and --communities: the bundled central Shanghai compounds)")
     data.add_argument("--communities", type=Path, metavar="FILE", help="communities (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)")
     data.add_argument("--communities-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --communities (AMap lists are gcj02)")
@@ -101,32 +83,3 @@ def add_serve_command(add: AddCommand, add_network_options: Callable[[argparse.A
     )
     http.add_argument("--access-log", action="store_true", help="log every request")
     add_network_options(serve)
-    return serve
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``serve`` on its own (``python -m api.cli_serve --osm FILE ...``); return the exit status."""
-    from api.cli import _add_network_options, configure_logging
-    from geo.errors import QuarterhourError
-
-    parser = argparse.ArgumentParser(prog="python -m api.cli_serve", description=SERVE_SUMMARY)
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
-
-    def add(_name: str, handler: Handler, _summary: str) -> argparse.ArgumentParser:
-        parser.set_defaults(handler=handler)
-        return parser
-
-    add_serve_command(add, _add_network_options)
-    args = parser.parse_args(argv)
-    configure_logging(quiet=args.quiet, verbose=False)
-    try:
-        args.handler(args)
-    except (QuarterhourError, OSError) as error:
-        print(f"quarterhour: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-if __name__ == "__main__":
-    sys.exit(main())

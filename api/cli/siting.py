@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
-from geo.crs import CRS_NAMES
-from geo.errors import InputError
-from routing import settings
+from quarterhour import settings
+from quarterhour.api.cli.options import (
+    add_command,
+    add_limit_options,
+    add_network_options,
+    network_from_args,
+    write_metadata,
+)
+from quarterhour.geo.crs import CRS_NAMES
+from quarterhour.geo.errors import InputError
 
 log = logging.getLogger("quarterhour")
 
@@ -34,7 +40,7 @@ def _add_point_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_points(path: Path | None, *, crs: str | None, role: str):  # noqa: ANN202
-    from geo.points import read_points
+    from quarterhour.geo.points import read_points
 
     if path is None:
         return None
@@ -42,7 +48,7 @@ def _load_points(path: Path | None, *, crs: str | None, role: str):  # noqa: ANN
 
 
 def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
-    from siting.bundled import default_communities
+    from quarterhour.siting.bundled import default_communities
 
     if args.communities is None:
         if args.crs not in (None, "gcj02"):
@@ -54,9 +60,8 @@ def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Propose new stations; write stations.geojson, assignments.csv and summary.json."""
-    from api.cli import network_from_args
-    from siting.files import write_plan
-    from siting.plan import run_plan
+    from quarterhour.siting.files import BUNDLED_PREFIX, Provenance, write_plan
+    from quarterhour.siting.plan import run_plan
 
     existing = _load_points(args.existing, crs=args.crs, role="existing stations")
     candidates = _load_points(args.candidates, crs=args.crs, role="candidate sites")
@@ -66,18 +71,18 @@ def cmd_plan(args: argparse.Namespace) -> None:
         network, communities, existing=existing, candidates=candidates,
         minutes=args.minutes, speed_kmh=args.speed_kmh, meters=args.meters,
         budget=args.budget, exact=args.exact, time_limit=args.time_limit, lp_bound=args.lp_bound, quiet=args.quiet,
+    ).result
+    provenance = Provenance(
+        osm=str(args.osm or settings.default_osm_path()),
+        communities=str(args.communities or BUNDLED_PREFIX + settings.default_communities),
+        crs=args.crs or ("gcj02" if args.communities is None else "wgs84"),
+        existing=str(args.existing) if args.existing else None,
+        candidates=str(args.candidates) if args.candidates else None,
+        boundary=str(args.boundary) if args.boundary else None,
+        boundary_crs=args.boundary_crs,
     )
-    inputs = {
-        "osm": str(args.osm or settings.data_folder / settings.default_osm),
-        "communities": str(args.communities or "bundled: " + settings.default_communities),
-        "existing": str(args.existing) if args.existing else None,
-        "candidates": str(args.candidates) if args.candidates else None,
-        "crs": args.crs or ("gcj02" if args.communities is None else "wgs84"),
-        "boundary": str(args.boundary) if args.boundary else None,
-        "boundary_crs": args.boundary_crs,
-    }
-    paths = write_plan(result, args.output, inputs=inputs)
-    summary = result.summary()
+    paths = write_plan(result, args.output, provenance=provenance)
+    summary = result.summary
     bound = summary["lower_bound"] if summary["lower_bound"] is not None else summary["upper_bound"]
     log.info(
         "%s communities, %s covered by %s existing + %s new stations (%s bound %.2f, gap %.1f%%); wrote %s",
@@ -90,9 +95,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: each community's nearest station and walk time, as CSV."""
-    from api.cli import network_from_args, write_metadata
-    from geo.atomic import atomic_path
-    from siting.audit import coverage_audit
+    from quarterhour.geo.atomic import atomic_path
+    from quarterhour.siting.audit import coverage_audit
 
     stations = _load_points(args.stations, crs=args.crs, role="stations")
     network = network_from_args(args)
@@ -108,13 +112,10 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     print(json.dumps(summary, ensure_ascii=False, default=str))
 
 
-def add_commands(
-    add: Callable[..., argparse.ArgumentParser],
-    add_network_options: Callable[[argparse.ArgumentParser], None],
-    add_limit_options: Callable[..., None],
-) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``plan`` and ``coverage`` to the command line."""
-    plan = add(
+    plan = add_command(
+        commands,
         "plan",
         cmd_plan,
         "Propose the fewest new stations so every community walks to one within the limit "
@@ -132,7 +133,7 @@ def add_commands(
     add_limit_options(plan)
     add_network_options(plan)
 
-    coverage = add("coverage", cmd_coverage, "Who is covered today: every community's nearest station and walk time.")
+    coverage = add_command(commands, "coverage", cmd_coverage, "Who is covered today: every community's nearest station and walk time.")
     _add_point_options(coverage)
     coverage.add_argument("--stations", type=Path, required=True, metavar="S.csv", help="the stations")
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")

@@ -12,14 +12,14 @@ import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.errors import field_errors
-from api.geojson import posted_points
-from api.responses import json_response
-from api.schemas import ERROR_RESPONSES, IsochroneParams, WalkTimesOut, WalkTimesRequest, geojson_responses
-from api.state import AppState, StateDep
-from geo.crs import convert
-from routing.isochrone import isochrone, to_geojson
-from routing.walktimes import walk_time_matrix
+from quarterhour.api.http.errors import field_errors
+from quarterhour.api.http.geojson import posted_points
+from quarterhour.api.http.responses import json_response
+from quarterhour.api.http.schemas import ERROR_RESPONSES, IsochroneParams, WalkTimesOut, WalkTimesRequest, geojson_responses
+from quarterhour.api.http.state import AppState, StateDep
+from quarterhour.geo.crs import convert
+from quarterhour.routing.isochrone import isochrone, to_geojson
+from quarterhour.routing.walktimes import walk_time_matrix
 
 router = APIRouter(tags=["routing"])
 
@@ -44,7 +44,7 @@ def isochrone_collection(state: AppState, params: IsochroneParams, *, location: 
 
     Raises
     ------
-    api.errors.ApiError
+    quarterhour.api.http.errors.ApiError
         422 for bad options, 404 for a point farther than the snapping limit from any street.
     """
     lon, lat = convert(params.lon, params.lat, src=params.crs, dst="wgs84")

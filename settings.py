@@ -1,6 +1,6 @@
 """Defaults of quarterhour, in one typed place.
 
-Change a value here (``routing.settings.walk_speed_kmh = 4.0``) to change the default of every
+Change a value here (``quarterhour.settings.walk_speed_kmh = 4.0``) to change the default of every
 function and command that reads it; pass an explicit keyword to change one call.
 """
 
@@ -45,14 +45,27 @@ attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 
 
-data_folder: Path = Path(os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parents[1] / "data"))
-"""The bundled data (central Shanghai streets and compounds, Qingpu boundary, test extracts)."""
+data_folder: Path = Path(os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parent / "data"))
+"""The bundled data (central Shanghai streets and compounds, district outlines, Qingpu data)."""
 
 default_osm: str = "shanghai_center.osm.pbf"
 """The bundled default network: central Shanghai (OpenStreetMap, 2025-08-09)."""
 
 default_communities: str = "shanghai_compounds_amap_gcj02.csv"
 """The bundled default communities: real residential compounds (AMap, GCJ-02)."""
+
+default_communities_crs: str = "gcj02"
+"""The coordinate system of the bundled compounds."""
+
+
+def default_osm_path() -> Path:
+    """Return the bundled default extract (central Shanghai)."""
+    return data_folder / default_osm
+
+
+def default_communities_path() -> Path:
+    """Return the bundled default communities (AMap compounds, GCJ-02)."""
+    return data_folder / default_communities
 
 
 def minutes_to_metres(minutes: float, speed_kmh: float) -> float:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
-from geo.crs import CRS_NAMES
+from quarterhour.api.cli.options import add_command
+from quarterhour.geo.crs import CRS_NAMES
 
 log = logging.getLogger("quarterhour")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     """Write the report of a plan folder as PDF, and as self-contained HTML beside it."""
-    from api.report import build_report
+    from quarterhour.api.report import build_report
 
     paths = build_report(
         args.plan_dir, args.output, boundary=args.boundary, boundary_crs=args.boundary_crs,
@@ -24,9 +24,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(paths.html)
 
 
-def add_report_command(add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Add ``report`` to the command line (``add`` as in :func:`api.cli.build_parser`)."""
-    report = add(
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``report`` to the command line."""
+    report = add_command(
+        commands,
         "report",
         cmd_report,
         "Write a plan's report for the bureau: summary, overview map, proposed stations, per-town "

@@ -1,0 +1,1 @@
+"""The ``quarterhour`` command line: shared options, then one module per group of commands."""

@@ -1,0 +1,221 @@
+"""Option groups and helpers every command shares: network, walk limit, points, outputs.
+
+Command modules (:mod:`~quarterhour.api.cli.routing`, :mod:`~quarterhour.api.cli.siting`,
+:mod:`~quarterhour.api.cli.serve`, :mod:`~quarterhour.api.cli.report`) import from here, and
+:mod:`~quarterhour.api.cli.main` imports them: nothing imports back up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from quarterhour import settings
+from quarterhour.geo.crs import CRS_NAMES
+from quarterhour.geo.errors import InputError
+
+if TYPE_CHECKING:
+    from quarterhour.routing.graph import WalkNetwork
+
+log = logging.getLogger("quarterhour")
+
+Handler = Callable[[argparse.Namespace], None]
+
+EPILOG = (
+    "Walking speed defaults to 4.5 km/h (75 m per minute); the 15-minute circle is about 1,125 m "
+    "of walking. GB 50180-2018 describes it as 800-1,000 m: use --meters 1000 for distance mode. "
+    "Outputs built from OpenStreetMap carry: " + settings.attribution
+)
+
+
+class PlannerHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Show the defaults that exist and keep the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def add_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    handler: Handler,
+    summary: str,
+) -> argparse.ArgumentParser:
+    """Add a sub-command with the shared help format and ``-q``/``-v`` after its name.
+
+    Parameters
+    ----------
+    commands
+        The sub-parsers of the ``quarterhour`` parser.
+    name
+        The command's name.
+    handler
+        Called with the parsed arguments.
+    summary
+        One paragraph of help.
+    """
+    sub = commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=EPILOG,
+        formatter_class=PlannerHelpFormatter,
+    )
+    add_verbosity_options(sub, default=argparse.SUPPRESS)
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser, *, default: object = False) -> None:
+    """Add ``-q/--quiet`` and ``-v/--verbose`` (before or after the sub-command)."""
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress bars or log lines, only errors",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="more log lines",
+    )
+
+
+def positive_float(text: str) -> float:
+    """Parse a number above zero (an ``argparse`` type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"{text!r} is not a number"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not value > 0:
+        msg = f"{text!r} must be above zero"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--osm``, ``--place``, ``--boundary``, ``--boundary-crs`` and ``--no-cache``."""
+    group = parser.add_argument_group("walking network")
+    group.add_argument(
+        "--osm",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="OpenStreetMap extract (.osm, .osm.xml, .osm.bz2, .osm.pbf); "
+        "default: the bundled central Shanghai streets",
+    )
+    group.add_argument(
+        "--place",
+        metavar="NAME",
+        help="download the walking network of a place with osmnx instead of --osm (needs a "
+        'network connection), e.g. "Qingpu District, Shanghai, China"',
+    )
+    group.add_argument(
+        "--boundary",
+        type=Path,
+        metavar="FILE",
+        help="clip the network to this GeoJSON polygon",
+    )
+    group.add_argument(
+        "--boundary-crs",
+        default="wgs84",
+        choices=CRS_NAMES,
+        help="coordinates of --boundary",
+    )
+    group.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rebuild the network instead of reusing the cache",
+    )
+
+
+def add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """Add ``--minutes`` (several with ``many``), ``--meters`` and ``--speed-kmh``."""
+    group = parser.add_argument_group("walk limit")
+    if many:
+        group.add_argument(
+            "--minutes",
+            type=positive_float,
+            nargs="+",
+            default=list(settings.isochrone_contours),
+            metavar="MIN",
+            help="contours in minutes (at most 4, each at most 60)",
+        )
+        group.add_argument(
+            "--meters",
+            type=positive_float,
+            nargs="+",
+            metavar="M",
+            help="distance contours in metres walked, instead of minutes",
+        )
+    else:
+        group.add_argument(
+            "--minutes",
+            type=positive_float,
+            default=settings.walk_limit_minutes,
+            metavar="MIN",
+            help="walk limit in minutes",
+        )
+        group.add_argument(
+            "--meters",
+            type=positive_float,
+            metavar="M",
+            help="distance limit in metres walked, instead of minutes",
+        )
+    group.add_argument(
+        "--speed-kmh",
+        type=positive_float,
+        default=settings.walk_speed_kmh,
+        help="walking speed",
+    )
+
+
+def network_from_args(args: argparse.Namespace) -> WalkNetwork:
+    """Load (or download) the walking network the network options of a command name."""
+    from quarterhour.geo.boundary import read_boundary
+    from quarterhour.routing.network import download_network, load_network
+
+    boundary = read_boundary(args.boundary, crs=args.boundary_crs) if args.boundary else None
+    if args.place:
+        if args.osm is not None:
+            msg = "give either --osm or --place, not both"
+            raise InputError(msg)
+        return download_network(args.place, boundary=boundary)
+    osm = args.osm if args.osm is not None else settings.default_osm_path()
+    network = load_network(osm, boundary=boundary, use_cache=not args.no_cache, quiet=args.quiet)
+    log.info("%s", network.describe())
+    return network
+
+
+def write_metadata(output: Path, network: WalkNetwork, **facts: object) -> Path:
+    """Write ``<output stem>.meta.json`` beside a CSV output: speed, limit, sources, attribution.
+
+    A CSV has no place for them, and every output built from OpenStreetMap states its walking
+    speed and carries the attribution.
+
+    Parameters
+    ----------
+    output
+        The CSV file.
+    network
+        The network the output was computed on.
+    **facts
+        What else to state (limit, speed, input files ...).
+    """
+    from quarterhour.geo.atomic import write_text
+
+    path = output.with_name(output.stem + ".meta.json")
+    meta = {**facts, "network": network.source, "attribution": network.attribution}
+    write_text(path, json.dumps(meta, ensure_ascii=False, indent=1, default=str))
+    return path

@@ -1,0 +1,174 @@
+"""``quarterhour network``, ``isochrone`` and ``walktimes``: the routing commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from quarterhour import settings
+from quarterhour.api.cli.options import (
+    add_command,
+    add_limit_options,
+    add_network_options,
+    network_from_args,
+    write_metadata,
+)
+from quarterhour.geo.crs import CRS_NAMES
+
+log = logging.getLogger("quarterhour")
+
+
+def cmd_network(args: argparse.Namespace) -> None:
+    """Build (and cache) the walking network and print its size."""
+    network = network_from_args(args)
+    print(network.describe())
+
+
+def cmd_isochrone(args: argparse.Namespace) -> None:
+    """Write the isochrone polygons of one point as GeoJSON."""
+    import orjson
+
+    from quarterhour.geo.atomic import write_bytes
+    from quarterhour.geo.crs import check_crs_name, convert
+    from quarterhour.routing.isochrone import isochrone, to_geojson
+
+    network = network_from_args(args)
+    lon, lat = convert(args.lon, args.lat, src=check_crs_name(args.crs), dst="wgs84")
+    result = isochrone(
+        network, float(lon), float(lat), minutes=args.minutes, meters=args.meters,
+        speed_kmh=args.speed_kmh, buffer_m=args.buffer_m,
+    )
+    collection = to_geojson(result, network, crs=args.out_crs or args.crs, denoise=args.denoise, generalize_m=args.generalize)
+    write_bytes(args.output, orjson.dumps(collection))
+    log.info("wrote %s contours to %s", len(collection["features"]), args.output)
+
+
+def cmd_walktimes(args: argparse.Namespace) -> None:
+    """Write the walk times between two point files as CSV (from_id,to_id,walk_min)."""
+    import numpy as np
+    import pandas as pd
+
+    from quarterhour.geo.atomic import atomic_path
+    from quarterhour.geo.points import read_points
+    from quarterhour.routing.walktimes import walk_time_matrix
+
+    sources = read_points(args.from_file, crs=args.crs, role="origin")
+    targets = read_points(args.to_file, crs=args.crs, role="destination")
+    network = network_from_args(args)
+    times = walk_time_matrix(
+        network, sources.lon, sources.lat, targets.lon, targets.lat,
+        minutes=args.minutes, meters=args.meters, speed_kmh=args.speed_kmh, quiet=args.quiet,
+    )
+    matrix = times.matrix.tocoo()
+    column = "walk_min" if times.metric == "time" else "walk_m"
+    table = pd.DataFrame(
+        {"from_id": sources.ids[matrix.row], "to_id": targets.ids[matrix.col], column: np.round(matrix.data, 4)}
+    )
+    with atomic_path(args.output) as temporary:
+        table.to_csv(temporary, index=False)
+    write_metadata(
+        args.output, network, metric=times.metric, limit=times.limit, unit=times.unit, speed_kmh=times.speed_kmh,
+        sources=str(args.from_file), targets=str(args.to_file), crs=args.crs,
+        unreachable_from=sources.ids[~times.src_snap.reachable].tolist(),
+        unreachable_to=targets.ids[~times.dst_snap.reachable].tolist(),
+    )
+    for role, points, snap in (("from", sources, times.src_snap), ("to", targets, times.dst_snap)):
+        if snap.n_unreachable:
+            log.warning(
+                "%s of %s %s points lie more than %g m from any walkable street and have no walk times (%s)",
+                f"{snap.n_unreachable:,}", f"{len(points):,}", role, snap.max_m,
+                ", ".join(points.ids[~snap.reachable][:5]) + (" ..." if snap.n_unreachable > 5 else ""),
+            )
+    log.info("wrote %s pairs within %g %s to %s", f"{len(table):,}", times.limit, times.unit, args.output)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``network``, ``isochrone`` and ``walktimes`` to the command line."""
+    network = add_command(
+        commands,
+        "network",
+        cmd_network,
+        "Build the walking network of an OSM extract (cached for later commands).",
+    )
+    add_network_options(network)
+
+    iso = add_command(
+        commands,
+        "isochrone",
+        cmd_isochrone,
+        "Draw the 5/10/15-minute walking areas around one point, as GeoJSON.",
+    )
+    iso.add_argument("--lon", type=float, required=True, help="longitude of the point")
+    iso.add_argument("--lat", type=float, required=True, help="latitude of the point")
+    iso.add_argument(
+        "--crs",
+        default="wgs84",
+        choices=CRS_NAMES,
+        help="coordinates of --lon/--lat (AMap lists are gcj02)",
+    )
+    iso.add_argument(
+        "--out-crs",
+        choices=CRS_NAMES,
+        help="coordinates of the output (default: as --crs)",
+    )
+    iso.add_argument(
+        "--buffer-m",
+        type=float,
+        default=settings.isochrone_buffer_m,
+        help="how far off a reached street the area reaches",
+    )
+    iso.add_argument(
+        "--denoise",
+        type=float,
+        default=0.0,
+        help="0-1: drop pieces smaller than this share of the largest",
+    )
+    iso.add_argument(
+        "--generalize",
+        type=float,
+        default=None,
+        metavar="M",
+        help="simplify outlines to this many metres",
+    )
+    iso.add_argument("-o", "--output", type=Path, required=True, help="output .geojson file")
+    add_limit_options(iso, many=True)
+    add_network_options(iso)
+
+    walk = add_command(
+        commands,
+        "walktimes",
+        cmd_walktimes,
+        "Walk times between two point files, within a limit, as CSV.",
+    )
+    walk.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        required=True,
+        metavar="A.csv",
+        help="origins (CSV id,name,lon,lat; GeoJSON; GeoPackage)",
+    )
+    walk.add_argument(
+        "--to",
+        dest="to_file",
+        type=Path,
+        required=True,
+        metavar="B.csv",
+        help="destinations",
+    )
+    walk.add_argument(
+        "--crs",
+        default="wgs84",
+        choices=CRS_NAMES,
+        help="coordinates of both point files",
+    )
+    walk.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output CSV: from_id,to_id,walk_min",
+    )
+    add_limit_options(walk)
+    add_network_options(walk)

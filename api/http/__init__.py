@@ -1,0 +1,1 @@
+"""The HTTP service (FastAPI) and the planners' web map; needs the ``serve`` extra."""
