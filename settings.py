@@ -35,7 +35,9 @@ Shanghai's road-only extract: Puxi and Pudong) splits a district into real, sepa
 every substantial component is kept and only slivers are dropped.
 """
 
-cache_folder: Path = Path(os.environ.get("QUARTERHOUR_CACHE", Path.home() / ".cache" / "quarterhour"))
+cache_folder: Path = Path(
+    os.environ.get("QUARTERHOUR_CACHE", Path.home() / ".cache" / "quarterhour")
+)
 """Where built networks are cached (CSR arrays, coordinates, geometries)."""
 
 use_cache: bool = True
@@ -45,7 +47,9 @@ attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 
 
-data_folder: Path = Path(os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parent / "data"))
+data_folder: Path = Path(
+    os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parent / "data")
+)
 """The bundled data (central Shanghai streets and compounds, district outlines, Qingpu data)."""
 
 default_osm: str = "shanghai_center.osm.pbf"

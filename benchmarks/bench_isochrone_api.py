@@ -141,7 +141,7 @@ def run(label: str, urls: list[str], *, clients: int) -> Run:
     return Run(label, seconds, wall, sum(errors for _, errors in results))
 
 
-def bench(name: str, make_url, points: np.ndarray, *, n_sequential: int, memory=None) -> list[Run]:  # noqa: ANN001
+def bench(name: str, make_url, points: np.ndarray, *, n_sequential: int, memory=None) -> list[Run]:
     """The sequential and the concurrent series against one server; ``memory()`` after each."""
     urls = [make_url(float(lon), float(lat)) for lon, lat in points]
     run(f"{name} warm-up", urls[:WARM_UP], clients=1)
@@ -151,31 +151,55 @@ def bench(name: str, make_url, points: np.ndarray, *, n_sequential: int, memory=
     concurrent = run(f"{name} {CONCURRENCY} clients", urls[n_sequential:], clients=CONCURRENCY)
     rss += [memory()] if memory else []
     if memory:
-        print(f"{name} server RSS: {rss[0]:.0f} MiB after warm-up, {rss[1]:.0f} MiB after the sequential series, "
-              f"{rss[2]:.0f} MiB after the concurrent one")
+        print(
+            f"{name} server RSS: {rss[0]:.0f} MiB after warm-up, "
+            f"{rss[1]:.0f} MiB after the sequential series, "
+            f"{rss[2]:.0f} MiB after the concurrent one"
+        )
     return [sequential, concurrent]
 
 
 def start_quarterhour(port: int, workers: int) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "quarterhour", "serve", "--osm", str(HEIDELBERG), "--port", str(port), "--workers", str(workers), "-q",
+        sys.executable,
+        "-m",
+        "quarterhour",
+        "serve",
+        "--osm",
+        str(HEIDELBERG),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "-q",
     ]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def start_valhalla(port: int) -> int:
     output = subprocess.run(
-        [str(VALHALLA_ANCHOR), str(HEIDELBERG), str(port)], check=True, capture_output=True, text=True, timeout=1800
+        [str(VALHALLA_ANCHOR), str(HEIDELBERG), str(port)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     return int(output.stdout.strip().splitlines()[-1])
 
 
 def print_table(runs: list[Run], anchors: dict[str, Run]) -> None:
-    header = f"{'series':<28}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}{'p50 ratio':>11}{'req/s ratio':>13}"
+    header = (
+        f"{'series':<28}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}"
+        f"{'p50 ratio':>11}{'req/s ratio':>13}"
+    )
     print(header)
     print("-" * len(header))
     for item in runs:
-        anchor = anchors.get(item.label.split(" ", 1)[1]) if item.label.startswith("quarterhour") else None
+        anchor = (
+            anchors.get(item.label.split(" ", 1)[1])
+            if item.label.startswith("quarterhour")
+            else None
+        )
         p50_ratio = f"{item.p50_ms / anchor.p50_ms:.2f}" if anchor else ""
         rate_ratio = f"{item.per_second / anchor.per_second:.2f}" if anchor else ""
         print(
@@ -186,10 +210,16 @@ def print_table(runs: list[Run], anchors: dict[str, Run]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=10_000, help="total requests (a fifth sequential)")
+    parser.add_argument(
+        "--requests", type=int, default=10_000, help="total requests (a fifth sequential)"
+    )
     parser.add_argument("--port", type=int, default=8731)
-    parser.add_argument("--workers", type=int, default=2, help="quarterhour serve --workers (processes)")
-    parser.add_argument("--valhalla", action="store_true", help="also run against Valhalla (needs ../shared/tools)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="quarterhour serve --workers (processes)"
+    )
+    parser.add_argument(
+        "--valhalla", action="store_true", help="also run against Valhalla (needs ../shared/tools)"
+    )
     parser.add_argument("--valhalla-port", type=int, default=8732)
     args = parser.parse_args(argv)
 
@@ -201,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_up(f"{base}/health", timeout_s=300, process=server)
         print(f"quarterhour server RSS: {rss_mib(server.pid):.0f} MiB after start-up")
         runs = bench(
-            "quarterhour", lambda lon, lat: quarterhour_url(base, lon, lat), points,
-            n_sequential=n_sequential, memory=lambda: rss_mib(server.pid),
+            "quarterhour",
+            lambda lon, lat: quarterhour_url(base, lon, lat),
+            points,
+            n_sequential=n_sequential,
+            memory=lambda: rss_mib(server.pid),
         )
     finally:
         server.send_signal(signal.SIGINT)
@@ -214,14 +247,22 @@ def main(argv: list[str] | None = None) -> int:
         valhalla = f"http://127.0.0.1:{args.valhalla_port}"
         try:
             wait_until_up(valhalla_url(valhalla, *points[0]), timeout_s=300)
-            valhalla_runs = bench("valhalla", lambda lon, lat: valhalla_url(valhalla, lon, lat), points, n_sequential=n_sequential)
+            valhalla_runs = bench(
+                "valhalla",
+                lambda lon, lat: valhalla_url(valhalla, lon, lat),
+                points,
+                n_sequential=n_sequential,
+            )
             anchors = {item.label.split(" ", 1)[1]: item for item in valhalla_runs}
             runs += valhalla_runs
         finally:
             os.kill(pid, signal.SIGKILL)
 
-    print(f"15-minute walking isochrones at {SPEED_KMH} km/h, Heidelberg ({len(points):,} random street nodes), "
-          f"{os.cpu_count()} CPUs, keep-alive HTTP/1.1 on loopback")
+    print(
+        f"15-minute walking isochrones at {SPEED_KMH} km/h, "
+        f"Heidelberg ({len(points):,} random street nodes), "
+        f"{os.cpu_count()} CPUs, keep-alive HTTP/1.1 on loopback"
+    )
     print_table(runs, anchors)
     total_errors = sum(item.errors for item in runs)
     print(f"errors: {total_errors}")

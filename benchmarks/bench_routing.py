@@ -36,7 +36,7 @@ LIMIT_MIN = 15.0
 SPEED_M_PER_MIN = settings.walk_speed_kmh * 1000 / 60
 
 
-def timed(function, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+def timed(function, *args, **kwargs):
     started = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - started
@@ -74,7 +74,7 @@ def bench_build(quick: bool) -> None:
     row("cached reload (target < 0.5 s)", reload, "", None)
 
 
-def bench_reach(network, quick: bool) -> None:  # noqa: ANN001
+def bench_reach(network, quick: bool) -> None:
     import networkx as nx
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
@@ -85,21 +85,33 @@ def bench_reach(network, quick: bool) -> None:  # noqa: ANN001
     reach_from_nodes(network, sources[:50], limit=LIMIT_MIN, arc_cost=arc_cost)  # compile
     reach, ours = timed(reach_from_nodes, network, sources, limit=LIMIT_MIN, arc_cost=arc_cost)
     per_source = ours / n_sources * 1e3
-    print(f"  ours: {n_sources:,} sources, {reach.nnz / n_sources:,.0f} nodes reached per source on average")
+    print(
+        f"  ours: {n_sources:,} sources, {reach.nnz / n_sources:,.0f} nodes reached per source on average"
+    )
 
     multi = nx.MultiDiGraph()
     minutes = network.edge_length_m / SPEED_M_PER_MIN
-    for u, v, t in zip(network.edge_u.tolist(), network.edge_v.tolist(), minutes.tolist()):
+    for u, v, t in zip(
+        network.edge_u.tolist(), network.edge_v.tolist(), minutes.tolist(), strict=True
+    ):
         multi.add_edge(u, v, travel_time=t)
         multi.add_edge(v, u, travel_time=t)
     simple = nx.Graph()
-    for u, v, t in zip(network.edge_u.tolist(), network.edge_v.tolist(), minutes.tolist()):
+    for u, v, t in zip(
+        network.edge_u.tolist(), network.edge_v.tolist(), minutes.tolist(), strict=True
+    ):
         if not simple.has_edge(u, v) or simple[u][v]["travel_time"] > t:
             simple.add_edge(u, v, travel_time=t)
     sample = sources[:200].tolist()
-    for name, graph in (("networkx (osmnx MultiDiGraph)", multi), ("networkx (plain Graph)", simple)):
+    for name, graph in (
+        ("networkx (osmnx MultiDiGraph)", multi),
+        ("networkx (plain Graph)", simple),
+    ):
         _, seconds = timed(
-            lambda g=graph: [nx.single_source_dijkstra_path_length(g, s, cutoff=LIMIT_MIN, weight="travel_time") for s in sample]
+            lambda g=graph: [
+                nx.single_source_dijkstra_path_length(g, s, cutoff=LIMIT_MIN, weight="travel_time")
+                for s in sample
+            ]
         )
         row("15-min reach, ms per source", per_source, name, seconds / len(sample) * 1e3, "ms")
 
@@ -107,14 +119,27 @@ def bench_reach(network, quick: bool) -> None:  # noqa: ANN001
     # csr_matrix would sum parallel arcs; scipy must get the shortest of them instead.
     order = np.lexsort((arc_cost, network.arc_head, tails))
     first = np.ones(len(order), dtype=bool)
-    first[1:] = (tails[order][1:] != tails[order][:-1]) | (network.arc_head[order][1:] != network.arc_head[order][:-1])
+    first[1:] = (tails[order][1:] != tails[order][:-1]) | (
+        network.arc_head[order][1:] != network.arc_head[order][:-1]
+    )
     keep = order[first]
-    matrix = csr_matrix((arc_cost[keep], (tails[keep], network.arc_head[keep])), shape=(network.n_nodes,) * 2)
+    matrix = csr_matrix(
+        (arc_cost[keep], (tails[keep], network.arc_head[keep])), shape=(network.n_nodes,) * 2
+    )
     scipy_sources = sources[:1000]
     _, seconds = timed(
-        lambda: [dijkstra(matrix, directed=True, indices=chunk, limit=LIMIT_MIN) for chunk in np.array_split(scipy_sources, 10)]
+        lambda: [
+            dijkstra(matrix, directed=True, indices=chunk, limit=LIMIT_MIN)
+            for chunk in np.array_split(scipy_sources, 10)
+        ]
     )
-    row("15-min reach, ms per source", per_source, "scipy csgraph.dijkstra(limit=)", seconds / len(scipy_sources) * 1e3, "ms")
+    row(
+        "15-min reach, ms per source",
+        per_source,
+        "scipy csgraph.dijkstra(limit=)",
+        seconds / len(scipy_sources) * 1e3,
+        "ms",
+    )
 
     try:
         import pandana
@@ -124,16 +149,25 @@ def bench_reach(network, quick: bool) -> None:  # noqa: ANN001
     import pandas as pd
 
     pandana_net = pandana.Network(
-        pd.Series(network.node_x), pd.Series(network.node_y),
-        pd.Series(network.edge_u.astype(np.int64)), pd.Series(network.edge_v.astype(np.int64)),
-        pd.DataFrame({"minutes": minutes}), twoway=True,
+        pd.Series(network.node_x),
+        pd.Series(network.node_y),
+        pd.Series(network.edge_u.astype(np.int64)),
+        pd.Series(network.edge_v.astype(np.int64)),
+        pd.DataFrame({"minutes": minutes}),
+        twoway=True,
     )
     pandana_sources = sources[:1000]
     _, seconds = timed(pandana_net.nodes_in_range, pandana_sources.tolist(), LIMIT_MIN, "minutes")
-    row("15-min reach, ms per source", per_source, "pandana nodes_in_range", seconds / len(pandana_sources) * 1e3, "ms")
+    row(
+        "15-min reach, ms per source",
+        per_source,
+        "pandana nodes_in_range",
+        seconds / len(pandana_sources) * 1e3,
+        "ms",
+    )
 
 
-def bench_isochrone(network, quick: bool, valhalla_port: int | None) -> None:  # noqa: ANN001
+def bench_isochrone(network, quick: bool, valhalla_port: int | None) -> None:
     lon, lat = network.node_lonlat
     origins = np.random.default_rng(1).integers(0, network.n_nodes, 200 if quick else 1000)
     isochrone(network, lon[0], lat[0], minutes=[15])
@@ -143,7 +177,10 @@ def bench_isochrone(network, quick: bool, valhalla_port: int | None) -> None:  #
         to_geojson(isochrone(network, lon[node], lat[node], minutes=[15]), network)
         latencies.append(time.perf_counter() - started)
     ours_p50 = float(np.median(latencies)) * 1e3
-    print(f"  ours: one 15-min isochrone polygon (in process, GeoJSON): p50 {ours_p50:.2f} ms, p99 {np.percentile(latencies, 99) * 1e3:.2f} ms")
+    print(
+        "  ours: one 15-min isochrone polygon (in process, GeoJSON): "
+        f"p50 {ours_p50:.2f} ms, p99 {np.percentile(latencies, 99) * 1e3:.2f} ms"
+    )
     peer = None
     if valhalla_port:
         times = []
@@ -155,7 +192,9 @@ def bench_isochrone(network, quick: bool, valhalla_port: int | None) -> None:  #
                 "contours": [{"time": 15}],
                 "polygons": True,
             }
-            url = f"http://127.0.0.1:{valhalla_port}/isochrone?json=" + urllib.request.quote(json.dumps(query))
+            url = f"http://127.0.0.1:{valhalla_port}/isochrone?json=" + urllib.request.quote(
+                json.dumps(query)
+            )
             started = time.perf_counter()
             with urllib.request.urlopen(url, timeout=30) as response:
                 response.read()
@@ -166,7 +205,9 @@ def bench_isochrone(network, quick: bool, valhalla_port: int | None) -> None:  #
 
 def start_valhalla(port: int) -> int:
     tool = ROOT.parent / "shared" / "tools" / "valhalla-anchor.sh"
-    pid = subprocess.run([str(tool), str(HEIDELBERG), str(port)], capture_output=True, text=True, check=True).stdout.strip()
+    pid = subprocess.run(
+        [str(tool), str(HEIDELBERG), str(port)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     for _ in range(120):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1).read()
@@ -177,9 +218,15 @@ def start_valhalla(port: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="skip osmnx's build; fewer sources")
-    parser.add_argument("--valhalla", action="store_true", help="start Valhalla (../shared/tools) and compare isochrones")
+    parser.add_argument(
+        "--valhalla",
+        action="store_true",
+        help="start Valhalla (../shared/tools) and compare isochrones",
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; data: {HEIDELBERG.name}")
     print(f"{'measure':<38} {'ours':>12}  {'compared with':<34} {'peer':>12}  {'ratio':>9}")

@@ -23,19 +23,31 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quarterhour.siting import CoverageModel, cover  # noqa: E402
-from quarterhour.siting.bounds import cover_highs  # noqa: E402
-from instances import DATA, shanghai_compounds, straight_line_minutes, street_points  # noqa: E402
+from typing import TYPE_CHECKING
 
-WALK_INSTANCES = ["shanghai", "heidelberg-2000", "heidelberg-4000", "heidelberg-2000-10min", "heidelberg-4000-10min"]
+from quarterhour.siting import CoverageModel, cover
+from quarterhour.siting.bounds import cover_highs
+
+from instances import DATA, shanghai_compounds, straight_line_minutes, street_points
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import scipy.sparse as sp
+
+WALK_INSTANCES = [
+    "shanghai",
+    "heidelberg-2000",
+    "heidelberg-4000",
+    "heidelberg-2000-10min",
+    "heidelberg-4000-10min",
+]
 INSTANCES = [*WALK_INSTANCES, "straight"]
 
 
@@ -56,7 +68,9 @@ def build_instance(name: str) -> tuple[sp.csr_matrix, float]:
     minutes = float(parts[2].removesuffix("min")) if len(parts) > 2 else 15.0
     network = load_network(DATA / "heidelberg.osm.pbf")
     lon, lat = street_points(network, n, seed=n)
-    return walk_time_matrix(network, lon, lat, lon, lat, minutes=minutes, quiet=True).matrix, minutes
+    return walk_time_matrix(
+        network, lon, lat, lon, lat, minutes=minutes, quiet=True
+    ).matrix, minutes
 
 
 def timed(function: Callable[..., object], *args: object, **kwargs: object) -> tuple[object, float]:
@@ -73,9 +87,13 @@ def spopt_lscp(cost: sp.csr_matrix, minutes: float, time_limit: float) -> tuple[
     coo = cost.tocoo()
     dense = np.full(cost.shape, minutes * 10.0)
     dense[coo.row, coo.col] = coo.data  # stored zeros stay zeros: covered
-    model = LSCP.from_cost_matrix(dense, minutes).solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
+    model = LSCP.from_cost_matrix(dense, minutes).solve(
+        pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+    )
     stations = sum(1 for variable in model.fac_vars if variable.value() and variable.value() > 0.5)
-    return stations, pulp.LpStatus[model.problem.status] == "Optimal" and model.problem.sol_status == 1
+    return stations, pulp.LpStatus[
+        model.problem.status
+    ] == "Optimal" and model.problem.sol_status == 1
 
 
 def run(name: str, options: argparse.Namespace) -> dict[str, float]:
@@ -84,8 +102,10 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
     pattern = model.pattern
     coverable = pattern.getnnz(axis=1) > 0
     arrays = cover.CoverArrays.from_pattern(pattern[coverable])
-    print(f"\n== {name}: {cost.shape[0]:,} x {cost.shape[1]:,}, {cost.nnz:,} pairs, "
-          f"{(~coverable).sum():,} uncoverable, matrix built in {matrix_seconds:.1f} s")
+    print(
+        f"\n== {name}: {cost.shape[0]:,} x {cost.shape[1]:,}, {cost.nnz:,} pairs, "
+        f"{(~coverable).sum():,} uncoverable, matrix built in {matrix_seconds:.1f} s"
+    )
     cover.heuristic_cover(arrays)  # compile the kernels before timing
 
     rows: list[tuple[str, float, float]] = []
@@ -97,23 +117,42 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
     n_ours = len(ours.new_stations)
     rows.append(("quarterhour heuristic", n_ours, ours_seconds))
     rows.append(("  its Lagrangian bound", ours.bound, math.nan))
-    lp, seconds = timed(cover_highs, pattern[coverable], integral=False, time_limit=options.time_limit)
+    lp, seconds = timed(
+        cover_highs, pattern[coverable], integral=False, time_limit=options.time_limit
+    )
     rows.append(("LP bound (HiGHS)", lp.bound, seconds))
-    exact, exact_seconds = timed(cover_highs, pattern[coverable], integral=True, time_limit=options.time_limit)
-    label = "exact MILP (HiGHS)" + (" optimal" if exact.optimal else f" stopped, bound {exact.bound:.1f}")
+    exact, exact_seconds = timed(
+        cover_highs, pattern[coverable], integral=True, time_limit=options.time_limit
+    )
+    label = "exact MILP (HiGHS)" + (
+        " optimal" if exact.optimal else f" stopped, bound {exact.bound:.1f}"
+    )
     rows.append((label, exact.objective, exact_seconds))
-    figures = {"ours": n_ours, "ours_s": ours_seconds, "bound": ours.bound, "lp": lp.bound,
-               "highs": exact.objective, "highs_s": exact_seconds, "highs_optimal": exact.optimal}
+    figures = {
+        "ours": n_ours,
+        "ours_s": ours_seconds,
+        "bound": ours.bound,
+        "lp": lp.bound,
+        "highs": exact.objective,
+        "highs_s": exact_seconds,
+        "highs_optimal": exact.optimal,
+    }
     if not options.quick:
-        (stations, optimal), spopt_seconds = timed(spopt_lscp, cost[coverable], minutes, options.time_limit)
-        rows.append(("spopt LSCP (CBC)" + (" optimal" if optimal else " stopped"), stations, spopt_seconds))
+        (stations, optimal), spopt_seconds = timed(
+            spopt_lscp, cost[coverable], minutes, options.time_limit
+        )
+        rows.append(
+            ("spopt LSCP (CBC)" + (" optimal" if optimal else " stopped"), stations, spopt_seconds)
+        )
         figures |= {"spopt": stations, "spopt_s": spopt_seconds}
 
     print(f"{'method':<45} {'stations':>9} {'seconds':>9}")
     for label, value, seconds in rows:
         print(f"{label:<45} {value:>9.2f} {seconds:>9.3f}")
     difference = f"{round(n_ours - exact.objective):+d}" if math.isfinite(exact.objective) else "?"
-    print(f"ours - HiGHS: {difference} stations; HiGHS time / ours: {exact_seconds / ours_seconds:,.0f}x")
+    print(
+        f"ours - HiGHS: {difference} stations; HiGHS time / ours: {exact_seconds / ours_seconds:,.0f}x"
+    )
     if not options.quick:
         print(f"spopt time / ours: {spopt_seconds / ours_seconds:,.0f}x")
     return figures
@@ -122,21 +161,28 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instance", nargs="+", choices=INSTANCES, default=WALK_INSTANCES)
-    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds for HiGHS and for CBC")
+    parser.add_argument(
+        "--time-limit", type=float, default=120.0, help="seconds for HiGHS and for CBC"
+    )
     parser.add_argument("--quick", action="store_true", help="skip spopt")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {name: run(name, options) for name in options.instance}
 
-    print(f"\n{'instance':<24} {'ours':>5} {'s':>7} {'bound':>7} {'LP':>7} {'HiGHS':>7} {'s':>7} "
-          f"{'spopt':>6} {'s':>7} {'HiGHS/ours':>10} {'spopt/ours':>10}")
+    print(
+        f"\n{'instance':<24} {'ours':>5} {'s':>7} {'bound':>7} {'LP':>7} {'HiGHS':>7} {'s':>7} "
+        f"{'spopt':>6} {'s':>7} {'HiGHS/ours':>10} {'spopt/ours':>10}"
+    )
     for name, f in results.items():
         highs = f"{f['highs']:.0f}" + ("" if f["highs_optimal"] else "*")
         spopt = f"{f['spopt']:.0f}" if "spopt" in f else "-"
         spopt_s = f"{f['spopt_s']:.1f}" if "spopt" in f else "-"
         spopt_ratio = f"{f['spopt_s'] / f['ours_s']:,.0f}x" if "spopt" in f else "-"
-        print(f"{name:<24} {f['ours']:>5} {f['ours_s']:>7.3f} {f['bound']:>7.2f} {f['lp']:>7.2f} {highs:>7} "
-              f"{f['highs_s']:>7.1f} {spopt:>6} {spopt_s:>7} {f['highs_s'] / f['ours_s']:>9,.0f}x {spopt_ratio:>10}")
+        print(
+            f"{name:<24} {f['ours']:>5} {f['ours_s']:>7.3f} {f['bound']:>7.2f} {f['lp']:>7.2f} {highs:>7} "
+            f"{f['highs_s']:>7.1f} {spopt:>6} {spopt_s:>7} "
+            f"{f['highs_s'] / f['ours_s']:>9,.0f}x {spopt_ratio:>10}"
+        )
     print("* HiGHS stopped at the time limit: best cover found, not proven optimal")
 
 

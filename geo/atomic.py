@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quarterhour.geo.errors import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @contextmanager
@@ -26,7 +29,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise InputError(msg)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
     except OSError as error:
         msg = f"{path}: cannot write here ({error.strerror})"
         raise InputError(msg) from error
@@ -38,7 +43,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary_path.chmod(0o666 & ~umask)
     try:
         yield temporary_path
-        os.replace(temporary_path, path)
+        temporary_path.replace(path)
     finally:
         temporary_path.unlink(missing_ok=True)
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -15,6 +14,10 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent
 from quarterhour.geo.errors import InputError, require_file
 from quarterhour.geo.projection import LocalProjection
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 POLYGONAL_TYPES: tuple[str, ...] = ("Polygon", "MultiPolygon")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +17,9 @@ import pandas as pd
 
 from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent
 from quarterhour.geo.errors import InputError, require_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
@@ -308,7 +311,7 @@ def _read_csv_table(path: Path, *, role: str) -> pd.DataFrame:
 def _read_geo_table(path: Path, *, crs_name: str, role: str) -> pd.DataFrame:
     try:
         frame = gpd.read_file(path)
-    except Exception as error:  # pyogrio raises several types for unreadable files  # noqa: BLE001
+    except Exception as error:  # pyogrio raises several types for unreadable files
         msg = f"{path.name}: cannot read {role} ({error})"
         raise InputError(msg) from error
     if len(frame) == 0:
@@ -389,7 +392,11 @@ def _points_from_table(
         _check_ids(ids, id_column=id_column, source=source, numbering=numbering)
 
     name_column = _find_column(columns, "name")
-    names = ids.copy() if name_column is None else table[name_column].map(_as_text).to_numpy(dtype=object)
+    names = (
+        ids.copy()
+        if name_column is None
+        else table[name_column].map(_as_text).to_numpy(dtype=object)
+    )
 
     weight_column = _find_column(columns, "weight")
     if weight_column is None:

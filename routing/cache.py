@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from quarterhour.geo.projection import LocalProjection
 from quarterhour import settings
+from quarterhour.geo.projection import LocalProjection
 from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
@@ -65,7 +65,7 @@ def write(network: WalkNetwork, path: Path) -> None:
                 epsg=np.array(network.projection.epsg),
                 **{name: getattr(network, name) for name in WalkNetwork.ARRAYS},
             )
-        os.replace(temporary, path)
+        Path(temporary).replace(path)
     except OSError as error:
         log.warning("could not cache the network at %s: %s", path, error)
         return

@@ -9,19 +9,29 @@ size of the network.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 from scipy.sparse import csr_matrix
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 BUCKETS_PER_LIMIT = 200
 """Bucket width is the limit / 200 (4.5 s of a 15-minute walk, 5.6 m at 4.5 km/h)."""
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _move_to_bucket(node, bucket, bucket_of, next_in_bucket, prev_in_bucket, bucket_head):  # noqa: ANN001, ANN202
+def _move_to_bucket(
+    node: int,
+    bucket: int,
+    bucket_of: np.ndarray,
+    next_in_bucket: np.ndarray,
+    prev_in_bucket: np.ndarray,
+    bucket_head: np.ndarray,
+) -> None:
     old = bucket_of[node]
     if old >= 0:
         before = prev_in_bucket[node]
@@ -42,9 +52,19 @@ def _move_to_bucket(node, bucket, bucket_of, next_in_bucket, prev_in_bucket, buc
 
 @numba.njit(cache=True, nogil=True)
 def bounded_dijkstra(
-    indptr, arc_head, arc_cost, start_nodes, start_costs, limit,
-    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched,
-):  # noqa: ANN001, ANN201
+    indptr: np.ndarray,
+    arc_head: np.ndarray,
+    arc_cost: np.ndarray,
+    start_nodes: np.ndarray,
+    start_costs: np.ndarray,
+    limit: float,
+    dist: np.ndarray,
+    bucket_of: np.ndarray,
+    next_in_bucket: np.ndarray,
+    prev_in_bucket: np.ndarray,
+    bucket_head: np.ndarray,
+    touched: np.ndarray,
+) -> int:
     """Find every node within ``limit`` of the start nodes; return how many were touched.
 
     A bucket queue (Dial's algorithm with buckets of ``limit / BUCKETS_PER_LIMIT``, each a
@@ -69,7 +89,9 @@ def bounded_dijkstra(
             touched[n_touched] = node
             n_touched += 1
         dist[node] = cost
-        _move_to_bucket(node, int(cost * inv_width), bucket_of, next_in_bucket, prev_in_bucket, bucket_head)
+        _move_to_bucket(
+            node, int(cost * inv_width), bucket_of, next_in_bucket, prev_in_bucket, bucket_head
+        )
     for current in range(len(bucket_head)):
         while bucket_head[current] >= 0:
             node = bucket_head[current]
@@ -90,19 +112,26 @@ def bounded_dijkstra(
                     touched[n_touched] = head
                     n_touched += 1
                 dist[head] = new_cost
-                _move_to_bucket(head, int(new_cost * inv_width), bucket_of, next_in_bucket, prev_in_bucket, bucket_head)
+                _move_to_bucket(
+                    head,
+                    int(new_cost * inv_width),
+                    bucket_of,
+                    next_in_bucket,
+                    prev_in_bucket,
+                    bucket_head,
+                )
     return n_touched
 
 
 @numba.njit(cache=True, nogil=True)
-def reset(dist, touched, n_touched):  # noqa: ANN001, ANN201
+def reset(dist: np.ndarray, touched: np.ndarray, n_touched: int) -> None:
     """Return the costs of a search to their empty state (the buckets empty themselves)."""
     for k in range(n_touched):
         dist[touched[k]] = np.inf
 
 
 @numba.njit(cache=True, nogil=True)
-def workspace(n_nodes):  # noqa: ANN001, ANN201
+def workspace(n_nodes: int) -> tuple[np.ndarray, ...]:
     """Arrays of one search: dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched."""
     dist = np.full(n_nodes, np.inf)
     bucket_of = np.full(n_nodes, -1, dtype=np.int32)
@@ -114,7 +143,7 @@ def workspace(n_nodes):  # noqa: ANN001, ANN201
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow(cols, vals, needed):  # noqa: ANN001, ANN202
+def _grow(cols: np.ndarray, vals: np.ndarray, needed: int) -> tuple[np.ndarray, np.ndarray]:
     if needed <= len(cols):
         return cols, vals
     capacity = max(needed, 2 * len(cols))
@@ -126,9 +155,19 @@ def _grow(cols, vals, needed):  # noqa: ANN001, ANN202
 
 
 @numba.njit(cache=True, nogil=True)
-def reach_chunk(indptr, arc_head, arc_cost, sources, limit, first, last):  # noqa: ANN001, ANN201
+def reach_chunk(
+    indptr: np.ndarray,
+    arc_head: np.ndarray,
+    arc_cost: np.ndarray,
+    sources: np.ndarray,
+    limit: float,
+    first: int,
+    last: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes within ``limit`` of each source node ``sources[first:last]``, as CSR rows."""
-    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched = workspace(len(indptr) - 1)
+    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched = workspace(
+        len(indptr) - 1
+    )
     row_counts = np.zeros(last - first, dtype=np.int64)
     cols = np.empty(1024, dtype=np.int32)
     vals = np.empty(1024)
@@ -138,8 +177,18 @@ def reach_chunk(indptr, arc_head, arc_cost, sources, limit, first, last):  # noq
     for s in range(first, last):
         start_nodes[0] = sources[s]
         n = bounded_dijkstra(
-            indptr, arc_head, arc_cost, start_nodes, start_costs, limit,
-            dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched,
+            indptr,
+            arc_head,
+            arc_cost,
+            start_nodes,
+            start_costs,
+            limit,
+            dist,
+            bucket_of,
+            next_in_bucket,
+            prev_in_bucket,
+            bucket_head,
+            touched,
         )
         if filled + n > len(cols):
             cols, vals = _grow(cols, vals, filled + n)
@@ -153,13 +202,32 @@ def reach_chunk(indptr, arc_head, arc_cost, sources, limit, first, last):  # noq
 
 
 @numba.njit(cache=True, nogil=True)
-def walk_times_chunk(  # noqa: ANN201, PLR0913
-    indptr, arc_head, arc_cost, edge_u, edge_v, edge_cost,
-    src_edge, src_offset, src_access, src_x, src_y,
-    node_target_indptr, node_targets, edge_target_indptr, edge_targets,
-    tgt_edge, tgt_offset, tgt_access, tgt_x, tgt_y,
-    per_metre, limit, first, last,
-):  # noqa: ANN001
+def walk_times_chunk(
+    indptr: np.ndarray,
+    arc_head: np.ndarray,
+    arc_cost: np.ndarray,
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    edge_cost: np.ndarray,
+    src_edge: int,
+    src_offset: float,
+    src_access: float,
+    src_x: np.ndarray,
+    src_y: np.ndarray,
+    node_target_indptr: np.ndarray,
+    node_targets: np.ndarray,
+    edge_target_indptr: np.ndarray,
+    edge_targets: np.ndarray,
+    tgt_edge: np.ndarray,
+    tgt_offset: np.ndarray,
+    tgt_access: np.ndarray,
+    tgt_x: np.ndarray,
+    tgt_y: np.ndarray,
+    per_metre: float,
+    limit: float,
+    first: int,
+    last: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Walk costs from sources ``first:last`` to every target within ``limit``, as CSR rows.
 
     Sources and targets sit on edges (``*_edge``, ``*_offset`` cost from the edge's u end,
@@ -187,8 +255,18 @@ def walk_times_chunk(  # noqa: ANN201, PLR0913
         start_costs[0] = src_access[s] + src_offset[s]
         start_costs[1] = src_access[s] + edge_cost[edge] - src_offset[s]
         n = bounded_dijkstra(
-            indptr, arc_head, arc_cost, start_nodes, start_costs, limit,
-            dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched,
+            indptr,
+            arc_head,
+            arc_cost,
+            start_nodes,
+            start_costs,
+            limit,
+            dist,
+            bucket_of,
+            next_in_bucket,
+            prev_in_bucket,
+            bucket_head,
+            touched,
         )
         n_hit = 0
         for k in range(n):

@@ -14,10 +14,11 @@ import numpy as np
 import shapely
 
 from quarterhour import settings
-from quarterhour.geo.projection import LocalProjection
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from quarterhour.geo.projection import LocalProjection
 
 COST_CACHE_SIZE = 16
 """Walking speeds whose edge and arc costs a network keeps."""
@@ -66,11 +67,23 @@ class WalkNetwork:
     projection: LocalProjection
     source: str
     attribution: str = field(default_factory=lambda: settings.attribution)
-    _costs: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
+    _costs: dict[float, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     ARRAYS = (
-        "node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_length_m",
-        "geom_offsets", "geom_x", "geom_y", "indptr", "arc_head", "arc_edge",
+        "node_osmid",
+        "node_x",
+        "node_y",
+        "edge_u",
+        "edge_v",
+        "edge_length_m",
+        "geom_offsets",
+        "geom_x",
+        "geom_y",
+        "indptr",
+        "arc_head",
+        "arc_edge",
     )
 
     @property
@@ -133,11 +146,15 @@ class WalkNetwork:
         graph = nx.MultiGraph()
         graph.add_nodes_from(
             (i, {"x": float(x), "y": float(y), "osmid": int(o)})
-            for i, (x, y, o) in enumerate(zip(self.node_x, self.node_y, self.node_osmid))
+            for i, (x, y, o) in enumerate(
+                zip(self.node_x, self.node_y, self.node_osmid, strict=True)
+            )
         )
         graph.add_edges_from(
             (int(u), int(v), int(e), {"length": float(length)})
-            for e, (u, v, length) in enumerate(zip(self.edge_u, self.edge_v, self.edge_length_m))
+            for e, (u, v, length) in enumerate(
+                zip(self.edge_u, self.edge_v, self.edge_length_m, strict=True)
+            )
         )
         graph.graph["crs"] = f"EPSG:{self.projection.epsg}"
         return graph
@@ -158,7 +175,9 @@ def cost_per_metre(*, speed_kmh: float | None = None, meters: bool = False) -> f
     return 60.0 / (speed * 1000.0)
 
 
-def build_csr(n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def build_csr(
+    n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return CSR arrays (indptr, head, edge id) with an arc each way along every edge."""
     n_edges = len(edge_u)
     tail = np.concatenate([edge_u, edge_v])
@@ -168,5 +187,3 @@ def build_csr(n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray) -> tuple[np.
     indptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(tail, minlength=n_nodes), out=indptr[1:])
     return indptr, head[order].astype(np.int32), edge[order].astype(np.int32)
-
-

@@ -13,7 +13,6 @@ sampled once a cell: with a 50 m buffer, a 20 m spacing moves the outline by at 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,14 +21,16 @@ import numba
 import numpy as np
 import shapely
 
-from quarterhour.geo.errors import InputError, NetworkError
 from quarterhour import settings
+from quarterhour.geo.errors import InputError, NetworkError
 from quarterhour.routing.dijkstra import bounded_dijkstra, workspace
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
 from quarterhour.routing.snapping import Snap, snap_points
 from quarterhour.routing.walktimes import check_speed
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import geopandas as gpd
 
 MAX_CONTOURS = 4
@@ -37,10 +38,24 @@ COLOURS = ("#2b83ba", "#abdda4", "#fdae61", "#d7191c")
 
 
 @numba.njit(cache=True, nogil=True)
-def _reached_samples(  # noqa: ANN201, PLR0913
-    indptr, arc_head, arc_edge, edge_u, edge_v, edge_cost, geom_offsets, geom_x, geom_y,
-    dist, touched, n_touched, src_edge, src_offset, src_access, level_max, step_m,
-):  # noqa: ANN001
+def _reached_samples(
+    indptr: np.ndarray,
+    arc_edge: np.ndarray,
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    edge_cost: np.ndarray,
+    geom_offsets: np.ndarray,
+    geom_x: np.ndarray,
+    geom_y: np.ndarray,
+    dist: np.ndarray,
+    touched: np.ndarray,
+    n_touched: int,
+    src_edge: int,
+    src_offset: float,
+    src_access: float,
+    level_max: float,
+    step_m: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_edges = len(edge_u)
     seen = np.zeros(n_edges, dtype=np.bool_)
     edges = np.empty(n_edges, dtype=np.int64)
@@ -97,7 +112,19 @@ def _reached_samples(  # noqa: ANN201, PLR0913
 
 
 @numba.njit(cache=True, nogil=True)
-def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, radius, far):  # noqa: ANN001, ANN201
+def _time_field(
+    sample_x: np.ndarray,
+    sample_y: np.ndarray,
+    sample_t: np.ndarray,
+    x0: float,
+    y0: float,
+    nx: int,
+    ny: int,
+    cell: float,
+    off_cost: float,
+    radius: float,
+    far: float,
+) -> np.ndarray:
     field = np.full((ny, nx), far)
     radius_squared = radius * radius
     for k in range(len(sample_x)):
@@ -112,8 +139,7 @@ def _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, off_cost, ra
                 squared = dx * dx + dy * dy
                 if squared <= radius_squared:
                     value = sample_t[k] + np.sqrt(squared) * off_cost
-                    if value < field[j, i]:
-                        field[j, i] = value
+                    field[j, i] = min(field[j, i], value)
     return field
 
 
@@ -208,7 +234,9 @@ def isochrone(
         If the point is farther than the snapping limit from every walkable edge.
     """
     metric = "distance" if meters is not None else "time"
-    contours = check_contours(meters if meters is not None else (minutes or settings.isochrone_contours), metric=metric)
+    contours = check_contours(
+        meters if meters is not None else (minutes or settings.isochrone_contours), metric=metric
+    )
     speed = check_speed(speed_kmh)
     buffer_m = settings.isochrone_buffer_m if buffer_m is None else float(buffer_m)
     if not 0 <= buffer_m <= 500:
@@ -229,19 +257,44 @@ def isochrone(
     buffer_cost = buffer_m * per_metre
     level_max = contours[-1] + buffer_cost
 
-    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched = workspace(network.n_nodes)
+    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched = workspace(
+        network.n_nodes
+    )
     start_nodes = np.array([network.edge_u[edge], network.edge_v[edge]], dtype=np.int32)
     start_costs = np.array([access + offset, access + edge_cost[edge] - offset])
     n_touched = bounded_dijkstra(
-        network.indptr, network.arc_head, arc_cost, start_nodes, start_costs,
-        level_max, dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched,
+        network.indptr,
+        network.arc_head,
+        arc_cost,
+        start_nodes,
+        start_costs,
+        level_max,
+        dist,
+        bucket_of,
+        next_in_bucket,
+        prev_in_bucket,
+        bucket_head,
+        touched,
     )
     radius_m = level_max / per_metre
     cell = float(cell_m or max(settings.isochrone_cell_m, radius_m / 200.0))
     sample_x, sample_y, sample_t = _reached_samples(
-        network.indptr, network.arc_head, network.arc_edge, network.edge_u, network.edge_v, edge_cost,
-        network.geom_offsets, network.geom_x, network.geom_y, dist, touched, n_touched,
-        edge, offset, access, level_max, cell,
+        network.indptr,
+        network.arc_edge,
+        network.edge_u,
+        network.edge_v,
+        edge_cost,
+        network.geom_offsets,
+        network.geom_x,
+        network.geom_y,
+        dist,
+        touched,
+        n_touched,
+        edge,
+        offset,
+        access,
+        level_max,
+        cell,
     )
     polygons: list[list[list[np.ndarray]]] = [[] for _ in contours]
     if len(sample_x):
@@ -251,17 +304,25 @@ def isochrone(
         nx = int(np.ceil((sample_x.max() + pad - x0) / cell)) + 1
         ny = int(np.ceil((sample_y.max() + pad - y0) / cell)) + 1
         far = 2.0 * level_max + 1.0
-        field = _time_field(sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, per_metre, buffer_m + cell, far)
+        field = _time_field(
+            sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, per_metre, buffer_m + cell, far
+        )
         generator = contourpy.contour_generator(
             x0 + cell * np.arange(nx), y0 + cell * np.arange(ny), field, fill_type="OuterOffset"
         )
         for k, contour in enumerate(contours):
             points, offsets = generator.filled(-1.0, contour + buffer_cost)
             polygons[k] = [
-                [pts[ring[i] : ring[i + 1]] for i in range(len(ring) - 1)] for pts, ring in zip(points, offsets)
+                [pts[ring[i] : ring[i + 1]] for i in range(len(ring) - 1)]
+                for pts, ring in zip(points, offsets, strict=True)
             ]
     return Isochrone(
-        contours=contours, polygons=polygons, metric=metric, speed_kmh=speed, buffer_m=buffer_m, snap=snap
+        contours=contours,
+        polygons=polygons,
+        metric=metric,
+        speed_kmh=speed,
+        buffer_m=buffer_m,
+        snap=snap,
     )
 
 
@@ -334,7 +395,11 @@ def to_geojson(
         polygons = _generalized(result.polygons[k], tolerance)
         if polygons and denoise > 0:
             areas = np.array([_ring_area(rings[0]) for rings in polygons])
-            polygons = [rings for rings, area in zip(polygons, areas) if area >= denoise * areas.max()]
+            polygons = [
+                rings
+                for rings, area in zip(polygons, areas, strict=True)
+                if area >= denoise * areas.max()
+            ]
         rings_flat = [ring for rings in polygons for ring in rings]
         if rings_flat:
             stacked = np.concatenate(rings_flat)
@@ -343,7 +408,9 @@ def to_geojson(
                 lon, lat = convert(lon, lat, src="wgs84", dst=crs)
             lonlat = np.round(np.column_stack([lon, lat]), precision)
             bounds = np.cumsum([0] + [len(r) for r in rings_flat])
-            rings_lonlat = [lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(rings_flat))]
+            rings_lonlat = [
+                lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(rings_flat))
+            ]
         iterator = iter(rings_lonlat if rings_flat else [])
         coordinates = [[next(iterator) for _ in rings] for rings in polygons]
         if len(coordinates) == 1:

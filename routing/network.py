@@ -37,7 +37,10 @@ def _substantial_components(
     with_streets = np.bincount(labels[edge_u], minlength=n_components) > 0
     log.info(
         "kept %s of %s connected components (%.1f of %.1f km of streets)",
-        f"{kept.sum():,}", f"{with_streets.sum():,}", length[kept].sum() / 1000, length.sum() / 1000,
+        f"{kept.sum():,}",
+        f"{with_streets.sum():,}",
+        length[kept].sum() / 1000,
+        length.sum() / 1000,
     )
     return kept[labels]
 
@@ -114,7 +117,9 @@ def network_from_topology(
         source=source,
     )
     dropped = len(edge_u) - len(kept)
-    log.info("built %s%s", network.describe(), f" ({dropped:,} edges outside dropped)" if dropped else "")
+    log.info(
+        "built %s%s", network.describe(), f" ({dropped:,} edges outside dropped)" if dropped else ""
+    )
     return network
 
 
@@ -141,7 +146,9 @@ def build_network(
     started = time.perf_counter()
     pieces = read_walkable_ways(path, quiet=quiet)
     topology = simplify_pieces(pieces)
-    network = network_from_topology(topology, source=Path(path).name, boundary=boundary, min_component_share=min_component_share)
+    network = network_from_topology(
+        topology, source=Path(path).name, boundary=boundary, min_component_share=min_component_share
+    )
     log.info("network build took %.2f s", time.perf_counter() - started)
     return network
 
@@ -174,17 +181,25 @@ def load_network(
     """
     use_cache = settings.use_cache if use_cache is None else use_cache
     if not use_cache:
-        return build_network(path, boundary=boundary, min_component_share=min_component_share, quiet=quiet)
+        return build_network(
+            path, boundary=boundary, min_component_share=min_component_share, quiet=quiet
+        )
     path = check_osm_path(path)
-    cache_path = cache.cache_path(path, boundary=boundary, min_component_share=min_component_share, folder=cache_folder)
+    cache_path = cache.cache_path(
+        path, boundary=boundary, min_component_share=min_component_share, folder=cache_folder
+    )
     network = cache.read(cache_path, source=path.name)
     if network is None:
-        network = build_network(path, boundary=boundary, min_component_share=min_component_share, quiet=quiet)
+        network = build_network(
+            path, boundary=boundary, min_component_share=min_component_share, quiet=quiet
+        )
         cache.write(network, cache_path)
     return network
 
 
-def download_network(place: str | None = None, *, boundary: shapely.Geometry | None = None) -> WalkNetwork:
+def download_network(
+    place: str | None = None, *, boundary: shapely.Geometry | None = None
+) -> WalkNetwork:
     """Download a walking network with osmnx (needs a network connection).
 
     Parameters
@@ -210,8 +225,15 @@ def download_network(place: str | None = None, *, boundary: shapely.Geometry | N
             graph = ox.graph_from_place(place, network_type="walk", simplify=True)
         else:
             graph = ox.graph_from_polygon(boundary, network_type="walk", simplify=True)
-    except (requests.exceptions.RequestException, ox._errors.InsufficientResponseError, TypeError, ValueError) as error:
-        msg = f"cannot download the walking network of {place or 'the boundary'} with osmnx: {error}"
+    except (
+        requests.exceptions.RequestException,
+        ox._errors.InsufficientResponseError,
+        TypeError,
+        ValueError,
+    ) as error:
+        msg = (
+            f"cannot download the walking network of {place or 'the boundary'} with osmnx: {error}"
+        )
         raise NetworkError(msg) from error
     return network_from_osmnx(graph, source=place or "osmnx download", boundary=boundary)
 
@@ -243,7 +265,9 @@ def network_from_osmnx(
     for u, v, data in undirected.edges(data=True):
         start = np.array([[node_lon[index[u]], node_lat[index[u]]]])
         end = np.array([[node_lon[index[v]], node_lat[index[v]]]])
-        line = np.asarray(data["geometry"].coords) if "geometry" in data else np.vstack([start, end])
+        line = (
+            np.asarray(data["geometry"].coords) if "geometry" in data else np.vstack([start, end])
+        )
         if not np.allclose(line[0], start[0]):
             line = line[::-1]
         coords.append(line)
@@ -264,4 +288,6 @@ def network_from_osmnx(
         geom_nodes=vertex_index,
         edge_length_m=np.asarray(lengths),
     )
-    return network_from_topology(topology, source=source, boundary=boundary, min_component_share=0.0)
+    return network_from_topology(
+        topology, source=source, boundary=boundary, min_component_share=0.0
+    )

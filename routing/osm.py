@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import osmium
 
 from quarterhour.geo.errors import InputError, NetworkError, require_file
 from quarterhour.routing.progress import progress_bar
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 log = logging.getLogger("quarterhour")
 

@@ -7,11 +7,13 @@ ends (its degree is not 2); the nodes in between become the vertices of an edge'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
-from quarterhour.routing.osm import WayPieces
+if TYPE_CHECKING:
+    from quarterhour.routing.osm import WayPieces
 
 EARTH_RADIUS_M = 6_371_009.0
 
@@ -42,14 +44,21 @@ class Topology:
     edge_length_m: np.ndarray
 
 
-def haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+def haversine_m(
+    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
+) -> np.ndarray:
     """Return great-circle distances in metres, as osmnx measures edge lengths."""
     lon1, lat1, lon2, lat2 = (np.radians(a) for a in (lon1, lat1, lon2, lat2))
-    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
 
 
-def _segments(pieces: WayPieces) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _segments(
+    pieces: WayPieces,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     osmid, position_node = np.unique(pieces.node_ids, return_inverse=True)
     n_positions = len(pieces.node_ids)
     node_lon = np.empty(len(osmid))
@@ -71,7 +80,9 @@ def _segments(pieces: WayPieces) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 @numba.njit(cache=True)
-def _chain_edges(n_nodes: int, seg_a: np.ndarray, seg_b: np.ndarray):  # noqa: ANN202
+def _chain_edges(
+    n_nodes: int, seg_a: np.ndarray, seg_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_seg = len(seg_a)
     degree = np.zeros(n_nodes, dtype=np.int64)
     for s in range(n_seg):
@@ -146,8 +157,10 @@ def simplify_pieces(pieces: WayPieces) -> Topology:
     osmid, node_lon, node_lat, seg_a, seg_b = _segments(pieces)
     edge_u, edge_v, geom_offsets, geom_nodes = _chain_edges(len(osmid), seg_a, seg_b)
     vertex_length = haversine_m(
-        node_lon[geom_nodes[:-1]], node_lat[geom_nodes[:-1]],
-        node_lon[geom_nodes[1:]], node_lat[geom_nodes[1:]],
+        node_lon[geom_nodes[:-1]],
+        node_lat[geom_nodes[:-1]],
+        node_lon[geom_nodes[1:]],
+        node_lat[geom_nodes[1:]],
     )
     cumulative = np.concatenate([[0.0], np.cumsum(vertex_length)])
     edge_length = cumulative[geom_offsets[1:] - 1] - cumulative[geom_offsets[:-1]]

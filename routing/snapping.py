@@ -100,10 +100,20 @@ def snap_points(
     planar_offset = shapely.line_locate_point(lines, points[chosen])
     planar_length = shapely.length(lines)
     scale = np.divide(
-        network.edge_length_m[chosen_edge], planar_length, out=np.ones_like(planar_length), where=planar_length > 0
+        network.edge_length_m[chosen_edge],
+        planar_length,
+        out=np.ones_like(planar_length),
+        where=planar_length > 0,
     )
     offset[chosen] = np.clip(planar_offset * scale, 0.0, network.edge_length_m[chosen_edge])
-    snap = Snap(edge=edge, offset_m=offset, access_m=access, reachable=reachable, max_m=max_m, x=x, y=y)
+    snap = Snap(
+        edge=edge, offset_m=offset, access_m=access, reachable=reachable, max_m=max_m, x=x, y=y
+    )
     if snap.n_unreachable:
-        log.debug("%s of %s points lie more than %g m from any walkable edge", f"{snap.n_unreachable:,}", f"{n:,}", max_m)
+        log.debug(
+            "%s of %s points lie more than %g m from any walkable edge",
+            f"{snap.n_unreachable:,}",
+            f"{n:,}",
+            max_m,
+        )
     return snap

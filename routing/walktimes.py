@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
 
+from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, as_point_set
-from quarterhour import settings
 from quarterhour.routing.dijkstra import reach_chunk, run_in_chunks, walk_times_chunk
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
 from quarterhour.routing.progress import progress_bar
 from quarterhour.routing.snapping import Snap, snap_points
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 log = logging.getLogger("quarterhour")
 
@@ -76,7 +79,9 @@ def check_speed(speed_kmh: float | None) -> float:
     return speed
 
 
-def _points_by_key(keys: np.ndarray, n_keys: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _points_by_key(
+    keys: np.ndarray, n_keys: int, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(keys, kind="stable")
     indptr = np.zeros(n_keys + 1, dtype=np.int64)
     np.cumsum(np.bincount(keys, minlength=n_keys), out=indptr[1:])
@@ -111,13 +116,28 @@ def snapped_walk_times(
         matrix = run_in_chunks(
             walk_times_chunk,
             (
-                network.indptr, network.arc_head, arc_cost, network.edge_u, network.edge_v, edge_cost,
-                src_snap.edge, src_snap.offset_m * per_metre, np.where(src_snap.reachable, src_snap.access_m, 0.0) * per_metre,
-                src_snap.x, src_snap.y,
-                node_target_indptr, node_targets, edge_target_indptr, edge_targets,
-                dst_snap.edge, dst_snap.offset_m * per_metre, np.where(dst_snap.reachable, dst_snap.access_m, 0.0) * per_metre,
-                dst_snap.x, dst_snap.y,
-                per_metre, limit,
+                network.indptr,
+                network.arc_head,
+                arc_cost,
+                network.edge_u,
+                network.edge_v,
+                edge_cost,
+                src_snap.edge,
+                src_snap.offset_m * per_metre,
+                np.where(src_snap.reachable, src_snap.access_m, 0.0) * per_metre,
+                src_snap.x,
+                src_snap.y,
+                node_target_indptr,
+                node_targets,
+                edge_target_indptr,
+                edge_targets,
+                dst_snap.edge,
+                dst_snap.offset_m * per_metre,
+                np.where(dst_snap.reachable, dst_snap.access_m, 0.0) * per_metre,
+                dst_snap.x,
+                dst_snap.y,
+                per_metre,
+                limit,
             ),
             n_rows=n_src,
             n_cols=n_dst,
@@ -126,9 +146,20 @@ def snapped_walk_times(
     matrix.sort_indices()
     log.info(
         "walk-time matrix %s x %s with %s pairs within %g %s",
-        f"{n_src:,}", f"{n_dst:,}", f"{matrix.nnz:,}", limit, "min" if metric == "time" else "m",
+        f"{n_src:,}",
+        f"{n_dst:,}",
+        f"{matrix.nnz:,}",
+        limit,
+        "min" if metric == "time" else "m",
     )
-    return WalkTimes(matrix=matrix, src_snap=src_snap, dst_snap=dst_snap, limit=limit, metric=metric, speed_kmh=speed)
+    return WalkTimes(
+        matrix=matrix,
+        src_snap=src_snap,
+        dst_snap=dst_snap,
+        limit=limit,
+        metric=metric,
+        speed_kmh=speed,
+    )
 
 
 def walk_time_matrix(
@@ -170,7 +201,13 @@ def walk_time_matrix(
     src_snap = snap_points(network, src_lon, src_lat, max_m=snap_max_m)
     dst_snap = snap_points(network, dst_lon, dst_lat, max_m=snap_max_m)
     return snapped_walk_times(
-        network, src_snap, dst_snap, minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=quiet
+        network,
+        src_snap,
+        dst_snap,
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        meters=meters,
+        quiet=quiet,
     )
 
 

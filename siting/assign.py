@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import numba
-import pandas as pd
+import numpy as np
 import scipy.sparse as sp
 
 from quarterhour.siting.kernels.pattern import JIT
 
 
 @numba.njit(**JIT)
-def nearest_in_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_in_rows(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For each CSR row, the stored column of least value (ties: smaller column) and that value.
 
     Rows without a stored entry get column -1 and value NaN. Stored zeros count as entries.
@@ -23,7 +24,11 @@ def nearest_in_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -
         for pos in range(indptr[row], indptr[row + 1]):
             col = indices[pos]
             value = data[pos]
-            if best_col[row] < 0 or value < best_value[row] or (value == best_value[row] and col < best_col[row]):
+            if (
+                best_col[row] < 0
+                or value < best_value[row]
+                or (value == best_value[row] and col < best_col[row])
+            ):
                 best_col[row] = col
                 best_value[row] = value
     return best_col, best_value
@@ -43,7 +48,9 @@ def nearest_station(cost: sp.csr_matrix, station_cols: np.ndarray) -> tuple[np.n
     return position, value
 
 
-def served_counts(position: np.ndarray, weight: np.ndarray, n_stations: int) -> tuple[np.ndarray, np.ndarray]:
+def served_counts(
+    position: np.ndarray, weight: np.ndarray, n_stations: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Communities and weight assigned to each station (by position)."""
     served = position >= 0
     count = np.bincount(position[served], minlength=n_stations)

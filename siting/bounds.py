@@ -50,36 +50,59 @@ def _run(
         integrality[:n_integer] = 1
     options: dict[str, object] = {"time_limit": float(time_limit), "presolve": True}
     started = time.perf_counter()
-    solution = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0.0, 1.0), options=options)
+    solution = milp(
+        cost,
+        constraints=constraints,
+        integrality=integrality,
+        bounds=Bounds(0.0, 1.0),
+        options=options,
+    )
     return solution, time.perf_counter() - started
 
 
 def _unit_matrix(pattern: sp.csr_matrix) -> sp.csr_matrix:
     """The pattern with every stored entry (a stored zero too) as 1.0."""
-    return sp.csr_matrix((np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape)
+    return sp.csr_matrix(
+        (np.ones(pattern.nnz), pattern.indices, pattern.indptr), shape=pattern.shape
+    )
 
 
-def cover_highs(pattern: sp.csr_matrix, *, integral: bool, time_limit: float = 60.0) -> HighsOutcome:
+def cover_highs(
+    pattern: sp.csr_matrix, *, integral: bool, time_limit: float = 60.0
+) -> HighsOutcome:
     """Solve the set-covering model of ``pattern`` (rows to cover x columns) with HiGHS.
 
     Returns the optimal columns (``integral=True``) or the LP optimum as the bound.
     """
     n_rows, n_cols = pattern.shape
-    constraint = LinearConstraint(_unit_matrix(pattern), lb=np.ones(n_rows), ub=np.full(n_rows, np.inf))
-    solution, seconds = _run(np.ones(n_cols), [constraint], n_cols, integral=integral, time_limit=time_limit)
+    constraint = LinearConstraint(
+        _unit_matrix(pattern), lb=np.ones(n_rows), ub=np.full(n_rows, np.inf)
+    )
+    solution, seconds = _run(
+        np.ones(n_cols), [constraint], n_cols, integral=integral, time_limit=time_limit
+    )
     return _outcome(solution, seconds, n_cols, integral=integral, sense=1.0)
 
 
 def max_cover_highs(
-    pattern: sp.csr_matrix, weight: np.ndarray, budget: int, *, integral: bool, time_limit: float = 60.0
+    pattern: sp.csr_matrix,
+    weight: np.ndarray,
+    budget: int,
+    *,
+    integral: bool,
+    time_limit: float = 60.0,
 ) -> HighsOutcome:
     """Solve the maximal-covering model of ``pattern`` with ``budget`` columns with HiGHS.
 
     Variables are the columns ``x`` then the rows ``y``; the objective is reported as covered weight.
     """
     n_rows, n_cols = pattern.shape
-    link = sp.hstack([-_unit_matrix(pattern), sp.identity(n_rows, format="csr")], format="csr")  # y_i - sum x_j <= 0
-    count = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))], format="csr")
+    link = sp.hstack(
+        [-_unit_matrix(pattern), sp.identity(n_rows, format="csr")], format="csr"
+    )  # y_i - sum x_j <= 0
+    count = sp.hstack(
+        [sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))], format="csr"
+    )
     constraints = [
         LinearConstraint(link, lb=np.full(n_rows, -np.inf), ub=np.zeros(n_rows)),
         LinearConstraint(count, lb=-np.inf, ub=float(budget)),
@@ -89,7 +112,9 @@ def max_cover_highs(
     return _outcome(solution, seconds, n_cols, integral=integral, sense=-1.0)
 
 
-def _outcome(solution: object, seconds: float, n_cols: int, *, integral: bool, sense: float) -> HighsOutcome:
+def _outcome(
+    solution: object, seconds: float, n_cols: int, *, integral: bool, sense: float
+) -> HighsOutcome:
     status = int(solution.status)  # 0 optimal, 1 iteration, node or time limit
     x = solution.x
     if status not in (0, 1) and x is None and getattr(solution, "mip_dual_bound", None) is None:
@@ -99,12 +124,17 @@ def _outcome(solution: object, seconds: float, n_cols: int, *, integral: bool, s
     if integral:
         dual = getattr(solution, "mip_dual_bound", None)
         bound = objective if status == 0 else (np.nan if dual is None else sense * float(dual))
-        columns = None if x is None else np.flatnonzero(np.asarray(x[:n_cols]) > 0.5).astype(np.int64)
+        columns = (
+            None if x is None else np.flatnonzero(np.asarray(x[:n_cols]) > 0.5).astype(np.int64)
+        )
     else:
         bound = objective
         columns = None
     log.debug(
-        "HiGHS %s: %s after %.2f s (%s)", "MILP" if integral else "LP",
-        "optimal" if status == 0 else "stopped", seconds, solution.message,
+        "HiGHS %s: %s after %.2f s (%s)",
+        "MILP" if integral else "LP",
+        "optimal" if status == 0 else "stopped",
+        seconds,
+        solution.message,
     )
     return HighsOutcome(columns, objective, bound, status == 0, seconds, str(solution.message))

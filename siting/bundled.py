@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, read_points
-from quarterhour import settings
-from quarterhour.routing.graph import WalkNetwork
 from quarterhour.routing.snapping import snap_points
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
 
@@ -37,16 +41,21 @@ def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> 
     """
     lon, lat = network.node_lonlat
     in_box = (
-        (communities.lon >= lon.min()) & (communities.lon <= lon.max())
-        & (communities.lat >= lat.min()) & (communities.lat <= lat.max())
+        (communities.lon >= lon.min())
+        & (communities.lon <= lon.max())
+        & (communities.lat >= lat.min())
+        & (communities.lat <= lat.max())
     )
     near_street = snap_points(network, communities.lon, communities.lat).reachable
     inside = in_box & near_street
     log.info(
         "%s of %s communities lie in the network's area (%s in its bounding box, of which %s are "
         "more than %g m from any street: outside the extract's streets, left out)",
-        f"{inside.sum():,}", f"{len(communities):,}", f"{in_box.sum():,}",
-        f"{(in_box & ~near_street).sum():,}", settings.snap_max_m,
+        f"{inside.sum():,}",
+        f"{len(communities):,}",
+        f"{in_box.sum():,}",
+        f"{(in_box & ~near_street).sum():,}",
+        settings.snap_max_m,
     )
     return communities.subset(np.flatnonzero(inside))
 

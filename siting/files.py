@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from quarterhour.geo.atomic import write_text
 from quarterhour.geo.errors import InputError
-from quarterhour.siting.result import SitingResult
+
+if TYPE_CHECKING:
+    from quarterhour.siting.result import SitingResult
 
 STATIONS = "stations.geojson"
 ASSIGNMENTS = "assignments.csv"
@@ -158,7 +161,5 @@ def read_plan(folder: str | Path) -> PlanFolder:
     except json.JSONDecodeError as error:
         msg = f"{folder}: broken JSON ({error.msg} at line {error.lineno})"
         raise InputError(msg) from error
-    assignments = pd.read_csv(
-        folder / ASSIGNMENTS, dtype={"community_id": str, "station_id": str}
-    )
+    assignments = pd.read_csv(folder / ASSIGNMENTS, dtype={"community_id": str, "station_id": str})
     return PlanFolder(folder=folder, summary=summary, stations=stations, assignments=assignments)

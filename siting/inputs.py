@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from quarterhour.geo.errors import InputError
-from quarterhour.geo.points import PointSet
 from quarterhour.geo.projection import LocalProjection
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from quarterhour.geo.points import PointSet
 
 
 def list_some(ids: Sequence[str] | np.ndarray, limit: int = 5) -> str:
@@ -32,11 +36,15 @@ def check_ids(ids: np.ndarray, role: str) -> np.ndarray:
     return as_text
 
 
-def check_disjoint(existing_ids: np.ndarray, candidate_ids: np.ndarray, *, candidates_given: bool) -> None:
+def check_disjoint(
+    existing_ids: np.ndarray, candidate_ids: np.ndarray, *, candidates_given: bool
+) -> None:
     """Raise if an existing station and a candidate site share an id."""
     shared = np.intersect1d(existing_ids.astype(str), candidate_ids.astype(str))
     if shared.size:
-        where = "candidate sites" if candidates_given else "communities (the default candidate sites)"
+        where = (
+            "candidate sites" if candidates_given else "communities (the default candidate sites)"
+        )
         msg = (
             f"existing stations and {where} share the ids {list_some(shared)}; "
             "ids must be unique across existing stations and candidates"
@@ -69,7 +77,9 @@ def check_budget(budget: int | None) -> int | None:
     return int(budget)
 
 
-def nearest_site_metres(communities: PointSet, site_lon: np.ndarray, site_lat: np.ndarray) -> np.ndarray:
+def nearest_site_metres(
+    communities: PointSet, site_lon: np.ndarray, site_lat: np.ndarray
+) -> np.ndarray:
     """Straight-line metres from each community to the nearest site (inf if there is none)."""
     if site_lon.size == 0 or len(communities) == 0:
         return np.full(len(communities), np.inf)

@@ -36,13 +36,17 @@ def heuristic_max_cover(
     """At most ``budget`` columns covering the most row weight: lazy greedy, then 1-for-1 swaps.
 
     Swaps are only taken when they add weight, so the answer is never worse than greedy's. The
-    upper bound is the Lagrangian bound of :func:`~quarterhour.siting.kernels.max_cover.max_cover_lagrangian_bound`.
+    upper bound is the Lagrangian bound of
+    :func:`~quarterhour.siting.kernels.max_cover.max_cover_lagrangian_bound`.
     """
     started = time.perf_counter()
     weight = np.asarray(row_weight, float)
     picks = lazy_greedy(
-        pattern, weight, np.zeros(pattern.n_rows, bool),
-        np.ones(pattern.n_cols, bool), int(budget),
+        pattern,
+        weight,
+        np.zeros(pattern.n_rows, bool),
+        np.ones(pattern.n_cols, bool),
+        int(budget),
     )
     chosen = np.zeros(pattern.n_cols, bool)
     chosen[picks] = True
@@ -52,9 +56,7 @@ def heuristic_max_cover(
         coverage_swaps(pattern, weight, chosen, counts, 10 * budget)
     columns = order_by_greedy(pattern, np.flatnonzero(chosen), weight)
     total = float(weight[counts > 0].sum())  # the swaps keep ``counts`` up to date
-    bound = max_cover_lagrangian_bound(
-        pattern, weight, int(budget), total, bound_iterations
-    )
+    bound = max_cover_lagrangian_bound(pattern, weight, int(budget), total, bound_iterations)
     bound = max(float(bound), total)
     stats = {"greedy_weight": greedy_weight, "seconds": time.perf_counter() - started}
     return MaxCoverSolution(columns, total, bound, stats)

@@ -48,8 +48,11 @@ def greedy_cover(pattern: CoverPattern, *, prune: bool = False) -> np.ndarray:
     """
     covered = np.zeros(pattern.n_rows, bool)
     picks = lazy_greedy(
-        pattern, np.ones(pattern.n_rows), covered,
-        np.ones(pattern.n_cols, bool), pattern.n_cols,
+        pattern,
+        np.ones(pattern.n_rows),
+        covered,
+        np.ones(pattern.n_cols, bool),
+        pattern.n_cols,
     )
     if not prune:
         return picks
@@ -102,9 +105,7 @@ def reduce_cover(pattern: CoverPattern, *, max_rounds: int = 20) -> Reduction:
             chosen[essential] = True
             row_keep = cover_counts(current, chosen, current.n_rows) == 0
         row_keep &= ~dominated_rows(current)
-        col_keep = ~dominated_columns(
-            current, row_keep
-        )
+        col_keep = ~dominated_columns(current, row_keep)
         if row_keep.all() and col_keep.all():
             break
         sub = current.to_matrix()[row_keep][:, col_keep]
@@ -116,15 +117,17 @@ def reduce_cover(pattern: CoverPattern, *, max_rounds: int = 20) -> Reduction:
     return Reduction(forced_cols, rows, cols, current)
 
 
-def order_by_greedy(pattern: CoverPattern, columns: np.ndarray, row_weight: np.ndarray | None = None) -> np.ndarray:
+def order_by_greedy(
+    pattern: CoverPattern, columns: np.ndarray, row_weight: np.ndarray | None = None
+) -> np.ndarray:
     """Return ``columns`` in greedy order: each next one adds the most still-uncovered weight."""
     allowed = np.zeros(pattern.n_cols, bool)
     allowed[columns] = True
     weight = np.ones(pattern.n_rows) if row_weight is None else np.asarray(row_weight, float)
-    picks = lazy_greedy(
-        pattern, weight, np.zeros(pattern.n_rows, bool), allowed, pattern.n_cols
-    )
-    rest = np.setdiff1d(columns, picks)  # columns adding nothing (e.g. zero weight) keep index order
+    picks = lazy_greedy(pattern, weight, np.zeros(pattern.n_rows, bool), allowed, pattern.n_cols)
+    rest = np.setdiff1d(
+        columns, picks
+    )  # columns adding nothing (e.g. zero weight) keep index order
     return np.concatenate([picks, rest]).astype(np.int64)
 
 
@@ -142,8 +145,9 @@ def heuristic_cover(
     2. greedy with redundancy pruning and 2-for-1 swaps gives a first cover;
     3. Beasley's subgradient method on the Lagrangian relaxation yields a lower bound and, each
        step, a cover built from the reduced costs;
-    4. row-weighting local search (:func:`~quarterhour.siting.kernels.min_cover.row_weighting_search`) looks for smaller covers
-       from the best one, for at most ``search_steps`` steps and ``stall_steps`` steps without a
+    4. row-weighting local search
+       (:func:`~quarterhour.siting.kernels.min_cover.row_weighting_search`) looks for smaller
+       covers from the best one, for at most ``search_steps`` steps and ``stall_steps`` steps without a
        smaller cover, unless it reaches the bound first.
 
     Every step is deterministic (step counts, not time limits; ties to the smaller column; a seeded
@@ -157,11 +161,16 @@ def heuristic_cover(
     sub = reduction.pattern
     log.debug(
         "cover reductions: %s forced, %s x %s left of %s x %s",
-        f"{reduction.forced.size:,}", f"{sub.n_rows:,}", f"{sub.n_cols:,}",
-        f"{pattern.n_rows:,}", f"{pattern.n_cols:,}",
+        f"{reduction.forced.size:,}",
+        f"{sub.n_rows:,}",
+        f"{sub.n_cols:,}",
+        f"{pattern.n_rows:,}",
+        f"{pattern.n_cols:,}",
     )
     stats: dict[str, float | int | str] = {
-        "forced": int(reduction.forced.size), "reduced_rows": sub.n_rows, "reduced_cols": sub.n_cols,
+        "forced": int(reduction.forced.size),
+        "reduced_rows": sub.n_rows,
+        "reduced_cols": sub.n_cols,
     }
     bound = 0.0
     if sub.n_rows == 0:
@@ -172,12 +181,10 @@ def heuristic_cover(
         counts = cover_counts(sub, chosen, sub.n_rows)
         two_for_one(sub, chosen, counts)
         stats["greedy_local"] = int(chosen.sum())
-        chosen, bound, iterations = lagrangian_cover(
-            sub, chosen, lagrangian_iterations, 10
-        )
+        chosen, bound, iterations = lagrangian_cover(sub, chosen, lagrangian_iterations, 10)
         stats["lagrangian_iterations"] = int(iterations)
         stats["lagrangian_cover"] = int(chosen.sum())
-        target = int(math.ceil(bound - 1e-6))
+        target = math.ceil(bound - 1e-6)
         if chosen.sum() > target:
             chosen, steps = row_weighting_search(
                 sub, chosen, target, search_steps, stall_steps, seed

@@ -554,9 +554,7 @@ def _max_cover(
     bound, method = solution.upper_bound, "heuristic"
     stats: dict[str, object] = dict(solution.stats)
     if (lp_bound or exact) and arrays.n_rows and budget > 0:
-        outcome = bounds.max_cover_highs(
-            sub, weight, budget, integral=exact, time_limit=time_limit
-        )
+        outcome = bounds.max_cover_highs(sub, weight, budget, integral=exact, time_limit=time_limit)
         stats["highs_seconds"] = outcome.seconds
         if np.isfinite(outcome.bound):
             bound = min(bound, outcome.bound)
@@ -568,4 +566,3 @@ def _max_cover(
     bound = max(bound, total)
     gap = 0.0 if bound <= 0 else (bound - total) / bound
     return columns, float(bound), float(gap), method, stats
-

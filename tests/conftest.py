@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from quarterhour import settings
-from quarterhour.routing.graph import WalkNetwork
 from quarterhour.routing.network import load_network
+
+if TYPE_CHECKING:
+    from quarterhour.routing.graph import WalkNetwork
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -27,7 +30,7 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def network_of(isolated_cache: Path):  # noqa: ANN201
+def network_of(isolated_cache: Path):
     """Load (and cache for the session) the walking network of a bundled extract by name."""
     loaded: dict[str, WalkNetwork] = {}
 

@@ -18,11 +18,16 @@ import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
 
-from quarterhour.geo.projection import LocalProjection
 from quarterhour import settings
+from quarterhour.geo.projection import LocalProjection
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SHANGHAI_EXTRACT = (121.409, 121.552, 31.179, 31.279)  # west, east, south, north of shanghai_center.osm.pbf
+SHANGHAI_EXTRACT = (
+    121.409,
+    121.552,
+    31.179,
+    31.279,
+)  # west, east, south, north of shanghai_center.osm.pbf
 
 
 def straight_line_minutes(
@@ -86,7 +91,11 @@ def milp_min_cover(cost: sp.csr_matrix, fixed: np.ndarray | None = None) -> int:
     if fixed is not None:
         lower[fixed] = 1.0
         objective[fixed] = 0.0
-    solution = milp(objective, constraints=LinearConstraint(pattern[rows], lb=1), integrality=np.ones(n),
-                    bounds=Bounds(lower, 1))
+    solution = milp(
+        objective,
+        constraints=LinearConstraint(pattern[rows], lb=1),
+        integrality=np.ones(n),
+        bounds=Bounds(lower, 1),
+    )
     assert solution.status == 0
     return round(solution.fun)

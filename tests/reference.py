@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
 import numpy as np
 
-from quarterhour.routing.graph import WalkNetwork
-from quarterhour.routing.snapping import Snap
+if TYPE_CHECKING:
+    from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.routing.snapping import Snap
 
 
-def graph_with_points(network: WalkNetwork, snaps: dict[str, Snap], *, per_metre: float) -> nx.MultiGraph:
+def graph_with_points(
+    network: WalkNetwork, snaps: dict[str, Snap], *, per_metre: float
+) -> nx.MultiGraph:
     """Return the network as a networkx graph with every snapped point inserted as a node.
 
     Each edge carrying points is split at their positions, and each point hangs off its
@@ -21,11 +26,19 @@ def graph_with_points(network: WalkNetwork, snaps: dict[str, Snap], *, per_metre
     on_edge: dict[int, list[tuple[float, object]]] = {}
     for label, snap in snaps.items():
         for i in np.flatnonzero(snap.reachable):
-            on_edge.setdefault(int(snap.edge[i]), []).append((float(snap.offset_m[i]), (label, int(i))))
-            graph.add_edge((label, int(i)), ("at", label, int(i)), weight=float(snap.access_m[i]) * per_metre)
+            on_edge.setdefault(int(snap.edge[i]), []).append(
+                (float(snap.offset_m[i]), (label, int(i)))
+            )
+            graph.add_edge(
+                (label, int(i)), ("at", label, int(i)), weight=float(snap.access_m[i]) * per_metre
+            )
 
     for e in range(network.n_edges):
-        u, v, length = int(network.edge_u[e]), int(network.edge_v[e]), float(network.edge_length_m[e])
+        u, v, length = (
+            int(network.edge_u[e]),
+            int(network.edge_v[e]),
+            float(network.edge_length_m[e]),
+        )
         stops = sorted(on_edge.get(e, []), key=lambda item: item[0])
         previous, previous_offset = u, 0.0
         for offset, (label, i) in stops:
@@ -48,6 +61,9 @@ def with_straight_walks(
     result = dict(times)
     same_edge = np.flatnonzero(dst_snap.reachable & (dst_snap.edge == src_snap.edge[source]))
     for t in same_edge.tolist():
-        straight = float(np.hypot(src_snap.x[source] - dst_snap.x[t], src_snap.y[source] - dst_snap.y[t])) * per_metre
+        straight = (
+            float(np.hypot(src_snap.x[source] - dst_snap.x[t], src_snap.y[source] - dst_snap.y[t]))
+            * per_metre
+        )
         result[t] = min(result.get(t, np.inf), straight)
     return result

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -12,14 +11,18 @@ import pandas as pd
 import pytest
 import shapely
 
+from quarterhour import settings
 from quarterhour.api.http.app import create_app
 from quarterhour.api.http.serving import serve_in_thread
 from quarterhour.api.http.settings import ApiLimits
 from quarterhour.geo.crs import convert
 from quarterhour.geo.points import read_points
-from quarterhour import settings
 from quarterhour.routing.network import load_network
 from quarterhour.routing.walktimes import walk_time_matrix
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 PEOPLES_SQUARE = (121.4737, 31.2304)  # WGS84, on the network
 ORIGIN = "http://planner.example"
@@ -33,7 +36,9 @@ def stations_file(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> P
     inside = table[table["lng"].between(121.44, 121.52) & table["lat"].between(31.20, 31.26)]
     path = tmp_path_factory.mktemp("stations") / "stations.csv"
     stations = inside.iloc[::40].head(20)[["id", "name", "lng", "lat"]]
-    stations.assign(id="S-" + stations["id"]).to_csv(path, index=False)  # station ids differ from communities'
+    stations.assign(id="S-" + stations["id"]).to_csv(
+        path, index=False
+    )  # station ids differ from communities'
     return path
 
 
@@ -41,9 +46,12 @@ def stations_file(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> P
 def base_url(data_dir: Path, stations_file: Path) -> Iterator[str]:
     app = create_app(
         data_dir / settings.default_osm,
-        communities=data_dir / settings.default_communities, communities_crs="gcj02",
-        stations=stations_file, stations_crs="gcj02",
-        cors_origins=(ORIGIN,), limits=LIMITS,
+        communities=data_dir / settings.default_communities,
+        communities_crs="gcj02",
+        stations=stations_file,
+        stations_crs="gcj02",
+        cors_origins=(ORIGIN,),
+        limits=LIMITS,
     )
     with serve_in_thread(app) as url:
         yield url
@@ -56,7 +64,9 @@ def client(base_url: str) -> Iterator[httpx.Client]:
 
 
 def _is_error_shape(body: dict) -> bool:
-    return isinstance(body["detail"], list) and all(set(item) == {"loc", "msg", "type"} for item in body["detail"])
+    return isinstance(body["detail"], list) and all(
+        set(item) == {"loc", "msg", "type"} for item in body["detail"]
+    )
 
 
 def test_health_reports_the_loaded_data(client: httpx.Client) -> None:
@@ -104,8 +114,12 @@ def test_post_isochrone_equals_get(client: httpx.Client) -> None:
 def test_isochrone_in_gcj02_round_trips(client: httpx.Client) -> None:
     lon, lat = PEOPLES_SQUARE
     gcj_lon, gcj_lat = (float(v) for v in convert(lon, lat, src="wgs84", dst="gcj02"))
-    in_gcj = client.get("/isochrone", params={"lon": gcj_lon, "lat": gcj_lat, "crs": "gcj02", "contours": 10}).json()
-    out_gcj = client.get("/isochrone", params={"lon": lon, "lat": lat, "out_crs": "gcj02", "contours": 10}).json()
+    in_gcj = client.get(
+        "/isochrone", params={"lon": gcj_lon, "lat": gcj_lat, "crs": "gcj02", "contours": 10}
+    ).json()
+    out_gcj = client.get(
+        "/isochrone", params={"lon": lon, "lat": lat, "out_crs": "gcj02", "contours": 10}
+    ).json()
     assert in_gcj["features"][0]["properties"]["crs"] == "gcj02"
     assert shapely.geometry.shape(in_gcj["features"][0]["geometry"]).equals_exact(
         shapely.geometry.shape(out_gcj["features"][0]["geometry"]), 1e-6
@@ -116,7 +130,8 @@ def test_distance_contours(client: httpx.Client) -> None:
     lon, lat = PEOPLES_SQUARE
     body = client.get("/isochrone", params={"lon": lon, "lat": lat, "meters": [500, 1000]}).json()
     assert [(f["properties"]["contour"], f["properties"]["metric"]) for f in body["features"]] == [
-        (1000.0, "distance"), (500.0, "distance"),
+        (1000.0, "distance"),
+        (500.0, "distance"),
     ]
 
 
@@ -135,7 +150,9 @@ def test_distance_contours(client: httpx.Client) -> None:
         ({"lat": 31.23}, "lon"),
     ],
 )
-def test_bad_isochrone_fields_are_422_naming_the_field(client: httpx.Client, params: dict, field: str) -> None:
+def test_bad_isochrone_fields_are_422_naming_the_field(
+    client: httpx.Client, params: dict, field: str
+) -> None:
     response = client.get("/isochrone", params=params)
     assert response.status_code == 422
     body = response.json()
@@ -145,7 +162,9 @@ def test_bad_isochrone_fields_are_422_naming_the_field(client: httpx.Client, par
 
 def test_nan_in_a_json_body_is_422(client: httpx.Client) -> None:
     response = client.post(
-        "/isochrone", content=b'{"lon": NaN, "lat": 31.23}', headers={"Content-Type": "application/json"}
+        "/isochrone",
+        content=b'{"lon": NaN, "lat": 31.23}',
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "lon"]
@@ -170,17 +189,28 @@ def test_walktimes_match_the_library(client: httpx.Client, data_dir: Path) -> No
     rng = np.random.default_rng(3)
     lon = 121.46 + 0.03 * rng.random(40)
     lat = 31.22 + 0.02 * rng.random(40)
-    sources = [{"lon": x, "lat": y} for x, y in zip(lon[:15], lat[:15])]
-    targets = [{"lon": x, "lat": y, "id": f"t{k}"} for k, (x, y) in enumerate(zip(lon[15:], lat[15:]))]
-    response = client.post("/walktimes", json={"sources": sources, "targets": targets, "minutes": 20})
+    sources = [{"lon": x, "lat": y} for x, y in zip(lon[:15], lat[:15], strict=True)]
+    targets = [
+        {"lon": x, "lat": y, "id": f"t{k}"}
+        for k, (x, y) in enumerate(zip(lon[15:], lat[15:], strict=True))
+    ]
+    response = client.post(
+        "/walktimes", json={"sources": sources, "targets": targets, "minutes": 20}
+    )
     assert response.status_code == 200
     body = response.json()
     expected = walk_time_matrix(
-        load_network(data_dir / settings.default_osm), lon[:15], lat[:15], lon[15:], lat[15:], minutes=20, quiet=True
+        load_network(data_dir / settings.default_osm),
+        lon[:15],
+        lat[:15],
+        lon[15:],
+        lat[15:],
+        minutes=20,
+        quiet=True,
     ).matrix.tocoo()
     assert len(body["value"]) == expected.nnz > 0
-    got = dict(zip(zip(body["source"], body["target"]), body["value"]))
-    for i, j, value in zip(expected.row, expected.col, expected.data):
+    got = dict(zip(zip(body["source"], body["target"], strict=True), body["value"], strict=True))
+    for i, j, value in zip(expected.row, expected.col, expected.data, strict=True):
         assert got[(int(i), int(j))] == pytest.approx(value, abs=1e-3)
     assert body["unit"] == "min"
 
@@ -202,11 +232,15 @@ def test_oversized_body_is_413_by_length_and_by_stream(client: httpx.Client) -> 
         for start in range(0, len(big), 65536):
             yield big[start : start + 65536]
 
-    streamed = client.post("/walktimes", content=chunks(), headers={"Content-Type": "application/json"})
+    streamed = client.post(
+        "/walktimes", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
 
 
-def test_coverage_equals_walk_times_from_the_stations(client: httpx.Client, data_dir: Path, stations_file: Path) -> None:
+def test_coverage_equals_walk_times_from_the_stations(
+    client: httpx.Client, data_dir: Path, stations_file: Path
+) -> None:
     """/coverage against the routing layer (itself checked against networkx): a community is
     covered exactly when some station is within 15 minutes, at the smallest of those times."""
     rows = client.get("/coverage").json()["communities"]
@@ -214,7 +248,9 @@ def test_coverage_equals_walk_times_from_the_stations(client: httpx.Client, data
     lon, lat = np.array([f["geometry"]["coordinates"] for f in communities]).T
     stations = read_points(stations_file, crs="gcj02")
     network = load_network(data_dir / settings.default_osm)
-    matrix = walk_time_matrix(network, stations.lon, stations.lat, lon, lat, minutes=15, quiet=True).matrix.tocsc()
+    matrix = walk_time_matrix(
+        network, stations.lon, stations.lat, lon, lat, minutes=15, quiet=True
+    ).matrix.tocsc()
     by_id = {row["community_id"]: row for row in rows}
     # /communities rounds coordinates to 1e-6 degrees (0.1 m): allow 0.005 min (0.4 m).
     for k, feature in enumerate(communities):
@@ -237,9 +273,14 @@ def test_communities_and_coverage_agree(client: httpx.Client) -> None:
     assert {row["community_id"] for row in coverage["communities"] if row["covered"]} == covered
     assert all(row["walk_min"] <= 15 for row in coverage["communities"] if row["covered"])
     assert summary["n_stations"] == 20
-    assert client.get("/coverage", params={"minutes": 5}).json()["summary"]["covered"] < summary["covered"]
+    assert (
+        client.get("/coverage", params={"minutes": 5}).json()["summary"]["covered"]
+        < summary["covered"]
+    )
     in_gcj = client.get("/communities", params={"crs": "gcj02", "minutes": 15}).json()
-    assert [f["properties"] for f in in_gcj["features"]] == [f["properties"] for f in communities["features"]]
+    assert [f["properties"] for f in in_gcj["features"]] == [
+        f["properties"] for f in communities["features"]
+    ]
     assert client.get("/coverage", params={"minutes": 10, "unknown": 1}).status_code == 422
 
 
@@ -265,9 +306,14 @@ def test_plan_over_the_loaded_data_covers_more(client: httpx.Client) -> None:
 
 
 def test_plan_over_posted_points(client: httpx.Client) -> None:
-    points = read_points(settings.data_folder / settings.default_communities, crs="gcj02").subset(np.arange(0, 8995, 9))
+    points = read_points(settings.data_folder / settings.default_communities, crs="gcj02").subset(
+        np.arange(0, 8995, 9)
+    )
     lon, lat = points.lonlat_in("gcj02")
-    posted = [{"id": str(i), "lon": float(x), "lat": float(y)} for i, x, y in zip(points.ids, lon, lat)]
+    posted = [
+        {"id": str(i), "lon": float(x), "lat": float(y)}
+        for i, x, y in zip(points.ids, lon, lat, strict=True)
+    ]
     body = client.post("/plan", json={"communities": posted, "crs": "gcj02", "existing": []}).json()
     assert body["summary"]["n_communities"] == len(posted)
     assert body["summary"]["uncoverable"] > 0  # most of Shanghai is off the central network
@@ -276,7 +322,9 @@ def test_plan_over_posted_points(client: httpx.Client) -> None:
     new = [f for f in body["stations"]["features"] if f["properties"]["kind"] == "new"]
     assert new
     for feature in new:
-        assert feature["geometry"]["coordinates"] == pytest.approx(posted_at[feature["properties"]["station_id"]], abs=2e-6)
+        assert feature["geometry"]["coordinates"] == pytest.approx(
+            posted_at[feature["properties"]["station_id"]], abs=2e-6
+        )
 
 
 def test_plan_limits(client: httpx.Client) -> None:
@@ -295,9 +343,24 @@ def test_network_is_geojson_lines_of_the_streets(client: httpx.Client, data_dir:
     assert first.content == second.content  # the same answer each time
     feature = first.json()["features"][0]
     network = load_network(data_dir / settings.default_osm)
-    lines = [np.column_stack(network.projection.forward(*np.asarray(line).T)) for line in feature["geometry"]["coordinates"]]
-    drawn_km = float(shapely.length(shapely.linestrings(np.concatenate(lines), indices=np.repeat(np.arange(len(lines)), [len(x) for x in lines]))).sum()) / 1000
-    assert drawn_km == pytest.approx(network.total_length_km, rel=0.02)  # simplified to 3 m, nothing lost
+    lines = [
+        np.column_stack(network.projection.forward(*np.asarray(line).T))
+        for line in feature["geometry"]["coordinates"]
+    ]
+    drawn_km = (
+        float(
+            shapely.length(
+                shapely.linestrings(
+                    np.concatenate(lines),
+                    indices=np.repeat(np.arange(len(lines)), [len(x) for x in lines]),
+                )
+            ).sum()
+        )
+        / 1000
+    )
+    assert drawn_km == pytest.approx(
+        network.total_length_km, rel=0.02
+    )  # simplified to 3 m, nothing lost
     assert feature["geometry"]["type"] == "MultiLineString"
     xy = np.concatenate([np.asarray(line) for line in feature["geometry"]["coordinates"]])
     assert 121.40 < xy[:, 0].min() < xy[:, 0].max() < 121.56
@@ -332,13 +395,31 @@ def test_page_and_leaflet_are_served_offline(client: httpx.Client) -> None:
     assert client.get("/vendor/leaflet/leaflet.css").status_code == 200
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/isochrone", "/walktimes", "/plan", "/coverage", "/communities", "/network", "/health"} <= set(paths)
+    assert {
+        "/isochrone",
+        "/walktimes",
+        "/plan",
+        "/coverage",
+        "/communities",
+        "/network",
+        "/health",
+    } <= set(paths)
 
 
-def test_serve_command_reports_a_bad_file_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_command_reports_a_bad_file_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from quarterhour.api.cli.main import main
 
-    status = main(["serve", "--osm", str(settings.default_osm_path()), "--communities", str(tmp_path / "none.csv")])
+    status = main(
+        [
+            "serve",
+            "--osm",
+            str(settings.default_osm_path()),
+            "--communities",
+            str(tmp_path / "none.csv"),
+        ]
+    )
     assert status == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("quarterhour: error: none.csv: communities file not found")

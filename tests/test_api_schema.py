@@ -7,20 +7,23 @@ status codes. The number of examples is small to keep the run under a minute.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from quarterhour import settings
 from quarterhour.api.http.app import create_app
 from quarterhour.api.http.serving import serve_in_thread
 from quarterhour.api.http.settings import ApiLimits
-from quarterhour import settings
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 from schemathesis import GenerationMode, checks  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 CHECKS = [
     checks.not_a_server_error,
@@ -35,7 +38,9 @@ DEFAULT_EXAMPLES = 40
 @pytest.fixture(scope="module")
 def base_url(data_dir: Path) -> Iterator[str]:
     app = create_app(
-        data_dir / settings.default_osm, communities=data_dir / settings.default_communities, communities_crs="gcj02",
+        data_dir / settings.default_osm,
+        communities=data_dir / settings.default_communities,
+        communities_crs="gcj02",
         limits=ApiLimits(max_plan_seconds=1.0),
     )
     with serve_in_thread(app) as url:
@@ -49,8 +54,15 @@ def operations(base_url: str) -> dict[str, object]:
 
 
 OPERATIONS = [
-    "GET /isochrone", "POST /isochrone", "POST /walktimes", "GET /health", "GET /network",
-    "GET /communities", "GET /stations", "GET /coverage", "POST /plan",
+    "GET /isochrone",
+    "POST /isochrone",
+    "POST /walktimes",
+    "GET /health",
+    "GET /network",
+    "GET /communities",
+    "GET /stations",
+    "GET /coverage",
+    "POST /plan",
 ]
 
 
@@ -70,9 +82,11 @@ def test_no_server_error(operations: dict[str, object], label: str, mode: Genera
     @given(case=operation.as_strategy(generation_mode=mode))
     @hypothesis_settings(
         max_examples=n_examples if mode is GenerationMode.POSITIVE else max(n_examples // 2, 5),
-        deadline=None, database=None, suppress_health_check=list(HealthCheck),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
     )
-    def check(case) -> None:  # noqa: ANN001
+    def check(case) -> None:
         case.call_and_validate(checks=CHECKS, timeout=60)
 
     check()

@@ -7,17 +7,23 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from quarterhour.api.cli.main import main
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SUMMARY_KEYS = {"n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap"}
 
 
 def write_points(path: Path, rows: list[tuple[str, float, float]]) -> Path:
-    path.write_text("id,name,lon,lat\n" + "".join(f"{i},{i},{lon},{lat}\n" for i, lon, lat in rows), encoding="utf-8")
+    path.write_text(
+        "id,name,lon,lat\n" + "".join(f"{i},{i},{lon},{lat}\n" for i, lon, lat in rows),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -25,7 +31,13 @@ def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_ca
     """The README's main job: a fresh process, the bundled network and compounds."""
     env = {**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)}
     result = subprocess.run(
-        [sys.executable, "-m", "quarterhour", "plan"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, "-m", "quarterhour", "plan"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "plan"
@@ -48,33 +60,64 @@ def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_ca
 def shanghai_points(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("points")
     communities = [
-        ("c1", 121.4720, 31.2290), ("c2", 121.4760, 31.2230), ("c3", 121.4650, 31.2350),
-        ("c4", 121.4850, 31.2150), ("c5", 121.4420, 31.2050),
+        ("c1", 121.4720, 31.2290),
+        ("c2", 121.4760, 31.2230),
+        ("c3", 121.4650, 31.2350),
+        ("c4", 121.4850, 31.2150),
+        ("c5", 121.4420, 31.2050),
     ]
     return {
         "communities": write_points(folder / "communities.csv", communities),
         "stations": write_points(folder / "stations.csv", [("s1", 121.4706, 31.2317)]),
-        "duplicates": write_points(folder / "duplicates.csv", communities + [("c1", 121.47, 31.22)]),
+        "duplicates": write_points(
+            folder / "duplicates.csv", [*communities, ("c1", 121.47, 31.22)]
+        ),
         "empty": write_points(folder / "empty.csv", []),
-        "outside": write_points(folder / "outside.csv", [("o1", 121.90, 31.00), ("o2", 121.95, 31.02)]),
+        "outside": write_points(
+            folder / "outside.csv", [("o1", 121.90, 31.00), ("o2", 121.95, 31.02)]
+        ),
         "far_station": write_points(folder / "far_station.csv", [("s9", 121.90, 31.00)]),
     }
 
 
-def test_plan_keeps_existing_stations(shanghai_points: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_plan_keeps_existing_stations(
+    shanghai_points: dict[str, Path], tmp_path: Path, capsys
+) -> None:
     out = tmp_path / "plan"
-    status = main(["plan", "--communities", str(shanghai_points["communities"]), "--existing", str(shanghai_points["stations"]), "-o", str(out)])
+    status = main(
+        [
+            "plan",
+            "--communities",
+            str(shanghai_points["communities"]),
+            "--existing",
+            str(shanghai_points["stations"]),
+            "-o",
+            str(out),
+        ]
+    )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_existing"] == 1
     stations = json.loads((out / "stations.geojson").read_text())["features"]
-    assert [f["properties"]["station_id"] for f in stations if f["properties"]["kind"] == "existing"] == ["s1"]
+    assert [
+        f["properties"]["station_id"] for f in stations if f["properties"]["kind"] == "existing"
+    ] == ["s1"]
     assert summary["covered"] == 5
 
 
 def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "coverage.csv"
-    status = main(["coverage", "--communities", str(shanghai_points["communities"]), "--stations", str(shanghai_points["stations"]), "-o", str(out)])
+    status = main(
+        [
+            "coverage",
+            "--communities",
+            str(shanghai_points["communities"]),
+            "--stations",
+            str(shanghai_points["stations"]),
+            "-o",
+            str(out),
+        ]
+    )
     assert status == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 5
@@ -92,9 +135,18 @@ def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> N
         (["--communities", "{communities}", "--existing", "{far_station}"], "s9"),
     ],
 )
-def test_plan_bad_input_one_line_error(shanghai_points: dict[str, Path], tmp_path: Path, args: list[str], message: str, capsys) -> None:  # noqa: ANN001
+def test_plan_bad_input_one_line_error(
+    shanghai_points: dict[str, Path], tmp_path: Path, args: list[str], message: str, capsys
+) -> None:
     out = tmp_path / "plan"
-    status = main(["plan", *[a.format(**{k: str(v) for k, v in shanghai_points.items()}) for a in args], "-o", str(out)])
+    status = main(
+        [
+            "plan",
+            *[a.format(**{k: str(v) for k, v in shanghai_points.items()}) for a in args],
+            "-o",
+            str(out),
+        ]
+    )
     assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("quarterhour: error:")
@@ -102,7 +154,9 @@ def test_plan_bad_input_one_line_error(shanghai_points: dict[str, Path], tmp_pat
     assert not (out / "summary.json").exists()
 
 
-def test_communities_all_outside_the_network(shanghai_points: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_communities_all_outside_the_network(
+    shanghai_points: dict[str, Path], tmp_path: Path, capsys
+) -> None:
     out = tmp_path / "plan"
     status = main(["plan", "--communities", str(shanghai_points["outside"]), "-o", str(out)])
     assert status == 2
@@ -110,18 +164,40 @@ def test_communities_all_outside_the_network(shanghai_points: dict[str, Path], t
     assert not out.exists()
 
 
-def test_candidate_on_another_continent_leaves_communities_uncoverable(shanghai_points: dict[str, Path], tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_candidate_on_another_continent_leaves_communities_uncoverable(
+    shanghai_points: dict[str, Path], tmp_path: Path, capsys
+) -> None:
     """Found by schemathesis: a stray site far away (inf in the local projection) crashed the plan."""
     stray = write_points(tmp_path / "stray.csv", [("k1", -47.98, 0.0)])
     out = tmp_path / "plan"
-    status = main(["plan", "--communities", str(shanghai_points["communities"]), "--candidates", str(stray), "-o", str(out)])
+    status = main(
+        [
+            "plan",
+            "--communities",
+            str(shanghai_points["communities"]),
+            "--candidates",
+            str(stray),
+            "-o",
+            str(out),
+        ]
+    )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["uncoverable"] == 5 and summary["n_new"] == 0
     assert "nothing can be covered" in capsys.readouterr().err
 
 
-def test_bundled_compounds_on_another_extract_ask_for_communities(data_dir: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    status = main(["plan", "--osm", str(data_dir / "singapore_bayfront.osm.pbf"), "-o", str(tmp_path / "plan")])
+def test_bundled_compounds_on_another_extract_ask_for_communities(
+    data_dir: Path, tmp_path: Path, capsys
+) -> None:
+    status = main(
+        [
+            "plan",
+            "--osm",
+            str(data_dir / "singapore_bayfront.osm.pbf"),
+            "-o",
+            str(tmp_path / "plan"),
+        ]
+    )
     assert status == 2
     assert "give your communities with --communities" in capsys.readouterr().err

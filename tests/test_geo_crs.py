@@ -132,7 +132,7 @@ def test_convert_chains_through_gcj02(compounds_gcj02: LonLat) -> None:
 def test_convert_same_system_returns_copies() -> None:
     lon = np.array([121.1, 121.2])
     lat = np.array([31.1, 31.2])
-    out_lon, out_lat = crs.convert(lon, lat, src="gcj02", dst="gcj02")
+    out_lon, _out_lat = crs.convert(lon, lat, src="gcj02", dst="gcj02")
     np.testing.assert_array_equal(out_lon, lon)
     out_lon[0] = 0.0
     assert lon[0] == 121.1
@@ -151,7 +151,7 @@ def test_out_of_china_points_unchanged() -> None:
 
 
 def test_scalars_accepted() -> None:
-    gcj_lon, gcj_lat = crs.wgs84_to_gcj02(121.1, 31.15)
+    gcj_lon, _gcj_lat = crs.wgs84_to_gcj02(121.1, 31.15)
     assert np.ndim(gcj_lon) == 0
     assert float(gcj_lon) == pytest.approx(textbook_wgs84_to_gcj02(121.1, 31.15)[0], abs=1e-12)
 

@@ -74,7 +74,10 @@ def test_lonlat_in_gcj02_gives_back_the_file_coordinates(compounds: PointSet) ->
 
 
 def test_chinese_headers_and_weight(tmp_path: Path) -> None:
-    text = "编号,名称,经度,纬度,人口,街道\nA,盈浦街道一村,121.11,31.15,1200,盈浦\nB,夏阳,121.12,31.16,800,夏阳\n"
+    text = (
+        "编号,名称,经度,纬度,人口,街道\n"
+        "A,盈浦街道一村,121.11,31.15,1200,盈浦\nB,夏阳,121.12,31.16,800,夏阳\n"
+    )
     path = write_csv(tmp_path / "社区.csv", text)
     points = read_points(path)
     assert list(points.ids) == ["A", "B"]

@@ -13,7 +13,9 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_there_are_three_notebooks() -> None:
     assert [path.name for path in NOTEBOOKS] == [
-        "01_coverage_audit.ipynb", "02_plan_new_stations.ipynb", "03_compare_scenarios.ipynb",
+        "01_coverage_audit.ipynb",
+        "02_plan_new_stations.ipynb",
+        "03_compare_scenarios.ipynb",
     ]
 
 
@@ -25,12 +27,26 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QUARTERHOUR_CACHE", str(isolated_cache))  # the kernel shares the tests' network cache
+def test_notebook_runs(
+    path: Path, tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "QUARTERHOUR_CACHE", str(isolated_cache)
+    )  # the kernel shares the tests' network cache
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=600,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()
-    errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
+    errors = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]
     assert errors == []
     maps = list(tmp_path.glob("*.html"))
     assert maps, "every notebook saves its folium map"

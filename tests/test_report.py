@@ -7,22 +7,27 @@ import math
 import re
 import shutil
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
+from quarterhour import settings
 from quarterhour.api.report import build_report
 from quarterhour.api.report.i18n import fmt_bound, fmt_int, fmt_num, fmt_pct
-from quarterhour.siting.reasons import reason_text
 from quarterhour.geo.errors import InputError
-from quarterhour import settings
 from quarterhour.siting.bundled import default_communities
 from quarterhour.siting.files import BUNDLED_PREFIX, Provenance, write_plan
 from quarterhour.siting.plan import run_plan
+from quarterhour.siting.reasons import reason_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 POPPLER = all(shutil.which(tool) for tool in ("pdftotext", "pdftoppm", "pdfimages", "pdfinfo"))
-needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdftotext, pdftoppm) not installed")
+needs_poppler = pytest.mark.skipif(
+    not POPPLER, reason="poppler-utils (pdftotext, pdftoppm) not installed"
+)
 
 
 def _run(*command: str) -> str:
@@ -30,7 +35,7 @@ def _run(*command: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def plan_dir(tmp_path_factory: pytest.TempPathFactory, network_of) -> Path:  # noqa: ANN001
+def plan_dir(tmp_path_factory: pytest.TempPathFactory, network_of) -> Path:
     """A plan of the bundled central Shanghai data, written as `quarterhour plan` does."""
     network = network_of("shanghai_center")
     communities = default_communities(network)
@@ -88,7 +93,9 @@ def test_pdf_numbers_equal_summary(plan_dir: Path, pdf_text: str) -> None:
         assert re.search(rf"(?<![\d.,]){re.escape(value)}(?![\d.,])", text), (label, value)
     assert f"至少需要 {math.ceil(summary['lower_bound'] - 1e-6)} 个新站点" in text
     assert f"本方案为 {summary['n_new']} 个" in text
-    assert "88.43196" not in text and not re.search(r"\d\.\d{7,}", text)  # no float noise (coordinates have 6)
+    assert "88.43196" not in text and not re.search(
+        r"\d\.\d{7,}", text
+    )  # no float noise (coordinates have 6)
     assert "© OpenStreetMap contributors (ODbL)" in text
     assert "2025-08-09" in text and "2019" in text  # data dates
     assert "GCJ-02" in text
@@ -101,7 +108,9 @@ def test_pdf_has_every_station_and_no_english_leftovers(plan_dir: Path, pdf_text
     names = [f["properties"]["name"] for f in stations if f["properties"]["kind"] == "new"]
     text = " ".join(pdf_text.split())
     assert all(name in text for name in names)
-    leftovers = re.findall(r"\b(heuristic|covered|stations?|communities|walking|bound|none)\b", text, flags=re.I)
+    leftovers = re.findall(
+        r"\b(heuristic|covered|stations?|communities|walking|bound|none)\b", text, flags=re.I
+    )
     assert leftovers == []
     assert "无：所有社区都能在步行时限内到达某个可选站点" in text  # no uncoverable community
 
@@ -117,7 +126,11 @@ def test_html_is_self_contained(report: Path) -> None:
 def test_english_report_without_scenarios(plan_dir: Path, tmp_path: Path) -> None:
     output = build_report(plan_dir, tmp_path / "plan_en.pdf", lang="en", scenarios=False).pdf
     text = " ".join(_run("pdftotext", str(output), "-").split())
-    assert "Summary" in text and "Why fewer is impossible" in text and "Scenarios were not computed" in text
+    assert (
+        "Summary" in text
+        and "Why fewer is impossible" in text
+        and "Scenarios were not computed" in text
+    )
     assert "Pudong New Area" in text
     assert (tmp_path / "plan_en.html").is_file()
 
@@ -141,11 +154,21 @@ def test_bad_input_is_one_clear_error(plan_dir: Path, tmp_path: Path) -> None:
 
 
 def test_reasons_are_translated() -> None:
-    off = reason_text("off_network", access_m=612.4, nearest_site_m=np.nan, limit="15 分钟", lang="zh")
+    off = reason_text(
+        "off_network", access_m=612.4, nearest_site_m=np.nan, limit="15 分钟", lang="zh"
+    )
     assert off == "不在步行网络上：距最近可步行道路 612 米"
-    far = reason_text("no_site_in_reach", access_m=20.0, nearest_site_m=1234.4, limit="15 分钟", lang="zh")
+    far = reason_text(
+        "no_site_in_reach", access_m=20.0, nearest_site_m=1234.4, limit="15 分钟", lang="zh"
+    )
     assert far == "15 分钟内无可选站点；最近站点直线距离 1,234 米"
-    spot = reason_text("far_from_street", access_m=406.6, nearest_site_m=0.0, limit="10 分钟", lang="zh")
+    spot = reason_text(
+        "far_from_street", access_m=406.6, nearest_site_m=0.0, limit="10 分钟", lang="zh"
+    )
     assert spot.startswith("离道路太远：即使就地设站，经道路往返也超过 10 分钟")
-    assert fmt_pct(0.99996) == "99.9%" and fmt_pct(1.0) == "100%" and fmt_num(88.43196843892363, 2) == "88.43"
+    assert (
+        fmt_pct(0.99996) == "99.9%"
+        and fmt_pct(1.0) == "100%"
+        and fmt_num(88.43196843892363, 2) == "88.43"
+    )
     assert fmt_bound(88.43196843892363) == "88.43" and fmt_bound(74.00015440791033) == "74.0002"

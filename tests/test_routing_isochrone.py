@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import shapely
@@ -9,22 +11,30 @@ from shapely.ops import substring
 
 from quarterhour.geo.crs import convert
 from quarterhour.geo.errors import InputError, NetworkError
-from quarterhour.routing.isochrone import isochrone, to_geojson
 from quarterhour.routing.graph import cost_per_metre
+from quarterhour.routing.isochrone import isochrone, to_geojson
 from quarterhour.routing.snapping import snap_points
+
 from reference import graph_with_points, reference_times
 
-CASES = [("heidelberg", 2000), ("heidelberg", 15000), ("shanghai_center", 1000), ("helsinki_clipped", 700)]
+CASES = [
+    ("heidelberg", 2000),
+    ("heidelberg", 15000),
+    ("shanghai_center", 1000),
+    ("helsinki_clipped", 700),
+]
 
 
-def reached_streets(network, graph, source, limit: float, per_metre: float) -> shapely.Geometry:  # noqa: ANN001
+def reached_streets(network, graph, source, limit: float, per_metre: float) -> shapely.Geometry:
     """The street points within ``limit`` of the source, built from networkx times."""
     times = reference_times(graph, source, limit=limit)
     node_time = np.full(network.n_nodes, np.inf)
     reached = [n for n in times if isinstance(n, int)]
     node_time[reached] = [times[n] for n in reached]
     pieces = []
-    for e in np.flatnonzero(np.minimum(node_time[network.edge_u], node_time[network.edge_v]) <= limit):
+    for e in np.flatnonzero(
+        np.minimum(node_time[network.edge_u], node_time[network.edge_v]) <= limit
+    ):
         du, dv = node_time[network.edge_u[e]], node_time[network.edge_v[e]]
         length = float(network.edge_length_m[e])
         line = network.edge_lines[e]
@@ -41,7 +51,9 @@ def reached_streets(network, graph, source, limit: float, per_metre: float) -> s
     return shapely.MultiLineString(pieces)
 
 
-def farthest_from_streets(polygon: shapely.Geometry, streets: shapely.MultiLineString, spacing: float = 10.0) -> float:
+def farthest_from_streets(
+    polygon: shapely.Geometry, streets: shapely.MultiLineString, spacing: float = 10.0
+) -> float:
     """Largest distance from a point of ``polygon`` (on a grid) to the nearest street piece."""
     minx, miny, maxx, maxy = polygon.bounds
     gx, gy = np.meshgrid(np.arange(minx, maxx, spacing), np.arange(miny, maxy, spacing))
@@ -53,7 +65,9 @@ def farthest_from_streets(polygon: shapely.Geometry, streets: shapely.MultiLineS
 
 
 @pytest.mark.parametrize(("name", "node"), CASES)
-def test_isochrone_contains_reachable_points_and_nothing_far(network_of, name: str, node: int) -> None:  # noqa: ANN001
+def test_isochrone_contains_reachable_points_and_nothing_far(
+    network_of, name: str, node: int
+) -> None:
     network = network_of(name)
     lon, lat = network.node_lonlat
     node = node % network.n_nodes
@@ -61,7 +75,7 @@ def test_isochrone_contains_reachable_points_and_nothing_far(network_of, name: s
     result = isochrone(network, origin_lon, origin_lat, minutes=[5, 10, 15])
     polygons = result.shapely_polygons()
     assert all(p.is_valid and not p.is_empty for p in polygons)
-    for inner, outer in zip(polygons, polygons[1:]):
+    for inner, outer in itertools.pairwise(polygons):
         assert inner.difference(outer).area < 1.0  # contours nest
 
     per_metre = cost_per_metre(speed_kmh=4.5)
@@ -70,7 +84,7 @@ def test_isochrone_contains_reachable_points_and_nothing_far(network_of, name: s
     times = reference_times(graph, ("o", 0), limit=30.0)
     node_time = np.array([times.get(n, np.inf) for n in range(network.n_nodes)])
     tolerance = 2 * 20.0  # two grid cells
-    for contour, polygon in zip(result.contours, polygons):
+    for contour, polygon in zip(result.contours, polygons, strict=True):
         reachable = node_time <= contour
         inside = shapely.contains_xy(polygon, network.node_x, network.node_y)
         assert inside[reachable].mean() >= 0.99
@@ -79,17 +93,19 @@ def test_isochrone_contains_reachable_points_and_nothing_far(network_of, name: s
     assert node_snap.reachable.all()
 
 
-def test_some_isochrone_keeps_holes(network_of) -> None:  # noqa: ANN001
+def test_some_isochrone_keeps_holes(network_of) -> None:
     network = network_of("heidelberg")
     lon, lat = network.node_lonlat
     holes = 0
     for node in range(0, network.n_nodes, network.n_nodes // 15):
-        for polygon in isochrone(network, lon[node], lat[node], minutes=[15]).shapely_polygons()[0].geoms:
+        for polygon in (
+            isochrone(network, lon[node], lat[node], minutes=[15]).shapely_polygons()[0].geoms
+        ):
             holes += len(polygon.interiors)
     assert holes > 0
 
 
-def test_partial_edges_are_included(network_of) -> None:  # noqa: ANN001
+def test_partial_edges_are_included(network_of) -> None:
     """A street leaving the area is covered up to the point where time runs out, mid-edge."""
     network = network_of("shanghai_center")
     lon, lat = network.node_lonlat
@@ -102,7 +118,9 @@ def test_partial_edges_are_included(network_of) -> None:  # noqa: ANN001
     node_time = np.array([times.get(n, np.inf) for n in range(network.n_nodes)])
     # Where time runs out inside an edge walked from its u end: 2 m before that point.
     reach_m = (limit - node_time[network.edge_u]) / per_metre - 2.0
-    cut = (reach_m > 0) & (reach_m < network.edge_length_m - (limit - node_time[network.edge_v]) / per_metre - 4.0)
+    cut = (reach_m > 0) & (
+        reach_m < network.edge_length_m - (limit - node_time[network.edge_v]) / per_metre - 4.0
+    )
     cut &= reach_m < network.edge_length_m - 4.0
     assert cut.sum() > 10
     scale = shapely.length(network.edge_lines[cut]) / network.edge_length_m[cut]
@@ -113,7 +131,7 @@ def test_partial_edges_are_included(network_of) -> None:  # noqa: ANN001
     assert shapely.contains(polygon.buffer(1.0), sample).mean() > 0.99
 
 
-def test_geojson_is_rfc7946_valhalla_compatible(network_of) -> None:  # noqa: ANN001
+def test_geojson_is_rfc7946_valhalla_compatible(network_of) -> None:
     network = network_of("shanghai_center")
     lon, lat = network.node_lonlat
     result = isochrone(network, lon[100], lat[100], minutes=[5, 10, 15])
@@ -133,18 +151,20 @@ def test_geojson_is_rfc7946_valhalla_compatible(network_of) -> None:  # noqa: AN
         assert 121.3 < minx < maxx < 121.7 and 31.1 < miny < maxy < 31.4
 
 
-def test_geojson_in_gcj02_is_shifted_by_the_gcj_offset(network_of) -> None:  # noqa: ANN001
+def test_geojson_in_gcj02_is_shifted_by_the_gcj_offset(network_of) -> None:
     network = network_of("shanghai_center")
     lon, lat = network.node_lonlat
     result = isochrone(network, lon[100], lat[100], minutes=[15])
     wgs = shapely.geometry.shape(to_geojson(result, network)["features"][0]["geometry"])
-    gcj = shapely.geometry.shape(to_geojson(result, network, crs="gcj02")["features"][0]["geometry"])
+    gcj = shapely.geometry.shape(
+        to_geojson(result, network, crs="gcj02")["features"][0]["geometry"]
+    )
     expected_lon, expected_lat = convert(wgs.centroid.x, wgs.centroid.y, src="wgs84", dst="gcj02")
     assert gcj.centroid.x == pytest.approx(float(expected_lon), abs=2e-5)
     assert gcj.centroid.y == pytest.approx(float(expected_lat), abs=2e-5)
 
 
-def test_distance_mode_and_bad_options(network_of) -> None:  # noqa: ANN001
+def test_distance_mode_and_bad_options(network_of) -> None:
     network = network_of("shanghai_center")
     lon, lat = network.node_lonlat
     result = isochrone(network, lon[100], lat[100], meters=[800, 1000])

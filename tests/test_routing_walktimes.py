@@ -9,10 +9,11 @@ import shapely
 from quarterhour.routing.graph import cost_per_metre
 from quarterhour.routing.snapping import snap_points
 from quarterhour.routing.walktimes import reach_from_nodes, walk_time_matrix
+
 from reference import graph_with_points, reference_times, with_straight_walks
 
 
-def random_points(network, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def random_points(network, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random points over the network's area (some off the network, beyond the snapping limit)."""
     rng = np.random.default_rng(seed)
     lon, lat = network.node_lonlat
@@ -28,7 +29,9 @@ def random_points(network, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]: 
         ("shanghai_center", None, 4.5, 1000.0),
     ],
 )
-def test_walk_times_equal_networkx_dijkstra(network_of, name: str, minutes, speed_kmh, meters) -> None:  # noqa: ANN001
+def test_walk_times_equal_networkx_dijkstra(
+    network_of, name: str, minutes, speed_kmh, meters
+) -> None:
     network = network_of(name)
     src_lon, src_lat = random_points(network, 40, seed=1)
     far_lon, far_lat = random_points(network, 100, seed=2)
@@ -39,21 +42,39 @@ def test_walk_times_equal_networkx_dijkstra(network_of, name: str, minutes, spee
     dst_lon = np.concatenate([far_lon, near_lon, src_lon[:10] + 2e-4])
     dst_lat = np.concatenate([far_lat, near_lat, src_lat[:10] + 1e-4])
     times = walk_time_matrix(
-        network, src_lon, src_lat, dst_lon, dst_lat, minutes=minutes, speed_kmh=speed_kmh, meters=meters, quiet=True
+        network,
+        src_lon,
+        src_lat,
+        dst_lon,
+        dst_lat,
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        meters=meters,
+        quiet=True,
     )
     limit = times.limit
     per_metre = cost_per_metre(speed_kmh=speed_kmh, meters=meters is not None)
-    graph = graph_with_points(network, {"s": times.src_snap, "t": times.dst_snap}, per_metre=per_metre)
+    graph = graph_with_points(
+        network, {"s": times.src_snap, "t": times.dst_snap}, per_metre=per_metre
+    )
     n_pairs = 0
     for s in range(len(src_lon)):
         row = times.matrix.getrow(s)
-        ours = dict(zip(row.indices.tolist(), row.data.tolist()))
+        ours = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
         if not times.src_snap.reachable[s]:
             assert not ours
             continue
         reference = reference_times(graph, ("s", s), limit=limit)
-        expected = {t: d for (kind, t), d in ((k, d) for k, d in reference.items() if isinstance(k, tuple) and len(k) == 2) if kind == "t"}
-        expected = with_straight_walks(expected, s, times.src_snap, times.dst_snap, per_metre=per_metre)
+        expected = {
+            t: d
+            for (kind, t), d in (
+                (k, d) for k, d in reference.items() if isinstance(k, tuple) and len(k) == 2
+            )
+            if kind == "t"
+        }
+        expected = with_straight_walks(
+            expected, s, times.src_snap, times.dst_snap, per_metre=per_metre
+        )
         for t, d in expected.items():
             if d < limit - 1e-9:
                 assert t in ours, (s, t, d)
@@ -65,7 +86,7 @@ def test_walk_times_equal_networkx_dijkstra(network_of, name: str, minutes, spee
     assert n_pairs > 50
 
 
-def test_snapping_matches_brute_force_nearest_edge(network_of) -> None:  # noqa: ANN001
+def test_snapping_matches_brute_force_nearest_edge(network_of) -> None:
     network = network_of("shanghai_center")
     lon, lat = random_points(network, 300, seed=3)
     snap = snap_points(network, lon, lat)
@@ -80,7 +101,7 @@ def test_snapping_matches_brute_force_nearest_edge(network_of) -> None:  # noqa:
             assert not snap.reachable[i] and snap.edge[i] == -1
 
 
-def test_points_beyond_the_limit_are_flagged_not_snapped(network_of) -> None:  # noqa: ANN001
+def test_points_beyond_the_limit_are_flagged_not_snapped(network_of) -> None:
     network = network_of("singapore_bayfront")
     lon, lat = network.node_lonlat
     far_lon, far_lat = np.array([lon.max() + 0.05]), np.array([lat.mean()])
@@ -91,7 +112,7 @@ def test_points_beyond_the_limit_are_flagged_not_snapped(network_of) -> None:  #
     assert times.matrix.nnz == 0
 
 
-def test_reach_from_nodes_equals_networkx(network_of) -> None:  # noqa: ANN001
+def test_reach_from_nodes_equals_networkx(network_of) -> None:
     network = network_of("heidelberg")
     graph = network.to_networkx()
     per_metre = cost_per_metre(speed_kmh=4.5)
@@ -102,11 +123,14 @@ def test_reach_from_nodes_equals_networkx(network_of) -> None:  # noqa: ANN001
     for row, source in enumerate(sources):
         reference = reference_times(graph, int(source), limit=15.0)
         ours = reach.getrow(row)
-        assert dict(zip(ours.indices.tolist(), ours.data.tolist())).keys() == reference.keys()
+        assert (
+            dict(zip(ours.indices.tolist(), ours.data.tolist(), strict=True)).keys()
+            == reference.keys()
+        )
         np.testing.assert_allclose(ours.data, [reference[n] for n in ours.indices], atol=1e-9)
 
 
-def test_a_station_on_the_spot_serves_a_compound_far_from_the_street(network_of) -> None:  # noqa: ANN001
+def test_a_station_on_the_spot_serves_a_compound_far_from_the_street(network_of) -> None:
     """Same point: zero minutes, not a walk to the street and back (400 m off it here)."""
     network = network_of("shanghai_center")
     lon, lat = random_points(network, 2000, seed=7)

@@ -13,6 +13,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from quarterhour.geo.errors import InputError
 from quarterhour.siting import CoverageModel
+
 from instances import milp_min_cover, straight_line_minutes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -33,8 +34,12 @@ def instance(table: pd.DataFrame, minutes: float = 8.0) -> sp.csr_matrix:
 
 def model_of(table: pd.DataFrame, cost: sp.csr_matrix, **options: object) -> CoverageModel:
     return CoverageModel.from_cost_matrix(
-        cost, community_ids=table["id"].to_numpy(), community_names=table["name"].to_numpy(),
-        site_ids=table["id"].to_numpy(), minutes=8.0, **options,
+        cost,
+        community_ids=table["id"].to_numpy(),
+        community_names=table["name"].to_numpy(),
+        site_ids=table["id"].to_numpy(),
+        minutes=8.0,
+        **options,
     )
 
 
@@ -43,9 +48,12 @@ def milp_max_cover(cost: sp.csr_matrix, weight: np.ndarray, budget: int) -> floa
     n_rows, n_cols = pattern.shape
     link = sp.hstack([-pattern, sp.identity(n_rows)])
     count = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))])
-    solution = milp(np.r_[np.zeros(n_cols), -weight],
-                    constraints=[LinearConstraint(link, ub=0), LinearConstraint(count, ub=budget)],
-                    integrality=np.r_[np.ones(n_cols), np.zeros(n_rows)], bounds=Bounds(0, 1))
+    solution = milp(
+        np.r_[np.zeros(n_cols), -weight],
+        constraints=[LinearConstraint(link, ub=0), LinearConstraint(count, ub=budget)],
+        integrality=np.r_[np.ones(n_cols), np.zeros(n_rows)],
+        bounds=Bounds(0, 1),
+    )
     assert solution.status == 0
     return -solution.fun
 
@@ -63,7 +71,9 @@ def plain_greedy_weight(cost: sp.csr_matrix, weight: np.ndarray, budget: int) ->
     return float(sum(weight[i] for i in covered))
 
 
-def check_assignments(result_table: pd.DataFrame, cost: sp.csr_matrix, ids: np.ndarray, station_ids: set[str]) -> None:
+def check_assignments(
+    result_table: pd.DataFrame, cost: sp.csr_matrix, ids: np.ndarray, station_ids: set[str]
+) -> None:
     """Every covered community is within the limit of its station, which is truly the nearest."""
     dense = np.full(cost.shape, np.inf)
     coo = cost.tocoo()
@@ -93,7 +103,9 @@ def test_min_cover_matches_milp(compounds: pd.DataFrame, minutes: float, sample:
     assert n_new == optimum
     assert result.bound <= optimum + 1e-6
     assert result.assignments["covered"].all()  # every community is its own candidate
-    check_assignments(result.assignments, cost, table["id"].to_numpy(), set(result.new_stations["station_id"]))
+    check_assignments(
+        result.assignments, cost, table["id"].to_numpy(), set(result.new_stations["station_id"])
+    )
 
 
 def test_exact_mode_reports_optimum(compounds: pd.DataFrame) -> None:
@@ -109,7 +121,9 @@ def test_lp_bound_is_below_optimum_and_tighter(compounds: pd.DataFrame) -> None:
     with_lp = model_of(compounds, cost).solve(lp_bound=True).result
     optimum = milp_min_cover(cost)
     assert lagrangian.bound <= with_lp.bound + 1e-6 <= optimum + 1e-6
-    assert with_lp.gap == pytest.approx((len(with_lp.new_stations) - math.ceil(with_lp.bound - 1e-6)) / len(with_lp.new_stations))
+    assert with_lp.gap == pytest.approx(
+        (len(with_lp.new_stations) - math.ceil(with_lp.bound - 1e-6)) / len(with_lp.new_stations)
+    )
 
 
 def test_existing_stations_are_kept_and_not_recovered(compounds: pd.DataFrame) -> None:
@@ -125,7 +139,9 @@ def test_existing_stations_are_kept_and_not_recovered(compounds: pd.DataFrame) -
     by_existing = set(compounds["id"].to_numpy()[cost[:, existing].getnnz(axis=1) > 0])
     assert kept["new_communities"].sum() == len(by_existing)
     assert result.stations["new_communities"].sum() == len(compounds)
-    check_assignments(result.assignments, cost, compounds["id"].to_numpy(), set(result.stations["station_id"]))
+    check_assignments(
+        result.assignments, cost, compounds["id"].to_numpy(), set(result.stations["station_id"])
+    )
 
 
 def test_uncoverable_communities_are_reported(compounds: pd.DataFrame) -> None:
@@ -133,7 +149,9 @@ def test_uncoverable_communities_are_reported(compounds: pd.DataFrame) -> None:
     cost = instance(compounds)
     pairs = cost.tocoo()
     drop = np.isin(pairs.row, lonely)  # nobody can reach these two, not even their own site
-    cost = sp.csr_matrix((pairs.data[~drop], (pairs.row[~drop], pairs.col[~drop])), shape=cost.shape)
+    cost = sp.csr_matrix(
+        (pairs.data[~drop], (pairs.row[~drop], pairs.col[~drop])), shape=cost.shape
+    )
     nearest = np.full(len(compounds), 10.0)
     nearest[lonely] = [2500.0, 3100.0]
     access = np.zeros(len(compounds))
@@ -169,7 +187,9 @@ def test_max_cover_between_greedy_and_bound(compounds: pd.DataFrame, budget: int
     assert covered >= plain_greedy_weight(cost, weight, budget) - 1e-6
     assert covered <= optimum + 1e-6 <= result.bound + 1e-6
     assert covered >= 0.98 * optimum
-    check_assignments(result.assignments, cost, compounds["id"].to_numpy(), set(result.new_stations["station_id"]))
+    check_assignments(
+        result.assignments, cost, compounds["id"].to_numpy(), set(result.new_stations["station_id"])
+    )
 
 
 def test_max_cover_with_existing_counts_their_weight(compounds: pd.DataFrame) -> None:
@@ -181,7 +201,9 @@ def test_max_cover_with_existing_counts_their_weight(compounds: pd.DataFrame) ->
     assert result.summary["covered"] >= pattern_rows.sum()
     assert result.summary["n_existing"] == 2 and result.summary["n_new"] <= 3
     # the existing stations' weight (1 per community) counts in the answer and in the bound
-    optimum = pattern_rows.sum() + milp_max_cover(cost[~pattern_rows], np.ones((~pattern_rows).sum()), 3)
+    optimum = pattern_rows.sum() + milp_max_cover(
+        cost[~pattern_rows], np.ones((~pattern_rows).sum()), 3
+    )
     assert result.summary["covered_weight"] <= optimum + 1e-6 <= result.bound + 1e-6
     assert result.summary["covered_weight"] >= 0.98 * optimum
 

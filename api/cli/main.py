@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from quarterhour.api.cli import report, routing, serve, siting
 from quarterhour.api.cli.options import EPILOG, PlannerHelpFormatter, add_verbosity_options
 from quarterhour.geo.errors import QuarterhourError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 log = logging.getLogger("quarterhour")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quarterhour.api.cli.options import add_command
 from quarterhour.geo.crs import CRS_NAMES
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger("quarterhour")
 
@@ -17,8 +20,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     from quarterhour.api.report import build_report
 
     paths = build_report(
-        args.plan_dir, args.output, boundary=args.boundary, boundary_crs=args.boundary_crs,
-        lang=args.lang, scenarios=not args.no_scenarios,
+        args.plan_dir,
+        args.output,
+        boundary=args.boundary,
+        boundary_crs=args.boundary_crs,
+        lang=args.lang,
+        scenarios=not args.no_scenarios,
     )
     print(paths.pdf)
     print(paths.html)
@@ -34,11 +41,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "table, uncoverable communities, scenarios (3.6/4.5/5.1 km/h, 10/15/20 min), method and "
         "sources. PDF, with the same report as self-contained HTML beside it. Chinese by default.",
     )
-    report.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a folder written by `quarterhour plan -o PLAN_DIR`")
-    report.add_argument("-o", "--output", type=Path, default=Path("report.pdf"), help="output PDF (report.html goes beside it)")
+    report.add_argument(
+        "plan_dir",
+        type=Path,
+        metavar="PLAN_DIR",
+        help="a folder written by `quarterhour plan -o PLAN_DIR`",
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.pdf"),
+        help="output PDF (report.html goes beside it)",
+    )
     report.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report")
-    report.add_argument("--boundary", type=Path, metavar="FILE", help="GeoJSON outline of the planning area to draw")
+    report.add_argument(
+        "--boundary", type=Path, metavar="FILE", help="GeoJSON outline of the planning area to draw"
+    )
     report.add_argument(
         "--boundary-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --boundary"
     )
-    report.add_argument("--no-scenarios", action="store_true", help="skip the scenario comparison (saves a few seconds per scenario)")
+    report.add_argument(
+        "--no-scenarios",
+        action="store_true",
+        help="skip the scenario comparison (saves a few seconds per scenario)",
+    )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quarterhour import settings
 from quarterhour.api.cli.options import (
@@ -15,6 +15,9 @@ from quarterhour.api.cli.options import (
     write_metadata,
 )
 from quarterhour.geo.crs import CRS_NAMES
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger("quarterhour")
 
@@ -36,10 +39,21 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     network = network_from_args(args)
     lon, lat = convert(args.lon, args.lat, src=check_crs_name(args.crs), dst="wgs84")
     result = isochrone(
-        network, float(lon), float(lat), minutes=args.minutes, meters=args.meters,
-        speed_kmh=args.speed_kmh, buffer_m=args.buffer_m,
+        network,
+        float(lon),
+        float(lat),
+        minutes=args.minutes,
+        meters=args.meters,
+        speed_kmh=args.speed_kmh,
+        buffer_m=args.buffer_m,
     )
-    collection = to_geojson(result, network, crs=args.out_crs or args.crs, denoise=args.denoise, generalize_m=args.generalize)
+    collection = to_geojson(
+        result,
+        network,
+        crs=args.out_crs or args.crs,
+        denoise=args.denoise,
+        generalize_m=args.generalize,
+    )
     write_bytes(args.output, orjson.dumps(collection))
     log.info("wrote %s contours to %s", len(collection["features"]), args.output)
 
@@ -57,19 +71,37 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
     targets = read_points(args.to_file, crs=args.crs, role="destination")
     network = network_from_args(args)
     times = walk_time_matrix(
-        network, sources.lon, sources.lat, targets.lon, targets.lat,
-        minutes=args.minutes, meters=args.meters, speed_kmh=args.speed_kmh, quiet=args.quiet,
+        network,
+        sources.lon,
+        sources.lat,
+        targets.lon,
+        targets.lat,
+        minutes=args.minutes,
+        meters=args.meters,
+        speed_kmh=args.speed_kmh,
+        quiet=args.quiet,
     )
     matrix = times.matrix.tocoo()
     column = "walk_min" if times.metric == "time" else "walk_m"
     table = pd.DataFrame(
-        {"from_id": sources.ids[matrix.row], "to_id": targets.ids[matrix.col], column: np.round(matrix.data, 4)}
+        {
+            "from_id": sources.ids[matrix.row],
+            "to_id": targets.ids[matrix.col],
+            column: np.round(matrix.data, 4),
+        }
     )
     with atomic_path(args.output) as temporary:
         table.to_csv(temporary, index=False)
     write_metadata(
-        args.output, network, metric=times.metric, limit=times.limit, unit=times.unit, speed_kmh=times.speed_kmh,
-        sources=str(args.from_file), targets=str(args.to_file), crs=args.crs,
+        args.output,
+        network,
+        metric=times.metric,
+        limit=times.limit,
+        unit=times.unit,
+        speed_kmh=times.speed_kmh,
+        sources=str(args.from_file),
+        targets=str(args.to_file),
+        crs=args.crs,
         unreachable_from=sources.ids[~times.src_snap.reachable].tolist(),
         unreachable_to=targets.ids[~times.dst_snap.reachable].tolist(),
     )
@@ -77,10 +109,16 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
         if snap.n_unreachable:
             log.warning(
                 "%s of %s %s points lie more than %g m from any walkable street and have no walk times (%s)",
-                f"{snap.n_unreachable:,}", f"{len(points):,}", role, snap.max_m,
-                ", ".join(points.ids[~snap.reachable][:5]) + (" ..." if snap.n_unreachable > 5 else ""),
+                f"{snap.n_unreachable:,}",
+                f"{len(points):,}",
+                role,
+                snap.max_m,
+                ", ".join(points.ids[~snap.reachable][:5])
+                + (" ..." if snap.n_unreachable > 5 else ""),
             )
-    log.info("wrote %s pairs within %g %s to %s", f"{len(table):,}", times.limit, times.unit, args.output)
+    log.info(
+        "wrote %s pairs within %g %s to %s", f"{len(table):,}", times.limit, times.unit, args.output
+    )
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -11,7 +11,9 @@ from quarterhour.api.cli.options import add_command, add_network_options, networ
 from quarterhour.geo.crs import CRS_NAMES
 from quarterhour.geo.errors import import_extra
 
-SERVE_SUMMARY = "Serve the isochrone API and the planners' web map over HTTP (FastAPI, docs at /docs)."
+SERVE_SUMMARY = (
+    "Serve the isochrone API and the planners' web map over HTTP (FastAPI, docs at /docs)."
+)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -44,7 +46,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         f" with {args.workers} worker{'s' if args.workers > 1 else ''}",
         file=sys.stderr,
     )
-    serve_forever(app, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)
+    serve_forever(
+        app, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log
+    )
 
 
 def _port(text: str) -> int:
@@ -64,22 +68,52 @@ def _workers(text: str) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the command line."""
     serve = add_command(commands, "serve", cmd_serve, SERVE_SUMMARY)
-    data = serve.add_argument_group("data (without --osm and --communities: the bundled central Shanghai compounds)")
-    data.add_argument("--communities", type=Path, metavar="FILE", help="communities (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)")
-    data.add_argument("--communities-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --communities (AMap lists are gcj02)")
-    data.add_argument("--stations", type=Path, metavar="FILE", help="existing stations, for /coverage and kept by /plan")
-    data.add_argument("--stations-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --stations")
-    data.add_argument("--all-communities", action="store_true", help="keep communities outside the network's area")
+    data = serve.add_argument_group(
+        "data (without --osm and --communities: the bundled central Shanghai compounds)"
+    )
+    data.add_argument(
+        "--communities",
+        type=Path,
+        metavar="FILE",
+        help="communities (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)",
+    )
+    data.add_argument(
+        "--communities-crs",
+        default="wgs84",
+        choices=CRS_NAMES,
+        help="coordinates of --communities (AMap lists are gcj02)",
+    )
+    data.add_argument(
+        "--stations",
+        type=Path,
+        metavar="FILE",
+        help="existing stations, for /coverage and kept by /plan",
+    )
+    data.add_argument(
+        "--stations-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --stations"
+    )
+    data.add_argument(
+        "--all-communities", action="store_true", help="keep communities outside the network's area"
+    )
     http = serve.add_argument_group("HTTP")
-    http.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    http.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)"
+    )
     http.add_argument("--port", type=_port, default=8000, help="TCP port")
     http.add_argument(
-        "--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
         help="allow browser calls from this origin (repeat; '*' for any)",
     )
     http.add_argument(
-        "--workers", type=_workers, default=1,
-        help="processes serving requests, forked after the network is loaded (use the number of cores under load)",
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes serving requests, forked after the network is loaded "
+        "(use the number of cores under load)",
     )
     http.add_argument("--access-log", action="store_true", help="log every request")
     add_network_options(serve)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quarterhour import settings
 from quarterhour.api.cli.options import (
@@ -17,6 +17,9 @@ from quarterhour.api.cli.options import (
 )
 from quarterhour.geo.crs import CRS_NAMES
 from quarterhour.geo.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger("quarterhour")
 
@@ -68,9 +71,18 @@ def cmd_plan(args: argparse.Namespace) -> None:
     network = network_from_args(args)
     communities = _communities(args, network)
     result = run_plan(
-        network, communities, existing=existing, candidates=candidates,
-        minutes=args.minutes, speed_kmh=args.speed_kmh, meters=args.meters,
-        budget=args.budget, exact=args.exact, time_limit=args.time_limit, lp_bound=args.lp_bound, quiet=args.quiet,
+        network,
+        communities,
+        existing=existing,
+        candidates=candidates,
+        minutes=args.minutes,
+        speed_kmh=args.speed_kmh,
+        meters=args.meters,
+        budget=args.budget,
+        exact=args.exact,
+        time_limit=args.time_limit,
+        lp_bound=args.lp_bound,
+        quiet=args.quiet,
     ).result
     provenance = Provenance(
         osm=str(args.osm or settings.default_osm_path()),
@@ -86,11 +98,23 @@ def cmd_plan(args: argparse.Namespace) -> None:
     bound = summary["lower_bound"] if summary["lower_bound"] is not None else summary["upper_bound"]
     log.info(
         "%s communities, %s covered by %s existing + %s new stations (%s bound %.2f, gap %.1f%%); wrote %s",
-        f"{summary['n_communities']:,}", f"{summary['covered']:,}", summary["n_existing"], summary["n_new"],
-        "lower" if summary["lower_bound"] is not None else "upper", bound, 100 * (summary["gap"] or 0.0),
+        f"{summary['n_communities']:,}",
+        f"{summary['covered']:,}",
+        summary["n_existing"],
+        summary["n_new"],
+        "lower" if summary["lower_bound"] is not None else "upper",
+        bound,
+        100 * (summary["gap"] or 0.0),
         ", ".join(str(p) for p in paths.values()),
     )
-    print(json.dumps({key: summary[key] for key in ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")}))
+    print(
+        json.dumps(
+            {
+                key: summary[key]
+                for key in ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")
+            }
+        )
+    )
 
 
 def cmd_coverage(args: argparse.Namespace) -> None:
@@ -102,13 +126,20 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     network = network_from_args(args)
     communities = _communities(args, network)
     audit = coverage_audit(
-        network, communities, stations, minutes=args.minutes, speed_kmh=args.speed_kmh, meters=args.meters
+        network,
+        communities,
+        stations,
+        minutes=args.minutes,
+        speed_kmh=args.speed_kmh,
+        meters=args.meters,
     )
     with atomic_path(args.output) as temporary:
         audit.communities.to_csv(temporary, index=False, float_format="%.3f")
     summary = audit.summary
     write_metadata(args.output, network, **summary, stations=str(args.stations), crs=args.crs)
-    log.info("coverage: %s; wrote %s", json.dumps(summary, ensure_ascii=False, default=str), args.output)
+    log.info(
+        "coverage: %s; wrote %s", json.dumps(summary, ensure_ascii=False, default=str), args.output
+    )
     print(json.dumps(summary, ensure_ascii=False, default=str))
 
 
@@ -123,19 +154,50 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "plans central Shanghai from the bundled data.",
     )
     _add_point_options(plan)
-    plan.add_argument("--existing", type=Path, metavar="S.csv", help="existing stations, kept as they are")
-    plan.add_argument("--candidates", type=Path, metavar="K.csv", help="candidate sites (default: the communities themselves)")
-    plan.add_argument("--budget", type=int, metavar="N", help="number of new stations to place (maximise covered weight)")
-    plan.add_argument("--exact", action="store_true", help="solve the integer programme exactly with HiGHS")
-    plan.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds HiGHS may take in --exact")
-    plan.add_argument("--lp-bound", action="store_true", help="also compute the LP-relaxation lower bound with HiGHS")
+    plan.add_argument(
+        "--existing", type=Path, metavar="S.csv", help="existing stations, kept as they are"
+    )
+    plan.add_argument(
+        "--candidates",
+        type=Path,
+        metavar="K.csv",
+        help="candidate sites (default: the communities themselves)",
+    )
+    plan.add_argument(
+        "--budget",
+        type=int,
+        metavar="N",
+        help="number of new stations to place (maximise covered weight)",
+    )
+    plan.add_argument(
+        "--exact", action="store_true", help="solve the integer programme exactly with HiGHS"
+    )
+    plan.add_argument(
+        "--time-limit",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds HiGHS may take in --exact",
+    )
+    plan.add_argument(
+        "--lp-bound",
+        action="store_true",
+        help="also compute the LP-relaxation lower bound with HiGHS",
+    )
     plan.add_argument("-o", "--output", type=Path, default=Path("plan"), help="output folder")
     add_limit_options(plan)
     add_network_options(plan)
 
-    coverage = add_command(commands, "coverage", cmd_coverage, "Who is covered today: every community's nearest station and walk time.")
+    coverage = add_command(
+        commands,
+        "coverage",
+        cmd_coverage,
+        "Who is covered today: every community's nearest station and walk time.",
+    )
     _add_point_options(coverage)
-    coverage.add_argument("--stations", type=Path, required=True, metavar="S.csv", help="the stations")
+    coverage.add_argument(
+        "--stations", type=Path, required=True, metavar="S.csv", help="the stations"
+    )
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
     add_limit_options(coverage)
     add_network_options(coverage)

@@ -71,7 +71,10 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         description=API_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
-        license_info={"name": "MIT; OpenStreetMap data ODbL", "url": "https://www.openstreetmap.org/copyright"},
+        license_info={
+            "name": "MIT; OpenStreetMap data ODbL",
+            "url": "https://www.openstreetmap.org/copyright",
+        },
     )
     install_error_handlers(app)
     for router in (routes_routing.router, routes_data.router, routes_plan.router):

@@ -49,7 +49,9 @@ class ApiError(Exception):
         self.kind = kind
 
 
-def error_response(status: int, errors: list[dict[str, object]], *, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, errors: list[dict[str, object]], *, headers: dict[str, str] | None = None
+) -> Response:
     """Return ``{"detail": errors}`` as JSON with ``status``."""
     return json_response({"detail": errors}, status=status, headers=headers)
 
@@ -80,7 +82,10 @@ def field_errors(*loc: str | int) -> Iterator[None]:
 def _json_safe(errors: Sequence[dict[str, object]]) -> list[dict[str, object]]:
     # Pydantic puts the offending input (maybe NaN, bytes) and a ctx with exceptions in each
     # error; keep only what is JSON-safe and useful.
-    return [_detail(error.get("loc", ()), str(error.get("msg", "")), str(error.get("type", ""))) for error in errors]
+    return [
+        _detail(error.get("loc", ()), str(error.get("msg", "")), str(error.get("type", "")))
+        for error in errors
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -109,7 +114,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> Response:
         headers = dict(error.headers) if error.headers else None
-        return error_response(error.status_code, [_detail((), str(error.detail), "http_error")], headers=headers)
+        return error_response(
+            error.status_code, [_detail((), str(error.detail), "http_error")], headers=headers
+        )
 
 
 class BodyLimitMiddleware:

@@ -36,7 +36,9 @@ def network_lines(network: WalkNetwork, *, crs: str, tolerance_m: float, precisi
     lon, lat = convert(lon, lat, src="wgs84", dst=crs)
     lonlat = np.round(np.column_stack([lon, lat]), precision)
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    parts = [lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(counts)) if counts[i] >= 2]
+    parts = [
+        lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(counts)) if counts[i] >= 2
+    ]
     feature = {
         "type": "Feature",
         "geometry": {"type": "MultiLineString", "coordinates": parts},
@@ -48,7 +50,7 @@ def network_lines(network: WalkNetwork, *, crs: str, tolerance_m: float, precisi
 def point_coordinates(lon: np.ndarray, lat: np.ndarray, *, crs: str) -> list[list[float]]:
     """Return WGS84 points as GeoJSON ``[lon, lat]`` pairs in ``crs``, to six decimals (about 0.1 m)."""
     x, y = convert(lon, lat, src="wgs84", dst=crs)
-    return [[round(float(a), 6), round(float(b), 6)] for a, b in zip(x, y)]
+    return [[round(float(a), 6), round(float(b), 6)] for a, b in zip(x, y, strict=True)]
 
 
 def point_features(
@@ -66,7 +68,9 @@ def point_features(
             "geometry": {"type": "Point", "coordinates": xy},
             "properties": {"id": str(i), "name": str(n), "weight": float(w)} | more,
         }
-        for xy, i, n, w, more in zip(coordinates, points.ids, points.names, points.weight, extra)
+        for xy, i, n, w, more in zip(
+            coordinates, points.ids, points.names, points.weight, extra, strict=True
+        )
     ]
 
 
@@ -74,10 +78,12 @@ def features_to_crs(collection: dict, crs: str) -> dict:
     """Convert the Point features of a WGS84 FeatureCollection to ``crs`` in place (one conversion)."""
     if crs == "wgs84":
         return collection
-    located = [feature["geometry"] for feature in collection["features"] if feature["geometry"] is not None]
+    located = [
+        feature["geometry"] for feature in collection["features"] if feature["geometry"] is not None
+    ]
     if located:
         lon, lat = np.array([geometry["coordinates"] for geometry in located], dtype=float).T
-        for geometry, xy in zip(located, point_coordinates(lon, lat, crs=crs)):
+        for geometry, xy in zip(located, point_coordinates(lon, lat, crs=crs), strict=True):
             geometry["coordinates"] = xy
     return collection
 

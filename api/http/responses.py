@@ -20,7 +20,9 @@ def dumps(content: object) -> bytes:
     return orjson.dumps(content, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def json_response(content: object, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    content: object, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """Return ``content`` as a JSON response, serialised by orjson."""
     return Response(dumps(content), status_code=status, media_type=JSON_MEDIA_TYPE, headers=headers)
 

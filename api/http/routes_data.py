@@ -11,7 +11,15 @@ from fastapi.responses import Response
 from quarterhour.api.http.errors import ApiError, field_errors
 from quarterhour.api.http.geojson import network_lines, point_features
 from quarterhour.api.http.responses import json_response, raw_json_response
-from quarterhour.api.http.schemas import ERROR_RESPONSES, CommunitiesQuery, CoverageOut, CrsName, HealthOut, WalkLimit, geojson_responses
+from quarterhour.api.http.schemas import (
+    ERROR_RESPONSES,
+    CommunitiesQuery,
+    CoverageOut,
+    CrsName,
+    HealthOut,
+    WalkLimit,
+    geojson_responses,
+)
 from quarterhour.api.http.state import AppState, StateDep
 from quarterhour.geo.points import PointSet
 from quarterhour.siting.audit import CoverageAudit, coverage_audit
@@ -38,14 +46,21 @@ def health(state: StateDep) -> HealthOut:
     )
 
 
-@router.get("/network", response_class=Response, responses=geojson_responses("the streets as one MultiLineString"))
+@router.get(
+    "/network",
+    response_class=Response,
+    responses=geojson_responses("the streets as one MultiLineString"),
+)
 def network_geojson(state: StateDep, crs: CrsName = "wgs84") -> Response:
     """The walking network as simplified GeoJSON lines, for drawing (cached)."""
     limits = state.config.limits
 
     def build() -> dict:
         return network_lines(
-            state.network, crs=crs, tolerance_m=limits.network_simplify_m, precision=limits.network_precision
+            state.network,
+            crs=crs,
+            tolerance_m=limits.network_simplify_m,
+            precision=limits.network_precision,
         )
 
     return raw_json_response(state.cached_network_geojson(crs, build), headers=CACHE_HEADERS)
@@ -53,21 +68,37 @@ def network_geojson(state: StateDep, crs: CrsName = "wgs84") -> Response:
 
 def _loaded_communities(state: AppState) -> PointSet:
     if state.communities is None:
-        msg = "no communities were loaded: start the server with --communities, or post them to /plan"
+        msg = (
+            "no communities were loaded: start the server with --communities, or post them to /plan"
+        )
         raise ApiError(409, loc=("query",), msg=msg, kind="no_data")
     return state.communities
 
 
 def _audit_without_stations(communities: PointSet, limit: WalkLimit) -> CoverageAudit:
-    table = pd.DataFrame({
-        "community_id": communities.ids, "name": communities.names, "nearest_station_id": "",
-        "walk_min": float("nan"), "covered": False, "weight": communities.weight,
-        "access_m": float("nan"), "nearest_site_m": float("nan"), "reason": NO_STATION_REASON,
-    })
+    table = pd.DataFrame(
+        {
+            "community_id": communities.ids,
+            "name": communities.names,
+            "nearest_station_id": "",
+            "walk_min": float("nan"),
+            "covered": False,
+            "weight": communities.weight,
+            "access_m": float("nan"),
+            "nearest_site_m": float("nan"),
+            "reason": NO_STATION_REASON,
+        }
+    )
     summary = {
-        "n_communities": len(communities), "n_stations": 0, "covered": 0, "covered_share": 0.0,
-        "covered_weight_share": 0.0, "uncovered": len(communities), "minutes": limit.minutes,
-        "meters": limit.meters, "speed_kmh": limit.speed_kmh,
+        "n_communities": len(communities),
+        "n_stations": 0,
+        "covered": 0,
+        "covered_share": 0.0,
+        "covered_weight_share": 0.0,
+        "uncovered": len(communities),
+        "minutes": limit.minutes,
+        "meters": limit.meters,
+        "speed_kmh": limit.speed_kmh,
         "metric": "distance" if limit.meters is not None else "time",
     }
     return CoverageAudit(table, pd.DataFrame(), summary)
@@ -84,8 +115,13 @@ def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
         else:
             with field_errors("query"):
                 audit = coverage_audit(
-                    state.network, communities, state.stations,
-                    minutes=limit.minutes, speed_kmh=limit.speed_kmh, meters=limit.meters, quiet=True,
+                    state.network,
+                    communities,
+                    state.stations,
+                    minutes=limit.minutes,
+                    speed_kmh=limit.speed_kmh,
+                    meters=limit.meters,
+                    quiet=True,
                 )
         audit.summary["attribution"] = state.network.attribution
         return audit
@@ -93,7 +129,9 @@ def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
     return state.cached_audit(key, build)
 
 
-@router.get("/communities", response_class=Response, responses=geojson_responses("the loaded communities"))
+@router.get(
+    "/communities", response_class=Response, responses=geojson_responses("the loaded communities")
+)
 def communities_geojson(state: StateDep, query: Annotated[CommunitiesQuery, Query()]) -> Response:
     """The loaded communities as GeoJSON points, each with `covered` by a loaded station."""
     communities = _loaded_communities(state)
@@ -102,12 +140,18 @@ def communities_geojson(state: StateDep, query: Annotated[CommunitiesQuery, Quer
     rows = table.loc[communities.ids.astype(str)]
     properties = [
         {"covered": bool(covered), "walk_min": walk, "nearest_station_id": station}
-        for covered, walk, station in zip(rows["covered"], rows["walk_min"], rows["nearest_station_id"])
+        for covered, walk, station in zip(
+            rows["covered"], rows["walk_min"], rows["nearest_station_id"], strict=True
+        )
     ]
     return _collection(state, point_features(communities, crs=query.crs, properties=properties))
 
 
-@router.get("/stations", response_class=Response, responses=geojson_responses("the loaded existing stations"))
+@router.get(
+    "/stations",
+    response_class=Response,
+    responses=geojson_responses("the loaded existing stations"),
+)
 def stations_geojson(state: StateDep, crs: CrsName = "wgs84") -> Response:
     """The loaded existing stations as GeoJSON points (empty without --stations)."""
     stations = state.stations
@@ -115,11 +159,21 @@ def stations_geojson(state: StateDep, crs: CrsName = "wgs84") -> Response:
 
 
 def _collection(state: AppState, features: list[dict]) -> Response:
-    return json_response({"type": "FeatureCollection", "features": features, "attribution": state.network.attribution})
+    return json_response(
+        {
+            "type": "FeatureCollection",
+            "features": features,
+            "attribution": state.network.attribution,
+        }
+    )
 
 
-@router.get("/coverage", response_class=Response, responses={200: {"model": CoverageOut}, **ERROR_RESPONSES})
+@router.get(
+    "/coverage", response_class=Response, responses={200: {"model": CoverageOut}, **ERROR_RESPONSES}
+)
 def coverage(state: StateDep, limit: Annotated[WalkLimit, Query()]) -> Response:
     """Coverage audit: which loaded communities reach a loaded station within the limit."""
     audit = audit_of(state, limit)
-    return json_response({"summary": audit.summary, "communities": audit.communities.to_dict(orient="records")})
+    return json_response(
+        {"summary": audit.summary, "communities": audit.communities.to_dict(orient="records")}
+    )

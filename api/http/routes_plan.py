@@ -28,7 +28,9 @@ def _points_or_loaded(
     return posted_points(posted, crs=crs, loc=("body", field), role=field, max_points=limit)
 
 
-@router.post("/plan", response_class=Response, responses={200: {"model": PlanOut}, **ERROR_RESPONSES})
+@router.post(
+    "/plan", response_class=Response, responses={200: {"model": PlanOut}, **ERROR_RESPONSES}
+)
 def plan(request: PlanRequest, state: StateDep) -> Response:
     """Propose new stations so that communities walk to one within the limit.
 
@@ -38,17 +40,30 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
     exact solver stops after `time_limit_s` seconds (at most the server's limit) with the best
     plan found.
     """
-    communities = _points_or_loaded(state, request.communities, state.communities, field="communities", crs=request.crs)
+    communities = _points_or_loaded(
+        state, request.communities, state.communities, field="communities", crs=request.crs
+    )
     if communities is None:
         msg = "no communities: post them, or start the server with --communities"
         raise ApiError(409, loc=("body", "communities"), msg=msg, kind="no_data")
-    existing = _points_or_loaded(state, request.existing, state.stations, field="existing", crs=request.crs)
-    candidates = _points_or_loaded(state, request.candidates, None, field="candidates", crs=request.crs)
+    existing = _points_or_loaded(
+        state, request.existing, state.stations, field="existing", crs=request.crs
+    )
+    candidates = _points_or_loaded(
+        state, request.candidates, None, field="candidates", crs=request.crs
+    )
     with field_errors("body"):
         result = run_plan(
-            state.network, communities, existing=existing, candidates=candidates,
-            minutes=request.minutes, speed_kmh=request.speed_kmh, meters=request.meters,
-            budget=request.budget, exact=request.exact, quiet=True,
+            state.network,
+            communities,
+            existing=existing,
+            candidates=candidates,
+            minutes=request.minutes,
+            speed_kmh=request.speed_kmh,
+            meters=request.meters,
+            budget=request.budget,
+            exact=request.exact,
+            quiet=True,
             time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
         ).result
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)

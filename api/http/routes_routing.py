@@ -15,7 +15,13 @@ from fastapi.responses import Response
 from quarterhour.api.http.errors import field_errors
 from quarterhour.api.http.geojson import posted_points
 from quarterhour.api.http.responses import json_response
-from quarterhour.api.http.schemas import ERROR_RESPONSES, IsochroneParams, WalkTimesOut, WalkTimesRequest, geojson_responses
+from quarterhour.api.http.schemas import (
+    ERROR_RESPONSES,
+    IsochroneParams,
+    WalkTimesOut,
+    WalkTimesRequest,
+    geojson_responses,
+)
 from quarterhour.api.http.state import AppState, StateDep
 from quarterhour.geo.crs import convert
 from quarterhour.routing.isochrone import isochrone, to_geojson
@@ -50,14 +56,21 @@ def isochrone_collection(state: AppState, params: IsochroneParams, *, location: 
     lon, lat = convert(params.lon, params.lat, src=params.crs, dst="wgs84")
     with field_errors(location, "lon"):
         result = isochrone(
-            state.network, float(lon), float(lat),
+            state.network,
+            float(lon),
+            float(lat),
             minutes=None if params.meters is not None else params.contours,
-            meters=params.meters, speed_kmh=params.speed_kmh, buffer_m=params.buffer_m,
+            meters=params.meters,
+            speed_kmh=params.speed_kmh,
+            buffer_m=params.buffer_m,
         )
     with field_errors(location):
         collection = to_geojson(
-            result, state.network, crs=params.out_crs or params.crs,
-            generalize_m=params.generalize, denoise=params.denoise,
+            result,
+            state.network,
+            crs=params.out_crs or params.crs,
+            generalize_m=params.generalize,
+            denoise=params.denoise,
         )
     collection["snap"] = {"access_m": round(float(result.snap.access_m[0]), 1)}
     return collection
@@ -78,7 +91,11 @@ def post_isochrone(params: IsochroneParams, state: StateDep) -> Response:
     return json_response(isochrone_collection(state, params, location="body"))
 
 
-@router.post("/walktimes", response_class=Response, responses={200: {"model": WalkTimesOut}, **ERROR_RESPONSES})
+@router.post(
+    "/walktimes",
+    response_class=Response,
+    responses={200: {"model": WalkTimesOut}, **ERROR_RESPONSES},
+)
 def post_walktimes(request: WalkTimesRequest, state: StateDep) -> Response:
     """Walk minutes (or metres) from every source to every target within the limit.
 
@@ -86,12 +103,23 @@ def post_walktimes(request: WalkTimesRequest, state: StateDep) -> Response:
     `value` (positions in the request). At most 2,000 sources and 2,000 targets.
     """
     limit = state.config.limits.max_walktime_points
-    sources = posted_points(request.sources, crs=request.crs, loc=("body", "sources"), role="sources", max_points=limit)
-    targets = posted_points(request.targets, crs=request.crs, loc=("body", "targets"), role="targets", max_points=limit)
+    sources = posted_points(
+        request.sources, crs=request.crs, loc=("body", "sources"), role="sources", max_points=limit
+    )
+    targets = posted_points(
+        request.targets, crs=request.crs, loc=("body", "targets"), role="targets", max_points=limit
+    )
     with field_errors("body"):
         times = walk_time_matrix(
-            state.network, sources.lon, sources.lat, targets.lon, targets.lat,
-            minutes=request.minutes, speed_kmh=request.speed_kmh, meters=request.meters, quiet=True,
+            state.network,
+            sources.lon,
+            sources.lat,
+            targets.lon,
+            targets.lat,
+            minutes=request.minutes,
+            speed_kmh=request.speed_kmh,
+            meters=request.meters,
+            quiet=True,
         )
     pairs = times.matrix.tocoo()
     return json_response(

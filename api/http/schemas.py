@@ -15,14 +15,30 @@ from quarterhour import settings
 
 CrsName = Literal["wgs84", "gcj02", "bd09"]
 
-Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False, description="longitude, degrees")]
-Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, description="latitude, degrees")]
-Minutes = Annotated[float, Field(gt=0.0, le=60.0, allow_inf_nan=False, description="minutes walked")]
-Metres = Annotated[float, Field(gt=0.0, le=5000.0, allow_inf_nan=False, description="metres walked")]
-Speed = Annotated[
-    float, Field(ge=0.5, le=20.0, allow_inf_nan=False, description="walking speed, km/h (4.5 km/h is 75 m a minute)")
+Longitude = Annotated[
+    float, Field(ge=-180.0, le=180.0, allow_inf_nan=False, description="longitude, degrees")
 ]
-Weight = Annotated[float, Field(ge=0.0, le=1e9, allow_inf_nan=False, description="residents or other demand")]
+Latitude = Annotated[
+    float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, description="latitude, degrees")
+]
+Minutes = Annotated[
+    float, Field(gt=0.0, le=60.0, allow_inf_nan=False, description="minutes walked")
+]
+Metres = Annotated[
+    float, Field(gt=0.0, le=5000.0, allow_inf_nan=False, description="metres walked")
+]
+Speed = Annotated[
+    float,
+    Field(
+        ge=0.5,
+        le=20.0,
+        allow_inf_nan=False,
+        description="walking speed, km/h (4.5 km/h is 75 m a minute)",
+    ),
+]
+Weight = Annotated[
+    float, Field(ge=0.0, le=1e9, allow_inf_nan=False, description="residents or other demand")
+]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 
 _STRICT = ConfigDict(extra="forbid")
@@ -38,23 +54,39 @@ class IsochroneParams(BaseModel):
     crs: CrsName = Field("wgs84", description="coordinates of lon/lat (AMap lists are gcj02)")
     out_crs: CrsName | None = Field(None, description="coordinates of the answer (default: crs)")
     contours: list[Minutes] = Field(
-        default_factory=lambda: list(settings.isochrone_contours), min_length=1, max_length=4,
+        default_factory=lambda: list(settings.isochrone_contours),
+        min_length=1,
+        max_length=4,
         description="time contours in minutes (1 to 4, each at most 60)",
     )
     meters: list[Metres] | None = Field(
-        None, min_length=1, max_length=4, description="distance contours in metres walked, instead of minutes",
+        None,
+        min_length=1,
+        max_length=4,
+        description="distance contours in metres walked, instead of minutes",
     )
     speed_kmh: Speed = settings.walk_speed_kmh
     denoise: float = Field(
-        0.0, ge=0.0, le=1.0, allow_inf_nan=False,
-        description="drop pieces smaller than this share of the largest (Valhalla's denoise; 1 keeps the largest)",
+        0.0,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="drop pieces smaller than this share of the largest "
+        "(Valhalla's denoise; 1 keeps the largest)",
     )
     generalize: float | None = Field(
-        None, ge=0.0, le=500.0, allow_inf_nan=False,
-        description="simplify outlines to this many metres (default a quarter grid cell; 0 keeps every vertex)",
+        None,
+        ge=0.0,
+        le=500.0,
+        allow_inf_nan=False,
+        description="simplify outlines to this many metres "
+        "(default a quarter grid cell; 0 keeps every vertex)",
     )
     buffer_m: float = Field(
-        settings.isochrone_buffer_m, ge=0.0, le=500.0, allow_inf_nan=False,
+        settings.isochrone_buffer_m,
+        ge=0.0,
+        le=500.0,
+        allow_inf_nan=False,
         description="how far off a reached street the area reaches, metres",
     )
 
@@ -78,7 +110,9 @@ class WalkLimit(BaseModel):
 
     minutes: Minutes = settings.walk_limit_minutes
     speed_kmh: Speed = settings.walk_speed_kmh
-    meters: Metres | None = Field(None, description="distance limit in metres walked, instead of minutes")
+    meters: Metres | None = Field(
+        None, description="distance limit in metres walked, instead of minutes"
+    )
 
 
 class CommunitiesQuery(WalkLimit):
@@ -113,31 +147,50 @@ class WalkTimesOut(BaseModel):
 class PlanRequest(WalkLimit):
     """Inputs of ``POST /plan``; every list defaults to the data the server was started with."""
 
-    communities: list[PointIn] | None = Field(None, description="demand points (default: the loaded communities)")
-    existing: list[PointIn] | None = Field(None, description="existing stations, kept (default: the loaded stations)")
-    candidates: list[PointIn] | None = Field(None, description="candidate sites (default: the communities)")
+    communities: list[PointIn] | None = Field(
+        None, description="demand points (default: the loaded communities)"
+    )
+    existing: list[PointIn] | None = Field(
+        None, description="existing stations, kept (default: the loaded stations)"
+    )
+    candidates: list[PointIn] | None = Field(
+        None, description="candidate sites (default: the communities)"
+    )
     crs: CrsName = Field("wgs84", description="coordinates of the posted points")
     out_crs: CrsName | None = Field(None, description="coordinates of the answer (default: crs)")
     budget: int | None = Field(
-        None, ge=0, le=10_000, description="number of new stations (max cover); default: the fewest covering all",
+        None,
+        ge=0,
+        le=10_000,
+        description="number of new stations (max cover); default: the fewest covering all",
     )
-    exact: bool = Field(False, description="solve the integer programme exactly with HiGHS")
-    time_limit_s: float = Field(10.0, gt=0.0, le=60.0, allow_inf_nan=False, description="solver time budget")
+    exact: bool = Field(default=False, description="solve the integer programme exactly with HiGHS")
+    time_limit_s: float = Field(
+        10.0, gt=0.0, le=60.0, allow_inf_nan=False, description="solver time budget"
+    )
 
 
 class PlanOut(BaseModel):
     """Proposed stations and the plan's figures."""
 
-    stations: dict = Field(description="GeoJSON FeatureCollection of existing and new stations (kind, rank)")
-    summary: dict = Field(description="covered share, number of new stations, bound, gap, method ...")
+    stations: dict = Field(
+        description="GeoJSON FeatureCollection of existing and new stations (kind, rank)"
+    )
+    summary: dict = Field(
+        description="covered share, number of new stations, bound, gap, method ..."
+    )
     covered_ids: list[str] = Field(description="ids of the communities a station covers")
 
 
 class CoverageOut(BaseModel):
     """Audit of the loaded communities against the loaded stations."""
 
-    summary: dict = Field(description="n_communities, covered, covered_share, covered_weight_share ...")
-    communities: list[dict] = Field(description="per community: nearest station, walk minutes, covered, reason")
+    summary: dict = Field(
+        description="n_communities, covered, covered_share, covered_weight_share ..."
+    )
+    communities: list[dict] = Field(
+        description="per community: nearest station, walk minutes, covered, reason"
+    )
 
 
 class HealthOut(BaseModel):
@@ -182,15 +235,24 @@ FEATURE_COLLECTION_SCHEMA: dict = {
 def geojson_responses(description: str) -> dict[int | str, dict]:
     """OpenAPI ``responses`` of a GeoJSON endpoint, with the error shape."""
     return {
-        200: {"description": description, "content": {"application/json": {"schema": FEATURE_COLLECTION_SCHEMA}}},
+        200: {
+            "description": description,
+            "content": {"application/json": {"schema": FEATURE_COLLECTION_SCHEMA}},
+        },
         **ERROR_RESPONSES,
     }
 
 
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": ErrorOut, "description": "the body cannot be parsed (not UTF-8 JSON)"},
-    404: {"model": ErrorOut, "description": "off the network (point farther than 500 m from a street)"},
-    409: {"model": ErrorOut, "description": "the server was started without the data the request needs"},
+    404: {
+        "model": ErrorOut,
+        "description": "off the network (point farther than 500 m from a street)",
+    },
+    409: {
+        "model": ErrorOut,
+        "description": "the server was started without the data the request needs",
+    },
     413: {"model": ErrorOut, "description": "body or point list over the limits"},
     422: {"model": ErrorOut, "description": "a bad field; loc names it"},
 }

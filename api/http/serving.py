@@ -23,15 +23,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def uvicorn_config(app: FastAPI, *, host: str, port: int, access_log: bool = False) -> uvicorn.Config:
+def uvicorn_config(
+    app: FastAPI, *, host: str, port: int, access_log: bool = False
+) -> uvicorn.Config:
     """The uvicorn configuration of quarterhour: keep-alive, quiet unless asked."""
     return uvicorn.Config(
-        app, host=host, port=port, access_log=access_log, log_level="info" if access_log else "warning",
-        timeout_keep_alive=30, lifespan="on",
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info" if access_log else "warning",
+        timeout_keep_alive=30,
+        lifespan="on",
     )
 
 
-def serve_forever(app: FastAPI, *, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+def serve_forever(
+    app: FastAPI, *, host: str, port: int, workers: int = 1, access_log: bool = False
+) -> None:
     """Serve ``app`` until interrupted, in ``workers`` processes forked after start-up.
 
     The network is loaded once, before the fork, and shared copy-on-write; each worker runs its
@@ -61,11 +70,13 @@ def serve_forever(app: FastAPI, *, host: str, port: int, workers: int = 1, acces
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             # The socket itself, not its fd: uvicorn takes a bare fd for a Unix socket and
             # would leave Nagle's algorithm on (40 ms stalls).
-            uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log)).run(sockets=[listener])
+            uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log)).run(
+                sockets=[listener]
+            )
             os._exit(0)
         children.append(pid)
 
-    def stop(signum: int, _frame: object) -> None:
+    def stop(_signum: int, _frame: object) -> None:
         for child in children:
             with suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
@@ -78,7 +89,9 @@ def serve_forever(app: FastAPI, *, host: str, port: int, workers: int = 1, acces
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+def serve_in_thread(
+    app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None
+) -> Iterator[str]:
     """Serve ``app`` on loopback in a background thread; yield its base URL, stop on exit.
 
     Raises

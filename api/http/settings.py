@@ -95,7 +95,8 @@ class ServerConfig:
 
 
 API_TITLE = "quarterhour"
-API_DESCRIPTION = """\
+API_DESCRIPTION = (
+    """\
 Walking isochrones, walk times, coverage audits and station plans for Shanghai's 15-minute
 community employment service circle (15分钟就业服务圈).
 
@@ -107,4 +108,6 @@ Tencent) or `bd09` (Baidu) and answers in the same system unless `out_crs` says 
 it), 404 a point farther than 500 m from any street (`type` `off_network`) or an unknown path,
 413 a body or point list over the limits, 409 data the server was not started with.
 
-Outputs built from OpenStreetMap data carry: """ + settings.attribution
+Outputs built from OpenStreetMap data carry: """
+    + settings.attribution
+)

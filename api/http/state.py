@@ -49,7 +49,9 @@ class AppState:
     stations: PointSet | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _network_geojson: dict[str, bytes] = field(default_factory=dict, repr=False)
-    _audits: OrderedDict[tuple[object, ...], object] = field(default_factory=OrderedDict, repr=False)
+    _audits: OrderedDict[tuple[object, ...], object] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     def cached_network_geojson(self, crs: str, build: Callable[[], dict]) -> bytes:
         """Return the network drawing in ``crs`` as JSON bytes, building it once."""
@@ -93,12 +95,16 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     from quarterhour.siting.bundled import communities_in_network_area
 
     if network is None:
-        boundary = read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
+        boundary = (
+            read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
+        )
         network = load_network(config.network_path, boundary=boundary, use_cache=config.use_cache)
         log.info("%s", network.describe())
     communities = stations = None
     if config.communities is not None:
-        communities = read_points(config.communities, crs=config.communities_crs, role="communities")
+        communities = read_points(
+            config.communities, crs=config.communities_crs, role="communities"
+        )
         if config.clip_communities:
             communities = communities_in_network_area(network, communities)
     if config.stations is not None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import jinja2
 import numpy as np
 
+from quarterhour import settings
 from quarterhour.api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
 from quarterhour.api.report.inputs import PlanInputs, load_plan_inputs, plan_inputs_of_model
 from quarterhour.api.report.maps import (
@@ -30,7 +31,6 @@ from quarterhour.api.report.maps import (
 from quarterhour.api.report.scenarios import Scenario, run_scenarios
 from quarterhour.api.report.tables import ReportTables, build_tables, new_station_frame
 from quarterhour.geo.atomic import atomic_path, write_text
-from quarterhour import settings
 from quarterhour.geo.errors import InputError, import_extra
 
 if TYPE_CHECKING:
@@ -114,7 +114,9 @@ def write_pdf(html: str, path: str | Path) -> None:
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     with atomic_path(path) as temporary:
-        weasyprint.HTML(string=html, base_url=str(Path(path).resolve().parent)).write_pdf(str(temporary))
+        weasyprint.HTML(string=html, base_url=str(Path(path).resolve().parent)).write_pdf(
+            str(temporary)
+        )
 
 
 def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
@@ -132,7 +134,9 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
     words = texts(lang)
     tables = build_tables(data, lang=lang)
     new = new_station_frame(data)
-    catchment = catchments(data, new[["lon", "lat"]].to_numpy(float) if not new.empty else np.zeros((0, 2)))
+    catchment = catchments(
+        data, new[["lon", "lat"]].to_numpy(float) if not new.empty else np.zeros((0, 2))
+    )
     covered = data.plan.assignments["covered"].astype(bool).to_numpy()
     map_uri = overview_map(data, covered=covered, catchment=catchment, lang=lang)
     runs = run_scenarios(data) if scenarios and data.summary.get("meters") is None else []
@@ -148,7 +152,9 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "map_uri": map_uri,
         "map_caption": words["map_caption"].format(
             minutes=tables.headline["minutes"],
-            labelled=words["labelled_first"].format(n=MAX_RANK_LABELS) if len(new) > MAX_RANK_LABELS else "",
+            labelled=words["labelled_first"].format(n=MAX_RANK_LABELS)
+            if len(new) > MAX_RANK_LABELS
+            else "",
         ),
         "scenarios": [_scenario_row(run, lang=lang) for run in runs],
         "scenario_chart_uri": scenario_chart(runs, lang=lang) if runs else None,
@@ -156,15 +162,22 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "sources": _source_lines(data, lang=lang),
         "attribution": data.network.attribution,
         "network": words["network_description"].format(
-            source=data.network.source, nodes=fmt_int(data.network.n_nodes), edges=fmt_int(data.network.n_edges),
+            source=data.network.source,
+            nodes=fmt_int(data.network.n_nodes),
+            edges=fmt_int(data.network.n_edges),
             km=fmt_num(data.network.total_length_km, 0),
         ),
-        "method": words.get(f"method_{data.summary.get('method')}", str(data.summary.get("method"))),
+        "method": words.get(
+            f"method_{data.summary.get('method')}", str(data.summary.get("method"))
+        ),
         "buffer_m": fmt_int(CATCHMENT_BUFFER_M),
     }
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     return environment.get_template("report.html.j2").render(context)
 
@@ -175,15 +188,25 @@ def bound_sentence(data: PlanInputs, tables: ReportTables, *, lang: str) -> str:
     summary = data.summary
     bound = tables.bound
     if summary["objective"] != "min_cover":
-        return words["max_cover_text"].format(budget=fmt_int(summary.get("budget")), bound=fmt_num(bound["value"], 1))
+        return words["max_cover_text"].format(
+            budget=fmt_int(summary.get("budget")), bound=fmt_num(bound["value"], 1)
+        )
     if bound["value"] is None or bound["ceil"] is None:
         return ""
     n_new = int(summary["n_new"])
-    relaxation = words["relaxation_lp"] if summary.get("method") == "exact" else words["relaxation_lagrangian"]
+    relaxation = (
+        words["relaxation_lp"]
+        if summary.get("method") == "exact"
+        else words["relaxation_lagrangian"]
+    )
     ceil = int(bound["ceil"])
-    sentence = words["bound_text"].format(relaxation=relaxation, bound=fmt_bound(bound["value"]), ceil=fmt_int(ceil))
+    sentence = words["bound_text"].format(
+        relaxation=relaxation, bound=fmt_bound(bound["value"]), ceil=fmt_int(ceil)
+    )
     ending = "bound_exact" if n_new <= ceil else "bound_gap"
-    return sentence + words[ending].format(n_new=fmt_int(n_new), extra=fmt_int(n_new - ceil), gap=fmt_pct(bound["gap"]))
+    return sentence + words[ending].format(
+        n_new=fmt_int(n_new), extra=fmt_int(n_new - ceil), gap=fmt_pct(bound["gap"])
+    )
 
 
 def _scenario_row(run: Scenario, *, lang: str) -> dict[str, str]:

@@ -12,23 +12,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import shapely
 
+from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, read_points
-from quarterhour import settings
-from quarterhour.routing.graph import WalkNetwork
 from quarterhour.siting.files import SUMMARY, PlanFolder, Provenance, read_plan
 
 if TYPE_CHECKING:
+    import shapely
+
+    from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.model import CoverageModel
 
 log = logging.getLogger("quarterhour")
 
 REQUIRED_KEYS: tuple[str, ...] = (
-    "objective", "n_communities", "n_existing", "n_new", "covered", "uncoverable", "speed_kmh", "inputs",
+    "objective",
+    "n_communities",
+    "n_existing",
+    "n_new",
+    "covered",
+    "uncoverable",
+    "speed_kmh",
+    "inputs",
 )
 """Keys of ``summary.json`` the report cannot do without."""
+
 
 @dataclass(frozen=True)
 class PlanInputs:
@@ -156,15 +165,21 @@ def load_plan_inputs(
     existing = candidates = None
     if source.existing:
         path = _input_path(source.existing, "existing", plan)
-        existing = read_points(path, crs=source.existing_crs or source.crs, role="existing stations")
+        existing = read_points(
+            path, crs=source.existing_crs or source.crs, role="existing stations"
+        )
     if source.candidates:
         path = _input_path(source.candidates, "candidates", plan)
-        candidates = read_points(path, crs=source.candidates_crs or source.crs, role="candidate sites")
+        candidates = read_points(
+            path, crs=source.candidates_crs or source.crs, role="candidate sites"
+        )
     shown = str(boundary) if boundary is not None else None
     return PlanInputs(plan, network, communities, existing, candidates, drawn, shown)
 
 
-def plan_inputs_of_model(model: CoverageModel, *, boundary: shapely.Geometry | None = None) -> PlanInputs:
+def plan_inputs_of_model(
+    model: CoverageModel, *, boundary: shapely.Geometry | None = None
+) -> PlanInputs:
     """The report's inputs of a solved model built with ``CoverageModel.from_points``.
 
     Parameters

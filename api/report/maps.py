@@ -11,7 +11,6 @@ import base64
 import io
 import logging
 import math
-from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 from matplotlib import font_manager, rc_context
-from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -27,11 +25,15 @@ from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
 from quarterhour.api.report.i18n import fmt_num, texts
-from quarterhour.api.report.inputs import PlanInputs
-from quarterhour.api.report.scenarios import Scenario
 from quarterhour.geo.errors import NetworkError, QuarterhourError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from matplotlib.axes import Axes
+
+    from quarterhour.api.report.inputs import PlanInputs
+    from quarterhour.api.report.scenarios import Scenario
     from quarterhour.siting.model import CoverageModel
 
 log = logging.getLogger("quarterhour")
@@ -85,10 +87,14 @@ def cjk_font_family() -> str:
         If no Noto Sans CJK SC font can be found (install the Debian package ``fonts-noto-cjk``).
     """
     for path in CJK_FONT_FILES:
-        if path.is_file() and not any(entry.fname == str(path) for entry in font_manager.fontManager.ttflist):
+        if path.is_file() and not any(
+            entry.fname == str(path) for entry in font_manager.fontManager.ttflist
+        ):
             font_manager.fontManager.addfont(str(path))
     try:
-        font_manager.findfont(font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False)
+        font_manager.findfont(
+            font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False
+        )
     except ValueError:
         msg = (
             f"no Chinese font found ({CJK_FAMILY}): install the package fonts-noto-cjk "
@@ -117,7 +123,9 @@ def report_style() -> Iterator[None]:
 def png_data_uri(figure: Figure) -> str:
     """The figure as a ``data:image/png;base64,...`` URI (the report embeds its images)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.04, facecolor="white")
+    figure.savefig(
+        buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.04, facecolor="white"
+    )
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -139,11 +147,17 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
     for lon, lat in stations_lonlat:
         try:
             result = isochrone(
-                data.network, float(lon), float(lat), speed_kmh=data.speed_kmh,
-                buffer_m=CATCHMENT_BUFFER_M, **limit,
+                data.network,
+                float(lon),
+                float(lat),
+                speed_kmh=data.speed_kmh,
+                buffer_m=CATCHMENT_BUFFER_M,
+                **limit,
             )
         except NetworkError as error:
-            log.warning("no walking area drawn for the station at (%.6f, %.6f): %s", lon, lat, error)
+            log.warning(
+                "no walking area drawn for the station at (%.6f, %.6f): %s", lon, lat, error
+            )
             continue
         polygons.append(result.shapely_polygons()[0])
     return shapely.union_all(polygons) if polygons else shapely.MultiPolygon()
@@ -158,7 +172,9 @@ def _geometry_patch(geometry: shapely.Geometry, **style: object) -> PathPatch:
         for ring in (polygon.exterior, *polygon.interiors):
             coords = np.asarray(ring.coords)[:, :2]
             vertices.append(coords)
-            codes.append([MplPath.MOVETO] + [MplPath.LINETO] * (len(coords) - 2) + [MplPath.CLOSEPOLY])
+            codes.append(
+                [MplPath.MOVETO] + [MplPath.LINETO] * (len(coords) - 2) + [MplPath.CLOSEPOLY]
+            )
     if not vertices:
         return PathPatch(MplPath(np.zeros((1, 2)), [MplPath.MOVETO]), **style)
     return PathPatch(MplPath(np.concatenate(vertices), np.concatenate(codes)), **style)
@@ -175,28 +191,62 @@ def _draw_scale_bar(axes: Axes, extent: tuple[float, float, float, float], *, la
     x0, x1, y0, y1 = extent
     length = _nice_length(x1 - x0)
     words = texts(lang)
-    label = words["scale_km"].format(km=fmt_num(length / 1000.0, 1)) if length >= 1000 else words["scale_m"].format(m=int(length))
+    label = (
+        words["scale_km"].format(km=fmt_num(length / 1000.0, 1))
+        if length >= 1000
+        else words["scale_m"].format(m=int(length))
+    )
     left, base = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
     height = 0.008 * (y1 - y0)
-    axes.add_patch(Rectangle(
-        (left - 0.12 * length, base - 0.02 * (y1 - y0)), 1.24 * length + 0.04 * length * len(label), 0.075 * (y1 - y0),
-        facecolor="white", edgecolor="none", alpha=0.85, zorder=9,
-    ))
+    axes.add_patch(
+        Rectangle(
+            (left - 0.12 * length, base - 0.02 * (y1 - y0)),
+            1.24 * length + 0.04 * length * len(label),
+            0.075 * (y1 - y0),
+            facecolor="white",
+            edgecolor="none",
+            alpha=0.85,
+            zorder=9,
+        )
+    )
     for k in range(4):
         axes.fill_between(
-            [left + k * length / 4, left + (k + 1) * length / 4], base, base + height,
-            facecolor="black" if k % 2 == 0 else "white", edgecolor="black", linewidth=0.6, zorder=10,
+            [left + k * length / 4, left + (k + 1) * length / 4],
+            base,
+            base + height,
+            facecolor="black" if k % 2 == 0 else "white",
+            edgecolor="black",
+            linewidth=0.6,
+            zorder=10,
         )
     for position, text in ((left, "0"), (left + length, label)):
-        axes.text(position, base + 2.2 * height, text, ha="center", va="bottom", fontsize=7, zorder=10)
+        axes.text(
+            position, base + 2.2 * height, text, ha="center", va="bottom", fontsize=7, zorder=10
+        )
 
 
 def _draw_north_arrow(axes: Axes, *, lang: str) -> None:
     axes.annotate(
-        texts(lang)["north"], xy=(0.955, 0.955), xytext=(0.955, 0.865), xycoords="axes fraction",
-        ha="center", va="center", fontsize=9, fontweight="bold", zorder=10,
-        arrowprops={"arrowstyle": "-|>,head_width=0.35,head_length=0.7", "color": "black", "linewidth": 1.4},
-        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        texts(lang)["north"],
+        xy=(0.955, 0.955),
+        xytext=(0.955, 0.865),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=9,
+        fontweight="bold",
+        zorder=10,
+        arrowprops={
+            "arrowstyle": "-|>,head_width=0.35,head_length=0.7",
+            "color": "black",
+            "linewidth": 1.4,
+        },
+        bbox={
+            "boxstyle": "round,pad=0.2",
+            "facecolor": "white",
+            "edgecolor": "none",
+            "alpha": 0.85,
+        },
     )
 
 
@@ -219,10 +269,14 @@ def _area_outline(data: PlanInputs) -> shapely.Geometry:
         lon, lat = data.network.node_lonlat
         area = shapely.segmentize(shapely.box(lon.min(), lat.min(), lon.max(), lat.max()), 0.002)
     projection = data.network.projection
-    return shapely.transform(area, lambda xy: np.column_stack(projection.forward(xy[:, 0], xy[:, 1])))
+    return shapely.transform(
+        area, lambda xy: np.column_stack(projection.forward(xy[:, 0], xy[:, 1]))
+    )
 
 
-def overview_map(data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Geometry, lang: str) -> str:
+def overview_map(
+    data: PlanInputs, *, covered: np.ndarray, catchment: shapely.Geometry, lang: str
+) -> str:
     """Draw the overview map; return it as a PNG data URI (see :func:`overview_figure`)."""
     return png_data_uri(overview_figure(data, covered=covered, catchment=catchment, lang=lang))
 
@@ -250,31 +304,89 @@ def overview_figure(
     projection = data.network.projection
     extent = _extent(data)
     width_in = 7.0
-    height_in = float(np.clip(width_in * (extent[3] - extent[2]) / (extent[1] - extent[0]), 4.5, 8.6))
+    height_in = float(
+        np.clip(width_in * (extent[3] - extent[2]) / (extent[1] - extent[0]), 4.5, 8.6)
+    )
     with report_style():
         legend_in = 0.45
         figure = Figure(figsize=(width_in, height_in + legend_in))
-        axes = figure.add_axes((0.0, legend_in / (height_in + legend_in), 1.0, height_in / (height_in + legend_in)))
+        axes = figure.add_axes(
+            (0.0, legend_in / (height_in + legend_in), 1.0, height_in / (height_in + legend_in))
+        )
         lines = [np.asarray(line.coords) for line in data.network.edge_lines]
-        axes.add_collection(LineCollection(lines, colors=COLOURS["network"], linewidths=0.35, zorder=1))
-        axes.add_patch(_geometry_patch(
-            catchment, facecolor=COLOURS["catchment"], edgecolor=COLOURS["catchment_edge"], linewidth=0.4, alpha=0.45, zorder=2,
-        ))
+        axes.add_collection(
+            LineCollection(lines, colors=COLOURS["network"], linewidths=0.35, zorder=1)
+        )
+        axes.add_patch(
+            _geometry_patch(
+                catchment,
+                facecolor=COLOURS["catchment"],
+                edgecolor=COLOURS["catchment_edge"],
+                linewidth=0.4,
+                alpha=0.45,
+                zorder=2,
+            )
+        )
         outline = _area_outline(data)
-        axes.add_patch(_geometry_patch(outline, facecolor="none", edgecolor=COLOURS["boundary"], linewidth=1.0, linestyle="--", zorder=3))
+        axes.add_patch(
+            _geometry_patch(
+                outline,
+                facecolor="none",
+                edgecolor=COLOURS["boundary"],
+                linewidth=1.0,
+                linestyle="--",
+                zorder=3,
+            )
+        )
         cx, cy = projection.forward(data.communities.lon, data.communities.lat)
         axes.scatter(cx[covered], cy[covered], s=2.5, c=COLOURS["covered"], linewidths=0, zorder=4)
-        axes.scatter(cx[~covered], cy[~covered], s=14, c=COLOURS["uncovered"], marker="x", linewidths=0.8, zorder=5)
+        axes.scatter(
+            cx[~covered],
+            cy[~covered],
+            s=14,
+            c=COLOURS["uncovered"],
+            marker="x",
+            linewidths=0.8,
+            zorder=5,
+        )
         stations = station_frame(data)
-        sx, sy = projection.forward(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float))
+        sx, sy = projection.forward(
+            stations["lon"].to_numpy(float), stations["lat"].to_numpy(float)
+        )
         existing = (stations["kind"] == "existing").to_numpy()
-        axes.scatter(sx[existing], sy[existing], s=18, marker="s", c=COLOURS["existing"], linewidths=0, zorder=6)
-        axes.scatter(sx[~existing], sy[~existing], s=22, marker="^", c=COLOURS["new"], edgecolors=COLOURS["new_edge"], linewidths=0.5, zorder=7)
+        axes.scatter(
+            sx[existing],
+            sy[existing],
+            s=18,
+            marker="s",
+            c=COLOURS["existing"],
+            linewidths=0,
+            zorder=6,
+        )
+        axes.scatter(
+            sx[~existing],
+            sy[~existing],
+            s=22,
+            marker="^",
+            c=COLOURS["new"],
+            edgecolors=COLOURS["new_edge"],
+            linewidths=0.5,
+            zorder=7,
+        )
         ranks = stations["rank"].to_numpy()[~existing]
         labelled = ranks <= MAX_RANK_LABELS
-        for x, y, rank in zip(sx[~existing][labelled], sy[~existing][labelled], ranks[labelled]):
-            axes.annotate(str(int(rank)), (x, y), xytext=(2.5, 2.0), textcoords="offset points", fontsize=4.6,
-                          color=COLOURS["new_edge"], zorder=8)
+        for x, y, rank in zip(
+            sx[~existing][labelled], sy[~existing][labelled], ranks[labelled], strict=True
+        ):
+            axes.annotate(
+                str(int(rank)),
+                (x, y),
+                xytext=(2.5, 2.0),
+                textcoords="offset points",
+                fontsize=4.6,
+                color=COLOURS["new_edge"],
+                zorder=8,
+            )
         axes.set_xlim(extent[0], extent[1])
         axes.set_ylim(extent[2], extent[3])
         axes.set_aspect("equal")
@@ -284,22 +396,83 @@ def overview_figure(
             spine.set_linewidth(0.6)
         _draw_scale_bar(axes, extent, lang=lang)
         _draw_north_arrow(axes, lang=lang)
-        axes.text(0.995, 0.004, data.network.attribution, transform=axes.transAxes, ha="right", va="bottom", fontsize=6,
-                  color="#404040", zorder=10, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0})
+        axes.text(
+            0.995,
+            0.004,
+            data.network.attribution,
+            transform=axes.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=6,
+            color="#404040",
+            zorder=10,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+        )
         handles = [
             Line2D([], [], color=COLOURS["network"], linewidth=1.2, label=words["legend_network"]),
-            Line2D([], [], color=COLOURS["boundary"], linewidth=1.0, linestyle="--",
-                   label=words["legend_boundary"] if data.boundary is not None else words["legend_extent"]),
-            Patch(facecolor=COLOURS["catchment"], edgecolor=COLOURS["catchment_edge"], alpha=0.6,
-                  label=words["legend_catchment"].format(minutes=minutes)),
-            Line2D([], [], marker="o", linestyle="", markersize=3.5, color=COLOURS["covered"], label=words["legend_covered"]),
-            Line2D([], [], marker="x", linestyle="", markersize=5, color=COLOURS["uncovered"], label=words["legend_uncovered"]),
-            Line2D([], [], marker="s", linestyle="", markersize=5, color=COLOURS["existing"], label=words["legend_existing"]),
-            Line2D([], [], marker="^", linestyle="", markersize=6, markerfacecolor=COLOURS["new"],
-                   markeredgecolor=COLOURS["new_edge"], label=words["legend_new"]),
+            Line2D(
+                [],
+                [],
+                color=COLOURS["boundary"],
+                linewidth=1.0,
+                linestyle="--",
+                label=words["legend_boundary"]
+                if data.boundary is not None
+                else words["legend_extent"],
+            ),
+            Patch(
+                facecolor=COLOURS["catchment"],
+                edgecolor=COLOURS["catchment_edge"],
+                alpha=0.6,
+                label=words["legend_catchment"].format(minutes=minutes),
+            ),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                markersize=3.5,
+                color=COLOURS["covered"],
+                label=words["legend_covered"],
+            ),
+            Line2D(
+                [],
+                [],
+                marker="x",
+                linestyle="",
+                markersize=5,
+                color=COLOURS["uncovered"],
+                label=words["legend_uncovered"],
+            ),
+            Line2D(
+                [],
+                [],
+                marker="s",
+                linestyle="",
+                markersize=5,
+                color=COLOURS["existing"],
+                label=words["legend_existing"],
+            ),
+            Line2D(
+                [],
+                [],
+                marker="^",
+                linestyle="",
+                markersize=6,
+                markerfacecolor=COLOURS["new"],
+                markeredgecolor=COLOURS["new_edge"],
+                label=words["legend_new"],
+            ),
         ]
-        figure.legend(handles=handles, loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, 0.0),
-                      handlelength=1.8, columnspacing=1.4)
+        figure.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=4,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+            handlelength=1.8,
+            columnspacing=1.4,
+        )
         return figure
 
 
@@ -328,8 +501,18 @@ def scenario_chart(scenarios: Sequence[Scenario], *, lang: str) -> str:
     words = texts(lang)
     plan = next((s for s in scenarios if s.is_plan), scenarios[0])
     panels = (
-        ("speed", words["chart_by_speed"].format(minutes=fmt_num(plan.minutes)), words["chart_speed_axis"], "speed_kmh"),
-        ("minutes", words["chart_by_minutes"].format(speed=fmt_num(plan.speed_kmh)), words["chart_minutes_axis"], "minutes"),
+        (
+            "speed",
+            words["chart_by_speed"].format(minutes=fmt_num(plan.minutes)),
+            words["chart_speed_axis"],
+            "speed_kmh",
+        ),
+        (
+            "minutes",
+            words["chart_by_minutes"].format(speed=fmt_num(plan.speed_kmh)),
+            words["chart_minutes_axis"],
+            "minutes",
+        ),
     )
     with report_style():
         figure = Figure(figsize=(7.0, 2.5))
@@ -339,17 +522,35 @@ def scenario_chart(scenarios: Sequence[Scenario], *, lang: str) -> str:
             labels = [fmt_num(getattr(s, attribute)) for s in chosen]
             values = [s.n_new for s in chosen]
             colours = [COLOURS["new"] if s.is_plan else "#fdd0a2" for s in chosen]
-            bars = axes.bar(labels, values, color=colours, edgecolor=COLOURS["new_edge"], linewidth=0.5, width=0.6)
-            for bar, scenario in zip(bars, chosen):
-                axes.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{scenario.n_new:,}",
-                          ha="center", va="bottom", fontsize=7.5)
+            bars = axes.bar(
+                labels,
+                values,
+                color=colours,
+                edgecolor=COLOURS["new_edge"],
+                linewidth=0.5,
+                width=0.6,
+            )
+            for bar, scenario in zip(bars, chosen, strict=True):
+                axes.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    bar.get_height(),
+                    f"{scenario.n_new:,}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7.5,
+                )
                 if scenario.bound_ceil is not None:
-                    axes.hlines(scenario.bound_ceil, bar.get_x() - 0.05, bar.get_x() + bar.get_width() + 0.05,
-                                colors=COLOURS["bound"], linewidth=1.2)
+                    axes.hlines(
+                        scenario.bound_ceil,
+                        bar.get_x() - 0.05,
+                        bar.get_x() + bar.get_width() + 0.05,
+                        colors=COLOURS["bound"],
+                        linewidth=1.2,
+                    )
             axes.set_title(title)
             axes.set_xlabel(xlabel)
             axes.set_ylabel(words["chart_stations"])
-            axes.set_ylim(0, max(values + [1]) * 1.18)
+            axes.set_ylim(0, max([*values, 1]) * 1.18)
             axes.spines[["top", "right"]].set_visible(False)
         figure.tight_layout(w_pad=2.0)
         return png_data_uri(figure)

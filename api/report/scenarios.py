@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from quarterhour.api.report.inputs import PlanInputs
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from quarterhour.api.report.inputs import PlanInputs
 
 log = logging.getLogger("quarterhour")
 
@@ -91,7 +94,9 @@ def run_scenarios(
     summary = data.summary
     speed, minutes = data.speed_kmh, data.minutes
     budget = summary.get("budget")
-    pairs = [("speed", s, minutes) for s in speeds_kmh] + [("minutes", speed, m) for m in limits_min]
+    pairs = [("speed", s, minutes) for s in speeds_kmh] + [
+        ("minutes", speed, m) for m in limits_min
+    ]
     solved: dict[tuple[float, float], dict[str, object]] = {}
     scenarios = []
     for axis, pair_speed, pair_minutes in pairs:
@@ -99,20 +104,38 @@ def run_scenarios(
         if key not in solved:
             with quiet_solver_log():
                 result = run_plan(
-                    data.network, data.communities, existing=data.existing, candidates=data.candidates,
-                    minutes=pair_minutes, speed_kmh=pair_speed, budget=budget, quiet=True,  # type: ignore[arg-type]
+                    data.network,
+                    data.communities,
+                    existing=data.existing,
+                    candidates=data.candidates,
+                    minutes=pair_minutes,
+                    speed_kmh=pair_speed,
+                    budget=budget,
+                    quiet=True,  # type: ignore[arg-type]
                 ).result
             solved[key] = result.summary
             log.info(
                 "scenario %g km/h, %g min: %s new stations (bound %.1f), %s uncoverable",
-                pair_speed, pair_minutes, solved[key]["n_new"], solved[key]["lower_bound"] or float("nan"),
+                pair_speed,
+                pair_minutes,
+                solved[key]["n_new"],
+                solved[key]["lower_bound"] or float("nan"),
                 solved[key]["uncoverable"],
             )
         figures = solved[key]
-        scenarios.append(Scenario(
-            axis=axis, speed_kmh=pair_speed, minutes=pair_minutes, n_new=int(figures["n_new"]),
-            lower_bound=figures["lower_bound"], covered=int(figures["covered"]),  # type: ignore[arg-type]
-            n_communities=int(figures["n_communities"]), uncoverable=int(figures["uncoverable"]),
-            is_plan=summary.get("meters") is None and math.isclose(pair_speed, speed) and math.isclose(pair_minutes, minutes),
-        ))
+        scenarios.append(
+            Scenario(
+                axis=axis,
+                speed_kmh=pair_speed,
+                minutes=pair_minutes,
+                n_new=int(figures["n_new"]),
+                lower_bound=figures["lower_bound"],
+                covered=int(figures["covered"]),  # type: ignore[arg-type]
+                n_communities=int(figures["n_communities"]),
+                uncoverable=int(figures["uncoverable"]),
+                is_plan=summary.get("meters") is None
+                and math.isclose(pair_speed, speed)
+                and math.isclose(pair_minutes, minutes),
+            )
+        )
     return scenarios

@@ -8,19 +8,40 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from quarterhour.api.report.i18n import district_name, fmt_bound, fmt_int, fmt_minutes, fmt_num, fmt_pct, limit_text, texts
-from quarterhour.api.report.inputs import PlanInputs
+from quarterhour.api.report.i18n import (
+    district_name,
+    fmt_bound,
+    fmt_int,
+    fmt_minutes,
+    fmt_num,
+    fmt_pct,
+    limit_text,
+    texts,
+)
 from quarterhour.api.report.scenarios import quiet_solver_log
 from quarterhour.geo.crs import convert
-from quarterhour.siting.reasons import reason_text
 from quarterhour.settings import minutes_to_metres
+from quarterhour.siting.reasons import reason_text
 
-GROUP_COLUMNS: tuple[str, ...] = ("streetname", "street", "town", "街镇", "街道", "乡镇", "township", "subdistrict")
+if TYPE_CHECKING:
+    from quarterhour.api.report.inputs import PlanInputs
+
+GROUP_COLUMNS: tuple[str, ...] = (
+    "streetname",
+    "street",
+    "town",
+    "街镇",
+    "街道",
+    "乡镇",
+    "township",
+    "subdistrict",
+)
 """Community columns (any case) naming the town or street a community belongs to, preferred first."""
 
 AT_COMMUNITY_M = 1.0
@@ -97,11 +118,16 @@ def covered_today_mask(data: PlanInputs) -> np.ndarray:
 
     with quiet_solver_log():  # its warnings concern today's stations, not the plan
         audit = coverage_audit(
-            data.network, data.communities, data.existing,
-            minutes=data.minutes, speed_kmh=data.speed_kmh, meters=summary.get("meters"), quiet=True,
+            data.network,
+            data.communities,
+            data.existing,
+            minutes=data.minutes,
+            speed_kmh=data.speed_kmh,
+            meters=summary.get("meters"),
+            quiet=True,
         )
     covered = audit.communities.set_index("community_id")["covered"]
-    return covered.reindex(data.communities.ids).fillna(False).to_numpy(bool)
+    return covered.reindex(data.communities.ids).fillna(value=False).to_numpy(bool)
 
 
 def find_grouping(data: PlanInputs, *, lang: str) -> Grouping | None:
@@ -148,7 +174,9 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         "n_existing": fmt_int(summary["n_existing"]),
         "n_new": fmt_int(summary["n_new"]),
         "covered": fmt_int(summary["covered"]),
-        "covered_share": fmt_pct(summary.get("covered_share", int(summary["covered"]) / n if n else 0.0)),
+        "covered_share": fmt_pct(
+            summary.get("covered_share", int(summary["covered"]) / n if n else 0.0)
+        ),
         "uncoverable": fmt_int(summary["uncoverable"]),
         "lower_bound": fmt_bound(bound["value"]),
         "lower_bound_ceil": fmt_int(bound["ceil"]),
@@ -157,12 +185,23 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         "per_minute": fmt_int(minutes_to_metres(1.0, data.speed_kmh)),
         "minutes": fmt_num(summary.get("minutes"), 1),
         "metres": fmt_int(_limit_metres(data)),
-        "limit": limit_text(minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang),
+        "limit": limit_text(
+            minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang
+        ),
         "weight_covered": fmt_int(summary.get("covered_weight")),
     }
     show_nearest = bool(len(nearest)) and bool((nearest["distance_m"] >= AT_COMMUNITY_M).any())
     return ReportTables(
-        headline, bound, stations, groups, grouping, uncoverable, n_uncoverable, weighted, show_nearest, today
+        headline,
+        bound,
+        stations,
+        groups,
+        grouping,
+        uncoverable,
+        n_uncoverable,
+        weighted,
+        show_nearest,
+        today,
     )
 
 
@@ -173,9 +212,17 @@ def _limit_metres(data: PlanInputs) -> float:
 
 def _bound(summary: dict[str, object]) -> dict[str, float | int | None]:
     """The bound of the plan, its whole-station ceiling and the gap."""
-    value = summary.get("lower_bound") if summary["objective"] == "min_cover" else summary.get("upper_bound")
+    value = (
+        summary.get("lower_bound")
+        if summary["objective"] == "min_cover"
+        else summary.get("upper_bound")
+    )
     number = float(value) if value is not None else None
-    ceil = math.ceil(number - 1e-6) if number is not None and summary["objective"] == "min_cover" else None
+    ceil = (
+        math.ceil(number - 1e-6)
+        if number is not None and summary["objective"] == "min_cover"
+        else None
+    )
     gap = summary.get("gap")
     return {"value": number, "ceil": ceil, "gap": float(gap) if gap is not None else None}
 
@@ -184,7 +231,9 @@ def _nearest_community(data: PlanInputs) -> pd.DataFrame:
     """For every new station: the position of its nearest community and the distance in metres."""
     new = new_station_frame(data)
     if new.empty:
-        return pd.DataFrame({"position": pd.Series(dtype=int), "distance_m": pd.Series(dtype=float)})
+        return pd.DataFrame(
+            {"position": pd.Series(dtype=int), "distance_m": pd.Series(dtype=float)}
+        )
     projection = data.network.projection
     cx, cy = projection.forward(data.communities.lon, data.communities.lat)
     sx, sy = projection.forward(new["lon"].to_numpy(float), new["lat"].to_numpy(float))
@@ -209,11 +258,15 @@ def station_frame(data: PlanInputs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _station_rows(data: PlanInputs, nearest: pd.DataFrame, *, weighted: bool, lang: str) -> list[dict[str, str]]:
+def _station_rows(
+    data: PlanInputs, nearest: pd.DataFrame, *, weighted: bool, lang: str
+) -> list[dict[str, str]]:
     new = new_station_frame(data)
     if new.empty:
         return []
-    gcj_lon, gcj_lat = convert(new["lon"].to_numpy(float), new["lat"].to_numpy(float), src="wgs84", dst="gcj02")
+    gcj_lon, gcj_lat = convert(
+        new["lon"].to_numpy(float), new["lat"].to_numpy(float), src="wgs84", dst="gcj02"
+    )
     assignments = data.plan.assignments
     walks = assignments[assignments["covered"].astype(bool)].groupby("station_id")["walk_min"]
     median, longest = walks.median(), walks.max()
@@ -226,17 +279,21 @@ def _station_rows(data: PlanInputs, nearest: pd.DataFrame, *, weighted: bool, la
         distance = float(nearest.loc[k, "distance_m"])
         at_community = distance < AT_COMMUNITY_M
         nearest_name = str(data.communities.names[position])
-        rows.append({
-            "rank": fmt_int(station["rank"]),
-            "name": str(station.get("name") or station_id),
-            "location": f"{gcj_lon[k]:.6f}, {gcj_lat[k]:.6f}",
-            "nearest": words["at_station"] if at_community else words["metres_away"].format(name=nearest_name, m=fmt_int(distance)),
-            "address": address[position],
-            "new_communities": fmt_int(station["new_communities"]),
-            "new_weight": fmt_int(station["new_weight"]) if weighted else "",
-            "served": fmt_int(station.get("served_communities")),
-            "walk": f"{fmt_minutes(median.get(station_id))} / {fmt_minutes(longest.get(station_id))}",
-        })
+        rows.append(
+            {
+                "rank": fmt_int(station["rank"]),
+                "name": str(station.get("name") or station_id),
+                "location": f"{gcj_lon[k]:.6f}, {gcj_lat[k]:.6f}",
+                "nearest": words["at_station"]
+                if at_community
+                else words["metres_away"].format(name=nearest_name, m=fmt_int(distance)),
+                "address": address[position],
+                "new_communities": fmt_int(station["new_communities"]),
+                "new_weight": fmt_int(station["new_weight"]) if weighted else "",
+                "served": fmt_int(station.get("served_communities")),
+                "walk": f"{fmt_minutes(median.get(station_id))} / {fmt_minutes(longest.get(station_id))}",
+            }
+        )
     return rows
 
 
@@ -253,15 +310,19 @@ def _group_rows(
     data: PlanInputs, grouping: Grouping, today: np.ndarray, nearest: pd.DataFrame, *, lang: str
 ) -> list[dict[str, str]]:
     assignments = data.plan.assignments
-    frame = pd.DataFrame({
-        "group": grouping.labels,
-        "today": today,
-        "covered": assignments["covered"].astype(bool).to_numpy(),
-        "uncoverable": ~assignments["coverable"].astype(bool).to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "group": grouping.labels,
+            "today": today,
+            "covered": assignments["covered"].astype(bool).to_numpy(),
+            "uncoverable": ~assignments["coverable"].astype(bool).to_numpy(),
+        }
+    )
     station_groups = pd.Series(grouping.labels[nearest["position"].to_numpy(int)]).value_counts()
     table = frame.groupby("group", sort=False).agg(
-        communities=("group", "size"), today=("today", "sum"), covered=("covered", "sum"),
+        communities=("group", "size"),
+        today=("today", "sum"),
+        covered=("covered", "sum"),
         uncoverable=("uncoverable", "sum"),
     )
     table["new_stations"] = station_groups.reindex(table.index).fillna(0).astype(int)
@@ -280,7 +341,9 @@ def _group_rows(
     ]
 
 
-def _uncoverable_rows(data: PlanInputs, grouping: Grouping | None, *, lang: str) -> tuple[list[dict[str, str]], int]:
+def _uncoverable_rows(
+    data: PlanInputs, grouping: Grouping | None, *, lang: str
+) -> tuple[list[dict[str, str]], int]:
     assignments = data.plan.assignments
     mask = ~assignments["coverable"].astype(bool).to_numpy()
     summary = data.summary
@@ -288,17 +351,19 @@ def _uncoverable_rows(data: PlanInputs, grouping: Grouping | None, *, lang: str)
     rows = []
     for position in np.flatnonzero(mask)[:MAX_UNCOVERABLE_ROWS]:
         record = assignments.iloc[position]
-        rows.append({
-            "name": str(record["community_name"]),
-            "group": str(grouping.labels[position]) if grouping is not None else "",
-            "reason": reason_text(
-                record.get("reason"),
-                access_m=float(record.get("access_m")),
-                nearest_site_m=float(record.get("nearest_site_m")),
-                limit=limit,
-                lang=lang,
-            ),
-            "access_m": fmt_int(record.get("access_m")),
-            "nearest_site_m": fmt_int(record.get("nearest_site_m")),
-        })
+        rows.append(
+            {
+                "name": str(record["community_name"]),
+                "group": str(grouping.labels[position]) if grouping is not None else "",
+                "reason": reason_text(
+                    record.get("reason"),
+                    access_m=float(record.get("access_m")),
+                    nearest_site_m=float(record.get("nearest_site_m")),
+                    limit=limit,
+                    lang=lang,
+                ),
+                "access_m": fmt_int(record.get("access_m")),
+                "nearest_site_m": fmt_int(record.get("nearest_site_m")),
+            }
+        )
     return rows, int(mask.sum())

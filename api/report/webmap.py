@@ -7,18 +7,20 @@ coordinates they copy from these maps with :func:`geo.crs.convert`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from quarterhour.geo.points import PointSet
 from quarterhour import settings
 from quarterhour.geo.errors import InputError, import_extra
-from quarterhour.routing.graph import WalkNetwork
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
+    from quarterhour.geo.points import PointSet
+    from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.model import CoverageModel
 
 folium = import_extra("folium", "notebooks")
@@ -33,13 +35,20 @@ def base_map(network: WalkNetwork, *, zoom_start: int = 13) -> folium.Map:
     """An OpenStreetMap base map centred on the network, with the ODbL attribution."""
     lon, lat = network.node_lonlat
     return folium.Map(
-        location=[float(np.median(lat)), float(np.median(lon))], zoom_start=zoom_start,
-        tiles="OpenStreetMap", attr=settings.attribution, control_scale=True,
+        location=[float(np.median(lat)), float(np.median(lon))],
+        zoom_start=zoom_start,
+        tiles="OpenStreetMap",
+        attr=settings.attribution,
+        control_scale=True,
     )
 
 
 def add_communities(
-    folium_map: folium.Map, communities: PointSet, covered: np.ndarray, *, walk_min: Sequence[float] | None = None
+    folium_map: folium.Map,
+    communities: PointSet,
+    covered: np.ndarray,
+    *,
+    walk_min: Sequence[float] | None = None,
 ) -> None:
     """Communities as small circles, green when covered and red when not, with a popup each.
 
@@ -54,27 +63,42 @@ def add_communities(
     walk_min
         Walk minutes to the nearest station, shown in the popup.
     """
-    layers = {True: folium.FeatureGroup(name="covered communities"), False: folium.FeatureGroup(name="uncovered communities")}
+    layers = {
+        True: folium.FeatureGroup(name="covered communities"),
+        False: folium.FeatureGroup(name="uncovered communities"),
+    }
     walks = np.full(len(communities), np.nan) if walk_min is None else np.asarray(walk_min, float)
-    for name, lon, lat, is_covered, walk in zip(communities.names, communities.lon, communities.lat, covered, walks):
+    for name, lon, lat, is_covered, walk in zip(
+        communities.names, communities.lon, communities.lat, covered, walks, strict=True
+    ):
         label = f"{name}" + (f" · {walk:.1f} min" if np.isfinite(walk) else "")
         folium.CircleMarker(
-            [float(lat), float(lon)], radius=2.5 if is_covered else 4, color=COVERED if is_covered else UNCOVERED,
-            fill=True, fill_opacity=0.8, weight=1, tooltip=label,
+            [float(lat), float(lon)],
+            radius=2.5 if is_covered else 4,
+            color=COVERED if is_covered else UNCOVERED,
+            fill=True,
+            fill_opacity=0.8,
+            weight=1,
+            tooltip=label,
         ).add_to(layers[bool(is_covered)])
     for layer in layers.values():
         layer.add_to(folium_map)
 
 
 def add_stations(folium_map: folium.Map, stations: pd.DataFrame, *, name: str = "stations") -> None:
-    """Stations (``station_id, name, kind, rank, lon, lat`` in WGS84) as markers: black existing, orange new."""
+    """Stations (``station_id, name, kind, rank, lon, lat``, WGS84): black existing, orange new."""
     layer = folium.FeatureGroup(name=name)
     for row in stations.itertuples(index=False):
         is_new = getattr(row, "kind", "new") == "new"
         rank = getattr(row, "rank", 0)
         folium.RegularPolygonMarker(
-            [float(row.lat), float(row.lon)], number_of_sides=3 if is_new else 4, radius=7,
-            color="#7f2704" if is_new else EXISTING, fill_color=NEW if is_new else EXISTING, fill_opacity=0.9, weight=1,
+            [float(row.lat), float(row.lon)],
+            number_of_sides=3 if is_new else 4,
+            radius=7,
+            color="#7f2704" if is_new else EXISTING,
+            fill_color=NEW if is_new else EXISTING,
+            fill_opacity=0.9,
+            weight=1,
             tooltip=f"#{rank} {row.name}" if is_new else f"{row.name}",
         ).add_to(layer)
     layer.add_to(folium_map)
@@ -114,7 +138,9 @@ def add_catchments(
         features.extend(to_geojson(result, network, crs="wgs84", generalize_m=10.0)["features"])
     style = {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.15}
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": features}, name=name, style_function=lambda _feature: style,
+        {"type": "FeatureCollection", "features": features},
+        name=name,
+        style_function=lambda _feature: style,
     ).add_to(folium_map)
 
 

@@ -84,7 +84,10 @@ def dominated_columns(pattern: CoverPattern, row_active: np.ndarray) -> np.ndarr
             row = col_rows[pos]
             if row_active[row]:
                 mark[row] = j + 1
-                if pivot < 0 or row_ptr[row + 1] - row_ptr[row] < row_ptr[pivot + 1] - row_ptr[pivot]:
+                if (
+                    pivot < 0
+                    or row_ptr[row + 1] - row_ptr[row] < row_ptr[pivot + 1] - row_ptr[pivot]
+                ):
                     pivot = row
         for cpos in range(row_ptr[pivot], row_ptr[pivot + 1]):
             k = row_cols[cpos]
@@ -267,8 +270,7 @@ def lagrangian_cover(
         for cpos in range(row_ptr[row], row_ptr[row + 1]):
             col = row_cols[cpos]
             share = 1.0 / (col_ptr[col + 1] - col_ptr[col])
-            if share < smallest:
-                smallest = share
+            smallest = min(smallest, share)
         mult[row] = smallest
     reduced = np.empty(n_cols, np.float64)
     chosen = np.zeros(n_cols, np.bool_)
@@ -466,8 +468,9 @@ def row_weighting_search(
                 drop = col
         if drop < 0:
             break
-        n_open = _move(pattern, chosen, counts, weight, score,
-                       can_add, open_rows, open_at, n_open, drop, False)
+        n_open = _move(
+            pattern, chosen, counts, weight, score, can_add, open_rows, open_at, n_open, drop, False
+        )
         size -= 1
         members[member_at[drop]] = members[size]
         member_at[members[size]] = member_at[drop]
@@ -488,8 +491,9 @@ def row_weighting_search(
                 add = col
         if add < 0:
             add = fallback
-        n_open = _move(pattern, chosen, counts, weight, score,
-                       can_add, open_rows, open_at, n_open, add, True)
+        n_open = _move(
+            pattern, chosen, counts, weight, score, can_add, open_rows, open_at, n_open, add, True
+        )
         members[size] = add
         member_at[add] = size
         size += 1

@@ -179,7 +179,7 @@ def cover_counts(pattern: CoverPattern, chosen: np.ndarray, n_rows: int) -> np.n
 def is_redundant(pattern: CoverPattern, counts: np.ndarray, col: int) -> bool:
     """Whether every row of ``col`` is covered at least twice (dropping it uncovers none)."""
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
-    for pos in range(col_ptr[col], col_ptr[col + 1]):
+    for pos in range(col_ptr[col], col_ptr[col + 1]):  # noqa: SIM110 (numba has no generators)
         if counts[col_rows[pos]] < 2:
             return False
     return True
