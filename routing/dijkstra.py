@@ -12,9 +12,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 from scipy.sparse import csr_matrix
+
+from quarterhour.routing.jit import kernel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ BUCKETS_PER_LIMIT = 200
 """Bucket width is the limit / 200 (4.5 s of a 15-minute walk, 5.6 m at 4.5 km/h)."""
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@kernel(inline=True)
 def _move_to_bucket(
     node: int,
     bucket: int,
@@ -50,7 +51,7 @@ def _move_to_bucket(
     bucket_head[bucket] = node
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def bounded_dijkstra(
     indptr: np.ndarray,
     arc_head: np.ndarray,
@@ -123,14 +124,14 @@ def bounded_dijkstra(
     return n_touched
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def reset(dist: np.ndarray, touched: np.ndarray, n_touched: int) -> None:
     """Return the costs of a search to their empty state (the buckets empty themselves)."""
     for k in range(n_touched):
         dist[touched[k]] = np.inf
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def workspace(n_nodes: int) -> tuple[np.ndarray, ...]:
     """Arrays of one search: dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched."""
     dist = np.full(n_nodes, np.inf)
@@ -142,7 +143,7 @@ def workspace(n_nodes: int) -> tuple[np.ndarray, ...]:
     return dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _grow(cols: np.ndarray, vals: np.ndarray, needed: int) -> tuple[np.ndarray, np.ndarray]:
     if needed <= len(cols):
         return cols, vals
@@ -154,7 +155,7 @@ def _grow(cols: np.ndarray, vals: np.ndarray, needed: int) -> tuple[np.ndarray, 
     return new_cols, new_vals
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def reach_chunk(
     indptr: np.ndarray,
     arc_head: np.ndarray,
@@ -201,7 +202,7 @@ def reach_chunk(
     return row_counts, cols[:filled], vals[:filled]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def walk_times_chunk(
     indptr: np.ndarray,
     arc_head: np.ndarray,

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import contourpy
-import numba
 import numpy as np
 import shapely
 
@@ -25,6 +24,7 @@ from quarterhour import settings
 from quarterhour.geo.errors import InputError, NetworkError
 from quarterhour.routing.dijkstra import bounded_dijkstra, workspace
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
+from quarterhour.routing.jit import kernel
 from quarterhour.routing.snapping import Snap, snap_points
 from quarterhour.routing.walktimes import check_speed
 
@@ -37,7 +37,7 @@ MAX_CONTOURS = 4
 COLOURS = ("#2b83ba", "#abdda4", "#fdae61", "#d7191c")
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _reached_samples(
     indptr: np.ndarray,
     arc_edge: np.ndarray,
@@ -111,7 +111,7 @@ def _reached_samples(
     return sample_x[:n_samples], sample_y[:n_samples], sample_t[:n_samples]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _time_field(
     sample_x: np.ndarray,
     sample_y: np.ndarray,

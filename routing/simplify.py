@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
+
+from quarterhour.routing.jit import kernel
 
 if TYPE_CHECKING:
     from quarterhour.routing.osm import WayPieces
@@ -79,7 +80,7 @@ def _segments(
     return osmid, node_lon, node_lat, seg_a[first].astype(np.int64), seg_b[first].astype(np.int64)
 
 
-@numba.njit(cache=True)
+@kernel
 def _chain_edges(
     n_nodes: int, seg_a: np.ndarray, seg_b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
-from quarterhour.siting.kernels.pattern import JIT
+from quarterhour.routing.jit import kernel
 
 
-@numba.njit(**JIT)
+@kernel
 def nearest_in_rows(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from quarterhour.siting.kernels.pattern import JIT, CoverPattern, add_column, drop_column
+from quarterhour.routing.jit import kernel
+from quarterhour.siting.kernels.pattern import CoverPattern, add_column, drop_column
 
 
-@numba.njit(**JIT)
+@kernel
 def coverage_swaps(
     pattern: CoverPattern,
     row_weight: np.ndarray,
@@ -61,7 +61,7 @@ def coverage_swaps(
     return gained
 
 
-@numba.njit(**JIT)
+@kernel
 def max_cover_lagrangian_bound(
     pattern: CoverPattern,
     row_weight: np.ndarray,

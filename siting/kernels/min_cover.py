@@ -6,11 +6,10 @@ fixed-seed xorshift generator, so every kernel is deterministic.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from quarterhour.routing.jit import kernel
 from quarterhour.siting.kernels.pattern import (
-    JIT,
     CoverPattern,
     add_column,
     cover_counts,
@@ -20,7 +19,7 @@ from quarterhour.siting.kernels.pattern import (
 )
 
 
-@numba.njit(**JIT)
+@kernel
 def dominated_rows(pattern: CoverPattern) -> np.ndarray:
     """Mark rows whose column set contains another row's (covering that one covers them too).
 
@@ -58,7 +57,7 @@ def dominated_rows(pattern: CoverPattern) -> np.ndarray:
     return dominated
 
 
-@numba.njit(**JIT)
+@kernel
 def dominated_columns(pattern: CoverPattern, row_active: np.ndarray) -> np.ndarray:
     """Mark columns whose active rows another column also covers (unit costs: never needed).
 
@@ -105,7 +104,7 @@ def dominated_columns(pattern: CoverPattern, row_active: np.ndarray) -> np.ndarr
     return dominated
 
 
-@numba.njit(**JIT)
+@kernel
 def two_for_one(pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray) -> int:
     """Local search: replace a chosen column by another when that makes a third one redundant.
 
@@ -167,7 +166,7 @@ def two_for_one(pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray) -
     return saved
 
 
-@numba.njit(**JIT)
+@kernel
 def repair_by_weight(
     pattern: CoverPattern,
     chosen: np.ndarray,
@@ -195,7 +194,7 @@ def repair_by_weight(
         add_column(pattern, counts, chosen, best)
 
 
-@numba.njit(**JIT)
+@kernel
 def _xorshift(state: np.ndarray) -> int:
     x = state[0]
     x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -205,7 +204,7 @@ def _xorshift(state: np.ndarray) -> int:
     return int(x >> np.uint64(11))
 
 
-@numba.njit(**JIT)
+@kernel
 def _reduced_costs(pattern: CoverPattern, mult: np.ndarray, out: np.ndarray) -> None:
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
     for col in range(col_ptr.size - 1):
@@ -215,7 +214,7 @@ def _reduced_costs(pattern: CoverPattern, mult: np.ndarray, out: np.ndarray) -> 
         out[col] = 1.0 - total
 
 
-@numba.njit(**JIT)
+@kernel
 def _primal_from_costs(
     pattern: CoverPattern,
     reduced: np.ndarray,
@@ -242,7 +241,7 @@ def _primal_from_costs(
     return int(chosen.sum())
 
 
-@numba.njit(**JIT)
+@kernel
 def lagrangian_cover(
     pattern: CoverPattern,
     incumbent: np.ndarray,
@@ -325,7 +324,7 @@ def lagrangian_cover(
     return best, best_bound, iteration
 
 
-@numba.njit(**JIT)
+@kernel
 def _move(
     pattern: CoverPattern,
     chosen: np.ndarray,
@@ -390,7 +389,7 @@ def _move(
     return n_open
 
 
-@numba.njit(**JIT)
+@kernel
 def _preferred(score: np.ndarray, stamp: np.ndarray, a: int, b: int) -> bool:
     """Whether column ``a`` goes before ``b``: higher score, then unchanged longer, then smaller."""
     if score[a] != score[b]:
@@ -400,7 +399,7 @@ def _preferred(score: np.ndarray, stamp: np.ndarray, a: int, b: int) -> bool:
     return a < b
 
 
-@numba.njit(**JIT)
+@kernel
 def row_weighting_search(
     pattern: CoverPattern,
     start: np.ndarray,

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
-JIT = {"cache": True, "nogil": True}
-"""Options of every siting kernel: compiled once and cached on disk, run without the GIL."""
+from quarterhour.routing.jit import kernel
 
 
 class CoverPattern(NamedTuple):
@@ -65,7 +63,7 @@ class CoverPattern(NamedTuple):
         return sp.csr_matrix((data, self.row_cols, self.row_ptr), shape=(self.n_rows, self.n_cols))
 
 
-@numba.njit(**JIT)
+@kernel
 def _before(key: np.ndarray, item: np.ndarray, a: int, b: int) -> bool:
     """Whether heap slot ``a`` outranks slot ``b``: larger key, then smaller index."""
     if key[a] != key[b]:
@@ -73,13 +71,13 @@ def _before(key: np.ndarray, item: np.ndarray, a: int, b: int) -> bool:
     return item[a] < item[b]
 
 
-@numba.njit(**JIT)
+@kernel
 def _swap_slots(key: np.ndarray, item: np.ndarray, a: int, b: int) -> None:
     key[a], key[b] = key[b], key[a]
     item[a], item[b] = item[b], item[a]
 
 
-@numba.njit(**JIT)
+@kernel
 def _sift_down(key: np.ndarray, item: np.ndarray, size: int, slot: int) -> None:
     while True:
         left = 2 * slot + 1
@@ -96,13 +94,13 @@ def _sift_down(key: np.ndarray, item: np.ndarray, size: int, slot: int) -> None:
             return
 
 
-@numba.njit(**JIT)
+@kernel
 def _heapify(key: np.ndarray, item: np.ndarray, size: int) -> None:
     for slot in range(size // 2 - 1, -1, -1):
         _sift_down(key, item, size, slot)
 
 
-@numba.njit(**JIT)
+@kernel
 def lazy_greedy(
     pattern: CoverPattern,
     row_weight: np.ndarray,
@@ -163,7 +161,7 @@ def lazy_greedy(
     return picks[:n_picks]
 
 
-@numba.njit(**JIT)
+@kernel
 def cover_counts(pattern: CoverPattern, chosen: np.ndarray, n_rows: int) -> np.ndarray:
     """Return how many chosen columns cover each row."""
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
@@ -175,7 +173,7 @@ def cover_counts(pattern: CoverPattern, chosen: np.ndarray, n_rows: int) -> np.n
     return counts
 
 
-@numba.njit(**JIT)
+@kernel
 def is_redundant(pattern: CoverPattern, counts: np.ndarray, col: int) -> bool:
     """Whether every row of ``col`` is covered at least twice (dropping it uncovers none)."""
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
@@ -185,7 +183,7 @@ def is_redundant(pattern: CoverPattern, counts: np.ndarray, col: int) -> bool:
     return True
 
 
-@numba.njit(**JIT)
+@kernel
 def drop_column(pattern: CoverPattern, counts: np.ndarray, chosen: np.ndarray, col: int) -> None:
     """Take ``col`` out of the cover, updating how often each row is covered."""
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
@@ -194,7 +192,7 @@ def drop_column(pattern: CoverPattern, counts: np.ndarray, chosen: np.ndarray, c
         counts[col_rows[pos]] -= 1
 
 
-@numba.njit(**JIT)
+@kernel
 def add_column(pattern: CoverPattern, counts: np.ndarray, chosen: np.ndarray, col: int) -> None:
     """Put ``col`` into the cover, updating how often each row is covered."""
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
@@ -203,7 +201,7 @@ def add_column(pattern: CoverPattern, counts: np.ndarray, chosen: np.ndarray, co
         counts[col_rows[pos]] += 1
 
 
-@numba.njit(**JIT)
+@kernel
 def prune_redundant(
     pattern: CoverPattern,
     chosen: np.ndarray,
