@@ -19,8 +19,9 @@ class QuarterhourError(Exception):
         The complete message (it names the file, row or field).
     param
         The library parameter at fault (``"minutes"``, ``"speed_kmh"`` ...), if one is: the
-        message then starts with it, and the command line and the HTTP service name their own
-        option or field instead (``--minutes``, ``body.minutes``).
+        command line and the HTTP service name their own option or field instead
+        (``--minutes``, ``body.minutes``). The message starts with the parameter, or writes it
+        where it says ``{param}`` (``crs=gcj02`` in Python, ``--crs gcj02`` on the command line).
     """
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
@@ -29,13 +30,17 @@ class QuarterhourError(Exception):
         self.param = param
 
     def __str__(self) -> str:
-        return f"{self.param} {self.message}" if self.param else self.message
+        return self._spelled(f"{self.param}=" if self.param else "", self.param or "")
 
     def for_command_line(self) -> str:
         """The message with the parameter written as the command line's option."""
-        if not self.param:
-            return self.message
-        return f"--{self.param.replace('_', '-')} {self.message}"
+        option = f"--{(self.param or '').replace('_', '-')}"
+        return self._spelled(f"{option} ", option)
+
+    def _spelled(self, assignment: str, name: str) -> str:
+        if "{param}" in self.message:
+            return self.message.replace("{param}", assignment)
+        return f"{name} {self.message}" if self.param else self.message
 
 
 class InputError(QuarterhourError, ValueError):

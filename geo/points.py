@@ -1,60 +1,138 @@
-"""Point sets (compounds, candidate or existing stations) from CSV, GeoJSON or GeoPackage.
+"""Point sets (communities, candidate or existing stations) from planners' files.
+
+A planner's list comes as CSV (UTF-8, with or without a byte order mark, or GBK/GB18030 from
+Excel on Chinese Windows), as an Excel workbook (``.xlsx``), or as GeoJSON or GeoPackage. Its
+headers are Chinese or English (序号, 社区名称, 地址, 经度, 纬度, 常住人口, 街镇 ...; see
+``FIELD_ALIASES``), and its coordinates are usually GCJ-02 (AMap, Tencent) or BD-09 (Baidu).
 
 Every reader validates its input and raises one ``InputError`` that names the file, the field
-and the rows at fault, and every point set it returns is in WGS84 whatever the input's
-coordinate system.
+and the rows at fault. It never guesses a coordinate system: a table whose points lie in China
+needs its system stated (GeoJSON is WGS84 by RFC 7946 unless it says otherwise). Every point set
+keeps the file's own table, untouched, so outputs can carry the planner's columns and the
+coordinates as given; the coordinates it computes with are WGS84.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent
+from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent, out_of_china
 from quarterhour.geo.errors import InputError, require_file
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+log = logging.getLogger("quarterhour")
+
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt")
+EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
 
-COLUMN_ALIASES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("id", ("id", "code", "编号", "编码")),
-    ("name", ("name", "名称", "小区名称", "title")),
-    ("lon", ("lon", "lng", "long", "longitude", "x", "经度")),
-    ("lat", ("lat", "latitude", "y", "纬度")),
-    ("weight", ("weight", "residents", "population", "pop", "人口", "人数", "权重")),
-)
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "code", "编号", "编码", "代码", "序号"),
+    "name": ("name", "名称", "社区名称", "小区名称", "站点名称", "居委会", "title"),
+    "lon": ("lon", "lng", "long", "longitude", "经度", "x"),
+    "lat": ("lat", "latitude", "纬度", "y"),
+    "weight": (
+        "weight",
+        "population",
+        "residents",
+        "pop",
+        "常住人口",
+        "人口",
+        "居民数",
+        "户数",
+        "人数",
+        "权重",
+    ),
+    "district": ("district", "区", "区县", "adcode"),
+    "town": (
+        "town",
+        "street",
+        "streetname",
+        "subdistrict",
+        "township",
+        "街镇",
+        "街道",
+        "镇",
+        "乡镇",
+    ),
+    "address": ("address", "地址"),
+}
 """Each field and the headers (any case) that may hold it, the preferred first."""
+
+OVERRIDABLE: tuple[str, ...] = ("id", "name", "lon", "lat", "weight", "district", "town", "address")
+"""Fields whose column a caller may name (``columns={"weight": "户籍人口"}``)."""
 
 MAX_LISTED = 5
 """How many rows or ids an error message lists before it says how many more there are."""
 
+CRS_CHOICES = (
+    "{param}gcj02 (AMap, Tencent), {param}bd09 (Baidu) or {param}wgs84 (GPS, OpenStreetMap)"
+)
+
+
+@dataclass(frozen=True)
+class _RowNumbering:
+    """How a table numbers its rows for people: the word and the number of the first data row."""
+
+    word: str
+    first: int
+
+    def numbers(self, positions: np.ndarray) -> list[str]:
+        return [str(int(position) + self.first) for position in positions]
+
+    def describe(self, positions: np.ndarray) -> str:
+        plural = "s" if len(positions) > 1 else ""
+        return f"{self.word}{plural} {_list_some(self.numbers(positions))}"
+
+
+# The header is row 1 of a CSV file or a sheet, so its first data row is row 2.
+_SHEET_ROWS = _RowNumbering("row", 2)
+_FEATURES = _RowNumbering("feature", 1)
+_FRAME_ROWS = _RowNumbering("row", 1)
+
+
+def _list_some(items: list[str]) -> str:
+    listed = ", ".join(items[:MAX_LISTED])
+    if len(items) > MAX_LISTED:
+        return f"{listed} and {len(items) - MAX_LISTED} more"
+    return listed
+
 
 @dataclass(frozen=True, eq=False)
 class PointSet:
-    """Named, weighted points in WGS84.
+    """Named, weighted points in WGS84, with the table they were read from.
 
     Attributes
     ----------
     ids
-        Unique identifiers, as strings (object dtype).
+        Unique identifiers, as strings (object dtype); a file without an id column gets its
+        row numbers (as a spreadsheet shows them: the first data row under the header is 2).
     names
-        Display names, as strings (object dtype).
+        Display names, as strings (object dtype); the ids where the file has no name column.
     lon, lat
         WGS84 degrees.
     weight
         Non-negative weights (residents, demand); 1.0 where the input had no weight column.
     source
         File name the points were read from, or ``"<frame>"``.
-    extra
-        The input's other columns (address, town ...), one row per point in the same order.
+    table
+        The input's table as read, one row per point in the same order: every column, the
+        coordinates as given (in ``crs``).
+    columns
+        Which column of ``table`` became which field (``{"id": "序号", "lon": "经度" ...}``).
+    crs
+        The coordinate system of the input's coordinates.
+    rows
+        How the input numbers each point (row of a sheet, feature of a GeoJSON), for messages.
     """
 
     ids: np.ndarray
@@ -63,7 +141,10 @@ class PointSet:
     lat: np.ndarray
     weight: np.ndarray
     source: str
-    extra: pd.DataFrame
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    columns: dict[str, str] = field(default_factory=dict)
+    crs: str = "wgs84"
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         """Return the number of points."""
@@ -73,7 +154,31 @@ class PointSet:
     def empty(cls, *, source: str = "<none>") -> PointSet:
         """Return a set without points (e.g. no candidate sites)."""
         nothing = np.empty(0, dtype=object)
-        return cls(nothing, nothing, np.empty(0), np.empty(0), np.empty(0), source, pd.DataFrame())
+        return cls(nothing, nothing, np.empty(0), np.empty(0), np.empty(0), source)
+
+    @property
+    def extra(self) -> pd.DataFrame:
+        """The input's columns that are not id, name, lon, lat or weight, in input order."""
+        used = {self.columns.get(name) for name in ("id", "name", "lon", "lat", "weight")}
+        keep = [column for column in self.table.columns if column not in used]
+        return self.table.loc[:, keep].reset_index(drop=True)
+
+    def field(self, name: str) -> np.ndarray | None:
+        """The values of an optional field (``district``, ``town``, ``address``) as text.
+
+        Parameters
+        ----------
+        name
+            A field of ``FIELD_ALIASES``.
+        """
+        column = self.columns.get(name)
+        if column is None or column not in self.table.columns:
+            return None
+        return self.table[column].map(_as_text).to_numpy(dtype=object)
+
+    def input_lonlat(self) -> tuple[np.ndarray, np.ndarray]:
+        """The coordinates as the input gave them (in ``crs``), as numbers."""
+        return convert(self.lon, self.lat, src="wgs84", dst=self.crs)
 
     def subset(self, mask_or_index: np.ndarray | list[int] | list[bool]) -> PointSet:
         """Return the points picked by a boolean mask or by positions, in that order.
@@ -91,6 +196,7 @@ class PointSet:
             positions = np.flatnonzero(selector)
         else:
             positions = selector.astype(np.intp).ravel()
+        table = self.table.iloc[positions].reset_index(drop=True) if len(self.table) else None
         return PointSet(
             ids=self.ids[positions],
             names=self.names[positions],
@@ -98,7 +204,35 @@ class PointSet:
             lat=self.lat[positions],
             weight=self.weight[positions],
             source=self.source,
-            extra=self.extra.iloc[positions].reset_index(drop=True),
+            table=pd.DataFrame() if table is None else table,
+            columns=dict(self.columns),
+            crs=self.crs,
+            rows=None if self.rows is None else self.rows[positions],
+        )
+
+    def with_ids(self, ids: list[str] | np.ndarray) -> PointSet:
+        """Return the same points under other ids (e.g. compounds playing stations)."""
+        values = np.asarray([str(value) for value in ids], dtype=object)
+        if values.size != len(self):
+            msg = f"{self.source}: {values.size:,} ids for {len(self):,} points"
+            raise InputError(msg)
+        table = self.table.copy()
+        id_column = self.columns.get("id")
+        columns = dict(self.columns)
+        if id_column is None:
+            id_column = columns["id"] = "id"
+        table[id_column] = values
+        return PointSet(
+            values,
+            self.names,
+            self.lon,
+            self.lat,
+            self.weight,
+            self.source,
+            table,
+            columns,
+            self.crs,
+            self.rows,
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -112,7 +246,9 @@ class PointSet:
                 "weight": self.weight,
             }
         )
-        return pd.concat([core, self.extra.reset_index(drop=True)], axis=1)
+        extra = self.extra
+        extra = extra.loc[:, [column for column in extra.columns if column not in core.columns]]
+        return pd.concat([core, extra], axis=1)
 
     def to_geodataframe(self) -> gpd.GeoDataFrame:
         """Return ``to_frame()`` with Point geometries in EPSG:4326."""
@@ -126,76 +262,77 @@ class PointSet:
         Parameters
         ----------
         crs
-            A name from ``geo.crs.CRS_NAMES``.
+            A name from ``quarterhour.geo.crs.CRS_NAMES``.
         """
         return convert(self.lon, self.lat, src="wgs84", dst=crs)
 
 
-@dataclass(frozen=True)
-class _RowNumbering:
-    """How error messages number the rows of a table: the word and the number of the first row."""
+def read_points(
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    role: str = "points",
+    sheet: str | None = None,
+    columns: dict[str, str] | None = None,
+) -> PointSet:
+    """Read a point set from a CSV, Excel, GeoJSON or GeoPackage file.
 
-    word: str
-    first: int
-
-    def describe(self, positions: np.ndarray) -> str:
-        plural = "s" if len(positions) > 1 else ""
-        numbers = [str(int(position) + self.first) for position in positions]
-        return f"{self.word}{plural} {_list_some(numbers)}"
-
-
-def _list_some(items: list[str]) -> str:
-    listed = ", ".join(items[:MAX_LISTED])
-    return f"{listed} and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else listed
-
-
-# The header is line 1 of a CSV file, so its first data row is line 2.
-_CSV_ROWS = _RowNumbering("row", 2)
-_FEATURES = _RowNumbering("feature", 1)
-_FRAME_ROWS = _RowNumbering("row", 1)
-
-
-def read_points(path: str | Path, *, crs: str = "wgs84", role: str = "points") -> PointSet:
-    """Read a point set from a CSV, GeoJSON or GeoPackage file.
-
-    CSV files need columns for longitude and latitude and may have id, name and weight
-    columns (see ``COLUMN_ALIASES``); they may be encoded in UTF-8 (with or without a byte
-    order mark) or GB18030. GeoJSON and GeoPackage files need Point geometries; their
-    attributes are read like CSV columns.
+    Tables need longitude and latitude columns and may have id, name, weight, district, town
+    and address columns, recognised by their headers (see ``FIELD_ALIASES``); every other
+    column is kept. One log line says which column became what.
 
     Parameters
     ----------
     path
-        The file.
+        The file: ``.csv`` (UTF-8, UTF-8 with BOM, GBK/GB18030), ``.xlsx``, ``.geojson`` or
+        ``.gpkg``.
     crs
-        Coordinate system of the file's coordinates: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
-        A GeoJSON or GeoPackage in CGCS2000 (EPSG:4490) counts as WGS84; one in any other
-        declared CRS is reprojected to EPSG:4326 first, unless ``crs`` says GCJ-02 or BD-09.
+        Coordinate system of the coordinates: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``. A table
+        whose points lie in China must state it (it is never guessed); a GeoJSON or GeoPackage
+        is read in its declared CRS (WGS84 by default; CGCS2000 counts as WGS84), unless this
+        says its degrees are GCJ-02 or BD-09.
     role
-        What the points are (``"communities"``, ``"stations"``), for error messages.
+        What the points are (``"communities"``, ``"stations"``), for messages.
+    sheet
+        The sheet of an Excel workbook (default: the first).
+    columns
+        Columns to use for fields, overriding the headers' guesses (``{"weight": "户籍人口"}``).
 
     Returns
     -------
     PointSet
         The points in WGS84, ``source`` set to the file name.
     """
-    crs_name = check_crs_name(crs)
+    crs_name = None if crs is None else check_crs_name(crs)
     file_path = require_file(path, what=role)
     source = file_path.name
     suffix = file_path.suffix.lower()
+    if sheet is not None and suffix not in EXCEL_SUFFIXES:
+        msg = f"{source}: only an Excel workbook has sheets"
+        raise InputError(msg)
     if suffix in CSV_SUFFIXES:
-        table = _read_csv_table(file_path, role=role)
-        numbering = _CSV_ROWS
+        table, numbering = _read_csv_table(file_path, role=role), _SHEET_ROWS
+    elif suffix in EXCEL_SUFFIXES:
+        table, numbering = _read_excel_table(file_path, role=role, sheet=sheet), _SHEET_ROWS
     elif suffix in GEO_SUFFIXES:
-        table = _read_geo_table(file_path, crs_name=crs_name, role=role)
+        frame = _read_geo_frame(file_path, role=role)
+        table, crs_name = _geo_frame_table(frame, crs=crs_name, source=source, role=role)
         numbering = _FEATURES
+    elif suffix == ".xls":
+        msg = f"{source}: old Excel (.xls) files cannot be read: save the sheet as .xlsx or .csv"
+        raise InputError(msg)
     else:
-        allowed = ", ".join(CSV_SUFFIXES + GEO_SUFFIXES)
+        allowed = ", ".join(CSV_SUFFIXES + EXCEL_SUFFIXES + GEO_SUFFIXES)
         kind = suffix or "suffix-less"
         msg = f"{source}: cannot read {role} from a {kind} file; use one of {allowed}"
         raise InputError(msg)
     return _points_from_table(
-        table, crs_name=crs_name, source=source, role=role, numbering=numbering
+        table,
+        crs_name=crs_name,
+        source=source,
+        role=role,
+        numbering=numbering,
+        overrides=columns,
     )
 
 
@@ -205,6 +342,7 @@ def points_from_frame(
     crs: str | None = None,
     source: str = "<frame>",
     role: str = "points",
+    columns: dict[str, str] | None = None,
 ) -> PointSet:
     """Validate a DataFrame or GeoDataFrame of points like ``read_points`` validates a file.
 
@@ -212,30 +350,36 @@ def points_from_frame(
     ----------
     df
         One row per point. A GeoDataFrame's Point geometry is used (reprojected to WGS84 from
-        its CRS); a DataFrame needs longitude and latitude columns. Other columns as in a CSV
-        file (see ``COLUMN_ALIASES``).
+        its CRS); a DataFrame needs longitude and latitude columns. Other columns as in a file
+        (see ``FIELD_ALIASES``).
     crs
         Coordinate system of the coordinates: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``. A
         GeoDataFrame with a CRS needs none (give ``"gcj02"`` or ``"bd09"`` for degrees in those
-        systems); a DataFrame's lon/lat columns default to WGS84.
+        systems); a DataFrame whose points lie in China must state it.
     source
-        Name used in error messages and kept in ``PointSet.source``.
+        Name used in messages and kept in ``PointSet.source``.
     role
-        What the points are, for error messages.
+        What the points are, for messages.
+    columns
+        Columns to use for fields, overriding the headers' guesses.
 
     Returns
     -------
     PointSet
-        The points in WGS84. Error messages number rows from 1 in the frame's order.
+        The points in WGS84. Messages number rows from 1 in the frame's order.
     """
+    crs_name = None if crs is None else check_crs_name(crs)
     if isinstance(df, gpd.GeoDataFrame):
-        table, crs_name = _geo_frame_table(df, crs=crs, source=source, role=role)
-        numbering = _FRAME_ROWS
+        table, crs_name = _geo_frame_table(df, crs=crs_name, source=source, role=role)
     else:
-        table, crs_name = df, check_crs_name(crs or "wgs84")
-        numbering = _FRAME_ROWS
+        table = pd.DataFrame(df)
     return _points_from_table(
-        table, crs_name=crs_name, source=source, role=role, numbering=numbering
+        table,
+        crs_name=crs_name,
+        source=source,
+        role=role,
+        numbering=_FRAME_ROWS,
+        overrides=columns,
     )
 
 
@@ -251,36 +395,14 @@ def as_point_set(
     crs
         Coordinate system of a frame's coordinates (see :func:`points_from_frame`).
     role
-        What the points are, for error messages.
+        What the points are, for messages.
     """
     if isinstance(points, PointSet):
         return points
     if isinstance(points, pd.DataFrame):
         return points_from_frame(points, crs=crs, source=f"<{role}>", role=role)
-    msg = f"give a PointSet or a (Geo)DataFrame, not {type(points).__name__}"
+    msg = f"must be a PointSet or a (Geo)DataFrame, not {type(points).__name__}"
     raise InputError(msg, param=role)
-
-
-def _geo_frame_table(
-    frame: gpd.GeoDataFrame, *, crs: str | None, source: str, role: str
-) -> tuple[pd.DataFrame, str]:
-    """The attribute table of a GeoDataFrame with ``lon``/``lat`` from its Point geometry."""
-    if crs is None or check_crs_name(crs) == "wgs84":
-        if frame.crs is None and crs is None:
-            msg = (
-                f"{source}: the GeoDataFrame of {role} has no CRS: set one (gdf.set_crs(4326)) "
-                "or pass crs='wgs84', 'gcj02' or 'bd09'"
-            )
-            raise InputError(msg)
-        if frame.crs is not None and not is_wgs84_equivalent(frame.crs):
-            frame = frame.to_crs("EPSG:4326")
-        crs_name = "wgs84"
-    else:
-        crs_name = check_crs_name(crs)
-        if frame.crs is not None and not frame.crs.is_geographic:
-            msg = f"{source}: a projected GeoDataFrame ({frame.crs}) cannot hold {crs} degrees"
-            raise InputError(msg, param="crs")
-    return _point_attributes(frame, source=source, role=role, numbering=_FRAME_ROWS), crs_name
 
 
 def _read_csv_table(path: Path, *, role: str) -> pd.DataFrame:
@@ -293,7 +415,7 @@ def _read_csv_table(path: Path, *, role: str) -> pd.DataFrame:
             text = raw.decode("gb18030")
         except UnicodeDecodeError as error:
             msg = (
-                f"{path.name}: {role} file is neither UTF-8 nor GB18030 text "
+                f"{path.name}: {role} file is neither UTF-8 nor GBK/GB18030 text "
                 f"({error.reason} at byte {error.start})"
             )
             raise InputError(msg) from error
@@ -303,12 +425,38 @@ def _read_csv_table(path: Path, *, role: str) -> pd.DataFrame:
     try:
         # Everything as text: ids keep their leading zeros and empty cells stay "".
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         msg = f"{path.name}: not a valid CSV file ({error})"
         raise InputError(msg) from error
 
 
-def _read_geo_table(path: Path, *, crs_name: str, role: str) -> pd.DataFrame:
+def _read_excel_table(path: Path, *, role: str, sheet: str | None) -> pd.DataFrame:
+    try:
+        workbook = pd.ExcelFile(path, engine="openpyxl")
+    except Exception as error:  # openpyxl raises several types for broken files
+        msg = f"{path.name}: not a readable Excel workbook ({error})"
+        raise InputError(msg) from error
+    with workbook:
+        names = [str(name) for name in workbook.sheet_names]
+        if sheet is not None and sheet not in names:
+            msg = f"{path.name}: no sheet {sheet!r}; the sheets are {', '.join(names)}"
+            raise InputError(msg)
+        chosen = sheet if sheet is not None else names[0]
+        table = workbook.parse(chosen, dtype=str, keep_default_na=False, na_values=[])
+    table.columns = [str(column).strip() for column in table.columns]
+    blank = (table.apply(lambda column: column.str.strip()) == "").all(axis=1).to_numpy()
+    if blank.all():
+        msg = f"{path.name}: sheet {chosen!r} has no {role} rows"
+        raise InputError(msg)
+    # Rows after the last filled one are formatting, not data; blank rows inside are data
+    # (and fail validation, naming their row).
+    last = int(np.flatnonzero(~blank)[-1])
+    if last + 1 < len(table):
+        log.debug("%s: ignored %s empty rows after the last one", path.name, len(table) - last - 1)
+    return table.iloc[: last + 1].reset_index(drop=True)
+
+
+def _read_geo_frame(path: Path, *, role: str) -> gpd.GeoDataFrame:
     try:
         frame = gpd.read_file(path)
     except Exception as error:  # pyogrio raises several types for unreadable files
@@ -317,65 +465,100 @@ def _read_geo_table(path: Path, *, crs_name: str, role: str) -> pd.DataFrame:
     if len(frame) == 0:
         msg = f"{path.name}: {role} file has no features"
         raise InputError(msg)
-    if crs_name == "wgs84" and not is_wgs84_equivalent(frame.crs):
-        frame = frame.to_crs("EPSG:4326")
-    return _point_attributes(frame, source=path.name, role=role, numbering=_FEATURES)
+    return frame
 
 
-def _point_attributes(
-    frame: gpd.GeoDataFrame, *, source: str, role: str, numbering: _RowNumbering
-) -> pd.DataFrame:
-    """The attributes of a frame of Points, with ``lon``/``lat`` taken from the geometry."""
+def _geo_frame_table(
+    frame: gpd.GeoDataFrame, *, crs: str | None, source: str, role: str
+) -> tuple[pd.DataFrame, str]:
+    """The attribute table of a GeoDataFrame with ``lon``/``lat`` from its Point geometry."""
+    if crs in (None, "wgs84"):
+        if frame.crs is not None and not is_wgs84_equivalent(frame.crs):
+            frame = frame.to_crs("EPSG:4326")
+        crs_name = "wgs84"
+    else:
+        crs_name = crs
+        if frame.crs is not None and not frame.crs.is_geographic:
+            msg = f"{source}: a projected frame ({frame.crs}) cannot hold {crs} degrees"
+            raise InputError(msg)
     geometry = frame.geometry
     not_point = (geometry.geom_type != "Point").to_numpy() | geometry.is_empty.to_numpy()
     not_points = np.flatnonzero(not_point)
     if len(not_points):
         found_types = geometry.iloc[not_points].geom_type.fillna("no geometry").astype(str)
         found = ", ".join(sorted(set(found_types)))
+        numbering = _FRAME_ROWS if source.startswith("<") else _FEATURES
         rows = numbering.describe(not_points)
         msg = f"{source}: {rows}: {role} need Point geometries (found {found})"
         raise InputError(msg)
     # The geometry is authoritative: attribute columns that look like coordinates are dropped.
-    coordinate_headers = set(_aliases_of("lon") + _aliases_of("lat"))
+    coordinate_headers = set(FIELD_ALIASES["lon"] + FIELD_ALIASES["lat"])
     attributes = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     keep = [str(column).strip().lower() not in coordinate_headers for column in attributes.columns]
-    attributes = attributes.loc[:, keep]
-    attributes = attributes.reset_index(drop=True)
+    attributes = attributes.loc[:, keep].reset_index(drop=True)
+    attributes.columns = [str(column) for column in attributes.columns]
     attributes["lon"] = geometry.x.to_numpy()
     attributes["lat"] = geometry.y.to_numpy()
-    return attributes
-
-
-def _aliases_of(field_name: str) -> tuple[str, ...]:
-    return next(aliases for name, aliases in COLUMN_ALIASES if name == field_name)
+    return attributes, crs_name
 
 
 def _find_column(columns: list[str], field_name: str) -> str | None:
     lowered = {str(column).strip().lower(): column for column in reversed(columns)}
-    return next((lowered[alias] for alias in _aliases_of(field_name) if alias in lowered), None)
+    return next(
+        (lowered[alias.lower()] for alias in FIELD_ALIASES[field_name] if alias.lower() in lowered),
+        None,
+    )
+
+
+def _chosen_columns(
+    columns: list[str], overrides: dict[str, str] | None, *, source: str
+) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    for field_name, column in (overrides or {}).items():
+        if field_name not in OVERRIDABLE:
+            msg = f"no field {field_name!r}: name a column for one of {', '.join(OVERRIDABLE)}"
+            raise InputError(msg)
+        if column not in columns:
+            msg = (
+                f"{source}: no column {column!r} for the {field_name}; "
+                f"the columns are {', '.join(columns)}"
+            )
+            raise InputError(msg)
+        chosen[field_name] = column
+    taken = set(chosen.values())
+    for field_name in FIELD_ALIASES:
+        if field_name in chosen:
+            continue
+        column = _find_column([column for column in columns if column not in taken], field_name)
+        if column is not None:
+            chosen[field_name] = column
+            taken.add(column)
+    return chosen
 
 
 def _points_from_table(
     table: pd.DataFrame,
     *,
-    crs_name: str,
+    crs_name: str | None,
     source: str,
     role: str,
     numbering: _RowNumbering,
+    overrides: dict[str, str] | None = None,
 ) -> PointSet:
     columns = [str(column) for column in table.columns]
     table = table.set_axis(columns, axis=1).reset_index(drop=True)
     if len(table) == 0:
         msg = f"{source}: no {role} rows"
         raise InputError(msg)
-    lon_column = _find_column(columns, "lon")
-    lat_column = _find_column(columns, "lat")
+    chosen = _chosen_columns(columns, overrides, source=source)
+    lon_column, lat_column = chosen.get("lon"), chosen.get("lat")
     if lon_column is None or lat_column is None:
         found_by_field = (("lon", lon_column), ("lat", lat_column))
         missing = " and ".join(name for name, column in found_by_field if column is None)
         msg = (
-            f"{source}: {role} need a {missing} column (e.g. {', '.join(_aliases_of('lon')[:2])} / "
-            f"{', '.join(_aliases_of('lat')[:2])}); found columns: {', '.join(columns)}"
+            f"{source}: {role} need a {missing} column (e.g. "
+            f"{', '.join(FIELD_ALIASES['lon'][:2])} / {', '.join(FIELD_ALIASES['lat'][:2])}, "
+            f"经度 / 纬度); found columns: {', '.join(columns)}"
         )
         raise InputError(msg)
     lon = _numeric_column(table, lon_column, source=source, numbering=numbering)
@@ -384,21 +567,21 @@ def _points_from_table(
         lon, lat, lon_column=lon_column, lat_column=lat_column, source=source, numbering=numbering
     )
 
-    id_column = _find_column(columns, "id")
+    row_numbers = np.asarray(numbering.numbers(np.arange(len(table))), dtype=object)
+    id_column = chosen.get("id")
     if id_column is None:
-        ids = np.array([str(position + 1) for position in range(len(table))], dtype=object)
+        ids = row_numbers.copy()
     else:
         ids = table[id_column].map(_as_text).to_numpy(dtype=object)
         _check_ids(ids, id_column=id_column, source=source, numbering=numbering)
 
-    name_column = _find_column(columns, "name")
-    names = (
-        ids.copy()
-        if name_column is None
-        else table[name_column].map(_as_text).to_numpy(dtype=object)
-    )
+    name_column = chosen.get("name")
+    names = ids.copy()
+    if name_column is not None:
+        names = table[name_column].map(_as_text).to_numpy(dtype=object)
+        names = np.where(names == "", ids, names)
 
-    weight_column = _find_column(columns, "weight")
+    weight_column = chosen.get("weight")
     if weight_column is None:
         weight = np.ones(len(table), dtype=np.float64)
     else:
@@ -409,9 +592,19 @@ def _points_from_table(
             msg = f"{source}: {rows}: {weight_column!r} must be a non-negative number"
             raise InputError(msg)
 
-    used = {id_column, name_column, lon_column, lat_column, weight_column}
-    extra = table.loc[:, [column for column in columns if column not in used]]
-    extra = extra.reset_index(drop=True)
+    if crs_name is None:
+        crs_name = _unstated_crs(lon, lat, source=source)
+    used = ", ".join(f"{name} ← {column}" for name, column in chosen.items())
+    ignored = [column for column in columns if column not in chosen.values()]
+    log.info(
+        "%s: %s %s in %s; %s%s",
+        source,
+        f"{len(table):,}",
+        role,
+        crs_name.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09"),
+        used,
+        f"; carried as they are: {', '.join(ignored)}" if ignored else "",
+    )
     wgs_lon, wgs_lat = convert(lon, lat, src=crs_name, dst="wgs84")
     return PointSet(
         ids=ids,
@@ -420,8 +613,24 @@ def _points_from_table(
         lat=np.asarray(wgs_lat, dtype=np.float64),
         weight=weight,
         source=source,
-        extra=extra,
+        table=table,
+        columns=chosen,
+        crs=crs_name,
+        rows=row_numbers,
     )
+
+
+def _unstated_crs(lon: np.ndarray, lat: np.ndarray, *, source: str) -> str:
+    """WGS84 for points outside China; for points in China, an error: the system is not guessed."""
+    in_china = ~out_of_china(lon, lat)
+    if not in_china.any():
+        return "wgs84"
+    msg = (
+        f"{source}: {int(in_china.sum()):,} points lie in China, where lists come in GCJ-02, "
+        f"BD-09 or WGS84, and no coordinate system was given: state it with "
+        f"{CRS_CHOICES}"
+    )
+    raise InputError(msg, param="crs")
 
 
 def _as_text(value: object) -> str:

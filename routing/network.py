@@ -13,7 +13,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from quarterhour import settings
-from quarterhour.geo.errors import NetworkError
+from quarterhour.geo.errors import NetworkError, import_extra
 from quarterhour.geo.projection import LocalProjection
 from quarterhour.routing import cache
 from quarterhour.routing.graph import WalkNetwork, build_csr
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     import networkx as nx
 
 log = logging.getLogger("quarterhour")
+
+EXTRACT_HINT = (
+    "a district's extract comes from Geofabrik's China extract "
+    "(https://download.geofabrik.de/asia/china.html) cut to the district with "
+    "`osmium extract -p district.geojson china-latest.osm.pbf -o district.osm.pbf`, or, with a "
+    'network connection, from --place "Qingpu District, Shanghai, China"'
+)
+"""Where a planner gets the street extract of a district."""
 
 
 def _substantial_components(
@@ -73,7 +81,14 @@ def network_from_topology(
         inside = shapely.contains_xy(boundary, topology.node_lon, topology.node_lat)
         keep_edge &= inside[edge_u] & inside[edge_v]
     if not keep_edge.any():
-        msg = f"{source}: no walkable street lies inside the boundary"
+        west, south, east, north = boundary.bounds
+        msg = (
+            f"{source}: no walkable street lies inside the boundary: the streets cover lon "
+            f"{topology.node_lon.min():.3f}..{topology.node_lon.max():.3f}, lat "
+            f"{topology.node_lat.min():.3f}..{topology.node_lat.max():.3f}, the boundary lon "
+            f"{west:.3f}..{east:.3f}, lat {south:.3f}..{north:.3f} (WGS84). Give a street "
+            f"extract that covers the area with --osm; {EXTRACT_HINT}"
+        )
         raise NetworkError(msg)
     n_all = len(topology.node_osmid)
     share = settings.min_component_share if min_component_share is None else min_component_share
@@ -214,7 +229,7 @@ def download_network(
     NetworkError
         If there is no connection, or the place is unknown.
     """
-    import osmnx as ox
+    ox = import_extra("osmnx", "osmnx")
     import requests
 
     if place is None and boundary is None:
@@ -225,14 +240,22 @@ def download_network(
             graph = ox.graph_from_place(place, network_type="walk", simplify=True)
         else:
             graph = ox.graph_from_polygon(boundary, network_type="walk", simplify=True)
+    except requests.exceptions.ConnectionError as error:
+        msg = (
+            f"cannot download the walking network of {place or 'the boundary'}: no connection to "
+            f"the OpenStreetMap servers. Work offline with a street extract (--osm); {EXTRACT_HINT}"
+        )
+        raise NetworkError(msg) from error
     except (
         requests.exceptions.RequestException,
         ox._errors.InsufficientResponseError,
         TypeError,
         ValueError,
     ) as error:
+        reason = " ".join(str(error).split())[:200]
         msg = (
-            f"cannot download the walking network of {place or 'the boundary'} with osmnx: {error}"
+            f"cannot download the walking network of {place or 'the boundary'} with osmnx "
+            f"({reason}); {EXTRACT_HINT}"
         )
         raise NetworkError(msg) from error
     return network_from_osmnx(graph, source=place or "osmnx download", boundary=boundary)

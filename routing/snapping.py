@@ -49,6 +49,18 @@ class Snap:
     def __len__(self) -> int:
         return len(self.edge)
 
+    def subset(self, mask: np.ndarray) -> Snap:
+        """The snaps of the points picked by a boolean mask (or positions), in that order."""
+        return Snap(
+            edge=self.edge[mask],
+            offset_m=self.offset_m[mask],
+            access_m=self.access_m[mask],
+            reachable=self.reachable[mask],
+            max_m=self.max_m,
+            x=self.x[mask],
+            y=self.y[mask],
+        )
+
     @property
     def n_unreachable(self) -> int:
         """Number of points farther than the limit from any walkable edge."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from quarterhour.geo.points import PointSet, as_point_set
 from quarterhour.siting.inputs import check_ids
 from quarterhour.siting.model import CoverageModel
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import shapely
+
     from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.model import PointsLike
     from quarterhour.siting.result import SitingResult
@@ -24,14 +25,18 @@ class CoverageAudit:
     Attributes
     ----------
     communities
-        One row per community (id order): ``community_id, name, nearest_station_id, walk_min,
-        covered, weight, access_m, nearest_site_m, status, reason, reason_text``.
+        One row per input community, in input order, as a plan's assignments: the planner's
+        columns, then ``community_id, community_name, weight, status, station_id,
+        station_name, walk_min, covered, reason, reason_text ...`` (the nearest existing station
+        within the limit, or for an uncovered community the nearest within twice the limit).
     stations
-        One row per station: ``station_id, name, lon, lat, communities, weight`` (the communities
-        whose nearest station it is) and ``community_ids`` (them, ``;``-separated).
+        One row per existing station, in input order: ``station_id, name, status, lon, lat,
+        communities, weight`` (the communities whose nearest station it is, zero included) and
+        ``community_ids`` (them, ``;``-separated).
     summary
-        ``n_communities, n_stations, covered, covered_share, covered_weight_share, uncovered,
-        minutes, meters, speed_kmh, metric, attribution``.
+        ``communities_read, status_counts, n_communities, n_stations, covered, covered_share,
+        covered_weight_share, uncovered, minutes, meters, speed_kmh, metric, by_area,
+        attribution, warnings``.
     """
 
     communities: pd.DataFrame
@@ -42,46 +47,42 @@ class CoverageAudit:
 def audit_of_stations(result: SitingResult) -> CoverageAudit:
     """Turn the assignment of communities to the existing stations into an audit."""
     table = result.assignments
-    communities = pd.DataFrame(
-        {
-            "community_id": table["community_id"],
-            "name": table["community_name"],
-            "nearest_station_id": table["station_id"],
-            "walk_min": table["walk_min"],
-            "covered": table["covered"],
-            "weight": table["weight"],
-            "access_m": table["access_m"],
-            "nearest_site_m": table["nearest_site_m"],
-            "status": table["status"],
-            "reason": table["reason"],
-            "reason_text": table["reason_text"],
-        }
-    )
-    served = (
-        communities[communities["covered"]]
-        .groupby("nearest_station_id")["community_id"]
-        .agg(";".join)
-    )
-    stations = result.stations[
-        ["station_id", "name", "lon", "lat", "served_communities", "served_weight"]
-    ]
-    stations = stations.rename(
-        columns={"served_communities": "communities", "served_weight": "weight"}
-    )
+    served = table[table["covered"]].groupby("station_id")["community_id"].agg(";".join)
+    stations = result.stations.drop(
+        columns=["kind", "rank", "new_communities", "new_weight"]
+    ).rename(columns={"served_communities": "communities", "served_weight": "weight"})
     stations = stations.assign(
         community_ids=stations["station_id"].map(served).fillna("").to_numpy()
     )
     full = result.summary
     summary = {
-        "n_communities": full["n_communities"],
-        "n_stations": len(stations),
-        "covered": full["covered"],
-        "covered_share": full["covered_share"],
-        "covered_weight_share": full["covered_weight_share"],
-        "uncovered": full["n_communities"] - full["covered"],
-        **{key: full[key] for key in ("minutes", "meters", "speed_kmh", "metric", "attribution")},
+        key: full[key]
+        for key in (
+            "communities_read",
+            "status_counts",
+            "n_communities",
+            "covered",
+            "covered_share",
+            "covered_weight",
+            "covered_weight_share",
+        )
     }
-    return CoverageAudit(communities, stations, summary)
+    summary |= {"n_stations": len(stations), "uncovered": full["n_communities"] - full["covered"]}
+    summary |= {
+        key: full[key]
+        for key in (
+            "existing_inactive",
+            "minutes",
+            "meters",
+            "speed_kmh",
+            "metric",
+            "by_area_kind",
+            "by_area",
+            "attribution",
+            "warnings",
+        )
+    }
+    return CoverageAudit(table, stations, summary)
 
 
 def coverage_audit(
@@ -92,6 +93,7 @@ def coverage_audit(
     minutes: float | None = None,
     speed_kmh: float | None = None,
     meters: float | None = None,
+    boundary: shapely.Geometry | None = None,
     crs: str | None = None,
     quiet: bool = True,
 ) -> CoverageAudit:
@@ -107,6 +109,8 @@ def coverage_audit(
         Existing stations.
     minutes, speed_kmh, meters
         Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
+    boundary
+        The planning area (WGS84): points outside it are counted and kept, not audited.
     crs
         Coordinate system of frames given without one.
     quiet
@@ -122,6 +126,7 @@ def coverage_audit(
         minutes=minutes,
         speed_kmh=speed_kmh,
         meters=meters,
+        boundary=boundary,
         crs=crs,
         quiet=quiet,
     )

@@ -1,9 +1,11 @@
 """The plan folder: what ``quarterhour plan`` writes and ``quarterhour report`` reads.
 
-``stations.geojson`` (existing and new stations, WGS84), ``assignments.csv`` (every
-community's nearest station and walk time), ``summary.json`` (headline figures, the parameters,
-the provenance of the inputs and the attribution). Each file is written atomically, and
-``summary.json`` last: a folder with a summary is complete.
+``stations.geojson`` (existing and new stations; WGS84, or GCJ-02/BD-09 on request),
+``assignments.csv`` (one row per input community, in input order, with the planner's columns),
+``plan.xlsx`` (the same for Excel: new stations, communities, the table by area, inputs and
+method), ``summary.json`` (headline figures, the parameters, the provenance of the inputs and
+the attribution). Each file is written atomically, and ``summary.json`` last: a folder with a
+summary is complete.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from quarterhour.geo.atomic import write_text
+from quarterhour.geo.crs import check_crs_name
 from quarterhour.geo.errors import InputError
+from quarterhour.geo.spreadsheets import write_csv, write_workbook
 
 if TYPE_CHECKING:
     from quarterhour.siting.result import SitingResult
 
 STATIONS = "stations.geojson"
 ASSIGNMENTS = "assignments.csv"
+WORKBOOK = "plan.xlsx"
 SUMMARY = "summary.json"
 
 BUNDLED_PREFIX = "bundled: "
@@ -92,7 +97,11 @@ class Provenance:
 
 
 def write_plan(
-    result: SitingResult, folder: str | Path, *, provenance: Provenance | None = None
+    result: SitingResult,
+    folder: str | Path,
+    *,
+    provenance: Provenance | None = None,
+    out_crs: str = "wgs84",
 ) -> dict[str, Path]:
     """Write a plan folder; return the paths by kind.
 
@@ -105,21 +114,97 @@ def write_plan(
     provenance
         Where the data came from (OSM file, point files, their CRS), kept in the summary so
         that a report can name its sources and rerun scenarios.
+    out_crs
+        Coordinates of ``stations.geojson``: ``"wgs84"`` (RFC 7946), ``"gcj02"`` or ``"bd09"``.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         msg = f"{folder}: exists and is not a folder"
         raise InputError(msg)
+    out_crs = check_crs_name(out_crs)
     paths = {
         "stations": folder / STATIONS,
         "assignments": folder / ASSIGNMENTS,
+        "workbook": folder / WORKBOOK,
         "summary": folder / SUMMARY,
     }
-    summary = result.summary | {"inputs": provenance.to_dict() if provenance else {}}
-    write_text(paths["stations"], json.dumps(result.to_geojson(), ensure_ascii=False, indent=1))
-    write_text(paths["assignments"], result.assignments_csv())
+    summary = result.summary | {
+        "stations_crs": out_crs,
+        "inputs": provenance.to_dict() if provenance else {},
+    }
+    collection = result.to_geojson(crs=out_crs)
+    write_text(paths["stations"], json.dumps(collection, ensure_ascii=False, indent=1))
+    write_csv(result.assignments, paths["assignments"])
+    write_workbook(plan_sheets(result, summary), paths["workbook"])
     write_text(paths["summary"], json.dumps(summary, ensure_ascii=False, indent=1))
     return paths
+
+
+def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, pd.DataFrame]:
+    """The sheets of ``plan.xlsx``: new stations, communities, the table by area, the method."""
+    stations = result.stations
+    new = stations[stations["kind"] == "new"]
+    new_sheet = pd.DataFrame(
+        {
+            "顺序 rank": new["rank"],
+            "站点编号 station_id": new["station_id"],
+            "名称 name": new["name"],
+            "地址 address": new["address"],
+            "区 district": new["district"],
+            "街镇 town": new["town"],
+            "经度 lon (input)": new["input_lon"],
+            "纬度 lat (input)": new["input_lat"],
+            "坐标系 crs": new["input_crs"],
+            "新覆盖社区 newly covered": new["new_communities"],
+            "新覆盖人口 newly covered weight": new["new_weight"],
+            "服务社区 served": new["served_communities"],
+            "服务人口 served weight": new["served_weight"],
+        }
+    )
+    area = result.by_area
+    facts = {
+        key: summary.get(key)
+        for key in (
+            "objective",
+            "method",
+            "minutes",
+            "meters",
+            "speed_kmh",
+            "budget",
+            "communities_read",
+            "n_communities",
+            "n_existing",
+            "n_new",
+            "covered",
+            "covered_share",
+            "covered_weight",
+            "lower_bound",
+            "upper_bound",
+            "gap",
+            "gap_note",
+            "stations_crs",
+            "attribution",
+        )
+    }
+    facts |= {f"status: {key}": value for key, value in summary["status_counts"].items()}
+    facts |= {f"input: {key}": value for key, value in (summary.get("inputs") or {}).items()}
+    facts |= {f"warning {k}": text for k, text in enumerate(summary.get("warnings") or [], 1)}
+    method = pd.DataFrame(
+        {"项目 item": list(facts), "值 value": [_cell(value) for value in facts.values()]}
+    )
+    area_name = "按街镇 By town" if area.attrs.get("kind") == "town" else "按区 By district"
+    return {
+        "新建站点 New stations": new_sheet,
+        "社区 Communities": result.assignments,
+        area_name: area,
+        "说明 Inputs and method": method,
+    }
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
 
 
 @dataclass(frozen=True)
@@ -163,3 +248,15 @@ def read_plan(folder: str | Path) -> PlanFolder:
         raise InputError(msg) from error
     assignments = pd.read_csv(folder / ASSIGNMENTS, dtype={"community_id": str, "station_id": str})
     return PlanFolder(folder=folder, summary=summary, stations=stations, assignments=assignments)
+
+
+def _typed_assignments(table: pd.DataFrame) -> pd.DataFrame:
+    """The result columns of ``assignments.csv`` back as numbers and flags (the rest as text)."""
+    typed = table.copy()
+    for column in ("weight", "walk_min", "access_m", "nearest_site_m"):
+        if column in typed:
+            typed[column] = pd.to_numeric(typed[column].replace("", "nan"), errors="coerce")
+    for column in ("covered", "covered_today", "coverable"):
+        if column in typed:
+            typed[column] = typed[column].str.lower().eq("true")
+    return typed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,21 +15,25 @@ from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, as_point_set
 from quarterhour.siting import bounds, inputs
+from quarterhour.siting.assign import nearest_station
 from quarterhour.siting.kernels.pattern import CoverPattern
 from quarterhour.siting.max_cover import covered_weight, heuristic_max_cover
 from quarterhour.siting.min_cover import heuristic_cover, order_by_greedy
-from quarterhour.siting.result import (
-    Communities,
-    SiteTable,
-    SitingResult,
-    WalkLimit,
-    build_result,
-    uncoverable_warning,
+from quarterhour.siting.points import (
+    areas_of,
+    inactive_station_warnings,
+    inside,
+    missed_network_message,
+    scatter,
+    site_table,
 )
+from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
+from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
+    import shapely
 
     from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.audit import CoverageAudit
@@ -123,6 +128,7 @@ class CoverageModel:
         self.result: SitingResult | None = None
         self.network: WalkNetwork | None = None
         self.points: dict[str, PointSet | None] = {}
+        self.warnings: list[str] = []
 
     # ------------------------------------------------------------------ construction
 
@@ -200,38 +206,51 @@ class CoverageModel:
             matrix = sp.csr_matrix(
                 (pairs.data[keep], (pairs.row[keep], pairs.col[keep])), shape=matrix.shape
             )
-        rows = _sorted_order(row_ids)
-        cols = _sorted_order(col_ids)
-        matrix = sp.csr_matrix(matrix[rows][:, cols])
-        matrix.sort_indices()
-        log.info(
-            "coverage matrix %s x %s with %s pairs (%s existing stations)",
-            f"{n_rows:,}",
-            f"{n_cols:,}",
-            f"{matrix.nnz:,}",
-            f"{int(is_existing.sum()):,}",
+        communities = Communities.plain(
+            row_ids,
+            _texts(community_names, row_ids),
+            inputs.check_weights(weights, n_rows, "communities"),
+            access_m=access_m,
+            nearest_site_m=nearest_site_m,
         )
-        communities = Communities(
-            ids=row_ids[rows],
-            names=_texts(community_names, row_ids)[rows],
-            weight=inputs.check_weights(weights, n_rows, "communities")[rows],
-            access_m=_floats(access_m, n_rows, np.nan)[rows],
-            nearest_site_m=_floats(nearest_site_m, n_rows, np.nan)[rows],
+        sites = SiteTable.plain(
+            col_ids,
+            _texts(site_names, col_ids),
+            is_existing,
+            lon=site_lon,
+            lat=site_lat,
         )
-        sites = SiteTable(
-            ids=col_ids[cols],
-            names=_texts(site_names, col_ids)[cols],
-            existing=is_existing[cols],
-            lon=_floats(site_lon, n_cols, np.nan)[cols],
-            lat=_floats(site_lat, n_cols, np.nan)[cols],
-        )
-        return cls(
+        return cls._assemble(
             matrix,
             communities,
             sites,
             limit,
             attribution=settings.attribution if attribution is None else attribution,
         )
+
+    @classmethod
+    def _assemble(
+        cls,
+        matrix: sp.csr_matrix,
+        communities: Communities,
+        sites: SiteTable,
+        limit: WalkLimit,
+        *,
+        attribution: str,
+    ) -> CoverageModel:
+        """Sort rows and columns by id (so ties go to the smaller id) and build the model."""
+        rows = _sorted_order(communities.ids)
+        cols = _sorted_order(sites.ids)
+        matrix = sp.csr_matrix(matrix[rows][:, cols])
+        matrix.sort_indices()
+        log.info(
+            "coverage matrix %s x %s with %s pairs (%s existing stations)",
+            f"{matrix.shape[0]:,}",
+            f"{matrix.shape[1]:,}",
+            f"{matrix.nnz:,}",
+            f"{int(sites.existing.sum()):,}",
+        )
+        return cls(matrix, communities.take(rows), sites.take(cols), limit, attribution=attribution)
 
     @classmethod
     def from_points(
@@ -244,6 +263,7 @@ class CoverageModel:
         minutes: float | None = None,
         speed_kmh: float | None = None,
         meters: float | None = None,
+        boundary: shapely.Geometry | None = None,
         crs: str | None = None,
         quiet: bool = True,
     ) -> CoverageModel:
@@ -258,13 +278,18 @@ class CoverageModel:
             geometry, or its lon/lat columns). Their ``weight`` (residents, registered
             unemployed ...) is what maximal cover maximises.
         existing
-            Existing stations, kept as they are.
+            Existing stations, kept as they are. One farther than the snapping limit from every
+            street, or outside ``boundary``, is kept in the outputs with that status and covers
+            nothing.
         candidates
             Candidate sites; by default the communities themselves (stations embedded in
             community spaces). An empty set means none (an audit of the existing stations).
         minutes, speed_kmh, meters
             Walk limit in minutes at ``speed_kmh``, or in metres with ``meters`` (defaults from
             :mod:`quarterhour.settings`).
+        boundary
+            The planning area (WGS84 polygon): communities, stations and candidates outside it
+            are counted and kept in the outputs, not planned.
         crs
             Coordinate system of frames given without one (see
             :func:`~quarterhour.geo.points.points_from_frame`).
@@ -272,7 +297,8 @@ class CoverageModel:
             Hide progress bars (of the network build and of the walk times).
         """
         from quarterhour.routing.network import load_network
-        from quarterhour.routing.walktimes import walk_time_matrix
+        from quarterhour.routing.snapping import snap_points
+        from quarterhour.routing.walktimes import snapped_walk_times
 
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
         if not hasattr(network, "indptr"):
@@ -282,67 +308,73 @@ class CoverageModel:
         candidate_set = (
             homes if candidates is None else as_point_set(candidates, crs=crs, role="candidates")
         )
-        community_ids = inputs.check_ids(homes.ids, "communities")
+        if len(homes) == 0:
+            msg = "the communities are empty: give at least one"
+            raise InputError(msg)
+        inputs.check_ids(homes.ids, "communities")
         candidate_ids = np.asarray(candidate_set.ids, dtype=object).astype(str)
         if len(candidate_set):
             candidate_ids = inputs.check_ids(candidate_set.ids, "candidate sites")
-        parts = [candidate_set]
-        n_existing = 0
         if stations is not None and len(stations):
             existing_ids = inputs.check_ids(stations.ids, "existing stations")
             inputs.check_disjoint(
                 existing_ids, candidate_ids, candidates_given=candidates is not None
             )
-            parts.insert(0, stations)
-            n_existing = len(stations)
-        site_lon = np.concatenate([part.lon for part in parts])
-        site_lat = np.concatenate([part.lat for part in parts])
-        walk = walk_time_matrix(
+        home_areas = areas_of(homes)
+        in_area = inside(homes, boundary)
+        homes_snap = snap_points(network, homes.lon, homes.lat)
+        reachable = homes_snap.reachable & in_area
+        if not reachable.any():
+            raise InputError(missed_network_message(network, homes, in_area))
+
+        parts = []
+        if stations is not None and len(stations):
+            parts.append(site_table(stations, existing=True, boundary=boundary))
+        candidate_in_area = inside(candidate_set, boundary)
+        if candidate_in_area.any():
+            parts.append(
+                site_table(
+                    candidate_set.subset(candidate_in_area), existing=False, boundary=boundary
+                )
+            )
+        nothing = np.empty(0, dtype=object)
+        sites = SiteTable.concat(parts or [SiteTable.plain(nothing, nothing, nothing.astype(bool))])
+        sites_snap = snap_points(network, sites.lon, sites.lat)
+        active = sites_snap.reachable & (sites.status == "active")
+        status = sites.status.copy()
+        status[~sites_snap.reachable & (status == "active")] = "off_network"
+        sites = replace(sites, status=status)
+        walk = snapped_walk_times(
             network,
-            homes.lon,
-            homes.lat,
-            site_lon,
-            site_lat,
+            homes_snap.subset(reachable),
+            sites_snap.subset(active),
             minutes=limit.minutes,
             speed_kmh=limit.speed_kmh,
             meters=limit.meters,
             quiet=quiet,
         )
-        if not walk.src_snap.reachable.any():
-            msg = (
-                f"none of the {len(homes):,} communities in {homes.source} lies within "
-                f"{walk.src_snap.max_m:g} m of a walkable street of the network: is it the right "
-                "area and coordinate system?"
-            )
-            raise InputError(msg)
-        off_network = np.flatnonzero(~walk.dst_snap.reachable[:n_existing])
-        if off_network.size:
-            msg = (
-                f"existing stations {inputs.list_some(stations.ids[off_network])} lie outside the "
-                f"network area (more than {walk.dst_snap.max_m:g} m from a walkable street)"
-            )
-            raise InputError(msg)
-        is_existing = np.zeros(site_lon.size, bool)
-        is_existing[:n_existing] = True
-        model = cls.from_cost_matrix(
+        matrix = scatter(
             walk.matrix,
-            community_ids=community_ids,
-            community_names=homes.names,
-            weights=homes.weight,
-            site_ids=np.concatenate([np.asarray(part.ids, dtype=object) for part in parts]),
-            site_names=np.concatenate([np.asarray(part.names, dtype=object) for part in parts]),
-            existing=is_existing,
-            site_lon=site_lon,
-            site_lat=site_lat,
-            access_m=walk.src_snap.access_m,
-            nearest_site_m=inputs.nearest_site_metres(homes, site_lon, site_lat),
-            minutes=limit.minutes,
-            speed_kmh=limit.speed_kmh,
-            meters=limit.meters,
-            attribution=network.attribution,
+            np.flatnonzero(reachable),
+            np.flatnonzero(active),
+            shape=(len(homes), len(sites)),
         )
+        warnings = inactive_station_warnings(sites)
+        rows = Communities(
+            ids=np.asarray(homes.ids, dtype=object),
+            names=np.asarray(homes.names, dtype=object),
+            weight=inputs.check_weights(homes.weight, len(homes), "communities"),
+            access_m=homes_snap.access_m,
+            nearest_site_m=inputs.nearest_site_metres(homes, sites.lon[active], sites.lat[active]),
+            position=np.arange(len(homes)),
+            in_area=in_area,
+            district=home_areas[0],
+            town=home_areas[1],
+        )
+        model = cls._assemble(matrix, rows, sites, limit, attribution=network.attribution)
         model.network = network
         model.points = {"communities": homes, "existing": stations, "candidates": candidates}
+        model.warnings = warnings
         return model
 
     # ------------------------------------------------------------------ results
@@ -410,17 +442,19 @@ class CoverageModel:
         started = time.perf_counter()
         pattern = self.pattern
         existing_cols = np.flatnonzero(self.sites.existing)
-        candidate_cols = np.flatnonzero(~self.sites.existing)
+        candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
         by_existing = pattern[:, existing_cols].getnnz(axis=1) > 0
-        coverable = pattern.getnnz(axis=1) > 0
+        coverable = (pattern.getnnz(axis=1) > 0) & self.communities.in_area
         open_rows = np.flatnonzero(coverable & ~by_existing)
         sub = sp.csr_matrix(pattern[open_rows][:, candidate_cols])
         arrays = CoverPattern.from_matrix(sub)
-        warnings = uncoverable_warning(coverable, self.limit)
+        warnings = self.warnings + uncoverable_warning(
+            coverable, self.communities.in_area, self.limit
+        )
         log.info(
             "siting: %s communities, %s covered by %s existing stations, %s to cover from %s "
             "candidate sites (%s pairs)",
-            f"{len(self.communities.ids):,}",
+            f"{int(self.communities.in_area.sum()):,}",
             f"{int(by_existing.sum()):,}",
             f"{existing_cols.size:,}",
             f"{open_rows.size:,}",
@@ -447,12 +481,8 @@ class CoverageModel:
             objective = "max_cover"
         seconds = time.perf_counter() - started
         new_cols = candidate_cols[columns]
-        self.result = build_result(
-            self.cost,
-            self.communities,
-            self.sites,
-            self.limit,
-            station_cols=np.concatenate([existing_cols, new_cols]).astype(np.int64),
+        self.result = self._result(
+            np.concatenate([existing_cols, new_cols]).astype(np.int64),
             n_existing=existing_cols.size,
             coverable=coverable,
             objective=objective,
@@ -462,13 +492,14 @@ class CoverageModel:
             seconds=seconds,
             stats=stats,
             budget=budget,
-            attribution=self.attribution,
             warnings=warnings,
         )
+        bound_kind = "lower bound" if objective == "min_cover" else "upper bound"
         log.info(
-            "siting: %s new stations (%s, bound %.2f, gap %.1f %%) in %.3f s",
+            "siting: %s new stations (%s, %s %.2f, gap at most %.1f %%) in %.3f s",
             f"{new_cols.size:,}",
             method,
+            bound_kind,
             bound,
             100 * gap,
             seconds,
@@ -487,13 +518,9 @@ class CoverageModel:
         from quarterhour.siting.audit import audit_of_stations
 
         existing_cols = np.flatnonzero(self.sites.existing).astype(np.int64)
-        coverable = self.pattern[:, existing_cols].getnnz(axis=1) > 0
-        result = build_result(
-            self.cost,
-            self.communities,
-            self.sites,
-            self.limit,
-            station_cols=existing_cols,
+        coverable = (self.pattern[:, existing_cols].getnnz(axis=1) > 0) & self.communities.in_area
+        result = self._result(
+            existing_cols,
             n_existing=existing_cols.size,
             coverable=coverable,
             objective="audit",
@@ -503,10 +530,56 @@ class CoverageModel:
             seconds=0.0,
             stats={},
             budget=0,
-            attribution=self.attribution,
-            warnings=[],
+            warnings=list(self.warnings),
         )
         return audit_of_stations(result)
+
+    def _result(self, station_cols: np.ndarray, **outcome: object) -> SitingResult:
+        homes = self.points.get("communities")
+        return build_result(
+            self.cost,
+            self.communities,
+            self.sites,
+            self.limit,
+            station_cols=station_cols,
+            attribution=self.attribution,
+            community_table=None if homes is None else homes.table,
+            beyond=self._nearest_beyond(station_cols),
+            **outcome,
+        )
+
+    def _nearest_beyond(self, station_cols: np.ndarray) -> NearestBeyond | None:
+        """The nearest station of every uncovered community within twice the limit."""
+        if self.network is None or station_cols.size == 0:
+            return None
+        from quarterhour.routing.walktimes import walk_time_matrix
+
+        homes = self.points["communities"]
+        covered = self.pattern[:, station_cols].getnnz(axis=1) > 0
+        on_network = np.nan_to_num(self.communities.access_m, nan=np.inf) <= settings.snap_max_m
+        rows = np.flatnonzero(~covered & self.communities.in_area & on_network)
+        active = station_cols[self.sites.status[station_cols] == "active"]
+        station = np.full(len(self.communities), -1, np.int64)
+        cost = np.full(len(self.communities), np.nan)
+        longer = self.limit.scaled(2.0)
+        if rows.size and active.size:
+            where = self.communities.position[rows]
+            walk = walk_time_matrix(
+                self.network,
+                homes.lon[where],
+                homes.lat[where],
+                self.sites.lon[active],
+                self.sites.lat[active],
+                minutes=longer.minutes,
+                speed_kmh=longer.speed_kmh,
+                meters=longer.meters,
+                quiet=True,
+            )
+            found, value = nearest_station(walk.matrix, np.arange(active.size))
+            hit = found >= 0
+            station[rows[hit]] = active[found[hit]]
+            cost[rows[hit]] = value[hit]
+        return NearestBeyond(station, cost, longer)
 
 
 def _min_cover(

@@ -8,6 +8,8 @@ from quarterhour.siting.inputs import check_budget
 from quarterhour.siting.model import CoverageModel
 
 if TYPE_CHECKING:
+    import shapely
+
     from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.model import PointsLike
 
@@ -21,6 +23,7 @@ def run_plan(
     minutes: float | None = None,
     speed_kmh: float | None = None,
     meters: float | None = None,
+    boundary: shapely.Geometry | None = None,
     budget: int | None = None,
     exact: bool = False,
     time_limit: float = 60.0,
@@ -41,6 +44,8 @@ def run_plan(
         Candidate sites; by default the communities themselves.
     minutes, speed_kmh, meters
         Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
+    boundary
+        The planning area (WGS84): points outside it are counted and kept, not planned.
     budget
         None for the fewest stations covering every coverable community; a number of new stations
         to cover the most weight with.
@@ -67,6 +72,7 @@ def run_plan(
         minutes=minutes,
         speed_kmh=speed_kmh,
         meters=meters,
+        boundary=boundary,
         quiet=quiet,
     )
     return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound)

@@ -18,8 +18,21 @@ STATUSES: tuple[str, ...] = (
     "uncoverable",
     "off_network",
     "outside_boundary",
+    "over_budget",
 )
-"""Where a community stands after a plan (an audit uses the first, third, fourth and fifth)."""
+"""Where a community stands after a plan.
+
+``covered_existing``, ``covered_new``
+    Its nearest station within the limit is an existing or a new one.
+``uncoverable``
+    On the network, but no station site lies within the limit.
+``off_network``
+    Farther than the snapping limit (500 m) from every street of the extract.
+``outside_boundary``
+    Outside the planning area: counted and kept, not planned.
+``over_budget``
+    A budget plan (maximal cover) could have covered it with more stations.
+"""
 
 REASONS: tuple[str, ...] = (
     "outside_boundary",

@@ -1,10 +1,11 @@
-"""The tables of a siting model and the outcome of a run (stations, assignments, summary).
+"""The outcome of a siting run: stations, one row per community, the summary and its areas.
 
 The plan folder that holds a result is written and read by :mod:`quarterhour.siting.files`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -13,26 +14,36 @@ import pandas as pd
 import scipy.sparse as sp
 
 from quarterhour import settings
-from quarterhour.routing.walktimes import check_limit, check_speed
+from quarterhour.geo.crs import convert
 from quarterhour.siting.assign import nearest_station, served_counts
-from quarterhour.siting.reasons import (
-    REASONS,
-    STATUSES,
-    as_categorical,
-    limit_words,
-    reason_codes,
-    reason_text,
-)
+from quarterhour.siting.reasons import REASONS, STATUSES, as_categorical, reason_codes, reason_text
+from quarterhour.siting.tables import SITE_STATUSES, Communities, SiteTable, WalkLimit
 
-ASSIGNMENT_COLUMNS = [
+log = logging.getLogger("quarterhour")
+
+RESULT_COLUMNS = [
     "community_id",
     "community_name",
+    "weight",
+    "status",
     "station_id",
+    "station_name",
     "station_kind",
     "walk_min",
     "covered",
+    "covered_today",
+    "coverable",
+    "reason",
+    "reason_text",
+    "access_m",
+    "nearest_site_m",
+    "district",
+    "town",
 ]
-"""The first columns of ``assignments.csv``."""
+"""The columns every community gets, after the planner's own columns."""
+
+INPUT_SUFFIX = " (input)"
+"""Added to a planner's column whose header is one of ``RESULT_COLUMNS``."""
 
 
 def json_scalar(value: object) -> object:
@@ -45,102 +56,22 @@ def json_scalar(value: object) -> object:
 
 
 @dataclass(frozen=True)
-class WalkLimit:
-    """A walk limit: minutes at a speed, or metres.
+class NearestBeyond:
+    """The nearest station of uncovered communities within a longer limit (twice the limit).
 
     Attributes
     ----------
-    value
-        The limit, in minutes (``metric`` time) or metres (``metric`` distance).
-    metric
-        ``"time"`` or ``"distance"``.
-    speed_kmh
-        Walking speed (it also turns distances into minutes).
+    station
+        Per community (model order), the column of its nearest station, -1 where none.
+    cost
+        Its walk cost (limit units), NaN where none.
+    limit
+        The longer limit searched.
     """
 
-    value: float
-    metric: str
-    speed_kmh: float
-
-    @classmethod
-    def checked(
-        cls,
-        *,
-        minutes: float | None = None,
-        meters: float | None = None,
-        speed_kmh: float | None = None,
-    ) -> WalkLimit:
-        """Validate a limit; defaults come from :mod:`quarterhour.settings` at call time."""
-        value, metric = check_limit(minutes=minutes, meters=meters)
-        return cls(value, metric, check_speed(speed_kmh))
-
-    @property
-    def minutes(self) -> float | None:
-        """The limit in minutes, or None in distance mode."""
-        return self.value if self.metric == "time" else None
-
-    @property
-    def meters(self) -> float | None:
-        """The limit in metres, or None in time mode."""
-        return self.value if self.metric == "distance" else None
-
-    @property
-    def unit(self) -> str:
-        """``"min"`` or ``"m"``: the unit of ``value``."""
-        return "min" if self.metric == "time" else "m"
-
-    @property
-    def minutes_per_unit(self) -> float:
-        """Minutes walked per unit of the cost matrix."""
-        return 1.0 if self.metric == "time" else 60.0 / (self.speed_kmh * 1000.0)
-
-    def words(self, lang: str = "en") -> str:
-        """The limit in words (``15 min``, ``1,000 m``; Chinese with ``lang="zh"``)."""
-        return limit_words(self.value, self.metric, lang=lang)
-
-
-@dataclass(frozen=True)
-class Communities:
-    """The rows of a siting model, in id order.
-
-    Attributes
-    ----------
-    ids, names
-        Strings (object dtype).
-    weight
-        Residents (or other demand) of each community.
-    access_m
-        Metres to the walking network (NaN where unknown).
-    nearest_site_m
-        Straight-line metres to the nearest site (NaN where unknown, inf where none).
-    """
-
-    ids: np.ndarray
-    names: np.ndarray
-    weight: np.ndarray
-    access_m: np.ndarray
-    nearest_site_m: np.ndarray
-
-
-@dataclass(frozen=True)
-class SiteTable:
-    """The columns of a siting model (existing stations and candidate sites), in id order.
-
-    Attributes
-    ----------
-    ids, names
-        Strings (object dtype); existing and candidate ids share one namespace.
-    existing
-        Whether each site is an existing station (kept).
-    lon, lat
-        WGS84 degrees (NaN where unknown).
-    """
-
-    ids: np.ndarray
-    names: np.ndarray
-    existing: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
+    station: np.ndarray
+    cost: np.ndarray
+    limit: WalkLimit
 
 
 @dataclass
@@ -151,15 +82,18 @@ class SitingResult:
     ----------
     stations
         One row per station, existing ones first (``rank`` 0) then new ones in pick order
-        (``rank`` 1, 2 ...): ``station_id, name, kind, rank, lon, lat, new_communities,
-        new_weight`` (what the pick newly covered after the stations before it; existing stations
-        count what they cover), ``served_communities, served_weight`` (communities whose nearest
-        station it is).
+        (``rank`` 1, 2 ...): ``station_id, name, kind, status, rank, lon, lat`` (WGS84),
+        ``input_lon, input_lat, input_crs`` (as the site's file gave them), ``address, district,
+        town, new_communities, new_weight`` (what the pick newly covered after the stations
+        before it; existing stations count what they cover), ``served_communities,
+        served_weight`` (communities whose nearest station it is). An existing station off the
+        network or outside the area has that ``status`` and covers nothing.
     assignments
-        One row per community, in id order: ``community_id, community_name, station_id,
-        station_kind, walk_min, covered, weight, coverable, access_m, nearest_site_m, status,
-        reason, reason_text``. ``reason`` (a code of :data:`~quarterhour.siting.reasons.REASONS`)
-        explains every uncovered community; ``reason_text`` says it in English.
+        One row per input community, in input order: the planner's own columns as given, then
+        ``RESULT_COLUMNS``: ``status`` (a code of :data:`~quarterhour.siting.reasons.STATUSES`),
+        the nearest station (within the limit, or for an uncovered community the nearest within
+        twice the limit) and its walk minutes, ``reason`` (a code of
+        :data:`~quarterhour.siting.reasons.REASONS`) and ``reason_text`` for every uncovered one.
     objective
         ``"min_cover"`` (fewest new stations covering every coverable community),
         ``"max_cover"`` (most weight covered with ``budget`` new stations) or ``"audit"``.
@@ -167,7 +101,8 @@ class SitingResult:
         Lower bound on the number of new stations (``min_cover``) or upper bound on the covered
         weight (``max_cover``).
     gap
-        Relative distance between the answer and the bound; 0 means proven optimal.
+        Relative distance between the answer and the bound; 0 means proven optimal. As the
+        bound may lie below the optimum, this is an upper limit on the true gap.
     method
         How the stations were found (``"heuristic"``, ``"exact"`` ...).
     seconds
@@ -179,7 +114,8 @@ class SitingResult:
     attribution
         Data attribution carried by every output.
     warnings
-        Messages about the input a planner should read (e.g. uncoverable communities).
+        Messages about the input a planner should read (uncoverable communities, stations off
+        the network ...).
     """
 
     stations: pd.DataFrame
@@ -201,94 +137,200 @@ class SitingResult:
 
     @property
     def uncoverable(self) -> pd.DataFrame:
-        """Communities no station site can reach within the limit, with distances and reasons."""
-        return self.assignments[~self.assignments["coverable"]].reset_index(drop=True)
+        """Communities in the area no site can reach within the limit, with reasons."""
+        table = self.assignments
+        mask = table["status"].isin(["uncoverable", "off_network"]).to_numpy()
+        return table[mask].reset_index(drop=True)
+
+    @property
+    def by_area(self) -> pd.DataFrame:
+        """Communities, coverage and new stations by town/street (or district), with a total."""
+        return area_table(self.assignments, self.stations)
 
     @property
     def summary(self) -> dict[str, object]:
         """Headline figures of the plan, JSON-ready."""
         table = self.assignments
+        status = table["status"].astype(str).to_numpy()
+        in_area = status != "outside_boundary"
         weight = table["weight"].to_numpy(float)
         covered = table["covered"].to_numpy(bool)
-        n = len(table)
-        total_weight = float(weight.sum())
+        n = int(in_area.sum())
+        total_weight = float(weight[in_area].sum())
         bound = float(self.bound)
+        counts = {code: int((status == code).sum()) for code in STATUSES}
+        stations = self.stations
+        existing = stations["kind"] == "existing"
+        areas = self.by_area
         summary = {
             "objective": self.objective,
+            "communities_read": len(table),
+            "status_counts": counts,
             "n_communities": n,
-            "n_existing": int((self.stations["kind"] == "existing").sum()),
-            "n_new": int((self.stations["kind"] == "new").sum()),
+            "n_existing": int(existing.sum()),
+            "n_new": int((stations["kind"] == "new").sum()),
+            "existing_inactive": {
+                station_status: stations.loc[
+                    existing & (stations["status"] == station_status), "station_id"
+                ].tolist()
+                for station_status in SITE_STATUSES[1:]
+            },
             "covered": int(covered.sum()),
+            "covered_today": int(table["covered_today"].to_numpy(bool).sum()),
             "covered_share": covered.sum() / n if n else 0.0,
             "covered_weight": float(weight[covered].sum()),
             "covered_weight_share": (
                 float(weight[covered].sum()) / total_weight if total_weight > 0 else 0.0
             ),
-            "uncoverable": int((~table["coverable"]).sum()),
+            "total_weight": total_weight,
+            "uncoverable": counts["uncoverable"] + counts["off_network"],
             "lower_bound": bound if self.objective == "min_cover" else None,
             "upper_bound": bound if self.objective == "max_cover" else None,
             "gap": self.gap,
+            "gap_note": "bound-based: an upper limit on the true gap",
             "method": self.method,
             "seconds": self.seconds,
             **self.params,
+            "by_area_kind": areas.attrs.get("kind"),
+            "by_area": [
+                {key: json_scalar(value) for key, value in row.items()}
+                for row in areas.to_dict(orient="records")
+            ],
             "attribution": self.attribution,
             "warnings": list(self.warnings),
         }
-        return {key: json_scalar(value) for key, value in summary.items()}
+        return {
+            key: json_scalar(value) if not isinstance(value, (dict, list)) else value
+            for key, value in summary.items()
+        }
 
-    def to_geojson(self) -> dict[str, object]:
-        """The stations as a GeoJSON FeatureCollection (``kind`` existing/new, ``rank``)."""
+    def to_geojson(self, *, crs: str = "wgs84") -> dict[str, object]:
+        """The stations as a GeoJSON FeatureCollection (``kind`` existing/new, ``status``).
+
+        Parameters
+        ----------
+        crs
+            ``"wgs84"`` (RFC 7946, the default), or ``"gcj02"``/``"bd09"`` to draw on AMap or
+            Baidu maps (the collection then says so in its ``crs`` member).
+        """
+        table = self.stations
+        lon, lat = convert(
+            table["lon"].to_numpy(float), table["lat"].to_numpy(float), src="wgs84", dst=crs
+        )
+        keys = [
+            key
+            for key in table.columns
+            if key not in ("lon", "lat", "input_lon", "input_lat", "input_crs")
+        ]
         features = []
-        for row in self.stations.itertuples(index=False):
-            has_point = np.isfinite(row.lon) and np.isfinite(row.lat)
+        for position, row in enumerate(table.itertuples(index=False)):
+            has_point = np.isfinite(lon[position]) and np.isfinite(lat[position])
             geometry = (
-                {"type": "Point", "coordinates": [float(row.lon), float(row.lat)]}
+                {
+                    "type": "Point",
+                    "coordinates": [round(float(lon[position]), 7), round(float(lat[position]), 7)],
+                }
                 if has_point
                 else None
             )
-            properties = {
-                key: json_scalar(getattr(row, key))
-                for key in (
-                    "station_id",
-                    "name",
-                    "kind",
-                    "rank",
-                    "new_communities",
-                    "new_weight",
-                    "served_communities",
-                    "served_weight",
-                )
-            }
+            properties = {key: json_scalar(getattr(row, key)) for key in keys}
             properties["existing"] = row.kind == "existing"
             features.append({"type": "Feature", "geometry": geometry, "properties": properties})
-        return {"type": "FeatureCollection", "features": features, "attribution": self.attribution}
-
-    def assignments_csv(self) -> str:
-        """The assignments as CSV text (the columns of ``ASSIGNMENT_COLUMNS`` first)."""
-        extra = [name for name in self.assignments.columns if name not in ASSIGNMENT_COLUMNS]
-        table = self.assignments[ASSIGNMENT_COLUMNS + extra]
-        return table.to_csv(index=False, float_format="%.3f")
+        collection: dict[str, object] = {"type": "FeatureCollection", "features": features}
+        if crs != "wgs84":
+            collection["crs"] = crs
+        collection["attribution"] = self.attribution
+        return collection
 
 
-def uncoverable_warning(coverable: np.ndarray, limit: WalkLimit) -> list[str]:
+def area_table(assignments: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
+    """Communities and stations by town/street, else by district, with a total row.
+
+    The groups come from the communities' town column where any is given, else their district;
+    ``attrs["kind"]`` says which (``"town"``, ``"district"``, or None when neither is known).
+    """
+    towns = assignments["town"].astype(str).to_numpy()
+    districts = assignments["district"].astype(str).to_numpy()
+    if (towns != "").any():
+        kind, labels, station_labels = "town", towns, stations["town"].astype(str).to_numpy()
+    elif (districts != "").any():
+        kind, labels = "district", districts
+        station_labels = stations["district"].astype(str).to_numpy()
+    else:
+        return pd.DataFrame().assign(area=[])
+    status = assignments["status"].astype(str).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "area": labels,
+            "communities": 1,
+            "in_area": status != "outside_boundary",
+            "covered_today": assignments["covered_today"].to_numpy(bool),
+            "covered": assignments["covered"].to_numpy(bool),
+            "uncoverable": np.isin(status, ["uncoverable", "off_network"]),
+            "outside_boundary": status == "outside_boundary",
+            "weight": assignments["weight"].to_numpy(float),
+            "covered_weight": np.where(
+                assignments["covered"].to_numpy(bool), assignments["weight"].to_numpy(float), 0.0
+            ),
+        }
+    )
+    table = frame.groupby("area", sort=False).sum()
+    new = stations["kind"].to_numpy() == "new"
+    new_by_area = pd.Series(station_labels[new]).value_counts()
+    table["new_stations"] = new_by_area.reindex(table.index).fillna(0).astype(int)
+    table = table.sort_values(["communities"], ascending=False, kind="stable")
+    table = table.astype(
+        {name: int for name in table.columns if name not in ("weight", "covered_weight")}
+    )
+    table = table.reset_index()
+    table.attrs["kind"] = kind
+    return table
+
+
+def uncoverable_warning(coverable: np.ndarray, in_area: np.ndarray, limit: WalkLimit) -> list[str]:
     """The warning about communities no site can cover (logged too), or none."""
-    import logging
-
-    n_uncoverable = int((~coverable).sum())
+    n_area = int(in_area.sum())
+    n_uncoverable = int((~coverable & in_area).sum())
     if n_uncoverable == 0:
         return []
-    if n_uncoverable == coverable.size:
+    if n_uncoverable == n_area:
         message = (
-            f"none of the {coverable.size:,} communities has a station site within "
+            f"none of the {n_area:,} communities has a station site within "
             f"{limit.value:g} {limit.unit}: nothing can be covered"
         )
     else:
         message = (
-            f"{n_uncoverable:,} of {coverable.size:,} communities have no station site within "
+            f"{n_uncoverable:,} of {n_area:,} communities have no station site within "
             f"{limit.value:g} {limit.unit} and stay uncovered (see 'reason')"
         )
-    logging.getLogger("quarterhour").warning(message)
+    log.warning(message)
     return [message]
+
+
+def _statuses(
+    communities: Communities,
+    *,
+    coverable: np.ndarray,
+    covered: np.ndarray,
+    by_existing: np.ndarray,
+    audit_without_stations: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reason code and the status of every community."""
+    codes = reason_codes(
+        coverable=coverable,
+        covered=covered,
+        access_m=communities.access_m,
+        nearest_site_m=communities.nearest_site_m,
+        snap_max_m=settings.snap_max_m,
+    )
+    codes[~communities.in_area] = "outside_boundary"
+    if audit_without_stations:
+        codes[~covered & communities.in_area & (codes != "off_network")] = "no_station"
+    status = np.where(codes == "over_budget", "over_budget", "uncoverable").astype(object)
+    status[codes == "off_network"] = "off_network"
+    status[codes == "outside_boundary"] = "outside_boundary"
+    status[covered] = np.where(by_existing[covered], "covered_existing", "covered_new")
+    return codes, status
 
 
 def build_result(
@@ -309,6 +351,8 @@ def build_result(
     budget: int | None,
     attribution: str,
     warnings: list[str],
+    community_table: pd.DataFrame | None = None,
+    beyond: NearestBeyond | None = None,
 ) -> SitingResult:
     """Assemble the result of a run: the stations and every community's nearest one.
 
@@ -327,11 +371,15 @@ def build_result(
         Whether some site (an existing station, or any site in a plan) reaches each community.
     objective, bound, gap, method, seconds, stats, budget, attribution, warnings
         What the solver found and how; see :class:`SitingResult`.
+    community_table
+        The planner's table of the communities, in input order, carried into the assignments.
+    beyond
+        The nearest station of uncovered communities within a longer limit, if searched.
     """
     pattern = sp.csr_matrix((np.ones(cost.nnz, bool), cost.indices, cost.indptr), shape=cost.shape)
     by_col = pattern.tocsc()
-    kinds = np.asarray(["existing"] * n_existing + ["new"] * (station_cols.size - n_existing))
-    kinds = kinds.astype(object)
+    n_new = station_cols.size - n_existing
+    kinds = np.asarray(["existing"] * n_existing + ["new"] * n_new, dtype=object)
     # marginal coverage: existing stations together, then each new one in pick order
     covered_so_far = np.zeros(cost.shape[0], bool)
     new_count = np.zeros(station_cols.size, np.int64)
@@ -348,24 +396,33 @@ def build_result(
     if by_id.size:
         position = np.where(position >= 0, by_id[np.maximum(position, 0)], -1)
     covered = position >= 0
-    safe = np.where(covered, position, 0)
-    station_ids = sites.ids[station_cols]
-    has_station = station_ids.size > 0
-    codes = reason_codes(
+    existing_cols = station_cols[:n_existing]
+    covered_today = pattern[:, existing_cols].getnnz(axis=1) > 0
+
+    # the nearest station of an uncovered community, beyond the limit
+    station_col = np.full(len(covered), -1, np.int64)
+    station_col[covered] = station_cols[position[covered]]
+    walk = value * limit.minutes_per_unit
+    if beyond is not None:
+        found = ~covered & (beyond.station >= 0)
+        station_col = np.where(found, beyond.station, station_col)
+        walk = np.where(found, beyond.cost * limit.minutes_per_unit, walk)
+    has = station_col >= 0
+    kind_of_col = np.full(len(sites), "", dtype=object)
+    kind_of_col[station_cols] = kinds
+    station_id, station_name, station_kind = (
+        np.full(len(covered), "", dtype=object) for _ in range(3)
+    )
+    station_id[has] = sites.ids[station_col[has]]
+    station_name[has] = sites.names[station_col[has]]
+    station_kind[has] = kind_of_col[station_col[has]]
+
+    codes, status = _statuses(
+        communities,
         coverable=coverable,
         covered=covered,
-        access_m=communities.access_m,
-        nearest_site_m=communities.nearest_site_m,
-        snap_max_m=settings.snap_max_m,
-    )
-    if objective == "audit" and not has_station:
-        codes[:] = "no_station"
-    status = np.where(
-        covered,
-        np.where(kinds[safe] == "existing", "covered_existing", "covered_new")
-        if has_station
-        else "",
-        np.where(codes == "off_network", "off_network", "uncoverable"),
+        by_existing=station_kind == "existing",
+        audit_without_stations=objective == "audit" and n_existing == 0,
     )
     limit_text = limit.words()
     assignments = pd.DataFrame(
@@ -373,14 +430,14 @@ def build_result(
             "community_id": communities.ids,
             "community_name": communities.names,
             "weight": communities.weight,
-            "station_id": np.where(covered, station_ids[safe] if has_station else "", ""),
-            "station_kind": np.where(covered, kinds[safe] if has_station else "", ""),
-            "walk_min": value * limit.minutes_per_unit,
-            "covered": covered,
-            "coverable": coverable,
-            "access_m": communities.access_m,
-            "nearest_site_m": communities.nearest_site_m,
             "status": as_categorical(status, STATUSES),
+            "station_id": station_id,
+            "station_name": station_name,
+            "station_kind": station_kind,
+            "walk_min": np.where(has, walk, np.nan),
+            "covered": covered,
+            "covered_today": covered_today,
+            "coverable": coverable,
             "reason": as_categorical(codes, REASONS),
             "reason_text": [
                 reason_text(code, access_m=access, nearest_site_m=nearest, limit=limit_text)
@@ -388,32 +445,53 @@ def build_result(
                     codes, communities.access_m, communities.nearest_site_m, strict=True
                 )
             ],
+            "access_m": communities.access_m,
+            "nearest_site_m": communities.nearest_site_m,
+            "district": communities.district,
+            "town": communities.town,
         }
     )
+    assignments = assignments.iloc[np.argsort(communities.position, kind="stable")]
+    assignments = assignments.reset_index(drop=True)
+    if community_table is not None and len(community_table.columns):
+        planner = community_table.reset_index(drop=True).rename(
+            columns=lambda name: f"{name}{INPUT_SUFFIX}" if name in RESULT_COLUMNS else name
+        )
+        assignments = pd.concat([planner, assignments], axis=1)
+
     served_count, served_weight = served_counts(position, communities.weight, station_cols.size)
     stations = pd.DataFrame(
         {
-            "station_id": station_ids,
+            "station_id": sites.ids[station_cols],
             "name": sites.names[station_cols],
             "kind": kinds,
-            "rank": np.concatenate(
-                [np.zeros(n_existing, int), np.arange(1, station_cols.size - n_existing + 1)]
-            ),
+            "status": sites.status[station_cols],
+            "rank": np.concatenate([np.zeros(n_existing, int), np.arange(1, n_new + 1)]),
             "lon": sites.lon[station_cols],
             "lat": sites.lat[station_cols],
+            "input_lon": sites.input_lon[station_cols],
+            "input_lat": sites.input_lat[station_cols],
+            "input_crs": sites.input_crs[station_cols],
+            "address": sites.address[station_cols],
+            "district": sites.district[station_cols],
+            "town": sites.town[station_cols],
             "new_communities": new_count,
             "new_weight": new_weight,
             "served_communities": served_count,
             "served_weight": served_weight,
         }
     )
+    existing_order = np.argsort(sites.position[existing_cols], kind="stable")
+    stations = pd.concat([stations.iloc[existing_order], stations.iloc[n_existing:]])
+    stations = stations.reset_index(drop=True)
     params = {
         "minutes": limit.minutes,
         "meters": limit.meters,
         "speed_kmh": limit.speed_kmh,
         "metric": limit.metric,
         "budget": budget,
-        "n_candidates": int((~sites.existing).sum()),
+        "n_candidates": int((~sites.existing & (sites.status == "active")).sum()),
+        "nearest_beyond_limit": None if beyond is None else beyond.limit.value,
     }
     return SitingResult(
         stations,

@@ -97,6 +97,8 @@ def test_walktimes_command_writes_pairs(
     status = main(
         [
             "walktimes",
+            "--crs",
+            "wgs84",
             "--osm",
             str(data_dir / SHANGHAI),
             "--from",
@@ -125,6 +127,8 @@ def test_quiet_prints_nothing(
     status = main(
         [
             "walktimes",
+            "--crs",
+            "wgs84",
             "--quiet",
             "--osm",
             str(data_dir / SHANGHAI),
@@ -165,6 +169,8 @@ def test_bad_osm_file_one_line_error(
     out = tmp_path / "pairs.csv"
     result = run_cli(
         "walktimes",
+        "--crs",
+        "wgs84",
         "--osm",
         str(osm),
         "--from",
@@ -206,6 +212,8 @@ def test_broken_csv_one_line_error(
     status = main(
         [
             "walktimes",
+            "--crs",
+            "wgs84",
             "--osm",
             str(data_dir / SHANGHAI),
             "--from",
@@ -230,6 +238,8 @@ def test_point_off_the_network_is_a_clear_error(data_dir: Path, tmp_path: Path, 
             "isochrone",
             "--osm",
             str(data_dir / SHANGHAI),
+            "--crs",
+            "wgs84",
             "--lon",
             "121.9",
             "--lat",

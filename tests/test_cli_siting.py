@@ -49,7 +49,7 @@ def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_ca
     assert "OpenStreetMap contributors" in summary["attribution"]
     stations = json.loads((folder / "stations.geojson").read_text())
     assert sum(f["properties"]["kind"] == "new" for f in stations["features"]) == summary["n_new"]
-    with (folder / "assignments.csv").open(encoding="utf-8") as handle:
+    with (folder / "assignments.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == summary["n_communities"]
     assert all(float(r["walk_min"]) <= 15.0 for r in rows if r["covered"] == "True")
@@ -87,6 +87,8 @@ def test_plan_keeps_existing_stations(
     status = main(
         [
             "plan",
+            "--crs",
+            "wgs84",
             "--communities",
             str(shanghai_points["communities"]),
             "--existing",
@@ -110,6 +112,8 @@ def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> N
     status = main(
         [
             "coverage",
+            "--crs",
+            "wgs84",
             "--communities",
             str(shanghai_points["communities"]),
             "--stations",
@@ -119,7 +123,7 @@ def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> N
         ]
     )
     assert status == 0
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert len(rows) == 5
     assert {"community_id", "walk_min", "covered"} <= set(rows[0])
     meta = json.loads((tmp_path / "coverage.meta.json").read_text())
@@ -132,7 +136,6 @@ def test_coverage_command(shanghai_points: dict[str, Path], tmp_path: Path) -> N
         (["--communities", "{duplicates}"], "duplicate"),
         (["--communities", "{empty}"], "no communities rows"),
         (["--communities", "{communities}", "--budget", "-2"], "budget"),
-        (["--communities", "{communities}", "--existing", "{far_station}"], "s9"),
     ],
 )
 def test_plan_bad_input_one_line_error(
@@ -142,6 +145,8 @@ def test_plan_bad_input_one_line_error(
     status = main(
         [
             "plan",
+            "--crs",
+            "wgs84",
             *[a.format(**{k: str(v) for k, v in shanghai_points.items()}) for a in args],
             "-o",
             str(out),
@@ -158,7 +163,9 @@ def test_communities_all_outside_the_network(
     shanghai_points: dict[str, Path], tmp_path: Path, capsys
 ) -> None:
     out = tmp_path / "plan"
-    status = main(["plan", "--communities", str(shanghai_points["outside"]), "-o", str(out)])
+    status = main(
+        ["plan", "--crs", "wgs84", "--communities", str(shanghai_points["outside"]), "-o", str(out)]
+    )
     assert status == 2
     assert "none of the 2 communities in outside.csv lies within 500 m" in capsys.readouterr().err
     assert not out.exists()
@@ -173,6 +180,8 @@ def test_candidate_on_another_continent_leaves_communities_uncoverable(
     status = main(
         [
             "plan",
+            "--crs",
+            "wgs84",
             "--communities",
             str(shanghai_points["communities"]),
             "--candidates",
@@ -201,3 +210,31 @@ def test_bundled_compounds_on_another_extract_ask_for_communities(
     )
     assert status == 2
     assert "give your communities with --communities" in capsys.readouterr().err
+
+
+def test_existing_station_off_the_streets_is_kept_and_named(
+    shanghai_points: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "plan"
+    status = main(
+        [
+            "plan",
+            "--crs",
+            "wgs84",
+            "--communities",
+            str(shanghai_points["communities"]),
+            "--existing",
+            str(shanghai_points["far_station"]),
+            "-o",
+            str(out),
+        ]
+    )
+    assert status == 0
+    assert "s9" in capsys.readouterr().err  # the warning names it
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["existing_inactive"]["off_network"] == ["s9"]
+    assert any("s9" in warning for warning in summary["warnings"])
+    features = json.loads((out / "stations.geojson").read_text())["features"]
+    far = next(f for f in features if f["properties"]["station_id"] == "s9")
+    assert far["properties"]["status"] == "off_network"
+    assert far["properties"]["served_communities"] == 0

@@ -79,7 +79,7 @@ def test_chinese_headers_and_weight(tmp_path: Path) -> None:
         "A,盈浦街道一村,121.11,31.15,1200,盈浦\nB,夏阳,121.12,31.16,800,夏阳\n"
     )
     path = write_csv(tmp_path / "社区.csv", text)
-    points = read_points(path)
+    points = read_points(path, crs="wgs84")
     assert list(points.ids) == ["A", "B"]
     assert list(points.names) == ["盈浦街道一村", "夏阳"]
     assert list(points.lon) == [121.11, 121.12]
@@ -91,8 +91,8 @@ def test_chinese_headers_and_weight(tmp_path: Path) -> None:
 def test_lng_latitude_aliases_any_case_and_row_number_ids(tmp_path: Path) -> None:
     text = "Title,LNG,Latitude,Residents\nx,121.1,31.1,5\ny,121.2,31.2,0\n"
     path = write_csv(tmp_path / "stations.csv", text)
-    points = read_points(path)
-    assert list(points.ids) == ["1", "2"]
+    points = read_points(path, crs="wgs84")
+    assert list(points.ids) == ["2", "3"]  # the rows a spreadsheet shows under the header
     assert list(points.names) == ["x", "y"]
     assert list(points.lon) == [121.1, 121.2]
     assert list(points.weight) == [5.0, 0.0]
@@ -101,14 +101,14 @@ def test_lng_latitude_aliases_any_case_and_row_number_ids(tmp_path: Path) -> Non
 
 def test_ids_keep_leading_zeros(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", "code,lon,lat\n007,121.1,31.1\n010,121.2,31.2\n")
-    assert list(read_points(path).ids) == ["007", "010"]
+    assert list(read_points(path, crs="wgs84").ids) == ["007", "010"]
 
 
 @pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
 def test_encodings(tmp_path: Path, encoding: str) -> None:
     text = "名称,经度,纬度,地址\n香花桥,121.12,31.19,青浦区香花桥街道\n"
     path = write_csv(tmp_path / "c.csv", text, encoding=encoding)
-    points = read_points(path)
+    points = read_points(path, crs="gcj02")
     assert list(points.names) == ["香花桥"]
     assert points.extra["地址"].tolist() == ["青浦区香花桥街道"]
 
@@ -171,8 +171,8 @@ def test_points_from_frame_numbers_rows_from_one() -> None:
     frame = pd.DataFrame({"lon": [121.1, 121.2, 121.3], "lat": [31.1, "n/a", 31.3]})
     expected = r"^<frame>: row 2: 'lat' is not a number \(found 'n/a'\)$"
     with pytest.raises(InputError, match=expected):
-        points_from_frame(frame)
-    points = points_from_frame(frame.iloc[[0, 2]], source="upload.csv")
+        points_from_frame(frame, crs="wgs84")
+    points = points_from_frame(frame.iloc[[0, 2]], source="upload.csv", crs="wgs84")
     assert points.source == "upload.csv"
     assert list(points.ids) == ["1", "2"]
 
@@ -265,8 +265,12 @@ def test_unknown_crs(tmp_path: Path) -> None:
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "c.xlsx", "lon,lat\n121.1,31.1\n")
-    assert error_message(path).startswith("c.xlsx: cannot read points from a .xlsx file")
+    path = write_csv(tmp_path / "c.ods", "lon,lat\n121.1,31.1\n")
+    assert error_message(path).startswith("c.ods: cannot read points from a .ods file")
+    old = write_csv(tmp_path / "c.xls", "lon,lat\n121.1,31.1\n")
+    assert "save the sheet as .xlsx or .csv" in error_message(old)
+    broken = write_csv(tmp_path / "c.xlsx", "lon,lat\n121.1,31.1\n")
+    assert error_message(broken).startswith("c.xlsx: not a readable Excel workbook")
 
 
 def test_geojson_with_non_point_features(tmp_path: Path) -> None:

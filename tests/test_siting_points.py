@@ -13,7 +13,7 @@ from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import points_from_frame
 from quarterhour.siting import CoverageModel, coverage_audit, run_plan
 from quarterhour.siting.files import Provenance, read_plan, write_plan
-from quarterhour.siting.result import ASSIGNMENT_COLUMNS
+from quarterhour.siting.result import RESULT_COLUMNS
 
 from instances import milp_min_cover, street_points
 
@@ -49,10 +49,8 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
     )
     coverable = walk.matrix.getnnz(axis=1) > 0
     table = result.assignments
-    assert (
-        table["covered"].to_numpy()
-        == coverable[np.argsort(communities.ids.astype(str), kind="stable")]
-    ).all()
+    assert list(table["community_id"]) == list(communities.ids)  # one row per input, in order
+    assert (table["covered"].to_numpy() == coverable).all()
     position = {value: index for index, value in enumerate(communities.ids)}
     dense = walk.matrix.toarray()
     present = np.zeros(walk.matrix.shape, bool)
@@ -69,6 +67,7 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
     assert {path.name for path in paths.values()} == {
         "stations.geojson",
         "assignments.csv",
+        "plan.xlsx",
         "summary.json",
     }
     plan = read_plan(tmp_path / "plan")
@@ -93,7 +92,7 @@ def test_plan_on_network_is_valid_and_exported(network, communities, tmp_path: P
     assert summary["attribution"].startswith("©")
     assert summary["inputs"]["osm"] == "shanghai_center.osm.pbf"
     assert plan.provenance.communities == "c.csv"
-    assert list(plan.assignments.columns[:6]) == ASSIGNMENT_COLUMNS
+    assert list(plan.assignments.columns[-len(RESULT_COLUMNS) :]) == RESULT_COLUMNS
     assert list(plan.assignments["community_id"]) == list(table["community_id"])
     features = plan.stations["features"]
     assert len(features) == summary["n_new"]
@@ -150,8 +149,14 @@ def test_points_input_errors(network, communities) -> None:
     far = pd.DataFrame(
         {"id": ["a", "b"], "name": ["x", "y"], "lon": [100.0, 100.1], "lat": [30.0, 30.1]}
     )
-    with pytest.raises(InputError, match="walkable street"):
-        CoverageModel.from_points(network, points_from_frame(far))
+    with pytest.raises(InputError, match="within 500 m of a street") as raised:
+        CoverageModel.from_points(network, points_from_frame(far, crs="wgs84"))
+    message = str(raised.value)
+    assert (
+        "the streets cover lon 121.4" in message
+        and "the communities lon 100.000..100.100" in message
+    )
+    assert "--osm" in message and "geofabrik" in message
 
 
 def test_distance_mode_reports_minutes_at_speed() -> None:

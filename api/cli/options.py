@@ -19,6 +19,8 @@ from quarterhour.geo.crs import CRS_NAMES
 from quarterhour.geo.errors import InputError
 
 if TYPE_CHECKING:
+    import shapely
+
     from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
@@ -148,9 +150,9 @@ def add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) ->
             "--minutes",
             type=positive_float,
             nargs="+",
-            default=list(settings.isochrone_contours),
             metavar="MIN",
-            help="contours in minutes (at most 4, each at most 60)",
+            help="contours in minutes (at most 4, each at most 60; default: "
+            f"{' '.join(f'{value:g}' for value in settings.isochrone_contours)})",
         )
         group.add_argument(
             "--meters",
@@ -163,9 +165,9 @@ def add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) ->
         group.add_argument(
             "--minutes",
             type=positive_float,
-            default=settings.walk_limit_minutes,
+            default=None,
             metavar="MIN",
-            help="walk limit in minutes",
+            help=f"walk limit in minutes (default: {settings.walk_limit_minutes:g})",
         )
         group.add_argument(
             "--meters",
@@ -181,12 +183,37 @@ def add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) ->
     )
 
 
-def network_from_args(args: argparse.Namespace) -> WalkNetwork:
-    """Load (or download) the walking network the network options of a command name."""
+def limit_from_args(args: argparse.Namespace) -> tuple[object, object]:
+    """``(minutes, meters)`` of the walk-limit options: one of them, never both."""
+    if args.meters is not None and args.minutes is not None:
+        msg = "give a walk limit in --minutes or a distance in --meters, not both"
+        raise InputError(msg)
+    return args.minutes, args.meters
+
+
+def boundary_from_args(args: argparse.Namespace) -> shapely.Geometry | None:
+    """The planning area ``--boundary`` names (WGS84), or None."""
     from quarterhour.geo.boundary import read_boundary
+
+    return read_boundary(args.boundary, crs=args.boundary_crs) if args.boundary else None
+
+
+def network_from_args(
+    args: argparse.Namespace, *, boundary: shapely.Geometry | None = None
+) -> WalkNetwork:
+    """Load (or download) the walking network the network options of a command name.
+
+    Parameters
+    ----------
+    args
+        The parsed options.
+    boundary
+        The planning area already read (default: read ``--boundary`` here).
+    """
     from quarterhour.routing.network import download_network, load_network
 
-    boundary = read_boundary(args.boundary, crs=args.boundary_crs) if args.boundary else None
+    if boundary is None:
+        boundary = boundary_from_args(args)
     if args.place:
         if args.osm is not None:
             msg = "give either --osm or --place, not both"

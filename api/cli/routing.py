@@ -11,10 +11,12 @@ from quarterhour.api.cli.options import (
     add_command,
     add_limit_options,
     add_network_options,
+    limit_from_args,
     network_from_args,
     write_metadata,
 )
 from quarterhour.geo.crs import CRS_NAMES
+from quarterhour.geo.errors import InputError
 
 if TYPE_CHECKING:
     import argparse
@@ -33,24 +35,35 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     import orjson
 
     from quarterhour.geo.atomic import write_bytes
-    from quarterhour.geo.crs import check_crs_name, convert
+    from quarterhour.geo.crs import check_crs_name, convert, out_of_china
+    from quarterhour.geo.points import CRS_CHOICES
     from quarterhour.routing.isochrone import isochrone, to_geojson
 
+    minutes, meters = limit_from_args(args)
+    point_crs = args.crs
+    if point_crs is None:
+        if not out_of_china(args.lon, args.lat):
+            msg = (
+                f"the point ({args.lon}, {args.lat}) lies in China: state its coordinate system "
+                f"with {CRS_CHOICES}"
+            )
+            raise InputError(msg, param="crs")
+        point_crs = "wgs84"
     network = network_from_args(args)
-    lon, lat = convert(args.lon, args.lat, src=check_crs_name(args.crs), dst="wgs84")
+    lon, lat = convert(args.lon, args.lat, src=check_crs_name(point_crs), dst="wgs84")
     result = isochrone(
         network,
         float(lon),
         float(lat),
-        minutes=args.minutes,
-        meters=args.meters,
+        minutes=minutes,
+        meters=meters,
         speed_kmh=args.speed_kmh,
         buffer_m=args.buffer_m,
     )
     collection = to_geojson(
         result,
         network,
-        crs=args.out_crs or args.crs,
+        crs=args.out_crs or point_crs,
         denoise=args.denoise,
         generalize_m=args.generalize,
     )
@@ -67,6 +80,7 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
     from quarterhour.geo.points import read_points
     from quarterhour.routing.walktimes import walk_time_matrix
 
+    minutes, meters = limit_from_args(args)
     sources = read_points(args.from_file, crs=args.crs, role="origin")
     targets = read_points(args.to_file, crs=args.crs, role="destination")
     network = network_from_args(args)
@@ -76,8 +90,8 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
         sources.lat,
         targets.lon,
         targets.lat,
-        minutes=args.minutes,
-        meters=args.meters,
+        minutes=minutes,
+        meters=meters,
         speed_kmh=args.speed_kmh,
         quiet=args.quiet,
     )
@@ -101,7 +115,7 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
         speed_kmh=times.speed_kmh,
         sources=str(args.from_file),
         targets=str(args.to_file),
-        crs=args.crs,
+        crs=sources.crs,
         unreachable_from=sources.ids[~times.src_snap.reachable].tolist(),
         unreachable_to=targets.ids[~times.dst_snap.reachable].tolist(),
     )
@@ -141,9 +155,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     iso.add_argument("--lat", type=float, required=True, help="latitude of the point")
     iso.add_argument(
         "--crs",
-        default="wgs84",
         choices=CRS_NAMES,
-        help="coordinates of --lon/--lat (AMap lists are gcj02)",
+        help="coordinates of --lon/--lat: gcj02 (AMap, Tencent), bd09 (Baidu) or wgs84; needed "
+        "for a point in China",
     )
     iso.add_argument(
         "--out-crs",
@@ -197,9 +211,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     walk.add_argument(
         "--crs",
-        default="wgs84",
         choices=CRS_NAMES,
-        help="coordinates of both point files",
+        help="coordinates of both point files (needed for tables of points in China)",
     )
     walk.add_argument(
         "-o",

@@ -12,6 +12,8 @@ from quarterhour.api.cli.options import (
     add_command,
     add_limit_options,
     add_network_options,
+    boundary_from_args,
+    limit_from_args,
     network_from_args,
     write_metadata,
 )
@@ -21,11 +23,20 @@ from quarterhour.geo.errors import InputError
 if TYPE_CHECKING:
     import argparse
 
+    from quarterhour.geo.points import PointSet
+    from quarterhour.routing.graph import WalkNetwork
+
 log = logging.getLogger("quarterhour")
+
+COLUMN_OPTIONS: tuple[str, ...] = ("id", "name", "weight", "town")
+"""Fields whose column of the communities' file an option may name (``--weight-col``)."""
 
 
 def _add_point_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("points (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)")
+    group = parser.add_argument_group(
+        "points (CSV, Excel .xlsx, GeoJSON or GeoPackage; headers such as 序号, 社区名称, 地址, "
+        "经度, 纬度, 常住人口, 街镇 or id, name, lon, lat, weight, town are recognised)"
+    )
     group.add_argument(
         "--communities",
         type=Path,
@@ -37,47 +48,85 @@ def _add_point_options(parser: argparse.ArgumentParser) -> None:
         "--crs",
         choices=CRS_NAMES,
         default=None,
-        help="coordinates of the point files (AMap/Tencent lists are gcj02, Baidu bd09); "
-        "default wgs84, or gcj02 for the bundled compounds",
+        help="coordinates of every point file: gcj02 (AMap, Tencent), bd09 (Baidu) or wgs84 "
+        "(GPS, OpenStreetMap); needed for tables of points in China, never guessed "
+        "(GeoJSON is WGS84 unless it says otherwise)",
     )
+    group.add_argument("--sheet", metavar="NAME", help="the sheet of Excel files (default: first)")
+    for field_name in COLUMN_OPTIONS:
+        group.add_argument(
+            f"--{field_name}-col",
+            metavar="COLUMN",
+            help=f"the communities' column that holds the {field_name} (default: guessed from "
+            "the headers)",
+        )
 
 
-def _load_points(path: Path | None, *, crs: str | None, role: str):  # noqa: ANN202
+def _load_points(
+    path: Path | None,
+    *,
+    crs: str | None,
+    role: str,
+    sheet: str | None,
+    columns: dict[str, str] | None = None,
+) -> PointSet | None:
     from quarterhour.geo.points import read_points
 
     if path is None:
         return None
-    return read_points(path, crs=crs or "wgs84", role=role)
+    return read_points(path, crs=crs, role=role, sheet=sheet, columns=columns)
 
 
-def _communities(args: argparse.Namespace, network):  # noqa: ANN001, ANN202
+def _communities(args: argparse.Namespace, network: WalkNetwork) -> PointSet:
     from quarterhour.siting.bundled import default_communities
 
     if args.communities is None:
-        if args.crs not in (None, "gcj02"):
+        if args.crs not in (None, settings.default_communities_crs):
             msg = "--crs applies to your own point files; the bundled compounds are GCJ-02"
             raise InputError(msg)
         return default_communities(network)
-    return _load_points(args.communities, crs=args.crs, role="communities")
+    columns = {
+        field_name: getattr(args, f"{field_name}_col")
+        for field_name in COLUMN_OPTIONS
+        if getattr(args, f"{field_name}_col")
+    }
+    return _load_points(
+        args.communities, crs=args.crs, role="communities", sheet=args.sheet, columns=columns
+    )
+
+
+def _communities_crs(args: argparse.Namespace) -> str:
+    if args.communities is None:
+        return settings.default_communities_crs
+    return args.crs or "wgs84"
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    """Propose new stations; write stations.geojson, assignments.csv and summary.json."""
+    """Propose new stations; write the plan folder (stations, assignments, workbook, summary)."""
     from quarterhour.siting.files import BUNDLED_PREFIX, Provenance, write_plan
     from quarterhour.siting.plan import run_plan
 
-    existing = _load_points(args.existing, crs=args.crs, role="existing stations")
-    candidates = _load_points(args.candidates, crs=args.crs, role="candidate sites")
-    network = network_from_args(args)
+    minutes, meters = limit_from_args(args)
+    existing_crs = args.existing_crs or args.crs
+    candidates_crs = args.candidates_crs or args.crs
+    existing = _load_points(
+        args.existing, crs=existing_crs, role="existing stations", sheet=args.sheet
+    )
+    candidates = _load_points(
+        args.candidates, crs=candidates_crs, role="candidate sites", sheet=args.sheet
+    )
+    boundary = boundary_from_args(args)
+    network = network_from_args(args, boundary=boundary)
     communities = _communities(args, network)
     result = run_plan(
         network,
         communities,
         existing=existing,
         candidates=candidates,
-        minutes=args.minutes,
+        minutes=minutes,
         speed_kmh=args.speed_kmh,
-        meters=args.meters,
+        meters=meters,
+        boundary=boundary,
         budget=args.budget,
         exact=args.exact,
         time_limit=args.time_limit,
@@ -85,62 +134,87 @@ def cmd_plan(args: argparse.Namespace) -> None:
         quiet=args.quiet,
     ).result
     provenance = Provenance(
-        osm=str(args.osm or settings.default_osm_path()),
+        osm=str(args.osm or args.place or settings.default_osm_path()),
         communities=str(args.communities or BUNDLED_PREFIX + settings.default_communities),
-        crs=args.crs or ("gcj02" if args.communities is None else "wgs84"),
+        crs=_communities_crs(args),
         existing=str(args.existing) if args.existing else None,
+        existing_crs=existing.crs if existing is not None else None,
         candidates=str(args.candidates) if args.candidates else None,
+        candidates_crs=candidates.crs if candidates is not None else None,
         boundary=str(args.boundary) if args.boundary else None,
         boundary_crs=args.boundary_crs,
     )
-    paths = write_plan(result, args.output, provenance=provenance)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    paths = write_plan(result, args.output, provenance=provenance, out_crs=args.out_crs)
     summary = result.summary
-    bound = summary["lower_bound"] if summary["lower_bound"] is not None else summary["upper_bound"]
+    if summary["objective"] == "min_cover":
+        bound = f"at least {summary['lower_bound']:.2f} new stations needed"
+    else:
+        bound = f"at most {summary['upper_bound']:,.1f} weight coverable"
     log.info(
-        "%s communities, %s covered by %s existing + %s new stations (%s bound %.2f, gap %.1f%%); wrote %s",
-        f"{summary['n_communities']:,}",
+        "%s communities read (%s), %s covered by %s existing + %s new stations (%s; gap at most "
+        "%.1f%%); wrote %s",
+        f"{summary['communities_read']:,}",
+        ", ".join(f"{key} {value:,}" for key, value in summary["status_counts"].items() if value),
         f"{summary['covered']:,}",
         summary["n_existing"],
         summary["n_new"],
-        "lower" if summary["lower_bound"] is not None else "upper",
         bound,
         100 * (summary["gap"] or 0.0),
-        ", ".join(str(p) for p in paths.values()),
+        ", ".join(str(path) for path in paths.values()),
     )
-    print(
-        json.dumps(
-            {
-                key: summary[key]
-                for key in ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")
-            }
-        )
-    )
+    keys = ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")
+    print(json.dumps({key: summary[key] for key in keys}))
 
 
 def cmd_coverage(args: argparse.Namespace) -> None:
-    """Audit today's coverage: each community's nearest station and walk time, as CSV."""
-    from quarterhour.geo.atomic import atomic_path
+    """Audit today's coverage: every community's nearest station and walk time, as CSV."""
+    from quarterhour.geo.spreadsheets import write_csv
     from quarterhour.siting.audit import coverage_audit
 
-    stations = _load_points(args.stations, crs=args.crs, role="stations")
-    network = network_from_args(args)
+    minutes, meters = limit_from_args(args)
+    stations = _load_points(
+        args.stations, crs=args.stations_crs or args.crs, role="stations", sheet=args.sheet
+    )
+    boundary = boundary_from_args(args)
+    network = network_from_args(args, boundary=boundary)
     communities = _communities(args, network)
     audit = coverage_audit(
         network,
         communities,
         stations,
-        minutes=args.minutes,
+        minutes=minutes,
         speed_kmh=args.speed_kmh,
-        meters=args.meters,
+        meters=meters,
+        boundary=boundary,
+        quiet=args.quiet,
     )
-    with atomic_path(args.output) as temporary:
-        audit.communities.to_csv(temporary, index=False, float_format="%.3f")
+    for warning in audit.summary["warnings"]:
+        log.warning("%s", warning)
+    stations_path = args.output.with_name(args.output.stem + ".stations.csv")
+    write_csv(audit.communities, args.output)
+    write_csv(audit.stations, stations_path)
     summary = audit.summary
-    write_metadata(args.output, network, **summary, stations=str(args.stations), crs=args.crs)
-    log.info(
-        "coverage: %s; wrote %s", json.dumps(summary, ensure_ascii=False, default=str), args.output
+    write_metadata(
+        args.output,
+        network,
+        **summary,
+        communities=str(args.communities or settings.default_communities),
+        stations=str(args.stations),
+        stations_table=stations_path.name,
+        crs=_communities_crs(args),
     )
-    print(json.dumps(summary, ensure_ascii=False, default=str))
+    log.info(
+        "coverage: %s of %s communities covered by %s stations; wrote %s and %s",
+        f"{summary['covered']:,}",
+        f"{summary['n_communities']:,}",
+        f"{summary['n_stations']:,}",
+        args.output,
+        stations_path,
+    )
+    keys = ("communities_read", "n_communities", "n_stations", "covered", "uncovered")
+    print(json.dumps({key: summary[key] for key in keys}, ensure_ascii=False))
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -157,12 +231,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plan.add_argument(
         "--existing", type=Path, metavar="S.csv", help="existing stations, kept as they are"
     )
+    plan.add_argument("--existing-crs", choices=CRS_NAMES, help="coordinates of --existing")
     plan.add_argument(
         "--candidates",
         type=Path,
         metavar="K.csv",
         help="candidate sites (default: the communities themselves)",
     )
+    plan.add_argument("--candidates-crs", choices=CRS_NAMES, help="coordinates of --candidates")
     plan.add_argument(
         "--budget",
         type=int,
@@ -184,6 +260,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also compute the LP-relaxation lower bound with HiGHS",
     )
+    plan.add_argument(
+        "--out-crs",
+        choices=CRS_NAMES,
+        default="wgs84",
+        help="coordinates of stations.geojson (gcj02 to draw on AMap; the CSV and Excel outputs "
+        "keep each file's own coordinates)",
+    )
     plan.add_argument("-o", "--output", type=Path, default=Path("plan"), help="output folder")
     add_limit_options(plan)
     add_network_options(plan)
@@ -192,12 +275,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         commands,
         "coverage",
         cmd_coverage,
-        "Who is covered today: every community's nearest station and walk time.",
+        "Who is covered today: every community's nearest station and walk time (CSV, one row "
+        "per input community), and every station with the communities it serves "
+        "(<output>.stations.csv).",
     )
     _add_point_options(coverage)
     coverage.add_argument(
         "--stations", type=Path, required=True, metavar="S.csv", help="the stations"
     )
+    coverage.add_argument("--stations-crs", choices=CRS_NAMES, help="coordinates of --stations")
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
     add_limit_options(coverage)
     add_network_options(coverage)

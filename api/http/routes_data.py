@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
@@ -23,11 +22,11 @@ from quarterhour.api.http.schemas import (
 from quarterhour.api.http.state import AppState, StateDep
 from quarterhour.geo.points import PointSet
 from quarterhour.siting.audit import CoverageAudit, coverage_audit
+from quarterhour.siting.model import CoverageModel
 
 router = APIRouter(tags=["data"])
 
 CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
-NO_STATION_REASON = "no existing station was loaded (start the server with --stations)"
 
 
 @router.get("/health", response_model=HealthOut)
@@ -75,56 +74,30 @@ def _loaded_communities(state: AppState) -> PointSet:
     return state.communities
 
 
-def _audit_without_stations(communities: PointSet, limit: WalkLimit) -> CoverageAudit:
-    table = pd.DataFrame(
-        {
-            "community_id": communities.ids,
-            "name": communities.names,
-            "nearest_station_id": "",
-            "walk_min": float("nan"),
-            "covered": False,
-            "weight": communities.weight,
-            "access_m": float("nan"),
-            "nearest_site_m": float("nan"),
-            "reason": NO_STATION_REASON,
-        }
-    )
-    summary = {
-        "n_communities": len(communities),
-        "n_stations": 0,
-        "covered": 0,
-        "covered_share": 0.0,
-        "covered_weight_share": 0.0,
-        "uncovered": len(communities),
-        "minutes": limit.minutes,
-        "meters": limit.meters,
-        "speed_kmh": limit.speed_kmh,
-        "metric": "distance" if limit.meters is not None else "time",
-    }
-    return CoverageAudit(table, pd.DataFrame(), summary)
-
-
 def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
     """Return the (cached) coverage audit of the loaded communities and stations."""
     communities = _loaded_communities(state)
     key = (limit.minutes, limit.speed_kmh, limit.meters)
 
     def build() -> CoverageAudit:
-        if state.stations is None:
-            audit = _audit_without_stations(communities, limit)
-        else:
-            with field_errors("query"):
-                audit = coverage_audit(
+        with field_errors("query"):
+            if state.stations is None:
+                return CoverageModel.from_points(
                     state.network,
                     communities,
-                    state.stations,
+                    candidates=PointSet.empty(),
                     minutes=limit.minutes,
                     speed_kmh=limit.speed_kmh,
                     meters=limit.meters,
-                    quiet=True,
-                )
-        audit.summary["attribution"] = state.network.attribution
-        return audit
+                ).audit()
+            return coverage_audit(
+                state.network,
+                communities,
+                state.stations,
+                minutes=limit.minutes,
+                speed_kmh=limit.speed_kmh,
+                meters=limit.meters,
+            )
 
     return state.cached_audit(key, build)
 
@@ -139,9 +112,9 @@ def communities_geojson(state: StateDep, query: Annotated[CommunitiesQuery, Quer
     table = audit_of(state, limit).communities.set_index("community_id")
     rows = table.loc[communities.ids.astype(str)]
     properties = [
-        {"covered": bool(covered), "walk_min": walk, "nearest_station_id": station}
-        for covered, walk, station in zip(
-            rows["covered"], rows["walk_min"], rows["nearest_station_id"], strict=True
+        {"covered": bool(covered), "walk_min": walk, "station_id": station, "status": status}
+        for covered, walk, station, status in zip(
+            rows["covered"], rows["walk_min"], rows["station_id"], rows["status"], strict=True
         )
     ]
     return _collection(state, point_features(communities, crs=query.crs, properties=properties))

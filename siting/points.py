@@ -1,0 +1,135 @@
+"""From point sets to a siting model's tables: areas, the planning boundary, station sites."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+
+from quarterhour.geo.districts import district_at, district_of_code
+from quarterhour.routing.network import EXTRACT_HINT
+from quarterhour.siting.inputs import list_some
+from quarterhour.siting.tables import SiteTable
+
+if TYPE_CHECKING:
+    from quarterhour.geo.points import PointSet
+    from quarterhour.routing.graph import WalkNetwork
+
+
+def areas_of(points: PointSet) -> tuple[np.ndarray, np.ndarray]:
+    """The district and town/street of each point (``""`` where unknown).
+
+    Both come from the planner's columns; a point without a district column that lies in
+    Shanghai gets its district from the bundled district outlines.
+
+    Parameters
+    ----------
+    points
+        The points.
+    """
+    n = len(points)
+    district = points.field("district")
+    if district is None:
+        district = district_at(points.lon, points.lat) if n else np.empty(0, dtype=object)
+    else:
+        district = np.asarray([district_of_code(value) for value in district], dtype=object)
+    town = points.field("town")
+    if town is None:
+        town = np.full(n, "", dtype=object)
+    return district, town
+
+
+def inside(points: PointSet, boundary: shapely.Geometry | None) -> np.ndarray:
+    """Whether each point lies in the planning area (all of them without a boundary)."""
+    if boundary is None:
+        return np.ones(len(points), bool)
+    return shapely.intersects_xy(boundary, points.lon, points.lat)
+
+
+def site_table(points: PointSet, *, existing: bool, boundary: shapely.Geometry | None) -> SiteTable:
+    """The sites of a point set: coordinates as given, address and areas, outside the boundary.
+
+    Parameters
+    ----------
+    points
+        Existing stations or candidate sites (for embedded stations, the communities).
+    existing
+        Whether they are existing stations.
+    boundary
+        The planning area, if any: sites outside it get the status ``outside_boundary``.
+    """
+    n = len(points)
+    status = np.where(inside(points, boundary), "active", "outside_boundary").astype(object)
+    lon_column, lat_column = points.columns.get("lon"), points.columns.get("lat")
+    if lon_column is not None and lat_column is not None and len(points.table):
+        input_lon = points.table[lon_column].astype(str).str.strip().to_numpy(dtype=object)
+        input_lat = points.table[lat_column].astype(str).str.strip().to_numpy(dtype=object)
+    else:
+        input_lon = np.asarray([f"{value:.7f}" for value in points.lon], dtype=object)
+        input_lat = np.asarray([f"{value:.7f}" for value in points.lat], dtype=object)
+    address = points.field("address")
+    district, town = areas_of(points)
+    return SiteTable(
+        ids=np.asarray(points.ids, dtype=object),
+        names=np.asarray(points.names, dtype=object),
+        existing=np.full(n, existing),
+        lon=np.asarray(points.lon, float),
+        lat=np.asarray(points.lat, float),
+        status=status,
+        input_lon=input_lon,
+        input_lat=input_lat,
+        input_crs=np.full(n, points.crs, dtype=object),
+        address=np.full(n, "", dtype=object) if address is None else address,
+        district=district,
+        town=town,
+        position=np.arange(n),
+    )
+
+
+def scatter(
+    matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, *, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Put the entries of a smaller matrix at rows ``rows`` and columns ``cols`` of a larger one."""
+    pairs = matrix.tocoo()
+    return sp.csr_matrix((pairs.data, (rows[pairs.row], cols[pairs.col])), shape=shape)
+
+
+def inactive_station_warnings(sites: SiteTable) -> list[str]:
+    """One warning per kind of existing station that covers nothing (off the network, outside)."""
+    warnings = []
+    for status, what in (
+        ("off_network", "lie more than 500 m from every street of the extract"),
+        ("outside_boundary", "lie outside the planning area"),
+    ):
+        ids = sites.ids[sites.existing & (sites.status == status)]
+        if ids.size:
+            warnings.append(
+                f"{ids.size:,} existing stations {what} and cover nothing "
+                f"(kept in stations.geojson with status {status}): {list_some(ids, limit=20)}"
+            )
+    return warnings
+
+
+def _extent(lon: np.ndarray, lat: np.ndarray) -> str:
+    return f"lon {lon.min():.3f}..{lon.max():.3f}, lat {lat.min():.3f}..{lat.max():.3f}"
+
+
+def missed_network_message(
+    network: WalkNetwork, points: PointSet, in_area: np.ndarray, *, role: str = "communities"
+) -> str:
+    """Why no community can be planned on this network, and what to do about it."""
+    if not in_area.any():
+        return (
+            f"none of the {len(points):,} {role} in {points.source} lies inside the boundary: is "
+            "it the right outline and coordinate system?"
+        )
+    node_lon, node_lat = network.node_lonlat
+    lon, lat = points.lon[in_area], points.lat[in_area]
+    return (
+        f"none of the {len(points):,} {role} in {points.source} lies within 500 m of a street "
+        f"of {network.source}: the streets cover {_extent(node_lon, node_lat)}, the {role} "
+        f"{_extent(lon, lat)} (WGS84). Give a street extract that covers them with --osm; "
+        f"{EXTRACT_HINT}"
+    )
