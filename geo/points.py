@@ -36,7 +36,7 @@ EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "code", "编号", "编码", "代码", "序号"),
+    "id": ("id", "code", "编号", "编码", "代码", "站点编号", "社区编号", "小区编号", "序号"),
     "name": ("name", "名称", "社区名称", "小区名称", "站点名称", "居委会", "title"),
     "lon": ("lon", "lng", "long", "longitude", "经度", "x"),
     "lat": ("lat", "latitude", "纬度", "y"),
@@ -442,7 +442,9 @@ def _read_excel_table(path: Path, *, role: str, sheet: str | None) -> pd.DataFra
             msg = f"{path.name}: no sheet {sheet!r}; the sheets are {', '.join(names)}"
             raise InputError(msg)
         chosen = sheet if sheet is not None else names[0]
-        table = workbook.parse(chosen, dtype=str, keep_default_na=False, na_values=[])
+        table = pd.read_excel(
+            workbook, sheet_name=chosen, dtype=str, keep_default_na=False, na_values=[]
+        )
     table.columns = [str(column).strip() for column in table.columns]
     blank = (table.apply(lambda column: column.str.strip()) == "").all(axis=1).to_numpy()
     if blank.all():

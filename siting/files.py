@@ -54,6 +54,10 @@ class Provenance:
         Their coordinate systems.
     boundary, boundary_crs
         The planning area's outline, if any, and its coordinate system.
+    sheet
+        The sheet of Excel files, if not the first.
+    columns
+        The communities' columns named for fields (``{"weight": "户籍人口"}``), if any.
     """
 
     osm: str
@@ -65,6 +69,8 @@ class Provenance:
     candidates_crs: str | None = None
     boundary: str | None = None
     boundary_crs: str = "wgs84"
+    sheet: str | None = None
+    columns: dict[str, str] | None = None
 
     @property
     def bundled(self) -> bool:

@@ -129,6 +129,7 @@ class CoverageModel:
         self.network: WalkNetwork | None = None
         self.points: dict[str, PointSet | None] = {}
         self.warnings: list[str] = []
+        self.boundary: shapely.Geometry | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -303,23 +304,7 @@ class CoverageModel:
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
         if not hasattr(network, "indptr"):
             network = load_network(network, quiet=quiet)
-        homes = as_point_set(communities, crs=crs, role="communities")
-        stations = None if existing is None else as_point_set(existing, crs=crs, role="existing")
-        candidate_set = (
-            homes if candidates is None else as_point_set(candidates, crs=crs, role="candidates")
-        )
-        if len(homes) == 0:
-            msg = "the communities are empty: give at least one"
-            raise InputError(msg)
-        inputs.check_ids(homes.ids, "communities")
-        candidate_ids = np.asarray(candidate_set.ids, dtype=object).astype(str)
-        if len(candidate_set):
-            candidate_ids = inputs.check_ids(candidate_set.ids, "candidate sites")
-        if stations is not None and len(stations):
-            existing_ids = inputs.check_ids(stations.ids, "existing stations")
-            inputs.check_disjoint(
-                existing_ids, candidate_ids, candidates_given=candidates is not None
-            )
+        homes, stations, candidate_set = _point_sets(communities, existing, candidates, crs=crs)
         home_areas = areas_of(homes)
         in_area = inside(homes, boundary)
         homes_snap = snap_points(network, homes.lon, homes.lat)
@@ -375,6 +360,7 @@ class CoverageModel:
         model.network = network
         model.points = {"communities": homes, "existing": stations, "candidates": candidates}
         model.warnings = warnings
+        model.boundary = boundary
         return model
 
     # ------------------------------------------------------------------ results
@@ -580,6 +566,36 @@ class CoverageModel:
             station[rows[hit]] = active[found[hit]]
             cost[rows[hit]] = value[hit]
         return NearestBeyond(station, cost, longer)
+
+
+def _point_sets(
+    communities: PointsLike,
+    existing: PointsLike | None,
+    candidates: PointsLike | None,
+    *,
+    crs: str | None,
+) -> tuple[PointSet, PointSet | None, PointSet]:
+    """The communities, existing stations and candidate sites as checked point sets."""
+    homes = as_point_set(communities, crs=crs, role="communities")
+    stations = None if existing is None else as_point_set(existing, crs=crs, role="existing")
+    if stations is not None and "id" not in stations.columns and len(stations):
+        # Row numbers are no ids: keep them apart from the communities' row numbers.
+        stations = stations.with_ids([f"existing-{row}" for row in stations.ids])
+        log.info("%s has no id column: its stations are existing-<row>", stations.source)
+    candidate_set = (
+        homes if candidates is None else as_point_set(candidates, crs=crs, role="candidates")
+    )
+    if len(homes) == 0:
+        msg = "the communities are empty: give at least one"
+        raise InputError(msg)
+    inputs.check_ids(homes.ids, "communities")
+    candidate_ids = np.asarray(candidate_set.ids, dtype=object).astype(str)
+    if len(candidate_set):
+        candidate_ids = inputs.check_ids(candidate_set.ids, "candidate sites")
+    if stations is not None and len(stations):
+        existing_ids = inputs.check_ids(stations.ids, "existing stations")
+        inputs.check_disjoint(existing_ids, candidate_ids, candidates_given=candidates is not None)
+    return homes, stations, candidate_set
 
 
 def _min_cover(

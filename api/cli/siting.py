@@ -143,6 +143,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
         candidates_crs=candidates.crs if candidates is not None else None,
         boundary=str(args.boundary) if args.boundary else None,
         boundary_crs=args.boundary_crs,
+        sheet=args.sheet,
+        columns=communities.columns if args.communities is not None else None,
     )
     for warning in result.warnings:
         log.warning("%s", warning)

@@ -139,7 +139,7 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
     )
     covered = data.plan.assignments["covered"].astype(bool).to_numpy()
     map_uri = overview_map(data, covered=covered, catchment=catchment, lang=lang)
-    runs = run_scenarios(data) if scenarios and data.summary.get("meters") is None else []
+    runs = run_scenarios(data) if scenarios else []
     context = {
         "lang": lang,
         "t": words,
@@ -151,7 +151,7 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "bound_sentence": bound_sentence(data, tables, lang=lang),
         "map_uri": map_uri,
         "map_caption": words["map_caption"].format(
-            minutes=tables.headline["minutes"],
+            limit=tables.headline["limit"],
             labelled=words["labelled_first"].format(n=MAX_RANK_LABELS)
             if len(new) > MAX_RANK_LABELS
             else "",
@@ -189,7 +189,12 @@ def bound_sentence(data: PlanInputs, tables: ReportTables, *, lang: str) -> str:
     bound = tables.bound
     if summary["objective"] != "min_cover":
         return words["max_cover_text"].format(
-            budget=fmt_int(summary.get("budget")), bound=fmt_num(bound["value"], 1)
+            budget=fmt_int(summary.get("budget")),
+            limit=tables.headline["limit"],
+            covered=tables.headline["weight_covered"],
+            share=tables.headline["weight_share"],
+            bound=fmt_int(bound["value"]),
+            gap=fmt_pct(bound["gap"]),
         )
     if bound["value"] is None or bound["ceil"] is None:
         return ""
@@ -211,16 +216,17 @@ def bound_sentence(data: PlanInputs, tables: ReportTables, *, lang: str) -> str:
 
 def _scenario_row(run: Scenario, *, lang: str) -> dict[str, str]:
     words = texts(lang)
-    label = (
-        words["scenario_speed"].format(speed=fmt_num(run.speed_kmh))
-        if run.axis == "speed"
-        else words["scenario_minutes"].format(minutes=fmt_num(run.minutes))
-    )
+    if run.axis == "speed":
+        label = words["scenario_speed"].format(speed=fmt_num(run.speed_kmh))
+    elif run.axis == "minutes":
+        label = words["scenario_minutes"].format(minutes=fmt_num(run.minutes))
+    else:
+        label = words["scenario_meters"].format(meters=fmt_int(run.meters))
     share = run.covered / run.n_communities if run.n_communities else 0.0
     return {
         "label": label + (words["this_plan"] if run.is_plan else ""),
         "speed": fmt_num(run.speed_kmh),
-        "minutes": fmt_num(run.minutes),
+        "limit": fmt_num(run.minutes) if run.meters is None else fmt_int(run.meters),
         "n_new": fmt_int(run.n_new),
         "bound": fmt_int(run.bound_ceil) if run.lower_bound is not None else "–",
         "covered": f"{fmt_int(run.covered)} ({fmt_pct(share)})",

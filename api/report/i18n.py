@@ -8,37 +8,19 @@ from __future__ import annotations
 
 import math
 
+from quarterhour.geo.districts import ENGLISH_NAMES
 from quarterhour.geo.errors import InputError
 from quarterhour.siting.reasons import limit_words
 
 LANGS: tuple[str, ...] = ("zh", "en")
 """Languages of the report; Chinese is the default."""
 
-SHANGHAI_DISTRICTS: dict[str, tuple[str, str]] = {
-    "310101": ("黄浦区", "Huangpu"),
-    "310104": ("徐汇区", "Xuhui"),
-    "310105": ("长宁区", "Changning"),
-    "310106": ("静安区", "Jing'an"),
-    "310107": ("普陀区", "Putuo"),
-    "310109": ("虹口区", "Hongkou"),
-    "310110": ("杨浦区", "Yangpu"),
-    "310112": ("闵行区", "Minhang"),
-    "310113": ("宝山区", "Baoshan"),
-    "310114": ("嘉定区", "Jiading"),
-    "310115": ("浦东新区", "Pudong New Area"),
-    "310116": ("金山区", "Jinshan"),
-    "310117": ("松江区", "Songjiang"),
-    "310118": ("青浦区", "Qingpu"),
-    "310120": ("奉贤区", "Fengxian"),
-    "310151": ("崇明区", "Chongming"),
-}
-"""Shanghai's district codes (GB/T 2260 adcode, as in AMap data) and names."""
 
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "title": "15分钟就业服务圈 站点规划报告",
         "colon": "：",
-        "subtitle": "社区就业服务站选址：每位居民步行 {minutes} 分钟内可达一处站点",
+        "subtitle": "社区就业服务站选址：每位居民步行 {limit}内可达一处站点",
         "generated": "生成日期",
         "plan_folder": "规划文件夹",
         "summary": "摘要",
@@ -49,7 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
         "covered_after": "规划后覆盖",
         "lower_bound": "新建站点数下界",
         "uncoverable": "无法覆盖的社区",
-        "gap": "与下界的差距",
+        "gap": "与最优方案的差距至多",
         "assumptions": "假设",
         "assumption_time": "步行速度 {speed} 公里/小时（每分钟约 {per_minute} 米），步行时限 {minutes} 分钟，即沿街步行约 {metres} 米。",
         "assumption_distance": "步行距离上限 {metres} 米（距离模式）。",
@@ -63,14 +45,14 @@ TEXT: dict[str, dict[str, str]] = {
         "bound_exact": "；本方案正好 {n_new} 个，已达到下界，是最优方案。",
         "relaxation_lp": "把“建或不建”的 0/1 决策放宽为 0 到 1 之间的小数（线性规划松弛）",
         "relaxation_lagrangian": "把“每个社区都要覆盖”的约束按惩罚价格移入目标函数（拉格朗日松弛，用次梯度法求解）",
-        "max_cover_text": "本方案在 {budget} 个新站点的预算内使覆盖的居民（权重）最多；覆盖权重的上界为 {bound}。",
+        "max_cover_text": "本方案用 {budget} 个新站点，使步行 {limit}内可达站点的居民（权重）最多：共覆盖 {covered}（占 {share}）。任何 {budget} 个新站点的方案最多覆盖 {bound}（拉格朗日松弛给出的上界），本方案与之相差不超过 {gap}。",
         "overview_map": "总览图",
-        "map_caption": "街道网络、社区（已覆盖/未覆盖）、现有与建议站点，以及建议站点的 {minutes} 分钟步行范围。图中数字为建议站点的优先顺序{labelled}。",
+        "map_caption": "街道网络、社区（已覆盖/未覆盖）、现有与建议站点，以及建议站点的步行 {limit}范围。图中数字为建议站点的优先顺序{labelled}。",
         "labelled_first": "（标出前 {n} 个）",
         "legend_network": "步行街道",
         "legend_boundary": "规划范围",
         "legend_extent": "路网范围",
-        "legend_catchment": "新站 {minutes} 分钟步行范围",
+        "legend_catchment": "新站步行 {limit}范围",
         "legend_covered": "已覆盖社区",
         "legend_uncovered": "未覆盖社区",
         "legend_existing": "现有站点",
@@ -93,8 +75,6 @@ TEXT: dict[str, dict[str, str]] = {
         "no_new_stations": "无需新建站点。",
         "groups_title": "按街镇统计",
         "groups_title_district": "按区统计",
-        "groups_intro_column": "按社区数据中的“{column}”列分组。",
-        "groups_intro_adcode": "内置的上海小区数据没有街镇字段，这里按高德数据的行政区划代码（adcode）分区统计。",
         "col_group": "街镇",
         "col_group_district": "区",
         "col_communities": "社区数",
@@ -136,7 +116,7 @@ TEXT: dict[str, dict[str, str]] = {
             "选址：先扣除现有站点已覆盖的社区，再用集合覆盖模型求最少新站点；求解采用贪心算法、"
             "拉格朗日启发式和局部搜索（方法：{method}），并给出下界。"
         ),
-        "method_catchment": "步行范围：从每个新站点沿街道步行 {minutes} 分钟可达的街道两侧 {buffer} 米以内的区域。",
+        "method_catchment": "步行范围：从每个新站点沿街道步行 {limit}可达的街道两侧 {buffer} 米以内的区域。",
         "method_crs": "坐标：计算使用 WGS84；表中站点坐标转换为 GCJ-02 以便在高德地图中使用。",
         "sources": "数据来源",
         "source_osm": "街道：OpenStreetMap 上海中心城区（2025-08-09 快照），ODbL 许可。",
@@ -155,11 +135,29 @@ TEXT: dict[str, dict[str, str]] = {
         "method_heuristic": "启发式",
         "method_exact": "精确求解（HiGHS）",
         "page": "第 {page} 页",
+        "upper_bound": "预算内可覆盖人口的上界",
+        "bound_title_budget": "预算内能覆盖多少",
+        "legend_outside": "规划范围外的社区",
+        "groups_intro_town": "按社区数据中的街镇列分组。",
+        "groups_intro_district": "按社区所在的区分组（社区数据中的区列，或按内置的上海区界判断）。",
+        "col_outside": "范围外",
+        "outside_note": "另有 {n} 个社区在规划范围外：已计入 assignments.csv（status 为 outside_boundary），未纳入规划。",
+        "inactive_title": "不能提供覆盖的现有站点",
+        "inactive_intro": "下列现有站点不在步行网络上或在规划范围外，不覆盖任何社区（见 stations.geojson 的 status）。",
+        "station_off_network": "距最近可步行道路超过 500 米",
+        "station_outside_boundary": "在规划范围外",
+        "col_station_name": "站点",
+        "col_status": "情况",
+        "scenarios_intro_distance": "同一数据在不同步行距离上限下重新规划（启发式求解）。《城市居住区规划设计标准》（GB 50180-2018）以步行 800–1,000 米描述 15 分钟生活圈。",
+        "scenario_meters": "距离 {meters} 米",
+        "col_meters": "距离上限（米）",
+        "chart_by_meters": "按步行距离上限",
+        "chart_meters_axis": "步行距离上限（米）",
     },
     "en": {
         "title": "15-minute employment service circle: station plan",
         "colon": ": ",
-        "subtitle": "Community employment service stations: every resident within a {minutes}-minute walk of one",
+        "subtitle": "Community employment service stations: every resident within a {limit} walk of one",
         "generated": "Generated",
         "plan_folder": "Plan folder",
         "summary": "Summary",
@@ -170,7 +168,7 @@ TEXT: dict[str, dict[str, str]] = {
         "covered_after": "Covered after the plan",
         "lower_bound": "Lower bound on new stations",
         "uncoverable": "Uncoverable communities",
-        "gap": "Gap to the bound",
+        "gap": "Gap to the optimum, at most",
         "assumptions": "Assumptions",
         "assumption_time": "Walking speed {speed} km/h (about {per_minute} m a minute), walk limit {minutes} minutes: about {metres} m along streets.",
         "assumption_distance": "Walk limit {metres} m along streets (distance mode).",
@@ -185,14 +183,14 @@ TEXT: dict[str, dict[str, str]] = {
         "bound_exact": "; this one has exactly {n_new}: it meets the bound and is optimal.",
         "relaxation_lp": "Relaxing each build/do-not-build decision from 0 or 1 to any fraction in between (the linear-programming relaxation)",
         "relaxation_lagrangian": "Moving the cover-every-community constraints into the objective at a penalty price (the Lagrangian relaxation, solved by subgradient optimisation)",
-        "max_cover_text": "This plan covers the most residents (weight) with a budget of {budget} new stations; the covered weight is at most {bound}.",
+        "max_cover_text": "This plan places {budget} new stations to reach the most residents (weight) within {limit}: {covered} ({share}). No plan with {budget} new stations covers more than {bound} (an upper bound from the Lagrangian relaxation); this one is within {gap} of it.",
         "overview_map": "Overview map",
-        "map_caption": "Streets, communities (covered / uncovered), existing and proposed stations, and the {minutes}-minute walking areas of the proposed stations. Numbers give the proposed stations' order{labelled}.",
+        "map_caption": "Streets, communities (covered / uncovered), existing and proposed stations, and the {limit} walking areas of the proposed stations. Numbers give the proposed stations' order{labelled}.",
         "labelled_first": " (the first {n} are numbered)",
         "legend_network": "Walkable streets",
         "legend_boundary": "Planning area",
         "legend_extent": "Network extent",
-        "legend_catchment": "{minutes}-minute walk of new stations",
+        "legend_catchment": "{limit} walk of new stations",
         "legend_covered": "Community, covered",
         "legend_uncovered": "Community, uncovered",
         "legend_existing": "Existing station",
@@ -215,8 +213,6 @@ TEXT: dict[str, dict[str, str]] = {
         "no_new_stations": "No new station is needed.",
         "groups_title": "By town / street",
         "groups_title_district": "By district",
-        "groups_intro_column": "Grouped by the communities' column “{column}”.",
-        "groups_intro_adcode": "The bundled Shanghai compounds have no town/street field; they are grouped by district, from AMap's administrative code (adcode).",
         "col_group": "Town / street",
         "col_group_district": "District",
         "col_communities": "Communities",
@@ -259,7 +255,7 @@ TEXT: dict[str, dict[str, str]] = {
             "finds the fewest new stations, by greedy, Lagrangian heuristic and local search (method: "
             "{method}), with a lower bound."
         ),
-        "method_catchment": "Walking area: the land within {buffer} m of the streets reached within {minutes} minutes of a new station.",
+        "method_catchment": "Walking area: the land within {buffer} m of the streets reached within {limit} of a new station.",
         "method_crs": "Coordinates: computed in WGS84; station coordinates in the tables are converted to GCJ-02 for AMap.",
         "sources": "Data sources",
         "source_osm": "Streets: OpenStreetMap, central Shanghai (snapshot of 2025-08-09), ODbL.",
@@ -278,6 +274,24 @@ TEXT: dict[str, dict[str, str]] = {
         "method_heuristic": "heuristic",
         "method_exact": "exact (HiGHS)",
         "page": "page {page}",
+        "upper_bound": "Upper bound on the weight the budget can cover",
+        "bound_title_budget": "What the budget can reach",
+        "legend_outside": "Community outside the area",
+        "groups_intro_town": "Grouped by the communities' town/street column.",
+        "groups_intro_district": "Grouped by district (the communities' district column, or the bundled Shanghai district outlines).",
+        "col_outside": "Outside the area",
+        "outside_note": "{n} more communities lie outside the planning area: they are counted in assignments.csv (status outside_boundary), not planned.",
+        "inactive_title": "Existing stations that cover nothing",
+        "inactive_intro": "These existing stations lie off the walking network or outside the planning area and cover no community (see the status in stations.geojson).",
+        "station_off_network": "more than 500 m from the nearest walkable street",
+        "station_outside_boundary": "outside the planning area",
+        "col_station_name": "Station",
+        "col_status": "Why",
+        "scenarios_intro_distance": "The same data planned again at other walking distances (heuristic). GB 50180-2018 describes the 15-minute circle as an 800-1,000 m walk.",
+        "scenario_meters": "{meters} m",
+        "col_meters": "Limit (m)",
+        "chart_by_meters": "By walking distance",
+        "chart_meters_axis": "Walk limit (m)",
     },
 }
 """Every sentence and label of the report, by language."""
@@ -296,13 +310,10 @@ def texts(lang: str) -> dict[str, str]:
     return TEXT[check_lang(lang)]
 
 
-def district_name(code: object, *, lang: str) -> str:
-    """Name of a Shanghai district from its adcode (``310101`` -> 黄浦区); the code if unknown."""
-    key = str(code).split(".")[0].strip()
-    names = SHANGHAI_DISTRICTS.get(key)
-    if names is None:
-        return key or texts(lang)["unknown_group"]
-    return names[LANGS.index(lang)]
+def area_name(name: object, *, lang: str) -> str:
+    """A district or town name for the report: Shanghai's districts in English in ``lang="en"``."""
+    text = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
+    return ENGLISH_NAMES.get(text, text) if lang == "en" else text
 
 
 def fmt_int(value: object) -> str:

@@ -57,6 +57,8 @@ class PlanInputs:
         The planning area (WGS84) to draw, if given.
     boundary_source
         The file of ``boundary``, if the report was given one (else the plan's own).
+    plan_boundary
+        The planning area the plan was made with (its points outside it were not planned).
     """
 
     plan: PlanFolder
@@ -66,6 +68,7 @@ class PlanInputs:
     candidates: PointSet | None
     boundary: shapely.Geometry | None
     boundary_source: str | None = None
+    plan_boundary: shapely.Geometry | None = None
 
     @property
     def summary(self) -> dict[str, object]:
@@ -160,21 +163,29 @@ def load_plan_inputs(
         )
     else:
         path = _input_path(source.communities, "communities", plan)
-        every = read_points(path, crs=source.crs, role="communities")
+        every = read_points(
+            path, crs=source.crs, role="communities", sheet=source.sheet, columns=source.columns
+        )
     communities = _in_plan_order(every, plan)
     existing = candidates = None
     if source.existing:
         path = _input_path(source.existing, "existing", plan)
         existing = read_points(
-            path, crs=source.existing_crs or source.crs, role="existing stations"
+            path,
+            crs=source.existing_crs or source.crs,
+            role="existing stations",
+            sheet=source.sheet,
         )
     if source.candidates:
         path = _input_path(source.candidates, "candidates", plan)
         candidates = read_points(
-            path, crs=source.candidates_crs or source.crs, role="candidate sites"
+            path,
+            crs=source.candidates_crs or source.crs,
+            role="candidate sites",
+            sheet=source.sheet,
         )
     shown = str(boundary) if boundary is not None else None
-    return PlanInputs(plan, network, communities, existing, candidates, drawn, shown)
+    return PlanInputs(plan, network, communities, existing, candidates, drawn, shown, plan_boundary)
 
 
 def plan_inputs_of_model(
@@ -205,8 +216,16 @@ def plan_inputs_of_model(
     )
     plan = PlanFolder.of_result(model.result, provenance=provenance, folder=".")
     ordered = _in_plan_order(communities, plan)
+    drawn = boundary if boundary is not None else model.boundary
     return PlanInputs(
-        plan, model.network, ordered, points.get("existing"), points.get("candidates"), boundary
+        plan,
+        model.network,
+        ordered,
+        points.get("existing"),
+        points.get("candidates"),
+        drawn,
+        None,
+        model.boundary,
     )
 
 

@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from quarterhour.api.report.i18n import fmt_num, texts
+from quarterhour.api.report.i18n import fmt_num, limit_text, texts
 from quarterhour.geo.errors import NetworkError, QuarterhourError
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ COLOURS = {
     "catchment_edge": "#3182bd",
     "covered": "#31a354",
     "uncovered": "#de2d26",
+    "outside": "#bdbdbd",
     "existing": "#252525",
     "new": "#fd8d3c",
     "new_edge": "#7f2704",
@@ -300,7 +301,9 @@ def overview_figure(
     from quarterhour.api.report.tables import station_frame
 
     words = texts(lang)
-    minutes = fmt_num(data.summary.get("minutes") or data.summary.get("meters"), 1)
+    limit = limit_text(
+        minutes=data.summary.get("minutes"), meters=data.summary.get("meters"), lang=lang
+    )
     projection = data.network.projection
     extent = _extent(data)
     width_in = 7.0
@@ -339,10 +342,14 @@ def overview_figure(
             )
         )
         cx, cy = projection.forward(data.communities.lon, data.communities.lat)
+        status = data.plan.assignments["status"].astype(str).to_numpy()
+        outside = status == "outside_boundary"
+        uncovered = ~covered & ~outside
         axes.scatter(cx[covered], cy[covered], s=2.5, c=COLOURS["covered"], linewidths=0, zorder=4)
+        axes.scatter(cx[outside], cy[outside], s=2.0, c=COLOURS["outside"], linewidths=0, zorder=4)
         axes.scatter(
-            cx[~covered],
-            cy[~covered],
+            cx[uncovered],
+            cy[uncovered],
             s=14,
             c=COLOURS["uncovered"],
             marker="x",
@@ -424,7 +431,7 @@ def overview_figure(
                 facecolor=COLOURS["catchment"],
                 edgecolor=COLOURS["catchment_edge"],
                 alpha=0.6,
-                label=words["legend_catchment"].format(minutes=minutes),
+                label=words["legend_catchment"].format(limit=limit),
             ),
             Line2D(
                 [],
@@ -464,6 +471,18 @@ def overview_figure(
                 label=words["legend_new"],
             ),
         ]
+        if outside.any():
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    linestyle="",
+                    markersize=3.5,
+                    color=COLOURS["outside"],
+                    label=words["legend_outside"],
+                )
+            )
         figure.legend(
             handles=handles,
             loc="lower center",
@@ -500,24 +519,29 @@ def scenario_chart(scenarios: Sequence[Scenario], *, lang: str) -> str:
     """Bars of the new stations each scenario needs, with its bound; a PNG data URI."""
     words = texts(lang)
     plan = next((s for s in scenarios if s.is_plan), scenarios[0])
-    panels = (
-        (
-            "speed",
-            words["chart_by_speed"].format(minutes=fmt_num(plan.minutes)),
-            words["chart_speed_axis"],
-            "speed_kmh",
-        ),
-        (
-            "minutes",
-            words["chart_by_minutes"].format(speed=fmt_num(plan.speed_kmh)),
-            words["chart_minutes_axis"],
-            "minutes",
-        ),
-    )
+    if plan.meters is not None:
+        panels: tuple[tuple[str, str, str, str], ...] = (
+            ("meters", words["chart_by_meters"], words["chart_meters_axis"], "meters"),
+        )
+    else:
+        panels = (
+            (
+                "speed",
+                words["chart_by_speed"].format(minutes=fmt_num(plan.minutes)),
+                words["chart_speed_axis"],
+                "speed_kmh",
+            ),
+            (
+                "minutes",
+                words["chart_by_minutes"].format(speed=fmt_num(plan.speed_kmh)),
+                words["chart_minutes_axis"],
+                "minutes",
+            ),
+        )
     with report_style():
         figure = Figure(figsize=(7.0, 2.5))
         for k, (axis, title, xlabel, attribute) in enumerate(panels):
-            axes = figure.add_subplot(1, 2, k + 1)
+            axes = figure.add_subplot(1, len(panels), k + 1)
             chosen = [s for s in scenarios if s.axis == axis]
             labels = [fmt_num(getattr(s, attribute)) for s in chosen]
             values = [s.n_new for s in chosen]

@@ -22,6 +22,10 @@ LIMITS_MIN: tuple[float, ...] = (10.0, 15.0, 20.0)
 """Walk limits compared, in minutes."""
 
 
+DISTANCES_M: tuple[float, ...] = (800.0, 1000.0, 1200.0)
+"""Walk limits compared in distance mode, in metres (GB 50180-2018: 800-1,000 m)."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One rerun of the plan.
@@ -29,9 +33,9 @@ class Scenario:
     Attributes
     ----------
     axis
-        ``"speed"`` or ``"minutes"``: what the scenario varies.
-    speed_kmh, minutes
-        Its walking speed and limit.
+        ``"speed"``, ``"minutes"`` or ``"meters"``: what the scenario varies.
+    speed_kmh, minutes, meters
+        Its walking speed and limit (minutes, or metres in distance mode).
     n_new
         New stations it needs.
     lower_bound
@@ -44,7 +48,8 @@ class Scenario:
 
     axis: str
     speed_kmh: float
-    minutes: float
+    minutes: float | None
+    meters: float | None
     n_new: int
     lower_bound: float | None
     covered: int
@@ -74,11 +79,13 @@ def run_scenarios(
     *,
     speeds_kmh: tuple[float, ...] = SPEEDS_KMH,
     limits_min: tuple[float, ...] = LIMITS_MIN,
+    distances_m: tuple[float, ...] = DISTANCES_M,
 ) -> list[Scenario]:
     """Rerun the plan at every speed (at its limit) and every limit (at its speed).
 
-    Each distinct (speed, limit) pair is solved once, with the plan's inputs and budget, by the
-    heuristic (a few seconds each on the bundled data).
+    A plan in minutes is rerun at ``speeds_kmh`` and ``limits_min``; a plan in metres at
+    ``distances_m`` (and its own distance). Each distinct scenario is solved once, with the plan's
+    inputs, boundary and budget, by the heuristic (a few seconds each on the bundled data).
 
     Parameters
     ----------
@@ -88,54 +95,71 @@ def run_scenarios(
         Walking speeds to compare, at the plan's limit.
     limits_min
         Walk limits to compare, in minutes, at the plan's speed.
+    distances_m
+        Walk limits to compare in distance mode, in metres.
     """
     from quarterhour.siting.plan import run_plan
 
     summary = data.summary
-    speed, minutes = data.speed_kmh, data.minutes
+    speed = data.speed_kmh
     budget = summary.get("budget")
-    pairs = [("speed", s, minutes) for s in speeds_kmh] + [
-        ("minutes", speed, m) for m in limits_min
-    ]
-    solved: dict[tuple[float, float], dict[str, object]] = {}
+    plan_meters = summary.get("meters")
+    if plan_meters is None:
+        minutes = data.minutes
+        pairs = [("speed", s, minutes, None) for s in speeds_kmh]
+        pairs += [("minutes", speed, m, None) for m in limits_min]
+    else:
+        distances = sorted({*distances_m, float(plan_meters)})
+        pairs = [("meters", speed, None, m) for m in distances]
+    solved: dict[tuple[float, float | None, float | None], dict[str, object]] = {}
     scenarios = []
-    for axis, pair_speed, pair_minutes in pairs:
-        key = (pair_speed, pair_minutes)
+    for axis, pair_speed, pair_minutes, pair_meters in pairs:
+        key = (pair_speed, pair_minutes, pair_meters)
         if key not in solved:
             with quiet_solver_log():
-                result = run_plan(
+                model = run_plan(
                     data.network,
                     data.communities,
                     existing=data.existing,
                     candidates=data.candidates,
                     minutes=pair_minutes,
+                    meters=pair_meters,
                     speed_kmh=pair_speed,
+                    boundary=data.plan_boundary,
                     budget=budget,
-                    quiet=True,  # type: ignore[arg-type]
-                ).result
-            solved[key] = result.summary
+                    quiet=True,
+                )
+            solved[key] = model.result.summary
+            figures = solved[key]
+            bound = figures["lower_bound"] if budget is None else figures["upper_bound"]
             log.info(
-                "scenario %g km/h, %g min: %s new stations (bound %.1f), %s uncoverable",
-                pair_speed,
-                pair_minutes,
-                solved[key]["n_new"],
-                solved[key]["lower_bound"] or float("nan"),
-                solved[key]["uncoverable"],
+                "scenario %s: %s new stations (%s bound %.1f), %s uncoverable",
+                f"{pair_meters:g} m"
+                if pair_meters is not None
+                else f"{pair_speed:g} km/h, {pair_minutes:g} min",
+                figures["n_new"],
+                "lower" if budget is None else "upper",
+                float(bound),
+                figures["uncoverable"],
             )
         figures = solved[key]
+        is_plan = (
+            math.isclose(pair_meters, plan_meters)
+            if plan_meters is not None
+            else math.isclose(pair_speed, speed) and math.isclose(pair_minutes, data.minutes)
+        )
         scenarios.append(
             Scenario(
                 axis=axis,
                 speed_kmh=pair_speed,
                 minutes=pair_minutes,
+                meters=pair_meters,
                 n_new=int(figures["n_new"]),
                 lower_bound=figures["lower_bound"],
-                covered=int(figures["covered"]),  # type: ignore[arg-type]
+                covered=int(figures["covered"]),
                 n_communities=int(figures["n_communities"]),
                 uncoverable=int(figures["uncoverable"]),
-                is_plan=summary.get("meters") is None
-                and math.isclose(pair_speed, speed)
-                and math.isclose(pair_minutes, minutes),
+                is_plan=is_plan,
             )
         )
     return scenarios

@@ -1,13 +1,16 @@
-"""The report's figures and tables, computed from a plan and its inputs, formatted for print.
+"""The report's figures and tables, from a plan and its inputs, formatted for print.
 
-Numbers are rounded here, once, for the reader: whole communities, walk times to a tenth of a
-minute, coordinates to six decimals (about 0.1 m), shares to a tenth of a percent.
+Every number printed comes from the plan's ``summary.json`` or from its tables
+(``assignments.csv``, ``stations.geojson``) and is rounded here, once, for the reader: whole
+communities, walk times to a tenth of a minute, coordinates to six decimals (about 0.1 m),
+shares to a tenth of a percent. The table by area is ``summary.json``'s own ``by_area``, so the
+report and the summary cannot disagree.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +18,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from quarterhour.api.report.i18n import (
-    district_name,
+    area_name,
     fmt_bound,
     fmt_int,
     fmt_minutes,
@@ -24,7 +27,6 @@ from quarterhour.api.report.i18n import (
     limit_text,
     texts,
 )
-from quarterhour.api.report.scenarios import quiet_solver_log
 from quarterhour.geo.crs import convert
 from quarterhour.settings import minutes_to_metres
 from quarterhour.siting.reasons import reason_text
@@ -32,42 +34,11 @@ from quarterhour.siting.reasons import reason_text
 if TYPE_CHECKING:
     from quarterhour.api.report.inputs import PlanInputs
 
-GROUP_COLUMNS: tuple[str, ...] = (
-    "streetname",
-    "street",
-    "town",
-    "街镇",
-    "街道",
-    "乡镇",
-    "township",
-    "subdistrict",
-)
-"""Community columns (any case) naming the town or street a community belongs to, preferred first."""
-
 AT_COMMUNITY_M = 1.0
 """A station this close to a community stands at it (candidate sites default to the communities)."""
 
 MAX_UNCOVERABLE_ROWS = 300
 """At most this many uncoverable communities are listed; the rest are counted."""
-
-
-@dataclass(frozen=True)
-class Grouping:
-    """How communities are grouped in the per-town table.
-
-    Attributes
-    ----------
-    labels
-        One group name per community (plan order).
-    column
-        The column the names came from.
-    by_district
-        Whether the groups are districts from ``adcode`` (the bundled compounds).
-    """
-
-    labels: np.ndarray
-    column: str
-    by_district: bool
 
 
 @dataclass
@@ -83,13 +54,15 @@ class ReportTables:
     stations
         One dict per new station, in pick order.
     groups
-        One dict per town/street (or district), then a total row; empty without a grouping.
-    grouping
-        How the groups were formed, or None.
+        One dict per town/street (or district), then a total row; empty without areas.
+    area_kind
+        ``"town"`` or ``"district"``: what the groups are, or None.
     uncoverable
         One dict per uncoverable community (at most ``MAX_UNCOVERABLE_ROWS``).
     n_uncoverable
         How many communities are uncoverable in all.
+    inactive
+        One dict per existing station that covers nothing (off the network, outside the area).
     show_nearest
         Whether some station stands away from every community (so the nearest one is worth naming).
     weighted
@@ -100,51 +73,12 @@ class ReportTables:
     bound: dict[str, float | int | None]
     stations: list[dict[str, str]]
     groups: list[dict[str, str]]
-    grouping: Grouping | None
+    area_kind: str | None
     uncoverable: list[dict[str, str]]
     n_uncoverable: int
+    inactive: list[dict[str, str]]
     weighted: bool
     show_nearest: bool
-    covered_today: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
-
-
-def covered_today_mask(data: PlanInputs) -> np.ndarray:
-    """Which communities an existing station covers within the plan's limit (plan order)."""
-    summary = data.summary
-    n = len(data.communities)
-    if data.existing is None or int(summary["n_existing"]) == 0:
-        return np.zeros(n, bool)
-    from quarterhour.siting.audit import coverage_audit
-
-    with quiet_solver_log():  # its warnings concern today's stations, not the plan
-        audit = coverage_audit(
-            data.network,
-            data.communities,
-            data.existing,
-            minutes=data.minutes,
-            speed_kmh=data.speed_kmh,
-            meters=summary.get("meters"),
-            quiet=True,
-        )
-    covered = audit.communities.set_index("community_id")["covered"]
-    return covered.reindex(data.communities.ids).fillna(value=False).to_numpy(bool)
-
-
-def find_grouping(data: PlanInputs, *, lang: str) -> Grouping | None:
-    """The communities' town/street column, else their district from ``adcode``, else None."""
-    extra = data.communities.extra
-    by_lower = {str(name).lower(): name for name in extra.columns}
-    for wanted in GROUP_COLUMNS:
-        if wanted in by_lower:
-            column = by_lower[wanted]
-            unknown = texts(lang)["unknown_group"]
-            labels = extra[column].astype("string").fillna("").str.strip().replace("", unknown)
-            return Grouping(labels.to_numpy(object), str(column), by_district=False)
-    if "adcode" in by_lower:
-        codes = extra[by_lower["adcode"]].astype("string").fillna("")
-        labels = np.array([district_name(code, lang=lang) for code in codes], dtype=object)
-        return Grouping(labels, str(by_lower["adcode"]), by_district=True)
-    return None
 
 
 def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
@@ -158,37 +92,39 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         The report language.
     """
     summary = data.summary
-    weighted = not np.allclose(data.communities.weight, 1.0)
-    today = covered_today_mask(data)
-    grouping = find_grouping(data, lang=lang)
+    weighted = not np.allclose(data.plan.assignments["weight"].to_numpy(float), 1.0)
     nearest = _nearest_community(data)
     stations = _station_rows(data, nearest, weighted=weighted, lang=lang)
-    groups = _group_rows(data, grouping, today, nearest, lang=lang) if grouping is not None else []
-    uncoverable, n_uncoverable = _uncoverable_rows(data, grouping, lang=lang)
+    groups = _group_rows(summary, lang=lang)
+    uncoverable, n_uncoverable = _uncoverable_rows(data, lang=lang)
     bound = _bound(summary)
     n = int(summary["n_communities"])
+    counts = summary.get("status_counts") or {}
+    limit = limit_text(minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang)
     headline = {
         "communities": fmt_int(n),
-        "covered_today": fmt_int(today.sum()),
-        "covered_today_share": fmt_pct(today.sum() / n if n else 0.0),
+        "communities_read": fmt_int(summary.get("communities_read", n)),
+        "outside": fmt_int(counts.get("outside_boundary", 0)),
+        "covered_today": fmt_int(summary.get("covered_today", 0)),
+        "covered_today_share": fmt_pct(int(summary.get("covered_today", 0)) / n if n else 0.0),
         "n_existing": fmt_int(summary["n_existing"]),
         "n_new": fmt_int(summary["n_new"]),
         "covered": fmt_int(summary["covered"]),
-        "covered_share": fmt_pct(
-            summary.get("covered_share", int(summary["covered"]) / n if n else 0.0)
-        ),
+        "covered_share": fmt_pct(summary.get("covered_share", 0.0)),
         "uncoverable": fmt_int(summary["uncoverable"]),
         "lower_bound": fmt_bound(bound["value"]),
         "lower_bound_ceil": fmt_int(bound["ceil"]),
+        "upper_bound": fmt_int(summary.get("upper_bound")),
         "gap": fmt_pct(bound["gap"]),
         "speed_kmh": fmt_num(summary["speed_kmh"], 1),
         "per_minute": fmt_int(minutes_to_metres(1.0, data.speed_kmh)),
         "minutes": fmt_num(summary.get("minutes"), 1),
         "metres": fmt_int(_limit_metres(data)),
-        "limit": limit_text(
-            minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang
-        ),
+        "limit": limit,
         "weight_covered": fmt_int(summary.get("covered_weight")),
+        "weight_total": fmt_int(summary.get("total_weight")),
+        "weight_share": fmt_pct(summary.get("covered_weight_share")),
+        "budget": fmt_int(summary.get("budget")),
     }
     show_nearest = bool(len(nearest)) and bool((nearest["distance_m"] >= AT_COMMUNITY_M).any())
     return ReportTables(
@@ -196,33 +132,28 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         bound,
         stations,
         groups,
-        grouping,
+        summary.get("by_area_kind"),
         uncoverable,
         n_uncoverable,
+        _inactive_rows(data, lang=lang),
         weighted,
         show_nearest,
-        today,
     )
 
 
 def _limit_metres(data: PlanInputs) -> float:
     meters = data.summary.get("meters")
-    return float(meters) if meters is not None else minutes_to_metres(data.minutes, data.speed_kmh)  # type: ignore[arg-type]
+    if meters is not None:
+        return float(meters)
+    return minutes_to_metres(data.minutes, data.speed_kmh)
 
 
 def _bound(summary: dict[str, object]) -> dict[str, float | int | None]:
     """The bound of the plan, its whole-station ceiling and the gap."""
-    value = (
-        summary.get("lower_bound")
-        if summary["objective"] == "min_cover"
-        else summary.get("upper_bound")
-    )
+    minimum = summary["objective"] == "min_cover"
+    value = summary.get("lower_bound") if minimum else summary.get("upper_bound")
     number = float(value) if value is not None else None
-    ceil = (
-        math.ceil(number - 1e-6)
-        if number is not None and summary["objective"] == "min_cover"
-        else None
-    )
+    ceil = math.ceil(number - 1e-6) if number is not None and minimum else None
     gap = summary.get("gap")
     return {"value": number, "ceil": ceil, "gap": float(gap) if gap is not None else None}
 
@@ -248,14 +179,19 @@ def new_station_frame(data: PlanInputs) -> pd.DataFrame:
 
 def station_frame(data: PlanInputs) -> pd.DataFrame:
     """Every station of ``stations.geojson``: its properties and ``lon``/``lat`` (WGS84)."""
+    collection = data.plan.stations
     rows = []
-    for feature in data.plan.stations.get("features", []):
+    for feature in collection.get("features", []):
         geometry = feature.get("geometry") or {}
         lon, lat = (geometry.get("coordinates") or [math.nan, math.nan])[:2]
         rows.append(dict(feature.get("properties") or {}) | {"lon": float(lon), "lat": float(lat)})
     if not rows:
-        return pd.DataFrame(columns=["station_id", "name", "kind", "rank", "lon", "lat"])
-    return pd.DataFrame(rows)
+        return pd.DataFrame(columns=["station_id", "name", "kind", "status", "rank", "lon", "lat"])
+    frame = pd.DataFrame(rows)
+    crs = str(collection.get("crs") or "wgs84")
+    if crs != "wgs84":
+        frame["lon"], frame["lat"] = convert(frame["lon"], frame["lat"], src=crs, dst="wgs84")
+    return frame
 
 
 def _station_rows(
@@ -268,93 +204,80 @@ def _station_rows(
         new["lon"].to_numpy(float), new["lat"].to_numpy(float), src="wgs84", dst="gcj02"
     )
     assignments = data.plan.assignments
-    walks = assignments[assignments["covered"].astype(bool)].groupby("station_id")["walk_min"]
+    walks = assignments[assignments["covered"]].groupby("station_id")["walk_min"]
     median, longest = walks.median(), walks.max()
-    address = _text_column(data.communities.extra, "address")
+    community_address = data.communities.field("address")
     words = texts(lang)
     rows = []
     for k, station in new.iterrows():
         position = int(nearest.loc[k, "position"])
         station_id = str(station["station_id"])
         distance = float(nearest.loc[k, "distance_m"])
-        at_community = distance < AT_COMMUNITY_M
         nearest_name = str(data.communities.names[position])
+        address = str(station.get("address") or "")
+        if not address and community_address is not None and distance < AT_COMMUNITY_M:
+            address = str(community_address[position])
         rows.append(
             {
                 "rank": fmt_int(station["rank"]),
                 "name": str(station.get("name") or station_id),
                 "location": f"{gcj_lon[k]:.6f}, {gcj_lat[k]:.6f}",
                 "nearest": words["at_station"]
-                if at_community
+                if distance < AT_COMMUNITY_M
                 else words["metres_away"].format(name=nearest_name, m=fmt_int(distance)),
-                "address": address[position],
+                "address": address,
                 "new_communities": fmt_int(station["new_communities"]),
                 "new_weight": fmt_int(station["new_weight"]) if weighted else "",
                 "served": fmt_int(station.get("served_communities")),
-                "walk": f"{fmt_minutes(median.get(station_id))} / {fmt_minutes(longest.get(station_id))}",
+                "walk": f"{fmt_minutes(median.get(station_id))} / "
+                f"{fmt_minutes(longest.get(station_id))}",
             }
         )
     return rows
 
 
-def _text_column(extra: pd.DataFrame, name: str) -> np.ndarray:
-    """A column of ``extra`` (any case) as clean strings, or empty strings if absent."""
-    by_lower = {str(column).lower(): column for column in extra.columns}
-    if name not in by_lower:
-        return np.full(len(extra), "", dtype=object)
-    values = extra[by_lower[name]].astype("string").fillna("").str.strip()
-    return values.to_numpy(object)
+def _group_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]]:
+    """The table by area, from ``summary.json``'s ``by_area``, with a total row."""
+    areas = pd.DataFrame(summary.get("by_area") or [])
+    if areas.empty:
+        return []
+    words = texts(lang)
+    total = pd.DataFrame([{"area": words["total"], **areas.drop(columns=["area"]).sum()}])
+    table = pd.concat([areas, total], ignore_index=True)
+    rows = []
+    for row in table.itertuples(index=False):
+        planned = int(row.communities) - int(row.outside_boundary)
+        rows.append(
+            {
+                "group": area_name(row.area, lang=lang) or words["unknown_group"],
+                "communities": fmt_int(planned),
+                "today": f"{fmt_int(row.covered_today)} ({fmt_pct(_share(row.covered_today, planned))})",
+                "covered": f"{fmt_int(row.covered)} ({fmt_pct(_share(row.covered, planned))})",
+                "new_stations": fmt_int(row.new_stations),
+                "uncoverable": fmt_int(row.uncoverable),
+                "outside": fmt_int(row.outside_boundary),
+            }
+        )
+    return rows
 
 
-def _group_rows(
-    data: PlanInputs, grouping: Grouping, today: np.ndarray, nearest: pd.DataFrame, *, lang: str
-) -> list[dict[str, str]]:
+def _share(part: object, whole: int) -> float:
+    return float(part) / whole if whole else 0.0
+
+
+def _uncoverable_rows(data: PlanInputs, *, lang: str) -> tuple[list[dict[str, str]], int]:
     assignments = data.plan.assignments
-    frame = pd.DataFrame(
-        {
-            "group": grouping.labels,
-            "today": today,
-            "covered": assignments["covered"].astype(bool).to_numpy(),
-            "uncoverable": ~assignments["coverable"].astype(bool).to_numpy(),
-        }
-    )
-    station_groups = pd.Series(grouping.labels[nearest["position"].to_numpy(int)]).value_counts()
-    table = frame.groupby("group", sort=False).agg(
-        communities=("group", "size"),
-        today=("today", "sum"),
-        covered=("covered", "sum"),
-        uncoverable=("uncoverable", "sum"),
-    )
-    table["new_stations"] = station_groups.reindex(table.index).fillna(0).astype(int)
-    table = table.sort_values(["communities"], ascending=False)
-    table.loc[texts(lang)["total"]] = table.sum()
-    return [
-        {
-            "group": str(name),
-            "communities": fmt_int(row.communities),
-            "today": f"{fmt_int(row.today)} ({fmt_pct(row.today / row.communities)})",
-            "covered": f"{fmt_int(row.covered)} ({fmt_pct(row.covered / row.communities)})",
-            "new_stations": fmt_int(row.new_stations),
-            "uncoverable": fmt_int(row.uncoverable),
-        }
-        for name, row in table.iterrows()
-    ]
-
-
-def _uncoverable_rows(
-    data: PlanInputs, grouping: Grouping | None, *, lang: str
-) -> tuple[list[dict[str, str]], int]:
-    assignments = data.plan.assignments
-    mask = ~assignments["coverable"].astype(bool).to_numpy()
+    mask = assignments["status"].isin(["uncoverable", "off_network"]).to_numpy()
     summary = data.summary
     limit = limit_text(minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang)
+    kind = summary.get("by_area_kind")
     rows = []
     for position in np.flatnonzero(mask)[:MAX_UNCOVERABLE_ROWS]:
         record = assignments.iloc[position]
         rows.append(
             {
                 "name": str(record["community_name"]),
-                "group": str(grouping.labels[position]) if grouping is not None else "",
+                "group": area_name(record[kind], lang=lang) if kind else "",
                 "reason": reason_text(
                     record.get("reason"),
                     access_m=float(record.get("access_m")),
@@ -367,3 +290,16 @@ def _uncoverable_rows(
             }
         )
     return rows, int(mask.sum())
+
+
+def _inactive_rows(data: PlanInputs, *, lang: str) -> list[dict[str, str]]:
+    """Existing stations that cover nothing: off the network or outside the area."""
+    stations = station_frame(data)
+    if stations.empty or "status" not in stations:
+        return []
+    words = texts(lang)
+    inactive = stations[(stations["kind"] == "existing") & (stations["status"] != "active")]
+    return [
+        {"name": str(row.name), "status": words[f"station_{row.status}"]}
+        for row in inactive.itertuples(index=False)
+    ]
