@@ -34,7 +34,9 @@ from quarterhour.routing.isochrone import isochrones
 from quarterhour.routing.network import build_network, download_network, load_network
 from quarterhour.routing.walktimes import walk_times
 from quarterhour.siting.audit import CoverageAudit
+from quarterhour.siting.bundled import default_communities as bundled_communities
 from quarterhour.siting.model import CoverageModel
+from quarterhour.siting.plan import coverage_audit
 from quarterhour.siting.result import SitingResult
 
 if TYPE_CHECKING:
@@ -63,7 +65,9 @@ __all__ = [
     "WalkNetwork",
     "__version__",
     "build_network",
+    "bundled_communities",
     "convert",
+    "coverage_audit",
     "download_network",
     "explore",
     "isochrones",

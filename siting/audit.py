@@ -5,16 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from quarterhour.geo.points import PointSet, as_point_set
-from quarterhour.siting.inputs import check_ids
-from quarterhour.siting.model import CoverageModel
-
 if TYPE_CHECKING:
     import pandas as pd
-    import shapely
 
-    from quarterhour.routing.graph import WalkNetwork
-    from quarterhour.siting.model import PointsLike
     from quarterhour.siting.result import SitingResult
 
 
@@ -83,51 +76,3 @@ def audit_of_stations(result: SitingResult) -> CoverageAudit:
         )
     }
     return CoverageAudit(table, stations, summary)
-
-
-def coverage_audit(
-    network: WalkNetwork | str,
-    communities: PointsLike,
-    stations: PointsLike,
-    *,
-    minutes: float | None = None,
-    speed_kmh: float | None = None,
-    meters: float | None = None,
-    boundary: shapely.Geometry | None = None,
-    crs: str | None = None,
-    quiet: bool = True,
-) -> CoverageAudit:
-    """Audit how well existing ``stations`` cover ``communities`` on a walking ``network``.
-
-    Parameters
-    ----------
-    network
-        A walking network, or the path of an OSM file to load it from.
-    communities
-        Demand points (with weights).
-    stations
-        Existing stations.
-    minutes, speed_kmh, meters
-        Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
-    boundary
-        The planning area (WGS84): points outside it are counted and kept, not audited.
-    crs
-        Coordinate system of frames given without one.
-    quiet
-        Hide progress bars (of the network build and of the walk times).
-    """
-    stations = as_point_set(stations, crs=crs, role="stations")
-    check_ids(stations.ids, "stations")  # the model would call them existing stations
-    model = CoverageModel.from_points(
-        network,
-        communities,
-        existing=stations,
-        candidates=PointSet.empty(),
-        minutes=minutes,
-        speed_kmh=speed_kmh,
-        meters=meters,
-        boundary=boundary,
-        crs=crs,
-        quiet=quiet,
-    )
-    return model.audit()

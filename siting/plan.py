@@ -1,16 +1,18 @@
-"""One call for the command line and the API: build the model, solve it, return the result."""
+"""One call for the command line and the API: a plan (build and solve a model) or an audit."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from quarterhour.siting.inputs import check_budget
+from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour.siting.inputs import check_budget, check_ids
 from quarterhour.siting.model import CoverageModel
 
 if TYPE_CHECKING:
     import shapely
 
     from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.audit import CoverageAudit
     from quarterhour.siting.model import PointsLike
 
 
@@ -76,3 +78,51 @@ def run_plan(
         quiet=quiet,
     )
     return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound)
+
+
+def coverage_audit(
+    network: WalkNetwork | str,
+    communities: PointsLike,
+    stations: PointsLike,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    boundary: shapely.Geometry | None = None,
+    crs: str | None = None,
+    quiet: bool = True,
+) -> CoverageAudit:
+    """Audit how well existing ``stations`` cover ``communities`` on a walking ``network``.
+
+    Parameters
+    ----------
+    network
+        A walking network, or the path of an OSM file to load it from.
+    communities
+        Demand points (with weights).
+    stations
+        Existing stations.
+    minutes, speed_kmh, meters
+        Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
+    boundary
+        The planning area (WGS84): points outside it are counted and kept, not audited.
+    crs
+        Coordinate system of frames given without one.
+    quiet
+        Hide progress bars (of the network build and of the walk times).
+    """
+    stations = as_point_set(stations, crs=crs, role="stations")
+    check_ids(stations.ids, "stations")  # the model would call them existing stations
+    model = CoverageModel.from_points(
+        network,
+        communities,
+        existing=stations,
+        candidates=PointSet.empty(),
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        meters=meters,
+        boundary=boundary,
+        crs=crs,
+        quiet=quiet,
+    )
+    return model.audit()

@@ -173,7 +173,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: every community's nearest station and walk time, as CSV."""
     from quarterhour.geo.spreadsheets import write_csv
-    from quarterhour.siting.audit import coverage_audit
+    from quarterhour.siting.plan import coverage_audit
 
     minutes, meters = limit_from_args(args)
     stations = _load_points(

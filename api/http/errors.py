@@ -69,12 +69,14 @@ def too_large(loc: Location, msg: str) -> ApiError:
 def field_errors(*loc: str | int) -> Iterator[None]:
     """Turn our ``QuarterhourError`` raised inside the block into an ``ApiError`` at ``loc``.
 
-    ``InputError`` becomes 422 and ``NetworkError`` 404, with the error's own message.
+    ``InputError`` becomes 422 and ``NetworkError`` 404, with the error's own message; an error
+    that names a library parameter is located at that field (``["body", "minutes"]``).
     """
     try:
         yield
     except InputError as error:
-        raise ApiError(422, loc=loc, msg=str(error), kind="value_error") from error
+        where = (*loc[:1], error.param) if error.param and len(loc) == 1 else loc
+        raise ApiError(422, loc=where, msg=str(error), kind="value_error") from error
     except NetworkError as error:
         raise ApiError(404, loc=loc, msg=str(error), kind="off_network") from error
 

@@ -21,8 +21,9 @@ from quarterhour.api.http.schemas import (
 )
 from quarterhour.api.http.state import AppState, StateDep
 from quarterhour.geo.points import PointSet
-from quarterhour.siting.audit import CoverageAudit, coverage_audit
+from quarterhour.siting.audit import CoverageAudit
 from quarterhour.siting.model import CoverageModel
+from quarterhour.siting.plan import coverage_audit
 
 router = APIRouter(tags=["data"])
 

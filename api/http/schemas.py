@@ -108,8 +108,8 @@ class WalkLimit(BaseModel):
 
     model_config = _STRICT
 
-    minutes: Minutes = settings.walk_limit_minutes
-    speed_kmh: Speed = settings.walk_speed_kmh
+    minutes: Minutes = Field(default_factory=lambda: settings.walk_limit_minutes)
+    speed_kmh: Speed = Field(default_factory=lambda: settings.walk_speed_kmh)
     meters: Metres | None = Field(
         None, description="distance limit in metres walked, instead of minutes"
     )
