@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,16 +14,9 @@ from quarterhour.geo.points import PointSet, read_points
 from quarterhour.routing.snapping import snap_points
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
-
-
-def default_communities_path() -> Path:
-    """The bundled compounds (AMap 2019, GCJ-02)."""
-    return settings.data_folder / settings.default_communities
 
 
 def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> PointSet:
@@ -61,8 +55,17 @@ def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> 
 
 
 def default_communities(network: WalkNetwork) -> PointSet:
-    """The bundled compounds inside the network's area (see :func:`communities_in_network_area`)."""
-    compounds = read_points(default_communities_path(), crs="gcj02", role="communities")
+    """The bundled compounds inside the network's area (see :func:`communities_in_network_area`).
+
+    Their AOI outlines (the ``shape`` column) are left out of the outputs: a few kilobytes of
+    coordinates per compound that no planner reads in a table.
+    """
+    compounds = read_points(
+        settings.default_communities_path(),
+        crs=settings.default_communities_crs,
+        role="communities",
+    )
+    compounds = replace(compounds, table=compounds.table.drop(columns=["shape"], errors="ignore"))
     inside = communities_in_network_area(network, compounds)
     if len(inside) == 0:
         msg = (
