@@ -7,6 +7,8 @@ The public API, for notebooks and scripts::
     net = qh.load_network("qingpu.osm.pbf")                  # or qh.download_network(...)
     homes = qh.read_points("社区.xlsx", crs="gcj02")           # or qh.points_from_frame(gdf)
     iso = qh.isochrones(net, (121.11, 31.15), minutes=[5, 10, 15], crs="gcj02")
+    way = qh.route(net, (121.11, 31.15), (121.12, 31.16), crs="gcj02")  # way.minutes, way.to_geojson()
+    near = qh.nearest_stations(net, (121.11, 31.15), stations, k=3, crs="gcj02")
     wt = qh.walk_times(net, homes, stations, minutes=15)
     model = qh.CoverageModel.from_points(net, homes, existing=stations, minutes=15)
     plan = model.solve()                                      # or model.solve(budget=20)
@@ -27,11 +29,18 @@ from typing import TYPE_CHECKING
 from quarterhour import settings
 from quarterhour.geo.boundary import read_boundary
 from quarterhour.geo.crs import convert
-from quarterhour.geo.errors import InputError, MissingExtraError, NetworkError, QuarterhourError
+from quarterhour.geo.errors import (
+    InputError,
+    MissingExtraError,
+    NetworkError,
+    NoRouteError,
+    QuarterhourError,
+)
 from quarterhour.geo.points import PointSet, points_from_frame, read_points
 from quarterhour.routing.graph import WalkNetwork
 from quarterhour.routing.isochrone import isochrones
 from quarterhour.routing.network import build_network, download_network, load_network
+from quarterhour.routing.route import Route, nearest_stations, route
 from quarterhour.routing.walktimes import walk_times
 from quarterhour.siting.audit import CoverageAudit
 from quarterhour.siting.bundled import default_communities as bundled_communities
@@ -59,8 +68,10 @@ __all__ = [
     "InputError",
     "MissingExtraError",
     "NetworkError",
+    "NoRouteError",
     "PointSet",
     "QuarterhourError",
+    "Route",
     "SitingResult",
     "WalkNetwork",
     "__version__",
@@ -72,11 +83,13 @@ __all__ = [
     "explore",
     "isochrones",
     "load_network",
+    "nearest_stations",
     "plot",
     "points_from_frame",
     "read_boundary",
     "read_points",
     "report",
+    "route",
     "settings",
     "walk_times",
 ]

@@ -103,3 +103,7 @@ def require_file(path: str | Path, *, what: str) -> Path:
         msg = f"{file_path.name}: {what} file not found ({file_path})"
         raise InputError(msg)
     return file_path
+
+
+class NoRouteError(NetworkError):
+    """Both points are on the network, but no walk joins them (separate parts of the network)."""

@@ -191,6 +191,22 @@ def limit_from_args(args: argparse.Namespace) -> tuple[object, object]:
     return args.minutes, args.meters
 
 
+def stated_crs(crs: str | None, lon: float, lat: float) -> str:
+    """The coordinate system given for a point, which a point in China must state."""
+    from quarterhour.geo.crs import out_of_china
+    from quarterhour.geo.points import CRS_CHOICES
+
+    if crs is not None:
+        return crs
+    if not out_of_china(lon, lat):
+        msg = (
+            f"the point ({lon}, {lat}) lies in China: state its coordinate system with "
+            f"{CRS_CHOICES}"
+        )
+        raise InputError(msg, param="crs")
+    return "wgs84"
+
+
 def boundary_from_args(args: argparse.Namespace) -> shapely.Geometry | None:
     """The planning area ``--boundary`` names (WGS84), or None."""
     from quarterhour.geo.boundary import read_boundary

@@ -1,4 +1,4 @@
-"""``quarterhour network``, ``isochrone`` and ``walktimes``: the routing commands."""
+"""``quarterhour network``, ``isochrone``, ``walktimes`` and ``route``: the routing commands."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from quarterhour.api.cli.options import (
     add_network_options,
     limit_from_args,
     network_from_args,
+    positive_float,
+    stated_crs,
     write_metadata,
 )
 from quarterhour.geo.crs import CRS_NAMES
-from quarterhour.geo.errors import InputError
+from quarterhour.geo.errors import InputError, QuarterhourError
 
 if TYPE_CHECKING:
     import argparse
@@ -35,20 +37,11 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     import orjson
 
     from quarterhour.geo.atomic import write_bytes
-    from quarterhour.geo.crs import check_crs_name, convert, out_of_china
-    from quarterhour.geo.points import CRS_CHOICES
+    from quarterhour.geo.crs import check_crs_name, convert
     from quarterhour.routing.isochrone import isochrone, to_geojson
 
     minutes, meters = limit_from_args(args)
-    point_crs = args.crs
-    if point_crs is None:
-        if not out_of_china(args.lon, args.lat):
-            msg = (
-                f"the point ({args.lon}, {args.lat}) lies in China: state its coordinate system "
-                f"with {CRS_CHOICES}"
-            )
-            raise InputError(msg, param="crs")
-        point_crs = "wgs84"
+    point_crs = stated_crs(args.crs, args.lon, args.lat)
     network = network_from_args(args)
     lon, lat = convert(args.lon, args.lat, src=check_crs_name(point_crs), dst="wgs84")
     result = isochrone(
@@ -133,6 +126,79 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
     log.info(
         "wrote %s pairs within %g %s to %s", f"{len(table):,}", times.limit, times.unit, args.output
     )
+
+
+ROUTE_POINT_OPTIONS = {
+    "from_point": "--from-lon/--from-lat",
+    "to_point": "--to-lon/--to-lat",
+    "point": "--from-lon/--from-lat",
+}
+"""The options a route's library errors about a point name."""
+
+
+def _route_error(error: QuarterhourError) -> QuarterhourError:
+    """The library's error with the point it is about named as the command's options."""
+    option = ROUTE_POINT_OPTIONS.get(error.param or "")
+    if option is None:
+        return error
+    return type(error)(f"{option} {error.message}")
+
+
+def cmd_route(args: argparse.Namespace) -> None:
+    """Write the walking route between two points (or to the nearest stations) as GeoJSON."""
+    import orjson
+
+    from quarterhour.geo.atomic import write_bytes
+    from quarterhour.geo.points import read_points
+    from quarterhour.routing.route import nearest_routes, shortest_route, wgs84_point
+
+    if (args.to_lon is None) != (args.to_lat is None):
+        msg = "give both --to-lon and --to-lat"
+        raise InputError(msg)
+    if (args.to_lon is None) == (args.stations is None):
+        msg = "give an end point (--to-lon, --to-lat) or --stations (the nearest stations)"
+        raise InputError(msg)
+    crs = stated_crs(args.crs, args.from_lon, args.from_lat)
+    out_crs = args.out_crs or crs
+    try:
+        lon, lat = wgs84_point((args.from_lon, args.from_lat), crs=crs, param="from_point")
+        if args.stations is None:
+            to_lon, to_lat = wgs84_point((args.to_lon, args.to_lat), crs=crs, param="to_point")
+            network = network_from_args(args)
+            result = shortest_route(network, lon, lat, to_lon, to_lat, speed_kmh=args.speed_kmh)
+            output = result.to_geojson(crs=out_crs)
+            output["attribution"] = network.attribution
+            summary = f"{result.minutes:.1f} min, {result.meters:,.0f} m"
+        else:
+            stations = read_points(
+                args.stations, crs=args.stations_crs or args.crs, role="stations"
+            )
+            network = network_from_args(args)
+            found = nearest_routes(
+                network, lon, lat, stations.lon, stations.lat, k=args.k, speed_kmh=args.speed_kmh
+            )
+            features = []
+            for rank, (t, result) in enumerate(found, start=1):
+                feature = result.to_geojson(crs=out_crs)
+                feature["properties"] = {
+                    "rank": rank,
+                    "station_id": str(stations.ids[t]),
+                    "name": str(stations.names[t]),
+                    **feature["properties"],
+                }
+                features.append(feature)
+            output = {
+                "type": "FeatureCollection",
+                "features": features,
+                "attribution": network.attribution,
+            }
+            summary = ", ".join(
+                f"{stations.ids[t]} {result.minutes:.1f} min" for t, result in found
+            )
+    except QuarterhourError as error:
+        raise _route_error(error) from error
+    write_bytes(args.output, orjson.dumps(output))
+    log.info("wrote %s to %s", summary, args.output)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -223,3 +289,53 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     add_limit_options(walk)
     add_network_options(walk)
+
+    way = add_command(
+        commands,
+        "route",
+        cmd_route,
+        "The walking route between two points, or from a point to its nearest stations "
+        "(--stations), as GeoJSON.",
+    )
+    way.add_argument("--from-lon", type=float, required=True, help="longitude of the start")
+    way.add_argument("--from-lat", type=float, required=True, help="latitude of the start")
+    way.add_argument("--to-lon", type=float, help="longitude of the end")
+    way.add_argument("--to-lat", type=float, help="latitude of the end")
+    way.add_argument(
+        "--stations",
+        type=Path,
+        metavar="S.csv",
+        help="instead of an end: routes to the nearest of these stations (CSV, GeoJSON, GeoPackage)",
+    )
+    way.add_argument(
+        "-k",
+        "--k",
+        dest="k",
+        type=int,
+        default=1,
+        help="how many nearest stations (with --stations)",
+    )
+    way.add_argument(
+        "--stations-crs",
+        choices=CRS_NAMES,
+        help="coordinates of --stations (default: as --crs)",
+    )
+    way.add_argument(
+        "--crs",
+        choices=CRS_NAMES,
+        help="coordinates of the points: gcj02 (AMap, Tencent), bd09 (Baidu) or wgs84; needed "
+        "for points in China",
+    )
+    way.add_argument(
+        "--out-crs",
+        choices=CRS_NAMES,
+        help="coordinates of the output (default: as --crs)",
+    )
+    way.add_argument(
+        "--speed-kmh",
+        type=positive_float,
+        default=settings.walk_speed_kmh,
+        help="walking speed",
+    )
+    way.add_argument("-o", "--output", type=Path, required=True, help="output .geojson file")
+    add_network_options(way)

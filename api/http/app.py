@@ -4,6 +4,7 @@
 starts (lifespan), and serves:
 
 * ``GET``/``POST /isochrone``, ``POST /walktimes`` (:mod:`quarterhour.api.http.routes_routing`);
+* ``GET``/``POST /route``, ``GET /nearest`` (:mod:`quarterhour.api.http.routes_route`);
 * ``GET /health``, ``/network``, ``/communities``, ``/stations``, ``/coverage``
   (:mod:`quarterhour.api.http.routes_data`);
 * ``POST /plan`` (:mod:`quarterhour.api.http.routes_plan`);
@@ -25,12 +26,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from quarterhour.api.http import routes_data, routes_plan, routes_routing
+from quarterhour.api.http import routes_data, routes_plan, routes_route, routes_routing
 from quarterhour.api.http.errors import BodyLimitMiddleware, install_error_handlers
 from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
 from quarterhour.api.http.state import AppState, load_state
 from quarterhour.geo.errors import NetworkError
 from quarterhour.routing.isochrone import isochrone
+from quarterhour.routing.route import shortest_route
 
 log = logging.getLogger("quarterhour")
 
@@ -39,10 +41,11 @@ LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 
 
 def warm_up(state: AppState) -> None:
-    """Run one isochrone so that the first request does not wait for the numba kernels to load."""
+    """Run one isochrone and one route so that the first requests do not wait for numba."""
     lon, lat = state.network.node_lonlat
     try:
         isochrone(state.network, float(lon[0]), float(lat[0]), minutes=[1.0])
+        shortest_route(state.network, float(lon[0]), float(lat[0]), float(lon[0]), float(lat[0]))
     except NetworkError:  # pragma: no cover - a node is always on the network
         log.debug("warm-up point off the network")
 
@@ -77,7 +80,12 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         },
     )
     install_error_handlers(app)
-    for router in (routes_routing.router, routes_data.router, routes_plan.router):
+    for router in (
+        routes_routing.router,
+        routes_route.router,
+        routes_data.router,
+        routes_plan.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")

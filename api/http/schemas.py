@@ -256,3 +256,165 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     413: {"model": ErrorOut, "description": "body or point list over the limits"},
     422: {"model": ErrorOut, "description": "a bad field; loc names it"},
 }
+
+
+# Routes (GET/POST /route, GET /nearest) -----------------------------------------------------
+
+MAX_NEAREST = 10
+"""Most stations one ``GET /nearest`` returns."""
+
+OptionalSpeed = Annotated[
+    Speed | None,
+    Field(description="walking speed, km/h (default 4.5, quarterhour.settings.walk_speed_kmh)"),
+]
+
+
+class RouteParams(BaseModel):
+    """Two points: the parameters of ``GET /route``."""
+
+    model_config = _STRICT
+
+    from_lon: Longitude
+    from_lat: Latitude
+    to_lon: Longitude
+    to_lat: Latitude
+    crs: CrsName = Field("wgs84", description="coordinates of the points (AMap lists are gcj02)")
+    out_crs: CrsName | None = Field(None, description="coordinates of the answer (default: crs)")
+    speed_kmh: OptionalSpeed = None
+
+
+class NearestParams(BaseModel):
+    """A resident's point and how many stations: the parameters of ``GET /nearest``."""
+
+    model_config = _STRICT
+
+    lon: Longitude
+    lat: Latitude
+    k: int = Field(3, ge=1, le=MAX_NEAREST, description="how many stations (1 to 10)")
+    crs: CrsName = Field("wgs84", description="coordinates of lon/lat (AMap lists are gcj02)")
+    out_crs: CrsName | None = Field(None, description="coordinates of the answer (default: crs)")
+    speed_kmh: OptionalSpeed = None
+
+
+ValhallaUnits = Literal["kilometers", "km", "miles", "mi"]
+
+_VALHALLA_OPTIONS = ConfigDict(extra="ignore")
+"""Valhalla's location and costing options that do not apply to a walk are accepted and ignored."""
+
+
+class ValhallaLocation(BaseModel):
+    """A Valhalla location: ``lat`` and ``lon`` (its other options are ignored)."""
+
+    model_config = _VALHALLA_OPTIONS
+
+    lat: Latitude
+    lon: Longitude
+
+
+class ValhallaPedestrian(BaseModel):
+    """Valhalla's pedestrian costing options: ``walking_speed`` in km/h."""
+
+    model_config = _VALHALLA_OPTIONS
+
+    walking_speed: OptionalSpeed = None
+
+
+class ValhallaCostingOptions(BaseModel):
+    """Valhalla's ``costing_options``; only ``pedestrian`` applies."""
+
+    model_config = _VALHALLA_OPTIONS
+
+    pedestrian: ValhallaPedestrian | None = None
+
+
+class ValhallaDirectionsOptions(BaseModel):
+    """Valhalla's ``directions_options``; only ``units`` applies (no narrative is written)."""
+
+    model_config = _VALHALLA_OPTIONS
+
+    units: ValhallaUnits | None = None
+
+
+class ValhallaRouteRequest(BaseModel):
+    """The body of ``POST /route``: Valhalla's route request for one walk between two points."""
+
+    model_config = _STRICT
+
+    locations: list[ValhallaLocation] = Field(
+        min_length=2, max_length=2, description="start and end, [{lat, lon}, {lat, lon}]"
+    )
+    costing: Literal["pedestrian"] = Field(description="only pedestrian")
+    costing_options: ValhallaCostingOptions | None = None
+    units: ValhallaUnits | None = Field(None, description="units of length (default kilometers)")
+    directions_options: ValhallaDirectionsOptions | None = None
+    shape_format: Literal["polyline6", "polyline5", "geojson"] = Field(
+        "polyline6", description="encoding of trip.legs[].shape"
+    )
+    id: (
+        Annotated[str, Field(max_length=200)] | Annotated[int, Field(ge=-(2**53), le=2**53)] | None
+    ) = Field(None, description="echoed in the answer")
+    narrative: bool | None = Field(None, description="accepted; no narrative is written")
+    language: Annotated[str, Field(max_length=20)] | None = None
+    directions_type: Literal["none", "maneuvers", "instructions"] | None = None
+    crs: CrsName = Field("wgs84", description="quarterhour extension: coordinates of the locations")
+    out_crs: CrsName | None = Field(
+        None, description="quarterhour extension: coordinates of the shape (default: crs)"
+    )
+
+
+class ValhallaSummary(BaseModel):
+    """Time (seconds), length (in the trip's units) and bounding box of a trip or a leg."""
+
+    time: float
+    length: float
+    cost: float
+    min_lat: float
+    min_lon: float
+    max_lat: float
+    max_lon: float
+    has_time_restrictions: bool
+    has_toll: bool
+    has_highway: bool
+    has_ferry: bool
+
+
+class ValhallaManeuver(BaseModel):
+    """One maneuver (start or destination; no turn-by-turn instructions)."""
+
+    type: int
+    instruction: str
+    time: float
+    length: float
+    cost: float
+    begin_shape_index: int
+    end_shape_index: int
+    travel_mode: str
+    travel_type: str
+
+
+class ValhallaLeg(BaseModel):
+    """One leg: its maneuvers, summary and shape."""
+
+    maneuvers: list[ValhallaManeuver]
+    summary: ValhallaSummary
+    shape: str | dict
+
+
+class ValhallaTrip(BaseModel):
+    """Valhalla's trip."""
+
+    locations: list[dict]
+    legs: list[ValhallaLeg]
+    summary: ValhallaSummary
+    status_message: str
+    status: int
+    units: Literal["kilometers", "miles"]
+    language: str
+
+
+class ValhallaRouteOut(BaseModel):
+    """Valhalla's route answer, plus the OpenStreetMap attribution."""
+
+    trip: ValhallaTrip
+    id: str | int | None = None
+    attribution: str

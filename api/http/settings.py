@@ -105,7 +105,8 @@ Tencent) or `bd09` (Baidu) and answers in the same system unless `out_crs` says 
 
 **Errors.** Every error answer has one JSON shape, FastAPI's validation shape:
 `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`. 422 means a bad field (`loc` names
-it), 404 a point farther than 500 m from any street (`type` `off_network`) or an unknown path,
+it), 404 a point farther than 500 m from any street (`type` `off_network`), two points no walk
+joins (`no_route`) or an unknown path,
 413 a body or point list over the limits, 409 data the server was not started with.
 
 Outputs built from OpenStreetMap data carry: """

@@ -1,10 +1,10 @@
-/* quarterhour planners' map: streets, communities, stations, isochrones and station plans.
+/* quarterhour planners' map: streets, communities, stations, isochrones, routes and station plans.
  * Plain script, no build step, no network access beyond this server (works offline). */
 (function () {
   "use strict";
 
   var ATTRIBUTION = "© OpenStreetMap contributors (ODbL)";
-  var COVERED = "#1a9850", UNCOVERED = "#d73027", STATION = "#2c7bb6", PLANNED = "#7b3294";
+  var COVERED = "#1a9850", UNCOVERED = "#d73027", STATION = "#2c7bb6", PLANNED = "#7b3294", ROUTE = "#e6550d";
 
   var map = L.map("map", { preferCanvas: true, zoomControl: true, attributionControl: true });
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
@@ -19,6 +19,7 @@
     communities: L.layerGroup().addTo(map),
     stations: L.layerGroup().addTo(map),
     isochrones: L.layerGroup().addTo(map),
+    routes: L.layerGroup().addTo(map),
     planned: L.layerGroup().addTo(map)
   };
   L.control.layers(null, {
@@ -26,6 +27,7 @@
     "小区 communities": layers.communities,
     "现有站点 stations": layers.stations,
     "步行范围 isochrones": layers.isochrones,
+    "步行路线 routes": layers.routes,
     "规划站点 proposed": layers.planned
   }, { collapsed: true }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
@@ -77,9 +79,13 @@
   function drawCommunities(collection) {
     collection.features.forEach(function (feature) {
       var c = feature.geometry.coordinates, p = feature.properties;
-      var marker = L.circleMarker([c[1], c[0]], { radius: 3, weight: 1, fillOpacity: 0.8 });
+      // A click on a community draws its route to its station, not an isochrone of the map.
+      var marker = L.circleMarker([c[1], c[0]], {
+        radius: 3, weight: 1, fillOpacity: 0.8, bubblingMouseEvents: false, className: "community"
+      });
       setCovered(marker, p.covered);
       marker.bindTooltip(escapeHtml(p.name) + (p.walk_min != null ? " · " + p.walk_min.toFixed(1) + " min" : ""));
+      marker.on("click", function () { drawRoute(p.name, c); });
       communityMarkers[p.id] = marker;
       layers.communities.addLayer(marker);
     });
@@ -121,6 +127,27 @@
     }).catch(function (error) { setStatus(error.message, true); });
   }
 
+  function drawRoute(name, coordinates) {
+    var url = "/nearest?k=1&lon=" + coordinates[0].toFixed(6) + "&lat=" + coordinates[1].toFixed(6) +
+      "&speed_kmh=" + speed();
+    setStatus("计算步行路线 Computing the walking route…");
+    return getJSON(url).then(function (collection) {
+      layers.routes.clearLayers();
+      var feature = collection.features[0], p = feature.properties;
+      var text = escapeHtml(name) + " → " + escapeHtml(p.name || p.station_id) + " · 步行 " +
+        p.minutes.toFixed(1) + " 分钟 min · " + Math.round(p.meters) + " 米 m";
+      var line = L.geoJSON(feature, {
+        style: { color: ROUTE, weight: 5, opacity: 0.9, renderer: svg, className: "route" },
+        onEachFeature: function (f, layer) { layer.bindTooltip(text); }
+      }).addTo(layers.routes);
+      if (!map.getBounds().contains(line.getBounds())) {
+        map.fitBounds(line.getBounds(), { padding: [40, 40], animate: false });
+      }
+      document.body.dataset.route = p.minutes.toFixed(2);
+      setStatus(text);
+    }).catch(function (error) { setStatus(error.message, true); });
+  }
+
   function showSummary(summary) {
     var rows = [
       ["新站点 new stations", summary.n_new],
@@ -157,6 +184,7 @@
   document.getElementById("plan-button").addEventListener("click", runPlan);
   document.getElementById("clear-button").addEventListener("click", function () {
     layers.isochrones.clearLayers();
+    layers.routes.clearLayers();
     layers.planned.clearLayers();
     summaryBox.innerHTML = "";
     setStatus("");

@@ -1,0 +1,837 @@
+"""Walking routes between points, and the stations nearest a point with their routes.
+
+A route is the walk that :func:`~quarterhour.routing.walktimes.walk_time_matrix` times, drawn:
+each point joins the network at its nearest edge by a straight off-street access leg (see
+:mod:`quarterhour.routing.snapping`), so the line is the access leg, the rest of the first edge
+from the snapped position, whole edges, the part of the last edge up to the snapped position,
+and the access leg to the end point. Two points that join the same edge may also walk straight
+to each other (a station inside a compound), or along their edge without using a node; the
+shortest of these walks is the route, so its cost equals the walk-time matrix's for the pair.
+
+Access legs and streets are walked at one speed, so the shortest walk by time is the shortest by
+distance: a route has both, ``meters`` and ``minutes``.
+
+The search is a Dijkstra with predecessors over the CSR arrays (a numba kernel with a binary
+heap) that stops as soon as the target, or the ``k`` nearest of several targets, cannot improve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import shapely
+
+from quarterhour import settings
+from quarterhour.geo.crs import check_crs_name, convert
+from quarterhour.geo.errors import InputError, NetworkError, NoRouteError
+from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour.routing.graph import cost_per_metre
+from quarterhour.routing.jit import kernel
+from quarterhour.routing.snapping import Snap, snap_points
+from quarterhour.routing.walktimes import check_speed
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+    from quarterhour.routing.graph import WalkNetwork
+
+DUPLICATE_M = 1e-6
+"""Consecutive vertices closer than this (a point on its street, a node) are drawn once."""
+
+KINDS = ("network", "along_street", "straight")
+"""How a route walks: over network nodes, along the one edge both points join, or straight."""
+
+
+@kernel
+def _sift_up(heap_cost: np.ndarray, heap_node: np.ndarray, i: int) -> None:
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap_cost[parent] <= heap_cost[i]:
+            break
+        heap_cost[parent], heap_cost[i] = heap_cost[i], heap_cost[parent]
+        heap_node[parent], heap_node[i] = heap_node[i], heap_node[parent]
+        i = parent
+
+
+@kernel
+def _sift_down(heap_cost: np.ndarray, heap_node: np.ndarray, size: int) -> None:
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_cost[child + 1] < heap_cost[child]:
+            child += 1
+        if heap_cost[i] <= heap_cost[child]:
+            break
+        heap_cost[child], heap_cost[i] = heap_cost[i], heap_cost[child]
+        heap_node[child], heap_node[i] = heap_node[i], heap_node[child]
+        i = child
+
+
+@kernel
+def _offer(top_cost: np.ndarray, top_target: np.ndarray, target: int, cost: float) -> None:
+    """Keep the ``len(top_cost)`` cheapest targets sorted; ``target`` now costs ``cost``."""
+    k = len(top_cost)
+    position = -1
+    for i in range(k):
+        if top_target[i] == target:
+            position = i
+            break
+    if position < 0:
+        if cost >= top_cost[k - 1]:
+            return
+        position = k - 1
+    top_cost[position] = cost
+    top_target[position] = target
+    while position > 0 and top_cost[position - 1] > top_cost[position]:
+        top_cost[position - 1], top_cost[position] = top_cost[position], top_cost[position - 1]
+        top_target[position - 1], top_target[position] = (
+            top_target[position],
+            top_target[position - 1],
+        )
+        position -= 1
+
+
+@kernel
+def route_search(
+    indptr: np.ndarray,
+    arc_head: np.ndarray,
+    arc_edge: np.ndarray,
+    arc_cost: np.ndarray,
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    edge_cost: np.ndarray,
+    start_nodes: np.ndarray,
+    start_costs: np.ndarray,
+    node_target_indptr: np.ndarray,
+    node_targets: np.ndarray,
+    tgt_edge: np.ndarray,
+    tgt_offset: np.ndarray,
+    tgt_access: np.ndarray,
+    best: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dijkstra with predecessors from start nodes until the ``k`` cheapest targets are final.
+
+    Targets sit on edges (``tgt_edge``, ``tgt_offset`` cost from the edge's u end,
+    ``tgt_access`` cost of the access leg) and are listed by end node in
+    ``node_targets[node_target_indptr[n]:node_target_indptr[n + 1]]``. ``best`` holds the cost
+    of reaching each target without the network (inf, or a walk along a shared edge) on entry
+    and the cheapest cost on exit, exact for the ``k`` cheapest: the search stops when the
+    next node costs at least the ``k``-th cheapest target, or when the component is exhausted.
+
+    Returns
+    -------
+    pred_node, pred_edge
+        Per node, the node and edge it was reached from (-1 for a start node); valid where a
+        route passes.
+    via_node, via_side
+        Per target, the node its cheapest cost entered its edge from (-1 if ``best`` was not
+        improved by the network) and the end of the edge that node is (0 for u, 1 for v).
+    """
+    n_nodes = len(indptr) - 1
+    n_targets = len(tgt_edge)
+    dist = np.full(n_nodes, np.inf)
+    pred_node = np.empty(n_nodes, dtype=np.int32)
+    pred_edge = np.empty(n_nodes, dtype=np.int32)
+    via_node = np.full(n_targets, -1, dtype=np.int64)
+    via_side = np.zeros(n_targets, dtype=np.int8)
+    capacity = len(arc_head) + len(start_nodes)
+    heap_cost = np.empty(capacity)
+    heap_node = np.empty(capacity, dtype=np.int32)
+    size = 0
+    top_cost = np.full(k, np.inf)
+    top_target = np.full(k, -1, dtype=np.int64)
+    for t in range(n_targets):
+        if best[t] < np.inf:
+            _offer(top_cost, top_target, t, best[t])
+    for s in range(len(start_nodes)):
+        node = start_nodes[s]
+        if start_costs[s] < dist[node]:
+            dist[node] = start_costs[s]
+            pred_node[node] = -1
+            pred_edge[node] = -1
+            heap_cost[size] = start_costs[s]
+            heap_node[size] = node
+            _sift_up(heap_cost, heap_node, size)
+            size += 1
+    while size > 0:
+        cost = heap_cost[0]
+        node = heap_node[0]
+        size -= 1
+        if size > 0:
+            heap_cost[0] = heap_cost[size]
+            heap_node[0] = heap_node[size]
+            _sift_down(heap_cost, heap_node, size)
+        if cost > dist[node]:
+            continue  # a stale entry: the node was reached more cheaply since
+        if cost >= top_cost[k - 1]:
+            break
+        for j in range(node_target_indptr[node], node_target_indptr[node + 1]):
+            t = node_targets[j]
+            e = tgt_edge[t]
+            if edge_u[e] == node:
+                candidate = cost + tgt_offset[t] + tgt_access[t]
+                if candidate < best[t]:
+                    best[t] = candidate
+                    via_node[t] = node
+                    via_side[t] = 0
+                    _offer(top_cost, top_target, t, candidate)
+            if edge_v[e] == node:
+                candidate = cost + edge_cost[e] - tgt_offset[t] + tgt_access[t]
+                if candidate < best[t]:
+                    best[t] = candidate
+                    via_node[t] = node
+                    via_side[t] = 1
+                    _offer(top_cost, top_target, t, candidate)
+        for arc in range(indptr[node], indptr[node + 1]):
+            head = arc_head[arc]
+            new_cost = cost + arc_cost[arc]
+            if new_cost < dist[head]:
+                dist[head] = new_cost
+                pred_node[head] = node
+                pred_edge[head] = arc_edge[arc]
+                heap_cost[size] = new_cost
+                heap_node[size] = head
+                _sift_up(heap_cost, heap_node, size)
+                size += 1
+    return pred_node, pred_edge, via_node, via_side
+
+
+@kernel
+def trace_back(
+    pred_node: np.ndarray, pred_edge: np.ndarray, node: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the nodes (from a start node to ``node``) and the edges between them."""
+    count = 0
+    current = node
+    while pred_node[current] >= 0:
+        count += 1
+        current = pred_node[current]
+    nodes = np.empty(count + 1, dtype=np.int64)
+    edges = np.empty(count, dtype=np.int64)
+    current = node
+    for i in range(count, 0, -1):
+        nodes[i] = current
+        edges[i - 1] = pred_edge[current]
+        current = pred_node[current]
+    nodes[0] = current
+    return nodes, edges
+
+
+@kernel
+def _point_along(
+    geom_x: np.ndarray, geom_y: np.ndarray, start: int, along: np.ndarray, position: float
+) -> tuple[float, float]:
+    """The point ``position`` metres (planar) along the edge whose vertices start at ``start``."""
+    m = len(along)
+    if m == 1:
+        return geom_x[start], geom_y[start]
+    i = 0
+    while i < m - 2 and along[i + 1] < position:
+        i += 1
+    segment = along[i + 1] - along[i]
+    fraction = (position - along[i]) / segment if segment > 0 else 0.0
+    fraction = min(max(fraction, 0.0), 1.0)
+    x = geom_x[start + i] + fraction * (geom_x[start + i + 1] - geom_x[start + i])
+    y = geom_y[start + i] + fraction * (geom_y[start + i + 1] - geom_y[start + i])
+    return x, y
+
+
+@kernel
+def edge_pieces(
+    geom_offsets: np.ndarray,
+    geom_x: np.ndarray,
+    geom_y: np.ndarray,
+    piece_edge: np.ndarray,
+    piece_from: np.ndarray,
+    piece_to: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the vertices of edge pieces joined in order.
+
+    Piece ``p`` runs along edge ``piece_edge[p]`` from ``piece_from[p]`` to ``piece_to[p]``,
+    fractions of the edge's length from its u end (``from > to`` walks it backwards): the
+    point at ``from``, the edge's vertices strictly between, and the point at ``to``.
+    """
+    total = 0
+    for p in range(len(piece_edge)):
+        e = piece_edge[p]
+        total += geom_offsets[e + 1] - geom_offsets[e] + 2
+    out_x = np.empty(total)
+    out_y = np.empty(total)
+    n = 0
+    for p in range(len(piece_edge)):
+        e = piece_edge[p]
+        start = geom_offsets[e]
+        m = geom_offsets[e + 1] - start
+        along = np.zeros(m)
+        for i in range(1, m):
+            along[i] = along[i - 1] + np.hypot(
+                geom_x[start + i] - geom_x[start + i - 1], geom_y[start + i] - geom_y[start + i - 1]
+            )
+        a = piece_from[p] * along[m - 1]
+        b = piece_to[p] * along[m - 1]
+        out_x[n], out_y[n] = _point_along(geom_x, geom_y, start, along, a)
+        n += 1
+        for step in range(m):
+            i = step if a <= b else m - 1 - step
+            if min(a, b) < along[i] < max(a, b):
+                out_x[n] = geom_x[start + i]
+                out_y[n] = geom_y[start + i]
+                n += 1
+        out_x[n], out_y[n] = _point_along(geom_x, geom_y, start, along, b)
+        n += 1
+    return out_x[:n], out_y[:n]
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    """A walking route between two points.
+
+    Attributes
+    ----------
+    x, y
+        The line's vertices in metres (the network's projection), from the start point to the
+        end point: access leg, streets, access leg.
+    lon, lat
+        The same vertices in WGS84 degrees.
+    meters
+        Metres walked: access legs plus street length (great-circle along edge geometries).
+    minutes
+        Minutes walked at ``speed_kmh``.
+    speed_kmh
+        Walking speed.
+    kind
+        ``"network"`` (over network nodes), ``"along_street"`` (along the one edge both points
+        join) or ``"straight"`` (straight across, both points joining the same edge).
+    nodes
+        Network nodes passed, in order (empty unless ``kind`` is ``"network"``).
+    edges
+        Edges walked on, in order, the partial first and last included (the one shared edge
+        for ``"along_street"``, none for ``"straight"``).
+    access_m
+        Lengths of the start and end access legs.
+    crs
+        Coordinates of :meth:`coordinates`, :meth:`line`, :meth:`to_geojson` and
+        :meth:`to_frame` unless they are told otherwise.
+    attribution
+        The data's attribution (OpenStreetMap).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    meters: float
+    minutes: float
+    speed_kmh: float
+    kind: str
+    nodes: np.ndarray
+    edges: np.ndarray
+    access_m: tuple[float, float]
+    crs: str = "wgs84"
+    attribution: str = field(default_factory=lambda: settings.attribution)
+
+    def __len__(self) -> int:
+        """Return the number of vertices of the line."""
+        return len(self.x)
+
+    def coordinates(self, crs: str | None = None) -> np.ndarray:
+        """The line's vertices as an (n, 2) array of ``[lon, lat]`` in ``crs`` (default ``self.crs``)."""
+        target = check_crs_name(crs or self.crs)
+        lon, lat = convert(self.lon, self.lat, src="wgs84", dst=target)
+        return np.column_stack([lon, lat])
+
+    def line(self, crs: str | None = None) -> shapely.LineString:
+        """The route as a shapely LineString in ``crs`` degrees (default ``self.crs``)."""
+        return shapely.LineString(self.coordinates(crs))
+
+    def properties(self) -> dict[str, object]:
+        """The route's figures: minutes, meters, speed, kind, access legs and attribution."""
+        return {
+            "minutes": round(self.minutes, 4),
+            "meters": round(self.meters, 2),
+            "speed_kmh": self.speed_kmh,
+            "kind": self.kind,
+            "access_m": [round(self.access_m[0], 2), round(self.access_m[1], 2)],
+            "attribution": self.attribution,
+        }
+
+    def to_geojson(self, *, crs: str | None = None, precision: int = 6) -> dict:
+        """Return the route as a GeoJSON Feature (LineString, RFC 7946 in WGS84).
+
+        Parameters
+        ----------
+        crs
+            Coordinates of the line (default ``self.crs``): ``wgs84``, or ``gcj02``/``bd09`` for
+            Chinese web maps; ``properties.crs`` names it.
+        precision
+            Decimal places of the coordinates (6 is about 0.1 m).
+        """
+        target = check_crs_name(crs or self.crs)
+        coordinates = np.round(self.coordinates(target), precision)
+        return {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": coordinates.tolist()},
+            "properties": {**self.properties(), "crs": target},
+        }
+
+    def to_frame(self, crs: str | None = None) -> gpd.GeoDataFrame:
+        """Return the route as a one-row GeoDataFrame (EPSG:4326 in WGS84; ``attrs["crs"]`` names it)."""
+        import geopandas as gpd
+
+        target = check_crs_name(crs or self.crs)
+        properties = self.properties()
+        attribution = properties.pop("attribution")
+        properties["access_m"] = [properties["access_m"]]
+        frame = gpd.GeoDataFrame(
+            properties,
+            geometry=[self.line(target)],
+            crs="EPSG:4326" if target == "wgs84" else None,
+        )
+        frame.attrs = {"crs": target, "attribution": attribution}
+        return frame
+
+
+def _off_network(snap: Snap, i: int, *, param: str) -> NetworkError:
+    msg = (
+        f"is {snap.access_m[i]:,.0f} m from the nearest walkable street, "
+        f"beyond the {snap.max_m:g} m snapping limit"
+    )
+    return NetworkError(msg, param=param)
+
+
+def _targets_by_node(network: WalkNetwork, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """List the reachable targets of ``snap`` by the end nodes of their edges (CSR)."""
+    on_network = np.flatnonzero(snap.reachable)
+    edge = snap.edge[on_network]
+    nodes = np.concatenate([network.edge_u[edge], network.edge_v[edge]])
+    targets = np.concatenate([on_network, on_network])
+    order = np.argsort(nodes, kind="stable")
+    indptr = np.zeros(network.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(nodes, minlength=network.n_nodes), out=indptr[1:])
+    return indptr, targets[order].astype(np.int32)
+
+
+def _fraction(network: WalkNetwork, edge: int, offset_m: float) -> float:
+    length = float(network.edge_length_m[edge])
+    return offset_m / length if length > 0 else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class _Search:
+    """One search from a snapped point to snapped targets (costs in metres)."""
+
+    best: np.ndarray
+    direct: np.ndarray
+    pred_node: np.ndarray
+    pred_edge: np.ndarray
+    via_node: np.ndarray
+    via_side: np.ndarray
+    start_costs: np.ndarray
+
+
+def _search(network: WalkNetwork, src: Snap, i: int, dst: Snap, k: int) -> _Search:
+    """Search from point ``i`` of ``src`` to the reachable points of ``dst``, in metres."""
+    edge_cost, arc_cost = network.costs(1.0)
+    edge = int(src.edge[i])
+    access = float(src.access_m[i])
+    offset = float(src.offset_m[i])
+    start_nodes = np.array([network.edge_u[edge], network.edge_v[edge]], dtype=np.int32)
+    start_costs = np.array([access + offset, access + edge_cost[edge] - offset])
+    # Without the network: along the shared edge (0) or straight across (1).
+    same = dst.reachable & (dst.edge == edge)
+    along = np.where(same, access + np.abs(offset - dst.offset_m) + dst.access_m, np.inf)
+    straight = np.where(same, np.hypot(src.x[i] - dst.x, src.y[i] - dst.y), np.inf)
+    direct = np.where(straight < along, 1, 0).astype(np.int8)
+    best = np.minimum(along, straight)
+    node_target_indptr, node_targets = _targets_by_node(network, dst)
+    pred_node, pred_edge, via_node, via_side = route_search(
+        network.indptr,
+        network.arc_head,
+        network.arc_edge,
+        arc_cost,
+        network.edge_u,
+        network.edge_v,
+        edge_cost,
+        start_nodes,
+        start_costs,
+        node_target_indptr,
+        node_targets,
+        dst.edge,
+        dst.offset_m,
+        np.where(dst.reachable, dst.access_m, 0.0),
+        best,
+        k,
+    )
+    return _Search(best, direct, pred_node, pred_edge, via_node, via_side, start_costs)
+
+
+def _build_route(
+    network: WalkNetwork,
+    src: Snap,
+    i: int,
+    dst: Snap,
+    t: int,
+    search: _Search,
+    *,
+    speed_kmh: float,
+) -> Route:
+    """Draw the cheapest walk the search found from point ``i`` of ``src`` to point ``t`` of ``dst``."""
+    src_edge, dst_edge = int(src.edge[i]), int(dst.edge[t])
+    src_fraction = _fraction(network, src_edge, float(src.offset_m[i]))
+    dst_fraction = _fraction(network, dst_edge, float(dst.offset_m[t]))
+    via = int(search.via_node[t])
+    nodes = edges = np.empty(0, dtype=np.int64)
+    if via >= 0:
+        kind = "network"
+        nodes, edges = trace_back(search.pred_node, search.pred_edge, via)
+        first = int(nodes[0])
+        toward_u = first == network.edge_u[src_edge] and (
+            first != network.edge_v[src_edge] or search.start_costs[0] <= search.start_costs[1]
+        )
+        tails = nodes[:-1]
+        forward = network.edge_u[edges] == tails
+        piece_edge = np.concatenate([[src_edge], edges, [dst_edge]])
+        piece_from = np.concatenate(
+            [[src_fraction], np.where(forward, 0.0, 1.0), [float(search.via_side[t])]]
+        )
+        piece_to = np.concatenate(
+            [[0.0 if toward_u else 1.0], np.where(forward, 1.0, 0.0), [dst_fraction]]
+        )
+        edges = piece_edge.astype(np.int64)
+    elif search.direct[t] == 0:
+        kind = "along_street"
+        piece_edge = np.array([src_edge])
+        piece_from, piece_to = np.array([src_fraction]), np.array([dst_fraction])
+        edges = piece_edge.astype(np.int64)
+    else:
+        kind = "straight"
+        piece_edge = np.empty(0, dtype=np.int64)
+        piece_from = piece_to = np.empty(0)
+    street_x, street_y = edge_pieces(
+        network.geom_offsets,
+        network.geom_x,
+        network.geom_y,
+        piece_edge.astype(np.int64),
+        piece_from.astype(np.float64),
+        piece_to.astype(np.float64),
+    )
+    x = np.concatenate([[src.x[i]], street_x, [dst.x[t]]])
+    y = np.concatenate([[src.y[i]], street_y, [dst.y[t]]])
+    keep = np.concatenate([[True], np.hypot(np.diff(x), np.diff(y)) > DUPLICATE_M])
+    x, y = x[keep], y[keep]
+    if len(x) == 1:  # the same point: a line needs two vertices
+        x, y = np.repeat(x, 2), np.repeat(y, 2)
+    lon, lat = network.projection.inverse(x, y)
+    meters = float(search.best[t])
+    return Route(
+        x=x,
+        y=y,
+        lon=np.asarray(lon, dtype=float),
+        lat=np.asarray(lat, dtype=float),
+        meters=meters,
+        minutes=meters * cost_per_metre(speed_kmh=speed_kmh),
+        speed_kmh=speed_kmh,
+        kind=kind,
+        nodes=nodes,
+        edges=edges,
+        access_m=(float(src.access_m[i]), float(dst.access_m[t])),
+        attribution=network.attribution,
+    )
+
+
+def shortest_route(
+    network: WalkNetwork,
+    from_lon: float,
+    from_lat: float,
+    to_lon: float,
+    to_lat: float,
+    *,
+    speed_kmh: float | None = None,
+    snap_max_m: float | None = None,
+) -> Route:
+    """Return the shortest walk between two WGS84 points.
+
+    The walk has the cost :func:`~quarterhour.routing.walktimes.walk_time_matrix` gives the
+    pair: access legs to the nearest edges, streets, and on a shared edge the shorter of the
+    walk along it and the straight walk across.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    from_lon, from_lat, to_lon, to_lat
+        WGS84 degrees of the start and end points.
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+    snap_max_m
+        Snapping limit in metres (default ``settings.snap_max_m``).
+
+    Raises
+    ------
+    NetworkError
+        If a point is farther than the snapping limit from every walkable street
+        (``param`` ``"from_point"`` or ``"to_point"``).
+    NoRouteError
+        If no walk joins the two points (they are on separate parts of the network).
+    """
+    speed = check_speed(speed_kmh)
+    snap = snap_points(
+        network, np.array([from_lon, to_lon]), np.array([from_lat, to_lat]), max_m=snap_max_m
+    )
+    for i, param in enumerate(("from_point", "to_point")):
+        if not snap.reachable[i]:
+            raise _off_network(snap, i, param=param)
+    src = _subset(snap, [0])
+    dst = _subset(snap, [1])
+    search = _search(network, src, 0, dst, 1)
+    if not np.isfinite(search.best[0]):
+        msg = (
+            "no walk joins the two points: they lie on separate parts of the walking network "
+            "(a river or a motorway without a walkable crossing in the extract)"
+        )
+        raise NoRouteError(msg)
+    return _build_route(network, src, 0, dst, 0, search, speed_kmh=speed)
+
+
+def _subset(snap: Snap, index: list[int] | np.ndarray) -> Snap:
+    return Snap(
+        edge=snap.edge[index],
+        offset_m=snap.offset_m[index],
+        access_m=snap.access_m[index],
+        reachable=snap.reachable[index],
+        max_m=snap.max_m,
+        x=snap.x[index],
+        y=snap.y[index],
+    )
+
+
+def check_k(k: int) -> int:
+    """Return ``k`` as an int, raising InputError unless it is a positive whole number."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        msg = f"must be a whole number of at least 1, got {k!r}"
+        raise InputError(msg, param="k")
+    return int(k)
+
+
+def nearest_routes(
+    network: WalkNetwork,
+    lon: float,
+    lat: float,
+    station_lon: np.ndarray,
+    station_lat: np.ndarray,
+    *,
+    k: int = 3,
+    speed_kmh: float | None = None,
+    snap_max_m: float | None = None,
+    stations_snap: Snap | None = None,
+) -> list[tuple[int, Route]]:
+    """Return the ``k`` stations nearest a WGS84 point by walking, with their routes.
+
+    Stations farther than the snapping limit from every street, or on a part of the network
+    the point cannot walk to, are left out, so fewer than ``k`` may come back.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    lon, lat
+        WGS84 degrees of the point (a resident's home).
+    station_lon, station_lat
+        WGS84 degrees of the stations.
+    k
+        How many stations.
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+    snap_max_m
+        Snapping limit in metres (default ``settings.snap_max_m``).
+    stations_snap
+        Where the stations join the network, if known already (a server snaps its stations
+        once: snapping is most of the cost of a request).
+
+    Returns
+    -------
+    list[tuple[int, Route]]
+        ``(position of the station, route)``, nearest first (ties by position).
+
+    Raises
+    ------
+    NetworkError
+        If the point is farther than the snapping limit from every street (``param`` ``"point"``).
+    NoRouteError
+        If no station can be walked to.
+    """
+    k = check_k(k)
+    speed = check_speed(speed_kmh)
+    station_lon = np.atleast_1d(np.asarray(station_lon, dtype=float))
+    station_lat = np.atleast_1d(np.asarray(station_lat, dtype=float))
+    if len(station_lon) == 0:
+        msg = "no stations to walk to"
+        raise InputError(msg, param="stations")
+    src = snap_points(network, np.array([lon]), np.array([lat]), max_m=snap_max_m)
+    if not src.reachable[0]:
+        raise _off_network(src, 0, param="point")
+    dst = stations_snap or snap_points(network, station_lon, station_lat, max_m=snap_max_m)
+    if len(dst) != len(station_lon):
+        msg = f"stations_snap has {len(dst)} points for {len(station_lon)} stations"
+        raise InputError(msg, param="stations_snap")
+    n_on_network = int(dst.reachable.sum())
+    chosen: list[int] = []
+    if n_on_network:
+        search = _search(network, src, 0, dst, min(k, n_on_network))
+        order = np.lexsort((np.arange(len(search.best)), search.best))
+        chosen = [int(t) for t in order[:k] if np.isfinite(search.best[t])]
+    if not chosen:
+        why = (
+            "the stations lie on other parts of the walking network"
+            if n_on_network
+            else f"no station lies within {dst.max_m:g} m of a walkable street"
+        )
+        msg = f"no station can be walked to from the point: {why}"
+        raise NoRouteError(msg)
+    return [(t, _build_route(network, src, 0, dst, t, search, speed_kmh=speed)) for t in chosen]
+
+
+def wgs84_point(
+    point: tuple[float, float] | shapely.Point, *, crs: str, param: str
+) -> tuple[float, float]:
+    """Return a ``(lon, lat)`` pair or shapely Point in ``crs`` as WGS84 floats.
+
+    Parameters
+    ----------
+    point
+        ``(lon, lat)`` or a shapely Point.
+    crs
+        Its coordinate system (``wgs84``, ``gcj02`` or ``bd09``).
+    param
+        The parameter it was given as, for errors.
+    """
+    if isinstance(point, shapely.Point):
+        lon, lat = point.x, point.y
+    else:
+        try:
+            lon, lat = (float(value) for value in point)
+        except (TypeError, ValueError):
+            msg = f"give (lon, lat) or a shapely Point, not {point!r}"
+            raise InputError(msg, param=param) from None
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        msg = f"({lon}, {lat}) is not a longitude and latitude in degrees"
+        raise InputError(msg, param=param)
+    wgs_lon, wgs_lat = convert(lon, lat, src=check_crs_name(crs), dst="wgs84")
+    return float(wgs_lon), float(wgs_lat)
+
+
+def route(
+    network: WalkNetwork,
+    from_point: tuple[float, float] | shapely.Point,
+    to_point: tuple[float, float] | shapely.Point,
+    *,
+    crs: str = "wgs84",
+    out_crs: str | None = None,
+    speed_kmh: float | None = None,
+) -> Route:
+    """The walking route between two points, e.g. from a home to its employment station.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    from_point, to_point
+        ``(lon, lat)`` or shapely Points, in ``crs``.
+    crs
+        Coordinate system of the points: ``"wgs84"``, ``"gcj02"`` (AMap) or ``"bd09"`` (Baidu).
+    out_crs
+        Coordinate system the route draws itself in (``to_geojson``, ``to_frame``; default
+        ``crs``).
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+
+    Returns
+    -------
+    Route
+        The line, ``minutes``, ``meters``, the nodes and edges walked; ``to_geojson()`` and
+        ``to_frame()`` give a GeoJSON Feature and a GeoDataFrame.
+
+    Raises
+    ------
+    NetworkError
+        If a point is farther than ``settings.snap_max_m`` from every walkable street.
+    NoRouteError
+        If no walk joins the points (separate parts of the network).
+    """
+    from_lon, from_lat = wgs84_point(from_point, crs=crs, param="from_point")
+    to_lon, to_lat = wgs84_point(to_point, crs=crs, param="to_point")
+    result = shortest_route(network, from_lon, from_lat, to_lon, to_lat, speed_kmh=speed_kmh)
+    return _with_crs(result, check_crs_name(out_crs or crs))
+
+
+def _with_crs(result: Route, crs: str) -> Route:
+    return replace(result, crs=crs)
+
+
+def nearest_stations(
+    network: WalkNetwork,
+    point: tuple[float, float] | shapely.Point,
+    stations: PointSet | pd.DataFrame,
+    *,
+    k: int = 3,
+    crs: str = "wgs84",
+    out_crs: str | None = None,
+    speed_kmh: float | None = None,
+) -> gpd.GeoDataFrame:
+    """The ``k`` stations nearest a point by walking, with their routes.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    point
+        ``(lon, lat)`` or a shapely Point in ``crs``: a resident's home.
+    stations
+        A PointSet, or a (Geo)DataFrame of points (see
+        :func:`~quarterhour.geo.points.points_from_frame`).
+    k
+        How many stations (fewer come back if fewer can be walked to).
+    crs
+        Coordinate system of ``point`` (and of a ``stations`` frame without one).
+    out_crs
+        Coordinate system of the route lines (default ``crs``). WGS84 gives a frame in
+        EPSG:4326; GCJ-02 and BD-09 have no EPSG code, so ``attrs["crs"]`` names them.
+    speed_kmh
+        Walking speed (default ``settings.walk_speed_kmh``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per station, nearest first: ``rank, station_id, name, minutes, meters, kind,
+        geometry`` (the route, ending at the station).
+    """
+    import geopandas as gpd
+
+    lon, lat = wgs84_point(point, crs=crs, param="point")
+    targets = as_point_set(stations, crs=crs, role="stations")
+    target = check_crs_name(out_crs or crs)
+    found = nearest_routes(network, lon, lat, targets.lon, targets.lat, k=k, speed_kmh=speed_kmh)
+    frame = gpd.GeoDataFrame(
+        {
+            "rank": np.arange(1, len(found) + 1),
+            "station_id": [targets.ids[t] for t, _ in found],
+            "name": [targets.names[t] for t, _ in found],
+            "minutes": [r.minutes for _, r in found],
+            "meters": [r.meters for _, r in found],
+            "kind": [r.kind for _, r in found],
+        },
+        geometry=[r.line(target) for _, r in found],
+        crs="EPSG:4326" if target == "wgs84" else None,
+    )
+    frame.attrs = {
+        "crs": target,
+        "speed_kmh": found[0][1].speed_kmh,
+        "attribution": network.attribution,
+    }
+    return frame
