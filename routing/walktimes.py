@@ -18,6 +18,8 @@ from quarterhour.routing.progress import progress_bar
 from quarterhour.routing.snapping import Snap, snap_points
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from scipy.sparse import csr_matrix
 
 log = logging.getLogger("quarterhour")
@@ -313,3 +315,124 @@ def walk_times(
         "attribution": network.attribution,
     }
     return table
+
+
+SAMPLE_SOURCES = 200
+"""Sources walked to estimate how many pairs a whole matrix holds."""
+
+
+@dataclass(frozen=True)
+class PairEstimate:
+    """How many pairs within the limit a matrix will hold, from a sample of its sources.
+
+    Attributes
+    ----------
+    pairs
+        Expected pairs in all.
+    per_source
+        Mean pairs of a source (of the sample).
+    sampled
+        Sources walked for the estimate.
+    """
+
+    pairs: int
+    per_source: float
+    sampled: int
+
+
+def estimate_pairs(
+    network: WalkNetwork,
+    src_snap: Snap,
+    dst_snap: Snap,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    sample: int = SAMPLE_SOURCES,
+) -> PairEstimate:
+    """Estimate the pairs within the limit of a walk-time matrix from a sample of its sources.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    src_snap, dst_snap
+        The snapped sources and targets.
+    minutes, speed_kmh, meters
+        The limit, as for :func:`walk_time_matrix`.
+    sample
+        How many sources to walk (evenly spread over the list).
+    """
+    n = len(src_snap)
+    if n == 0 or len(dst_snap) == 0:
+        return PairEstimate(0, 0.0, 0)
+    picked = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(np.int64))
+    times = snapped_walk_times(
+        network,
+        src_snap.subset(picked),
+        dst_snap,
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        meters=meters,
+        quiet=True,
+    )
+    per_source = times.matrix.nnz / picked.size
+    return PairEstimate(round(per_source * n), per_source, int(picked.size))
+
+
+def walk_time_chunks(
+    network: WalkNetwork,
+    src_snap: Snap,
+    dst_snap: Snap,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    pairs_per_chunk: int = 2_000_000,
+    per_source: float | None = None,
+    quiet: bool = False,
+) -> Iterator[tuple[int, WalkTimes]]:
+    """Walk times of the sources in chunks, so that a large matrix never sits in memory whole.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    src_snap, dst_snap
+        The snapped sources and targets.
+    minutes, speed_kmh, meters
+        The limit, as for :func:`walk_time_matrix`.
+    pairs_per_chunk
+        About how many pairs a chunk holds (its memory: about 12 bytes a pair).
+    per_source
+        Mean pairs of a source, if known (see :func:`estimate_pairs`); else estimated here.
+    quiet
+        Hide the progress bar.
+
+    Yields
+    ------
+    tuple[int, WalkTimes]
+        The first source of the chunk, and the walk times of its sources.
+    """
+    n = len(src_snap)
+    if per_source is None:
+        per_source = estimate_pairs(
+            network, src_snap, dst_snap, minutes=minutes, speed_kmh=speed_kmh, meters=meters
+        ).per_source
+    rows = int(np.clip(pairs_per_chunk / max(per_source, 1.0), 64, 65_536))
+    with progress_bar(total=n, desc="walk times", unit="src", quiet=quiet) as bar:
+        for first in range(0, n, rows):
+            chunk = np.arange(first, min(first + rows, n))
+            yield (
+                first,
+                snapped_walk_times(
+                    network,
+                    src_snap.subset(chunk),
+                    dst_snap,
+                    minutes=minutes,
+                    speed_kmh=speed_kmh,
+                    meters=meters,
+                    quiet=True,
+                ),
+            )
+            bar.update(chunk.size)

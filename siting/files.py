@@ -4,8 +4,8 @@
 ``assignments.csv`` (one row per input community, in input order, with the planner's columns),
 ``plan.xlsx`` (the same for Excel: new stations, communities, the table by area, inputs and
 method), ``summary.json`` (headline figures, the parameters, the provenance of the inputs and
-the attribution). Each file is written atomically, and ``summary.json`` last: a folder with a
-summary is complete.
+the attribution). The folder is written beside its place and put there in one step: a reader
+sees the old plan whole or the new plan whole, never a mix.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from quarterhour.geo.atomic import write_text
+from quarterhour.geo.atomic import atomic_folder
 from quarterhour.geo.crs import check_crs_name
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.spreadsheets import write_csv, write_workbook
@@ -29,6 +29,8 @@ STATIONS = "stations.geojson"
 ASSIGNMENTS = "assignments.csv"
 WORKBOOK = "plan.xlsx"
 SUMMARY = "summary.json"
+PLAN_FILES = frozenset({STATIONS, ASSIGNMENTS, WORKBOOK, SUMMARY, "report.pdf", "report.html"})
+"""What a plan folder may hold to be replaced by a new plan (the report written into it too)."""
 
 BUNDLED_PREFIX = "bundled: "
 """How a provenance names the bundled compounds (``bundled: shanghai_compounds_amap_gcj02.csv``)."""
@@ -124,26 +126,26 @@ def write_plan(
         Coordinates of ``stations.geojson``: ``"wgs84"`` (RFC 7946), ``"gcj02"`` or ``"bd09"``.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        msg = f"{folder}: exists and is not a folder"
-        raise InputError(msg)
     out_crs = check_crs_name(out_crs)
-    paths = {
-        "stations": folder / STATIONS,
-        "assignments": folder / ASSIGNMENTS,
-        "workbook": folder / WORKBOOK,
-        "summary": folder / SUMMARY,
+    names = {
+        "stations": STATIONS,
+        "assignments": ASSIGNMENTS,
+        "workbook": WORKBOOK,
+        "summary": SUMMARY,
     }
     summary = result.summary | {
         "stations_crs": out_crs,
         "inputs": provenance.to_dict() if provenance else {},
     }
     collection = result.to_geojson(crs=out_crs)
-    write_text(paths["stations"], json.dumps(collection, ensure_ascii=False, indent=1))
-    write_csv(result.assignments, paths["assignments"])
-    write_workbook(plan_sheets(result, summary), paths["workbook"])
-    write_text(paths["summary"], json.dumps(summary, ensure_ascii=False, indent=1))
-    return paths
+    with atomic_folder(folder, replaceable=PLAN_FILES) as temporary:
+        text = json.dumps(collection, ensure_ascii=False, indent=1)
+        (temporary / STATIONS).write_text(text, encoding="utf-8")
+        write_csv(result.assignments, temporary / ASSIGNMENTS)
+        write_workbook(plan_sheets(result, summary), temporary / WORKBOOK)
+        text = json.dumps(summary, ensure_ascii=False, indent=1)
+        (temporary / SUMMARY).write_text(text, encoding="utf-8")
+    return {kind: folder / name for kind, name in names.items()}
 
 
 def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, pd.DataFrame]:

@@ -36,10 +36,11 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
     """Write the isochrone polygons of one point as GeoJSON."""
     import orjson
 
-    from quarterhour.geo.atomic import write_bytes
+    from quarterhour.geo.atomic import check_output_file, write_bytes
     from quarterhour.geo.crs import check_crs_name, convert
     from quarterhour.routing.isochrone import isochrone, to_geojson
 
+    check_output_file(args.output)
     minutes, meters = limit_from_args(args)
     point_crs = stated_crs(args.crs, args.lon, args.lat)
     network = network_from_args(args)
@@ -65,57 +66,73 @@ def cmd_isochrone(args: argparse.Namespace) -> None:
 
 
 def cmd_walktimes(args: argparse.Namespace) -> None:
-    """Write the walk times between two point files as CSV (from_id,to_id,walk_min)."""
+    """Write the walk times between two point files as CSV (from_id,to_id,walk_min).
+
+    The matrix is computed and written in chunks of sources, so memory stays bounded whatever
+    the size; a matrix expected to hold more than ``--max-pairs`` pairs is refused before the work.
+    """
     import numpy as np
     import pandas as pd
 
-    from quarterhour.geo.atomic import atomic_path
+    from quarterhour.geo.atomic import atomic_path, check_output_file
     from quarterhour.geo.points import read_points
-    from quarterhour.routing.walktimes import walk_time_matrix
+    from quarterhour.routing.snapping import snap_points
+    from quarterhour.routing.walktimes import estimate_pairs, walk_time_chunks
 
+    check_output_file(args.output)
     minutes, meters = limit_from_args(args)
     sources = read_points(args.from_file, crs=args.crs, role="origin")
     targets = read_points(args.to_file, crs=args.crs, role="destination")
     network = network_from_args(args)
-    times = walk_time_matrix(
-        network,
-        sources.lon,
-        sources.lat,
-        targets.lon,
-        targets.lat,
-        minutes=minutes,
-        meters=meters,
-        speed_kmh=args.speed_kmh,
-        quiet=args.quiet,
-    )
-    matrix = times.matrix.tocoo()
-    column = "walk_min" if times.metric == "time" else "walk_m"
-    table = pd.DataFrame(
-        {
-            "from_id": sources.ids[matrix.row],
-            "to_id": targets.ids[matrix.col],
-            column: np.round(matrix.data, 4),
-        }
-    )
-    with atomic_path(args.output) as temporary:
-        table.to_csv(temporary, index=False)
+    src_snap = snap_points(network, sources.lon, sources.lat)
+    dst_snap = snap_points(network, targets.lon, targets.lat)
+    limit = {"minutes": minutes, "meters": meters, "speed_kmh": args.speed_kmh}
+    estimate = estimate_pairs(network, src_snap, dst_snap, **limit)
+    if estimate.pairs > args.max_pairs:
+        gigabytes = estimate.pairs * 32 / 1e9
+        msg = (
+            f"{len(sources):,} x {len(targets):,} points give about {estimate.pairs:,} pairs within "
+            f"the limit (about {gigabytes:,.1f} GB of CSV), over --max-pairs {args.max_pairs:,}: "
+            "lower --minutes or --meters, split the points into smaller files, or raise --max-pairs"
+        )
+        raise InputError(msg)
+    column = "walk_min" if meters is None else "walk_m"
+    n_pairs = 0
+    times = None
+    with atomic_path(args.output) as temporary, temporary.open("w", encoding="utf-8") as out:
+        out.write(f"from_id,to_id,{column}\n")
+        chunks = walk_time_chunks(
+            network, src_snap, dst_snap, per_source=estimate.per_source, quiet=args.quiet, **limit
+        )
+        for first, times in chunks:
+            pairs = times.matrix.tocoo()
+            pd.DataFrame(
+                {
+                    "from_id": sources.ids[first + pairs.row],
+                    "to_id": targets.ids[pairs.col],
+                    column: np.round(pairs.data, 4),
+                }
+            ).to_csv(out, index=False, header=False)
+            n_pairs += pairs.nnz
     write_metadata(
         args.output,
         network,
-        metric=times.metric,
-        limit=times.limit,
-        unit=times.unit,
-        speed_kmh=times.speed_kmh,
+        metric="time" if meters is None else "distance",
+        limit=times.limit if times is not None else (meters or minutes),
+        unit="min" if meters is None else "m",
+        speed_kmh=times.speed_kmh if times is not None else args.speed_kmh,
+        pairs=n_pairs,
         sources=str(args.from_file),
         targets=str(args.to_file),
         crs=sources.crs,
-        unreachable_from=sources.ids[~times.src_snap.reachable].tolist(),
-        unreachable_to=targets.ids[~times.dst_snap.reachable].tolist(),
+        unreachable_from=sources.ids[~src_snap.reachable].tolist(),
+        unreachable_to=targets.ids[~dst_snap.reachable].tolist(),
     )
-    for role, points, snap in (("from", sources, times.src_snap), ("to", targets, times.dst_snap)):
+    for role, points, snap in (("from", sources, src_snap), ("to", targets, dst_snap)):
         if snap.n_unreachable:
             log.warning(
-                "%s of %s %s points lie more than %g m from any walkable street and have no walk times (%s)",
+                "%s of %s %s points lie more than %g m from any walkable street and have no walk "
+                "times (%s)",
                 f"{snap.n_unreachable:,}",
                 f"{len(points):,}",
                 role,
@@ -123,9 +140,7 @@ def cmd_walktimes(args: argparse.Namespace) -> None:
                 ", ".join(points.ids[~snap.reachable][:5])
                 + (" ..." if snap.n_unreachable > 5 else ""),
             )
-    log.info(
-        "wrote %s pairs within %g %s to %s", f"{len(table):,}", times.limit, times.unit, args.output
-    )
+    log.info("wrote %s pairs to %s", f"{n_pairs:,}", args.output)
 
 
 ROUTE_POINT_OPTIONS = {
@@ -148,10 +163,11 @@ def cmd_route(args: argparse.Namespace) -> None:
     """Write the walking route between two points (or to the nearest stations) as GeoJSON."""
     import orjson
 
-    from quarterhour.geo.atomic import write_bytes
+    from quarterhour.geo.atomic import check_output_file, write_bytes
     from quarterhour.geo.points import read_points
     from quarterhour.routing.route import nearest_routes, shortest_route, wgs84_point
 
+    check_output_file(args.output)
     if (args.to_lon is None) != (args.to_lat is None):
         msg = "give both --to-lon and --to-lat"
         raise InputError(msg)
@@ -286,6 +302,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         help="output CSV: from_id,to_id,walk_min",
+    )
+    walk.add_argument(
+        "--max-pairs",
+        type=int,
+        default=50_000_000,
+        metavar="N",
+        help="refuse (before the work) a matrix expected to hold more pairs than this",
     )
     add_limit_options(walk)
     add_network_options(walk)

@@ -103,9 +103,11 @@ def _communities_crs(args: argparse.Namespace) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Propose new stations; write the plan folder (stations, assignments, workbook, summary)."""
-    from quarterhour.siting.files import BUNDLED_PREFIX, Provenance, write_plan
+    from quarterhour.geo.atomic import check_output_folder
+    from quarterhour.siting.files import BUNDLED_PREFIX, PLAN_FILES, Provenance, write_plan
     from quarterhour.siting.plan import run_plan
 
+    check_output_folder(args.output, replaceable=PLAN_FILES)
     minutes, meters = limit_from_args(args)
     existing_crs = args.existing_crs or args.crs
     candidates_crs = args.candidates_crs or args.crs
@@ -172,9 +174,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: every community's nearest station and walk time, as CSV."""
+    from quarterhour.geo.atomic import check_output_file
     from quarterhour.geo.spreadsheets import write_csv
     from quarterhour.siting.plan import coverage_audit
 
+    check_output_file(args.output)
     minutes, meters = limit_from_args(args)
     stations = _load_points(
         args.stations, crs=args.stations_crs or args.crs, role="stations", sheet=args.sheet
