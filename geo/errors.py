@@ -55,6 +55,14 @@ class NetworkError(QuarterhourError):
     """The walking network cannot be built or used (no walkable ways, point off the network)."""
 
 
+class TooLargeError(QuarterhourError):
+    """The work asked for is larger than the configured bounds (pairs, memory)."""
+
+
+class TimeLimitError(QuarterhourError):
+    """The time budget ran out before any answer was ready."""
+
+
 class MissingExtraError(QuarterhourError, ImportError):
     """A feature needs an optional part of quarterhour that is not installed."""
 

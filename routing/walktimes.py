@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from quarterhour import settings
-from quarterhour.geo.errors import InputError
+from quarterhour.geo.errors import InputError, TimeLimitError, TooLargeError
 from quarterhour.geo.points import PointSet, as_point_set
 from quarterhour.routing.dijkstra import reach_chunk, run_in_chunks, walk_times_chunk
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
@@ -436,3 +438,90 @@ def walk_time_chunks(
                 ),
             )
             bar.update(chunk.size)
+
+
+BYTES_PER_PAIR = 80
+"""Peak memory a siting model needs for each pair within the limit (matrix, patterns, copies)."""
+
+
+def bounded_walk_times(
+    network: WalkNetwork,
+    src_snap: Snap,
+    dst_snap: Snap,
+    *,
+    minutes: float | None = None,
+    speed_kmh: float | None = None,
+    meters: float | None = None,
+    max_pairs: int | None = None,
+    deadline: float | None = None,
+    quiet: bool = False,
+) -> WalkTimes:
+    """Walk times within bounds: refuse a matrix over ``max_pairs``, stop at ``deadline``.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    src_snap, dst_snap
+        The snapped sources and targets.
+    minutes, speed_kmh, meters
+        The limit, as for :func:`walk_time_matrix`.
+    max_pairs
+        Refuse, before the work, a matrix expected to hold more pairs (estimated from a sample
+        of the sources; see :func:`estimate_pairs`).
+    deadline
+        A ``time.monotonic()`` time: past it, stop between chunks.
+    quiet
+        Hide the progress bar.
+
+    Raises
+    ------
+    TooLargeError
+        If the matrix is expected to hold more than ``max_pairs`` pairs.
+    TimeLimitError
+        If ``deadline`` passes before the matrix is complete.
+    """
+    if max_pairs is None and deadline is None:
+        return snapped_walk_times(
+            network,
+            src_snap,
+            dst_snap,
+            minutes=minutes,
+            speed_kmh=speed_kmh,
+            meters=meters,
+            quiet=quiet,
+        )
+    limit = {"minutes": minutes, "speed_kmh": speed_kmh, "meters": meters}
+    estimate = estimate_pairs(network, src_snap, dst_snap, **limit)
+    if max_pairs is not None and estimate.pairs > max_pairs:
+        memory = estimate.pairs * BYTES_PER_PAIR / 1e9
+        msg = (
+            f"{len(src_snap):,} x {len(dst_snap):,} points give about {estimate.pairs:,} pairs "
+            f"within the limit (about {memory:,.1f} GB to plan), over the bound of "
+            f"{max_pairs:,}: lower the walk limit or the speed, or use fewer points"
+        )
+        raise TooLargeError(msg)
+    pieces = []
+    last = None
+    chunks = walk_time_chunks(
+        network,
+        src_snap,
+        dst_snap,
+        per_source=estimate.per_source,
+        pairs_per_chunk=250_000 if deadline is not None else 2_000_000,
+        quiet=quiet,
+        **limit,
+    )
+    for _, last in chunks:
+        pieces.append(last.matrix)
+        done = sum(piece.shape[0] for piece in pieces)
+        if deadline is not None and done < len(src_snap) and time.monotonic() > deadline:
+            msg = (
+                f"the time limit ran out while computing walk times ({done:,} of "
+                f"{len(src_snap):,} sources done): give more time, or fewer points"
+            )
+            raise TimeLimitError(msg)
+    if last is None:
+        return snapped_walk_times(network, src_snap, dst_snap, quiet=True, **limit)
+    matrix = sp.vstack(pieces, format="csr") if len(pieces) > 1 else pieces[0]
+    return replace(last, matrix=matrix, src_snap=src_snap)

@@ -266,6 +266,8 @@ class CoverageModel:
         meters: float | None = None,
         boundary: shapely.Geometry | None = None,
         crs: str | None = None,
+        max_pairs: int | None = None,
+        deadline: float | None = None,
         quiet: bool = True,
     ) -> CoverageModel:
         """Build the model from points: walk times on ``network`` from communities to sites.
@@ -294,12 +296,17 @@ class CoverageModel:
         crs
             Coordinate system of frames given without one (see
             :func:`~quarterhour.geo.points.points_from_frame`).
+        max_pairs
+            Refuse (``TooLargeError``), before computing them, walk times expected to hold more
+            pairs within the limit than this: a bound on memory.
+        deadline
+            A ``time.monotonic()`` time past which the walk times stop (``TimeLimitError``).
         quiet
             Hide progress bars (of the network build and of the walk times).
         """
         from quarterhour.routing.network import load_network
         from quarterhour.routing.snapping import snap_points
-        from quarterhour.routing.walktimes import snapped_walk_times
+        from quarterhour.routing.walktimes import bounded_walk_times
 
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
         if not hasattr(network, "indptr"):
@@ -329,13 +336,15 @@ class CoverageModel:
         status = sites.status.copy()
         status[~sites_snap.reachable & (status == "active")] = "off_network"
         sites = replace(sites, status=status)
-        walk = snapped_walk_times(
+        walk = bounded_walk_times(
             network,
             homes_snap.subset(reachable),
             sites_snap.subset(active),
             minutes=limit.minutes,
             speed_kmh=limit.speed_kmh,
             meters=limit.meters,
+            max_pairs=max_pairs,
+            deadline=deadline,
             quiet=quiet,
         )
         matrix = scatter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from quarterhour.geo.points import PointSet, as_point_set
@@ -28,8 +29,9 @@ def run_plan(
     boundary: shapely.Geometry | None = None,
     budget: int | None = None,
     exact: bool = False,
-    time_limit: float = 60.0,
+    time_limit: float | None = None,
     lp_bound: bool = False,
+    max_pairs: int | None = None,
     quiet: bool = True,
 ) -> CoverageModel:
     """Plan new stations so that communities reach one within the walk limit.
@@ -54,9 +56,12 @@ def run_plan(
     exact
         Solve the integer programme with HiGHS (within ``time_limit`` seconds).
     time_limit
-        Seconds HiGHS may take.
+        Seconds the whole plan may take (walk times and solver); default: no limit but the
+        solver's own (HiGHS stops after 60 s in ``exact`` mode).
     lp_bound
         Also compute the LP-relaxation bound with HiGHS.
+    max_pairs
+        Refuse walk times expected to hold more pairs within the limit (a bound on memory).
     quiet
         Hide progress bars (of the network build and of the walk times).
 
@@ -66,6 +71,7 @@ def run_plan(
         The solved model (its ``result``, ``stations``, ``assignments`` and ``summary``).
     """
     budget = check_budget(budget)  # fail before the walk times are computed
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     model = CoverageModel.from_points(
         network,
         communities,
@@ -75,9 +81,12 @@ def run_plan(
         speed_kmh=speed_kmh,
         meters=meters,
         boundary=boundary,
+        max_pairs=max_pairs,
+        deadline=deadline,
         quiet=quiet,
     )
-    return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound)
+    remaining = 60.0 if deadline is None else max(deadline - time.monotonic(), 0.1)
+    return model.solve(budget=budget, exact=exact, time_limit=remaining, lp_bound=lp_bound)
 
 
 def coverage_audit(
@@ -90,6 +99,7 @@ def coverage_audit(
     meters: float | None = None,
     boundary: shapely.Geometry | None = None,
     crs: str | None = None,
+    max_pairs: int | None = None,
     quiet: bool = True,
 ) -> CoverageAudit:
     """Audit how well existing ``stations`` cover ``communities`` on a walking ``network``.
@@ -108,6 +118,8 @@ def coverage_audit(
         The planning area (WGS84): points outside it are counted and kept, not audited.
     crs
         Coordinate system of frames given without one.
+    max_pairs
+        Refuse walk times expected to hold more pairs within the limit (a bound on memory).
     quiet
         Hide progress bars (of the network build and of the walk times).
     """
@@ -123,6 +135,7 @@ def coverage_audit(
         meters=meters,
         boundary=boundary,
         crs=crs,
+        max_pairs=max_pairs,
         quiet=quiet,
     )
     return model.audit()

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 from quarterhour import settings
-from quarterhour.api.cli.options import add_command, add_network_options, network_from_args
+from quarterhour.api.cli.options import (
+    add_command,
+    add_network_options,
+    network_from_args,
+    positive_float,
+)
 from quarterhour.geo.crs import CRS_NAMES
 from quarterhour.geo.errors import import_extra
 
@@ -21,8 +26,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import_extra("fastapi", "serve")
     import_extra("uvicorn", "serve")
     from quarterhour.api.http.app import build_app
+    from quarterhour.api.http.guards import bound_hosts
     from quarterhour.api.http.serving import serve_forever
-    from quarterhour.api.http.settings import ServerConfig
+    from quarterhour.api.http.settings import ApiLimits, ServerConfig
     from quarterhour.api.http.state import load_state
 
     bundled = args.osm is None and getattr(args, "place", None) is None and args.communities is None
@@ -37,6 +43,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         use_cache=not args.no_cache,
         clip_communities=not args.all_communities,
         cors_origins=tuple(args.cors_origins),
+        allowed_hosts=bound_hosts(args.host, args.allowed_hosts),
+        limits=ApiLimits(
+            max_heavy_requests=args.max_heavy,
+            memory_budget_bytes=int(args.memory_budget_mb * 1024**2),
+        ),
     )
     # Bad files fail here, as one error line, before the server starts.
     state = load_state(config, network=network_from_args(args))
@@ -79,7 +90,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--communities-crs",
-        default="wgs84",
         choices=CRS_NAMES,
         help="coordinates of --communities (AMap lists are gcj02)",
     )
@@ -89,9 +99,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="existing stations, for /coverage and kept by /plan",
     )
-    data.add_argument(
-        "--stations-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --stations"
-    )
+    data.add_argument("--stations-crs", choices=CRS_NAMES, help="coordinates of --stations")
     data.add_argument(
         "--all-communities", action="store_true", help="keep communities outside the network's area"
     )
@@ -116,4 +124,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "(use the number of cores under load)",
     )
     http.add_argument("--access-log", action="store_true", help="log every request")
+    http.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (repeat; '*' for any): by default only "
+        "the names and addresses the service listens on",
+    )
+    limits = serve.add_argument_group("limits (what clients may make the service do)")
+    limits.add_argument(
+        "--max-heavy",
+        type=_workers,
+        default=2,
+        metavar="N",
+        help="plans, walk-time matrices and coverage audits at once; more get 503",
+    )
+    limits.add_argument(
+        "--memory-budget-mb",
+        type=positive_float,
+        default=2048.0,
+        metavar="MB",
+        help="memory heavy requests may take together, above the network; larger ones get 413",
+    )
     add_network_options(serve)

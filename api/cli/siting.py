@@ -257,9 +257,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plan.add_argument(
         "--time-limit",
         type=float,
-        default=60.0,
+        default=None,
         metavar="S",
-        help="seconds HiGHS may take in --exact",
+        help="seconds the whole plan may take (walk times and solver; default: no limit, and "
+        "60 s for HiGHS in --exact)",
     )
     plan.add_argument(
         "--lp-bound",

@@ -20,14 +20,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
+import fastapi_offline
 import xstatic.pkg.leaflet
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from quarterhour.api.http import routes_data, routes_plan, routes_route, routes_routing
 from quarterhour.api.http.errors import BodyLimitMiddleware, install_error_handlers
+from quarterhour.api.http.guards import Admission, HostCheckMiddleware
 from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
 from quarterhour.api.http.state import AppState, load_state
 from quarterhour.geo.errors import NetworkError
@@ -38,6 +41,8 @@ log = logging.getLogger("quarterhour")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
+DOCS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+"""Swagger UI and ReDoc, from the ``fastapi-offline`` package: /docs works without internet."""
 
 
 def warm_up(state: AppState) -> None:
@@ -67,6 +72,7 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         loaded = state if state is not None else await anyio.to_thread.run_sync(load_state, config)
         await anyio.to_thread.run_sync(warm_up, loaded)
         app.state.quarterhour = loaded
+        app.state.admission = Admission(config.limits)
         yield
 
     app = FastAPI(
@@ -74,6 +80,8 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         description=API_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         license_info={
             "name": "MIT; OpenStreetMap data ODbL",
             "url": "https://www.openstreetmap.org/copyright",
@@ -89,10 +97,31 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
+    app.mount("/vendor/docs", StaticFiles(directory=DOCS_DIR), name="docs")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{API_TITLE} API",
+            swagger_js_url="/vendor/docs/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/docs/swagger-ui.css",
+            swagger_favicon_url="/vendor/docs/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{API_TITLE} API",
+            redoc_js_url="/vendor/docs/redoc.standalone.js",
+            redoc_favicon_url="/vendor/docs/favicon.png",
+            with_google_fonts=False,
+        )
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes)
     if config.cors_origins:
@@ -102,6 +131,7 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"],
         )
+    app.add_middleware(HostCheckMiddleware, allowed=config.allowed_hosts)
     return app
 
 
@@ -109,12 +139,13 @@ def create_app(
     network_path: str | Path,
     *,
     communities: str | Path | None = None,
-    communities_crs: str = "wgs84",
+    communities_crs: str | None = None,
     stations: str | Path | None = None,
-    stations_crs: str = "wgs84",
+    stations_crs: str | None = None,
     boundary: str | Path | None = None,
     boundary_crs: str = "wgs84",
     cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
     clip_communities: bool = True,
     use_cache: bool | None = None,
     limits: ApiLimits | None = None,
@@ -133,6 +164,8 @@ def create_app(
         Optional GeoJSON polygon to clip the network to, and its coordinates.
     cors_origins
         Origins allowed to call the API from browsers (``"*"`` for any); none by default.
+    allowed_hosts
+        Host names the service answers to (``"*"`` for any); the local names by default.
     clip_communities
         Keep only the communities inside the network's area (its bounding box, within the
         snapping limit of a street; see ``siting.bundled.communities_in_network_area``).
@@ -152,6 +185,7 @@ def create_app(
         use_cache=use_cache,
         clip_communities=clip_communities,
         cors_origins=tuple(cors_origins),
+        allowed_hosts=tuple(allowed_hosts),
         limits=limits or ApiLimits(),
     )
     return build_app(config)

@@ -21,7 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quarterhour.api.http.responses import json_response
-from quarterhour.geo.errors import InputError, NetworkError, QuarterhourError
+from quarterhour.geo.errors import (
+    InputError,
+    NetworkError,
+    QuarterhourError,
+    TimeLimitError,
+    TooLargeError,
+)
 
 Location = Sequence[str | int]
 
@@ -38,15 +44,27 @@ class ApiError(Exception):
     msg
         A complete message a planner can act on.
     kind
-        Machine-readable type (``value_error``, ``off_network``, ``too_large``, ``no_data``).
+        Machine-readable type (``value_error``, ``off_network``, ``too_large``, ``no_data``,
+        ``busy``, ``time_limit``).
+    headers
+        Headers of the answer (``Retry-After``).
     """
 
-    def __init__(self, status: int, *, loc: Location, msg: str, kind: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        *,
+        loc: Location,
+        msg: str,
+        kind: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(msg)
         self.status = status
         self.loc = list(loc)
         self.msg = msg
         self.kind = kind
+        self.headers = headers
 
 
 def error_response(
@@ -79,6 +97,11 @@ def field_errors(*loc: str | int) -> Iterator[None]:
         raise ApiError(422, loc=where, msg=str(error), kind="value_error") from error
     except NetworkError as error:
         raise ApiError(404, loc=loc, msg=str(error), kind="off_network") from error
+    except TooLargeError as error:
+        raise too_large(loc, str(error)) from error
+    except TimeLimitError as error:
+        headers = {"Retry-After": "10"}
+        raise ApiError(503, loc=loc, msg=str(error), kind="time_limit", headers=headers) from error
 
 
 def _json_safe(errors: Sequence[dict[str, object]]) -> list[dict[str, object]]:
@@ -95,7 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> Response:
-        return error_response(error.status, [_detail(error.loc, error.msg, error.kind)])
+        detail = [_detail(error.loc, error.msg, error.kind)]
+        return error_response(error.status, detail, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> Response:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from quarterhour.api.http.errors import ApiError, field_errors
 from quarterhour.api.http.geojson import network_lines, point_features
+from quarterhour.api.http.guards import Admission
 from quarterhour.api.http.responses import json_response, raw_json_response
 from quarterhour.api.http.schemas import (
     ERROR_RESPONSES,
@@ -19,7 +20,7 @@ from quarterhour.api.http.schemas import (
     WalkLimit,
     geojson_responses,
 )
-from quarterhour.api.http.state import AppState, StateDep
+from quarterhour.api.http.state import AdmissionDep, AppState, StateDep
 from quarterhour.geo.points import PointSet
 from quarterhour.siting.audit import CoverageAudit
 from quarterhour.siting.model import CoverageModel
@@ -31,7 +32,7 @@ CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
 
 
 @router.get("/health", response_model=HealthOut)
-def health(state: StateDep) -> HealthOut:
+async def health(state: StateDep) -> HealthOut:
     """What the server has loaded."""
     network = state.network
     return HealthOut(
@@ -75,30 +76,24 @@ def _loaded_communities(state: AppState) -> PointSet:
     return state.communities
 
 
-def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
+def audit_of(state: AppState, admission: Admission, limit: WalkLimit) -> CoverageAudit:
     """Return the (cached) coverage audit of the loaded communities and stations."""
     communities = _loaded_communities(state)
     key = (limit.minutes, limit.speed_kmh, limit.meters)
+    bounds = {
+        "minutes": limit.minutes,
+        "speed_kmh": limit.speed_kmh,
+        "meters": limit.meters,
+        "max_pairs": admission.max_pairs,
+    }
 
     def build() -> CoverageAudit:
-        with field_errors("query"):
+        with admission.heavy(loc=("query",)), field_errors("query"):
             if state.stations is None:
                 return CoverageModel.from_points(
-                    state.network,
-                    communities,
-                    candidates=PointSet.empty(),
-                    minutes=limit.minutes,
-                    speed_kmh=limit.speed_kmh,
-                    meters=limit.meters,
+                    state.network, communities, candidates=PointSet.empty(), **bounds
                 ).audit()
-            return coverage_audit(
-                state.network,
-                communities,
-                state.stations,
-                minutes=limit.minutes,
-                speed_kmh=limit.speed_kmh,
-                meters=limit.meters,
-            )
+            return coverage_audit(state.network, communities, state.stations, **bounds)
 
     return state.cached_audit(key, build)
 
@@ -106,11 +101,13 @@ def audit_of(state: AppState, limit: WalkLimit) -> CoverageAudit:
 @router.get(
     "/communities", response_class=Response, responses=geojson_responses("the loaded communities")
 )
-def communities_geojson(state: StateDep, query: Annotated[CommunitiesQuery, Query()]) -> Response:
+def communities_geojson(
+    state: StateDep, admission: AdmissionDep, query: Annotated[CommunitiesQuery, Query()]
+) -> Response:
     """The loaded communities as GeoJSON points, each with `covered` by a loaded station."""
     communities = _loaded_communities(state)
     limit = WalkLimit(minutes=query.minutes, speed_kmh=query.speed_kmh, meters=query.meters)
-    table = audit_of(state, limit).communities.set_index("community_id")
+    table = audit_of(state, admission, limit).communities.set_index("community_id")
     rows = table.loc[communities.ids.astype(str)]
     properties = [
         {"covered": bool(covered), "walk_min": walk, "station_id": station, "status": status}
@@ -145,9 +142,11 @@ def _collection(state: AppState, features: list[dict]) -> Response:
 @router.get(
     "/coverage", response_class=Response, responses={200: {"model": CoverageOut}, **ERROR_RESPONSES}
 )
-def coverage(state: StateDep, limit: Annotated[WalkLimit, Query()]) -> Response:
+def coverage(
+    state: StateDep, admission: AdmissionDep, limit: Annotated[WalkLimit, Query()]
+) -> Response:
     """Coverage audit: which loaded communities reach a loaded station within the limit."""
-    audit = audit_of(state, limit)
+    audit = audit_of(state, admission, limit)
     return json_response(
         {"summary": audit.summary, "communities": audit.communities.to_dict(orient="records")}
     )

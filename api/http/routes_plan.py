@@ -9,7 +9,7 @@ from quarterhour.api.http.errors import ApiError, field_errors
 from quarterhour.api.http.geojson import features_to_crs, posted_points
 from quarterhour.api.http.responses import json_response
 from quarterhour.api.http.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
-from quarterhour.api.http.state import AppState, StateDep
+from quarterhour.api.http.state import AdmissionDep, AppState, StateDep
 from quarterhour.geo.points import PointSet
 from quarterhour.siting.plan import run_plan
 
@@ -31,14 +31,15 @@ def _points_or_loaded(
 @router.post(
     "/plan", response_class=Response, responses={200: {"model": PlanOut}, **ERROR_RESPONSES}
 )
-def plan(request: PlanRequest, state: StateDep) -> Response:
+def plan(request: PlanRequest, state: StateDep, admission: AdmissionDep) -> Response:
     """Propose new stations so that communities walk to one within the limit.
 
     Without `budget`: the fewest new stations covering every coverable community (min cover).
     With `budget`: the most residents covered with that many new stations (max cover). Posted
-    lists replace the loaded data (at most 10,000 points each; `existing: []` means none); the
-    exact solver stops after `time_limit_s` seconds (at most the server's limit) with the best
-    plan found.
+    lists replace the loaded data (at most 10,000 points each; `existing: []` means none).
+    `time_limit_s` (at most the server's limit) bounds the whole request: past it the best plan
+    found is returned, or 503 if none is ready. A plan too large for the server's memory budget
+    gets 413 before any work; when the server is busy with other plans, 503 with `Retry-After`.
     """
     communities = _points_or_loaded(
         state, request.communities, state.communities, field="communities", crs=request.crs
@@ -52,7 +53,7 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
     candidates = _points_or_loaded(
         state, request.candidates, None, field="candidates", crs=request.crs
     )
-    with field_errors("body"):
+    with admission.heavy(loc=("body",)), field_errors("body"):
         result = run_plan(
             state.network,
             communities,
@@ -65,6 +66,7 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
             exact=request.exact,
             quiet=True,
             time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
+            max_pairs=admission.max_pairs,
         ).result
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
     return json_response(

@@ -22,7 +22,7 @@ from quarterhour.api.http.schemas import (
     WalkTimesRequest,
     geojson_responses,
 )
-from quarterhour.api.http.state import AppState, StateDep
+from quarterhour.api.http.state import AdmissionDep, AppState, StateDep
 from quarterhour.geo.crs import convert
 from quarterhour.routing.isochrone import isochrone, to_geojson
 from quarterhour.routing.walktimes import walk_time_matrix
@@ -96,7 +96,7 @@ def post_isochrone(params: IsochroneParams, state: StateDep) -> Response:
     response_class=Response,
     responses={200: {"model": WalkTimesOut}, **ERROR_RESPONSES},
 )
-def post_walktimes(request: WalkTimesRequest, state: StateDep) -> Response:
+def post_walktimes(request: WalkTimesRequest, state: StateDep, admission: AdmissionDep) -> Response:
     """Walk minutes (or metres) from every source to every target within the limit.
 
     Only the pairs within the limit are returned, as parallel columns `source`, `target`,
@@ -109,7 +109,7 @@ def post_walktimes(request: WalkTimesRequest, state: StateDep) -> Response:
     targets = posted_points(
         request.targets, crs=request.crs, loc=("body", "targets"), role="targets", max_points=limit
     )
-    with field_errors("body"):
+    with admission.heavy(loc=("body",)), field_errors("body"):
         times = walk_time_matrix(
             state.network,
             sources.lon,

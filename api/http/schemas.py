@@ -255,6 +255,11 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     },
     413: {"model": ErrorOut, "description": "body or point list over the limits"},
     422: {"model": ErrorOut, "description": "a bad field; loc names it"},
+    503: {
+        "model": ErrorOut,
+        "description": "busy with other heavy requests, or out of time before any answer "
+        "(type busy or time_limit; see Retry-After)",
+    },
 }
 
 

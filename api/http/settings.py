@@ -35,6 +35,14 @@ class ApiLimits:
         Douglas-Peucker tolerance of the street lines ``GET /network`` draws.
     network_precision
         Decimal places of ``GET /network`` coordinates (5 is about 1 m).
+    max_heavy_requests
+        Heavy requests (plans, walk-time matrices, coverage audits) that may run at once; more
+        get 503 with ``Retry-After``. Isochrones, routes and ``/health`` never wait for them.
+    memory_budget_bytes
+        Memory heavy requests may take together, above the network's own: each may hold its
+        share (a plan too large for it gets 413 before any work).
+    retry_after_s
+        Seconds a client is told to wait when the service is busy.
     """
 
     max_body_bytes: int = 4 * 1024 * 1024
@@ -46,6 +54,9 @@ class ApiLimits:
     max_generalize_m: float = 500.0
     network_simplify_m: float = 3.0
     network_precision: int = 5
+    max_heavy_requests: int = 2
+    memory_budget_bytes: int = 2 * 1024**3
+    retry_after_s: int = 5
 
 
 @dataclass(frozen=True)
@@ -77,20 +88,24 @@ class ServerConfig:
         compounds cover all of Shanghai, the bundled network its centre.
     cors_origins
         Origins allowed to call the API from a browser (``*`` for any).
+    allowed_hosts
+        Host names the service answers to (``Host`` header; ``*`` for any): by default the
+        local names (localhost, 127.0.0.1, ::1).
     limits
         Bounds of one request.
     """
 
     network_path: Path = field(default_factory=lambda: settings.data_folder / settings.default_osm)
     communities: Path | None = None
-    communities_crs: str = "wgs84"
+    communities_crs: str | None = None
     stations: Path | None = None
-    stations_crs: str = "wgs84"
+    stations_crs: str | None = None
     boundary: Path | None = None
     boundary_crs: str = "wgs84"
     use_cache: bool | None = None
     clip_communities: bool = True
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     limits: ApiLimits = field(default_factory=ApiLimits)
 
 

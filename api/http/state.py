@@ -16,6 +16,7 @@ from typing import Annotated
 import orjson
 from fastapi import Depends, Request
 
+from quarterhour.api.http.guards import Admission
 from quarterhour.api.http.settings import ServerConfig
 from quarterhour.geo.points import PointSet
 from quarterhour.routing.graph import WalkNetwork
@@ -112,10 +113,19 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     return AppState(config=config, network=network, communities=communities, stations=stations)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """FastAPI dependency: the state the lifespan loaded."""
     return request.app.state.quarterhour
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 """Annotation of a route parameter that receives the server state."""
+
+
+async def get_admission(request: Request) -> Admission:
+    """FastAPI dependency: the bounds on heavy requests."""
+    return request.app.state.admission
+
+
+AdmissionDep = Annotated[Admission, Depends(get_admission)]
+"""Annotation of a route parameter that receives the admission of heavy requests."""

@@ -1,0 +1,177 @@
+"""The service under hostile or heavy use, for real: a server process on loopback.
+
+Concurrent heavy plans with the server's memory read from /proc, time limits measured with a
+clock, a bad Host header, and the offline documentation pages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import pytest
+
+from quarterhour.api.http.serving import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+BUDGET_MB = 400
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: PTH123, SIM115
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: PTH123, SIM115
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def server(isolated_cache: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "quarterhour",
+            "serve",
+            "-q",
+            "--port",
+            str(port),
+            "--max-heavy",
+            "1",
+            "--memory-budget-mb",
+            str(BUDGET_MB),
+        ],
+        env={**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    yield url, process.pid
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def _points(n: int, seed: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(121.42, 121.54, n)
+    lat = rng.uniform(31.19, 31.27, n)
+    return [{"lon": float(x), "lat": float(y)} for x, y in zip(lon, lat, strict=True)]
+
+
+def test_a_plan_too_large_for_the_memory_budget_is_refused_before_the_work(
+    server: tuple[str, int],
+) -> None:
+    url, pid = server
+    before = _rss_mb(pid)
+    body = {"communities": _points(10_000, 1), "minutes": 60, "speed_kmh": 20}
+    started = time.monotonic()
+    response = httpx.post(f"{url}/plan", json=body, timeout=120)
+    assert response.status_code == 413
+    detail = response.json()["detail"][0]
+    assert detail["type"] == "too_large" and "pairs within the limit" in detail["msg"]
+    assert time.monotonic() - started < 20
+    assert _rss_mb(pid) - before < BUDGET_MB
+
+
+def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
+    server: tuple[str, int],
+) -> None:
+    url, pid = server
+    baseline = _rss_mb(pid)
+    body = {"communities": _points(3_000, 2), "minutes": 20}
+
+    def plan(_: int) -> httpx.Response:
+        return httpx.post(f"{url}/plan", json=body, timeout=300)
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(plan, k) for k in range(4)]
+        health = []
+        for _ in range(10):  # /health answers at once while plans run
+            started = time.monotonic()
+            assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+            health.append(time.monotonic() - started)
+            time.sleep(0.05)
+        responses = [future.result() for future in futures]
+    codes = sorted(response.status_code for response in responses)
+    assert 200 in codes and 503 in codes, codes
+    for response in responses:
+        if response.status_code == 503:
+            assert response.headers["retry-after"].isdigit()
+            assert response.json()["detail"][0]["type"] == "busy"
+    assert max(health) < 1.0, health
+    assert _peak_rss_mb(pid) < baseline + BUDGET_MB + 200
+
+
+def test_the_time_limit_bounds_the_whole_request(server: tuple[str, int]) -> None:
+    url, _ = server
+    body = {"communities": _points(6_000, 3), "minutes": 30, "time_limit_s": 1.0}
+    for _ in range(20):  # wait for the slot the other tests' plans may still hold
+        started = time.monotonic()
+        response = httpx.post(f"{url}/plan", json=body, timeout=120)
+        elapsed = time.monotonic() - started
+        if response.status_code != 503 or response.json()["detail"][0]["type"] != "busy":
+            break
+        time.sleep(1)
+    assert elapsed < 1.0 + 1.0, elapsed  # within 1 s of the limit
+    if response.status_code == 503:
+        assert response.json()["detail"][0]["type"] == "time_limit"
+    else:
+        assert response.status_code == 200
+
+
+def test_a_foreign_host_is_refused_but_health_answers(server: tuple[str, int]) -> None:
+    url, _ = server
+    response = httpx.post(f"{url}/plan", json={}, headers={"Host": "attacker.example"}, timeout=30)
+    assert response.status_code == 400
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["header", "host"] and detail["type"] == "untrusted_host"
+    assert httpx.get(f"{url}/health", headers={"Host": "lb.internal"}, timeout=5).status_code == 200
+    ok = httpx.get(f"{url}/isochrone?lon=121.47&lat=31.23&contours=5", timeout=30)
+    assert ok.status_code == 200  # 127.0.0.1 is its own address
+
+
+@pytest.mark.parametrize(
+    ("page", "assets"),
+    [
+        ("/docs", ["/vendor/docs/swagger-ui-bundle.js", "/vendor/docs/swagger-ui.css"]),
+        ("/redoc", ["/vendor/docs/redoc.standalone.js"]),
+    ],
+)
+def test_documentation_is_served_offline(
+    server: tuple[str, int], page: str, assets: list[str]
+) -> None:
+    url, _ = server
+    html = httpx.get(f"{url}{page}", timeout=10).text
+    assert "cdn" not in html.lower() and "googleapis" not in html
+    for asset in assets:
+        assert asset in html
+        response = httpx.get(f"{url}{asset}", timeout=10)
+        assert response.status_code == 200 and len(response.content) > 10_000
