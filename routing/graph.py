@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from quarterhour.geo.projection import LocalProjection
+    from quarterhour.routing.edge_grid import EdgeGrid
 
 COST_CACHE_SIZE = 16
 """Walking speeds whose edge and arc costs a network keeps."""
@@ -86,6 +87,12 @@ class WalkNetwork:
         "arc_edge",
     )
 
+    def __post_init__(self) -> None:
+        # Read-only like the memory-mapped arrays of a cached network: the kernels see one
+        # array type whichever way a network was made, and nothing writes to a shared network.
+        for name in self.ARRAYS:
+            getattr(self, name).flags.writeable = False
+
     @property
     def n_nodes(self) -> int:
         """Number of nodes."""
@@ -118,6 +125,13 @@ class WalkNetwork:
     def edge_tree(self) -> shapely.STRtree:
         """Spatial index over the edge geometries."""
         return shapely.STRtree(self.edge_lines)
+
+    @cached_property
+    def edge_grid(self) -> EdgeGrid:
+        """Grid index of the edge segments: the nearest edge of one point (isochrones)."""
+        from quarterhour.routing.edge_grid import edge_grid
+
+        return edge_grid(self)
 
     def costs(self, per_metre: float) -> tuple[np.ndarray, np.ndarray]:
         """Return the cost of every edge and of every CSR arc at ``per_metre`` a metre.
