@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -66,10 +67,8 @@ def tree_pids(pid: int) -> list[int]:
         current = queue.pop()
         pids.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
+            with suppress(OSError):
                 queue += [int(child) for child in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return pids
 
 
@@ -287,10 +286,8 @@ def valhalla_tiles(osm: Path, workdir: Path) -> tuple[Path, float | None]:
     anchor_pid = int(output.stdout.strip().splitlines()[-1])
     # The anchor starts one thread; the comparison restarts the service with as many threads as
     # quarterhour has workers.
-    try:
+    with suppress(ProcessLookupError):
         os.kill(anchor_pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return workdir / f"cfg-{name}-{port}.json", (None if built else seconds)
 
 

@@ -140,8 +140,9 @@ def load_arrays(path: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         msg = f"{path.name}: unreadable header ({error})"
         raise CacheFormatError(msg) from error
-    if not isinstance(header, dict) or header.get("version") != CACHE_VERSION:
-        msg = f"{path.name}: cache format {header.get('version') if isinstance(header, dict) else '?'}, not {CACHE_VERSION}"
+    version = header.get("version") if isinstance(header, dict) else None
+    if version != CACHE_VERSION:
+        msg = f"{path.name}: cache format {version}, not {CACHE_VERSION}"
         raise CacheFormatError(msg)
     start = _aligned(len(MAGIC) + 8 + length)
     arrays = {}

@@ -45,28 +45,35 @@ def _crossing_point(
 
 @kernel
 def _trace_rings(
-    field: np.ndarray, level: float, x0: float, y0: float, cell: float
+    field: np.ndarray, level: float, x0: float, y0: float, cell: float, successor: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Closed rings around ``field < level`` (inside on the left) and their signed areas.
 
     The border of ``field`` must lie outside (``>= level``) so that every ring closes.
+    ``successor`` (one entry per grid edge, see :func:`successor_buffer`) must be all -1; it is
+    left so.
     """
     ny, nx = field.shape
     n_horizontal = ny * (nx - 1)
-    successor = np.full(n_horizontal + (ny - 1) * nx, -1, dtype=np.int64)
     edges = np.empty(4, dtype=np.int64)
     inside = np.empty(4, dtype=np.bool_)
+    crossings = np.empty(1024, dtype=np.int64)
     n_crossings = 0
     for j in range(ny - 1):
+        below = field[j]
+        above = field[j + 1]
         for i in range(nx - 1):
             # Corners counter-clockwise: (i, j), (i + 1, j), (i + 1, j + 1), (i, j + 1).
-            inside[0] = field[j, i] < level
-            inside[1] = field[j, i + 1] < level
-            inside[2] = field[j + 1, i + 1] < level
-            inside[3] = field[j + 1, i] < level
-            n_inside = inside[0] + inside[1] + inside[2] + inside[3]
-            if n_inside in {0, 4}:
+            a = below[i] < level
+            b = below[i + 1] < level
+            c = above[i + 1] < level
+            d = above[i] < level
+            if a == b and b == c and c == d:  # all inside or all outside
                 continue
+            inside[0] = a
+            inside[1] = b
+            inside[2] = c
+            inside[3] = d
             # Edge k runs from corner k to corner k + 1.
             edges[0] = j * (nx - 1) + i
             edges[1] = n_horizontal + j * nx + i + 1
@@ -91,6 +98,11 @@ def _trace_rings(
                     else:
                         back = (k + 3) % 4
                     successor[edges[k]] = edges[back]
+                    if n_crossings == len(crossings):
+                        bigger = np.empty(2 * n_crossings, dtype=np.int64)
+                        bigger[:n_crossings] = crossings
+                        crossings = bigger
+                    crossings[n_crossings] = edges[k]
                     n_crossings += 1
     # A ring has at least four vertices, so at most n / 4 rings and n + n / 4 closed vertices.
     xy = np.empty((n_crossings + n_crossings // 4 + 1, 2))
@@ -98,8 +110,9 @@ def _trace_rings(
     areas = np.empty(n_crossings // 4 + 1)
     n_points = 0
     n_rings = 0
-    for start in range(len(successor)):
-        if successor[start] < 0:
+    for q in range(n_crossings):
+        start = crossings[q]
+        if successor[start] < 0:  # already on a ring
             continue
         first = n_points
         current = start
@@ -188,14 +201,32 @@ def _group_rings(
     return order, poly_offsets, areas[exteriors]
 
 
+def successor_buffer(ny: int, nx: int, buffer: np.ndarray | None = None) -> np.ndarray:
+    """A buffer for :func:`filled_contours` on an ``ny`` x ``nx`` grid.
+
+    ``buffer`` itself if it is large enough (the contours leave it as they found it), else a
+    new one.
+    """
+    needed = ny * (nx - 1) + (ny - 1) * nx
+    if buffer is not None and len(buffer) >= needed:
+        return buffer
+    return np.full(max(needed, 1), -1, dtype=np.int32)
+
+
 @kernel
 def filled_contours(
-    field: np.ndarray, x0: float, y0: float, cell: float, levels: np.ndarray
+    field: np.ndarray,
+    x0: float,
+    y0: float,
+    cell: float,
+    levels: np.ndarray,
+    successor: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Polygons of ``field < level`` for each level, as a contour set (see the module docstring).
 
     Returns ``(xy, ring_offsets, poly_offsets, level_offsets)``. ``field[j, i]`` is the value at
-    ``(x0 + i * cell, y0 + j * cell)``; its border must lie outside every level.
+    ``(x0 + i * cell, y0 + j * cell)``; its border must lie outside every level. ``successor``
+    comes from :func:`successor_buffer` (reused, it saves an allocation a call).
     """
     n_levels = len(levels)
     pieces_xy = []
@@ -206,7 +237,7 @@ def filled_contours(
     n_rings = 0
     n_polys = 0
     for k in range(n_levels):
-        xy, ring_offsets, areas = _trace_rings(field, levels[k], x0, y0, cell)
+        xy, ring_offsets, areas = _trace_rings(field, levels[k], x0, y0, cell, successor)
         order, poly_offsets, _ = _group_rings(xy, ring_offsets, areas)
         # Copy the rings in polygon order.
         lengths = np.empty(len(order), dtype=np.int64)

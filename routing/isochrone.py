@@ -29,7 +29,7 @@ import shapely
 
 from quarterhour import settings
 from quarterhour.geo.errors import InputError, NetworkError
-from quarterhour.routing.contour import filled_contours, simplify_contours
+from quarterhour.routing.contour import filled_contours, simplify_contours, successor_buffer
 from quarterhour.routing.dijkstra import bounded_dijkstra, workspace
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
 from quarterhour.routing.jit import kernel
@@ -70,6 +70,7 @@ def _time_grid(
     edge_seen: np.ndarray,
     edge_list: np.ndarray,
     samples: np.ndarray,
+    field_buffer: np.ndarray,
     src_edge: int,
     src_offset: float,
     src_access: float,
@@ -82,8 +83,9 @@ def _time_grid(
 ) -> tuple[np.ndarray, float, float, np.ndarray, int]:
     """Walk from the snapped point, sample the reached streets and fill the time field.
 
-    Returns the field (``far`` where no street is near), its origin, the sample buffer (grown
-    if it had to) and the number of samples. The workspace arrays are left as they came.
+    Returns the field (``far`` where no street is near; a view of ``field_buffer`` when that is
+    large enough), its origin, the sample buffer (grown if it had to) and the number of samples.
+    The other workspace arrays are left as they came.
     """
     start_nodes = np.empty(2, dtype=np.int32)
     start_costs = np.empty(2)
@@ -192,7 +194,11 @@ def _time_grid(
     nx = int(np.ceil((x_hi + pad - x0) / cell)) + 1
     ny = int(np.ceil((y_hi + pad - y0) / cell)) + 1
     far = 2.0 * level_max + 1.0
-    field = np.full((ny, nx), far)
+    if ny * nx <= len(field_buffer):
+        field = field_buffer[: ny * nx].reshape((ny, nx))
+        field[:] = far
+    else:
+        field = np.full((ny, nx), far)
     radius_squared = radius * radius
     for k in range(n_samples):
         sx = samples[k, 0]
@@ -237,6 +243,8 @@ class _Workspace:
     edge_seen: np.ndarray
     edge_list: np.ndarray
     samples: np.ndarray
+    field: np.ndarray
+    successor: np.ndarray
 
 
 _POOLS: weakref.WeakKeyDictionary[WalkNetwork, queue.SimpleQueue] = weakref.WeakKeyDictionary()
@@ -259,6 +267,8 @@ def _take_workspace(network: WalkNetwork) -> _Workspace:
             edge_seen=np.zeros(network.n_edges, dtype=np.bool_),
             edge_list=np.empty(network.n_edges, dtype=np.int32),
             samples=np.empty((4096, 3)),
+            field=np.empty(1 << 16),
+            successor=successor_buffer(256, 256),
         )
 
 
@@ -418,50 +428,53 @@ def isochrone(
     cell = float(cell_m or max(settings.isochrone_cell_m, radius_m / 200.0))
 
     space = _take_workspace(network)
-    try:
-        field, x0, y0, space.samples, _ = _time_grid(
-            network.indptr,
-            network.arc_head,
-            network.arc_edge,
-            arc_cost,
-            network.edge_u,
-            network.edge_v,
-            edge_cost,
-            network.node_x,
-            network.node_y,
-            network.geom_offsets,
-            network.geom_x,
-            network.geom_y,
-            space.dist,
-            space.bucket_of,
-            space.next_in_bucket,
-            space.prev_in_bucket,
-            space.bucket_head,
-            space.touched,
-            space.edge_seen,
-            space.edge_list,
-            space.samples,
-            edge,
-            offset_m * per_metre,
-            access_m * per_metre,
-            at_x,
-            at_y,
-            level_max,
-            per_metre,
-            cell,
-            buffer_m,
-        )
-    finally:
-        _pool(network).put(space)
+    field, x0, y0, space.samples, _ = _time_grid(
+        network.indptr,
+        network.arc_head,
+        network.arc_edge,
+        arc_cost,
+        network.edge_u,
+        network.edge_v,
+        edge_cost,
+        network.node_x,
+        network.node_y,
+        network.geom_offsets,
+        network.geom_x,
+        network.geom_y,
+        space.dist,
+        space.bucket_of,
+        space.next_in_bucket,
+        space.prev_in_bucket,
+        space.bucket_head,
+        space.touched,
+        space.edge_seen,
+        space.edge_list,
+        space.samples,
+        space.field,
+        edge,
+        offset_m * per_metre,
+        access_m * per_metre,
+        at_x,
+        at_y,
+        level_max,
+        per_metre,
+        cell,
+        buffer_m,
+    )
     levels = np.array(contours) + buffer_cost
     if field.size:
-        xy, ring_offsets, poly_offsets, level_offsets = filled_contours(field, x0, y0, cell, levels)
+        if field.size > len(space.field):
+            space.field = np.empty(field.size)  # the next request of this size reuses it
+        space.successor = successor_buffer(*field.shape, space.successor)
+        xy, ring_offsets, poly_offsets, level_offsets = filled_contours(
+            field, x0, y0, cell, levels, space.successor
+        )
     else:
         xy, ring_offsets = np.empty((0, 2)), np.zeros(1, dtype=np.int64)
-        poly_offsets, level_offsets = (
-            np.zeros(1, dtype=np.int64),
-            np.zeros(len(levels) + 1, dtype=np.int64),
-        )
+        poly_offsets = np.zeros(1, dtype=np.int64)
+        level_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
+    # Back to the pool only when all went well: a failed request may leave it dirty.
+    _pool(network).put(space)
     return Isochrone(
         contours=contours,
         xy=xy,
@@ -486,6 +499,32 @@ def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 _FIT_SOLVE = np.linalg.pinv(_quadratic_terms(_FIT_UV[:, 0], _FIT_UV[:, 1]).T)
+_CHECK_TERMS = _quadratic_terms(_CHECK_UV[:, 0], _CHECK_UV[:, 1]).T
+
+
+@kernel
+def _bounds(xy: np.ndarray) -> tuple[float, float, float, float]:
+    x_lo, y_lo, x_hi, y_hi = xy[0, 0], xy[0, 1], xy[0, 0], xy[0, 1]
+    for k in range(1, len(xy)):
+        x_lo = min(x_lo, xy[k, 0])
+        x_hi = max(x_hi, xy[k, 0])
+        y_lo = min(y_lo, xy[k, 1])
+        y_hi = max(y_hi, xy[k, 1])
+    return x_lo, y_lo, x_hi, y_hi
+
+
+@kernel
+def _quadratic(
+    xy: np.ndarray, cx: float, cy: float, hx: float, hy: float, coefficients: np.ndarray
+) -> np.ndarray:
+    out = np.empty_like(xy)
+    for k in range(len(xy)):
+        u = (xy[k, 0] - cx) / hx
+        v = (xy[k, 1] - cy) / hy
+        for d in range(2):
+            c = coefficients[:, d]
+            out[k, d] = c[0] + u * (c[1] + c[3] * u + c[4] * v) + v * (c[2] + c[5] * v)
+    return out
 
 
 def to_degrees(network: WalkNetwork, xy: np.ndarray) -> np.ndarray:
@@ -493,25 +532,28 @@ def to_degrees(network: WalkNetwork, xy: np.ndarray) -> np.ndarray:
 
     The points of one isochrone lie within a few kilometres: a quadratic through 9 exact
     projections maps them to within ``FIT_TOLERANCE_DEG`` (checked at 4 more points, else every
-    point is projected exactly), for a tenth of the cost.
+    point is projected exactly), for a fraction of the cost.
     """
     if len(xy) < 32:
         lon, lat = network.projection.inverse(xy[:, 0], xy[:, 1])
         return np.column_stack([lon, lat])
-    lo = xy.min(axis=0)
-    hi = xy.max(axis=0)
-    centre = 0.5 * (lo + hi)
-    half = np.maximum(0.5 * (hi - lo), 1.0)
-    control = np.concatenate([_FIT_UV, _CHECK_UV]) * half + centre
-    lon, lat = network.projection.inverse(control[:, 0], control[:, 1])
-    exact = np.column_stack([lon, lat])
-    coefficients = _FIT_SOLVE @ exact[:9]
-    check = _quadratic_terms(_CHECK_UV[:, 0], _CHECK_UV[:, 1]).T @ coefficients
-    if np.abs(check - exact[9:]).max() > FIT_TOLERANCE_DEG:
+    x_lo, y_lo, x_hi, y_hi = _bounds(xy)
+    cx, cy = 0.5 * (x_lo + x_hi), 0.5 * (y_lo + y_hi)
+    hx, hy = max(0.5 * (x_hi - x_lo), 1.0), max(0.5 * (y_hi - y_lo), 1.0)
+    lon, lat = network.projection.inverse(
+        _FIT_CONTROL[:, 0] * hx + cx, _FIT_CONTROL[:, 1] * hy + cy
+    )
+    coefficients = _FIT_SOLVE @ np.column_stack([lon[:9], lat[:9]])
+    check = _CHECK_TERMS @ coefficients
+    if max(np.abs(check[:, 0] - lon[9:]).max(), np.abs(check[:, 1] - lat[9:]).max()) > (
+        FIT_TOLERANCE_DEG
+    ):
         lon, lat = network.projection.inverse(xy[:, 0], xy[:, 1])
         return np.column_stack([lon, lat])
-    uv = (xy - centre) / half
-    return _quadratic_terms(uv[:, 0], uv[:, 1]).T @ coefficients
+    return _quadratic(xy, cx, cy, hx, hy, coefficients)
+
+
+_FIT_CONTROL = np.concatenate([_FIT_UV, _CHECK_UV])
 
 
 def to_geojson(
