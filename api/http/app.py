@@ -3,7 +3,10 @@
 ``create_app(network_path, ...)`` returns an app that loads the walking network once, when it
 starts (lifespan), and serves:
 
-* ``GET``/``POST /isochrone``, ``POST /walktimes`` (:mod:`quarterhour.api.http.routes_routing`);
+* ``GET``/``POST /isochrone`` (answered by the ASGI fast path
+  :class:`~quarterhour.api.http.routes_routing.IsochroneFastPath`, documented by its FastAPI
+  routes; Valhalla's request shape too), ``POST /walktimes``
+  (:mod:`quarterhour.api.http.routes_routing`);
 * ``GET /health``, ``/network``, ``/communities``, ``/stations``, ``/coverage``
   (:mod:`quarterhour.api.http.routes_data`);
 * ``POST /plan`` (:mod:`quarterhour.api.http.routes_plan`);
