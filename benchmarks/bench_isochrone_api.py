@@ -357,11 +357,22 @@ def street_points(osm: Path, n: int, *, seed: int = 42, cache: Path | None = Non
     return np.round(np.column_stack([lon[pick], lat[pick]]), 6)
 
 
-def first_requests(server: Server, point: np.ndarray) -> tuple[float, float]:
-    """Latency of the first and the tenth request to a server just started (ms): the same
-    request ten times, so that only what the first one has to load tells them apart."""
-    latencies, _, _ = load(server.port, [server.path(float(point[0]), float(point[1]))] * 10, 1)
-    return float(latencies[0] * 1e3), float(latencies[9] * 1e3)
+def first_requests(server: Server, point: np.ndarray, *, pause_s: float = 2.0) -> list[float]:
+    """The first and tenth isochrone request to a server just started, then the same after a
+    pause (ms): ``[first, tenth, first after the pause, tenth after it]``.
+
+    The same request every time, on a connection opened and used once (``/health``,
+    ``/status``) before: what is left between the first and the tenth is what the first one had
+    to load, and the cold caches of a CPU that was idle, which the pause shows alone.
+    """
+    warm = "/health" if isinstance(server, Quarterhour) else "/status"
+    path = server.path(float(point[0]), float(point[1]))
+    figures = []
+    for _ in range(2):
+        latencies, _, _ = load(server.port, [warm] + [path] * 10, 1)
+        figures += [float(latencies[1] * 1e3), float(latencies[10] * 1e3)]
+        time.sleep(pause_s)
+    return figures
 
 
 def compare(
@@ -397,7 +408,7 @@ def print_comparison(
     results: dict[tuple[str, int], Series],
     *,
     memory: dict[str, float],
-    first: dict[str, tuple[float, float]],
+    first: dict[str, list[float]],
 ) -> None:
     print(f"\n{title}")
     header = (
@@ -425,9 +436,10 @@ def print_comparison(
     for server in (ours, anchor):
         if server is None:
             continue
-        one, tenth = first[server.name]
+        one, tenth, one_later, tenth_later = first[server.name]
         print(
-            f"{server.name:<24} first request {one:.2f} ms, tenth {tenth:.2f} ms; "
+            f"{server.name:<24} first isochrone after start {one:.2f} ms, tenth {tenth:.2f} ms "
+            f"(after a pause: {one_later:.2f}, {tenth_later:.2f}); "
             f"PSS of the server processes {memory[server.name]:.0f} MiB"
         )
 

@@ -104,7 +104,8 @@ def nearest_edge(
 ) -> tuple[int, float, float, float, float]:
     """The nearest edge of ``(px, py)`` within ``max_m``: ``(edge, distance, offset_m, x, y)``.
 
-    ``x, y`` is the nearest point on the edge. The edge is -1 when none lies within ``max_m``.
+    ``x, y`` is the nearest point on the edge. The edge is -1 when none lies within ``max_m``
+    (``distance`` is then inf, or the distance to the nearest edge when ``max_m`` is inf).
     """
     if not (np.isfinite(px) and np.isfinite(py)):  # outside the projection's domain
         return -1, np.inf, 0.0, np.nan, np.nan
@@ -112,16 +113,16 @@ def nearest_edge(
     cj = int(np.floor((py - y0) / cell))
     best_edge = -1
     best = np.inf
-    ring = 0
+    # Rings wholly outside the grid hold nothing: start at the first that meets it.
+    ring = max(0, ci - (nx - 1), -ci, cj - (ny - 1), -cj)
     while True:
-        # The cells at Chebyshev distance `ring` from the point's cell.
-        for j in range(cj - ring, cj + ring + 1):
-            if j < 0 or j >= ny:
-                continue
-            step = 1 if j == cj - ring or j == cj + ring else 2 * ring
-            i = ci - ring
-            while i <= ci + ring:
-                if 0 <= i < nx:
+        # The cells of the grid at Chebyshev distance `ring` from the point's cell.
+        for j in range(max(cj - ring, 0), min(cj + ring, ny - 1) + 1):
+            whole_row = j == cj - ring or j == cj + ring  # not `in (a, b)`: slow in numba
+            i = max(ci - ring, 0) if whole_row else ci - ring
+            last = min(ci + ring, nx - 1)
+            while i <= last:
+                if i >= 0:
                     c = j * nx + i
                     for k in range(indptr[c], indptr[c + 1]):
                         v = segments[k]
@@ -132,7 +133,8 @@ def nearest_edge(
                         if distance < best or (distance == best and e < best_edge):
                             best = distance
                             best_edge = e
-                i += max(step, 1)
+                # Inside rows: only the ring's two columns.
+                i += 1 if whole_row or ring == 0 else 2 * ring
         # Every segment not yet seen lies outside the searched square of cells.
         reach = min(
             px - (x0 + (ci - ring) * cell),

@@ -33,7 +33,7 @@ from quarterhour.routing.contour import filled_contours, simplify_contours, succ
 from quarterhour.routing.dijkstra import bounded_dijkstra, workspace
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
 from quarterhour.routing.jit import kernel
-from quarterhour.routing.snapping import Snap, snap_points
+from quarterhour.routing.snapping import Snap
 from quarterhour.routing.walktimes import check_speed
 
 if TYPE_CHECKING:
@@ -293,6 +293,8 @@ class Isochrone:
         The grid cell of the time field.
     snap
         Where the point joined the network.
+    snapped_xy
+        The point on the street where the walk starts, in metres.
     """
 
     contours: tuple[float, ...]
@@ -305,6 +307,7 @@ class Isochrone:
     buffer_m: float
     cell_m: float
     snap: Snap
+    snapped_xy: tuple[float, float] = (np.nan, np.nan)
 
     @property
     def polygons(self) -> list[list[list[np.ndarray]]]:
@@ -353,11 +356,11 @@ def _snap_one(
     x, y = network.projection.forward(np.array([lon]), np.array([lat]))
     edge, access_m, offset_m, at_x, at_y = network.edge_grid.nearest(network, x[0], y[0], max_m)
     if edge < 0:
-        # Off the network: the STRtree measures how far, for the message.
-        far = snap_points(network, np.array([lon]), np.array([lat]), max_m=max_m)
+        # Off the network: how far, for the message (the grid searches on without a limit).
+        far = network.edge_grid.nearest(network, x[0], y[0], np.inf)[1]
         msg = (
-            f"the point ({lon:.6f}, {lat:.6f}) is {far.access_m[0]:,.0f} m from the nearest "
-            f"walkable street, beyond the {far.max_m:g} m snapping limit"
+            f"the point ({lon:.6f}, {lat:.6f}) is {far:,.0f} m from the nearest "
+            f"walkable street, beyond the {max_m:g} m snapping limit"
         )
         raise NetworkError(msg)
     snap = Snap(
@@ -486,6 +489,7 @@ def isochrone(
         buffer_m=buffer_m,
         cell_m=cell,
         snap=snap,
+        snapped_xy=(float(at_x), float(at_y)),
     )
 
 

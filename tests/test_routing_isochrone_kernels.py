@@ -34,12 +34,25 @@ def test_grid_index_snaps_like_the_strtree(network_of) -> None:
         )
         if not reference.reachable[k]:
             assert edge == -1
+            # Without a limit the grid finds the nearest edge however far (the 404 message).
+            far = network.edge_grid.nearest(network, reference.x[k], reference.y[k], np.inf)
+            assert far[1] == pytest.approx(reference.access_m[k], rel=1e-9)
             continue
         assert edge == reference.edge[k]
         assert distance == pytest.approx(reference.access_m[k], abs=1e-6)
         assert offset == pytest.approx(reference.offset_m[k], abs=1e-6)
         line = network.edge_lines[edge]
         assert shapely.distance(line, shapely.Point(at_x, at_y)) < 1e-6
+
+
+def test_grid_index_measures_points_far_away(network_of) -> None:
+    network = network_of("singapore_bayfront")
+    lon, lat = np.array([103.86, 104.5, -70.0]), np.array([1.28, 1.9, -30.0])
+    reference = snap_points(network, lon, lat)
+    for k in range(len(lon)):
+        found = network.edge_grid.nearest(network, reference.x[k], reference.y[k], np.inf)
+        assert found[0] == reference.edge[k] if reference.reachable[k] else found[0] >= 0
+        assert found[1] == pytest.approx(reference.access_m[k], rel=1e-9)
 
 
 def _disk_field(nx: int, ny: int, cell: float) -> tuple[np.ndarray, float, float]:

@@ -25,7 +25,6 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 import numpy as np
 import orjson
-import shapely
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -324,13 +323,8 @@ def isochrone_json(state: AppState, ask: IsochroneAsk) -> bytes:
 
 def _location_features(network: WalkNetwork, result: Isochrone, ask: IsochroneAsk) -> list[dict]:
     """Valhalla's ``show_locations`` features: where the point joined the network, and the input."""
-    snap = result.snap
-    edge = int(snap.edge[0])
-    line = network.edge_lines[edge]
-    length = float(network.edge_length_m[edge])
-    scale = line.length / length if length > 0 else 0.0
-    at = shapely.line_interpolate_point(line, float(snap.offset_m[0]) * scale)
-    lon, lat = network.projection.inverse(np.array([at.x]), np.array([at.y]))
+    at_x, at_y = result.snapped_xy
+    lon, lat = network.projection.inverse(np.array([at_x]), np.array([at_y]))
     lon, lat = convert(lon, lat, src="wgs84", dst=ask.out_crs)
     in_lon, in_lat = convert(ask.lon, ask.lat, src=ask.crs, dst=ask.out_crs)
     return [
