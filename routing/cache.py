@@ -1,16 +1,31 @@
-"""On-disk cache of built networks: CSR arrays, coordinates and geometries in one .npz.
+"""On-disk cache of built networks: one file of raw arrays, memory-mapped when read.
 
 The key is the OSM file's SHA-256 plus every option that changes the network, plus the cache
 format version; a stale key is simply another file. A corrupt or old file is rebuilt.
+
+The format is simple and versioned::
+
+    8 bytes   MAGIC
+    8 bytes   header length n (little-endian unsigned)
+    n bytes   header, UTF-8 JSON: {"version", "epsg", "arrays": {name: {"dtype", "shape",
+              "offset"}}}; offsets count from the first byte after the header, rounded up to
+              ALIGN bytes
+    ...       each array's bytes, C order, at its offset (a multiple of ALIGN)
+
+:func:`load_arrays` maps the file read-only and returns the arrays as views of the mapping, so
+reading is instant and every process serving the same network (``serve --workers``) shares one
+copy of it in the page cache. Every array a network is built from passes through that one
+function.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import mmap
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +37,16 @@ from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+MAGIC = b"QHNET\r\n\x1a"
+"""First bytes of a cache file (the line ends catch a text-mode copy, as PNG's signature does)."""
+ALIGN = 64
+"""Arrays start at multiples of this many bytes (a cache line; more than any dtype needs)."""
+SUFFIX = ".qhnet"
+
+
+class CacheFormatError(ValueError):
+    """A cache file that is not a network cache of this version (truncated, old, foreign)."""
 
 
 def file_digest(path: Path) -> str:
@@ -50,22 +74,99 @@ def cache_path(
         key.update(shapely.to_wkb(shapely.normalize(boundary)))
     folder = Path(folder) if folder is not None else settings.cache_folder
     stem = path.name.split(".")[0]
-    return folder / f"{stem}-{key.hexdigest()[:20]}.npz"
+    return folder / f"{stem}-{key.hexdigest()[:20]}{SUFFIX}"
+
+
+def _aligned(size: int) -> int:
+    return -(-size // ALIGN) * ALIGN
+
+
+def write_arrays(path: Path, arrays: dict[str, np.ndarray], **meta: object) -> None:
+    """Write ``arrays`` and JSON-able ``meta`` to ``path`` in the cache format, atomically.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (nothing is left behind).
+    """
+    specs: dict[str, dict[str, object]] = {}
+    offset = 0
+    contiguous = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    for name, array in contiguous.items():
+        specs[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset}
+        offset = _aligned(offset + array.nbytes)
+    header = json.dumps({"version": CACHE_VERSION, **meta, "arrays": specs}).encode()
+    start = _aligned(len(MAGIC) + 8 + len(header))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(MAGIC + len(header).to_bytes(8, "little") + header)
+            for name, array in contiguous.items():
+                out.seek(start + int(specs[name]["offset"]))
+                out.write(array.tobytes())
+            out.truncate(start + offset)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_arrays(path: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    """Map a cache file read-only: its header and its arrays (read-only views of the mapping).
+
+    The single place where cached arrays enter the program: checks of what they hold belong
+    here.
+
+    Raises
+    ------
+    CacheFormatError
+        If the file is not a complete cache file of ``CACHE_VERSION``.
+    OSError
+        If it cannot be read.
+    """
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < len(MAGIC) + 8:
+            msg = f"{path.name}: {size} bytes, too short for a network cache"
+            raise CacheFormatError(msg)
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    if mapped[: len(MAGIC)] != MAGIC:
+        msg = f"{path.name}: not a quarterhour network cache"
+        raise CacheFormatError(msg)
+    length = int.from_bytes(mapped[len(MAGIC) : len(MAGIC) + 8], "little")
+    try:
+        header = json.loads(mapped[len(MAGIC) + 8 : len(MAGIC) + 8 + length])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        msg = f"{path.name}: unreadable header ({error})"
+        raise CacheFormatError(msg) from error
+    version = header.get("version") if isinstance(header, dict) else None
+    if version != CACHE_VERSION:
+        msg = f"{path.name}: cache format {version}, not {CACHE_VERSION}"
+        raise CacheFormatError(msg)
+    start = _aligned(len(MAGIC) + 8 + length)
+    arrays = {}
+    for name, spec in header["arrays"].items():
+        dtype = np.dtype(spec["dtype"])
+        shape = tuple(int(n) for n in spec["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        offset = start + int(spec["offset"])
+        if offset + count * dtype.itemsize > size:
+            msg = f"{path.name}: array {name} runs past the end of the file (truncated?)"
+            raise CacheFormatError(msg)
+        arrays[name] = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(shape)
+    meta = {key: value for key, value in header.items() if key != "arrays"}
+    return meta, arrays
 
 
 def write(network: WalkNetwork, path: Path) -> None:
     """Write a network to ``path`` atomically (a reader never sees a half-written file)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            np.savez(
-                out,
-                version=np.array(CACHE_VERSION),
-                epsg=np.array(network.projection.epsg),
-                **{name: getattr(network, name) for name in WalkNetwork.ARRAYS},
-            )
-        Path(temporary).replace(path)
+        write_arrays(
+            path,
+            {name: getattr(network, name) for name in WalkNetwork.ARRAYS},
+            epsg=network.projection.epsg,
+        )
     except OSError as error:
         log.warning("could not cache the network at %s: %s", path, error)
         return
@@ -73,18 +174,23 @@ def write(network: WalkNetwork, path: Path) -> None:
 
 
 def read(path: Path, *, source: str) -> WalkNetwork | None:
-    """Return the cached network at ``path``, or None when it is missing, old or corrupt."""
+    """Return the cached network at ``path`` (memory-mapped), or None when missing or corrupt."""
     if not path.is_file():
         return None
     try:
-        with np.load(path) as stored:
-            if int(stored["version"]) != CACHE_VERSION:
-                return None
-            arrays = {name: stored[name] for name in WalkNetwork.ARRAYS}
-            epsg = int(stored["epsg"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+        meta, arrays = load_arrays(path)
+        missing = set(WalkNetwork.ARRAYS) - set(arrays)
+        if missing:
+            msg = f"{path.name}: no array {sorted(missing)[0]}"
+            raise CacheFormatError(msg)
+        epsg = int(meta["epsg"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
         log.warning("ignoring corrupt network cache %s (%s); rebuilding", path, error)
         return None
-    network = WalkNetwork(**arrays, projection=LocalProjection(epsg), source=source)
+    network = WalkNetwork(
+        **{name: arrays[name] for name in WalkNetwork.ARRAYS},
+        projection=LocalProjection(epsg),
+        source=source,
+    )
     log.info("loaded %s from cache", network.describe())
     return network

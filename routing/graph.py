@@ -86,6 +86,12 @@ class WalkNetwork:
         "arc_edge",
     )
 
+    def __post_init__(self) -> None:
+        # Read-only like the memory-mapped arrays of a cached network: the kernels see one
+        # array type whichever way a network was made, and nothing writes to a shared network.
+        for name in self.ARRAYS:
+            getattr(self, name).flags.writeable = False
+
     @property
     def n_nodes(self) -> int:
         """Number of nodes."""

@@ -3,29 +3,38 @@
 The polygon of limit ``c`` is the set of places within ``buffer_m`` (straight line) of a street
 point reached within ``c``, partial ends of edges included. It is computed on a grid, as
 Valhalla does. Every reached street point ``p``, with walk cost ``t(p)``, seeds the field
-``F(x) = min t(p) + |x - p| * cost_per_metre`` over the points ``p`` within ``buffer_m`` of
-``x``; the polygon of ``c`` is the contour ``F <= c + buffer_m * cost_per_metre``. That is
-exactly the ``buffer_m`` buffer of the street points reached within ``c``: a point up to
-``buffer_m`` past the limit along a street lies within ``buffer_m`` of one reached in time.
-One field serves every contour, so contours nest; contourpy keeps the holes. Streets are
-sampled once a cell: with a 50 m buffer, a 20 m spacing moves the outline by at most 1 m.
+``F(x) = min t(p) + |x - p| * cost_per_metre`` over the points ``p`` within ``buffer_m`` (plus a
+cell) of ``x``; the polygon of ``c`` is the contour ``F < c + buffer_m * cost_per_metre``: the
+``buffer_m`` buffer of the street points reached within ``c`` (a point up to ``buffer_m`` past
+the limit along a street lies within ``buffer_m`` of one reached in time). One field serves
+every contour, so contours nest; holes are kept. Streets are sampled at most a cell apart along
+their length (and at every node): with a 50 m buffer, a 20 m spacing moves the outline by at
+most 1 m.
+
+A request runs as arrays from end to end: the nearest edge from a grid index, the bounded
+Dijkstra, the samples and the field in one numba kernel over a reused workspace, marching
+squares and Douglas-Peucker in numba (:mod:`quarterhour.routing.contour`), and one projection
+of the kept vertices to degrees.
 """
 
 from __future__ import annotations
 
+import queue
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import contourpy
 import numpy as np
 import shapely
 
 from quarterhour import settings
 from quarterhour.geo.errors import InputError, NetworkError
+from quarterhour.routing.contour import filled_contours, simplify_contours, successor_buffer
 from quarterhour.routing.dijkstra import bounded_dijkstra, workspace
+from quarterhour.routing.edge_grid import grid_of
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
 from quarterhour.routing.jit import kernel
-from quarterhour.routing.snapping import Snap, snap_points
+from quarterhour.routing.snapping import Snap
 from quarterhour.routing.walktimes import check_speed
 
 if TYPE_CHECKING:
@@ -35,141 +44,276 @@ if TYPE_CHECKING:
 
 MAX_CONTOURS = 4
 COLOURS = ("#2b83ba", "#abdda4", "#fdae61", "#d7191c")
+FIT_TOLERANCE_DEG = 1e-8
+"""Largest error (about 1 mm) of the local polynomial that maps metres to degrees."""
 
 
 @kernel
-def _reached_samples(
+def _time_grid(
     indptr: np.ndarray,
+    arc_head: np.ndarray,
     arc_edge: np.ndarray,
+    arc_cost: np.ndarray,
     edge_u: np.ndarray,
     edge_v: np.ndarray,
     edge_cost: np.ndarray,
+    node_x: np.ndarray,
+    node_y: np.ndarray,
     geom_offsets: np.ndarray,
     geom_x: np.ndarray,
     geom_y: np.ndarray,
     dist: np.ndarray,
+    bucket_of: np.ndarray,
+    next_in_bucket: np.ndarray,
+    prev_in_bucket: np.ndarray,
+    bucket_head: np.ndarray,
     touched: np.ndarray,
-    n_touched: int,
+    edge_seen: np.ndarray,
+    edge_list: np.ndarray,
+    samples: np.ndarray,
+    field_buffer: np.ndarray,
     src_edge: int,
     src_offset: float,
     src_access: float,
+    src_x: float,
+    src_y: float,
     level_max: float,
-    step_m: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n_edges = len(edge_u)
-    seen = np.zeros(n_edges, dtype=np.bool_)
-    edges = np.empty(n_edges, dtype=np.int64)
-    n_candidates = 0
-    seen[src_edge] = True
-    edges[0] = src_edge
-    n_candidates = 1
+    per_metre: float,
+    cell: float,
+    buffer_m: float,
+) -> tuple[np.ndarray, float, float, np.ndarray, int]:
+    """Walk from the snapped point, sample the reached streets and fill the time field.
+
+    Returns the field (``far`` where no street is near; a view of ``field_buffer`` when that is
+    large enough), its origin, the sample buffer (grown if it had to) and the number of samples.
+    The other workspace arrays are left as they came.
+    """
+    start_nodes = np.empty(2, dtype=np.int32)
+    start_costs = np.empty(2)
+    start_nodes[0] = edge_u[src_edge]
+    start_nodes[1] = edge_v[src_edge]
+    start_costs[0] = src_access + src_offset
+    start_costs[1] = src_access + edge_cost[src_edge] - src_offset
+    n_touched = bounded_dijkstra(
+        indptr,
+        arc_head,
+        arc_cost,
+        start_nodes,
+        start_costs,
+        level_max,
+        dist,
+        bucket_of,
+        next_in_bucket,
+        prev_in_bucket,
+        bucket_head,
+        touched,
+    )
+    # Samples: the snapped point, every reached node, and points at most a cell apart inside
+    # every edge that leaves a reached node.
+    n_samples = 0
+    if src_access <= level_max:
+        samples[0, 0] = src_x
+        samples[0, 1] = src_y
+        samples[0, 2] = src_access
+        n_samples = 1
+    n_edges = 0
+    edge_seen[src_edge] = True
+    edge_list[0] = src_edge
+    n_edges = 1
     for k in range(n_touched):
         node = touched[k]
+        if n_samples == len(samples):
+            samples = _grown(samples, n_samples)
+        samples[n_samples, 0] = node_x[node]
+        samples[n_samples, 1] = node_y[node]
+        samples[n_samples, 2] = dist[node]
+        n_samples += 1
         for arc in range(indptr[node], indptr[node + 1]):
             e = arc_edge[arc]
-            if not seen[e]:
-                seen[e] = True
-                edges[n_candidates] = e
-                n_candidates += 1
-    capacity = 4096
-    sample_x = np.empty(capacity)
-    sample_y = np.empty(capacity)
-    sample_t = np.empty(capacity)
-    n_samples = 0
-    for k in range(n_candidates):
-        e = edges[k]
+            if not edge_seen[e]:
+                edge_seen[e] = True
+                edge_list[n_edges] = e
+                n_edges += 1
+    for k in range(n_edges):
+        e = edge_list[k]
+        edge_seen[e] = False
         du = dist[edge_u[e]]
         dv = dist[edge_v[e]]
+        cost = edge_cost[e]
         start, stop = geom_offsets[e], geom_offsets[e + 1]
         planar = 0.0
-        for i in range(start, stop - 1):
-            planar += np.hypot(geom_x[i + 1] - geom_x[i], geom_y[i + 1] - geom_y[i])
-        scale = edge_cost[e] / planar if planar > 0 else 0.0
-        along = 0.0
-        for i in range(start, stop - 1):
-            length = np.hypot(geom_x[i + 1] - geom_x[i], geom_y[i + 1] - geom_y[i])
-            n_steps = int(np.ceil(length / step_m)) if length > 0 else 0
-            last = n_steps if i == stop - 2 else n_steps - 1
-            for j in range(last + 1):
-                fraction = j / n_steps if n_steps > 0 else 0.0
-                position = (along + fraction * length) * scale
-                t = min(du + position, dv + edge_cost[e] - position)
-                if e == src_edge:
-                    t = min(t, src_access + abs(position - src_offset))
-                if t > level_max:
-                    continue
-                if n_samples == capacity:
-                    capacity *= 2
-                    sample_x = np.concatenate((sample_x, np.empty(capacity - n_samples)))
-                    sample_y = np.concatenate((sample_y, np.empty(capacity - n_samples)))
-                    sample_t = np.concatenate((sample_t, np.empty(capacity - n_samples)))
-                sample_x[n_samples] = geom_x[i] + fraction * (geom_x[i + 1] - geom_x[i])
-                sample_y[n_samples] = geom_y[i] + fraction * (geom_y[i + 1] - geom_y[i])
-                sample_t[n_samples] = t
-                n_samples += 1
-            along += length
-    return sample_x[:n_samples], sample_y[:n_samples], sample_t[:n_samples]
+        for v in range(start, stop - 1):
+            planar += np.sqrt((geom_x[v + 1] - geom_x[v]) ** 2 + (geom_y[v + 1] - geom_y[v]) ** 2)
+        if planar <= 0.0:
+            continue
+        n_steps = int(np.ceil(planar / cell))
+        scale = cost / planar
+        v = start
+        segment = np.sqrt((geom_x[v + 1] - geom_x[v]) ** 2 + (geom_y[v + 1] - geom_y[v]) ** 2)
+        walked = 0.0
+        for step in range(1, n_steps):
+            along = planar * step / n_steps
+            position = along * scale
+            t = min(du + position, dv + cost - position)
+            if e == src_edge:
+                t = min(t, src_access + abs(position - src_offset))
+            if t > level_max:
+                continue
+            while walked + segment < along and v < stop - 2:
+                walked += segment
+                v += 1
+                segment = np.sqrt(
+                    (geom_x[v + 1] - geom_x[v]) ** 2 + (geom_y[v + 1] - geom_y[v]) ** 2
+                )
+            fraction = (along - walked) / segment if segment > 0 else 0.0
+            fraction = min(max(fraction, 0.0), 1.0)
+            if n_samples == len(samples):
+                samples = _grown(samples, n_samples)
+            samples[n_samples, 0] = geom_x[v] + fraction * (geom_x[v + 1] - geom_x[v])
+            samples[n_samples, 1] = geom_y[v] + fraction * (geom_y[v + 1] - geom_y[v])
+            samples[n_samples, 2] = t
+            n_samples += 1
+    for k in range(n_touched):
+        dist[touched[k]] = np.inf
+    if n_samples == 0:
+        return np.empty((0, 0)), 0.0, 0.0, samples, 0
+
+    # The field: the border lies a cell beyond the reach of every sample, so contours close.
+    pad = buffer_m + 3.0 * cell
+    radius = buffer_m + cell
+    x_lo = samples[0, 0]
+    x_hi = samples[0, 0]
+    y_lo = samples[0, 1]
+    y_hi = samples[0, 1]
+    for k in range(1, n_samples):
+        x_lo = min(x_lo, samples[k, 0])
+        x_hi = max(x_hi, samples[k, 0])
+        y_lo = min(y_lo, samples[k, 1])
+        y_hi = max(y_hi, samples[k, 1])
+    x0 = x_lo - pad
+    y0 = y_lo - pad
+    nx = int(np.ceil((x_hi + pad - x0) / cell)) + 1
+    ny = int(np.ceil((y_hi + pad - y0) / cell)) + 1
+    far = 2.0 * level_max + 1.0
+    if ny * nx <= len(field_buffer):
+        field = field_buffer[: ny * nx].reshape((ny, nx))
+        field[:] = far
+    else:
+        field = np.full((ny, nx), far)
+    radius_squared = radius * radius
+    for k in range(n_samples):
+        sx = samples[k, 0]
+        sy = samples[k, 1]
+        st = samples[k, 2]
+        j_lo = max(0, int(np.ceil((sy - radius - y0) / cell)))
+        j_hi = min(ny - 1, int(np.floor((sy + radius - y0) / cell)))
+        for j in range(j_lo, j_hi + 1):
+            dy = y0 + j * cell - sy
+            dy_squared = dy * dy
+            if dy_squared > radius_squared:
+                continue
+            # The cells of this row inside the disk, bounded exactly: the loop has no branch.
+            half = np.sqrt(radius_squared - dy_squared)
+            i_lo = max(0, int(np.ceil((sx - half - x0) / cell)))
+            i_hi = min(nx - 1, int(np.floor((sx + half - x0) / cell)))
+            row = field[j]
+            base = x0 - sx
+            for i in range(i_lo, i_hi + 1):
+                dx = base + i * cell
+                row[i] = min(row[i], st + np.sqrt(dx * dx + dy_squared) * per_metre)
+    return field, x0, y0, samples, n_samples
 
 
 @kernel
-def _time_field(
-    sample_x: np.ndarray,
-    sample_y: np.ndarray,
-    sample_t: np.ndarray,
-    x0: float,
-    y0: float,
-    nx: int,
-    ny: int,
-    cell: float,
-    off_cost: float,
-    radius: float,
-    far: float,
-) -> np.ndarray:
-    field = np.full((ny, nx), far)
-    radius_squared = radius * radius
-    for k in range(len(sample_x)):
-        i_lo = max(0, int(np.floor((sample_x[k] - radius - x0) / cell)))
-        i_hi = min(nx - 1, int(np.ceil((sample_x[k] + radius - x0) / cell)))
-        j_lo = max(0, int(np.floor((sample_y[k] - radius - y0) / cell)))
-        j_hi = min(ny - 1, int(np.ceil((sample_y[k] + radius - y0) / cell)))
-        for j in range(j_lo, j_hi + 1):
-            dy = y0 + j * cell - sample_y[k]
-            for i in range(i_lo, i_hi + 1):
-                dx = x0 + i * cell - sample_x[k]
-                squared = dx * dx + dy * dy
-                if squared <= radius_squared:
-                    value = sample_t[k] + np.sqrt(squared) * off_cost
-                    field[j, i] = min(field[j, i], value)
-    return field
+def _grown(samples: np.ndarray, n: int) -> np.ndarray:
+    bigger = np.empty((2 * len(samples), samples.shape[1]))
+    bigger[:n] = samples[:n]
+    return bigger
+
+
+@dataclass(eq=False)
+class _Workspace:
+    """The arrays one isochrone search writes to, reused by later requests (see ``_pool``)."""
+
+    dist: np.ndarray
+    bucket_of: np.ndarray
+    next_in_bucket: np.ndarray
+    prev_in_bucket: np.ndarray
+    bucket_head: np.ndarray
+    touched: np.ndarray
+    edge_seen: np.ndarray
+    edge_list: np.ndarray
+    samples: np.ndarray
+    field: np.ndarray
+    successor: np.ndarray
+
+
+_POOLS: weakref.WeakKeyDictionary[WalkNetwork, queue.SimpleQueue] = weakref.WeakKeyDictionary()
+
+
+def _pool(network: WalkNetwork) -> queue.SimpleQueue:
+    """Workspaces of ``network``: a request takes one (or makes one) and gives it back."""
+    pool = _POOLS.get(network)
+    if pool is None:
+        pool = _POOLS.setdefault(network, queue.SimpleQueue())
+    return pool
+
+
+def _take_workspace(network: WalkNetwork) -> _Workspace:
+    try:
+        return _pool(network).get_nowait()
+    except queue.Empty:
+        return _Workspace(
+            *workspace(network.n_nodes),
+            edge_seen=np.zeros(network.n_edges, dtype=np.bool_),
+            edge_list=np.empty(network.n_edges, dtype=np.int32),
+            samples=np.empty((4096, 3)),
+            field=np.empty(1 << 16),
+            successor=successor_buffer(256, 256),
+        )
 
 
 @dataclass(frozen=True)
 class Isochrone:
-    """Isochrone polygons of one point.
+    """Isochrone polygons of one point, as flat arrays in metres (see :mod:`routing.contour`).
 
     Attributes
     ----------
     contours
         The limits, ascending (minutes, or metres in distance mode).
-    polygons
-        Per contour, a list of polygons in metres; each polygon is a list of rings (the outer
-        ring counter-clockwise, then its holes clockwise), each an (n, 2) closed array.
+    xy, ring_offsets, poly_offsets, level_offsets
+        The polygons of every contour: level ``k`` holds contour ``contours[k]``, its polygons
+        largest first, each an exterior ring (counter-clockwise) and its holes (clockwise).
     metric
         ``"time"`` or ``"distance"``.
     speed_kmh
         Walking speed.
     buffer_m
         How far off reached streets the polygons reach.
+    cell_m
+        The grid cell of the time field.
     snap
         Where the point joined the network.
+    snapped_xy
+        The point on the street where the walk starts, in metres.
     """
 
     contours: tuple[float, ...]
-    polygons: list[list[list[np.ndarray]]]
+    xy: np.ndarray
+    ring_offsets: np.ndarray
+    poly_offsets: np.ndarray
+    level_offsets: np.ndarray
     metric: str
     speed_kmh: float
     buffer_m: float
+    cell_m: float
     snap: Snap
+    snapped_xy: tuple[float, float] = (np.nan, np.nan)
+
+    @property
+    def polygons(self) -> list[list[list[np.ndarray]]]:
+        """Per contour, a list of polygons; each a list of closed ``(n, 2)`` rings, exterior first."""
+        return _nested(self.xy, self.ring_offsets, self.poly_offsets, self.level_offsets)
 
     def shapely_polygons(self) -> list[shapely.Geometry]:
         """Per contour, a shapely (Multi)Polygon in metres."""
@@ -179,6 +323,16 @@ class Isochrone:
             else shapely.MultiPolygon()
             for polygons in self.polygons
         ]
+
+
+def _nested(
+    xy: np.ndarray, ring_offsets: np.ndarray, poly_offsets: np.ndarray, level_offsets: np.ndarray
+) -> list[list[list[np.ndarray]]]:
+    rings = [xy[ring_offsets[r] : ring_offsets[r + 1]] for r in range(len(ring_offsets) - 1)]
+    polygons = [rings[poly_offsets[p] : poly_offsets[p + 1]] for p in range(len(poly_offsets) - 1)]
+    return [
+        polygons[level_offsets[k] : level_offsets[k + 1]] for k in range(len(level_offsets) - 1)
+    ]
 
 
 def check_contours(contours: Sequence[float], *, metric: str) -> tuple[float, ...]:
@@ -193,6 +347,33 @@ def check_contours(contours: Sequence[float], *, metric: str) -> tuple[float, ..
         msg = f"contours: each must be above 0 and at most {limit:g} {unit}, got {list(values)}"
         raise InputError(msg)
     return values
+
+
+def _snap_one(
+    network: WalkNetwork, lon: float, lat: float, max_m: float | None
+) -> tuple[int, float, float, float, float, Snap]:
+    """Snap one WGS84 point with the grid index: edge, access_m, offset_m, the snapped x, y."""
+    max_m = settings.snap_max_m if max_m is None else float(max_m)
+    x, y = network.projection.forward(np.array([lon]), np.array([lat]))
+    edge, access_m, offset_m, at_x, at_y = grid_of(network).nearest(network, x[0], y[0], max_m)
+    if edge < 0:
+        # Off the network: how far, for the message (the grid searches on without a limit).
+        far = grid_of(network).nearest(network, x[0], y[0], np.inf)[1]
+        msg = (
+            f"the point ({lon:.6f}, {lat:.6f}) is {far:,.0f} m from the nearest "
+            f"walkable street, beyond the {max_m:g} m snapping limit"
+        )
+        raise NetworkError(msg)
+    snap = Snap(
+        edge=np.array([edge], dtype=np.int64),
+        offset_m=np.array([offset_m]),
+        access_m=np.array([access_m]),
+        reachable=np.array([True]),
+        max_m=max_m,
+        x=x,
+        y=y,
+    )
+    return edge, access_m, offset_m, at_x, at_y, snap
 
 
 def isochrone(
@@ -243,112 +424,141 @@ def isochrone(
         msg = f"buffer_m must be between 0 and 500 metres, got {buffer_m}"
         raise InputError(msg)
     per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
-    snap = snap_points(network, np.array([lon]), np.array([lat]), max_m=snap_max_m)
-    if not snap.reachable[0]:
-        msg = (
-            f"the point ({lon:.6f}, {lat:.6f}) is {snap.access_m[0]:,.0f} m from the nearest walkable "
-            f"street, beyond the {snap.max_m:g} m snapping limit"
-        )
-        raise NetworkError(msg)
-    edge = int(snap.edge[0])
+    edge, access_m, offset_m, at_x, at_y, snap = _snap_one(network, lon, lat, snap_max_m)
     edge_cost, arc_cost = network.costs(per_metre)
-    access = snap.access_m[0] * per_metre
-    offset = snap.offset_m[0] * per_metre
     buffer_cost = buffer_m * per_metre
     level_max = contours[-1] + buffer_cost
-
-    dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched = workspace(
-        network.n_nodes
-    )
-    start_nodes = np.array([network.edge_u[edge], network.edge_v[edge]], dtype=np.int32)
-    start_costs = np.array([access + offset, access + edge_cost[edge] - offset])
-    n_touched = bounded_dijkstra(
-        network.indptr,
-        network.arc_head,
-        arc_cost,
-        start_nodes,
-        start_costs,
-        level_max,
-        dist,
-        bucket_of,
-        next_in_bucket,
-        prev_in_bucket,
-        bucket_head,
-        touched,
-    )
     radius_m = level_max / per_metre
     cell = float(cell_m or max(settings.isochrone_cell_m, radius_m / 200.0))
-    sample_x, sample_y, sample_t = _reached_samples(
+
+    space = _take_workspace(network)
+    field, x0, y0, space.samples, _ = _time_grid(
         network.indptr,
+        network.arc_head,
         network.arc_edge,
+        arc_cost,
         network.edge_u,
         network.edge_v,
         edge_cost,
+        network.node_x,
+        network.node_y,
         network.geom_offsets,
         network.geom_x,
         network.geom_y,
-        dist,
-        touched,
-        n_touched,
+        space.dist,
+        space.bucket_of,
+        space.next_in_bucket,
+        space.prev_in_bucket,
+        space.bucket_head,
+        space.touched,
+        space.edge_seen,
+        space.edge_list,
+        space.samples,
+        space.field,
         edge,
-        offset,
-        access,
+        offset_m * per_metre,
+        access_m * per_metre,
+        at_x,
+        at_y,
         level_max,
+        per_metre,
         cell,
+        buffer_m,
     )
-    polygons: list[list[list[np.ndarray]]] = [[] for _ in contours]
-    if len(sample_x):
-        pad = buffer_m + 3 * cell
-        x0 = sample_x.min() - pad
-        y0 = sample_y.min() - pad
-        nx = int(np.ceil((sample_x.max() + pad - x0) / cell)) + 1
-        ny = int(np.ceil((sample_y.max() + pad - y0) / cell)) + 1
-        far = 2.0 * level_max + 1.0
-        field = _time_field(
-            sample_x, sample_y, sample_t, x0, y0, nx, ny, cell, per_metre, buffer_m + cell, far
+    levels = np.array(contours) + buffer_cost
+    if field.size:
+        if field.size > len(space.field):
+            space.field = np.empty(field.size)  # the next request of this size reuses it
+        space.successor = successor_buffer(*field.shape, space.successor)
+        xy, ring_offsets, poly_offsets, level_offsets = filled_contours(
+            field, x0, y0, cell, levels, space.successor
         )
-        generator = contourpy.contour_generator(
-            x0 + cell * np.arange(nx), y0 + cell * np.arange(ny), field, fill_type="OuterOffset"
-        )
-        for k, contour in enumerate(contours):
-            points, offsets = generator.filled(-1.0, contour + buffer_cost)
-            polygons[k] = [
-                [pts[ring[i] : ring[i + 1]] for i in range(len(ring) - 1)]
-                for pts, ring in zip(points, offsets, strict=True)
-            ]
+    else:
+        xy, ring_offsets = np.empty((0, 2)), np.zeros(1, dtype=np.int64)
+        poly_offsets = np.zeros(1, dtype=np.int64)
+        level_offsets = np.zeros(len(levels) + 1, dtype=np.int64)
+    # Back to the pool only when all went well: a failed request may leave it dirty.
+    _pool(network).put(space)
     return Isochrone(
         contours=contours,
-        polygons=polygons,
+        xy=xy,
+        ring_offsets=ring_offsets,
+        poly_offsets=poly_offsets,
+        level_offsets=level_offsets,
         metric=metric,
         speed_kmh=speed,
         buffer_m=buffer_m,
+        cell_m=cell,
         snap=snap,
+        snapped_xy=(float(at_x), float(at_y)),
     )
 
 
-def _ring_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
+# The quadratic in (u, v) on a 3 x 3 grid of control points, and 4 points to check it at.
+_FIT_UV = np.array([(u, v) for v in (-1.0, 0.0, 1.0) for u in (-1.0, 0.0, 1.0)])
+_CHECK_UV = np.array([(-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5)])
 
 
-def _generalized(polygons: list[list[np.ndarray]], tolerance_m: float) -> list[list[np.ndarray]]:
-    """Simplify every ring in one call (Douglas-Peucker); drop rings that collapse."""
-    if tolerance_m <= 0 or not polygons:
-        return polygons
-    flat = [ring for rings in polygons for ring in rings]
-    owner = np.repeat(np.arange(len(flat)), [len(ring) for ring in flat])
-    rings = shapely.linearrings(np.concatenate(flat), indices=owner)
-    simplified = shapely.simplify(rings, tolerance_m, preserve_topology=False)
-    coords, index = shapely.get_coordinates(simplified, return_index=True)
-    ring_bounds = np.searchsorted(index, np.arange(len(flat) + 1))
-    rings_out = [coords[ring_bounds[i] : ring_bounds[i + 1]] for i in range(len(flat))]
-    result, start = [], 0
-    for rings in polygons:
-        kept = [ring for ring in rings_out[start : start + len(rings)] if len(ring) >= 4]
-        if len(rings_out[start]) >= 4:
-            result.append(kept)
-        start += len(rings)
-    return result
+def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v])
+
+
+_FIT_SOLVE = np.linalg.pinv(_quadratic_terms(_FIT_UV[:, 0], _FIT_UV[:, 1]).T)
+_CHECK_TERMS = _quadratic_terms(_CHECK_UV[:, 0], _CHECK_UV[:, 1]).T
+
+
+@kernel
+def _bounds(xy: np.ndarray) -> tuple[float, float, float, float]:
+    x_lo, y_lo, x_hi, y_hi = xy[0, 0], xy[0, 1], xy[0, 0], xy[0, 1]
+    for k in range(1, len(xy)):
+        x_lo = min(x_lo, xy[k, 0])
+        x_hi = max(x_hi, xy[k, 0])
+        y_lo = min(y_lo, xy[k, 1])
+        y_hi = max(y_hi, xy[k, 1])
+    return x_lo, y_lo, x_hi, y_hi
+
+
+@kernel
+def _quadratic(
+    xy: np.ndarray, cx: float, cy: float, hx: float, hy: float, coefficients: np.ndarray
+) -> np.ndarray:
+    out = np.empty_like(xy)
+    for k in range(len(xy)):
+        u = (xy[k, 0] - cx) / hx
+        v = (xy[k, 1] - cy) / hy
+        for d in range(2):
+            c = coefficients[:, d]
+            out[k, d] = c[0] + u * (c[1] + c[3] * u + c[4] * v) + v * (c[2] + c[5] * v)
+    return out
+
+
+def to_degrees(network: WalkNetwork, xy: np.ndarray) -> np.ndarray:
+    """Project ``(m, 2)`` metres of ``network`` to WGS84 ``(m, 2)`` degrees.
+
+    The points of one isochrone lie within a few kilometres: a quadratic through 9 exact
+    projections maps them to within ``FIT_TOLERANCE_DEG`` (checked at 4 more points, else every
+    point is projected exactly), for a fraction of the cost.
+    """
+    if len(xy) < 32:
+        lon, lat = network.projection.inverse(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+    x_lo, y_lo, x_hi, y_hi = _bounds(xy)
+    cx, cy = 0.5 * (x_lo + x_hi), 0.5 * (y_lo + y_hi)
+    hx, hy = max(0.5 * (x_hi - x_lo), 1.0), max(0.5 * (y_hi - y_lo), 1.0)
+    lon, lat = network.projection.inverse(
+        _FIT_CONTROL[:, 0] * hx + cx, _FIT_CONTROL[:, 1] * hy + cy
+    )
+    coefficients = _FIT_SOLVE @ np.column_stack([lon[:9], lat[:9]])
+    check = _CHECK_TERMS @ coefficients
+    if max(np.abs(check[:, 0] - lon[9:]).max(), np.abs(check[:, 1] - lat[9:]).max()) > (
+        FIT_TOLERANCE_DEG
+    ):
+        lon, lat = network.projection.inverse(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+    return _quadratic(xy, cx, cy, hx, hy, coefficients)
+
+
+_FIT_CONTROL = np.concatenate([_FIT_UV, _CHECK_UV])
 
 
 def to_geojson(
@@ -359,12 +569,16 @@ def to_geojson(
     generalize_m: float | None = None,
     denoise: float = 0.0,
     precision: int = 6,
+    polygons: bool = True,
+    contour_values: Sequence[float] | None = None,
+    colours: Sequence[str | None] | None = None,
+    arrays: bool = False,
 ) -> dict:
     """Return the isochrone as a GeoJSON FeatureCollection (RFC 7946), largest contour first.
 
     Compatible with Valhalla's isochrone response: one feature per contour with properties
-    ``contour`` and ``metric`` and a Polygon or MultiPolygon geometry; plus the walking
-    speed, the buffer and the OpenStreetMap attribution.
+    ``contour`` and ``metric`` and a Polygon or MultiPolygon geometry (or Valhalla's LineString);
+    plus the walking speed, the buffer and the OpenStreetMap attribution.
 
     Parameters
     ----------
@@ -382,6 +596,17 @@ def to_geojson(
         ``denoise``; 1 keeps only the largest).
     precision
         Decimal places of the coordinates (6 is about 0.1 m).
+    polygons
+        False gives Valhalla's ``polygons: false`` answer: per contour, a LineString of the
+        largest polygon's outline.
+    contour_values
+        The ``contour`` property of each contour (default ``result.contours``; Valhalla's
+        distance contours are in kilometres).
+    colours
+        Colour of each contour (``#rrggbb``; None or missing: the default palette).
+    arrays
+        Leave the coordinates as numpy arrays (for ``orjson`` with ``OPT_SERIALIZE_NUMPY``)
+        instead of lists.
     """
     from quarterhour.geo.crs import check_crs_name, convert
 
@@ -390,40 +615,63 @@ def to_geojson(
         msg = f"denoise must be between 0 and 1, got {denoise}"
         raise InputError(msg)
     tolerance = settings.isochrone_cell_m / 4 if generalize_m is None else float(generalize_m)
+    xy, ring_offsets, poly_offsets, level_offsets = simplify_contours(
+        result.xy,
+        result.ring_offsets,
+        result.poly_offsets,
+        result.level_offsets,
+        tolerance,
+        float(denoise),
+    )
+    if not polygons:
+        # Only the outline of each contour's largest polygon.
+        keep = [k for k in range(len(level_offsets) - 1) if level_offsets[k + 1] > level_offsets[k]]
+        first_polys = [level_offsets[k] for k in keep]
+        lines = [
+            xy[ring_offsets[poly_offsets[p]] : ring_offsets[poly_offsets[p] + 1]]
+            for p in first_polys
+        ]
+        xy = np.concatenate(lines) if lines else np.empty((0, 2))
+        ring_offsets = np.concatenate([[0], np.cumsum([len(line) for line in lines])]).astype(
+            np.int64
+        )
+        poly_offsets = np.arange(len(lines) + 1)
+        level_offsets = np.zeros(len(result.contours) + 1, dtype=np.int64)
+        for k in keep:
+            level_offsets[k + 1 :] += 1
+    lonlat = to_degrees(network, xy) if len(xy) else np.empty((0, 2))
+    if crs != "wgs84" and len(lonlat):
+        lon, lat = convert(lonlat[:, 0], lonlat[:, 1], src="wgs84", dst=crs)
+        lonlat = np.column_stack([lon, lat])
+    lonlat = np.round(lonlat, precision)
+    rings = [lonlat[ring_offsets[r] : ring_offsets[r + 1]] for r in range(len(ring_offsets) - 1)]
+    if not arrays:
+        rings = [ring.tolist() for ring in rings]
+    values = result.contours if contour_values is None else tuple(contour_values)
     features = []
     for k in range(len(result.contours) - 1, -1, -1):
-        polygons = _generalized(result.polygons[k], tolerance)
-        if polygons and denoise > 0:
-            areas = np.array([_ring_area(rings[0]) for rings in polygons])
-            polygons = [
-                rings
-                for rings, area in zip(polygons, areas, strict=True)
-                if area >= denoise * areas.max()
-            ]
-        rings_flat = [ring for rings in polygons for ring in rings]
-        if rings_flat:
-            stacked = np.concatenate(rings_flat)
-            lon, lat = network.projection.inverse(stacked[:, 0], stacked[:, 1])
-            if crs != "wgs84":
-                lon, lat = convert(lon, lat, src="wgs84", dst=crs)
-            lonlat = np.round(np.column_stack([lon, lat]), precision)
-            bounds = np.cumsum([0] + [len(r) for r in rings_flat])
-            rings_lonlat = [
-                lonlat[bounds[i] : bounds[i + 1]].tolist() for i in range(len(rings_flat))
-            ]
-        iterator = iter(rings_lonlat if rings_flat else [])
-        coordinates = [[next(iterator) for _ in rings] for rings in polygons]
-        if len(coordinates) == 1:
-            geometry = {"type": "Polygon", "coordinates": coordinates[0]}
+        polys = range(level_offsets[k], level_offsets[k + 1])
+        if not polygons:
+            geometry = (
+                {"type": "LineString", "coordinates": rings[poly_offsets[polys[0]]]}
+                if len(polys) > 0
+                else {"type": "LineString", "coordinates": []}
+            )
         else:
-            geometry = {"type": "MultiPolygon", "coordinates": coordinates}
-        colour = COLOURS[k % len(COLOURS)]
+            coordinates = [rings[poly_offsets[p] : poly_offsets[p + 1]] for p in polys]
+            if len(coordinates) == 1:
+                geometry = {"type": "Polygon", "coordinates": coordinates[0]}
+            else:
+                geometry = {"type": "MultiPolygon", "coordinates": coordinates}
+        colour = (colours[k] if colours is not None and k < len(colours) else None) or COLOURS[
+            k % len(COLOURS)
+        ]
         features.append(
             {
                 "type": "Feature",
                 "geometry": geometry,
                 "properties": {
-                    "contour": result.contours[k],
+                    "contour": values[k],
                     "metric": result.metric,
                     "speed_kmh": result.speed_kmh,
                     "buffer_m": result.buffer_m,
@@ -431,6 +679,7 @@ def to_geojson(
                     "fill": colour,
                     "fillColor": colour,
                     "fillOpacity": 0.33,
+                    "fill-opacity": 0.33,
                     "color": colour,
                     "opacity": 0.33,
                     "attribution": network.attribution,

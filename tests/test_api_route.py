@@ -131,7 +131,7 @@ def test_post_route_answers_in_valhalla_shape(client: httpx.Client) -> None:
             PEOPLES_SQUARE,
             XINTIANDI,
             directions_options={"units": "miles"},
-            costing_options={"pedestrian": {"walking_speed": 6.0, "step_penalty": 30}},
+            costing_options={"pedestrian": {"walking_speed": 6.0}},
             shape_format="geojson",
         ),
     ).json()["trip"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import mmap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -109,16 +110,39 @@ def test_cache_reload_equals_build_and_corrupt_cache_is_rebuilt(
 ) -> None:
     pbf = data_dir / "singapore_bayfront.osm.pbf"
     built = load_network(pbf, cache_folder=tmp_path)
-    files = list(tmp_path.glob("*.npz"))
+    files = list(tmp_path.glob("*.qhnet"))
     assert len(files) == 1
     reloaded = load_network(pbf, cache_folder=tmp_path)
     for name in built.ARRAYS:
         np.testing.assert_array_equal(getattr(reloaded, name), getattr(built, name))
     assert reloaded.projection.epsg == built.projection.epsg
-    files[0].write_bytes(b"not a zip file")
+    files[0].write_bytes(b"not a network cache")
     rebuilt = load_network(pbf, cache_folder=tmp_path)
     np.testing.assert_array_equal(rebuilt.edge_length_m, built.edge_length_m)
     assert cache.read(files[0], source="x") is not None
+
+
+def test_cached_network_is_memory_mapped_read_only(data_dir: Path, tmp_path: Path) -> None:
+    """Workers share one copy of a cached network: its arrays are views of a read-only mapping."""
+    pbf = data_dir / "singapore_bayfront.osm.pbf"
+    load_network(pbf, cache_folder=tmp_path)
+    (path,) = tmp_path.glob("*.qhnet")
+    reloaded = load_network(pbf, cache_folder=tmp_path)
+    for name in reloaded.ARRAYS:
+        array = getattr(reloaded, name)
+        assert not array.flags.writeable
+        base = array
+        while getattr(base, "base", None) is not None:
+            base = base.base
+        assert isinstance(getattr(base, "obj", base), mmap.mmap), name
+    meta, arrays = cache.load_arrays(path)
+    assert meta["version"] == cache.CACHE_VERSION
+    assert arrays["geom_offsets"][-1] == len(arrays["geom_x"])
+    # A truncated file (a copy cut short) is rebuilt, never read past its end.
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(cache.CacheFormatError, match="past the end"):
+        cache.load_arrays(path)
+    assert load_network(pbf, cache_folder=tmp_path).n_edges == reloaded.n_edges
 
 
 def test_cache_key_changes_with_the_options(data_dir: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     """Load the network and point files, then serve until interrupted."""
     import_extra("fastapi", "serve")
     import_extra("uvicorn", "serve")
-    from quarterhour.api.http.app import build_app
+    from quarterhour.api.http.app import build_app, warm_up
     from quarterhour.api.http.guards import bound_hosts
     from quarterhour.api.http.serving import serve_forever
     from quarterhour.api.http.settings import ApiLimits, ServerConfig
@@ -52,14 +53,23 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # Bad files fail here, as one error line, before the server starts.
     state = load_state(config, network=network_from_args(args))
     app = build_app(config, state=state)
+    # Before the workers fork: they share the loaded kernels and indexes, and none waits for them.
+    warm_up(state)
+    workers = args.workers or default_workers()
     print(
         f"quarterhour: serving {state.network.source} on http://{args.host}:{args.port}/ (docs: /docs)"
-        f" with {args.workers} worker{'s' if args.workers > 1 else ''}",
+        f" with {workers} worker{'s' if workers > 1 else ''}",
         file=sys.stderr,
     )
-    serve_forever(
-        app, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log
-    )
+    serve_forever(app, host=args.host, port=args.port, workers=workers, access_log=args.access_log)
+
+
+def default_workers() -> int:
+    """Worker processes by default: one per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _port(text: str) -> int:
@@ -119,9 +129,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     http.add_argument(
         "--workers",
         type=_workers,
-        default=1,
-        help="processes serving requests, forked after the network is loaded "
-        "(use the number of cores under load)",
+        default=None,
+        help="processes serving requests, forked after the network is loaded and shared "
+        "read-only (default: one per core)",
     )
     http.add_argument("--access-log", action="store_true", help="log every request")
     http.add_argument(

@@ -3,7 +3,10 @@
 ``create_app(network_path, ...)`` returns an app that loads the walking network once, when it
 starts (lifespan), and serves:
 
-* ``GET``/``POST /isochrone``, ``POST /walktimes`` (:mod:`quarterhour.api.http.routes_routing`);
+* ``GET``/``POST /isochrone`` (answered by the ASGI fast path
+  :class:`~quarterhour.api.http.routes_routing.IsochroneFastPath`, documented by its FastAPI
+  routes; Valhalla's request shape too), ``POST /walktimes``
+  (:mod:`quarterhour.api.http.routes_routing`);
 * ``GET``/``POST /route``, ``GET /nearest`` (:mod:`quarterhour.api.http.routes_route`);
 * ``GET /health``, ``/network``, ``/communities``, ``/stations``, ``/coverage``
   (:mod:`quarterhour.api.http.routes_data`);
@@ -15,12 +18,14 @@ starts (lifespan), and serves:
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import anyio.to_thread
 import fastapi_offline
+import orjson
 import xstatic.pkg.leaflet
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -29,12 +34,17 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from quarterhour.api.http import routes_data, routes_plan, routes_route, routes_routing
-from quarterhour.api.http.errors import BodyLimitMiddleware, install_error_handlers
+from quarterhour.api.http.errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from quarterhour.api.http.guards import Admission, HostCheckMiddleware
+from quarterhour.api.http.routes_routing import (
+    IsochroneFastPath,
+    ask_of_body,
+    ask_of_query,
+    isochrone_json,
+)
 from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
 from quarterhour.api.http.state import AppState, load_state
 from quarterhour.geo.errors import NetworkError
-from quarterhour.routing.isochrone import isochrone
 from quarterhour.routing.route import shortest_route
 
 log = logging.getLogger("quarterhour")
@@ -45,14 +55,43 @@ DOCS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 """Swagger UI and ReDoc, from the ``fastapi-offline`` package: /docs works without internet."""
 
 
+_WARM: weakref.WeakSet[AppState] = weakref.WeakSet()
+
+
 def warm_up(state: AppState) -> None:
-    """Run one isochrone and one route so that the first requests do not wait for numba."""
-    lon, lat = state.network.node_lonlat
-    try:
-        isochrone(state.network, float(lon[0]), float(lat[0]), minutes=[1.0])
-        shortest_route(state.network, float(lon[0]), float(lat[0]), float(lon[0]), float(lat[0]))
-    except NetworkError:  # pragma: no cover - a node is always on the network
-        log.debug("warm-up point off the network")
+    """Answer every kind of isochrone request (and a route) once: the first real one is no slower.
+
+    Loads the numba kernels and the validators, builds the network's indexes (the grid of edge
+    segments, the STRtree of the off-network answer) and its costs at the default speed. Run it
+    before forking workers (``quarterhour serve`` does), so that they share all of it; the
+    lifespan runs it otherwise, once per state.
+    """
+    if state in _WARM:
+        return
+    network = state.network
+    lon, lat = (float(values[0]) for values in network.node_lonlat)
+    valhalla = {
+        "locations": [{"lat": lat, "lon": lon}],
+        "costing": "pedestrian",
+        "contours": [{"time": 10}, {"time": 15, "color": "ff0000"}],
+        "polygons": True,
+        "denoise": 0.5,
+        "show_locations": True,
+        "id": "warm-up",
+    }
+    asks = [
+        ask_of_query(f"lon={lon}&lat={lat}&contours=5,10,15"),
+        ask_of_query(f"lon={lon}&lat={lat}&meters=500&out_crs=gcj02&generalize=10"),
+        ask_of_body(orjson.dumps(valhalla)),
+        ask_of_body(orjson.dumps({**valhalla, "polygons": False, "show_locations": False})),
+        ask_of_query(f"lon={lon + 1.0}&lat={lat}"),  # off the network: the 404 path
+    ]
+    for ask in asks:
+        with suppress(ApiError):
+            isochrone_json(state, ask)
+    with suppress(NetworkError):
+        shortest_route(network, lon, lat, lon, lat)
+    _WARM.add(state)
 
 
 def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI:
@@ -123,6 +162,7 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
             with_google_fonts=False,
         )
 
+    app.add_middleware(IsochroneFastPath)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes)
     if config.cors_origins:
         app.add_middleware(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from quarterhour import settings
 
@@ -89,6 +89,132 @@ class IsochroneParams(BaseModel):
         allow_inf_nan=False,
         description="how far off a reached street the area reaches, metres",
     )
+
+    @field_validator("contours", "meters", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        """Accept ``contours=5,10,15`` as well as repeated parameters."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and any(isinstance(item, str) and "," in item for item in value):
+            return [
+                part.strip()
+                for item in value
+                for part in (item.split(",") if isinstance(item, str) else [item])
+            ]
+        return value
+
+
+VALHALLA_JSON_MAX = 2000
+"""Longest ``GET /isochrone?json=`` request (Valhalla's isochrone requests take about 200)."""
+
+
+class IsochroneQuery(IsochroneParams):
+    """``GET /isochrone``: our parameters, or Valhalla's ``?json={...}&id=...`` form."""
+
+    lon: Longitude | None = None  # type: ignore[assignment]
+    lat: Latitude | None = None  # type: ignore[assignment]
+    json_: str | None = Field(
+        None,
+        alias="json",
+        max_length=VALHALLA_JSON_MAX,
+        description="Valhalla's GET form: the request as JSON (`locations`, `costing`, "
+        "`contours` ...), instead of the other parameters",
+    )
+    id: str | None = Field(None, max_length=200, description="echoed as `id` (Valhalla)")
+
+
+class ValhallaLocation(BaseModel):
+    """A Valhalla location; its other options (``type``, ``radius`` ...) are accepted and unused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lat: Latitude
+    lon: Longitude
+
+
+class ValhallaContour(BaseModel):
+    """One Valhalla contour: ``time`` in minutes or ``distance`` in kilometres, and a colour."""
+
+    model_config = _STRICT
+
+    time: float | None = Field(
+        None, gt=0.0, le=60.0, allow_inf_nan=False, description="minutes walked"
+    )
+    distance: float | None = Field(
+        None, gt=0.0, le=5.0, allow_inf_nan=False, description="kilometres walked"
+    )
+    color: str | None = Field(
+        None, pattern="^[0-9a-fA-F]{6}$", description="hex colour without '#', e.g. ff0000"
+    )
+
+    @model_validator(mode="after")
+    def _one_metric(self) -> ValhallaContour:
+        if (self.time is None) == (self.distance is None):
+            msg = "give either time (minutes) or distance (kilometres)"
+            raise ValueError(msg)
+        return self
+
+
+class ValhallaPedestrian(BaseModel):
+    """Pedestrian costing options: the walking speed (another option would change the walk: 422)."""
+
+    model_config = _STRICT
+
+    walking_speed: Speed = Field(default_factory=lambda: settings.walk_speed_kmh)
+
+
+class ValhallaCostingOptions(BaseModel):
+    """Costing options; those of other costings are ignored, as Valhalla does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pedestrian: ValhallaPedestrian = Field(default_factory=ValhallaPedestrian)
+
+
+class ValhallaIsochroneRequest(BaseModel):
+    """Valhalla's isochrone request (``POST /isochrone`` or ``GET /isochrone?json=``).
+
+    Valhalla's defaults apply: ``polygons`` false (LineStrings) and ``denoise`` 1 (the largest
+    polygon of each contour). Keys that only other costings or services read are ignored, as
+    Valhalla ignores them.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    locations: list[ValhallaLocation] = Field(min_length=1, max_length=1)
+    costing: Literal["pedestrian"] = Field(description="only walking: pedestrian")
+    costing_options: ValhallaCostingOptions = Field(default_factory=ValhallaCostingOptions)
+    contours: list[ValhallaContour] = Field(min_length=1, max_length=4)
+    polygons: bool = Field(
+        default=False, description="polygons, or (false, Valhalla's default) LineStrings"
+    )
+    denoise: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="drop polygons smaller than this share of the largest (1: only the largest)",
+    )
+    generalize: float | None = Field(
+        None, ge=0.0, le=500.0, allow_inf_nan=False, description="Douglas-Peucker tolerance, m"
+    )
+    show_locations: bool = Field(
+        default=False, description="add the input point and where it joined the network"
+    )
+    id: str | int | None = Field(None, description="echoed as `id`")
+    format: Literal["json"] = Field("json", description="only GeoJSON (json)")
+    reverse: bool = Field(
+        default=False, description="walking is the same both ways: the same areas"
+    )
+
+    @field_validator("contours")
+    @classmethod
+    def _one_metric(cls, contours: list[ValhallaContour]) -> list[ValhallaContour]:
+        if len({contour.time is None for contour in contours}) > 1:
+            msg = "give every contour in one metric: all time or all distance"
+            raise ValueError(msg)
+        return contours
 
 
 class PointIn(BaseModel):
@@ -305,31 +431,6 @@ ValhallaUnits = Literal["kilometers", "km", "miles", "mi"]
 
 _VALHALLA_OPTIONS = ConfigDict(extra="ignore")
 """Valhalla's location and costing options that do not apply to a walk are accepted and ignored."""
-
-
-class ValhallaLocation(BaseModel):
-    """A Valhalla location: ``lat`` and ``lon`` (its other options are ignored)."""
-
-    model_config = _VALHALLA_OPTIONS
-
-    lat: Latitude
-    lon: Longitude
-
-
-class ValhallaPedestrian(BaseModel):
-    """Valhalla's pedestrian costing options: ``walking_speed`` in km/h."""
-
-    model_config = _VALHALLA_OPTIONS
-
-    walking_speed: OptionalSpeed = None
-
-
-class ValhallaCostingOptions(BaseModel):
-    """Valhalla's ``costing_options``; only ``pedestrian`` applies."""
-
-    model_config = _VALHALLA_OPTIONS
-
-    pedestrian: ValhallaPedestrian | None = None
 
 
 class ValhallaDirectionsOptions(BaseModel):
