@@ -25,13 +25,16 @@ import json
 import logging
 import mmap
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from quarterhour import settings
+from quarterhour.geo.atomic import atomic_path
+from quarterhour.geo.errors import QuarterhourError
 from quarterhour.geo.projection import LocalProjection
 from quarterhour.routing.graph import WalkNetwork
 
@@ -47,6 +50,103 @@ SUFFIX = ".qhnet"
 
 class CacheFormatError(ValueError):
     """A cache file that is not a network cache of this version (truncated, old, foreign)."""
+
+
+DTYPES: dict[str, np.dtype] = {
+    "node_osmid": np.dtype(np.int64),
+    "node_x": np.dtype(np.float64),
+    "node_y": np.dtype(np.float64),
+    "edge_u": np.dtype(np.int32),
+    "edge_v": np.dtype(np.int32),
+    "edge_length_m": np.dtype(np.float64),
+    "geom_offsets": np.dtype(np.int64),
+    "geom_x": np.dtype(np.float64),
+    "geom_y": np.dtype(np.float64),
+    "indptr": np.dtype(np.int64),
+    "arc_head": np.dtype(np.int32),
+    "arc_edge": np.dtype(np.int32),
+}
+"""The dtype of every array of a network, as the kernels take them."""
+
+
+def _offsets_ok(offsets: np.ndarray, length: int, end: int) -> bool:
+    """Whether ``offsets`` is a CSR offset array of ``length + 1`` entries from 0 to ``end``."""
+    return (
+        offsets.shape == (length + 1,)
+        and int(offsets[0]) == 0
+        and int(offsets[-1]) == end
+        and bool((np.diff(offsets) >= 0).all())
+    )
+
+
+def _shape_problem(arrays: dict[str, np.ndarray]) -> str | None:
+    for key, dtype in DTYPES.items():
+        array = arrays.get(key)
+        if array is None:
+            return f"no array {key}"
+        if array.dtype != dtype or array.ndim != 1:
+            return f"array {key} is {array.dtype} {array.shape}, expected 1-D {dtype}"
+    n_nodes, n_edges = arrays["node_x"].size, arrays["edge_u"].size
+    checks = (
+        (arrays["node_y"].size == arrays["node_osmid"].size == n_nodes, "node arrays differ"),
+        (arrays["edge_v"].size == arrays["edge_length_m"].size == n_edges, "edge arrays differ"),
+        (arrays["geom_x"].size == arrays["geom_y"].size, "geometry arrays differ in length"),
+        (
+            _offsets_ok(arrays["geom_offsets"], n_edges, arrays["geom_x"].size),
+            "geom_offsets is not an offset array of the edge geometries",
+        ),
+        (
+            arrays["arc_head"].size == arrays["arc_edge"].size == 2 * n_edges,
+            "arcs are not 2 an edge",
+        ),
+        (
+            _offsets_ok(arrays["indptr"], n_nodes, arrays["arc_head"].size),
+            "indptr is not an offset array of the arcs",
+        ),
+    )
+    return next((why for ok, why in checks if not ok), None)
+
+
+def _value_problem(arrays: dict[str, np.ndarray]) -> str | None:
+    n_nodes, n_edges = arrays["node_x"].size, arrays["edge_u"].size
+    if (np.diff(arrays["geom_offsets"]) < 2).any():
+        return "an edge geometry has fewer than 2 vertices"
+    bounds = {"edge_u": n_nodes, "edge_v": n_nodes, "arc_head": n_nodes, "arc_edge": n_edges}
+    for key, bound in bounds.items():
+        values = arrays[key]
+        if values.size and (values.min() < 0 or values.max() >= bound):
+            return f"{key} holds indices out of range"
+    for key in ("node_x", "node_y", "geom_x", "geom_y", "edge_length_m"):
+        if not np.isfinite(arrays[key]).all():
+            return f"{key} holds values that are not finite"
+    if (arrays["edge_length_m"] < 0).any():
+        return "edge_length_m holds negative lengths"
+    return None
+
+
+def _crs_problem(epsg: object) -> str | None:
+    try:
+        crs = CRS.from_epsg(int(epsg))  # type: ignore[arg-type]
+    except (TypeError, ValueError, CRSError):
+        return f"epsg {epsg!r} is not a coordinate system"
+    return None if crs.is_projected else f"EPSG:{epsg} is not a metric projection"
+
+
+def check_network_arrays(arrays: dict[str, np.ndarray], epsg: object, *, name: str) -> None:
+    """Check that cached arrays make a network the kernels can walk without reading out of bounds.
+
+    Shapes, dtypes, CSR offsets, index ranges, finite coordinates and a metric CRS: a cache that
+    passes cannot crash a kernel; one that fails is rebuilt.
+
+    Raises
+    ------
+    CacheFormatError
+        Naming what is wrong.
+    """
+    problem = _shape_problem(arrays) or _value_problem(arrays) or _crs_problem(epsg)
+    if problem is not None:
+        msg = f"{name}: {problem}"
+        raise CacheFormatError(msg)
 
 
 def file_digest(path: Path) -> str:
@@ -86,8 +186,9 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], **meta: object) -> N
 
     Raises
     ------
-    OSError
-        If the file cannot be written (nothing is left behind).
+    OutputError
+        If the file cannot be written (nothing is left behind; the temporaries of writers that
+        died are removed by the next writer).
     """
     specs: dict[str, dict[str, object]] = {}
     offset = 0
@@ -98,18 +199,12 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], **meta: object) -> N
     header = json.dumps({"version": CACHE_VERSION, **meta, "arrays": specs}).encode()
     start = _aligned(len(MAGIC) + 8 + len(header))
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(MAGIC + len(header).to_bytes(8, "little") + header)
-            for name, array in contiguous.items():
-                out.seek(start + int(specs[name]["offset"]))
-                out.write(array.tobytes())
-            out.truncate(start + offset)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, temporary.open("wb") as out:
+        out.write(MAGIC + len(header).to_bytes(8, "little") + header)
+        for name, array in contiguous.items():
+            out.seek(start + int(specs[name]["offset"]))
+            out.write(array.tobytes())
+        out.truncate(start + offset)
 
 
 def load_arrays(path: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:
@@ -167,7 +262,7 @@ def write(network: WalkNetwork, path: Path) -> None:
             {name: getattr(network, name) for name in WalkNetwork.ARRAYS},
             epsg=network.projection.epsg,
         )
-    except OSError as error:
+    except (OSError, QuarterhourError) as error:
         log.warning("could not cache the network at %s: %s", path, error)
         return
     log.info("cached network at %s", path)
@@ -179,12 +274,9 @@ def read(path: Path, *, source: str) -> WalkNetwork | None:
         return None
     try:
         meta, arrays = load_arrays(path)
-        missing = set(WalkNetwork.ARRAYS) - set(arrays)
-        if missing:
-            msg = f"{path.name}: no array {sorted(missing)[0]}"
-            raise CacheFormatError(msg)
+        check_network_arrays(arrays, meta.get("epsg"), name=path.name)
         epsg = int(meta["epsg"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         log.warning("ignoring corrupt network cache %s (%s); rebuilding", path, error)
         return None
     network = WalkNetwork(

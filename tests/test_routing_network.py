@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bz2
 import mmap
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -219,3 +221,60 @@ def test_missing_and_misnamed_files(tmp_path: Path) -> None:
     other.write_text("a,b\n")
     with pytest.raises(InputError, match="not an OSM file"):
         build_network(other)
+
+
+def _corruptions(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Well-formed cache files whose arrays would send a kernel out of bounds or astray."""
+    n_nodes = arrays["node_x"].size
+    indptr = arrays["indptr"].copy()
+    indptr[len(indptr) // 2] = indptr[-1] + 10
+    head = arrays["arc_head"].copy()
+    head[7] = n_nodes + 1000
+    negative = arrays["edge_u"].copy()
+    negative[3] = -5
+    nan_x = arrays["node_x"].copy()
+    nan_x[0] = np.nan
+    return {
+        "indptr out of order": {**arrays, "indptr": indptr},
+        "arc_head out of range": {**arrays, "arc_head": head},
+        "negative edge_u": {**arrays, "edge_u": negative},
+        "NaN coordinate": {**arrays, "node_x": nan_x},
+        "int64 arc_head": {**arrays, "arc_head": arrays["arc_head"].astype(np.int64)},
+        "missing array": {k: v for k, v in arrays.items() if k != "arc_edge"},
+        "short geometry": {**arrays, "geom_x": arrays["geom_x"][:-1]},
+    }
+
+
+def test_crafted_caches_are_rejected_and_rebuilt(data_dir: Path, tmp_path: Path) -> None:
+    """A cache file in the right format but with wrong arrays is rebuilt, never walked."""
+    pbf = data_dir / "singapore_bayfront.osm.pbf"
+    built = load_network(pbf, cache_folder=tmp_path)
+    (path,) = tmp_path.glob("*.qhnet")
+    meta, mapped = cache.load_arrays(path)
+    arrays = {name: np.array(array) for name, array in mapped.items()}
+    del mapped
+    epsg = int(meta["epsg"])
+    for why, bad in _corruptions(arrays).items():
+        cache.write_arrays(path, bad, epsg=epsg)
+        assert cache.read(path, source="x") is None, why
+    for why, bad_epsg in {"geographic CRS": 4326, "unknown EPSG": 1, "text": "x"}.items():
+        cache.write_arrays(path, arrays, epsg=bad_epsg)
+        assert cache.read(path, source="x") is None, why
+    cache.write_arrays(path, arrays, epsg=epsg)
+    assert cache.read(path, source="x") is not None
+    # End to end in a separate process (a crash there fails this test instead of killing it).
+    head = arrays["arc_head"].copy()
+    head[11] = 10**9
+    cache.write_arrays(path, {**arrays, "arc_head": head}, epsg=epsg)
+    code = (
+        "import sys, quarterhour as qh;"
+        f"net = qh.load_network({str(pbf)!r}, cache_folder={str(tmp_path)!r});"
+        "print(net.n_edges)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ignoring corrupt network cache" in done.stderr
+    assert int(done.stdout) == built.n_edges
+    assert cache.read(path, source="x") is not None
