@@ -43,6 +43,9 @@ cache_folder: Path = Path(
 use_cache: bool = True
 """Whether built networks are cached on disk and reloaded."""
 
+use_compiled_kernels: bool = os.environ.get("QUARTERHOUR_AOT", "1") != "0"
+"""Whether kernels compiled at install run (else numba compiles them at first use)."""
+
 attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import (
+    FLOAT,
+    FLOATS,
+    FLOATS_READ,
+    INT,
+    INT32S,
+    INT32S_READ,
+    INT64S,
+    INT64S_READ,
+    kernel,
+    tuple_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -202,7 +213,17 @@ def reach_chunk(
     return row_counts, cols[:filled], vals[:filled]
 
 
-@kernel
+@kernel(
+    ahead_of_time=[
+        tuple_of((INT64S, INT32S, FLOATS))(
+            *(INT64S_READ, INT32S_READ, FLOATS_READ, INT32S_READ, INT32S_READ, FLOATS_READ),
+            *(INT64S_READ, FLOATS_READ, FLOATS_READ, FLOATS_READ, FLOATS_READ),
+            *(INT64S_READ, INT32S_READ, INT64S_READ, INT32S_READ),
+            *(INT64S_READ, FLOATS_READ, FLOATS_READ, FLOATS_READ, FLOATS_READ),
+            *(FLOAT, FLOAT, INT, INT),
+        )
+    ]
+)
 def walk_times_chunk(
     indptr: np.ndarray,
     arc_head: np.ndarray,
@@ -210,9 +231,9 @@ def walk_times_chunk(
     edge_u: np.ndarray,
     edge_v: np.ndarray,
     edge_cost: np.ndarray,
-    src_edge: int,
-    src_offset: float,
-    src_access: float,
+    src_edge: np.ndarray,
+    src_offset: np.ndarray,
+    src_access: np.ndarray,
     src_x: np.ndarray,
     src_y: np.ndarray,
     node_target_indptr: np.ndarray,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import INT, INT64S, INT64S_READ, kernel, tuple_of
 
 if TYPE_CHECKING:
     from quarterhour.routing.osm import WayPieces
@@ -80,7 +80,7 @@ def _segments(
     return osmid, node_lon, node_lat, seg_a[first].astype(np.int64), seg_b[first].astype(np.int64)
 
 
-@kernel
+@kernel(ahead_of_time=[tuple_of((INT64S,) * 4)(INT, INT64S_READ, INT64S_READ)])
 def _chain_edges(
     n_nodes: int, seg_a: np.ndarray, seg_b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

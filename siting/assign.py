@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import FLOATS, FLOATS_READ, INT64S, INT64S_READ, kernel, tuple_of
 
 
-@kernel
+@kernel(ahead_of_time=[tuple_of((INT64S, FLOATS))(INT64S_READ, INT64S_READ, FLOATS_READ)])
 def nearest_in_rows(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
