@@ -27,12 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from typing import TYPE_CHECKING
 
-from quarterhour.siting import CoverageModel, cover
+from quarterhour.siting import CoverageModel
 from quarterhour.siting.bounds import cover_highs
+from quarterhour.siting.kernels.pattern import CoverPattern
+from quarterhour.siting.min_cover import greedy_cover, heuristic_cover
 
 from instances import DATA, shanghai_compounds, straight_line_minutes, street_points
 
@@ -101,17 +103,17 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
     model = CoverageModel.from_cost_matrix(cost, minutes=minutes)
     pattern = model.pattern
     coverable = pattern.getnnz(axis=1) > 0
-    arrays = cover.CoverArrays.from_pattern(pattern[coverable])
+    arrays = CoverPattern.from_matrix(pattern[coverable])
     print(
         f"\n== {name}: {cost.shape[0]:,} x {cost.shape[1]:,}, {cost.nnz:,} pairs, "
         f"{(~coverable).sum():,} uncoverable, matrix built in {matrix_seconds:.1f} s"
     )
-    cover.heuristic_cover(arrays)  # compile the kernels before timing
+    heuristic_cover(arrays)  # compile the kernels before timing
 
     rows: list[tuple[str, float, float]] = []
-    picks, seconds = timed(cover.greedy_cover, arrays)
+    picks, seconds = timed(greedy_cover, arrays)
     rows.append(("plain greedy", picks.size, seconds))
-    picks, seconds = timed(cover.greedy_cover, arrays, prune=True)
+    picks, seconds = timed(greedy_cover, arrays, prune=True)
     rows.append(("greedy + pruning", picks.size, seconds))
     ours, ours_seconds = timed(lambda: model.solve().result)
     n_ours = len(ours.new_stations)

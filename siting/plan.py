@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from quarterhour.siting.inputs import check_budget
+from quarterhour.siting.inputs import check_budget, check_effort, check_time_limit
 from quarterhour.siting.model import CoverageModel
 
 if TYPE_CHECKING:
@@ -23,8 +23,9 @@ def run_plan(
     meters: float | None = None,
     budget: int | None = None,
     exact: bool = False,
-    time_limit: float = 60.0,
+    time_limit: float | None = None,
     lp_bound: bool = False,
+    effort: float | str | None = None,
     quiet: bool = True,
 ) -> CoverageModel:
     """Plan new stations so that communities reach one within the walk limit.
@@ -45,11 +46,14 @@ def run_plan(
         None for the fewest stations covering every coverable community; a number of new stations
         to cover the most weight with.
     exact
-        Solve the integer programme with HiGHS (within ``time_limit`` seconds).
+        Solve the integer programme with HiGHS (within the time left).
     time_limit
-        Seconds HiGHS may take.
+        Seconds the solve may take (heuristic, ``lp_bound`` and ``exact``; the walk times are
+        computed before); default none beyond ``effort``'s own, and 60 s for HiGHS in ``exact``.
     lp_bound
         Also compute the LP-relaxation bound with HiGHS.
+    effort
+        Search effort, 0 to 1 or ``"fast"``, ``"default"`` (0.5), ``"thorough"``.
     quiet
         Hide progress bars (of the network build and of the walk times).
 
@@ -59,6 +63,8 @@ def run_plan(
         The solved model (its ``result``, ``stations``, ``assignments`` and ``summary``).
     """
     budget = check_budget(budget)  # fail before the walk times are computed
+    check_time_limit(time_limit)
+    check_effort(effort)
     model = CoverageModel.from_points(
         network,
         communities,
@@ -69,4 +75,6 @@ def run_plan(
         meters=meters,
         quiet=quiet,
     )
-    return model.solve(budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound)
+    return model.solve(
+        budget=budget, exact=exact, time_limit=time_limit, lp_bound=lp_bound, effort=effort
+    )

@@ -82,6 +82,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         exact=args.exact,
         time_limit=args.time_limit,
         lp_bound=args.lp_bound,
+        effort=args.effort,
         quiet=args.quiet,
     ).result
     provenance = Provenance(
@@ -97,7 +98,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
     summary = result.summary
     bound = summary["lower_bound"] if summary["lower_bound"] is not None else summary["upper_bound"]
     log.info(
-        "%s communities, %s covered by %s existing + %s new stations (%s bound %.2f, gap %.1f%%); wrote %s",
+        "%s communities, %s covered by %s existing + %s new stations (%s bound %.2f, gap at most "
+        "%.1f%%: the bound-based gap is an upper limit on the true gap); wrote %s",
         f"{summary['n_communities']:,}",
         f"{summary['covered']:,}",
         summary["n_existing"],
@@ -175,9 +177,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plan.add_argument(
         "--time-limit",
         type=float,
-        default=60.0,
+        default=None,
         metavar="S",
-        help="seconds HiGHS may take in --exact",
+        help="seconds the whole solve may take: search, --lp-bound and --exact "
+        "(default: none beyond --effort's own; HiGHS 60 s in --exact)",
+    )
+    plan.add_argument(
+        "--effort",
+        default=None,
+        metavar="E",
+        help="search effort, 0 to 1 or fast/default/thorough (default 0.5: at most about 9 s)",
     )
     plan.add_argument(
         "--lp-bound",

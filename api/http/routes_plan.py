@@ -36,9 +36,9 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
 
     Without `budget`: the fewest new stations covering every coverable community (min cover).
     With `budget`: the most residents covered with that many new stations (max cover). Posted
-    lists replace the loaded data (at most 10,000 points each; `existing: []` means none); the
-    exact solver stops after `time_limit_s` seconds (at most the server's limit) with the best
-    plan found.
+    lists replace the loaded data (at most 10,000 points each; `existing: []` means none). The
+    solve (search and exact solver) stops after `time_limit_s` seconds (at most the server's
+    limit) with the best plan found; `effort` sets how long the search may run.
     """
     communities = _points_or_loaded(
         state, request.communities, state.communities, field="communities", crs=request.crs
@@ -63,6 +63,7 @@ def plan(request: PlanRequest, state: StateDep) -> Response:
             meters=request.meters,
             budget=request.budget,
             exact=request.exact,
+            effort=request.effort,
             quiet=True,
             time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
         ).result
