@@ -69,7 +69,7 @@ def run(name: str, best_known: int, options: argparse.Namespace) -> dict[str, ob
     if options.highs:
         outcome = cover_highs(matrix, integral=True, time_limit=options.highs)
         row |= {
-            "highs": outcome.objective,
+            "highs": round(outcome.objective) if math.isfinite(outcome.objective) else math.nan,
             "highs_seconds": outcome.seconds,
             "highs_optimal": outcome.optimal,
         }

@@ -115,7 +115,7 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
     rows.append(("plain greedy", picks.size, seconds))
     picks, seconds = timed(greedy_cover, arrays, prune=True)
     rows.append(("greedy + pruning", picks.size, seconds))
-    ours, ours_seconds = timed(lambda: model.solve().result)
+    ours, ours_seconds = timed(lambda: model.solve(effort=options.effort).result)
     n_ours = len(ours.new_stations)
     rows.append(("quarterhour heuristic", n_ours, ours_seconds))
     rows.append(("  its Lagrangian bound", ours.bound, math.nan))
@@ -167,6 +167,7 @@ def main() -> None:
         "--time-limit", type=float, default=120.0, help="seconds for HiGHS and for CBC"
     )
     parser.add_argument("--quick", action="store_true", help="skip spopt")
+    parser.add_argument("--effort", default=None, help="our search effort (0..1, fast/thorough)")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {name: run(name, options) for name in options.instance}

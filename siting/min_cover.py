@@ -136,7 +136,7 @@ def order_by_greedy(
 
 
 DEFAULT_EFFORT = 0.5
-"""The default ``effort``: at most about 9 seconds on a hard instance, far less on street ones."""
+"""The default ``effort``: at most about 8 seconds on a hard instance, far less on street ones."""
 
 EFFORT_LEVELS = {"fast": 0.0, "default": DEFAULT_EFFORT, "thorough": 1.0}
 """Named levels accepted wherever an effort is (CLI, HTTP API)."""
@@ -172,11 +172,11 @@ class SearchBudget:
     max_steps
         Steps at most.
     stall_steps
-        Steps without a smaller cover at most on a problem of at most 2,000 columns where the
-        bound leaves little room (a first cover within 5 % of the bound, as on street
-        instances). Where it leaves more, the stall grows with the square of the room (100 times
-        for a 50 % gap, as on random unicost instances), and in proportion to the columns beyond
-        2,000 (more columns, more moves to try); at most 200 times.
+        Steps without a smaller cover at most, per 1,000 columns (more columns, more moves to
+        try; at least a tenth of it), where the bound leaves little room (a first cover within
+        5 % of the bound, as on street instances). Where it leaves more, the stall grows with
+        the square of the room: 100 times for a 50 % gap, as on random unicost instances. At
+        most 200 times in all.
     seconds
         Wall-clock seconds for the whole heuristic (reductions, bound and search).
     """
@@ -190,19 +190,20 @@ class SearchBudget:
         """The budget of an effort in [0, 1] (0.5 by default; see :data:`EFFORT_LEVELS`).
 
         Steps, stall and seconds grow tenfold, a hundredfold and a hundredfold from effort 0 to
-        1: 0.5 gives 3.2 million steps, a stall of 30,000 steps and 9 seconds.
+        1: 0.5 gives 3.2 million steps, a stall of 30,000 steps (see ``stall_steps``) and 8
+        seconds (which leaves room for the reductions and a busy machine under 10 s).
         """
         value = check_effort(effort)
         return cls(
             max_steps=round(10 ** (5.0 + 3.0 * value)),
             stall_steps=round(3e4 * 10 ** (2.0 * (value - 0.5))),
-            seconds=0.9 * 10 ** (2.0 * value),
+            seconds=0.8 * 10 ** (2.0 * value),
         )
 
     def stall_for(self, size: int, bound: float, n_cols: int) -> int:
         """The stall limit of a search from a cover of ``size`` of ``n_cols`` columns."""
         room = max((size - bound) / max(size, 1) / 0.05, 1.0)
-        scale = room * room * max(n_cols / 2000, 1.0)
+        scale = room * room * max(n_cols / 1000, 0.1)
         return round(self.stall_steps * min(scale, 200.0))
 
 

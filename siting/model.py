@@ -413,7 +413,7 @@ class CoverageModel:
             as tight as the Lagrangian one.
         effort
             How long the minimum-cover search may run, 0 to 1 or ``"fast"`` (0), ``"default"``
-            (0.5), ``"thorough"`` (1): at 0.5 at most about 9 s; street instances stop far
+            (0.5), ``"thorough"`` (1): at 0.5 at most about 8 s; street instances stop far
             sooner (see :class:`~quarterhour.siting.min_cover.SearchBudget`).
         """
         budget = inputs.check_budget(budget)

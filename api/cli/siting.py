@@ -186,7 +186,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--effort",
         default=None,
         metavar="E",
-        help="search effort, 0 to 1 or fast/default/thorough (default 0.5: at most about 9 s)",
+        help="search effort, 0 to 1 or fast/default/thorough (default 0.5: at most about 8 s)",
     )
     plan.add_argument(
         "--lp-bound",

@@ -177,7 +177,7 @@ class PlanRequest(WalkLimit):
         | Literal["fast", "default", "thorough"]
     ) = Field(
         "default",
-        description="search effort, 0 to 1 or fast (0) / default (0.5, at most about 9 s) / "
+        description="search effort, 0 to 1 or fast (0) / default (0.5, at most about 8 s) / "
         "thorough (1)",
     )
 
