@@ -27,12 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from typing import TYPE_CHECKING
 
-from quarterhour.siting import CoverageModel, cover
+from quarterhour.siting import CoverageModel
 from quarterhour.siting.bounds import cover_highs
+from quarterhour.siting.kernels.pattern import CoverPattern
+from quarterhour.siting.min_cover import greedy_cover, heuristic_cover
 
 from instances import DATA, shanghai_compounds, straight_line_minutes, street_points
 
@@ -101,19 +103,19 @@ def run(name: str, options: argparse.Namespace) -> dict[str, float]:
     model = CoverageModel.from_cost_matrix(cost, minutes=minutes)
     pattern = model.pattern
     coverable = pattern.getnnz(axis=1) > 0
-    arrays = cover.CoverArrays.from_pattern(pattern[coverable])
+    arrays = CoverPattern.from_matrix(pattern[coverable])
     print(
         f"\n== {name}: {cost.shape[0]:,} x {cost.shape[1]:,}, {cost.nnz:,} pairs, "
         f"{(~coverable).sum():,} uncoverable, matrix built in {matrix_seconds:.1f} s"
     )
-    cover.heuristic_cover(arrays)  # compile the kernels before timing
+    heuristic_cover(arrays)  # compile the kernels before timing
 
     rows: list[tuple[str, float, float]] = []
-    picks, seconds = timed(cover.greedy_cover, arrays)
+    picks, seconds = timed(greedy_cover, arrays)
     rows.append(("plain greedy", picks.size, seconds))
-    picks, seconds = timed(cover.greedy_cover, arrays, prune=True)
+    picks, seconds = timed(greedy_cover, arrays, prune=True)
     rows.append(("greedy + pruning", picks.size, seconds))
-    ours, ours_seconds = timed(lambda: model.solve().result)
+    ours, ours_seconds = timed(lambda: model.solve(effort=options.effort).result)
     n_ours = len(ours.new_stations)
     rows.append(("quarterhour heuristic", n_ours, ours_seconds))
     rows.append(("  its Lagrangian bound", ours.bound, math.nan))
@@ -165,6 +167,7 @@ def main() -> None:
         "--time-limit", type=float, default=120.0, help="seconds for HiGHS and for CBC"
     )
     parser.add_argument("--quick", action="store_true", help="skip spopt")
+    parser.add_argument("--effort", default=None, help="our search effort (0..1, fast/thorough)")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {name: run(name, options) for name in options.instance}

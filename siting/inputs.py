@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,6 +76,27 @@ def check_budget(budget: int | None) -> int | None:
         msg = f"budget must be a whole number of new stations >= 0, got {budget}"
         raise InputError(msg)
     return int(budget)
+
+
+def check_time_limit(seconds: float | None) -> float | None:
+    """Return the time limit in seconds as float (None: none); raise unless positive and finite."""
+    if seconds is None:
+        return None
+    value = float(seconds)
+    if not math.isfinite(value) or value <= 0:
+        msg = f"time limit must be a positive number of seconds, got {seconds}"
+        raise InputError(msg, param="time_limit")
+    return value
+
+
+def check_effort(effort: float | str | None) -> float:
+    """Return the search effort in [0, 1]; raise unless a number in range or a named level."""
+    from quarterhour.siting.min_cover import check_effort as parse
+
+    try:
+        return parse(effort)
+    except ValueError as error:
+        raise InputError(str(error), param="effort") from None
 
 
 def nearest_site_metres(

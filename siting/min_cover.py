@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quarterhour.siting.kernels.min_cover import (
+    BEST_STEP,
+    STEP,
+    SearchState,
     dominated_columns,
     dominated_rows,
     lagrangian_cover,
     row_weighting_search,
+    start_search,
     two_for_one,
 )
 from quarterhour.siting.kernels.pattern import (
@@ -131,12 +135,155 @@ def order_by_greedy(
     return np.concatenate([picks, rest]).astype(np.int64)
 
 
+DEFAULT_EFFORT = 0.5
+"""The default ``effort``: at most about 8 seconds on a hard instance, far less on street ones."""
+
+EFFORT_LEVELS = {"fast": 0.0, "default": DEFAULT_EFFORT, "thorough": 1.0}
+"""Named levels accepted wherever an effort is (CLI, HTTP API)."""
+
+
+def check_effort(effort: float | str | None) -> float:
+    """The effort as a number in [0, 1]: a number, a numeric string or a named level."""
+    if effort is None:
+        return DEFAULT_EFFORT
+    if isinstance(effort, str):
+        name = effort.strip().lower()
+        if name in EFFORT_LEVELS:
+            return EFFORT_LEVELS[name]
+        try:
+            effort = float(name)
+        except ValueError:
+            levels = ", ".join(EFFORT_LEVELS)
+            msg = f"effort must be a number from 0 to 1 or one of {levels}, not {effort!r}"
+            raise ValueError(msg) from None
+    value = float(effort)
+    if not 0.0 <= value <= 1.0:
+        msg = f"effort must be between 0 and 1, not {value:g}"
+        raise ValueError(msg)
+    return value
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """How long the local search may run.
+
+    Attributes
+    ----------
+    max_steps
+        Steps at most.
+    stall_steps
+        Steps without a smaller cover at most, per 1,000 columns (more columns, more moves to
+        try; at least a tenth of it), where the bound leaves little room (a first cover within
+        5 % of the bound, as on street instances). Where it leaves more, the stall grows with
+        the square of the room: 100 times for a 50 % gap, as on random unicost instances. At
+        most 200 times in all.
+    seconds
+        Wall-clock seconds for the whole heuristic (reductions, bound and search).
+    """
+
+    max_steps: int
+    stall_steps: int
+    seconds: float
+
+    @classmethod
+    def for_effort(cls, effort: float | str | None = None) -> SearchBudget:
+        """The budget of an effort in [0, 1] (0.5 by default; see :data:`EFFORT_LEVELS`).
+
+        Steps, stall and seconds grow tenfold, a hundredfold and a hundredfold from effort 0 to
+        1: 0.5 gives 3.2 million steps, a stall of 30,000 steps (see ``stall_steps``) and 8
+        seconds (which leaves room for the reductions and a busy machine under 10 s).
+        """
+        value = check_effort(effort)
+        return cls(
+            max_steps=round(10 ** (5.0 + 3.0 * value)),
+            stall_steps=round(3e4 * 10 ** (2.0 * (value - 0.5))),
+            seconds=0.8 * 10 ** (2.0 * value),
+        )
+
+    def stall_for(self, size: int, bound: float, n_cols: int) -> int:
+        """The stall limit of a search from a cover of ``size`` of ``n_cols`` columns."""
+        room = max((size - bound) / max(size, 1) / 0.05, 1.0)
+        scale = room * room * max(n_cols / 1000, 0.1)
+        return round(self.stall_steps * min(scale, 200.0))
+
+
+LAGRANGIAN_SHARE = 0.3
+"""Share of the remaining seconds the Lagrangian bound may take (estimated from the nonzeros)."""
+SECONDS_PER_NONZERO = 12e-9
+"""Estimated seconds of one subgradient iteration per nonzero of the pattern."""
+
+
+def search_weights(state: SearchState) -> np.ndarray:
+    """The row weights of a search state now (an uncovered row gains one a step)."""
+    now = int(state.scalars[STEP])
+    return np.where(state.counts == 0, state.weight + now - state.since, state.weight)
+
+
+def search_scores(state: SearchState) -> np.ndarray:
+    """The column scores of a search state now (see :class:`SearchState`)."""
+    return state.base + int(state.scalars[STEP]) * state.uncovered
+
+
+def local_search(
+    pattern: CoverPattern,
+    start: np.ndarray,
+    target: int,
+    budget: SearchBudget,
+    *,
+    deadline: float = math.inf,
+    seed: int = 0,
+    fixed: int = 0,
+) -> tuple[np.ndarray, dict[str, int | str | bool]]:
+    """Run :func:`~quarterhour.siting.kernels.min_cover.row_weighting_search` within a budget.
+
+    The kernel runs in chunks of steps and the clock is read between chunks (numba has no
+    clock); a chunk stops and resumes the search exactly, so the answer depends on the seed and
+    the step limits only, unless the ``deadline`` (``time.perf_counter()`` seconds) cuts it,
+    which the stats say (``search_stop`` is then ``"time limit"``). ``fixed`` columns outside
+    ``pattern`` (forced by the reductions) count in the cover's size and bound for the stall.
+
+    Returns the best cover (bool per column) and the search's stats.
+    """
+    stall = budget.stall_for(int(start.sum()) + fixed, float(target + fixed), pattern.n_cols)
+    state = start_search(pattern, start, seed)
+    chunk = 2_000
+    stop = "steps"
+    while True:
+        began = time.perf_counter()
+        until = min(int(state.scalars[STEP]) + chunk, budget.max_steps)
+        status = row_weighting_search(pattern, state, target, until, stall)
+        if status == 1:
+            stop = "bound"
+            break
+        if status == 2:
+            stop = "stall"
+            break
+        if until >= budget.max_steps:
+            break
+        now = time.perf_counter()
+        if now >= deadline:
+            stop = "time limit"
+            break
+        # about 20 chunks a second, never past the deadline by much
+        per_step = max(now - began, 1e-6) / chunk
+        chunk = int(min(max(0.05 / per_step, 100), max((deadline - now) / per_step, 100), 1e7))
+    best = state.best
+    stats: dict[str, int | str | bool] = {
+        "search_steps": int(state.scalars[STEP]),
+        "search_best_step": int(state.scalars[BEST_STEP]),
+        "search_stall_steps": stall,
+        "search_stop": stop,
+    }
+    return best, stats
+
+
 def heuristic_cover(
     pattern: CoverPattern,
     *,
+    effort: float | str | None = None,
+    budget: SearchBudget | None = None,
+    deadline: float | None = None,
     lagrangian_iterations: int = 600,
-    search_steps: int = 200_000,
-    stall_steps: int = 50_000,
     seed: int = 0,
 ) -> CoverSolution:
     """Fewest columns covering every row: reductions, greedy, Lagrangian heuristic, local search.
@@ -145,15 +292,21 @@ def heuristic_cover(
     2. greedy with redundancy pruning and 2-for-1 swaps gives a first cover;
     3. Beasley's subgradient method on the Lagrangian relaxation yields a lower bound and, each
        step, a cover built from the reduced costs;
-    4. row-weighting local search
-       (:func:`~quarterhour.siting.kernels.min_cover.row_weighting_search`) looks for smaller
-       covers from the best one, for at most ``search_steps`` steps and ``stall_steps`` steps without a
-       smaller cover, unless it reaches the bound first.
+    4. row-weighting local search (:func:`local_search`) looks for smaller covers from the best
+       one until it reaches the bound or its budget runs out.
 
-    Every step is deterministic (step counts, not time limits; ties to the smaller column; a seeded
-    generator). Every row must have at least one column.
+    ``effort`` (0 to 1, or a name of :data:`EFFORT_LEVELS`) sets the budget
+    (:meth:`SearchBudget.for_effort`) unless ``budget`` is given; ``deadline``
+    (``time.perf_counter()`` seconds) cuts the whole heuristic earlier. The answer is
+    deterministic for a seed and budget (step counts; ties to the smaller column; a seeded
+    generator) unless the clock cuts the search, which ``stats["search_stop"]`` then says.
+    Every row must have at least one column.
     """
     started = time.perf_counter()
+    budget = SearchBudget.for_effort(effort) if budget is None else budget
+    end = started + budget.seconds
+    if deadline is not None:
+        end = min(end, deadline)
     if pattern.n_rows and np.diff(pattern.row_ptr).min() == 0:
         msg = "every row of a covering problem needs at least one column"
         raise ValueError(msg)
@@ -167,7 +320,7 @@ def heuristic_cover(
         f"{pattern.n_rows:,}",
         f"{pattern.n_cols:,}",
     )
-    stats: dict[str, float | int | str] = {
+    stats: dict[str, float | int | str | bool] = {
         "forced": int(reduction.forced.size),
         "reduced_rows": sub.n_rows,
         "reduced_cols": sub.n_cols,
@@ -181,15 +334,18 @@ def heuristic_cover(
         counts = cover_counts(sub, chosen, sub.n_rows)
         two_for_one(sub, chosen, counts)
         stats["greedy_local"] = int(chosen.sum())
-        chosen, bound, iterations = lagrangian_cover(sub, chosen, lagrangian_iterations, 10)
+        remaining = max(end - time.perf_counter(), 0.0)
+        affordable = LAGRANGIAN_SHARE * remaining / (SECONDS_PER_NONZERO * sub.row_cols.size)
+        iterations = int(min(lagrangian_iterations, max(affordable, 20)))
+        chosen, bound, iterations = lagrangian_cover(sub, chosen, iterations, 10)
         stats["lagrangian_iterations"] = int(iterations)
         stats["lagrangian_cover"] = int(chosen.sum())
         target = math.ceil(bound - 1e-6)
         if chosen.sum() > target:
-            chosen, steps = row_weighting_search(
-                sub, chosen, target, search_steps, stall_steps, seed
+            chosen, search_stats = local_search(
+                sub, chosen, target, budget, deadline=end, seed=seed, fixed=reduction.forced.size
             )
-            stats["search_steps"] = int(steps)
+            stats.update(search_stats)
         sub_columns = np.flatnonzero(chosen)
     columns = np.concatenate([reduction.forced, reduction.cols[sub_columns]]).astype(np.int64)
     ordered = order_by_greedy(pattern, columns)

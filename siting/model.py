@@ -18,7 +18,7 @@ from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
 from quarterhour.siting.kernels.pattern import CoverPattern
 from quarterhour.siting.max_cover import covered_weight, heuristic_max_cover
-from quarterhour.siting.min_cover import heuristic_cover, order_by_greedy
+from quarterhour.siting.min_cover import SearchBudget, heuristic_cover, order_by_greedy
 from quarterhour.siting.points import (
     areas_of,
     inactive_station_warnings,
@@ -48,8 +48,8 @@ def _sorted_order(ids: np.ndarray) -> np.ndarray:
 
 
 def _default_ids(n: int) -> np.ndarray:
-    width = len(str(max(n - 1, 0)))
-    return np.asarray([f"{index:0{width}d}" for index in range(n)], dtype=object)
+    """Row or column indices as ids: ``"0", "1" ... "10"`` (kept in index order, not text order)."""
+    return np.arange(n).astype(str).astype(object)
 
 
 def _texts(values: np.ndarray | None, default: np.ndarray) -> np.ndarray:
@@ -161,9 +161,10 @@ class CoverageModel:
             Walk minutes (or metres with ``meters``); a stored entry, zero included, is a pair
             within the limit. Entries above the limit are ignored.
         community_ids, community_names, weights
-            Per row; ids default to ``"0", "1" ...`` (zero-padded), weights to 1.
+            Per row; ids default to the row index (``"0", "1" ...``), weights to 1.
         site_ids, site_names
-            Per column; ids default to the column index, like the communities'. Existing and
+            Per column; ids default to the column index (a new station's ``station_id`` is then
+            its column), like the communities'; default ids keep index order for ties. Existing and
             candidate ids share one namespace and must be unique.
         existing
             Boolean mask of the columns that are existing stations (kept); default none.
@@ -227,6 +228,8 @@ class CoverageModel:
             sites,
             limit,
             attribution=settings.attribution if attribution is None else attribution,
+            sort_rows=community_ids is not None,
+            sort_cols=site_ids is not None,
         )
 
     @classmethod
@@ -238,10 +241,15 @@ class CoverageModel:
         limit: WalkLimit,
         *,
         attribution: str,
+        sort_rows: bool = True,
+        sort_cols: bool = True,
     ) -> CoverageModel:
-        """Sort rows and columns by id (so ties go to the smaller id) and build the model."""
-        rows = _sorted_order(communities.ids)
-        cols = _sorted_order(sites.ids)
+        """Sort rows and columns by id (so ties go to the smaller id) and build the model.
+
+        Default ids (indices) keep index order: "10" comes after "9".
+        """
+        rows = _sorted_order(communities.ids) if sort_rows else np.arange(len(communities.ids))
+        cols = _sorted_order(sites.ids) if sort_cols else np.arange(len(sites.ids))
         matrix = sp.csr_matrix(matrix[rows][:, cols])
         matrix.sort_indices()
         log.info(
@@ -414,8 +422,9 @@ class CoverageModel:
         *,
         budget: int | None = None,
         exact: bool = False,
-        time_limit: float = 60.0,
+        time_limit: float | None = None,
         lp_bound: bool = False,
+        effort: float | str | None = None,
     ) -> CoverageModel:
         """Choose new stations; fills ``result`` and returns the model.
 
@@ -425,16 +434,27 @@ class CoverageModel:
             None: fewest new stations covering every coverable community (LSCP). A number:
             at most that many new stations covering the most weight (MCLP).
         exact
-            Solve the integer programme with HiGHS within ``time_limit`` seconds; if it stops
-            early, the better of its incumbent and the heuristic is kept, with HiGHS' bound.
+            Solve the integer programme with HiGHS after the heuristic, within the time left; if
+            it stops early, the better of its incumbent and the heuristic is kept, with HiGHS'
+            bound.
         time_limit
-            Seconds HiGHS may take (``exact`` and ``lp_bound``).
+            Seconds the whole solve may take: heuristic, ``lp_bound`` and ``exact`` (default:
+            none beyond ``effort``'s own, and 60 s for HiGHS in ``exact``); with ``exact`` or
+            ``lp_bound`` the search takes at most half of it. A search the clock cut says so in
+            ``result.stats["search_stop"]``.
         lp_bound
-            Also solve the LP relaxation with HiGHS for a bound at least as tight as the
-            Lagrangian one.
+            Also solve the LP relaxation with HiGHS (within the time left) for a bound at least
+            as tight as the Lagrangian one.
+        effort
+            How long the minimum-cover search may run, 0 to 1 or ``"fast"`` (0), ``"default"``
+            (0.5), ``"thorough"`` (1): at 0.5 at most about 8 s; street instances stop far
+            sooner (see :class:`~quarterhour.siting.min_cover.SearchBudget`).
         """
         budget = inputs.check_budget(budget)
+        time_limit = inputs.check_time_limit(time_limit)
+        effort = inputs.check_effort(effort)
         started = time.perf_counter()
+        deadline = None if time_limit is None else started + time_limit
         pattern = self.pattern
         existing_cols = np.flatnonzero(self.sites.existing)
         candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
@@ -458,7 +478,7 @@ class CoverageModel:
         )
         if budget is None:
             columns, bound, gap, method, stats = _min_cover(
-                arrays, sub, exact=exact, time_limit=time_limit, lp_bound=lp_bound
+                arrays, sub, exact=exact, deadline=deadline, lp_bound=lp_bound, effort=effort
             )
             objective = "min_cover"
         else:
@@ -469,7 +489,7 @@ class CoverageModel:
                 weight,
                 budget,
                 exact=exact,
-                time_limit=time_limit,
+                time_limit=max(_seconds_left(deadline), MIN_HIGHS_SECONDS),
                 lp_bound=lp_bound,
             )
             bound += float(self.communities.weight[by_existing].sum())
@@ -491,7 +511,8 @@ class CoverageModel:
         )
         bound_kind = "lower bound" if objective == "min_cover" else "upper bound"
         log.info(
-            "siting: %s new stations (%s, %s %.2f, gap at most %.1f %%) in %.3f s",
+            "siting: %s new stations (%s, %s %.2f, gap at most %.1f %%: the bound-based gap is "
+            "an upper limit on the true gap) in %.3f s",
             f"{new_cols.size:,}",
             method,
             bound_kind,
@@ -607,23 +628,54 @@ def _point_sets(
     return homes, stations, candidate_set
 
 
+EXACT_SECONDS = 60.0
+"""Seconds HiGHS may take in ``exact`` mode when no time limit is given."""
+MIN_HIGHS_SECONDS = 0.05
+"""HiGHS is not started with less time than this left."""
+HIGHS_SHARE = 0.5
+"""Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
+
+
+def _seconds_left(deadline: float | None, default: float = EXACT_SECONDS) -> float:
+    if deadline is None:
+        return default
+    return max(deadline - time.perf_counter(), 0.0)
+
+
 def _min_cover(
     arrays: CoverPattern,
     sub: sp.csr_matrix,
     *,
     exact: bool,
-    time_limit: float,
+    deadline: float | None,
     lp_bound: bool,
+    effort: float,
 ) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
-    solution = heuristic_cover(arrays)
+    search_deadline = deadline
+    if deadline is not None and (exact or lp_bound):  # leave HiGHS its share of the time
+        search_deadline = time.perf_counter() + HIGHS_SHARE * _seconds_left(deadline)
+    solution = heuristic_cover(arrays, effort=effort, deadline=search_deadline)
     columns, bound, method = solution.columns, solution.lower_bound, "heuristic"
     stats: dict[str, object] = dict(solution.stats)
     if lp_bound and arrays.n_rows:
-        outcome = bounds.cover_highs(sub, integral=False, time_limit=time_limit)
-        stats["lp_bound"] = outcome.bound
-        bound = max(bound, outcome.bound)
-    if exact and arrays.n_rows and columns.size > math.ceil(bound - 1e-6):
-        outcome = bounds.cover_highs(sub, integral=True, time_limit=time_limit)
+        seconds = _seconds_left(deadline, SearchBudget.for_effort(effort).seconds)
+        if seconds < MIN_HIGHS_SECONDS:
+            stats["lp_bound"] = "skipped: time limit"
+        else:
+            outcome = bounds.cover_highs(sub, integral=False, time_limit=seconds)
+            stats["lp_seconds"] = outcome.seconds
+            if outcome.optimal:  # an LP stopped early bounds nothing
+                stats["lp_bound"] = outcome.bound
+                bound = max(bound, outcome.bound)
+            else:
+                stats["lp_bound"] = "stopped: time limit"
+    seconds = _seconds_left(deadline)
+    proven = columns.size <= math.ceil(bound - 1e-6)
+    if exact and not proven and seconds < MIN_HIGHS_SECONDS:
+        stats["highs_message"] = "skipped: time limit"
+        method = "exact (time limit)"
+    elif exact and not proven:
+        outcome = bounds.cover_highs(sub, integral=True, time_limit=seconds)
         stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
         if np.isfinite(outcome.bound):
             bound = max(bound, outcome.bound)

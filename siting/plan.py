@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from quarterhour.geo.points import PointSet, as_point_set
-from quarterhour.siting.inputs import check_budget, check_ids
+from quarterhour.siting.inputs import check_budget, check_effort, check_ids, check_time_limit
 from quarterhour.siting.model import CoverageModel
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def run_plan(
     time_limit: float | None = None,
     lp_bound: bool = False,
     max_pairs: int | None = None,
+    effort: float | str | None = None,
     quiet: bool = True,
 ) -> CoverageModel:
     """Plan new stations so that communities reach one within the walk limit.
@@ -54,14 +55,17 @@ def run_plan(
         None for the fewest stations covering every coverable community; a number of new stations
         to cover the most weight with.
     exact
-        Solve the integer programme with HiGHS (within ``time_limit`` seconds).
+        Solve the integer programme with HiGHS (within the time left).
     time_limit
-        Seconds the whole plan may take (walk times and solver); default: no limit but the
-        solver's own (HiGHS stops after 60 s in ``exact`` mode).
+        Seconds the whole plan may take (walk times, search, ``lp_bound`` and ``exact``); past
+        it the best plan found so far is returned. Default: no limit beyond ``effort``'s own,
+        and 60 s for HiGHS in ``exact``.
     lp_bound
         Also compute the LP-relaxation bound with HiGHS.
     max_pairs
         Refuse walk times expected to hold more pairs within the limit (a bound on memory).
+    effort
+        Search effort, 0 to 1 or ``"fast"``, ``"default"`` (0.5), ``"thorough"``.
     quiet
         Hide progress bars (of the network build and of the walk times).
 
@@ -71,6 +75,8 @@ def run_plan(
         The solved model (its ``result``, ``stations``, ``assignments`` and ``summary``).
     """
     budget = check_budget(budget)  # fail before the walk times are computed
+    check_time_limit(time_limit)
+    check_effort(effort)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     model = CoverageModel.from_points(
         network,
@@ -85,8 +91,10 @@ def run_plan(
         deadline=deadline,
         quiet=quiet,
     )
-    remaining = 60.0 if deadline is None else max(deadline - time.monotonic(), 0.1)
-    return model.solve(budget=budget, exact=exact, time_limit=remaining, lp_bound=lp_bound)
+    remaining = None if deadline is None else max(deadline - time.monotonic(), 0.1)
+    return model.solve(
+        budget=budget, exact=exact, time_limit=remaining, lp_bound=lp_bound, effort=effort
+    )
 
 
 def coverage_audit(

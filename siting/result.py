@@ -55,6 +55,20 @@ def json_scalar(value: object) -> object:
     return value
 
 
+GAP_NOTE = {
+    "min_cover": (
+        "gap = (new stations - lower bound rounded up) / new stations. It is computed from the "
+        "bound, so it is an upper limit on the true gap to the optimum, not the gap itself: "
+        "where the bound is weak the true gap is often much smaller."
+    ),
+    "max_cover": (
+        "gap = (upper bound - covered weight) / upper bound. It is computed from the bound, so "
+        "it is an upper limit on the true gap to the optimum, not the gap itself."
+    ),
+}
+"""What the ``gap`` of a plan's summary means, by objective (written into summary.json)."""
+
+
 @dataclass(frozen=True)
 class NearestBeyond:
     """The nearest station of uncovered communities within a longer limit (twice the limit).
@@ -101,8 +115,9 @@ class SitingResult:
         Lower bound on the number of new stations (``min_cover``) or upper bound on the covered
         weight (``max_cover``).
     gap
-        Relative distance between the answer and the bound; 0 means proven optimal. As the
-        bound may lie below the optimum, this is an upper limit on the true gap.
+        Relative distance between the answer and the bound; 0 means proven optimal. It is an
+        upper limit on the true gap to the optimum, which can be much smaller (see
+        :data:`GAP_NOTE`).
     method
         How the stations were found (``"heuristic"``, ``"exact"`` ...).
     seconds
@@ -187,8 +202,9 @@ class SitingResult:
             "lower_bound": bound if self.objective == "min_cover" else None,
             "upper_bound": bound if self.objective == "max_cover" else None,
             "gap": self.gap,
-            "gap_note": "bound-based: an upper limit on the true gap",
+            "gap_note": GAP_NOTE.get(self.objective),
             "method": self.method,
+            "search_stop": self.stats.get("search_stop"),
             "seconds": self.seconds,
             **self.params,
             "by_area_kind": areas.attrs.get("kind"),

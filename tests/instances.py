@@ -4,11 +4,15 @@
 * :func:`street_points` -- demand points spread along the real streets of a network (for extracts
   such as Heidelberg that come without a list of communities);
 * :func:`shanghai_compounds` -- the real compounds inside the central Shanghai extract (WGS84);
-* :func:`milp_min_cover` -- the reference optimum of a minimum-cover instance (HiGHS MILP).
+* :func:`milp_min_cover` -- the reference optimum of a minimum-cover instance (HiGHS MILP);
+* :func:`orlib_instance`, :func:`orlib_best_known` -- Beasley's OR-Library set-covering instances
+  (data/orlib) as 0/1 matrices and their best-known unicost values.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ from quarterhour import settings
 from quarterhour.geo.projection import LocalProjection
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+ORLIB = DATA / "orlib"
 SHANGHAI_EXTRACT = (
     121.409,
     121.552,
@@ -99,3 +104,59 @@ def milp_min_cover(cost: sp.csr_matrix, fixed: np.ndarray | None = None) -> int:
     )
     assert solution.status == 0
     return round(solution.fun)
+
+
+def orlib_instance(name: str, folder: Path = ORLIB) -> sp.csr_matrix:
+    """The 0/1 matrix (rows to cover x columns) of OR-Library set-covering instance ``name``.
+
+    ``scp*`` files list ``m n``, the ``n`` column costs, then per row its column count and
+    columns; ``rail*`` files list ``m n``, then per column its cost, row count and rows (1-based
+    numbers, whitespace-separated over any lines). Costs are dropped: the problems are solved as
+    unicost ones.
+    """
+    with gzip.open(folder / f"{name}.txt.gz", "rb") as stream:
+        numbers = np.array(stream.read().split(), dtype=np.int64)
+    n_rows, n_cols = int(numbers[0]), int(numbers[1])
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    if name.startswith("rail"):
+        pos = 2
+        for col in range(n_cols):
+            count = int(numbers[pos + 1])
+            rows.append(numbers[pos + 2 : pos + 2 + count] - 1)
+            cols.append(np.full(count, col))
+            pos += 2 + count
+    else:
+        pos = 2 + n_cols
+        for row in range(n_rows):
+            count = int(numbers[pos])
+            cols.append(numbers[pos + 1 : pos + 1 + count] - 1)
+            rows.append(np.full(count, row))
+            pos += 1 + count
+    if pos != numbers.size:
+        msg = f"{name}: {numbers.size - pos} numbers left over after the matrix"
+        raise ValueError(msg)
+    row_index, col_index = np.concatenate(rows), np.concatenate(cols)
+    matrix = sp.csr_matrix(
+        (np.ones(row_index.size), (row_index, col_index)), shape=(n_rows, n_cols)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def orlib_best_known(folder: Path = ORLIB) -> dict[str, tuple[str, int]]:
+    """Series and best-known unicost value of every OR-Library instance, by name.
+
+    The smaller of the two published tables in ``bks_unicost.csv``, except scpc1-4, where table A's
+    40 is not supported by the literature and 43 is used (see data/README.md).
+    """
+    known: dict[str, tuple[str, int]] = {}
+    with (folder / "bks_unicost.csv").open(newline="") as stream:
+        for row in csv.DictReader(stream):
+            values = [int(v) for v in (row["bks_unicost_table_a"], row["bks_unicost_table_b"]) if v]
+            best = min(values)
+            if row["series"] == "c" and row["bks_unicost_table_b"]:
+                best = int(row["bks_unicost_table_b"])
+            known[row["instance"]] = (row["series"], best)
+    return known

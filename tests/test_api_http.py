@@ -314,8 +314,10 @@ def test_plan_over_posted_points(client: httpx.Client) -> None:
         {"id": str(i), "lon": float(x), "lat": float(y)}
         for i, x, y in zip(points.ids, lon, lat, strict=True)
     ]
-    body = client.post("/plan", json={"communities": posted, "crs": "gcj02", "existing": []}).json()
+    request = {"communities": posted, "crs": "gcj02", "existing": [], "effort": "fast"}
+    body = client.post("/plan", json=request).json()
     assert body["summary"]["n_communities"] == len(posted)
+    assert "upper limit on the true gap" in body["summary"]["gap_note"]
     assert body["summary"]["uncoverable"] > 0  # most of Shanghai is off the central network
     # The new stations stand at posted communities (the default candidates) and come back in gcj02.
     posted_at = {point["id"]: [point["lon"], point["lat"]] for point in posted}
@@ -331,6 +333,8 @@ def test_plan_limits(client: httpx.Client) -> None:
     many = [{"lon": 121.47, "lat": 31.23}] * 10_001
     assert client.post("/plan", json={"communities": many}).status_code == 413
     assert client.post("/plan", json={"time_limit_s": 3600}).status_code == 422
+    for effort in (1.5, -1, "hard"):
+        assert client.post("/plan", json={"effort": effort}).status_code == 422
     duplicate = [{"id": "a", "lon": 121.47, "lat": 31.23}] * 2
     response = client.post("/plan", json={"communities": duplicate})
     assert response.status_code == 422

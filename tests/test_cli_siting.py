@@ -93,6 +93,10 @@ def test_plan_keeps_existing_stations(
             str(shanghai_points["communities"]),
             "--existing",
             str(shanghai_points["stations"]),
+            "--effort",
+            "fast",
+            "--time-limit",
+            "20",
             "-o",
             str(out),
         ]
@@ -100,6 +104,7 @@ def test_plan_keeps_existing_stations(
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_existing"] == 1
+    assert "upper limit on the true gap" in summary["gap_note"]
     stations = json.loads((out / "stations.geojson").read_text())["features"]
     assert [
         f["properties"]["station_id"] for f in stations if f["properties"]["kind"] == "existing"

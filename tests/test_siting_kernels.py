@@ -19,10 +19,12 @@ import scipy.sparse as sp
 from quarterhour.siting.assign import nearest_in_rows
 from quarterhour.siting.kernels.max_cover import coverage_swaps, max_cover_lagrangian_bound
 from quarterhour.siting.kernels.min_cover import (
+    STEP,
     dominated_columns,
     dominated_rows,
     lagrangian_cover,
     row_weighting_search,
+    start_search,
     two_for_one,
 )
 from quarterhour.siting.kernels.pattern import (
@@ -107,11 +109,13 @@ def test_lagrangian_bound_is_valid_and_the_heuristic_finds_the_optimum(
 
 
 def test_row_weighting_search_reaches_the_bound(pattern: CoverPattern) -> None:
-    best, steps = row_weighting_search(pattern, chosen_of([0, 1, 2]), 2, 10_000, 5_000, 0)
-    assert np.flatnonzero(best).tolist() == [1, 3]
-    assert steps < 10_000  # it stops at the bound
-    again, _ = row_weighting_search(pattern, chosen_of([0, 1, 2]), 2, 10_000, 5_000, 0)
-    assert again.tolist() == best.tolist()  # deterministic for a seed
+    state = start_search(pattern, chosen_of([0, 1, 2]), 0)
+    assert row_weighting_search(pattern, state, 2, 10_000, 5_000) == 1  # it stops at the bound
+    assert np.flatnonzero(state.best).tolist() == [1, 3]
+    assert state.scalars[STEP] < 10_000
+    again = start_search(pattern, chosen_of([0, 1, 2]), 0)
+    row_weighting_search(pattern, again, 2, 10_000, 5_000)
+    assert again.best.tolist() == state.best.tolist()  # deterministic for a seed
 
 
 def test_max_cover_swaps_and_bound(pattern: CoverPattern) -> None:

@@ -133,6 +133,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         exact=args.exact,
         time_limit=args.time_limit,
         lp_bound=args.lp_bound,
+        effort=args.effort,
         quiet=args.quiet,
     ).result
     provenance = Provenance(
@@ -158,7 +159,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         bound = f"at most {summary['upper_bound']:,.1f} weight coverable"
     log.info(
         "%s communities read (%s), %s covered by %s existing + %s new stations (%s; gap at most "
-        "%.1f%%); wrote %s",
+        "%.1f%%: the bound-based gap is an upper limit on the true gap); wrote %s",
         f"{summary['communities_read']:,}",
         ", ".join(f"{key} {value:,}" for key, value in summary["status_counts"].items() if value),
         f"{summary['covered']:,}",
@@ -259,8 +260,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds the whole plan may take (walk times and solver; default: no limit, and "
-        "60 s for HiGHS in --exact)",
+        help="seconds the whole plan may take (walk times, search, --lp-bound and --exact; "
+        "default: no limit beyond --effort's own, and 60 s for HiGHS in --exact)",
+    )
+    plan.add_argument(
+        "--effort",
+        default=None,
+        metavar="E",
+        help="search effort, 0 to 1 or fast/default/thorough (default 0.5: at most about 8 s)",
     )
     plan.add_argument(
         "--lp-bound",

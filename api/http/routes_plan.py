@@ -40,6 +40,7 @@ def plan(request: PlanRequest, state: StateDep, admission: AdmissionDep) -> Resp
     `time_limit_s` (at most the server's limit) bounds the whole request: past it the best plan
     found is returned, or 503 if none is ready. A plan too large for the server's memory budget
     gets 413 before any work; when the server is busy with other plans, 503 with `Retry-After`.
+    `effort` sets how long the search may run.
     """
     communities = _points_or_loaded(
         state, request.communities, state.communities, field="communities", crs=request.crs
@@ -64,6 +65,7 @@ def plan(request: PlanRequest, state: StateDep, admission: AdmissionDep) -> Resp
             meters=request.meters,
             budget=request.budget,
             exact=request.exact,
+            effort=request.effort,
             quiet=True,
             time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
             max_pairs=admission.max_pairs,

@@ -292,7 +292,19 @@ class PlanRequest(WalkLimit):
     )
     exact: bool = Field(default=False, description="solve the integer programme exactly with HiGHS")
     time_limit_s: float = Field(
-        10.0, gt=0.0, le=60.0, allow_inf_nan=False, description="solver time budget"
+        10.0,
+        gt=0.0,
+        le=60.0,
+        allow_inf_nan=False,
+        description="seconds the solve may take (search, exact solver); at most the server's limit",
+    )
+    effort: (
+        Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+        | Literal["fast", "default", "thorough"]
+    ) = Field(
+        "default",
+        description="search effort, 0 to 1 or fast (0) / default (0.5, at most about 8 s) / "
+        "thorough (1)",
     )
 
 

@@ -31,7 +31,7 @@ TEXT: dict[str, dict[str, str]] = {
         "covered_after": "规划后覆盖",
         "lower_bound": "新建站点数下界",
         "uncoverable": "无法覆盖的社区",
-        "gap": "与最优方案的差距至多",
+        "gap": "与下界的差距（真实差距的上限）",
         "assumptions": "假设",
         "assumption_time": "步行速度 {speed} 公里/小时（每分钟约 {per_minute} 米），步行时限 {minutes} 分钟，即沿街步行约 {metres} 米。",
         "assumption_distance": "步行距离上限 {metres} 米（距离模式）。",
@@ -41,7 +41,7 @@ TEXT: dict[str, dict[str, str]] = {
             "是任何方案所需新建站点数的下界：放宽后的问题只会更容易，其最优值不会超过真正的最少站点数。"
             "站点数必须是整数，所以任何方案至少需要 {ceil} 个新站点"
         ),
-        "bound_gap": "；本方案为 {n_new} 个，最多比最优方案多 {extra} 个（差距 {gap}）。",
+        "bound_gap": "；本方案为 {n_new} 个，最多比最优方案多 {extra} 个（差距至多 {gap}：这是按下界算出的上限，不是真实差距；下界偏弱时，真实差距往往小得多）。",
         "bound_exact": "；本方案正好 {n_new} 个，已达到下界，是最优方案。",
         "relaxation_lp": "把“建或不建”的 0/1 决策放宽为 0 到 1 之间的小数（线性规划松弛）",
         "relaxation_lagrangian": "把“每个社区都要覆盖”的约束按惩罚价格移入目标函数（拉格朗日松弛，用次梯度法求解）",
@@ -168,7 +168,7 @@ TEXT: dict[str, dict[str, str]] = {
         "covered_after": "Covered after the plan",
         "lower_bound": "Lower bound on new stations",
         "uncoverable": "Uncoverable communities",
-        "gap": "Gap to the optimum, at most",
+        "gap": "Gap to the bound (upper limit on the true gap)",
         "assumptions": "Assumptions",
         "assumption_time": "Walking speed {speed} km/h (about {per_minute} m a minute), walk limit {minutes} minutes: about {metres} m along streets.",
         "assumption_distance": "Walk limit {metres} m along streets (distance mode).",
@@ -179,7 +179,7 @@ TEXT: dict[str, dict[str, str]] = {
             "easier, so its optimum cannot exceed the true fewest stations. Stations come whole, so any "
             "plan needs at least {ceil} new stations"
         ),
-        "bound_gap": "; this one has {n_new}, at most {extra} more than the best possible plan (gap {gap}).",
+        "bound_gap": "; this one has {n_new}, at most {extra} more than the best possible plan (gap at most {gap}: computed from the bound, this is an upper limit on the true gap, not the gap itself; where the bound is weak the true gap is often much smaller).",
         "bound_exact": "; this one has exactly {n_new}: it meets the bound and is optimal.",
         "relaxation_lp": "Relaxing each build/do-not-build decision from 0 or 1 to any fraction in between (the linear-programming relaxation)",
         "relaxation_lagrangian": "Moving the cover-every-community constraints into the objective at a penalty price (the Lagrangian relaxation, solved by subgradient optimisation)",

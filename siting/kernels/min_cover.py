@@ -6,6 +6,8 @@ fixed-seed xorshift generator, so every kernel is deterministic.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from quarterhour.routing.jit import kernel
@@ -324,187 +326,316 @@ def lagrangian_cover(
     return best, best_bound, iteration
 
 
-@kernel
-def _move(
-    pattern: CoverPattern,
-    chosen: np.ndarray,
-    counts: np.ndarray,
-    weight: np.ndarray,
-    score: np.ndarray,
-    can_add: np.ndarray,
-    open_rows: np.ndarray,
-    open_at: np.ndarray,
-    n_open: int,
-    col: int,
-    adding: bool,
-) -> int:
-    """Add or drop ``col``, keep the scores and the list of uncovered rows; returns its length.
+class SearchState(NamedTuple):
+    """Everything the row-weighting local search needs to stop and resume (one argument for numba).
 
-    The columns of every row that gets covered or uncovered may be added again (``can_add``).
+    Weights grow lazily: an uncovered row's weight is ``weight + step - since`` (one more each
+    step it stays uncovered) and a column's score is ``base + step * uncovered``, so a step costs
+    nothing for the rows left uncovered; both are settled when a row's state changes.
 
-    ``score[j]`` is the weight of the uncovered rows ``j`` would cover (unchosen ``j``) or minus
-    the weight of the rows only ``j`` covers (chosen ``j``).
+    Attributes
+    ----------
+    chosen
+        The current selection (bool per column); it may leave rows uncovered.
+    best
+        The smallest cover found so far (bool per column).
+    counts
+        How many chosen columns cover each row.
+    sole
+        Per row, the XOR of the chosen columns covering it: the column itself where only one does.
+    weight
+        Row weights (int64), settled up to the step the row was last uncovered.
+    since
+        The step at which each uncovered row was uncovered.
+    base, uncovered
+        Per column, its score is ``base + step * uncovered``: the weight of the uncovered rows it
+        would cover (unchosen columns) or minus the weight of the rows only it covers (chosen).
+    stamp
+        The step at which each column last entered or left the selection.
+    frozen, touched
+        Configuration checking: a column that left (at move ``frozen``, else -1) may come back
+        only after a column sharing one of its rows moved (``touched``: each row's last move).
+    open_rows, open_at
+        The uncovered rows (first ``N_OPEN`` entries) and each row's place in that list (-1 if
+        covered).
+    members, member_at
+        The chosen columns (first ``SIZE`` entries) and each column's place there (-1 if not
+        chosen).
+    rng
+        The xorshift generator's state (one uint64).
+    scalars
+        int64 counters, indexed by ``STEP``, ``SIZE``, ``BEST_SIZE``, ``N_OPEN``, ``LAST_BETTER``,
+        ``TABU``, ``BEST_STEP``, ``MOVES``.
     """
+
+    chosen: np.ndarray
+    best: np.ndarray
+    counts: np.ndarray
+    sole: np.ndarray
+    weight: np.ndarray
+    since: np.ndarray
+    base: np.ndarray
+    uncovered: np.ndarray
+    stamp: np.ndarray
+    frozen: np.ndarray
+    touched: np.ndarray
+    open_rows: np.ndarray
+    open_at: np.ndarray
+    members: np.ndarray
+    member_at: np.ndarray
+    rng: np.ndarray
+    scalars: np.ndarray
+
+
+STEP, SIZE, BEST_SIZE, N_OPEN, LAST_BETTER, TABU, BEST_STEP, MOVES = range(8)
+
+
+@kernel
+def start_search(pattern: CoverPattern, start: np.ndarray, seed: int) -> SearchState:
+    """The search state at step 0 from the selection ``start`` (bool per column), for a seed."""
+    col_ptr, col_rows, row_ptr, _ = pattern
+    n_rows = row_ptr.size - 1
+    n_cols = col_ptr.size - 1
+    chosen = start.copy()
+    counts = cover_counts(pattern, chosen, n_rows)
+    sole = np.zeros(n_rows, np.int64)
+    base = np.zeros(n_cols, np.int64)
+    uncovered = np.zeros(n_cols, np.int64)
+    for col in range(n_cols):
+        for pos in range(col_ptr[col], col_ptr[col + 1]):
+            row = col_rows[pos]
+            if chosen[col]:
+                sole[row] ^= col
+                if counts[row] == 1:
+                    base[col] -= 1
+            elif counts[row] == 0:
+                base[col] += 1
+                uncovered[col] += 1
+    open_rows = np.empty(n_rows, np.int64)
+    open_at = np.full(n_rows, -1, np.int64)
+    n_open = 0
+    for row in range(n_rows):
+        if counts[row] == 0:
+            open_rows[n_open] = row
+            open_at[row] = n_open
+            n_open += 1
+    members = np.empty(n_cols, np.int64)
+    member_at = np.full(n_cols, -1, np.int64)
+    size = 0
+    for col in range(n_cols):
+        if chosen[col]:
+            members[size] = col
+            member_at[col] = size
+            size += 1
+    rng = np.empty(1, np.uint64)
+    rng[0] = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
+    scalars = np.zeros(8, np.int64)
+    scalars[SIZE] = size
+    scalars[BEST_SIZE] = size if n_open == 0 else n_cols + 1
+    scalars[N_OPEN] = n_open
+    scalars[TABU] = -1
+    return SearchState(
+        chosen,
+        chosen.copy(),
+        counts,
+        sole,
+        np.ones(n_rows, np.int64),
+        np.zeros(n_rows, np.int64),
+        base,
+        uncovered,
+        np.zeros(n_cols, np.int64),
+        np.full(n_cols, -1, np.int64),
+        np.zeros(n_rows, np.int64),
+        open_rows,
+        open_at,
+        members,
+        member_at,
+        rng,
+        scalars,
+    )
+
+
+@kernel
+def _flip(pattern: CoverPattern, state: SearchState, col: int, adding: bool) -> None:
+    """Add or drop ``col``: update counts, weights, scores, uncovered rows and the chosen list."""
     col_ptr, col_rows, row_ptr, row_cols = pattern
+    counts, sole, weight, since = state.counts, state.sole, state.weight, state.since
+    base, uncovered, touched = state.base, state.uncovered, state.touched
+    open_rows, open_at, scalars = state.open_rows, state.open_at, state.scalars
+    now = scalars[STEP]
+    move = scalars[MOVES] + 1
+    scalars[MOVES] = move
+    n_open = scalars[N_OPEN]
+    own = 0  # the score of an added column: minus the weight of the rows only it covers
+    if not adding:
+        base[col] = 0  # its rows counted below as they get uncovered (only it covered them)
     for pos in range(col_ptr[col], col_ptr[col + 1]):
         row = col_rows[pos]
+        touched[row] = move
+        sole[row] ^= col
         if adding:
             counts[row] += 1
-            if counts[row] == 1:  # newly covered: no other column gains it any more
+            if counts[row] == 1:  # newly covered: settle its weight, no column gains it now
+                share = weight[row] - since[row]
+                weight[row] += now - since[row]
                 for cpos in range(row_ptr[row], row_ptr[row + 1]):
                     other = row_cols[cpos]
-                    can_add[other] = True
-                    if other != col:
-                        score[other] -= weight[row]
+                    base[other] -= share
+                    uncovered[other] -= 1
+                own -= weight[row]
                 n_open -= 1
                 last = open_rows[n_open]
                 open_rows[open_at[row]] = last
                 open_at[last] = open_at[row]
                 open_at[row] = -1
             elif counts[row] == 2:  # the column that covered it alone may now go for free
-                for cpos in range(row_ptr[row], row_ptr[row + 1]):
-                    other = row_cols[cpos]
-                    if other != col and chosen[other]:
-                        score[other] += weight[row]
-                        break
+                base[sole[row] ^ col] += weight[row]
         else:
             counts[row] -= 1
-            if counts[row] == 0:  # uncovered: every other column would gain it
+            if counts[row] == 0:  # uncovered: every column would gain it, weighing more each step
+                since[row] = now
+                share = weight[row] - now
                 for cpos in range(row_ptr[row], row_ptr[row + 1]):
                     other = row_cols[cpos]
-                    can_add[other] = True
-                    if other != col:
-                        score[other] += weight[row]
+                    base[other] += share
+                    uncovered[other] += 1
                 open_rows[n_open] = row
                 open_at[row] = n_open
                 n_open += 1
             elif counts[row] == 1:  # the one column left covering it may not go for free
-                for cpos in range(row_ptr[row], row_ptr[row + 1]):
-                    other = row_cols[cpos]
-                    if other != col and chosen[other]:
-                        score[other] -= weight[row]
-                        break
-    chosen[col] = adding
-    score[col] = -score[col]
-    return n_open
+                base[sole[row]] -= weight[row]
+    scalars[N_OPEN] = n_open
+    state.chosen[col] = adding
+    members, member_at = state.members, state.member_at
+    size = scalars[SIZE]
+    if adding:
+        base[col] = own
+        uncovered[col] = 0
+        members[size] = col
+        member_at[col] = size
+        scalars[SIZE] = size + 1
+    else:
+        size -= 1
+        members[member_at[col]] = members[size]
+        member_at[members[size]] = member_at[col]
+        member_at[col] = -1
+        scalars[SIZE] = size
+        state.frozen[col] = move
 
 
-@kernel
-def _preferred(score: np.ndarray, stamp: np.ndarray, a: int, b: int) -> bool:
+@kernel(inline=True)
+def _score(state: SearchState, col: int, now: int) -> int:
+    return state.base[col] + now * state.uncovered[col]
+
+
+@kernel(inline=True)
+def _preferred(state: SearchState, now: int, a: int, b: int) -> bool:
     """Whether column ``a`` goes before ``b``: higher score, then unchanged longer, then smaller."""
-    if score[a] != score[b]:
-        return score[a] > score[b]
+    score_a = _score(state, a, now)
+    score_b = _score(state, b, now)
+    if score_a != score_b:
+        return score_a > score_b
+    stamp = state.stamp
     if stamp[a] != stamp[b]:
         return stamp[a] < stamp[b]
     return a < b
 
 
+@kernel(inline=True)
+def _may_add(pattern: CoverPattern, state: SearchState, col: int) -> bool:
+    """Configuration checking: whether ``col`` may enter (it did not leave, or a neighbour moved)."""
+    frozen = state.frozen[col]
+    if frozen < 0:
+        return True
+    col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
+    touched = state.touched
+    for pos in range(col_ptr[col], col_ptr[col + 1]):
+        if touched[col_rows[pos]] > frozen:
+            state.frozen[col] = -1
+            return True
+    return False
+
+
+@kernel(inline=True)
+def _best_member(state: SearchState, skip: int, now: int) -> int:
+    """The chosen column losing the least when dropped (but ``skip``); -1 if there is none."""
+    members = state.members
+    best = -1
+    for k in range(state.scalars[SIZE]):
+        col = members[k]
+        if col != skip and (best < 0 or _preferred(state, now, col, best)):
+            best = col
+    return best
+
+
 @kernel
 def row_weighting_search(
     pattern: CoverPattern,
-    start: np.ndarray,
+    state: SearchState,
     lower_bound: int,
-    max_steps: int,
+    until_step: int,
     stall_steps: int,
-    seed: int,
-) -> tuple[np.ndarray, int]:
+) -> int:
     """Row-weighting local search for unit-cost set covering (RWLS, Gao, Weise and Li 2015).
 
     From a cover of ``k`` columns, drop the column that loses the least and look for a cover of
     ``k - 1``: each step drops the chosen column of best score and adds, for a random uncovered
     row, its column of best score; rows left uncovered gain weight, so that the search moves on.
-    A dropped column may come back only after one of its rows was covered or uncovered since
-    (configuration checking), the column just added may not leave at once, and ties go to the column
-    unchanged longest, then the smaller index.
+    A dropped column may come back only after a column sharing one of its rows entered or left
+    (configuration checking), the column just added may not leave at once, and ties go to the
+    column unchanged longest, then the smaller index.
 
-    Stops after ``max_steps`` steps, ``stall_steps`` steps without a smaller cover, or on reaching
-    ``lower_bound``. Deterministic for a seed. Returns the smallest cover found and the steps run.
+    Runs from the step ``state`` is at until step ``until_step``, until ``stall_steps`` steps
+    passed without a smaller cover, or until a cover of ``lower_bound`` columns is found. The
+    state is updated in place, so a later call resumes exactly where this one stopped: a search
+    cut into chunks gives the same answer as one run. Deterministic for a seed.
+
+    Returns 0 when it stopped at ``until_step``, 1 at the lower bound, 2 after the stall.
     """
-    col_ptr, col_rows, row_ptr, row_cols = pattern
-    n_rows = row_ptr.size - 1
-    n_cols = col_ptr.size - 1
-    state = np.array([np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)], np.uint64)
-    chosen = start.copy()
-    best = start.copy()
-    best_size = int(start.sum())
-    size = best_size
-    counts = cover_counts(pattern, chosen, n_rows)
-    weight = np.ones(n_rows, np.int64)
-    score = np.zeros(n_cols, np.int64)
-    for col in range(n_cols):
-        for pos in range(col_ptr[col], col_ptr[col + 1]):
-            row = col_rows[pos]
-            if chosen[col] and counts[row] == 1:
-                score[col] -= 1
-            elif not chosen[col] and counts[row] == 0:
-                score[col] += 1
-    stamp = np.zeros(n_cols, np.int64)
-    can_add = np.ones(n_cols, np.bool_)
-    open_rows = np.empty(n_rows, np.int64)
-    open_at = np.full(n_rows, -1, np.int64)
-    n_open = 0
-    members = np.flatnonzero(chosen)  # the chosen columns, in no particular order
-    member_at = np.full(n_cols, -1, np.int64)
-    member_at[members] = np.arange(members.size)
-    members = np.concatenate((members, np.empty(n_cols - members.size, np.int64)))
-    tabu = -1
-    step = 0
-    last_better = 0
-    while step < max_steps and step - last_better < stall_steps:
-        covered = n_open == 0
-        if covered:
-            if size < best_size:
+    row_ptr, row_cols = pattern.row_ptr, pattern.row_cols
+    chosen, best, stamp = state.chosen, state.best, state.stamp
+    open_rows, scalars = state.open_rows, state.scalars
+    while True:
+        step = scalars[STEP]
+        if scalars[N_OPEN] == 0:
+            if scalars[SIZE] < scalars[BEST_SIZE]:
                 best[:] = chosen
-                best_size = size
-                last_better = step
-            if best_size <= lower_bound or size == 0:
-                break
-        # drop the chosen column losing the least (while uncovered rows remain, not the one just added)
-        drop = -1
-        for k in range(size):
-            col = members[k]
-            if (covered or col != tabu) and (drop < 0 or _preferred(score, stamp, col, drop)):
-                drop = col
-        if drop < 0:
-            break
-        n_open = _move(
-            pattern, chosen, counts, weight, score, can_add, open_rows, open_at, n_open, drop, False
-        )
-        size -= 1
-        members[member_at[drop]] = members[size]
-        member_at[members[size]] = member_at[drop]
-        member_at[drop] = -1
-        stamp[drop] = step
-        can_add[drop] = False
-        if covered or n_open == 0:  # look for a cover one column smaller first
+                scalars[BEST_SIZE] = scalars[SIZE]
+                scalars[LAST_BETTER] = step
+                scalars[BEST_STEP] = step
+            if scalars[BEST_SIZE] <= lower_bound or scalars[SIZE] == 0:
+                return 1
+        if step - scalars[LAST_BETTER] >= stall_steps:
+            return 2
+        if step >= until_step:
+            return 0
+        if scalars[N_OPEN] == 0:
+            # a cover: drop the column losing the least and look for one a column smaller
+            drop = _best_member(state, -1, step)
+            _flip(pattern, state, drop, False)
+            stamp[drop] = step
             continue
-        # cover a random uncovered row with its best column
-        row = open_rows[_xorshift(state) % n_open]
+        # swap: drop the chosen column losing the least (not the one just added) ...
+        drop = _best_member(state, scalars[TABU], step)
+        if drop >= 0:
+            _flip(pattern, state, drop, False)
+            stamp[drop] = step
+        # ... and cover a random uncovered row with its best column
+        row = open_rows[_xorshift(state.rng) % scalars[N_OPEN]]
         add = -1
         fallback = -1  # when every column of the row waits for one of its rows to change
         for cpos in range(row_ptr[row], row_ptr[row + 1]):
             col = row_cols[cpos]
-            if fallback < 0 or _preferred(score, stamp, col, fallback):
+            if chosen[col]:
+                continue
+            if fallback < 0 or _preferred(state, step, col, fallback):
                 fallback = col
-            if can_add[col] and (add < 0 or _preferred(score, stamp, col, add)):
+            if (add < 0 or _preferred(state, step, col, add)) and _may_add(pattern, state, col):
                 add = col
         if add < 0:
             add = fallback
-        n_open = _move(
-            pattern, chosen, counts, weight, score, can_add, open_rows, open_at, n_open, add, True
-        )
-        members[size] = add
-        member_at[add] = size
-        size += 1
+        _flip(pattern, state, add, True)
         stamp[add] = step
-        tabu = add
-        # the rows still uncovered weigh more
-        for k in range(n_open):
-            row = open_rows[k]
-            weight[row] += 1
-            for cpos in range(row_ptr[row], row_ptr[row + 1]):
-                score[row_cols[cpos]] += 1
-        step += 1
-    if n_open == 0 and size < best_size:
-        best[:] = chosen
-    return best, step
+        scalars[TABU] = add
+        # the rows still uncovered weigh one more from the next step on (lazily: see SearchState)
+        scalars[STEP] = step + 1
