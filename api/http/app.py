@@ -17,6 +17,7 @@ starts (lifespan), and serves:
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -47,18 +48,20 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 
 
-_WARM: weakref.WeakSet[AppState] = weakref.WeakSet()
+_WARMED: weakref.WeakKeyDictionary[AppState, int] = weakref.WeakKeyDictionary()
+"""The process that warmed each state: a forked worker warms again (its own copy-on-write
+pages, and numba's dispatchers, are touched by its first requests otherwise)."""
 
 
 def warm_up(state: AppState) -> None:
     """Answer every kind of isochrone request once, so that the first real one is no slower.
 
-    Loads the numba kernels and the validators, builds the network's indexes (the grid of edge
-    segments, the STRtree of the off-network answer) and its costs at the default speed. Run it
-    before forking workers (``quarterhour serve`` does), so that they share all of it; the
-    lifespan runs it otherwise, once per state.
+    Loads the numba kernels and the validators, builds the network's grid index and its costs
+    at the default speed. Run it before forking workers (``quarterhour serve`` does), so that
+    they share all of it; the lifespan runs it again in each worker (then it takes
+    milliseconds), and once in a server that does not fork.
     """
-    if state in _WARM:
+    if _WARMED.get(state) == os.getpid():
         return
     network = state.network
     lon, lat = (float(values[0]) for values in network.node_lonlat)
@@ -81,7 +84,7 @@ def warm_up(state: AppState) -> None:
     for ask in asks:
         with suppress(ApiError):
             isochrone_json(state, ask)
-    _WARM.add(state)
+    _WARMED[state] = os.getpid()
 
 
 def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI:
