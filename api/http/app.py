@@ -79,7 +79,8 @@ def warm_up(state: AppState) -> None:
         ask_of_query(f"lon={lon}&lat={lat}&meters=500&out_crs=gcj02&generalize=10"),
         ask_of_body(orjson.dumps(valhalla)),
         ask_of_body(orjson.dumps({**valhalla, "polygons": False, "show_locations": False})),
-        ask_of_query(f"lon={lon + 1.0}&lat={lat}"),  # off the network: the 404 path
+        # Five degrees of latitude away (550 km): off the network, the 404 path.
+        ask_of_query(f"lon={lon}&lat={lat - 5.0 if lat > 0 else lat + 5.0}"),
     ]
     for ask in asks:
         with suppress(ApiError):
