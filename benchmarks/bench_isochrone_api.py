@@ -141,10 +141,15 @@ async def _exchange(
     return parser.get_status_code(), b"".join(body)
 
 
-async def _client(port: int, raws: list[bytes], latencies: list[float], errors: list[int]) -> None:
+async def _client(
+    port: int, raws: list[bytes], taken: list[int], latencies: list[float], errors: list[int]
+) -> None:
+    """One keep-alive connection sending the next request not yet taken, until none is left."""
     reader, writer = await _connection(port)
     try:
-        for raw in raws:
+        while taken[0] < len(raws):
+            raw = raws[taken[0]]
+            taken[0] += 1
             started = time.perf_counter()
             try:
                 status, body = await _exchange(reader, writer, raw)
@@ -164,15 +169,21 @@ def request_bytes(paths: list[str], port: int) -> list[bytes]:
 
 
 def load(port: int, paths: list[str], clients: int) -> tuple[np.ndarray, float, int]:
-    """Send ``paths`` over ``clients`` keep-alive connections; latencies, wall time, errors."""
+    """Send ``paths`` over ``clients`` keep-alive connections; latencies, wall time, errors.
+
+    The connections share one queue of requests (each sends the next one as soon as it has its
+    answer), so a server that spreads connections unevenly over its workers or threads loses
+    no throughput to the measurement itself, only latency where it is slow.
+    """
     raws = request_bytes(paths, port)
     latencies: list[float] = []
     errors = [0]
+    taken = [0]
 
     async def main() -> float:
         started = time.perf_counter()
         await asyncio.gather(
-            *(_client(port, raws[k::clients], latencies, errors) for k in range(clients))
+            *(_client(port, raws, taken, latencies, errors) for _ in range(clients))
         )
         return time.perf_counter() - started
 

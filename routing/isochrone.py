@@ -116,7 +116,6 @@ def _time_grid(
         samples[0, 1] = src_y
         samples[0, 2] = src_access
         n_samples = 1
-    n_edges = 0
     edge_seen[src_edge] = True
     edge_list[0] = src_edge
     n_edges = 1

@@ -18,6 +18,7 @@ starts (lifespan), and serves:
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -55,18 +56,20 @@ DOCS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 """Swagger UI and ReDoc, from the ``fastapi-offline`` package: /docs works without internet."""
 
 
-_WARM: weakref.WeakSet[AppState] = weakref.WeakSet()
+_WARMED: weakref.WeakKeyDictionary[AppState, int] = weakref.WeakKeyDictionary()
+"""The process that warmed each state: a forked worker warms again (its own copy-on-write
+pages, and numba's dispatchers, are touched by its first requests otherwise)."""
 
 
 def warm_up(state: AppState) -> None:
     """Answer every kind of isochrone request (and a route) once: the first real one is no slower.
 
-    Loads the numba kernels and the validators, builds the network's indexes (the grid of edge
-    segments, the STRtree of the off-network answer) and its costs at the default speed. Run it
-    before forking workers (``quarterhour serve`` does), so that they share all of it; the
-    lifespan runs it otherwise, once per state.
+    Loads the numba kernels and the validators, builds the network's grid index and its costs
+    at the default speed. Run it before forking workers (``quarterhour serve`` does), so that
+    they share all of it; the lifespan runs it again in each worker (then it takes
+    milliseconds), and once in a server that does not fork.
     """
-    if state in _WARM:
+    if _WARMED.get(state) == os.getpid():
         return
     network = state.network
     lon, lat = (float(values[0]) for values in network.node_lonlat)
@@ -84,14 +87,15 @@ def warm_up(state: AppState) -> None:
         ask_of_query(f"lon={lon}&lat={lat}&meters=500&out_crs=gcj02&generalize=10"),
         ask_of_body(orjson.dumps(valhalla)),
         ask_of_body(orjson.dumps({**valhalla, "polygons": False, "show_locations": False})),
-        ask_of_query(f"lon={lon + 1.0}&lat={lat}"),  # off the network: the 404 path
+        # Five degrees of latitude away (550 km): off the network, the 404 path.
+        ask_of_query(f"lon={lon}&lat={lat - 5.0 if lat > 0 else lat + 5.0}"),
     ]
     for ask in asks:
         with suppress(ApiError):
             isochrone_json(state, ask)
     with suppress(NetworkError):
         shortest_route(network, lon, lat, lon, lat)
-    _WARM.add(state)
+    _WARMED[state] = os.getpid()
 
 
 def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI:

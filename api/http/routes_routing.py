@@ -445,7 +445,9 @@ async def get_isochrone(
 
 @router.post("/isochrone", response_class=Response, responses=geojson_responses(ISOCHRONE_DOC))
 async def post_isochrone(
-    _params: Annotated[IsochroneParams | ValhallaIsochroneRequest, Body()],
+    _params: Annotated[
+        IsochroneParams | ValhallaIsochroneRequest, Body(title="quarterhour or Valhalla request")
+    ],
     request: Request,
     state: StateDep,
 ) -> Response:

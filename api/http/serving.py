@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -48,9 +49,9 @@ def serve_forever(
 ) -> None:
     """Serve ``app`` until interrupted, in ``workers`` processes forked after start-up.
 
-    The network is loaded once, before the fork, and shared copy-on-write; each worker runs its
-    own event loop and thread pool on the one listening socket, so the parts of a request that
-    hold the GIL (HTTP parsing, validation, GeoJSON) run on every core too.
+    The network is loaded (memory-mapped) and warmed once, before the fork, and shared; each
+    worker runs its own event loop on its own listening socket of the one port, so the parts of
+    a request that hold the GIL (HTTP parsing, validation, GeoJSON) run on every core too.
 
     Parameters
     ----------
@@ -63,15 +64,32 @@ def serve_forever(
     access_log
         Log every request.
     """
+    # What is loaded by now (the network, the indexes, the modules) lives as long as the server:
+    # out of the garbage collector's sight, a full collection no longer stalls a request for
+    # 50-150 ms now and then, and forked workers stop copying pages to update it.
+    gc.freeze()
     if workers <= 1:
         uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log)).run()
         return
-    listener = tcp_listener(host, port)
+    # Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads new
+    # connections evenly over them. On one shared socket, the worker that wakes first accepts a
+    # whole burst of connections (asyncio takes all that are pending) while the others idle:
+    # two workers then served no more than one. The parent's socket only holds the port (it
+    # fails here if the port is taken) and never listens.
+    reuse_port = hasattr(socket, "SO_REUSEPORT")
+    holder = tcp_socket(host, port, reuse_port=reuse_port)
+    if not reuse_port:  # pragma: no cover - Linux has it
+        holder.listen(2048)
     children: list[int] = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            listener = holder
+            if reuse_port:
+                holder.close()
+                listener = tcp_socket(host, port, reuse_port=True)
+                listener.listen(2048)
             # The socket itself, not its fd: uvicorn takes a bare fd for a Unix socket and
             # would leave Nagle's algorithm on (40 ms stalls).
             uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log)).run(
@@ -89,11 +107,11 @@ def serve_forever(
     signal.signal(signal.SIGTERM, stop)
     for child in children:
         os.waitpid(child, 0)
-    listener.close()
+    holder.close()
 
 
-def tcp_listener(host: str, port: int) -> socket.socket:
-    """A listening TCP socket for forked workers to share.
+def tcp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port``, for workers to listen on.
 
     Made with ``IPPROTO_TCP`` spelled out: the sockets it accepts inherit the protocol number,
     and asyncio switches Nagle's algorithm off only on sockets that say TCP (with 0, every
@@ -101,12 +119,13 @@ def tcp_listener(host: str, port: int) -> socket.socket:
     """
     info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     family, kind, proto, _, address = info[0]
-    listener = socket.socket(family, kind, proto)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(address)
-    listener.listen(2048)
-    listener.set_inheritable(True)
-    return listener
+    bound = socket.socket(family, kind, proto)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    bound.bind(address)
+    bound.set_inheritable(True)
+    return bound
 
 
 @contextmanager
