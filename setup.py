@@ -51,6 +51,8 @@ class BuildPackage(build_py):
 
 extensions = []
 if os.environ.get("QUARTERHOUR_AOT", "1") != "0":
-    extensions.append(Extension(COMPILED_MODULE, optional=True, **_load_aot().extension_options()))
+    extensions.append(
+        Extension(COMPILED_MODULE, optional=True, **_load_aot().extension_options(ROOT))
+    )
 
 setup(ext_modules=extensions, cmdclass={"build_ext": BuildKernels, "build_py": BuildPackage})

@@ -87,14 +87,21 @@ def compile_objects(root: Path, build_temp: str) -> list[str]:
     return objects
 
 
-def extension_options() -> dict[str, object]:
-    """Options of the setuptools ``Extension`` of the compiled module: pycc's C helpers."""
+def extension_options(root: Path) -> dict[str, object]:
+    """Options of the setuptools ``Extension`` of the compiled module: pycc's C helpers.
+
+    Its dependencies include the Python sources of the kernels, so that a changed kernel is
+    compiled again (setuptools otherwise keeps a module newer than its C sources).
+    """
     from numba.pycc import CC
 
     template = CC("_kernels").distutils_extension()
+    kernels = [
+        str(path) for folder in ("routing", "siting") for path in (root / folder).rglob("*.py")
+    ]
     return {
         "sources": template.sources,
-        "depends": template.depends,
+        "depends": [*template.depends, *sorted(kernels)],
         "define_macros": template.define_macros,
         "include_dirs": template.include_dirs,
         "libraries": template.libraries,

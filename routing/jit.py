@@ -67,6 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOLS = types.Array(types.boolean, 1, "C")
 INT32S = types.Array(types.int32, 1, "C")
 INT64S = types.Array(types.int64, 1, "C")
+UINT64S = types.Array(types.uint64, 1, "C")
 FLOATS = types.Array(types.float64, 1, "C")
 INT32S_READ = INT32S.copy(readonly=True)
 INT64S_READ = INT64S.copy(readonly=True)
@@ -83,6 +84,15 @@ _compile_seconds = 0.0
 def seconds_compiling() -> float:
     """Seconds this process has spent compiling (or loading from numba's cache) entries."""
     return _compile_seconds
+
+
+def work_clock() -> float:
+    """``time.perf_counter()`` less the time spent compiling: the clock of effort budgets.
+
+    A search given 8 s of effort gets 8 s of searching whether or not numba compiled its
+    kernels first; wall-clock limits (``time_limit``) keep the real clock.
+    """
+    return time.perf_counter() - _compile_seconds
 
 
 def module_path(name: str) -> Path:
@@ -141,8 +151,8 @@ def _accepts(declared: types.Type, actual: types.Type) -> bool:
         return (
             isinstance(actual, types.BaseNamedTuple)
             and actual.instance_class is declared.instance_class
-            and len(actual) == len(declared)
-            and all(_accepts(d, a) for d, a in zip(declared, actual, strict=True))
+            and len(actual.types) == len(declared.types)
+            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))
         )
     if isinstance(declared, types.Integer):
         return isinstance(actual, types.Integer | types.Boolean)

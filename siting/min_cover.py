@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quarterhour.routing.jit import work_clock
 from quarterhour.siting.kernels.min_cover import (
     BEST_STEP,
     STEP,
@@ -230,6 +231,7 @@ def local_search(
     target: int,
     budget: SearchBudget,
     *,
+    budget_end: float = math.inf,
     deadline: float = math.inf,
     seed: int = 0,
     fixed: int = 0,
@@ -238,9 +240,11 @@ def local_search(
 
     The kernel runs in chunks of steps and the clock is read between chunks (numba has no
     clock); a chunk stops and resumes the search exactly, so the answer depends on the seed and
-    the step limits only, unless the ``deadline`` (``time.perf_counter()`` seconds) cuts it,
-    which the stats say (``search_stop`` is then ``"time limit"``). ``fixed`` columns outside
-    ``pattern`` (forced by the reductions) count in the cover's size and bound for the stall.
+    the step limits only, unless the clock cuts it, which the stats say: ``search_stop`` is
+    ``"effort"`` past ``budget_end`` (:func:`~quarterhour.routing.jit.work_clock` seconds: the
+    budget's own time, compiling excluded) and ``"time limit"`` past ``deadline``
+    (``time.perf_counter()`` seconds: the caller's limit). ``fixed`` columns outside ``pattern``
+    (forced by the reductions) count in the cover's size and bound for the stall.
 
     Returns the best cover (bool per column) and the search's stats.
     """
@@ -264,9 +268,13 @@ def local_search(
         if now >= deadline:
             stop = "time limit"
             break
+        left = min(deadline - now, budget_end - work_clock())
+        if left <= 0:
+            stop = "effort"
+            break
         # about 20 chunks a second, never past the deadline by much
         per_step = max(now - began, 1e-6) / chunk
-        chunk = int(min(max(0.05 / per_step, 100), max((deadline - now) / per_step, 100), 1e7))
+        chunk = int(min(max(0.05 / per_step, 100), max(left / per_step, 100), 1e7))
     best = state.best
     stats: dict[str, int | str | bool] = {
         "search_steps": int(state.scalars[STEP]),
@@ -304,9 +312,8 @@ def heuristic_cover(
     """
     started = time.perf_counter()
     budget = SearchBudget.for_effort(effort) if budget is None else budget
-    end = started + budget.seconds
-    if deadline is not None:
-        end = min(end, deadline)
+    budget_end = work_clock() + budget.seconds
+    deadline = math.inf if deadline is None else deadline
     if pattern.n_rows and np.diff(pattern.row_ptr).min() == 0:
         msg = "every row of a covering problem needs at least one column"
         raise ValueError(msg)
@@ -334,7 +341,7 @@ def heuristic_cover(
         counts = cover_counts(sub, chosen, sub.n_rows)
         two_for_one(sub, chosen, counts)
         stats["greedy_local"] = int(chosen.sum())
-        remaining = max(end - time.perf_counter(), 0.0)
+        remaining = max(min(budget_end - work_clock(), deadline - time.perf_counter()), 0.0)
         affordable = LAGRANGIAN_SHARE * remaining / (SECONDS_PER_NONZERO * sub.row_cols.size)
         iterations = int(min(lagrangian_iterations, max(affordable, 20)))
         chosen, bound, iterations = lagrangian_cover(sub, chosen, iterations, 10)
@@ -343,7 +350,14 @@ def heuristic_cover(
         target = math.ceil(bound - 1e-6)
         if chosen.sum() > target:
             chosen, search_stats = local_search(
-                sub, chosen, target, budget, deadline=end, seed=seed, fixed=reduction.forced.size
+                sub,
+                chosen,
+                target,
+                budget,
+                budget_end=budget_end,
+                deadline=deadline,
+                seed=seed,
+                fixed=reduction.forced.size,
             )
             stats.update(search_stats)
         sub_columns = np.flatnonzero(chosen)

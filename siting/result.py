@@ -121,7 +121,7 @@ class SitingResult:
     method
         How the stations were found (``"heuristic"``, ``"exact"`` ...).
     seconds
-        Solver time, the coverage matrix excluded.
+        Solver time, the coverage matrix and compiling (``stats["compile_seconds"]``) excluded.
     stats
         Solver details (reductions, iterations, greedy figures ...).
     params
@@ -144,6 +144,18 @@ class SitingResult:
     params: dict[str, object] = field(default_factory=dict)
     attribution: str = ""
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def stopped(self) -> str | None:
+        """``"time limit"`` when the caller's time limit cut the search or HiGHS, else None.
+
+        The answer is then the best found by that time: a valid plan, perhaps not the one a
+        longer run would give.
+        """
+        keys = ("search_stop", "lp_bound", "highs_message")
+        values = [self.method, *(self.stats.get(key) for key in keys)]
+        cut = any(isinstance(value, str) and "time limit" in value.lower() for value in values)
+        return "time limit" if cut else None
 
     @property
     def new_stations(self) -> pd.DataFrame:
@@ -205,6 +217,7 @@ class SitingResult:
             "gap_note": GAP_NOTE.get(self.objective),
             "method": self.method,
             "search_stop": self.stats.get("search_stop"),
+            "stopped": self.stopped,
             "seconds": self.seconds,
             **self.params,
             "by_area_kind": areas.attrs.get("kind"),

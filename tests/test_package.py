@@ -89,7 +89,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         ROOT,
         source,
-        ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"),
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "*.egg-info", "__pycache__", "*.so"
+        ),
     )
     wheels = folder / "wheels"
     subprocess.run(
@@ -179,6 +181,26 @@ def test_normal_install_runs_the_notebook_api_and_the_cli(
     assert plan.returncode == 0, plan.stderr
     assert (tmp_path / "plan" / "summary.json").is_file()
     assert (tmp_path / "plan" / "plan.xlsx").is_file()
+
+
+COMPILED = (
+    "from quarterhour.routing import jit; import sys; "
+    "sys.exit(0 if jit.compiled_module() is not None else 3)"
+)
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_current_compiled_kernels(installed: Path, tmp_path: Path) -> None:
+    """The wheel's kernels were compiled from its sources; an edited kernel is never shadowed."""
+    assert list((installed / "quarterhour" / "routing").glob("_kernels.*.so"))
+    assert _run_installed(installed, tmp_path, "-c", COMPILED).returncode == 0
+    edited = tmp_path / "site"
+    shutil.copytree(installed, edited)
+    kernel_source = edited / "quarterhour" / "siting" / "kernels" / "pattern.py"
+    kernel_source.write_text(kernel_source.read_text() + "\n# edited after the build\n")
+    stale = _run_installed(edited, tmp_path, "-c", COMPILED)
+    assert stale.returncode == 3
+    assert "older than their sources" in stale.stderr
 
 
 BLOCK = "import sys; sys.modules[{module!r}] = None; "

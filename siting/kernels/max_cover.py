@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from quarterhour.routing.jit import kernel
-from quarterhour.siting.kernels.pattern import CoverPattern, add_column, drop_column
+from quarterhour.routing.jit import BOOLS, FLOAT, FLOATS, INT, INT64S, kernel
+from quarterhour.siting.kernels.pattern import PATTERN, CoverPattern, add_column, drop_column
 
 
-@kernel
+@kernel(ahead_of_time=[FLOAT(PATTERN, FLOATS, BOOLS, INT64S, INT)])
 def coverage_swaps(
     pattern: CoverPattern,
     row_weight: np.ndarray,
@@ -61,7 +61,7 @@ def coverage_swaps(
     return gained
 
 
-@kernel
+@kernel(ahead_of_time=[FLOAT(PATTERN, FLOATS, INT, FLOAT, INT)])
 def max_cover_lagrangian_bound(
     pattern: CoverPattern,
     row_weight: np.ndarray,

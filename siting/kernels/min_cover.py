@@ -9,9 +9,19 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba.core import types
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import (
+    BOOLS,
+    FLOAT,
+    INT,
+    INT64S,
+    UINT64S,
+    kernel,
+    tuple_of,
+)
 from quarterhour.siting.kernels.pattern import (
+    PATTERN,
     CoverPattern,
     add_column,
     cover_counts,
@@ -21,7 +31,7 @@ from quarterhour.siting.kernels.pattern import (
 )
 
 
-@kernel
+@kernel(ahead_of_time=[BOOLS(PATTERN)])
 def dominated_rows(pattern: CoverPattern) -> np.ndarray:
     """Mark rows whose column set contains another row's (covering that one covers them too).
 
@@ -59,7 +69,7 @@ def dominated_rows(pattern: CoverPattern) -> np.ndarray:
     return dominated
 
 
-@kernel
+@kernel(ahead_of_time=[BOOLS(PATTERN, BOOLS)])
 def dominated_columns(pattern: CoverPattern, row_active: np.ndarray) -> np.ndarray:
     """Mark columns whose active rows another column also covers (unit costs: never needed).
 
@@ -106,7 +116,7 @@ def dominated_columns(pattern: CoverPattern, row_active: np.ndarray) -> np.ndarr
     return dominated
 
 
-@kernel
+@kernel(ahead_of_time=[INT(PATTERN, BOOLS, INT64S)])
 def two_for_one(pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray) -> int:
     """Local search: replace a chosen column by another when that makes a third one redundant.
 
@@ -243,7 +253,7 @@ def _primal_from_costs(
     return int(chosen.sum())
 
 
-@kernel
+@kernel(ahead_of_time=[tuple_of((BOOLS, FLOAT, INT))(PATTERN, BOOLS, INT, INT)])
 def lagrangian_cover(
     pattern: CoverPattern,
     incumbent: np.ndarray,
@@ -387,10 +397,13 @@ class SearchState(NamedTuple):
     scalars: np.ndarray
 
 
+STATE = types.NamedTuple((BOOLS, BOOLS, *(INT64S,) * 13, UINT64S, INT64S), SearchState)
+"""The numba type of a search state, as compiled ahead of time."""
+
 STEP, SIZE, BEST_SIZE, N_OPEN, LAST_BETTER, TABU, BEST_STEP, MOVES = range(8)
 
 
-@kernel
+@kernel(ahead_of_time=[STATE(PATTERN, BOOLS, INT)])
 def start_search(pattern: CoverPattern, start: np.ndarray, seed: int) -> SearchState:
     """The search state at step 0 from the selection ``start`` (bool per column), for a seed."""
     col_ptr, col_rows, row_ptr, _ = pattern
@@ -568,7 +581,7 @@ def _best_member(state: SearchState, skip: int, now: int) -> int:
     return best
 
 
-@kernel
+@kernel(ahead_of_time=[INT(PATTERN, STATE, INT, INT, INT)])
 def row_weighting_search(
     pattern: CoverPattern,
     state: SearchState,

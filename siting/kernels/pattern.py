@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from numba.core import types
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import BOOLS, FLOATS, INT, INT64S, INT64S_READ, kernel
 
 
 class CoverPattern(NamedTuple):
@@ -63,6 +64,10 @@ class CoverPattern(NamedTuple):
         return sp.csr_matrix((data, self.row_cols, self.row_ptr), shape=(self.n_rows, self.n_cols))
 
 
+PATTERN = types.NamedUniTuple(INT64S_READ, 4, CoverPattern)
+"""The numba type of a pattern, as compiled ahead of time (its arrays are never written)."""
+
+
 @kernel
 def _before(key: np.ndarray, item: np.ndarray, a: int, b: int) -> bool:
     """Whether heap slot ``a`` outranks slot ``b``: larger key, then smaller index."""
@@ -100,7 +105,7 @@ def _heapify(key: np.ndarray, item: np.ndarray, size: int) -> None:
         _sift_down(key, item, size, slot)
 
 
-@kernel
+@kernel(ahead_of_time=[INT64S(PATTERN, FLOATS, BOOLS, BOOLS, INT)])
 def lazy_greedy(
     pattern: CoverPattern,
     row_weight: np.ndarray,
@@ -161,7 +166,7 @@ def lazy_greedy(
     return picks[:n_picks]
 
 
-@kernel
+@kernel(ahead_of_time=[INT64S(PATTERN, BOOLS, INT)])
 def cover_counts(pattern: CoverPattern, chosen: np.ndarray, n_rows: int) -> np.ndarray:
     """Return how many chosen columns cover each row."""
     col_ptr, col_rows = pattern.col_ptr, pattern.col_rows
@@ -201,7 +206,7 @@ def add_column(pattern: CoverPattern, counts: np.ndarray, chosen: np.ndarray, co
         counts[col_rows[pos]] += 1
 
 
-@kernel
+@kernel(ahead_of_time=[INT(PATTERN, BOOLS, INT64S, INT64S)])
 def prune_redundant(
     pattern: CoverPattern,
     chosen: np.ndarray,
