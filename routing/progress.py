@@ -1,4 +1,7 @@
-"""Progress bars for long steps (network build, coverage matrices), silenced by ``quiet``."""
+"""Progress bars for long steps (network build, walk times, siting, writing), silenced by ``quiet``.
+
+A bar appears only once its step has run for ``DELAY_S``: short steps print nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,12 @@ import sys
 
 from tqdm import tqdm
 
+DELAY_S = 1.0
+"""Seconds a step runs before its bar appears."""
+
 
 def progress_bar(*, total: int | None, desc: str, unit: str, quiet: bool) -> tqdm:
-    """Return a tqdm bar on stderr (a context manager too); disabled when ``quiet`` or tiny.
+    """Return a tqdm bar on stderr (a context manager too), shown after ``DELAY_S``, or never if ``quiet``.
 
     Parameters
     ----------
@@ -24,7 +30,8 @@ def progress_bar(*, total: int | None, desc: str, unit: str, quiet: bool) -> tqd
         desc=desc,
         unit=unit,
         file=sys.stderr,
-        disable=quiet or (total is not None and total < 500),
+        disable=quiet,
+        delay=DELAY_S,
         leave=False,
         dynamic_ncols=True,
     )

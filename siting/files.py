@@ -21,6 +21,7 @@ from quarterhour.geo.atomic import atomic_folder
 from quarterhour.geo.crs import check_crs_name
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.spreadsheets import write_csv, write_workbook
+from quarterhour.routing.progress import progress_bar
 
 if TYPE_CHECKING:
     from quarterhour.siting.result import SitingResult
@@ -110,6 +111,7 @@ def write_plan(
     *,
     provenance: Provenance | None = None,
     out_crs: str = "wgs84",
+    quiet: bool = True,
 ) -> dict[str, Path]:
     """Write a plan folder; return the paths by kind.
 
@@ -124,6 +126,8 @@ def write_plan(
         that a report can name its sources and rerun scenarios.
     out_crs
         Coordinates of ``stations.geojson``: ``"wgs84"`` (RFC 7946), ``"gcj02"`` or ``"bd09"``.
+    quiet
+        Hide the progress bar (files written).
     """
     folder = Path(folder)
     out_crs = check_crs_name(out_crs)
@@ -138,13 +142,18 @@ def write_plan(
         "inputs": provenance.to_dict() if provenance else {},
     }
     collection = result.to_geojson(crs=out_crs)
-    with atomic_folder(folder, replaceable=PLAN_FILES) as temporary:
+    bar = progress_bar(total=len(names), desc="writing plan", unit="file", quiet=quiet)
+    with bar, atomic_folder(folder, replaceable=PLAN_FILES) as temporary:
         text = json.dumps(collection, ensure_ascii=False, indent=1)
         (temporary / STATIONS).write_text(text, encoding="utf-8")
+        bar.update()
         write_csv(result.assignments, temporary / ASSIGNMENTS)
+        bar.update()
         write_workbook(plan_sheets(result, summary), temporary / WORKBOOK)
+        bar.update()
         text = json.dumps(summary, ensure_ascii=False, indent=1)
         (temporary / SUMMARY).write_text(text, encoding="utf-8")
+        bar.update()
     return {kind: folder / name for kind, name in names.items()}
 
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quarterhour.routing.jit import work_clock
+from quarterhour.routing.progress import progress_bar
 from quarterhour.siting.kernels.min_cover import (
+    BEST_SIZE,
     BEST_STEP,
     STEP,
     SearchState,
@@ -235,6 +237,7 @@ def local_search(
     deadline: float = math.inf,
     seed: int = 0,
     fixed: int = 0,
+    quiet: bool = True,
 ) -> tuple[np.ndarray, dict[str, int | str | bool]]:
     """Run :func:`~quarterhour.siting.kernels.min_cover.row_weighting_search` within a budget.
 
@@ -244,7 +247,8 @@ def local_search(
     ``"effort"`` past ``budget_end`` (:func:`~quarterhour.routing.jit.work_clock` seconds: the
     budget's own time, compiling excluded) and ``"time limit"`` past ``deadline``
     (``time.perf_counter()`` seconds: the caller's limit). ``fixed`` columns outside ``pattern``
-    (forced by the reductions) count in the cover's size and bound for the stall.
+    (forced by the reductions) count in the cover's size and bound for the stall. Unless
+    ``quiet``, a bar counts the steps and shows the best cover so far.
 
     Returns the best cover (bool per column) and the search's stats.
     """
@@ -252,29 +256,35 @@ def local_search(
     state = start_search(pattern, start, seed)
     chunk = 2_000
     stop = "steps"
-    while True:
-        began = time.perf_counter()
-        until = min(int(state.scalars[STEP]) + chunk, budget.max_steps)
-        status = row_weighting_search(pattern, state, target, until, stall)
-        if status == 1:
-            stop = "bound"
-            break
-        if status == 2:
-            stop = "stall"
-            break
-        if until >= budget.max_steps:
-            break
-        now = time.perf_counter()
-        if now >= deadline:
-            stop = "time limit"
-            break
-        left = min(deadline - now, budget_end - work_clock())
-        if left <= 0:
-            stop = "effort"
-            break
-        # about 20 chunks a second, never past the deadline by much
-        per_step = max(now - began, 1e-6) / chunk
-        chunk = int(min(max(0.05 / per_step, 100), max(left / per_step, 100), 1e7))
+    with progress_bar(total=None, desc="siting search", unit="step", quiet=quiet) as bar:
+        while True:
+            began = time.perf_counter()
+            until = min(int(state.scalars[STEP]) + chunk, budget.max_steps)
+            status = row_weighting_search(pattern, state, target, until, stall)
+            bar.update(int(state.scalars[STEP]) - bar.n)
+            bar.set_postfix_str(
+                f"cover {int(state.scalars[BEST_SIZE]) + fixed:,} (bound {target + fixed:,})",
+                refresh=False,
+            )
+            if status == 1:
+                stop = "bound"
+                break
+            if status == 2:
+                stop = "stall"
+                break
+            if until >= budget.max_steps:
+                break
+            now = time.perf_counter()
+            if now >= deadline:
+                stop = "time limit"
+                break
+            left = min(deadline - now, budget_end - work_clock())
+            if left <= 0:
+                stop = "effort"
+                break
+            # about 20 chunks a second, never past the deadline by much
+            per_step = max(now - began, 1e-6) / chunk
+            chunk = int(min(max(0.05 / per_step, 100), max(left / per_step, 100), 1e7))
     best = state.best
     stats: dict[str, int | str | bool] = {
         "search_steps": int(state.scalars[STEP]),
@@ -293,6 +303,7 @@ def heuristic_cover(
     deadline: float | None = None,
     lagrangian_iterations: int = 600,
     seed: int = 0,
+    quiet: bool = True,
 ) -> CoverSolution:
     """Fewest columns covering every row: reductions, greedy, Lagrangian heuristic, local search.
 
@@ -358,6 +369,7 @@ def heuristic_cover(
                 deadline=deadline,
                 seed=seed,
                 fixed=reduction.forced.size,
+                quiet=quiet,
             )
             stats.update(search_stats)
         sub_columns = np.flatnonzero(chosen)

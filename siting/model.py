@@ -426,6 +426,7 @@ class CoverageModel:
         time_limit: float | None = None,
         lp_bound: bool = False,
         effort: float | str | None = None,
+        quiet: bool = True,
     ) -> CoverageModel:
         """Choose new stations; fills ``result`` and returns the model.
 
@@ -450,6 +451,8 @@ class CoverageModel:
             How long the minimum-cover search may run, 0 to 1 or ``"fast"`` (0), ``"default"``
             (0.5), ``"thorough"`` (1): at 0.5 at most about 8 s; street instances stop far
             sooner (see :class:`~quarterhour.siting.min_cover.SearchBudget`).
+        quiet
+            Hide the progress bar of the search.
         """
         budget = inputs.check_budget(budget)
         time_limit = inputs.check_time_limit(time_limit)
@@ -480,7 +483,13 @@ class CoverageModel:
         )
         if budget is None:
             columns, bound, gap, method, stats = _min_cover(
-                arrays, sub, exact=exact, deadline=deadline, lp_bound=lp_bound, effort=effort
+                arrays,
+                sub,
+                exact=exact,
+                deadline=deadline,
+                lp_bound=lp_bound,
+                effort=effort,
+                quiet=quiet,
             )
             objective = "min_cover"
         else:
@@ -656,11 +665,12 @@ def _min_cover(
     deadline: float | None,
     lp_bound: bool,
     effort: float,
+    quiet: bool,
 ) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
     search_deadline = deadline
     if deadline is not None and (exact or lp_bound):  # leave HiGHS its share of the time
         search_deadline = time.perf_counter() + HIGHS_SHARE * _seconds_left(deadline)
-    solution = heuristic_cover(arrays, effort=effort, deadline=search_deadline)
+    solution = heuristic_cover(arrays, effort=effort, deadline=search_deadline, quiet=quiet)
     columns, bound, method = solution.columns, solution.lower_bound, "heuristic"
     stats: dict[str, object] = dict(solution.stats)
     if lp_bound and arrays.n_rows:
@@ -668,6 +678,7 @@ def _min_cover(
         if seconds < MIN_HIGHS_SECONDS:
             stats["lp_bound"] = "skipped: time limit"
         else:
+            log.info("LP bound: HiGHS on %s x %s within %.0f s", *map(str, sub.shape), seconds)
             outcome = bounds.cover_highs(sub, integral=False, time_limit=seconds)
             stats["lp_seconds"] = outcome.seconds
             if outcome.optimal:  # an LP stopped early bounds nothing
@@ -681,6 +692,7 @@ def _min_cover(
         stats["highs_message"] = "skipped: time limit"
         method = "exact (time limit)"
     elif exact and not proven:
+        log.info("exact: HiGHS on %s x %s within %.0f s", *map(str, sub.shape), seconds)
         outcome = bounds.cover_highs(sub, integral=True, time_limit=seconds)
         stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
         if np.isfinite(outcome.bound):
@@ -710,6 +722,12 @@ def _max_cover(
     bound, method = solution.upper_bound, "heuristic"
     stats: dict[str, object] = dict(solution.stats)
     if (lp_bound or exact) and arrays.n_rows and budget > 0:
+        log.info(
+            "%s: HiGHS on %s x %s within %.0f s",
+            "exact" if exact else "LP bound",
+            *map(str, sub.shape),
+            time_limit,
+        )
         outcome = bounds.max_cover_highs(sub, weight, budget, integral=exact, time_limit=time_limit)
         stats["highs_seconds"] = outcome.seconds
         if np.isfinite(outcome.bound):

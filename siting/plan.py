@@ -67,7 +67,7 @@ def run_plan(
     effort
         Search effort, 0 to 1 or ``"fast"``, ``"default"`` (0.5), ``"thorough"``.
     quiet
-        Hide progress bars (of the network build and of the walk times).
+        Hide progress bars (of the network build, the walk times and the search).
 
     Returns
     -------
@@ -93,7 +93,12 @@ def run_plan(
     )
     remaining = None if deadline is None else max(deadline - time.monotonic(), 0.1)
     return model.solve(
-        budget=budget, exact=exact, time_limit=remaining, lp_bound=lp_bound, effort=effort
+        budget=budget,
+        exact=exact,
+        time_limit=remaining,
+        lp_bound=lp_bound,
+        effort=effort,
+        quiet=quiet,
     )
 
 

@@ -224,3 +224,15 @@ def test_default_ids_are_column_indices_in_index_order() -> None:
     result = CoverageModel.from_cost_matrix(sp.csr_matrix(matrix)).solve().result
     assert list(result.new_stations["station_id"]) == ["2"]  # not "10": index order breaks ties
     assert set(result.assignments["community_id"]) == {"0", "1", "2", "3"}
+
+
+def test_a_long_search_shows_progress_unless_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    pattern = CoverPattern.from_matrix(orlib_instance("scp61"))
+    budget = SearchBudget(max_steps=10**9, stall_steps=10**9, seconds=1.8)
+    heuristic_cover(pattern, budget=budget, quiet=False)
+    shown = capsys.readouterr().err
+    assert "siting search" in shown
+    assert "cover" in shown
+    assert "bound" in shown
+    heuristic_cover(pattern, budget=budget, quiet=True)
+    assert capsys.readouterr().err == ""

@@ -26,6 +26,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         boundary_crs=args.boundary_crs,
         lang=args.lang,
         scenarios=not args.no_scenarios,
+        quiet=args.quiet,
     )
     print(paths.pdf)
     print(paths.html)

@@ -151,7 +151,9 @@ def cmd_plan(args: argparse.Namespace) -> None:
     )
     for warning in result.warnings:
         log.warning("%s", warning)
-    paths = write_plan(result, args.output, provenance=provenance, out_crs=args.out_crs)
+    paths = write_plan(
+        result, args.output, provenance=provenance, out_crs=args.out_crs, quiet=args.quiet
+    )
     summary = result.summary
     if summary["objective"] == "min_cover":
         bound = f"at least {summary['lower_bound']:.2f} new stations needed"

@@ -32,6 +32,7 @@ from quarterhour.api.report.scenarios import Scenario, run_scenarios
 from quarterhour.api.report.tables import ReportTables, build_tables, new_station_frame
 from quarterhour.geo.atomic import atomic_path, write_text
 from quarterhour.geo.errors import InputError, import_extra
+from quarterhour.routing.progress import progress_bar
 
 if TYPE_CHECKING:
     from quarterhour.siting.model import CoverageModel
@@ -58,6 +59,7 @@ def build_report(
     boundary_crs: str = "wgs84",
     lang: str = "zh",
     scenarios: bool = True,
+    quiet: bool = True,
 ) -> ReportPaths:
     """Write ``output`` (PDF) and, beside it, the same report as self-contained HTML.
 
@@ -77,6 +79,8 @@ def build_report(
         ``"zh"`` (default) or ``"en"``.
     scenarios
         Rerun the plan at other speeds and limits for the scenario comparison.
+    quiet
+        Hide the progress bar (reading, scenarios and maps, HTML, PDF).
 
     Raises
     ------
@@ -92,17 +96,22 @@ def build_report(
         msg = f"{output}: the report is written as PDF, name it ….pdf"
         raise InputError(msg)
     cjk_font_family()  # fail before any work if the Chinese font is missing
-    if isinstance(plan, (str, Path)):
-        data = load_plan_inputs(plan, boundary=boundary, boundary_crs=boundary_crs)
-    else:
-        from quarterhour.geo.boundary import read_boundary
+    with progress_bar(total=4, desc="report", unit="step", quiet=quiet) as bar:
+        if isinstance(plan, (str, Path)):
+            data = load_plan_inputs(plan, boundary=boundary, boundary_crs=boundary_crs)
+        else:
+            from quarterhour.geo.boundary import read_boundary
 
-        outline = read_boundary(boundary, crs=boundary_crs) if boundary is not None else None
-        data = plan_inputs_of_model(plan, boundary=outline)
-    html = render_html(data, lang=lang, scenarios=scenarios)
-    paths = ReportPaths(pdf=output, html=output.with_suffix(".html"))
-    write_text(paths.html, html)
-    write_pdf(html, paths.pdf)
+            outline = read_boundary(boundary, crs=boundary_crs) if boundary is not None else None
+            data = plan_inputs_of_model(plan, boundary=outline)
+        bar.update()
+        html = render_html(data, lang=lang, scenarios=scenarios)
+        bar.update()
+        paths = ReportPaths(pdf=output, html=output.with_suffix(".html"))
+        write_text(paths.html, html)
+        bar.update()
+        write_pdf(html, paths.pdf)
+        bar.update()
     log.info("wrote %s and %s in %.1f s", paths.pdf, paths.html, time.perf_counter() - started)
     return paths
 
