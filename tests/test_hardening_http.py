@@ -6,6 +6,8 @@ clock, a bad Host header, and the offline documentation pages.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
+from quarterhour.api.http.guards import SharedSlots
 from quarterhour.api.http.serving import free_port
 
 if TYPE_CHECKING:
@@ -41,6 +44,17 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
+def _workers(master: int) -> list[int]:
+    """The worker processes of a ``serve --workers N`` master (they do the work, not it)."""
+    children = open(f"/proc/{master}/task/{master}/children", encoding="ascii").read()  # noqa: PTH123, SIM115
+    return [int(pid) for pid in children.split()]
+
+
+def _growth_mb(master: int, baseline: dict[int, float]) -> float:
+    """Peak memory the workers took beyond their resident size at ``baseline``, together."""
+    return sum(_peak_rss_mb(pid) - baseline[pid] for pid in _workers(master))
+
+
 @pytest.fixture(scope="module")
 def server(isolated_cache: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
@@ -57,6 +71,8 @@ def server(isolated_cache: Path) -> Iterator[tuple[str, int]]:
             "1",
             "--memory-budget-mb",
             str(BUDGET_MB),
+            "--workers",
+            "2",
         ],
         env={**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)},
         stdout=subprocess.DEVNULL,
@@ -90,7 +106,8 @@ def test_a_plan_too_large_for_the_memory_budget_is_refused_before_the_work(
     server: tuple[str, int],
 ) -> None:
     url, pid = server
-    before = _rss_mb(pid)
+    before = {worker: _rss_mb(worker) for worker in _workers(pid)}
+    assert len(before) == 2
     body = {"communities": _points(10_000, 1), "minutes": 60, "speed_kmh": 20}
     started = time.monotonic()
     response = httpx.post(f"{url}/plan", json=body, timeout=120)
@@ -98,14 +115,14 @@ def test_a_plan_too_large_for_the_memory_budget_is_refused_before_the_work(
     detail = response.json()["detail"][0]
     assert detail["type"] == "too_large" and "pairs within the limit" in detail["msg"]
     assert time.monotonic() - started < 20
-    assert _rss_mb(pid) - before < BUDGET_MB
+    assert _growth_mb(pid, before) < BUDGET_MB
 
 
 def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
     server: tuple[str, int],
 ) -> None:
     url, pid = server
-    baseline = _rss_mb(pid)
+    baseline = {worker: _rss_mb(worker) for worker in _workers(pid)}
     body = {"communities": _points(3_000, 2), "minutes": 20}
 
     def plan(_: int) -> httpx.Response:
@@ -127,7 +144,7 @@ def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
             assert response.headers["retry-after"].isdigit()
             assert response.json()["detail"][0]["type"] == "busy"
     assert max(health) < 1.0, health
-    assert _peak_rss_mb(pid) < baseline + BUDGET_MB + 200
+    assert _growth_mb(pid, baseline) < BUDGET_MB + 200
 
 
 def test_the_time_limit_bounds_the_whole_request(server: tuple[str, int]) -> None:
@@ -175,3 +192,30 @@ def test_documentation_is_served_offline(
         assert asset in html
         response = httpx.get(f"{url}{asset}", timeout=10)
         assert response.status_code == 200 and len(response.content) > 10_000
+
+
+def _hold_a_slot(slots: SharedSlots, held: multiprocessing.synchronize.Event) -> None:
+    assert slots.try_acquire() is not None
+    held.set()
+    time.sleep(600)
+
+
+def test_heavy_slots_are_shared_by_the_workers_and_freed_when_one_dies() -> None:
+    """One slot for the service: a forked worker holding it makes the others wait; its death frees it."""
+    slots = SharedSlots(1)
+    fork = multiprocessing.get_context("fork")
+    held = fork.Event()
+    holder = fork.Process(target=_hold_a_slot, args=(slots, held))
+    holder.start()
+    try:
+        assert held.wait(30)
+        assert slots.try_acquire() is None  # this process is another worker: no slot for it
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(30)
+        slot = slots.try_acquire()
+        assert slot is not None  # the kernel released the dead worker's lock
+        assert slots.try_acquire() is None  # and one slot is one request, threads included
+        slots.release(slot)
+        assert slots.try_acquire() == slot
+    finally:
+        holder.kill()

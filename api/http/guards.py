@@ -4,15 +4,22 @@
   by (its own names and addresses, and ``--allowed-host``): a web page on another site cannot
   reach a service on 127.0.0.1 through DNS rebinding.
 * :class:`Admission` lets at most ``max_heavy_requests`` heavy requests (plans, walk-time
-  matrices, coverage audits) run at once, answers 503 with ``Retry-After`` when they are all
-  busy, and bounds each one's size so that the service stays within its memory budget.
+  matrices, coverage audits) run at once in the whole service, every worker process together,
+  answers 503 with ``Retry-After`` when they are all busy, and bounds each one's size so that
+  the service stays within its memory budget.
 """
 
 from __future__ import annotations
 
+import atexit
+import fcntl
+import os
+import shutil
 import socket
+import tempfile
 import threading
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quarterhour.api.http.errors import ApiError, error_response
@@ -93,6 +100,58 @@ class HostCheckMiddleware:
         await error_response(400, detail)(scope, receive, send)
 
 
+def _remove_in_owner(folder: Path, owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked worker that exits normally
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class SharedSlots:
+    """``n`` slots shared by this process and the workers forked from it: one lock file each.
+
+    A slot is held with ``flock`` on its file, opened by each process for itself (a lock
+    belongs to an open file, and an inherited one would be shared), so the kernel releases the
+    slots of a worker that dies, even killed with SIGKILL: none is lost.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="quarterhour-slots-"))
+        self.paths = [self.folder / f"slot-{k}" for k in range(n)]
+        for path in self.paths:
+            path.touch()
+        atexit.register(_remove_in_owner, self.folder, os.getpid())
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._files: list[int] = []
+        self._held: set[int] = set()
+
+    def _files_of_this_process(self) -> list[int]:
+        if self._pid != os.getpid():  # opened again after a fork
+            self._files = [os.open(path, os.O_RDWR) for path in self.paths]
+            self._held = set()
+            self._pid = os.getpid()
+        return self._files
+
+    def try_acquire(self) -> int | None:
+        """Hold a free slot and return it, or None when every slot is held."""
+        with self._lock:
+            for slot, fd in enumerate(self._files_of_this_process()):
+                if slot in self._held:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                self._held.add(slot)
+                return slot
+        return None
+
+    def release(self, slot: int) -> None:
+        """Free a slot this process holds."""
+        with self._lock:
+            fcntl.flock(self._files[slot], fcntl.LOCK_UN)
+            self._held.discard(slot)
+
+
 class Admission:
     """Bounds on heavy requests: how many run at once, and how large each may be.
 
@@ -105,7 +164,7 @@ class Admission:
 
     def __init__(self, limits: ApiLimits) -> None:
         self.limits = limits
-        self._slots = threading.BoundedSemaphore(limits.max_heavy_requests)
+        self._slots = SharedSlots(limits.max_heavy_requests)
 
     @property
     def max_pairs(self) -> int:
@@ -116,7 +175,8 @@ class Admission:
     @contextmanager
     def heavy(self, *, loc: Sequence[str]) -> Iterator[None]:
         """Hold a slot for a heavy request, or answer 503 at once when none is free."""
-        if not self._slots.acquire(blocking=False):
+        slot = self._slots.try_acquire()
+        if slot is None:
             msg = (
                 f"the service is busy with {self.limits.max_heavy_requests} heavy requests: "
                 f"try again in {self.limits.retry_after_s} s"
@@ -131,4 +191,4 @@ class Admission:
         try:
             yield
         finally:
-            self._slots.release()
+            self._slots.release(slot)
