@@ -9,6 +9,7 @@ size of the network.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -338,6 +339,23 @@ def worker_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def kernel_pool() -> ThreadPoolExecutor:
+    """The process's pool of kernel threads, made once (and again in a forked child).
+
+    One pool for every call: a matrix computed in 20 chunks no longer starts 40 threads.
+    """
+    pid = os.getpid()
+    with _pools_lock:
+        if pid not in _pools:
+            _pools.clear()  # a parent's pool has no threads in a forked child
+            _pools[pid] = ThreadPoolExecutor(worker_count(), thread_name_prefix="quarterhour")
+        return _pools[pid]
+
+
 def run_in_chunks(
     kernel: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]],
     args: Sequence[object],
@@ -370,11 +388,7 @@ def run_in_chunks(
             progress(bound[1] - bound[0])
         return result
 
-    if len(bounds) <= 1:
-        pieces = [task(bound) for bound in bounds]
-    else:
-        with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-            pieces = list(pool.map(task, bounds))
+    pieces = list(kernel_pool().map(task, bounds))
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     if pieces:
         np.cumsum(np.concatenate([piece[0] for piece in pieces]), out=indptr[1:])

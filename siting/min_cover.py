@@ -90,18 +90,28 @@ class Reduction:
     pattern: CoverPattern
 
 
-def reduce_cover(pattern: CoverPattern, *, max_rounds: int = 20) -> Reduction:
+SECONDS_PER_REDUCED_NONZERO = 1.2e-7
+"""Estimated seconds of a reduction round per nonzero (dominance checks of rows and columns)."""
+
+
+def reduce_cover(
+    pattern: CoverPattern, *, max_rounds: int = 20, deadline: float = math.inf
+) -> Reduction:
     """Fix essential columns and drop dominated rows and columns until nothing changes.
 
     A row with a single column forces that column; a row whose columns include all of another
     row's is covered whenever that one is; a column whose rows another column also covers is never
-    needed with unit costs. Each rule keeps at least one optimal cover.
+    needed with unit costs. Each rule keeps at least one optimal cover, so the rounds may stop
+    at any point: no round starts that would end past ``deadline`` (``time.perf_counter()``
+    seconds; estimated from the nonzeros).
     """
     rows = np.arange(pattern.n_rows)
     cols = np.arange(pattern.n_cols)
     forced: list[np.ndarray] = []
     current = pattern
     for _ in range(max_rounds):
+        if time.perf_counter() + SECONDS_PER_REDUCED_NONZERO * current.row_cols.size > deadline:
+            break
         row_len = np.diff(current.row_ptr)
         single = row_len == 1
         essential = np.unique(current.row_cols[current.row_ptr[:-1][single]])
@@ -254,13 +264,22 @@ def local_search(
     """
     stall = budget.stall_for(int(start.sum()) + fixed, float(target + fixed), pattern.n_cols)
     state = start_search(pattern, start, seed)
-    chunk = 2_000
+    chunk = 100  # grown below to about 20 chunks a second (a dense instance's step is slow)
     stop = "steps"
     with progress_bar(total=None, desc="siting search", unit="step", quiet=quiet) as bar:
         while True:
             began = time.perf_counter()
-            until = min(int(state.scalars[STEP]) + chunk, budget.max_steps)
+            if began >= deadline:
+                stop = "time limit"
+                break
+            left = min(deadline - began, budget_end - work_clock())
+            if left <= 0:
+                stop = "effort"
+                break
+            step = int(state.scalars[STEP])
+            until = min(step + chunk, budget.max_steps)
             status = row_weighting_search(pattern, state, target, until, stall)
+            elapsed = time.perf_counter() - began
             bar.update(int(state.scalars[STEP]) - bar.n)
             bar.set_postfix_str(
                 f"cover {int(state.scalars[BEST_SIZE]) + fixed:,} (bound {target + fixed:,})",
@@ -274,17 +293,9 @@ def local_search(
                 break
             if until >= budget.max_steps:
                 break
-            now = time.perf_counter()
-            if now >= deadline:
-                stop = "time limit"
-                break
-            left = min(deadline - now, budget_end - work_clock())
-            if left <= 0:
-                stop = "effort"
-                break
-            # about 20 chunks a second, never past the deadline by much
-            per_step = max(now - began, 1e-6) / chunk
-            chunk = int(min(max(0.05 / per_step, 100), max(left / per_step, 100), 1e7))
+            per_step = max(elapsed, 1e-6) / max(until - step, 1)
+            left -= elapsed
+            chunk = int(min(max(0.05 / per_step, 10), max(left / per_step, 10), 1e7))
     best = state.best
     stats: dict[str, int | str | bool] = {
         "search_steps": int(state.scalars[STEP]),
@@ -328,7 +339,7 @@ def heuristic_cover(
     if pattern.n_rows and np.diff(pattern.row_ptr).min() == 0:
         msg = "every row of a covering problem needs at least one column"
         raise ValueError(msg)
-    reduction = reduce_cover(pattern)
+    reduction = reduce_cover(pattern, deadline=deadline)
     sub = reduction.pattern
     log.debug(
         "cover reductions: %s forced, %s x %s left of %s x %s",
@@ -350,12 +361,19 @@ def heuristic_cover(
         chosen = np.zeros(sub.n_cols, bool)
         chosen[greedy_cover(sub, prune=True)] = True
         counts = cover_counts(sub, chosen, sub.n_rows)
-        two_for_one(sub, chosen, counts)
+        if time.perf_counter() < deadline:
+            two_for_one(sub, chosen, counts)
         stats["greedy_local"] = int(chosen.sum())
-        remaining = max(min(budget_end - work_clock(), deadline - time.perf_counter()), 0.0)
-        affordable = LAGRANGIAN_SHARE * remaining / (SECONDS_PER_NONZERO * sub.row_cols.size)
-        iterations = int(min(lagrangian_iterations, max(affordable, 20)))
-        chosen, bound, iterations = lagrangian_cover(sub, chosen, iterations, 10)
+        # As many subgradient steps as a share of the time left affords (at least 20 within
+        # the effort's budget), none past the caller's deadline: the trivial bound then stands.
+        per_iteration = SECONDS_PER_NONZERO * sub.row_cols.size
+        by_effort = max(LAGRANGIAN_SHARE * (budget_end - work_clock()) / per_iteration, 20)
+        by_deadline = LAGRANGIAN_SHARE * (deadline - time.perf_counter()) / per_iteration
+        iterations = int(min(lagrangian_iterations, by_effort, by_deadline))
+        if iterations > 0:
+            chosen, bound, iterations = lagrangian_cover(sub, chosen, iterations, 10)
+        else:
+            bound = float(math.ceil(sub.n_rows / np.diff(sub.col_ptr).max()))
         stats["lagrangian_iterations"] = int(iterations)
         stats["lagrangian_cover"] = int(chosen.sum())
         target = math.ceil(bound - 1e-6)

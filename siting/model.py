@@ -500,7 +500,7 @@ class CoverageModel:
                 weight,
                 budget,
                 exact=exact,
-                time_limit=max(_seconds_left(deadline), MIN_HIGHS_SECONDS),
+                deadline=deadline,
                 lp_bound=lp_bound,
             )
             bound += float(self.communities.weight[by_existing].sum())
@@ -647,6 +647,8 @@ EXACT_SECONDS = 60.0
 """Seconds HiGHS may take in ``exact`` mode when no time limit is given."""
 MIN_HIGHS_SECONDS = 0.05
 """HiGHS is not started with less time than this left."""
+FINISH_RESERVE_S = 0.25
+"""Seconds of a time limit kept back from HiGHS for what follows it (the plan's tables)."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
 
@@ -675,6 +677,7 @@ def _min_cover(
     stats: dict[str, object] = dict(solution.stats)
     if lp_bound and arrays.n_rows:
         seconds = _seconds_left(deadline, SearchBudget.for_effort(effort).seconds)
+        seconds -= FINISH_RESERVE_S if deadline is not None else 0.0
         if seconds < MIN_HIGHS_SECONDS:
             stats["lp_bound"] = "skipped: time limit"
         else:
@@ -686,7 +689,7 @@ def _min_cover(
                 bound = max(bound, outcome.bound)
             else:
                 stats["lp_bound"] = "stopped: time limit"
-    seconds = _seconds_left(deadline)
+    seconds = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
     proven = columns.size <= math.ceil(bound - 1e-6)
     if exact and not proven and seconds < MIN_HIGHS_SECONDS:
         stats["highs_message"] = "skipped: time limit"
@@ -714,22 +717,29 @@ def _max_cover(
     budget: int,
     *,
     exact: bool,
-    time_limit: float,
+    deadline: float | None,
     lp_bound: bool,
 ) -> tuple[np.ndarray, float, float, str, dict[str, object]]:
     solution = heuristic_max_cover(arrays, weight, budget)
     columns, total = solution.columns, solution.covered_weight
     bound, method = solution.upper_bound, "heuristic"
     stats: dict[str, object] = dict(solution.stats)
-    if (lp_bound or exact) and arrays.n_rows and budget > 0:
+    everything = total >= float(np.sum(weight)) - 1e-9  # no plan covers more: optimal
+    seconds = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
+    if (lp_bound or exact) and arrays.n_rows and budget > 0 and everything:
+        method = "exact" if exact else method
+    elif (lp_bound or exact) and arrays.n_rows and budget > 0 and seconds < MIN_HIGHS_SECONDS:
+        stats["highs_message"] = "skipped: time limit"
+        method = "exact (time limit)" if exact else method
+    elif (lp_bound or exact) and arrays.n_rows and budget > 0:
         log.info(
-            "%s: HiGHS on %s x %s within %.0f s",
+            "%s: HiGHS on %s x %s within %.1f s",
             "exact" if exact else "LP bound",
             *map(str, sub.shape),
-            time_limit,
+            seconds,
         )
-        outcome = bounds.max_cover_highs(sub, weight, budget, integral=exact, time_limit=time_limit)
-        stats["highs_seconds"] = outcome.seconds
+        outcome = bounds.max_cover_highs(sub, weight, budget, integral=exact, time_limit=seconds)
+        stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
         if np.isfinite(outcome.bound):
             bound = min(bound, outcome.bound)
         if exact:

@@ -147,12 +147,21 @@ def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
     assert _growth_mb(pid, baseline) < BUDGET_MB + 200
 
 
-def test_the_time_limit_bounds_the_whole_request(server: tuple[str, int]) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"communities": _points(6_000, 3), "minutes": 30},
+        {"communities": _points(3_000, 5), "minutes": 20, "budget": 10, "exact": True},
+    ],
+    ids=["search", "exact"],
+)
+def test_the_time_limit_bounds_the_whole_request(
+    server: tuple[str, int], body: dict[str, object]
+) -> None:
     url, _ = server
-    body = {"communities": _points(6_000, 3), "minutes": 30, "time_limit_s": 1.0}
     for _ in range(20):  # wait for the slot the other tests' plans may still hold
         started = time.monotonic()
-        response = httpx.post(f"{url}/plan", json=body, timeout=120)
+        response = httpx.post(f"{url}/plan", json={**body, "time_limit_s": 1.0}, timeout=120)
         elapsed = time.monotonic() - started
         if response.status_code != 503 or response.json()["detail"][0]["type"] != "busy":
             break
@@ -162,6 +171,7 @@ def test_the_time_limit_bounds_the_whole_request(server: tuple[str, int]) -> Non
         assert response.json()["detail"][0]["type"] == "time_limit"
     else:
         assert response.status_code == 200
+        assert response.json()["summary"]["stopped"] == "time limit"
 
 
 def test_a_foreign_host_is_refused_but_health_answers(server: tuple[str, int]) -> None:

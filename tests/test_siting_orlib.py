@@ -7,6 +7,7 @@ Beasley's instances (data/orlib/bks_unicost.csv) and the exact MILP solved by Hi
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import scipy.sparse as sp
 
 from quarterhour.geo.errors import InputError
 from quarterhour.siting import CoverageModel
+from quarterhour.siting.bounds import KILL_GRACE_S, cover_highs
 from quarterhour.siting.kernels.min_cover import (
     BEST_SIZE,
     N_OPEN,
@@ -236,3 +238,15 @@ def test_a_long_search_shows_progress_unless_quiet(capsys: pytest.CaptureFixture
     assert "bound" in shown
     heuristic_cover(pattern, budget=budget, quiet=True)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("integral", [True, False], ids=["milp", "lp"])
+def test_highs_never_runs_past_its_time_limit(integral: bool) -> None:
+    """HiGHS runs in a forked process killed shortly after the limit if it does not stop."""
+    matrix = sp.csr_matrix(orlib_instance("scpnre1"))
+    started = time.perf_counter()
+    outcome = cover_highs(matrix, integral=integral, time_limit=0.2)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.2 + KILL_GRACE_S + 0.5, elapsed
+    if not outcome.optimal:
+        assert outcome.columns is None or covers_every_row(matrix, outcome.columns)

@@ -109,13 +109,15 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         Already loaded state (the command line loads it first, to report bad files before the
         server starts); by default the lifespan loads it.
     """
+    # Made here, before ``serve --workers`` forks: the workers share its slots.
+    admission = Admission(config.limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = state if state is not None else await anyio.to_thread.run_sync(load_state, config)
         await anyio.to_thread.run_sync(warm_up, loaded)
         app.state.quarterhour = loaded
-        app.state.admission = Admission(config.limits)
+        app.state.admission = admission
         yield
 
     app = FastAPI(

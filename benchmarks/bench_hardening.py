@@ -1,0 +1,197 @@
+"""The service under the heavy requests of issue 10, with its default limits (not a test).
+
+    python benchmarks/bench_hardening.py [--rounds 2]
+
+Starts ``quarterhour serve`` (bundled central Shanghai; default ``--workers``, ``--max-heavy 2``,
+``--memory-budget-mb 2048``) and measures, reading the workers' memory from /proc:
+
+* the issue's attack, ``POST /plan`` with 10,000 points, ``minutes: 60``, ``speed_kmh: 20``, three
+  at once: answers, time to answer, the workers' peak memory growth;
+* the largest plans the budget admits, four at once (two run, two get 503): peak growth against
+  the 2 GiB ceiling;
+* ``time_limit_s`` of 1, 2 and 5 s on plans that need longer (walk times and search; and the
+  issue's ``exact`` with ``budget: 200, minutes: 60``): the overshoot past the limit;
+* ``GET /health`` latency while those run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+BUDGET_MB = 2048
+
+
+def _status(pid: int, key: str) -> float:
+    with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
+        for line in status:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def workers(master: int) -> list[int]:
+    """The worker pids of a ``serve`` master (or the master itself with one worker)."""
+    with Path(f"/proc/{master}/task/{master}/children").open(encoding="ascii") as children:
+        pids = [int(pid) for pid in children.read().split()]
+    return pids or [master]
+
+
+class MemoryWatch:
+    """Samples the workers' resident memory every 20 ms; ``peak_growth`` in MB over the start."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.baseline = {pid: _status(pid, "VmRSS:") for pid in workers(master)}
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            growth = sum(
+                _status(pid, "VmRSS:") - self.baseline.get(pid, 0.0) for pid in workers(self.master)
+            )
+            self.peak = max(self.peak, growth)
+            time.sleep(0.02)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def points(n: int, seed: int) -> list[dict[str, float]]:
+    """``n`` random points over central Shanghai (WGS84)."""
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(121.42, 121.54, n)
+    lat = rng.uniform(31.19, 31.27, n)
+    return [{"lon": float(x), "lat": float(y)} for x, y in zip(lon, lat, strict=True)]
+
+
+def health_latencies(url: str, stop: threading.Event, out: list[float]) -> None:
+    """Time ``GET /health`` every 50 ms until ``stop``."""
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            client.get(f"{url}/health")
+            out.append(time.perf_counter() - started)
+            time.sleep(0.05)
+
+
+def post_all(url: str, bodies: list[dict[str, object]]) -> list[tuple[int, float, str]]:
+    """POST the bodies to /plan at once; (status, seconds, error type) each."""
+
+    def one(body: dict[str, object]) -> tuple[int, float, str]:
+        started = time.perf_counter()
+        response = httpx.post(f"{url}/plan", json=body, timeout=600)
+        elapsed = time.perf_counter() - started
+        kind = response.json()["detail"][0]["type"] if response.status_code >= 400 else ""
+        return response.status_code, elapsed, kind
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(one, bodies))
+
+
+def start_server(cache: str) -> tuple[subprocess.Popen[str], str]:
+    """``quarterhour serve`` with its default limits on a free port; wait until it answers."""
+    from quarterhour.api.http.serving import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quarterhour", "serve", "-q", "--port", str(port)],
+        env={**os.environ, "QUARTERHOUR_CACHE": cache},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    msg = f"the server did not start: {process.stderr.read() if process.stderr else ''}"
+    raise RuntimeError(msg)
+
+
+def main() -> None:
+    """Run every measure and print them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        process, url = start_server(cache)
+        try:
+            print(f"server {url}: workers {workers(process.pid)}, budget {BUDGET_MB} MB")
+            latencies: list[float] = []
+            stop = threading.Event()
+            watcher = threading.Thread(target=health_latencies, args=(url, stop, latencies))
+            watcher.start()
+            attack = {"communities": points(10_000, 1), "minutes": 60, "speed_kmh": 20}
+            for round_ in range(args.rounds):
+                with MemoryWatch(process.pid) as memory:
+                    answers = post_all(url, [attack] * 3)
+                print(
+                    f"attack x3 (round {round_ + 1}): "
+                    + ", ".join(f"{code} {kind} in {s:.2f} s" for code, s, kind in answers)
+                    + f"; peak growth {memory.peak:.0f} MB"
+                )
+            admitted = {"communities": points(10_000, 2), "minutes": 20}
+            for round_ in range(args.rounds):
+                with MemoryWatch(process.pid) as memory:
+                    answers = post_all(url, [admitted] * 4)
+                print(
+                    f"10,000 points x 20 min, 4 at once (round {round_ + 1}): "
+                    + ", ".join(f"{code} {kind} in {s:.2f} s" for code, s, kind in answers)
+                    + f"; peak growth {memory.peak:.0f} MB of the {BUDGET_MB} MB budget"
+                )
+            overshoots = []
+            cases = {
+                "10,000 points x 25 min": {"communities": points(10_000, 3), "minutes": 25},
+                "exact, budget 200, 60 min": {
+                    "communities": points(3_000, 4),
+                    "minutes": 60,
+                    "budget": 200,
+                    "exact": True,
+                },
+            }
+            for name, body in cases.items():
+                for limit in (1.0, 2.0, 5.0):
+                    ((code, seconds, kind),) = post_all(url, [{**body, "time_limit_s": limit}])
+                    overshoots.append(seconds - limit)
+                    print(
+                        f"time limit {limit:.0f} s, {name}: {code} {kind} in {seconds:.2f} s "
+                        f"(overshoot {seconds - limit:+.2f} s)"
+                    )
+            stop.set()
+            watcher.join()
+            print(f"worst time-limit overshoot: {max(overshoots):+.2f} s")
+            print(
+                f"GET /health during all this: {len(latencies)} requests, p50 "
+                f"{1000 * statistics.median(latencies):.1f} ms, max {1000 * max(latencies):.1f} ms"
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
