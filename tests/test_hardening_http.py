@@ -6,10 +6,6 @@ clock, a bad Host header, and the offline documentation pages.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -17,8 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 import numpy as np
 import pytest
-
-from quarterhour.api.http.serving import free_port
+from servers import peak_rss_mb, rss_mb, start_server, stop_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,56 +22,12 @@ if TYPE_CHECKING:
 BUDGET_MB = 400
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: PTH123, SIM115
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: PTH123, SIM115
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 @pytest.fixture(scope="module")
 def server(isolated_cache: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "quarterhour",
-            "serve",
-            "-q",
-            "--port",
-            str(port),
-            "--max-heavy",
-            "1",
-            "--memory-budget-mb",
-            str(BUDGET_MB),
-        ],
-        env={**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    yield url, process.pid
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    options = ["--max-heavy", "1", "--memory-budget-mb", str(BUDGET_MB)]
+    running = start_server(isolated_cache, options)
+    yield running.url, running.pid
+    stop_server(running)
 
 
 def _points(n: int, seed: int) -> list[dict[str, float]]:
@@ -90,7 +41,7 @@ def test_a_plan_too_large_for_the_memory_budget_is_refused_before_the_work(
     server: tuple[str, int],
 ) -> None:
     url, pid = server
-    before = _rss_mb(pid)
+    before = rss_mb(pid)
     body = {"communities": _points(10_000, 1), "minutes": 60, "speed_kmh": 20}
     started = time.monotonic()
     response = httpx.post(f"{url}/plan", json=body, timeout=120)
@@ -98,14 +49,14 @@ def test_a_plan_too_large_for_the_memory_budget_is_refused_before_the_work(
     detail = response.json()["detail"][0]
     assert detail["type"] == "too_large" and "pairs within the limit" in detail["msg"]
     assert time.monotonic() - started < 20
-    assert _rss_mb(pid) - before < BUDGET_MB
+    assert rss_mb(pid) - before < BUDGET_MB
 
 
 def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
     server: tuple[str, int],
 ) -> None:
     url, pid = server
-    baseline = _rss_mb(pid)
+    baseline = rss_mb(pid)
     body = {"communities": _points(3_000, 2), "minutes": 20}
 
     def plan(_: int) -> httpx.Response:
@@ -127,7 +78,7 @@ def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
             assert response.headers["retry-after"].isdigit()
             assert response.json()["detail"][0]["type"] == "busy"
     assert max(health) < 1.0, health
-    assert _peak_rss_mb(pid) < baseline + BUDGET_MB + 200
+    assert peak_rss_mb(pid) < baseline + BUDGET_MB + 200
 
 
 def test_the_time_limit_bounds_the_whole_request(server: tuple[str, int]) -> None:
