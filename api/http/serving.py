@@ -8,8 +8,10 @@ The pieces: :mod:`~quarterhour.api.http.listening` (the sockets, the port checke
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from quarterhour.api.http.connections import guarded_protocol
 from quarterhour.api.http.listening import (
     ACCEPT_BATCH,
     BACKLOG,
+    ListenError,
     claim_port,
     fit_open_files,
     listening_socket,
@@ -29,7 +32,12 @@ from quarterhour.api.http.listening import (
 from quarterhour.api.http.settings import ConnectionLimits
 from quarterhour.api.http.workers import Supervisor
 
+log = logging.getLogger("quarterhour")
+
 STARTUP_TIMEOUT_S = 120.0
+
+STARTUP_FAILURE = 3
+"""Exit status of a worker that could not start (uvicorn's own)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -176,7 +184,12 @@ def serve_forever(
             serve(holder)
             return
         holder.close()
-        serve(listening_socket(host, port, reuse_port=True))
+        try:
+            listener = listening_socket(host, port, reuse_port=True)
+        except ListenError as error:  # another program took the port while no worker held it
+            log.error("worker %d: %s", os.getpid(), error)
+            sys.exit(STARTUP_FAILURE)
+        serve(listener)
 
     with holder:
         return Supervisor(work, workers).run()
