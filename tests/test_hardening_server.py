@@ -33,8 +33,12 @@ from servers import (
     stop_server,
 )
 
+from quarterhour import settings
+from quarterhour.api.http.app import create_app
 from quarterhour.api.http.connections import LINGER_S
 from quarterhour.api.http.listening import ACCEPTED_AHEAD
+from quarterhour.api.http.serving import serve_in_thread
+from quarterhour.api.http.settings import ConnectionLimits
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -212,6 +216,40 @@ def test_a_stalled_body_is_answered_408_after_the_request_timeout(guarded: Serve
         sock.settimeout(REQUEST_TIMEOUT_S + LINGER_S + 10)
         status, detail = _error_answer(_read_to_end(sock))
     assert status == 408 and detail["loc"] == ["request"] and detail["type"] == "timeout"
+
+
+def test_unfinished_bodies_together_stay_within_their_budget(data_dir: Path) -> None:
+    """Bodies that stop short of their Content-Length: the oldest are closed over the budget."""
+    budget = 1024**2
+    limits = ConnectionLimits(max_unfinished_bytes=budget)
+    app = create_app(data_dir / settings.default_osm)
+    head = (
+        b"POST /walktimes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4000000\r\n\r\n{"
+    )
+    with serve_in_thread(app, connections=limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        uploads = []
+        for _ in range(6):  # 6 x 300 kB of unfinished bodies: 1.8 MB against a budget of 1 MB
+            sock = _connect(port)
+            sock.sendall(head + b" " * 300_000)
+            uploads.append(sock)
+            time.sleep(0.3)  # in order: the oldest is closed first
+        closed = []
+        for sock in uploads:
+            sock.settimeout(0.5)
+            try:
+                closed.append(sock.recv(1) == b"")
+            except TimeoutError:
+                closed.append(False)
+            except ConnectionResetError:
+                closed.append(True)
+            sock.close()
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+    # The kept ones fit in the budget, the newest among them; the oldest made room.
+    print(f"unfinished uploads closed: {closed}")
+    assert closed[0] and not closed[-1], closed
+    assert closed.count(False) * 300_000 <= budget, closed
 
 
 @pytest.mark.slow

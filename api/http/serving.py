@@ -197,9 +197,23 @@ def serve_forever(
 
 @contextmanager
 def serve_in_thread(
-    app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    connections: ConnectionLimits | None = None,
 ) -> Iterator[str]:
     """Serve ``app`` on loopback in a background thread; yield its base URL, stop on exit.
+
+    Parameters
+    ----------
+    app
+        The application.
+    host, port
+        Where to listen (a free port by default).
+    connections
+        Bounds of the connections (default
+        :class:`~quarterhour.api.http.settings.ConnectionLimits`).
 
     Raises
     ------
@@ -208,7 +222,7 @@ def serve_in_thread(
     """
     listener = listening_socket(host, port or 0)
     port = listener.getsockname()[1]
-    server = QuarterhourServer(uvicorn_config(app, host=host, port=port))
+    server = QuarterhourServer(uvicorn_config(app, host=host, port=port, connections=connections))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [listener]}, name="quarterhour-server", daemon=True
     )
