@@ -210,7 +210,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if not self._headers_done:
             self._head_bytes += len(data)
-        self.registry.received(self, len(data))
+        if not self._answered_early():  # else the body is dropped as it comes (uvicorn's on_body)
+            self.registry.received(self, len(data))
         if self.transport.is_closing():  # closed to keep the unfinished requests in budget
             return
         try:
@@ -276,9 +277,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """An answer is sent: the connection waits for the next request, within its deadline."""
         super().on_response_complete()
         self._answering = [cycle for cycle in self._answering if not cycle.response_complete]
+        if self._answered_early():  # the rest of its body will be dropped, not held
+            self.registry.finished(self)
         self._update_state()
 
     # -- states and timers -------------------------------------------------------------------
+
+    def _answered_early(self) -> bool:
+        """Whether the request still arriving was answered already (413 on its declared size)."""
+        return self._headers_done and self.cycle is not None and self.cycle.response_complete
 
     def _update_state(self) -> None:
         if self.transport.is_closing():
