@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+from servers import children, start_server, stop_server
 
-from quarterhour.api.http.serving import free_port
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_two_forked_workers_serve_and_stop(data_dir: Path, isolated_cache: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "quarterhour",
-            "serve",
-            "--osm",
-            str(data_dir / "shanghai_center.osm.pbf"),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "-q",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    options = ["--osm", str(data_dir / "shanghai_center.osm.pbf"), "--workers", "2"]
+    server = start_server(isolated_cache, options)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
             for _ in range(6):
                 response = client.get(
                     "/isochrone",
@@ -56,9 +23,7 @@ def test_two_forked_workers_serve_and_stop(data_dir: Path, isolated_cache: Path)
                 )
                 assert response.status_code == 200
                 assert response.json()["features"][0]["properties"]["contour"] == 15
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        assert len(children) == 2
+        assert len(children(server.pid)) == 2
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    assert server.returncode == 0
+        status = stop_server(server)
+    assert status == 0

@@ -10,8 +10,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -19,9 +17,9 @@ from typing import TYPE_CHECKING
 import httpx
 import numpy as np
 import pytest
+from servers import children, peak_rss_mb, rss_mb, start_server, stop_server
 
 from quarterhour.api.http.guards import SharedSlots
-from quarterhour.api.http.serving import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,69 +28,17 @@ if TYPE_CHECKING:
 BUDGET_MB = 400
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: PTH123, SIM115
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: PTH123, SIM115
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
-def _workers(master: int) -> list[int]:
-    """The worker processes of a ``serve --workers N`` master (they do the work, not it)."""
-    children = open(f"/proc/{master}/task/{master}/children", encoding="ascii").read()  # noqa: PTH123, SIM115
-    return [int(pid) for pid in children.split()]
-
-
 def _growth_mb(master: int, baseline: dict[int, float]) -> float:
     """Peak memory the workers took beyond their resident size at ``baseline``, together."""
-    return sum(_peak_rss_mb(pid) - baseline[pid] for pid in _workers(master))
+    return sum(peak_rss_mb(pid) - baseline[pid] for pid in children(master))
 
 
 @pytest.fixture(scope="module")
 def server(isolated_cache: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "quarterhour",
-            "serve",
-            "-q",
-            "--port",
-            str(port),
-            "--max-heavy",
-            "1",
-            "--memory-budget-mb",
-            str(BUDGET_MB),
-            "--workers",
-            "2",
-        ],
-        env={**os.environ, "QUARTERHOUR_CACHE": str(isolated_cache)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    yield url, process.pid
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    options = ["--max-heavy", "1", "--memory-budget-mb", str(BUDGET_MB), "--workers", "2"]
+    running = start_server(isolated_cache, options)
+    yield running.url, running.pid
+    stop_server(running)
 
 
 def _points(n: int, seed: int) -> list[dict[str, float]]:
@@ -106,7 +52,7 @@ def test_a_plan_too_large_for_the_memory_budget_is_refused_before_the_work(
     server: tuple[str, int],
 ) -> None:
     url, pid = server
-    before = {worker: _rss_mb(worker) for worker in _workers(pid)}
+    before = {worker: rss_mb(worker) for worker in children(pid)}
     assert len(before) == 2
     body = {"communities": _points(10_000, 1), "minutes": 60, "speed_kmh": 20}
     started = time.monotonic()
@@ -122,7 +68,7 @@ def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
     server: tuple[str, int],
 ) -> None:
     url, pid = server
-    baseline = {worker: _rss_mb(worker) for worker in _workers(pid)}
+    baseline = {worker: rss_mb(worker) for worker in children(pid)}
     body = {"communities": _points(3_000, 2), "minutes": 20}
 
     def plan(_: int) -> httpx.Response:

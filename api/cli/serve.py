@@ -14,6 +14,7 @@ from quarterhour.api.cli.options import (
     network_from_args,
     positive_float,
 )
+from quarterhour.api.http.settings import ConnectionLimits
 from quarterhour.geo.crs import CRS_NAMES
 from quarterhour.geo.errors import import_extra
 
@@ -28,10 +29,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import_extra("uvicorn", "serve")
     from quarterhour.api.http.app import build_app, warm_up
     from quarterhour.api.http.guards import bound_hosts
+    from quarterhour.api.http.listening import check_port, claim_port
     from quarterhour.api.http.serving import serve_forever
     from quarterhour.api.http.settings import ApiLimits, ServerConfig
     from quarterhour.api.http.state import load_state
 
+    # A port in use is one error line now, before the network loads, not after "serving".
+    check_port(args.host, args.port)
     bundled = args.osm is None and getattr(args, "place", None) is None and args.communities is None
     config = ServerConfig(
         network_path=args.osm if args.osm is not None else settings.default_osm_path(),
@@ -49,6 +53,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
             max_heavy_requests=args.max_heavy,
             memory_budget_bytes=int(args.memory_budget_mb * 1024**2),
         ),
+        connections=ConnectionLimits(
+            request_timeout_s=args.request_timeout, max_connections=args.max_connections
+        ),
     )
     # Bad files fail here, as one error line, before the server starts.
     state = load_state(config, network=network_from_args(args))
@@ -56,12 +63,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # Before the workers fork: they share the loaded kernels and indexes, and none waits for them.
     warm_up(state)
     workers = args.workers or default_workers()
+    # Claimed (and checked free again) before the line that says the service is up.
+    sock = claim_port(args.host, args.port, workers=workers)
     print(
         f"quarterhour: serving {state.network.source} on http://{args.host}:{args.port}/ (docs: /docs)"
         f" with {workers} worker{'s' if workers > 1 else ''}",
         file=sys.stderr,
     )
-    serve_forever(app, host=args.host, port=args.port, workers=workers, access_log=args.access_log)
+    status = serve_forever(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        access_log=args.access_log,
+        connections=config.connections,
+        sock=sock,
+    )
+    if status:
+        sys.exit(status)
 
 
 def default_workers() -> int:
@@ -75,6 +94,13 @@ def default_workers() -> int:
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         msg = f"{text!r} is not a TCP port (1-65535)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _connections(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        msg = f"{text!r} is not a number of connections (1-1000000)"
         raise argparse.ArgumentTypeError(msg)
     return int(text)
 
@@ -142,6 +168,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="also answer requests for this host name (repeat; '*' for any): by default only "
         "the names and addresses the service listens on",
+    )
+    http.add_argument(
+        "--request-timeout",
+        type=positive_float,
+        default=ConnectionLimits.request_timeout_s,
+        metavar="S",
+        help="seconds a connection has to send a complete request (from when it opens or from "
+        "the previous answer) before it is closed; also the longest an answer may stay unread",
+    )
+    http.add_argument(
+        "--max-connections",
+        type=_connections,
+        default=ConnectionLimits.max_connections,
+        metavar="N",
+        help="connections each worker holds; a new one over it closes the one that has waited "
+        "longest for its request (requests being answered are kept)",
     )
     limits = serve.add_argument_group("limits (what clients may make the service do)")
     limits.add_argument(

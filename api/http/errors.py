@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from quarterhour.api.http.responses import json_response
+from quarterhour.api.http.responses import dumps, json_response
 from quarterhour.geo.errors import (
     InputError,
     NetworkError,
@@ -76,6 +76,15 @@ def error_response(
 
 def _detail(loc: Location, msg: str, kind: str) -> dict[str, object]:
     return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def error_body(loc: Location, msg: str, kind: str) -> bytes:
+    """The JSON body of one error, ``{"detail": [{"loc": ..., "msg": ..., "type": ...}]}``.
+
+    For the answers the server writes itself, before any request reaches the application
+    (headers too large, a request too slow).
+    """
+    return dumps({"detail": [_detail(loc, msg, kind)]})
 
 
 def too_large(loc: Location, msg: str) -> ApiError:
@@ -179,7 +188,7 @@ class BodyLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                return  # the client left (or the server closed its unfinished request)
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:

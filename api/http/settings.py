@@ -2,7 +2,9 @@
 
 ``ServerConfig`` says what the server loads at start-up (network, communities, stations, CORS
 origins); ``ApiLimits`` bounds what one request may ask for, so that no request can exhaust the
-server. Both are frozen dataclasses: build one, pass it to :func:`quarterhour.api.http.app.create_app`.
+server, and ``ConnectionLimits`` what the connections of a worker may hold (time, header bytes,
+places). They are frozen dataclasses: build one, pass it to
+:func:`quarterhour.api.http.app.create_app` or :func:`quarterhour.api.http.serving.serve_forever`.
 """
 
 from __future__ import annotations
@@ -60,6 +62,39 @@ class ApiLimits:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """Bounds of the connections one worker holds, so that no client can exhaust the server.
+
+    Attributes
+    ----------
+    request_timeout_s
+        Seconds a connection has to send a complete request (request line, headers and body),
+        counted from when it opens or from the end of the previous answer: a connection that
+        sends nothing, or a request slowly, is closed after it (nginx's
+        ``client_header_timeout``). Also the longest a client may leave an answer unread.
+    keep_alive_s
+        Seconds an idle keep-alive connection stays open after an answer (at most
+        ``request_timeout_s``).
+    max_header_bytes
+        Largest request line and headers, as received; larger ones get 431 and the connection
+        is closed.
+    max_connections
+        Connections a worker holds at once. A new one over it closes the connection that has
+        waited longest for its request (idle, or sending one); requests being answered are never
+        closed for it. Capped by the open-file limit.
+    max_unfinished_bytes
+        Bytes of unfinished requests (headers and bodies still arriving) a worker holds
+        together; over it, the oldest unfinished request is closed.
+    """
+
+    request_timeout_s: float = 60.0
+    keep_alive_s: float = 30.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 1_000
+    max_unfinished_bytes: int = 256 * 1024**2
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """What the server loads at start-up.
 
@@ -93,6 +128,8 @@ class ServerConfig:
         local names (localhost, 127.0.0.1, ::1).
     limits
         Bounds of one request.
+    connections
+        Bounds of the connections each worker holds (timeouts, header size, how many).
     """
 
     network_path: Path = field(default_factory=lambda: settings.data_folder / settings.default_osm)
@@ -107,6 +144,7 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     limits: ApiLimits = field(default_factory=ApiLimits)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 API_TITLE = "quarterhour"

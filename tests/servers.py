@@ -1,0 +1,118 @@
+"""``quarterhour serve`` for real, in a subprocess on a loopback port, for the tests.
+
+* :func:`start_server` -- ``python -m quarterhour serve ...`` started, and waited for until
+  ``/health`` answers;
+* :func:`stop_server` -- SIGTERM, and its exit status;
+* :func:`rss_mb`, :func:`peak_rss_mb`, :func:`open_files`, :func:`children` -- a process as
+  /proc sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import httpx
+
+from quarterhour.api.http.serving import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+STARTUP_S = 300.0
+
+
+class Server:
+    """A running ``quarterhour serve``: its process, port, base URL and what it wrote to stderr."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int, log: IO[str]) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def stderr(self) -> str:
+        """What the server wrote to stderr so far."""
+        self.log.seek(0)
+        return self.log.read()
+
+    @property
+    def pid(self) -> int:
+        """The process id of the server (the master, with workers)."""
+        return self.process.pid
+
+
+def serve_command(port: int, *options: str) -> list[str]:
+    """The command line of ``quarterhour serve -q --port PORT OPTIONS``."""
+    return [sys.executable, "-m", "quarterhour", "serve", "-q", "--port", str(port), *options]
+
+
+def server_env(cache: Path) -> dict[str, str]:
+    """The environment of a server process, its network cache in ``cache``."""
+    return {**os.environ, "QUARTERHOUR_CACHE": str(cache)}
+
+
+def start_server(cache: Path, options: Sequence[str] = (), *, port: int | None = None) -> Server:
+    """Start ``quarterhour serve`` with ``options`` on a free port; return once it answers."""
+    port = port or free_port()
+    # A file, not a pipe: a server that logs much would block on a full pipe nobody reads.
+    log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - kept by Server
+    process = subprocess.Popen(
+        serve_command(port, *options),
+        env=server_env(cache),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+    server = Server(process, port, log)
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        try:
+            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(server.stderr())
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.2)
+
+
+def stop_server(server: Server, timeout: float = 30) -> int:
+    """Stop ``server`` with SIGTERM (if still running); return its exit status."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=timeout)
+
+
+def _status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` now, MiB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Largest resident memory process ``pid`` had so far, MiB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def open_files(pid: int) -> int:
+    """Files (sockets included) process ``pid`` has open."""
+    return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
+
+
+def children(pid: int) -> list[int]:
+    """Process ids of the children of ``pid``."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
