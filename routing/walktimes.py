@@ -14,7 +14,12 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.geo.errors import InputError, TimeLimitError, TooLargeError
 from quarterhour.geo.points import PointSet, as_point_set
-from quarterhour.routing.dijkstra import reach_chunk, run_in_chunks, walk_times_chunk
+from quarterhour.routing.dijkstra import (
+    reach_chunk,
+    run_in_chunks,
+    walk_times_chunk,
+    with_sorted_indices,
+)
 from quarterhour.routing.graph import WalkNetwork, cost_per_metre
 from quarterhour.routing.progress import progress_bar
 from quarterhour.routing.snapping import Snap, snap_points
@@ -147,7 +152,7 @@ def snapped_walk_times(
             n_cols=n_dst,
             progress=bar.update,
         )
-    matrix.sort_indices()
+    matrix = with_sorted_indices(matrix)
     log.info(
         "walk-time matrix %s x %s with %s pairs within %g %s",
         f"{n_src:,}",

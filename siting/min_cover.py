@@ -369,7 +369,7 @@ def heuristic_cover(
         per_iteration = SECONDS_PER_NONZERO * sub.row_cols.size
         by_effort = max(LAGRANGIAN_SHARE * (budget_end - work_clock()) / per_iteration, 20)
         by_deadline = LAGRANGIAN_SHARE * (deadline - time.perf_counter()) / per_iteration
-        iterations = int(min(lagrangian_iterations, by_effort, by_deadline))
+        iterations = max(int(min(lagrangian_iterations, by_effort, by_deadline)), 0)
         if iterations > 0:
             chosen, bound, iterations = lagrangian_cover(sub, chosen, iterations, 10)
         else:

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour.routing.dijkstra import permuted
 from quarterhour.routing.jit import seconds_compiling
 from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
@@ -251,8 +252,7 @@ class CoverageModel:
         """
         rows = _sorted_order(communities.ids) if sort_rows else np.arange(len(communities.ids))
         cols = _sorted_order(sites.ids) if sort_cols else np.arange(len(sites.ids))
-        matrix = sp.csr_matrix(matrix[rows][:, cols])
-        matrix.sort_indices()
+        matrix = permuted(sp.csr_matrix(matrix), rows, cols)
         log.info(
             "coverage matrix %s x %s with %s pairs (%s existing stations)",
             f"{matrix.shape[0]:,}",

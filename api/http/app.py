@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 
 from quarterhour.api.http import routes_data, routes_plan, routes_route, routes_routing
 from quarterhour.api.http.errors import ApiError, BodyLimitMiddleware, install_error_handlers
-from quarterhour.api.http.guards import Admission, HostCheckMiddleware
+from quarterhour.api.http.guards import Admission, ArrivalClock, HostCheckMiddleware
 from quarterhour.api.http.routes_routing import (
     IsochroneFastPath,
     ask_of_body,
@@ -178,6 +178,7 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
             allow_headers=["Content-Type"],
         )
     app.add_middleware(HostCheckMiddleware, allowed=config.allowed_hosts)
+    app.add_middleware(ArrivalClock)
     return app
 
 

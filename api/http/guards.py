@@ -7,6 +7,8 @@
   matrices, coverage audits) run at once in the whole service, every worker process together,
   answers 503 with ``Retry-After`` when they are all busy, and bounds each one's size so that
   the service stays within its memory budget.
+* :class:`ArrivalClock` notes when each request arrived, so that a request's ``time_limit_s``
+  also counts the time spent receiving and parsing its body and waiting for a thread.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +101,28 @@ class HostCheckMiddleware:
         )
         detail = [{"loc": ["header", "host"], "msg": msg, "type": "untrusted_host"}]
         await error_response(400, detail)(scope, receive, send)
+
+
+ARRIVED = "quarterhour.arrived"
+
+
+class ArrivalClock:
+    """Note in each HTTP request's scope the monotonic time its headers arrived."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stamp the scope, then pass the request on."""
+        if scope["type"] == "http":
+            scope[ARRIVED] = time.monotonic()
+        await self.app(scope, receive, send)
+
+
+def seconds_left(scope: Scope, limit: float) -> float:
+    """What is left of ``limit`` seconds counted from the request's arrival (never 0)."""
+    elapsed = time.monotonic() - scope.get(ARRIVED, time.monotonic())
+    return max(limit - elapsed, 0.01)
 
 
 def _remove_in_owner(folder: Path, owner: int) -> None:

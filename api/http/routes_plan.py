@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from quarterhour.api.http.errors import ApiError, field_errors
 from quarterhour.api.http.geojson import features_to_crs, posted_points
+from quarterhour.api.http.guards import seconds_left
 from quarterhour.api.http.responses import json_response
 from quarterhour.api.http.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
 from quarterhour.api.http.state import AdmissionDep, AppState, StateDep
@@ -31,7 +32,9 @@ def _points_or_loaded(
 @router.post(
     "/plan", response_class=Response, responses={200: {"model": PlanOut}, **ERROR_RESPONSES}
 )
-def plan(request: PlanRequest, state: StateDep, admission: AdmissionDep) -> Response:
+def plan(
+    request: PlanRequest, http_request: Request, state: StateDep, admission: AdmissionDep
+) -> Response:
     """Propose new stations so that communities walk to one within the limit.
 
     Without `budget`: the fewest new stations covering every coverable community (min cover).
@@ -67,7 +70,10 @@ def plan(request: PlanRequest, state: StateDep, admission: AdmissionDep) -> Resp
             exact=request.exact,
             effort=request.effort,
             quiet=True,
-            time_limit=min(request.time_limit_s, state.config.limits.max_plan_seconds),
+            time_limit=seconds_left(
+                http_request.scope,
+                min(request.time_limit_s, state.config.limits.max_plan_seconds),
+            ),
             max_pairs=admission.max_pairs,
         ).result
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
