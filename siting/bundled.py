@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,8 +19,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("quarterhour")
 
 
-def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> PointSet:
-    """Keep the communities inside the network's area.
+@dataclass(frozen=True)
+class AreaSelection:
+    """The communities of a list that lie in a network's area, and how many did not.
+
+    Attributes
+    ----------
+    points
+        The communities inside the area.
+    counts
+        ``read`` (rows of the list), ``in_area``, ``outside_box`` (outside the network's
+        bounding box) and ``off_streets`` (inside it, farther than ``snap_max_m`` metres from
+        every street), for ``summary.json``'s ``inputs`` and the report.
+    """
+
+    points: PointSet
+    counts: dict[str, int]
+
+
+def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> AreaSelection:
+    """Select the communities inside the network's area.
 
     The area of a clipped extract is its bounding box, less the parts farther than the
     snapping limit from any of its streets (land the extract has no streets for). Communities
@@ -42,19 +60,26 @@ def communities_in_network_area(network: WalkNetwork, communities: PointSet) -> 
     )
     near_street = snap_points(network, communities.lon, communities.lat).reachable
     inside = in_box & near_street
+    counts = {
+        "read": len(communities),
+        "in_area": int(inside.sum()),
+        "outside_box": int((~in_box).sum()),
+        "off_streets": int((in_box & ~near_street).sum()),
+        "snap_max_m": int(settings.snap_max_m),
+    }
     log.info(
         "%s of %s communities lie in the network's area (%s in its bounding box, of which %s are "
         "more than %g m from any street: outside the extract's streets, left out)",
-        f"{inside.sum():,}",
-        f"{len(communities):,}",
-        f"{in_box.sum():,}",
-        f"{(in_box & ~near_street).sum():,}",
+        f"{counts['in_area']:,}",
+        f"{counts['read']:,}",
+        f"{int(in_box.sum()):,}",
+        f"{counts['off_streets']:,}",
         settings.snap_max_m,
     )
-    return communities.subset(np.flatnonzero(inside))
+    return AreaSelection(communities.subset(np.flatnonzero(inside)), counts)
 
 
-def default_communities(network: WalkNetwork) -> PointSet:
+def bundled_selection(network: WalkNetwork) -> AreaSelection:
     """The bundled compounds inside the network's area (see :func:`communities_in_network_area`).
 
     Their AOI outlines (the ``shape`` column) are left out of the outputs: a few kilobytes of
@@ -67,10 +92,15 @@ def default_communities(network: WalkNetwork) -> PointSet:
     )
     compounds = replace(compounds, table=compounds.table.drop(columns=["shape"], errors="ignore"))
     inside = communities_in_network_area(network, compounds)
-    if len(inside) == 0:
+    if len(inside.points) == 0:
         msg = (
             f"the bundled compounds are in Shanghai and none lies in the area of {network.source}: "
             "give your communities with --communities"
         )
         raise InputError(msg)
     return inside
+
+
+def default_communities(network: WalkNetwork) -> PointSet:
+    """The bundled compounds inside the network's area (see :func:`bundled_selection`)."""
+    return bundled_selection(network).points

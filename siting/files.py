@@ -61,6 +61,10 @@ class Provenance:
         The sheet of Excel files, if not the first.
     columns
         The communities' columns named for fields (``{"weight": "户籍人口"}``), if any.
+    selection
+        For the bundled compounds: how many of the list lie in the network's area and how many
+        do not (see :class:`~quarterhour.siting.bundled.AreaSelection`); only those in it are
+        the plan's communities.
     """
 
     osm: str
@@ -74,6 +78,7 @@ class Provenance:
     boundary_crs: str = "wgs84"
     sheet: str | None = None
     columns: dict[str, str] | None = None
+    selection: dict[str, int] | None = None
 
     @property
     def bundled(self) -> bool:

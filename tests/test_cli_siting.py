@@ -7,15 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from quarterhour.api.cli.main import main
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
+DATA = Path(__file__).resolve().parents[1] / "data"
 SUMMARY_KEYS = {"n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap"}
 
 
@@ -54,6 +52,13 @@ def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_ca
     assert len(rows) == summary["n_communities"]
     assert all(float(r["walk_min"]) <= 15.0 for r in rows if r["covered"] == "True")
     assert json.loads(result.stdout.strip().splitlines()[-1]).keys() == SUMMARY_KEYS
+    # every bundled compound is accounted for: in the plan, or counted out of the network's area
+    with (DATA / "shanghai_compounds_amap_gcj02.csv").open(encoding="utf-8") as handle:
+        listed = sum(1 for _ in csv.DictReader(handle))
+    selection = summary["inputs"]["selection"]
+    assert selection["read"] == listed
+    assert selection["in_area"] == summary["communities_read"] == len(rows)
+    assert listed == selection["in_area"] + selection["outside_box"] + selection["off_streets"]
 
 
 @pytest.fixture(scope="module")

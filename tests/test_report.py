@@ -16,7 +16,7 @@ from quarterhour import settings
 from quarterhour.api.report import build_report
 from quarterhour.api.report.i18n import fmt_bound, fmt_int, fmt_num, fmt_pct
 from quarterhour.geo.errors import InputError
-from quarterhour.siting.bundled import default_communities
+from quarterhour.siting.bundled import bundled_selection
 from quarterhour.siting.files import BUNDLED_PREFIX, Provenance, write_plan
 from quarterhour.siting.plan import run_plan
 from quarterhour.siting.reasons import reason_text
@@ -38,13 +38,14 @@ def _run(*command: str) -> str:
 def plan_dir(tmp_path_factory: pytest.TempPathFactory, network_of) -> Path:
     """A plan of the bundled central Shanghai data, written as `quarterhour plan` does."""
     network = network_of("shanghai_center")
-    communities = default_communities(network)
-    result = run_plan(network, communities, quiet=True).result
+    selection = bundled_selection(network)
+    result = run_plan(network, selection.points, quiet=True).result
     folder = tmp_path_factory.mktemp("plan")
     provenance = Provenance(
         osm=str(settings.default_osm_path()),
         communities=BUNDLED_PREFIX + settings.default_communities,
         crs="gcj02",
+        selection=selection.counts,
     )
     write_plan(result, folder, provenance=provenance)
     return folder
@@ -100,6 +101,15 @@ def test_pdf_numbers_equal_summary(plan_dir: Path, pdf_text: str) -> None:
     assert "2025-08-09" in text and "2019" in text  # data dates
     assert "GCJ-02" in text
     assert "浦东新区" in text and "静安区" in text  # grouped by district from adcode
+    # the bundled compounds outside the network's area are counted, and the rest is the plan
+    selection = summary["inputs"]["selection"]
+    assert selection["in_area"] == summary["communities_read"]
+    assert selection["read"] == 8_995
+    assert selection["read"] == sum(selection[k] for k in ("in_area", "outside_box", "off_streets"))
+    assert (
+        f"内置小区共 {fmt_int(selection['read'])} 个，其中 {fmt_int(selection['in_area'])} 个位于"
+        in text
+    )
 
 
 @needs_poppler

@@ -77,22 +77,27 @@ def _load_points(
     return read_points(path, crs=crs, role=role, sheet=sheet, columns=columns)
 
 
-def _communities(args: argparse.Namespace, network: WalkNetwork) -> PointSet:
-    from quarterhour.siting.bundled import default_communities
+def _communities(
+    args: argparse.Namespace, network: WalkNetwork
+) -> tuple[PointSet, dict[str, int] | None]:
+    """The communities to plan, and, for the bundled list, how many lie in the network's area."""
+    from quarterhour.siting.bundled import bundled_selection
 
     if args.communities is None:
         if args.crs not in (None, settings.default_communities_crs):
             msg = "--crs applies to your own point files; the bundled compounds are GCJ-02"
             raise InputError(msg)
-        return default_communities(network)
+        selection = bundled_selection(network)
+        return selection.points, selection.counts
     columns = {
         field_name: getattr(args, f"{field_name}_col")
         for field_name in COLUMN_OPTIONS
         if getattr(args, f"{field_name}_col")
     }
-    return _load_points(
+    points = _load_points(
         args.communities, crs=args.crs, role="communities", sheet=args.sheet, columns=columns
     )
+    return points, None
 
 
 def _communities_crs(args: argparse.Namespace) -> str:
@@ -119,7 +124,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     )
     boundary = boundary_from_args(args)
     network = network_from_args(args, boundary=boundary)
-    communities = _communities(args, network)
+    communities, selection = _communities(args, network)
     result = run_plan(
         network,
         communities,
@@ -148,6 +153,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         boundary_crs=args.boundary_crs,
         sheet=args.sheet,
         columns=communities.columns if args.communities is not None else None,
+        selection=selection,
     )
     for warning in result.warnings:
         log.warning("%s", warning)
@@ -188,7 +194,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     )
     boundary = boundary_from_args(args)
     network = network_from_args(args, boundary=boundary)
-    communities = _communities(args, network)
+    communities, selection = _communities(args, network)
     audit = coverage_audit(
         network,
         communities,
@@ -213,6 +219,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
         stations=str(args.stations),
         stations_table=stations_path.name,
         crs=_communities_crs(args),
+        selection=selection,
     )
     log.info(
         "coverage: %s of %s communities covered by %s stations; wrote %s and %s",

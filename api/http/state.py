@@ -107,7 +107,7 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
             config.communities, crs=config.communities_crs, role="communities"
         )
         if config.clip_communities:
-            communities = communities_in_network_area(network, communities)
+            communities = communities_in_network_area(network, communities).points
     if config.stations is not None:
         stations = read_points(config.stations, crs=config.stations_crs, role="stations")
     return AppState(config=config, network=network, communities=communities, stations=stations)

@@ -275,6 +275,8 @@ def _source_lines(data: PlanInputs, *, lang: str) -> list[str]:
         lines.append(words["source_user"].format(name=name) + f" — {data.network.attribution}")
     if source.bundled:
         lines.append(words["source_amap"])
+        if source.selection:
+            lines.append(words["source_selection"].format(**source.selection))
     else:
         lines.append(words["source_user"].format(name=Path(source.communities).name))
     return lines
