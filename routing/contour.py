@@ -20,7 +20,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import (
+    FLOAT,
+    FLOATS_2D,
+    FLOATS_2D_READ,
+    FLOATS_READ,
+    INT32S,
+    INT64S,
+    INT64S_READ,
+    kernel,
+    tuple_of,
+)
 
 
 @kernel(inline=True)
@@ -213,7 +223,13 @@ def successor_buffer(ny: int, nx: int, buffer: np.ndarray | None = None) -> np.n
     return np.full(max(needed, 1), -1, dtype=np.int32)
 
 
-@kernel
+@kernel(
+    ahead_of_time=[
+        tuple_of((FLOATS_2D, INT64S, INT64S, INT64S))(
+            FLOATS_2D_READ, FLOAT, FLOAT, FLOAT, FLOATS_READ, INT32S
+        )
+    ]
+)
 def filled_contours(
     field: np.ndarray,
     x0: float,
@@ -328,7 +344,13 @@ def _douglas_peucker(
     return n_kept
 
 
-@kernel
+@kernel(
+    ahead_of_time=[
+        tuple_of((FLOATS_2D, INT64S, INT64S, INT64S))(
+            FLOATS_2D_READ, INT64S_READ, INT64S_READ, INT64S_READ, FLOAT, FLOAT
+        )
+    ]
+)
 def simplify_contours(
     xy: np.ndarray,
     ring_offsets: np.ndarray,

@@ -143,7 +143,7 @@ def reset(dist: np.ndarray, touched: np.ndarray, n_touched: int) -> None:
         dist[touched[k]] = np.inf
 
 
-@kernel
+@kernel(ahead_of_time=[tuple_of((FLOATS, INT32S, INT32S, INT32S, INT32S, INT32S))(INT)])
 def workspace(n_nodes: int) -> tuple[np.ndarray, ...]:
     """Arrays of one search: dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched."""
     dist = np.full(n_nodes, np.inf)

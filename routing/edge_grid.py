@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quarterhour.routing.jit import kernel
+from quarterhour.routing.jit import (
+    FLOAT,
+    FLOATS_READ,
+    INT,
+    INT32S,
+    INT32S_READ,
+    INT64S,
+    INT64S_READ,
+    kernel,
+    tuple_of,
+)
 
 if TYPE_CHECKING:
     from quarterhour.routing.graph import WalkNetwork
@@ -25,7 +35,13 @@ CELL_M = 100.0
 """Side of a grid cell in metres: a point's nearest street is usually within one cell."""
 
 
-@kernel
+@kernel(
+    ahead_of_time=[
+        tuple_of((INT64S, INT32S, INT32S))(
+            INT64S_READ, FLOATS_READ, FLOATS_READ, FLOAT, FLOAT, FLOAT, INT, INT
+        )
+    ]
+)
 def _build(
     geom_offsets: np.ndarray,
     geom_x: np.ndarray,
@@ -85,7 +101,14 @@ def _point_segment_distance(
     return abs(s) * np.sqrt(squared), r
 
 
-@kernel
+@kernel(
+    ahead_of_time=[
+        tuple_of((INT, FLOAT, FLOAT, FLOAT, FLOAT))(
+            *(INT64S_READ, INT32S_READ, INT32S_READ, INT64S_READ, FLOATS_READ, FLOATS_READ),
+            *(FLOATS_READ, FLOAT, FLOAT, FLOAT, INT, INT, FLOAT, FLOAT, FLOAT),
+        )
+    ]
+)
 def nearest_edge(
     indptr: np.ndarray,
     segments: np.ndarray,

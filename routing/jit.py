@@ -4,10 +4,11 @@ Every kernel (Dijkstra, isochrone fields, network simplification, the siting sol
 compiled by numba in nopython mode, releases the GIL so that threads run kernels on every core,
 and is cached on disk so that later processes load it instead of compiling it again.
 
-The kernels a plan calls from Python (its *entries*) are also compiled ahead of time when the
-package is installed (:mod:`quarterhour.routing.aot`, run by ``setup.py``) into the extension
-module ``quarterhour.routing._kernels``, for the signatures they declare: the first
-``quarterhour plan`` of a fresh install then compiles nothing. An entry runs its ahead-of-time
+The kernels a plan, an isochrone or a route calls from Python (its *entries*) are also compiled
+ahead of time when the package is installed (:mod:`quarterhour.routing.aot`, run by
+``setup.py``) into the extension module ``quarterhour.routing._kernels``, for the signatures
+they declare: the first ``quarterhour plan``, ``isochrone`` or ``route`` of a fresh install (and
+the warm-up of ``quarterhour serve``) then compiles nothing. An entry runs its ahead-of-time
 version only when
 
 - the extension module was built from these very sources (a digest of the kernel modules is
@@ -52,6 +53,10 @@ COMPILED_MODULE = "quarterhour.routing._kernels"
 KERNEL_MODULES = (
     "quarterhour.routing.dijkstra",
     "quarterhour.routing.simplify",
+    "quarterhour.routing.edge_grid",
+    "quarterhour.routing.contour",
+    "quarterhour.routing.isochrone_kernels",
+    "quarterhour.routing.route_kernels",
     "quarterhour.siting.assign",
     "quarterhour.siting.kernels.pattern",
     "quarterhour.siting.kernels.min_cover",
@@ -63,8 +68,10 @@ DIGEST_EXPORT = "source_digest"
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Types for declaring signatures: C-contiguous 1-D arrays (writable and read-only) and scalars.
+# Types for declaring signatures: C-contiguous 1-D arrays (writable and read-only), 2-D arrays of
+# floats (``(n, 2)`` points, grids) and scalars.
 BOOLS = types.Array(types.boolean, 1, "C")
+INT8S = types.Array(types.int8, 1, "C")
 INT32S = types.Array(types.int32, 1, "C")
 INT64S = types.Array(types.int64, 1, "C")
 UINT64S = types.Array(types.uint64, 1, "C")
@@ -72,6 +79,8 @@ FLOATS = types.Array(types.float64, 1, "C")
 INT32S_READ = INT32S.copy(readonly=True)
 INT64S_READ = INT64S.copy(readonly=True)
 FLOATS_READ = FLOATS.copy(readonly=True)
+FLOATS_2D = types.Array(types.float64, 2, "C")
+FLOATS_2D_READ = FLOATS_2D.copy(readonly=True)
 INT = types.int64
 FLOAT = types.float64
 BOOL = types.boolean

@@ -15,17 +15,23 @@ import scipy.sparse as sp
 
 from quarterhour import settings
 from quarterhour.routing import jit
+from quarterhour.routing.isochrone import isochrone, to_geojson
+from quarterhour.routing.route import nearest_routes, shortest_route
 from quarterhour.siting.assign import nearest_in_rows
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+    from quarterhour.routing.graph import WalkNetwork
 
 REINSTALL = (
     "the compiled kernels are missing or stale: pip install -e . (needs gcc, Python headers)"
 )
 
 
-def _plan(folder: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _quarterhour(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``quarterhour *args`` with numba's cache and the network cache (empty) in tmp_path."""
     environment = {
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
@@ -33,7 +39,7 @@ def _plan(folder: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.Co
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "quarterhour", "plan", "-v", "-o", str(folder), *args],
+        [sys.executable, "-m", "quarterhour", *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -42,11 +48,26 @@ def _plan(folder: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.Co
     )
 
 
+def _plan(folder: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _quarterhour(tmp_path, "plan", "-v", "-o", str(folder), *args, **env)
+
+
+def _compiled_at_run_time(tmp_path: Path) -> list[str]:
+    """The kernels numba compiled (and cached) in a run of :func:`_quarterhour`."""
+    return sorted(path.name for path in (tmp_path / "numba").rglob("*.nbi"))
+
+
 def test_the_install_compiled_every_entry() -> None:
     module = jit.compiled_module()
     assert module is not None, REINSTALL
     kernels = jit.entries([importlib.import_module(name) for name in jit.KERNEL_MODULES])
-    assert {kernel.__name__ for kernel in kernels} >= {"walk_times_chunk", "nearest_in_rows"}
+    assert {kernel.__name__ for kernel in kernels} >= {
+        "walk_times_chunk",
+        "nearest_in_rows",
+        "_time_grid",
+        "filled_contours",
+        "route_search",
+    }
     for kernel in kernels:
         for index in range(len(kernel.signatures)):
             assert hasattr(module, jit.export_name(kernel, index)), (kernel, index)
@@ -58,9 +79,91 @@ def test_a_first_plan_compiles_nothing(tmp_path: Path, args: tuple[str, ...]) ->
     """A fresh numba cache and network cache: the plan writes nothing to numba's cache."""
     done = _plan(tmp_path / "plan", tmp_path, *args)
     assert done.returncode == 0, done.stderr
-    compiled = sorted(path.name for path in (tmp_path / "numba").rglob("*.nbi"))
+    compiled = _compiled_at_run_time(tmp_path)
     assert compiled == [], f"compiled at run time: {compiled}\n{done.stderr}"
     assert "compiled kernel" not in done.stderr
+
+
+FIRST_REQUESTS = {
+    "isochrone": ("isochrone", "--lon", "121.47", "--lat", "31.23", "--crs", "wgs84"),
+    "isochrone-meters": (
+        *("isochrone", "--lon", "121.48", "--lat", "31.235", "--crs", "wgs84"),
+        *("--meters", "300", "800", "--out-crs", "gcj02", "--denoise", "0.5"),
+    ),
+    "route": (
+        *("route", "--from-lon", "121.47", "--from-lat", "31.23"),
+        *("--to-lon", "121.475", "--to-lat", "31.232", "--crs", "wgs84"),
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", FIRST_REQUESTS.values(), ids=FIRST_REQUESTS.keys())
+def test_a_first_isochrone_or_route_compiles_nothing(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """A fresh numba cache and network cache: the command writes nothing to numba's cache."""
+    done = _quarterhour(tmp_path, *args, "-v", "-o", str(tmp_path / "out.geojson"))
+    assert done.returncode == 0, done.stderr
+    compiled = _compiled_at_run_time(tmp_path)
+    assert compiled == [], f"compiled at run time: {compiled}\n{done.stderr}"
+    assert "compiled kernel" not in done.stderr
+    assert json.loads((tmp_path / "out.geojson").read_text())["type"].startswith("Feature")
+
+
+def _isochrones_and_routes(network: WalkNetwork) -> list[object]:
+    """Isochrones (time, distance, outlines) and routes: every entry of those requests."""
+    results: list[object] = []
+    for lon, lat, options in [
+        (121.47, 31.23, {"minutes": [5, 10, 15]}),
+        (121.48, 31.235, {"meters": [300, 800], "buffer_m": 30.0}),
+    ]:
+        found = isochrone(network, lon, lat, **options)
+        results.extend([found.xy, found.ring_offsets, found.poly_offsets, found.level_offsets])
+        results.append(to_geojson(found, network, denoise=0.5))
+        results.append(to_geojson(found, network, polygons=False, generalize_m=10.0))
+    routes = [
+        shortest_route(network, 121.47, 31.23, 121.475, 31.232),
+        *(
+            found
+            for _, found in nearest_routes(
+                network,
+                121.47,
+                31.23,
+                np.array([121.472, 121.468]),
+                np.array([31.231, 31.226]),
+                k=2,
+            )
+        ),
+    ]
+    for found in routes:
+        results.extend([found.x, found.y, found.nodes, found.edges, found.meters, found.kind])
+    return results
+
+
+@pytest.mark.slow
+def test_compiled_and_jit_isochrones_and_routes_are_the_same(
+    network_of: Callable[[str], WalkNetwork], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    network = network_of("shanghai_center")
+    assert jit.compiled_module() is not None, REINSTALL
+    just_in_time: list[str] = []
+    compile_for = jit.AheadOfTime._compile_for
+
+    def recorded(kernel: jit.AheadOfTime, args: tuple[object, ...]) -> None:
+        just_in_time.append(kernel.__name__)
+        compile_for(kernel, args)
+
+    monkeypatch.setattr(jit.AheadOfTime, "_compile_for", recorded)
+    compiled = _isochrones_and_routes(network)
+    assert just_in_time == [], f"taken by the JIT: {sorted(set(just_in_time))}"
+    monkeypatch.setattr(settings, "use_compiled_kernels", False)
+    jitted = _isochrones_and_routes(network)
+    assert set(just_in_time) >= {"_time_grid", "nearest_edge", "filled_contours", "route_search"}
+    assert len(compiled) == len(jitted)
+    for index, (a, b) in enumerate(zip(compiled, jitted, strict=True)):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=str(index))
+        else:
+            assert a == b, index
 
 
 @pytest.mark.slow
