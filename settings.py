@@ -46,6 +46,11 @@ use_cache: bool = True
 use_compiled_kernels: bool = os.environ.get("QUARTERHOUR_AOT", "1") != "0"
 """Whether kernels compiled at install run (else numba compiles them at first use)."""
 
+search_runs: int | None = None
+"""Minimum-cover searches run side by side from the same first cover with their own seeds (the
+smallest cover wins); ``None``: one per core. More runs find smaller covers in the same time on
+more cores; the answer depends on the number of runs."""
+
 attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 

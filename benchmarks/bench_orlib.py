@@ -1,7 +1,8 @@
 """Minimum cover on Beasley's OR-Library set-covering instances, solved as unicost problems.
 
     python benchmarks/bench_orlib.py [--instance scp41 scpnrg1 ...] [--series 4 nre cyc ...]
-                                     [--effort 0.5] [--time-limit S] [--highs S] [--csv out.csv]
+                                     [--effort 0.5] [--runs N] [--time-limit S] [--highs S]
+                                     [--csv out.csv]
 
 The 83 instances of data/orlib (series 4, 5, 6, A-E, NRE-NRH, CYC, CLR, rail; provenance and
 best-known values in data/README.md) go through the public entry, as a planner's matrix would:
@@ -28,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from quarterhour import settings
 from quarterhour.siting import CoverageModel
 from quarterhour.siting.bounds import cover_highs
 
@@ -92,10 +94,14 @@ def main() -> None:
     parser.add_argument("--instance", nargs="+", help="instance names (default: all 83)")
     parser.add_argument("--series", nargs="+", choices=SERIES_ORDER, help="only these series")
     parser.add_argument("--effort", default=None, help="effort 0..1 or fast/default/thorough")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="searches side by side (default: one per core)"
+    )
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per instance")
     parser.add_argument("--highs", type=float, default=0.0, help="also run HiGHS, S seconds each")
     parser.add_argument("--csv", type=Path, help="write the per-instance table here")
     options = parser.parse_args()
+    settings.search_runs = options.runs
     logging.basicConfig(level=logging.WARNING)
     known = orlib_best_known()
     names = options.instance or list(known)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quarterhour import settings
+from quarterhour.routing.dijkstra import kernel_pool, worker_count
 from quarterhour.routing.jit import work_clock
 from quarterhour.routing.progress import progress_bar
 from quarterhour.siting.kernels.min_cover import (
@@ -247,27 +249,42 @@ def local_search(
     deadline: float = math.inf,
     seed: int = 0,
     fixed: int = 0,
+    runs: int | None = None,
     quiet: bool = True,
 ) -> tuple[np.ndarray, dict[str, int | str | bool]]:
     """Run :func:`~quarterhour.siting.kernels.min_cover.row_weighting_search` within a budget.
 
+    ``runs`` searches (default ``settings.search_runs``, else one per kernel thread,
+    :func:`~quarterhour.routing.dijkstra.worker_count`) start from the same cover with seeds
+    ``seed``, ``seed + 1`` ... and run side by side on the kernel threads, each within the step
+    and stall limits of ``budget``; the smallest best cover wins (ties to the smaller seed), and
+    one reaching ``target`` stops all.
     The kernel runs in chunks of steps and the clock is read between chunks (numba has no
-    clock); a chunk stops and resumes the search exactly, so the answer depends on the seed and
-    the step limits only, unless the clock cuts it, which the stats say: ``search_stop`` is
-    ``"effort"`` past ``budget_end`` (:func:`~quarterhour.routing.jit.work_clock` seconds: the
-    budget's own time, compiling excluded) and ``"time limit"`` past ``deadline``
-    (``time.perf_counter()`` seconds: the caller's limit). ``fixed`` columns outside ``pattern``
-    (forced by the reductions) count in the cover's size and bound for the stall. Unless
-    ``quiet``, a bar counts the steps and shows the best cover so far.
+    clock); a chunk stops and resumes a search exactly, so the answer depends on the seed, the
+    runs and the step limits only, unless the clock cuts it, which the stats say:
+    ``search_stop`` is ``"effort"`` past ``budget_end`` (:func:`~quarterhour.routing.jit.
+    work_clock` seconds: the budget's own time, compiling excluded) and ``"time limit"`` past
+    ``deadline`` (``time.perf_counter()`` seconds: the caller's limit). ``fixed`` columns outside
+    ``pattern`` (forced by the reductions) count in the cover's size and bound for the stall.
+    Unless ``quiet``, a bar counts the steps and shows the best cover so far.
 
-    Returns the best cover (bool per column) and the search's stats.
+    Returns the best cover (bool per column) and the search's stats (``search_steps`` summed
+    over the runs).
     """
+    runs = runs or settings.search_runs or worker_count()
     stall = budget.stall_for(int(start.sum()) + fixed, float(target + fixed), pattern.n_cols)
-    state = start_search(pattern, start, seed)
+    states = [start_search(pattern, start, seed + run) for run in range(runs)]
+    active = list(range(runs))
     chunk = 100  # grown below to about 20 chunks a second (a dense instance's step is slow)
     stop = "steps"
+
+    def advance(run: int) -> int:
+        until = min(int(states[run].scalars[STEP]) + chunk, budget.max_steps)
+        status = row_weighting_search(pattern, states[run], target, until, stall)
+        return 3 if status == 0 and until >= budget.max_steps else status
+
     with progress_bar(total=None, desc="siting search", unit="step", quiet=quiet) as bar:
-        while True:
+        while active:
             began = time.perf_counter()
             if began >= deadline:
                 stop = "time limit"
@@ -276,34 +293,36 @@ def local_search(
             if left <= 0:
                 stop = "effort"
                 break
-            step = int(state.scalars[STEP])
-            until = min(step + chunk, budget.max_steps)
-            status = row_weighting_search(pattern, state, target, until, stall)
+            running = len(active)
+            steps_before = sum(int(states[run].scalars[STEP]) for run in active)
+            statuses = list(kernel_pool().map(advance, active))
             elapsed = time.perf_counter() - began
-            bar.update(int(state.scalars[STEP]) - bar.n)
+            advanced = sum(int(states[run].scalars[STEP]) for run in active) - steps_before
+            steps = sum(int(state.scalars[STEP]) for state in states)
+            best_size = min(int(state.scalars[BEST_SIZE]) for state in states)
+            bar.update(steps - bar.n)
             bar.set_postfix_str(
-                f"cover {int(state.scalars[BEST_SIZE]) + fixed:,} (bound {target + fixed:,})",
-                refresh=False,
+                f"cover {best_size + fixed:,} (bound {target + fixed:,})", refresh=False
             )
-            if status == 1:
+            if 1 in statuses:
                 stop = "bound"
                 break
-            if status == 2:
-                stop = "stall"
-                break
-            if until >= budget.max_steps:
-                break
-            per_step = max(elapsed, 1e-6) / max(until - step, 1)
+            for run, status in zip(list(active), statuses, strict=True):
+                if status:  # 2: stalled, 3: at the step limit; the last one to end names the stop
+                    active.remove(run)
+                    stop = "stall" if status == 2 else "steps"
+            per_step = max(elapsed, 1e-6) * running / max(advanced, 1)  # one run's step
             left -= elapsed
             chunk = int(min(max(0.05 / per_step, 10), max(left / per_step, 10), 1e7))
-    best = state.best
+    winner = min(range(runs), key=lambda run: (int(states[run].scalars[BEST_SIZE]), run))
     stats: dict[str, int | str | bool] = {
-        "search_steps": int(state.scalars[STEP]),
-        "search_best_step": int(state.scalars[BEST_STEP]),
+        "search_runs": runs,
+        "search_steps": sum(int(state.scalars[STEP]) for state in states),
+        "search_best_step": int(states[winner].scalars[BEST_STEP]),
         "search_stall_steps": stall,
         "search_stop": stop,
     }
-    return best, stats
+    return states[winner].best, stats
 
 
 def heuristic_cover(

@@ -175,7 +175,7 @@ def test_same_budget_same_answer() -> None:
     second = heuristic_cover(pattern, budget=budget)
     np.testing.assert_array_equal(first.columns, second.columns)
     assert first.stats["search_stop"] == "steps" == second.stats["search_stop"]
-    assert first.stats["search_steps"] == 30_000
+    assert first.stats["search_steps"] == 30_000 * first.stats["search_runs"]
 
 
 def test_time_limit_cuts_the_search_and_says_so() -> None:
@@ -250,3 +250,17 @@ def test_highs_never_runs_past_its_time_limit(integral: bool) -> None:
     assert elapsed < 0.2 + KILL_GRACE_S + 0.5, elapsed
     if not outcome.optimal:
         assert outcome.columns is None or covers_every_row(matrix, outcome.columns)
+
+
+def test_runs_side_by_side_keep_the_best_of_their_seeds() -> None:
+    pattern = CoverPattern.from_matrix(orlib_instance("scp41"))
+    start = np.zeros(pattern.n_cols, bool)
+    start[greedy_cover(pattern, prune=True)] = True
+    budget = SearchBudget(max_steps=20_000, stall_steps=10**9, seconds=math.inf)
+    alone = [local_search(pattern, start, 0, budget, seed=seed, runs=1)[0] for seed in (4, 5)]
+    best, stats = local_search(pattern, start, 0, budget, seed=4, runs=2)
+    sizes = [int(cover.sum()) for cover in alone]
+    winner = alone[int(np.argmin(sizes))]  # ties to the smaller seed
+    np.testing.assert_array_equal(best, winner)
+    assert stats["search_runs"] == 2 and stats["search_steps"] == 40_000
+    assert stats["search_stop"] == "steps"
