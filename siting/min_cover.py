@@ -23,6 +23,7 @@ from quarterhour.siting.kernels.min_cover import (
     BEST_SIZE,
     BEST_STEP,
     STEP,
+    UNLIMITED_WORK,
     SearchState,
     dominated_columns,
     dominated_rows,
@@ -226,6 +227,20 @@ LAGRANGIAN_SHARE = 0.3
 """Share of the remaining seconds the Lagrangian bound may take (estimated from the nonzeros)."""
 SECONDS_PER_NONZERO = 12e-9
 """Estimated seconds of one subgradient iteration per nonzero of the pattern."""
+TWO_FOR_ONE_SHARE = 0.3
+"""Share of the time left to the caller's deadline that 2-for-1 swaps may take."""
+WORK_PER_SECOND = 5e8
+"""Pattern entries :func:`~quarterhour.siting.kernels.min_cover.two_for_one` visits a second
+(about 7e8 measured on an unreduced 6,000-point street instance; a slower machine overruns its
+share, not the whole time left)."""
+
+
+def _work_until(deadline: float, share: float) -> int:
+    """The ``max_work`` of a :func:`two_for_one` given ``share`` of the time left to ``deadline``."""
+    if math.isinf(deadline):
+        return UNLIMITED_WORK
+    left = max(deadline - time.perf_counter(), 0.0)
+    return int(min(share * left * WORK_PER_SECOND, UNLIMITED_WORK))
 
 
 def search_weights(state: SearchState) -> np.ndarray:
@@ -380,8 +395,7 @@ def heuristic_cover(
         chosen = np.zeros(sub.n_cols, bool)
         chosen[greedy_cover(sub, prune=True)] = True
         counts = cover_counts(sub, chosen, sub.n_rows)
-        if time.perf_counter() < deadline:
-            two_for_one(sub, chosen, counts)
+        two_for_one(sub, chosen, counts, _work_until(deadline, TWO_FOR_ONE_SHARE))
         stats["greedy_local"] = int(chosen.sum())
         # As many subgradient steps as a share of the time left affords (at least 20 within
         # the effort's budget), none past the caller's deadline: the trivial bound then stands.

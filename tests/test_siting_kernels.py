@@ -20,6 +20,7 @@ from quarterhour.siting.assign import nearest_in_rows
 from quarterhour.siting.kernels.max_cover import coverage_swaps, max_cover_lagrangian_bound
 from quarterhour.siting.kernels.min_cover import (
     STEP,
+    UNLIMITED_WORK,
     dominated_columns,
     dominated_rows,
     lagrangian_cover,
@@ -96,7 +97,7 @@ def test_dominated_rows_and_columns(pattern: CoverPattern) -> None:
 def test_two_for_one_saves_a_station(pattern: CoverPattern) -> None:
     chosen = chosen_of([0, 1, 2])  # a cover of three, with no redundant column
     counts = cover_counts(pattern, chosen, 5)
-    assert two_for_one(pattern, chosen, counts) == 1
+    assert two_for_one(pattern, chosen, counts, UNLIMITED_WORK) == 1
     assert np.flatnonzero(chosen).tolist() == [1, 3]
 
 

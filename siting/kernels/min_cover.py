@@ -116,17 +116,26 @@ def dominated_columns(pattern: CoverPattern, row_active: np.ndarray) -> np.ndarr
     return dominated
 
 
-@kernel(ahead_of_time=[INT(PATTERN, BOOLS, INT64S)])
-def two_for_one(pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray) -> int:
+UNLIMITED_WORK = 1 << 62
+"""``max_work`` of a :func:`two_for_one` that runs until no move helps."""
+
+
+@kernel(ahead_of_time=[INT(PATTERN, BOOLS, INT64S, INT)])
+def two_for_one(
+    pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray, max_work: int
+) -> int:
     """Local search: replace a chosen column by another when that makes a third one redundant.
 
     For each chosen column ``a`` and each unchosen ``c`` covering every row only ``a`` covers, swap
     ``a`` for ``c`` and drop any chosen column that has become redundant; undo the swap if none did.
-    Repeats until no move helps. Returns the number of columns saved.
+    Repeats until no move helps, or stops between two tries once about ``max_work`` pattern
+    entries have been visited (a bound on its time; the cover stays valid). Returns the number of
+    columns saved.
     """
     col_ptr, col_rows, row_ptr, row_cols = pattern
     n_cols = col_ptr.size - 1
     saved = 0
+    work = 0
     improved = True
     while improved:
         improved = False
@@ -152,6 +161,9 @@ def two_for_one(pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray) -
                 c = row_cols[cpos]
                 if chosen[c]:
                     continue
+                if work > max_work:
+                    return saved
+                work += 2 * (col_ptr[a + 1] - col_ptr[a]) + col_ptr[c + 1] - col_ptr[c]
                 drop_column(pattern, counts, chosen, a)
                 add_column(pattern, counts, chosen, c)
                 feasible = True
@@ -164,6 +176,7 @@ def two_for_one(pattern: CoverPattern, chosen: np.ndarray, counts: np.ndarray) -
                     # only columns meeting a row of ``c`` may have become redundant
                     for pos in range(col_ptr[c], col_ptr[c + 1]):
                         row = col_rows[pos]
+                        work += row_ptr[row + 1] - row_ptr[row]
                         for bpos in range(row_ptr[row], row_ptr[row + 1]):
                             b = row_cols[bpos]
                             if b != c and chosen[b] and is_redundant(pattern, counts, b):
@@ -309,7 +322,7 @@ def lagrangian_cover(
         if iteration % primal_every == 0 or iteration == 1:
             size = _primal_from_costs(pattern, reduced, mult, chosen, counts, order)
             if size < best_size:
-                size -= two_for_one(pattern, chosen, counts)
+                size -= two_for_one(pattern, chosen, counts, UNLIMITED_WORK)
                 if size < best_size:
                     best_size = size
                     best[:] = chosen
