@@ -105,9 +105,14 @@ def snapped_walk_times(
     minutes: float | None = None,
     speed_kmh: float | None = None,
     meters: float | None = None,
+    sorted_targets: bool = True,
     quiet: bool = False,
 ) -> WalkTimes:
-    """Walk costs between already snapped sources and targets; see :func:`walk_time_matrix`."""
+    """Walk costs between already snapped sources and targets; see :func:`walk_time_matrix`.
+
+    With ``sorted_targets=False`` a row's targets stay in the order the walk reached them (for a
+    caller that reorders the matrix anyway).
+    """
     limit, metric = check_limit(minutes=minutes, meters=meters)
     speed = check_speed(speed_kmh)
     per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
@@ -152,7 +157,8 @@ def snapped_walk_times(
             n_cols=n_dst,
             progress=bar.update,
         )
-    matrix = with_sorted_indices(matrix)
+    if sorted_targets:
+        matrix = with_sorted_indices(matrix)
     log.info(
         "walk-time matrix %s x %s with %s pairs within %g %s",
         f"{n_src:,}",
@@ -397,6 +403,7 @@ def walk_time_chunks(
     meters: float | None = None,
     pairs_per_chunk: int = 2_000_000,
     per_source: float | None = None,
+    sorted_targets: bool = True,
     quiet: bool = False,
 ) -> Iterator[tuple[int, WalkTimes]]:
     """Walk times of the sources in chunks, so that a large matrix never sits in memory whole.
@@ -413,6 +420,8 @@ def walk_time_chunks(
         About how many pairs a chunk holds (its memory: about 12 bytes a pair).
     per_source
         Mean pairs of a source, if known (see :func:`estimate_pairs`); else estimated here.
+    sorted_targets
+        Sort each row's targets (see :func:`snapped_walk_times`).
     quiet
         Hide the progress bar.
 
@@ -439,6 +448,7 @@ def walk_time_chunks(
                     minutes=minutes,
                     speed_kmh=speed_kmh,
                     meters=meters,
+                    sorted_targets=sorted_targets,
                     quiet=True,
                 ),
             )
@@ -462,6 +472,9 @@ def bounded_walk_times(
     quiet: bool = False,
 ) -> WalkTimes:
     """Walk times within bounds: refuse a matrix over ``max_pairs``, stop at ``deadline``.
+
+    A row's targets are left in the order the walk reached them (the siting model reorders the
+    matrix by id and sorts it once).
 
     Parameters
     ----------
@@ -494,6 +507,7 @@ def bounded_walk_times(
             minutes=minutes,
             speed_kmh=speed_kmh,
             meters=meters,
+            sorted_targets=False,
             quiet=quiet,
         )
     limit = {"minutes": minutes, "speed_kmh": speed_kmh, "meters": meters}
@@ -514,6 +528,7 @@ def bounded_walk_times(
         dst_snap,
         per_source=estimate.per_source,
         pairs_per_chunk=250_000 if deadline is not None else 2_000_000,
+        sorted_targets=False,
         quiet=quiet,
         **limit,
     )
@@ -527,6 +542,8 @@ def bounded_walk_times(
             )
             raise TimeLimitError(msg)
     if last is None:
-        return snapped_walk_times(network, src_snap, dst_snap, quiet=True, **limit)
+        return snapped_walk_times(
+            network, src_snap, dst_snap, sorted_targets=False, quiet=True, **limit
+        )
     matrix = sp.vstack(pieces, format="csr") if len(pieces) > 1 else pieces[0]
     return replace(last, matrix=matrix, src_snap=src_snap)

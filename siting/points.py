@@ -91,9 +91,16 @@ def site_table(points: PointSet, *, existing: bool, boundary: shapely.Geometry |
 def scatter(
     matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, *, shape: tuple[int, int]
 ) -> sp.csr_matrix:
-    """Put the entries of a smaller matrix at rows ``rows`` and columns ``cols`` of a larger one."""
-    pairs = matrix.tocoo()
-    return sp.csr_matrix((pairs.data, (rows[pairs.row], cols[pairs.col])), shape=shape)
+    """Put a smaller matrix's entries at rows ``rows`` (increasing) and columns ``cols`` of a larger one.
+
+    Each row keeps its entries in their order, explicit zeros included.
+    """
+    matrix = sp.csr_matrix(matrix)
+    per_row = np.zeros(shape[0], dtype=np.int64)
+    per_row[rows] = np.diff(matrix.indptr)
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(per_row, out=indptr[1:])
+    return sp.csr_matrix((matrix.data, cols[matrix.indices], indptr), shape=shape)
 
 
 def inactive_station_warnings(sites: SiteTable) -> list[str]:
