@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numba
+import numpy as np
+from numba._dispatcher import compute_fingerprint
 from numba.core import types
 from numba.extending import typeof_impl
 
@@ -181,15 +183,36 @@ class AheadOfTime:
         self.__module__ = dispatcher.py_func.__module__
         self.__doc__ = dispatcher.py_func.__doc__
         self.__wrapped__ = dispatcher.py_func
+        self._chosen: dict[tuple[tuple[bytes, ...], tuple[type, ...]], Callable | None] = {}
 
     def __repr__(self) -> str:
         return f"<kernel {self.__module__}.{self.__name__}, ahead of time>"
 
     def compiled_for(self, args: tuple[object, ...]) -> Callable[..., object] | None:
-        """The ahead-of-time function that takes ``args``, or None."""
+        """The ahead-of-time function that takes ``args``, or None.
+
+        The choice is remembered per numba type fingerprint of the arguments (dtype, layout,
+        dimensions, writability: what ``numba.typeof`` would tell, in a few microseconds instead
+        of hundreds) and their Python types; arrays that are not aligned are always typed.
+        """
         module = compiled_module()
         if module is None:
             return None
+        try:
+            key = (tuple(map(compute_fingerprint, args)), tuple(map(type, args)))
+        except NotImplementedError:
+            key = None
+        if key is not None and all(
+            arg.flags.aligned for arg in args if isinstance(arg, np.ndarray)
+        ):
+            if key not in self._chosen:
+                self._chosen[key] = self._typed_choice(module, args)
+            return self._chosen[key]
+        return self._typed_choice(module, args)
+
+    def _typed_choice(
+        self, module: ModuleType, args: tuple[object, ...]
+    ) -> Callable[..., object] | None:
         arg_types = tuple(numba.typeof(arg) for arg in args)
         for index, signature in enumerate(self.signatures):
             if len(signature.args) == len(arg_types) and all(
