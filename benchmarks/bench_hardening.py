@@ -146,23 +146,19 @@ def main() -> None:
             watcher = threading.Thread(target=health_latencies, args=(url, stop, latencies))
             watcher.start()
             attack = {"communities": points(10_000, 1), "minutes": 60, "speed_kmh": 20}
-            for round_ in range(args.rounds):
-                with MemoryWatch(process.pid) as memory:
-                    answers = post_all(url, [attack] * 3)
-                print(
-                    f"attack x3 (round {round_ + 1}): "
-                    + ", ".join(f"{code} {kind} in {s:.2f} s" for code, s, kind in answers)
-                    + f"; peak growth {memory.peak:.0f} MB"
-                )
             admitted = {"communities": points(10_000, 2), "minutes": 20}
-            for round_ in range(args.rounds):
-                with MemoryWatch(process.pid) as memory:
-                    answers = post_all(url, [admitted] * 4)
-                print(
-                    f"10,000 points x 20 min, 4 at once (round {round_ + 1}): "
-                    + ", ".join(f"{code} {kind} in {s:.2f} s" for code, s, kind in answers)
-                    + f"; peak growth {memory.peak:.0f} MB of the {BUDGET_MB} MB budget"
-                )
+            for label, body, copies in (
+                ("attack x3", attack, 3),
+                ("10,000 points x 20 min, 4 at once", admitted, 4),
+            ):
+                for round_ in range(args.rounds):
+                    with MemoryWatch(process.pid) as memory:
+                        answers = post_all(url, [body] * copies)
+                    print(
+                        f"{label} (round {round_ + 1}): "
+                        + ", ".join(f"{code} {kind} in {s:.2f} s" for code, s, kind in answers)
+                        + f"; peak growth {memory.peak:.0f} MB of the {BUDGET_MB} MB budget"
+                    )
             overshoots = []
             cases = {
                 "10,000 points x 25 min": {"communities": points(10_000, 3), "minutes": 25},

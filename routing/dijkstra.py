@@ -397,24 +397,3 @@ def run_in_chunks(
     else:
         cols, vals = np.empty(0, dtype=np.int32), np.empty(0)
     return csr_matrix((vals, cols, indptr), shape=(n_rows, n_cols))
-
-
-def with_sorted_indices(matrix: csr_matrix) -> csr_matrix:
-    """``matrix`` with each row's columns in ascending order, explicit zeros kept.
-
-    Two counting-sort passes (to columns and back) take O(nnz), where sorting every row takes
-    O(nnz log) and twice as long on millions of pairs.
-    """
-    return matrix.tocsc().tocsr()
-
-
-def permuted(matrix: csr_matrix, rows: np.ndarray, cols: np.ndarray) -> csr_matrix:
-    """``matrix[rows][:, cols]`` (permutations) with sorted indices, explicit zeros kept."""
-    if not np.array_equal(rows, np.arange(matrix.shape[0])):
-        matrix = matrix[rows]
-    if np.array_equal(cols, np.arange(matrix.shape[1])):
-        return matrix if matrix.has_sorted_indices else with_sorted_indices(matrix)
-    new_col = np.empty(len(cols), dtype=np.int64)
-    new_col[cols] = np.arange(len(cols))
-    moved = csr_matrix((matrix.data, new_col[matrix.indices], matrix.indptr), shape=matrix.shape)
-    return with_sorted_indices(moved)

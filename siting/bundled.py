@@ -30,7 +30,8 @@ class AreaSelection:
     counts
         ``read`` (rows of the list), ``in_area``, ``outside_box`` (outside the network's
         bounding box) and ``off_streets`` (inside it, farther than ``snap_max_m`` metres from
-        every street), for ``summary.json``'s ``inputs`` and the report.
+        every street), with the ``snap_max_m`` they were counted at, for ``summary.json``'s
+        ``inputs`` and the report.
     """
 
     points: PointSet

@@ -293,8 +293,8 @@ def local_search(
     chunk = 100  # grown below to about 20 chunks a second (a dense instance's step is slow)
     stop = "steps"
 
-    def advance(run: int) -> int:
-        until = min(int(states[run].scalars[STEP]) + chunk, budget.max_steps)
+    def advance(run: int, steps: int) -> int:
+        until = min(int(states[run].scalars[STEP]) + steps, budget.max_steps)
         status = row_weighting_search(pattern, states[run], target, until, stall)
         return 3 if status == 0 and until >= budget.max_steps else status
 
@@ -310,7 +310,7 @@ def local_search(
                 break
             running = len(active)
             steps_before = sum(int(states[run].scalars[STEP]) for run in active)
-            statuses = list(kernel_pool().map(advance, active))
+            statuses = list(kernel_pool().map(advance, active, [chunk] * running))
             elapsed = time.perf_counter() - began
             advanced = sum(int(states[run].scalars[STEP]) for run in active) - steps_before
             steps = sum(int(state.scalars[STEP]) for state in states)

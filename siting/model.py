@@ -14,7 +14,6 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, as_point_set
-from quarterhour.routing.dijkstra import permuted
 from quarterhour.routing.jit import seconds_compiling
 from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
@@ -26,6 +25,7 @@ from quarterhour.siting.points import (
     inactive_station_warnings,
     inside,
     missed_network_message,
+    permuted,
     scatter,
     site_table,
 )
@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     PointsLike = PointSet | gpd.GeoDataFrame | pd.DataFrame
 
 log = logging.getLogger("quarterhour")
+
+
+ASSEMBLY_SECONDS_PER_PAIR = 1.5e-7
+"""Seconds per pair within the limit that building a model from walk times and solving it at
+least greedily take (placing and sorting the matrix, reductions, tables: about 0.6 s for 4.2
+million pairs on the development machine); a ``deadline`` keeps that much for them."""
 
 
 def _sorted_order(ids: np.ndarray) -> np.ndarray:
@@ -309,7 +315,9 @@ class CoverageModel:
             Refuse (``TooLargeError``), before computing them, walk times expected to hold more
             pairs within the limit than this: a bound on memory.
         deadline
-            A ``time.monotonic()`` time past which the walk times stop (``TimeLimitError``).
+            A ``time.monotonic()`` time the model should be built by: the walk times stop
+            (``TimeLimitError``) early enough to leave ``ASSEMBLY_SECONDS_PER_PAIR`` for each
+            pair expected.
         quiet
             Hide progress bars (of the network build and of the walk times).
         """
@@ -354,6 +362,7 @@ class CoverageModel:
             meters=limit.meters,
             max_pairs=max_pairs,
             deadline=deadline,
+            reserve_per_pair=ASSEMBLY_SECONDS_PER_PAIR,
             quiet=quiet,
         )
         matrix = scatter(

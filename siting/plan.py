@@ -17,12 +17,6 @@ if TYPE_CHECKING:
     from quarterhour.siting.model import PointsLike
 
 
-WALK_TIMES_SHARE = 0.8
-"""Share of a plan's ``time_limit`` the walk times may take: past it they stop, so that the
-coverage matrix, the search and the tables (whose time grows with the pairs) finish within the
-limit, and a plan that would come late is refused on time instead."""
-
-
 def run_plan(
     network: WalkNetwork | str,
     communities: PointsLike,
@@ -64,9 +58,9 @@ def run_plan(
         Solve the integer programme with HiGHS (within the time left).
     time_limit
         Seconds the whole plan may take (walk times, search, ``lp_bound`` and ``exact``); past
-        it the best plan found so far is returned. The walk times get ``WALK_TIMES_SHARE`` of it
-        (``TimeLimitError`` if they are not done by then). Default: no limit beyond
-        ``effort``'s own, and 60 s for HiGHS in ``exact``.
+        it the best plan found so far is returned (``TimeLimitError`` if the walk times are not
+        done in time to build the model from them). Default: no limit beyond ``effort``'s own,
+        and 60 s for HiGHS in ``exact``.
     lp_bound
         Also compute the LP-relaxation bound with HiGHS.
     max_pairs
@@ -84,8 +78,7 @@ def run_plan(
     budget = check_budget(budget)  # fail before the walk times are computed
     check_time_limit(time_limit)
     check_effort(effort)
-    started = time.monotonic()
-    deadline = None if time_limit is None else started + time_limit
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     model = CoverageModel.from_points(
         network,
         communities,
@@ -96,7 +89,7 @@ def run_plan(
         meters=meters,
         boundary=boundary,
         max_pairs=max_pairs,
-        deadline=None if time_limit is None else started + WALK_TIMES_SHARE * time_limit,
+        deadline=deadline,
         quiet=quiet,
     )
     remaining = None if deadline is None else max(deadline - time.monotonic(), 0.1)

@@ -10,6 +10,7 @@ import shapely
 
 from quarterhour.geo.districts import district_at, district_of_code
 from quarterhour.routing.network import EXTRACT_HINT
+from quarterhour.routing.walktimes import with_sorted_indices
 from quarterhour.siting.inputs import list_some
 from quarterhour.siting.tables import SiteTable
 
@@ -101,6 +102,18 @@ def scatter(
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(per_row, out=indptr[1:])
     return sp.csr_matrix((matrix.data, cols[matrix.indices], indptr), shape=shape)
+
+
+def permuted(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sp.csr_matrix:
+    """``matrix[rows][:, cols]`` (permutations) with sorted indices, explicit zeros kept."""
+    if not np.array_equal(rows, np.arange(matrix.shape[0])):
+        matrix = matrix[rows]
+    if np.array_equal(cols, np.arange(matrix.shape[1])):
+        return matrix if matrix.has_sorted_indices else with_sorted_indices(matrix)
+    new_col = np.empty(len(cols), dtype=np.int64)
+    new_col[cols] = np.arange(len(cols))
+    moved = sp.csr_matrix((matrix.data, new_col[matrix.indices], matrix.indptr), shape=matrix.shape)
+    return with_sorted_indices(moved)
 
 
 def inactive_station_warnings(sites: SiteTable) -> list[str]:
