@@ -21,6 +21,8 @@ from quarterhour.siting.kernels.min_cover import (
     N_OPEN,
     SIZE,
     STEP,
+    TABU,
+    TABU_BEFORE,
     row_weighting_search,
     start_search,
 )
@@ -150,6 +152,26 @@ def test_kernel_state_stays_consistent() -> None:
         assert members == set(np.flatnonzero(state.chosen))
         assert state.scalars[BEST_SIZE] == state.best.sum()
         assert covers_every_row(pattern.to_matrix(), np.flatnonzero(state.best))
+
+
+def test_a_swap_never_drops_either_of_the_two_columns_added_last() -> None:
+    pattern = CoverPattern.from_matrix(orlib_instance("scp41"))
+    start = np.zeros(pattern.n_cols, bool)
+    start[greedy_cover(pattern)] = True
+    state = start_search(pattern, start, 5)
+    swaps = 0
+    for until in range(1, 3_000):
+        tabu = {int(state.scalars[TABU]), int(state.scalars[TABU_BEFORE])}
+        swap = state.scalars[N_OPEN] > 0  # else the step first drops a column of the cover
+        before = state.chosen.copy()
+        row_weighting_search(pattern, state, 0, until, 10**9)
+        if swap:
+            (dropped,) = np.flatnonzero(before & ~state.chosen)
+            (added,) = np.flatnonzero(state.chosen & ~before)
+            assert dropped not in tabu
+            assert state.scalars[TABU] == added
+            swaps += 1
+    assert swaps > 2_000
 
 
 def test_chunks_give_the_same_search_as_one_run() -> None:

@@ -377,7 +377,8 @@ class SearchState(NamedTuple):
         The step at which each column last entered or left the selection.
     frozen, touched
         Configuration checking: a column that left (at move ``frozen``, else -1) may come back
-        only after a column sharing one of its rows moved (``touched``: each row's last move).
+        only after one of its rows changed between uncovered, covered once and covered more
+        (``touched``: each row's last such move).
     open_rows, open_at
         The uncovered rows (first ``N_OPEN`` entries) and each row's place in that list (-1 if
         covered).
@@ -388,7 +389,8 @@ class SearchState(NamedTuple):
         The xorshift generator's state (one uint64).
     scalars
         int64 counters, indexed by ``STEP``, ``SIZE``, ``BEST_SIZE``, ``N_OPEN``, ``LAST_BETTER``,
-        ``TABU``, ``BEST_STEP``, ``MOVES``.
+        ``TABU`` (the column added last), ``BEST_STEP``, ``MOVES``, ``TABU_BEFORE`` (the one
+        added before it).
     """
 
     chosen: np.ndarray
@@ -413,7 +415,7 @@ class SearchState(NamedTuple):
 STATE = types.NamedTuple((BOOLS, BOOLS, *(INT64S,) * 13, UINT64S, INT64S), SearchState)
 """The numba type of a search state, as compiled ahead of time."""
 
-STEP, SIZE, BEST_SIZE, N_OPEN, LAST_BETTER, TABU, BEST_STEP, MOVES = range(8)
+STEP, SIZE, BEST_SIZE, N_OPEN, LAST_BETTER, TABU, BEST_STEP, MOVES, TABU_BEFORE = range(9)
 
 
 @kernel(ahead_of_time=[STATE(PATTERN, BOOLS, INT)])
@@ -455,11 +457,12 @@ def start_search(pattern: CoverPattern, start: np.ndarray, seed: int) -> SearchS
             size += 1
     rng = np.empty(1, np.uint64)
     rng[0] = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
-    scalars = np.zeros(8, np.int64)
+    scalars = np.zeros(9, np.int64)
     scalars[SIZE] = size
     scalars[BEST_SIZE] = size if n_open == 0 else n_cols + 1
     scalars[N_OPEN] = n_open
     scalars[TABU] = -1
+    scalars[TABU_BEFORE] = -1
     return SearchState(
         chosen,
         chosen.copy(),
@@ -497,8 +500,9 @@ def _flip(pattern: CoverPattern, state: SearchState, col: int, adding: bool) -> 
         base[col] = 0  # its rows counted below as they get uncovered (only it covered them)
     for pos in range(col_ptr[col], col_ptr[col + 1]):
         row = col_rows[pos]
-        touched[row] = move
         sole[row] ^= col
+        if (counts[row] <= 1) if adding else (counts[row] <= 2):
+            touched[row] = move
         if adding:
             counts[row] += 1
             if counts[row] == 1:  # newly covered: settle its weight, no column gains it now
@@ -583,13 +587,13 @@ def _may_add(pattern: CoverPattern, state: SearchState, col: int) -> bool:
 
 
 @kernel(inline=True)
-def _best_member(state: SearchState, skip: int, now: int) -> int:
-    """The chosen column losing the least when dropped (but ``skip``); -1 if there is none."""
+def _best_member(state: SearchState, skip: int, skip_too: int, now: int) -> int:
+    """The chosen column losing the least when dropped (but the two skipped); -1 if none."""
     members = state.members
     best = -1
     for k in range(state.scalars[SIZE]):
         col = members[k]
-        if col != skip and (best < 0 or _preferred(state, now, col, best)):
+        if col not in (skip, skip_too) and (best < 0 or _preferred(state, now, col, best)):
             best = col
     return best
 
@@ -607,9 +611,11 @@ def row_weighting_search(
     From a cover of ``k`` columns, drop the column that loses the least and look for a cover of
     ``k - 1``: each step drops the chosen column of best score and adds, for a random uncovered
     row, its column of best score; rows left uncovered gain weight, so that the search moves on.
-    A dropped column may come back only after a column sharing one of its rows entered or left
-    (configuration checking), the column just added may not leave at once, and ties go to the
-    column unchanged longest, then the smaller index.
+    A dropped column may come back only after one of its rows changed between uncovered,
+    covered once and covered more (configuration checking), the two columns added last may not
+    leave (a tabu list of two, as in Pinard's published implementation; with one, the search
+    needs about twice the steps on the 4-6 and A-D series and fails more often), and ties go to
+    the column unchanged longest, then the smaller index.
 
     Runs from the step ``state`` is at until step ``until_step``, until ``stall_steps`` steps
     passed without a smaller cover, or until a cover of ``lower_bound`` columns is found. The
@@ -637,12 +643,12 @@ def row_weighting_search(
             return 0
         if scalars[N_OPEN] == 0:
             # a cover: drop the column losing the least and look for one a column smaller
-            drop = _best_member(state, -1, step)
+            drop = _best_member(state, -1, -1, step)
             _flip(pattern, state, drop, False)
             stamp[drop] = step
             continue
         # swap: drop the chosen column losing the least (not the one just added) ...
-        drop = _best_member(state, scalars[TABU], step)
+        drop = _best_member(state, scalars[TABU], scalars[TABU_BEFORE], step)
         if drop >= 0:
             _flip(pattern, state, drop, False)
             stamp[drop] = step
@@ -662,6 +668,7 @@ def row_weighting_search(
             add = fallback
         _flip(pattern, state, add, True)
         stamp[add] = step
+        scalars[TABU_BEFORE] = scalars[TABU]
         scalars[TABU] = add
         # the rows still uncovered weigh one more from the next step on (lazily: see SearchState)
         scalars[STEP] = step + 1
