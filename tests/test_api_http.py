@@ -77,6 +77,12 @@ def test_health_reports_the_loaded_data(client: httpx.Client) -> None:
     assert 1500 < body["n_communities"] < 3000  # the compounds inside the central extract
     assert body["n_stations"] == 20
     assert body["attribution"] == "© OpenStreetMap contributors (ODbL)"
+    # the loaded list was clipped to the extract's area: every row of the file is accounted for
+    selection = body["communities_selection"]
+    rows = len(pd.read_csv(settings.data_folder / settings.default_communities))
+    assert selection["read"] == rows
+    assert selection["in_area"] == body["n_communities"]
+    assert selection["in_area"] + selection["outside_box"] + selection["off_streets"] == rows
 
 
 def test_isochrone_is_a_valhalla_compatible_collection(client: httpx.Client) -> None:
@@ -273,6 +279,7 @@ def test_communities_and_coverage_agree(client: httpx.Client) -> None:
     assert {row["community_id"] for row in coverage["communities"] if row["covered"]} == covered
     assert all(row["walk_min"] <= 15 for row in coverage["communities"] if row["covered"])
     assert summary["n_stations"] == 20
+    assert summary["selection"] == client.get("/health").json()["communities_selection"]
     assert (
         client.get("/coverage", params={"minutes": 5}).json()["summary"]["covered"]
         < summary["covered"]
@@ -301,6 +308,9 @@ def test_plan_over_the_loaded_data_covers_more(client: httpx.Client) -> None:
     assert body["summary"]["n_new"] == kinds.count("new") > 10
     assert body["summary"]["covered"] == len(body["covered_ids"])
     assert body["summary"]["covered_share"] > 0.9
+    selection = client.get("/health").json()["communities_selection"]
+    assert body["summary"]["selection"] == selection
+    assert body["summary"]["communities_read"] == selection["in_area"]
     budgeted = client.post("/plan", json={"budget": 3, "existing": []}).json()
     assert budgeted["summary"]["n_new"] == 3 and budgeted["summary"]["objective"] == "max_cover"
 
@@ -317,6 +327,7 @@ def test_plan_over_posted_points(client: httpx.Client) -> None:
     request = {"communities": posted, "crs": "gcj02", "existing": [], "effort": "fast"}
     body = client.post("/plan", json=request).json()
     assert body["summary"]["n_communities"] == len(posted)
+    assert "selection" not in body["summary"]  # posted points are planned as given, none left out
     assert "upper limit on the true gap" in body["summary"]["gap_note"]
     assert body["summary"]["uncoverable"] > 0  # most of Shanghai is off the central network
     # The new stations stand at posted communities (the default candidates) and come back in gcj02.

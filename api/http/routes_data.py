@@ -44,6 +44,7 @@ async def health(state: StateDep) -> HealthOut:
         n_communities=len(state.communities) if state.communities is not None else 0,
         n_stations=len(state.stations) if state.stations is not None else 0,
         attribution=network.attribution,
+        communities_selection=state.communities_selection,
     )
 
 
@@ -147,6 +148,9 @@ def coverage(
 ) -> Response:
     """Coverage audit: which loaded communities reach a loaded station within the limit."""
     audit = audit_of(state, admission, limit)
+    summary = audit.summary
+    if state.communities_selection is not None:
+        summary = {**summary, "selection": state.communities_selection}
     return json_response(
-        {"summary": audit.summary, "communities": audit.communities.to_dict(orient="records")}
+        {"summary": summary, "communities": audit.communities.to_dict(orient="records")}
     )

@@ -77,10 +77,13 @@ def plan(
             max_pairs=admission.max_pairs,
         ).result
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
+    summary = result.summary
+    if request.communities is None and state.communities_selection is not None:
+        summary = {**summary, "selection": state.communities_selection}
     return json_response(
         {
             "stations": features_to_crs(result.to_geojson(), request.out_crs or request.crs),
-            "summary": result.summary,
+            "summary": summary,
             "covered_ids": covered.tolist(),
         }
     )

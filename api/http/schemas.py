@@ -315,7 +315,11 @@ class PlanOut(BaseModel):
         description="GeoJSON FeatureCollection of existing and new stations (kind, rank)"
     )
     summary: dict = Field(
-        description="covered share, number of new stations, bound, gap, method ..."
+        description=(
+            "covered share, number of new stations, bound, gap, method ...; with the loaded "
+            "communities clipped to the network's area, selection: how many were left out "
+            "(as in /health)"
+        )
     )
     covered_ids: list[str] = Field(description="ids of the communities a station covers")
 
@@ -324,7 +328,10 @@ class CoverageOut(BaseModel):
     """Audit of the loaded communities against the loaded stations."""
 
     summary: dict = Field(
-        description="n_communities, covered, covered_share, covered_weight_share ..."
+        description=(
+            "n_communities, covered, covered_share, covered_weight_share ...; selection: the "
+            "loaded communities left out of the network's area (as in /health)"
+        )
     )
     communities: list[dict] = Field(
         description="per community: nearest station, walk minutes, covered, reason"
@@ -342,6 +349,14 @@ class HealthOut(BaseModel):
     n_communities: int
     n_stations: int
     attribution: str
+    communities_selection: dict[str, int] | None = Field(
+        default=None,
+        description=(
+            "when the loaded communities were clipped to the network's area: rows read "
+            "(read), kept (in_area), left out outside its bounding box (outside_box) or farther "
+            "than snap_max_m metres from every street (off_streets)"
+        ),
+    )
 
 
 class ErrorItem(BaseModel):

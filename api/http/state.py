@@ -40,6 +40,10 @@ class AppState:
         The walking network.
     communities
         Loaded communities (WGS84), or None.
+    communities_selection
+        When the loaded communities were clipped to the network's area: how many rows the file
+        had and how many lie outside it, left out (``AreaSelection.counts``); every answer built
+        on the loaded communities carries it as ``selection``.
     stations
         Loaded existing stations (WGS84), or None.
     """
@@ -48,6 +52,7 @@ class AppState:
     network: WalkNetwork
     communities: PointSet | None = None
     stations: PointSet | None = None
+    communities_selection: dict[str, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _network_geojson: dict[str, bytes] = field(default_factory=dict, repr=False)
     _audits: OrderedDict[tuple[object, ...], object] = field(
@@ -101,16 +106,23 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
         )
         network = load_network(config.network_path, boundary=boundary, use_cache=config.use_cache)
         log.info("%s", network.describe())
-    communities = stations = None
+    communities = stations = selection = None
     if config.communities is not None:
         communities = read_points(
             config.communities, crs=config.communities_crs, role="communities"
         )
         if config.clip_communities:
-            communities = communities_in_network_area(network, communities).points
+            inside = communities_in_network_area(network, communities)
+            communities, selection = inside.points, inside.counts
     if config.stations is not None:
         stations = read_points(config.stations, crs=config.stations_crs, role="stations")
-    return AppState(config=config, network=network, communities=communities, stations=stations)
+    return AppState(
+        config=config,
+        network=network,
+        communities=communities,
+        stations=stations,
+        communities_selection=selection,
+    )
 
 
 async def get_state(request: Request) -> AppState:
