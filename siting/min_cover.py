@@ -257,7 +257,7 @@ def search_weights(state: SearchState) -> np.ndarray:
 
 def search_scores(state: SearchState) -> np.ndarray:
     """The column scores of a search state now (see :class:`SearchState`)."""
-    return state.base + int(state.scalars[STEP]) * state.uncovered
+    return state.parts[:, 0] + int(state.scalars[STEP]) * state.parts[:, 1]
 
 
 def local_search(
