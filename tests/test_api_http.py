@@ -438,3 +438,18 @@ def test_serve_command_reports_a_bad_file_before_serving(
     assert status == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("quarterhour: error: none.csv: communities file not found")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--max-header-kb", "0"), ("--max-unfinished-mb", "lots")]
+)
+def test_serve_command_refuses_a_bad_connection_limit(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quarterhour.api.cli.main import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", option, value])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert option in error and f"{value!r} is not a size" in error

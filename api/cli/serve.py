@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quarterhour import settings
 from quarterhour.api.cli.options import (
@@ -17,6 +18,9 @@ from quarterhour.api.cli.options import (
 from quarterhour.api.http.settings import ConnectionLimits
 from quarterhour.geo.crs import CRS_NAMES
 from quarterhour.geo.errors import import_extra
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SERVE_SUMMARY = (
     "Serve the isochrone API and the planners' web map over HTTP (FastAPI, docs at /docs)."
@@ -54,7 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
             memory_budget_bytes=int(args.memory_budget_mb * 1024**2),
         ),
         connections=ConnectionLimits(
-            request_timeout_s=args.request_timeout, max_connections=args.max_connections
+            request_timeout_s=args.request_timeout,
+            max_connections=args.max_connections,
+            max_header_bytes=args.max_header_kb * 1024,
+            max_unfinished_bytes=args.max_unfinished_mb * 1024**2,
         ),
     )
     # Bad files fail here, as one error line, before the server starts.
@@ -103,6 +110,16 @@ def _connections(text: str) -> int:
         msg = f"{text!r} is not a number of connections (1-1000000)"
         raise argparse.ArgumentTypeError(msg)
     return int(text)
+
+
+def _sized(limit: int, unit: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isdigit() or not 1 <= int(text) <= limit:
+            msg = f"{text!r} is not a size in {unit} (1-{limit:,})"
+            raise argparse.ArgumentTypeError(msg)
+        return int(text)
+
+    return parse
 
 
 def _workers(text: str) -> int:
@@ -184,6 +201,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="connections each worker holds; a new one over it closes the one that has waited "
         "longest for its request (requests being answered are kept)",
+    )
+    http.add_argument(
+        "--max-header-kb",
+        type=_sized(1024, "KiB"),
+        default=ConnectionLimits.max_header_bytes // 1024,
+        metavar="KB",
+        help="largest request line and headers; larger ones get 431 and the connection closes "
+        "(default 64 KiB)",
+    )
+    http.add_argument(
+        "--max-unfinished-mb",
+        type=_sized(65_536, "MiB"),
+        default=ConnectionLimits.max_unfinished_bytes // 1024**2,
+        metavar="MB",
+        help="bytes of requests still arriving (headers and bodies) a worker holds together; "
+        "over it, the oldest unfinished request is closed (default 256 MiB)",
     )
     limits = serve.add_argument_group("limits (what clients may make the service do)")
     limits.add_argument(
