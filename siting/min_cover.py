@@ -279,7 +279,8 @@ def local_search(
     :func:`~quarterhour.routing.dijkstra.worker_count`) start from the same cover with seeds
     ``seed``, ``seed + 1`` ... and run side by side on the kernel threads, each within the step
     and stall limits of ``budget``; the smallest best cover wins (ties to the smaller seed), and
-    one reaching ``target`` stops all.
+    one reaching ``target`` stops all: then the run that reached it in the fewest steps wins
+    (ties to the smaller seed), the others first catching up to that step.
     The kernel runs in chunks of steps and the clock is read between chunks (numba has no
     clock); a chunk stops and resumes a search exactly, so the answer depends on the seed, the
     runs and the step limits only, unless the clock cuts it, which the stats say:
@@ -326,6 +327,17 @@ def local_search(
                 f"cover {best_size + fixed:,} (bound {target + fixed:,})", refresh=False
             )
             if 1 in statuses:
+                # The run reaching the bound in the fewest steps wins (ties to the smaller seed),
+                # whatever step the others' chunks ended at: those behind catch up to that step.
+                reached = zip(active, statuses, strict=True)
+                first = min(int(states[run].scalars[BEST_STEP]) for run, s in reached if s == 1)
+                behind = [
+                    run
+                    for run, status in zip(active, statuses, strict=True)
+                    if status == 0 and int(states[run].scalars[STEP]) < first
+                ]
+                gaps = [first - int(states[run].scalars[STEP]) for run in behind]
+                list(kernel_pool().map(advance, behind, gaps))
                 stop = "bound"
                 break
             for run, status in zip(list(active), statuses, strict=True):
@@ -335,7 +347,12 @@ def local_search(
             per_step = max(elapsed, 1e-6) * running / max(advanced, 1)  # one run's step
             left -= elapsed
             chunk = int(min(max(0.05 / per_step, 10), max(left / per_step, 10), 1e7))
-    winner = min(range(runs), key=lambda run: (int(states[run].scalars[BEST_SIZE]), run))
+
+    def rank(run: int) -> tuple[int, int, int]:
+        size, step = int(states[run].scalars[BEST_SIZE]), int(states[run].scalars[BEST_STEP])
+        return (size, step if size <= target else 0, run)
+
+    winner = min(range(runs), key=rank)
     stats: dict[str, int | str | bool] = {
         "search_runs": runs,
         "search_steps": sum(int(state.scalars[STEP]) for state in states),

@@ -18,6 +18,7 @@ from quarterhour.siting import CoverageModel
 from quarterhour.siting.bounds import KILL_GRACE_S, cover_highs
 from quarterhour.siting.kernels.min_cover import (
     BEST_SIZE,
+    BEST_STEP,
     N_OPEN,
     SIZE,
     STEP,
@@ -286,3 +287,24 @@ def test_runs_side_by_side_keep_the_best_of_their_seeds() -> None:
     np.testing.assert_array_equal(best, winner)
     assert stats["search_runs"] == 2 and stats["search_steps"] == 40_000
     assert stats["search_stop"] == "steps"
+
+
+def test_runs_reaching_the_bound_keep_the_one_there_first() -> None:
+    """Where the chunks end (the clock's choice) must not pick the answer."""
+    pattern = CoverPattern.from_matrix(orlib_instance("scp41"))
+    start = np.zeros(pattern.n_cols, bool)
+    start[greedy_cover(pattern, prune=True)] = True
+    target = orlib_best_known()["scp41"][1]
+    budget = SearchBudget(max_steps=2_000_000, stall_steps=10**9, seconds=math.inf)
+    reached_at = {}
+    for seed in range(12):
+        state = start_search(pattern, start, seed)
+        assert row_weighting_search(pattern, state, target, 2_000_000, 10**9) == 1
+        reached_at[seed] = (int(state.scalars[BEST_STEP]), state.best.copy())
+    # a pair whose first seed needs more steps than the second one
+    seed = next(k for k in range(11) if reached_at[k][0] > reached_at[k + 1][0])
+    for _ in range(3):
+        best, stats = local_search(pattern, start, target, budget, seed=seed, runs=2)
+        assert stats["search_stop"] == "bound"
+        assert stats["search_best_step"] == reached_at[seed + 1][0]
+        np.testing.assert_array_equal(best, reached_at[seed + 1][1])
