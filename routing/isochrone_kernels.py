@@ -22,8 +22,8 @@ from quarterhour.routing.jit import (
     FLOATS_READ,
     INT,
     INT32S,
-    INT32S_READ,
     INT64S_READ,
+    WALK_ARCS,
     kernel,
     tuple_of,
 )
@@ -32,7 +32,7 @@ from quarterhour.routing.jit import (
 @kernel(
     ahead_of_time=[
         tuple_of((FLOATS_2D, FLOAT, FLOAT, FLOATS_2D, INT))(
-            *(INT64S_READ, INT32S_READ, INT32S_READ, FLOATS_READ, INT32S_READ, INT32S_READ),
+            *WALK_ARCS,
             *(FLOATS_READ, FLOATS_READ, FLOATS_READ, INT64S_READ, FLOATS_READ, FLOATS_READ),
             *(FLOATS, INT32S, INT32S, INT32S, INT32S, INT32S, BOOLS, INT32S, FLOATS_2D, FLOATS),
             *(INT, FLOAT, FLOAT, FLOAT, FLOAT, FLOAT, FLOAT, FLOAT, FLOAT),

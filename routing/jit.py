@@ -83,6 +83,9 @@ INT32S_READ = INT32S.copy(readonly=True)
 INT64S_READ = INT64S.copy(readonly=True)
 FLOATS_READ = FLOATS.copy(readonly=True)
 FLOATS_2D = types.Array(types.float64, 2, "C")
+WALK_ARCS = (INT64S_READ, INT32S_READ, INT32S_READ, FLOATS_READ, INT32S_READ, INT32S_READ)
+"""Types of a walking network's ``indptr, arc_head, arc_edge, arc_cost, edge_u, edge_v`` as the
+isochrone and route kernels take them (their first six arguments)."""
 FLOATS_2D_READ = FLOATS_2D.copy(readonly=True)
 INT = types.int64
 FLOAT = types.float64

@@ -20,6 +20,7 @@ from quarterhour.routing.jit import (
     INT32S_READ,
     INT64S,
     INT64S_READ,
+    WALK_ARCS,
     kernel,
     tuple_of,
 )
@@ -79,7 +80,7 @@ def _offer(top_cost: np.ndarray, top_target: np.ndarray, target: int, cost: floa
 @kernel(
     ahead_of_time=[
         tuple_of((INT32S, INT32S, INT64S, INT8S))(
-            *(INT64S_READ, INT32S_READ, INT32S_READ, FLOATS_READ, INT32S_READ, INT32S_READ),
+            *WALK_ARCS,
             *(FLOATS_READ, INT32S_READ, FLOATS_READ, INT64S_READ, INT32S_READ, INT64S_READ),
             *(FLOATS_READ, FLOATS_READ, FLOATS, INT),
         )

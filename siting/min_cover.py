@@ -329,15 +329,13 @@ def local_search(
             if 1 in statuses:
                 # The run reaching the bound in the fewest steps wins (ties to the smaller seed),
                 # whatever step the others' chunks ended at: those behind catch up to that step.
-                reached = zip(active, statuses, strict=True)
-                first = min(int(states[run].scalars[BEST_STEP]) for run, s in reached if s == 1)
-                behind = [
-                    run
-                    for run, status in zip(active, statuses, strict=True)
-                    if status == 0 and int(states[run].scalars[STEP]) < first
-                ]
-                gaps = [first - int(states[run].scalars[STEP]) for run in behind]
-                list(kernel_pool().map(advance, behind, gaps))
+                ended = dict(zip(active, statuses, strict=True))
+                first = min(int(states[run].scalars[BEST_STEP]) for run in ended if ended[run] == 1)
+                gaps = {
+                    run: first - int(states[run].scalars[STEP]) for run in ended if ended[run] == 0
+                }
+                behind = [run for run, gap in gaps.items() if gap > 0]
+                list(kernel_pool().map(advance, behind, [gaps[run] for run in behind]))
                 stop = "bound"
                 break
             for run, status in zip(list(active), statuses, strict=True):

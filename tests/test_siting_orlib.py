@@ -160,18 +160,20 @@ def test_a_swap_never_drops_either_of_the_two_columns_added_last() -> None:
     start = np.zeros(pattern.n_cols, bool)
     start[greedy_cover(pattern)] = True
     state = start_search(pattern, start, 5)
+    added_last: list[int] = []  # seen from the selections themselves, not the kernel's counters
     swaps = 0
     for until in range(1, 3_000):
-        tabu = {int(state.scalars[TABU]), int(state.scalars[TABU_BEFORE])}
         swap = state.scalars[N_OPEN] > 0  # else the step first drops a column of the cover
         before = state.chosen.copy()
         row_weighting_search(pattern, state, 0, until, 10**9)
+        (added,) = np.flatnonzero(state.chosen & ~before)  # each step adds one column
         if swap:
             (dropped,) = np.flatnonzero(before & ~state.chosen)
-            (added,) = np.flatnonzero(state.chosen & ~before)
-            assert dropped not in tabu
-            assert state.scalars[TABU] == added
+            assert dropped not in added_last[-2:]
             swaps += 1
+        added_last.append(int(added))
+        before_last = added_last[-2] if len(added_last) > 1 else -1
+        assert state.scalars[TABU] == added and state.scalars[TABU_BEFORE] == before_last
     assert swaps > 2_000
 
 

@@ -98,35 +98,21 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        msg = f"{text!r} is not a TCP port (1-65535)"
-        raise argparse.ArgumentTypeError(msg)
-    return int(text)
+def _whole_number(lowest: int, highest: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``lowest`` to ``highest``, else one error line."""
 
-
-def _connections(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
-        msg = f"{text!r} is not a number of connections (1-1000000)"
-        raise argparse.ArgumentTypeError(msg)
-    return int(text)
-
-
-def _sized(limit: int, unit: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        if not text.isdigit() or not 1 <= int(text) <= limit:
-            msg = f"{text!r} is not a size in {unit} (1-{limit:,})"
+        if not text.isdigit() or not lowest <= int(text) <= highest:
+            msg = f"{text!r} is not {what} ({lowest}-{highest})"
             raise argparse.ArgumentTypeError(msg)
         return int(text)
 
     return parse
 
 
-def _workers(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
-        msg = f"{text!r} is not a number of workers (1-64)"
-        raise argparse.ArgumentTypeError(msg)
-    return int(text)
+_port = _whole_number(1, 65535, "a TCP port")
+_connections = _whole_number(1, 1_000_000, "a number of connections")
+_workers = _whole_number(1, 64, "a number of workers")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -204,7 +190,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     http.add_argument(
         "--max-header-kb",
-        type=_sized(1024, "KiB"),
+        type=_whole_number(1, 1024, "a size in KiB"),
         default=ConnectionLimits.max_header_bytes // 1024,
         metavar="KB",
         help="largest request line and headers; larger ones get 431 and the connection closes "
@@ -212,7 +198,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     http.add_argument(
         "--max-unfinished-mb",
-        type=_sized(65_536, "MiB"),
+        type=_whole_number(1, 65_536, "a size in MiB"),
         default=ConnectionLimits.max_unfinished_bytes // 1024**2,
         metavar="MB",
         help="bytes of requests still arriving (headers and bodies) a worker holds together; "
