@@ -62,13 +62,14 @@ def audit_of_stations(result: SitingResult) -> CoverageAudit:
     }
     summary |= {"n_stations": len(stations), "uncovered": full["n_communities"] - full["covered"]}
     summary |= {
-        key: full[key]
+        key: full.get(key)
         for key in (
             "existing_inactive",
             "minutes",
             "meters",
             "speed_kmh",
             "metric",
+            "stations_outside_boundary_serve",
             "by_area_kind",
             "by_area",
             "attribution",

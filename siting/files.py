@@ -33,6 +33,28 @@ SUMMARY = "summary.json"
 PLAN_FILES = frozenset({STATIONS, ASSIGNMENTS, WORKBOOK, SUMMARY, "report.pdf", "report.html"})
 """What a plan folder may hold to be replaced by a new plan (the report written into it too)."""
 
+MEASURE_DECIMALS: dict[str, int] = {
+    "walk_min": 3,
+    "access_m": 1,
+    "nearest_site_m": 1,
+}
+"""Digits of the measurement columns in the CSV and Excel outputs; coordinates are never rounded."""
+
+AREA_HEADERS: dict[str, str] = {
+    "area": "街镇或区 area",
+    "level": "层级 level (town/district)",
+    "communities": "社区 communities",
+    "in_area": "规划范围内 in area",
+    "covered_today": "现已覆盖 covered today",
+    "covered": "规划后覆盖 covered",
+    "uncoverable": "无法覆盖 uncoverable",
+    "outside_boundary": "规划范围外 outside boundary",
+    "weight": "人口 weight",
+    "covered_weight": "规划后覆盖人口 covered weight",
+    "new_stations": "新建站点 new stations",
+}
+"""The headers of the table by area in ``plan.xlsx``: Chinese, with English beside it."""
+
 BUNDLED_PREFIX = "bundled: "
 """How a provenance names the bundled compounds (``bundled: shanghai_compounds_amap_gcj02.csv``)."""
 
@@ -152,9 +174,11 @@ def write_plan(
         text = json.dumps(collection, ensure_ascii=False, indent=1)
         (temporary / STATIONS).write_text(text, encoding="utf-8")
         bar.update()
-        write_csv(result.assignments, temporary / ASSIGNMENTS)
+        write_csv(result.assignments, temporary / ASSIGNMENTS, decimals=MEASURE_DECIMALS)
         bar.update()
-        write_workbook(plan_sheets(result, summary), temporary / WORKBOOK)
+        write_workbook(
+            plan_sheets(result, summary), temporary / WORKBOOK, decimals=MEASURE_DECIMALS
+        )
         bar.update()
         text = json.dumps(summary, ensure_ascii=False, indent=1)
         (temporary / SUMMARY).write_text(text, encoding="utf-8")
@@ -184,6 +208,9 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
         }
     )
     area = result.by_area
+    area_sheet = area.rename(columns=AREA_HEADERS)
+    if area.attrs.get("kind") == "district":
+        area_sheet = area_sheet.rename(columns={AREA_HEADERS["area"]: "区 district"})
     facts = {
         key: summary.get(key)
         for key in (
@@ -197,9 +224,16 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
             "n_communities",
             "n_existing",
             "n_new",
+            "covered_today",
+            "covered_today_share",
             "covered",
             "covered_share",
+            "covered_today_weight",
+            "covered_today_weight_share",
             "covered_weight",
+            "covered_weight_share",
+            "total_weight",
+            "uncoverable",
             "lower_bound",
             "upper_bound",
             "gap",
@@ -218,7 +252,7 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
     return {
         "新建站点 New stations": new_sheet,
         "社区 Communities": result.assignments,
-        area_name: area,
+        area_name: area_sheet,
         "说明 Inputs and method": method,
     }
 

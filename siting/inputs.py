@@ -6,8 +6,10 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import shapely
 from scipy.spatial import cKDTree
 
+from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.projection import LocalProjection
 
@@ -115,3 +117,37 @@ def nearest_site_metres(
     communities_xy = np.column_stack(projection.forward(communities.lon, communities.lat))
     distance, _ = cKDTree(sites_xy).query(communities_xy)
     return np.asarray(distance, float)
+
+
+def station_area(
+    boundary: shapely.Geometry | None, *, limit_m: float, inside_only: bool
+) -> shapely.Geometry | None:
+    """Where existing stations serve the communities inside ``boundary`` (WGS84), or None.
+
+    A station just outside a district's outline still serves the residents inside it (a
+    Huangpu station next to Jing'an): by default the area is the boundary grown by the longest
+    walk (``limit_m``) and the snapping limit, which is also the street network a plan needs.
+    With ``inside_only`` it is the boundary itself.
+
+    Parameters
+    ----------
+    boundary
+        The planning area (WGS84), or None (no area: every station serves).
+    limit_m
+        The walk limit in metres.
+    inside_only
+        Only stations inside the boundary serve (``--stations-inside-boundary``).
+    """
+    if boundary is None or inside_only:
+        return boundary
+    west, south, east, north = boundary.bounds
+    projection = LocalProjection.for_lonlat(np.array([west, east]), np.array([south, north]))
+
+    def forward(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(projection.forward(xy[:, 0], xy[:, 1]))
+
+    def inverse(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(projection.inverse(xy[:, 0], xy[:, 1]))
+
+    grown = shapely.transform(boundary, forward).buffer(limit_m + settings.snap_max_m)
+    return shapely.transform(grown, inverse)

@@ -138,6 +138,7 @@ class CoverageModel:
         self.points: dict[str, PointSet | None] = {}
         self.warnings: list[str] = []
         self.boundary: shapely.Geometry | None = None
+        self.params: dict[str, object] = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -280,6 +281,7 @@ class CoverageModel:
         speed_kmh: float | None = None,
         meters: float | None = None,
         boundary: shapely.Geometry | None = None,
+        stations_inside_boundary: bool = False,
         crs: str | None = None,
         max_pairs: int | None = None,
         deadline: float | None = None,
@@ -307,7 +309,10 @@ class CoverageModel:
             :mod:`quarterhour.settings`).
         boundary
             The planning area (WGS84 polygon): communities, stations and candidates outside it
-            are counted and kept in the outputs, not planned.
+            are counted and kept in the outputs, not planned; existing stations outside it still
+            serve within the walk limit (see :func:`~quarterhour.siting.inputs.station_area`).
+        stations_inside_boundary
+            Only existing stations inside ``boundary`` serve.
         crs
             Coordinate system of frames given without one (see
             :func:`~quarterhour.geo.points.points_from_frame`).
@@ -338,7 +343,10 @@ class CoverageModel:
 
         parts = []
         if stations is not None and len(stations):
-            parts.append(site_table(stations, existing=True, boundary=boundary))
+            serving = inputs.station_area(
+                boundary, limit_m=limit.metres_walked, inside_only=stations_inside_boundary
+            )
+            parts.append(site_table(stations, existing=True, boundary=serving))
         candidate_in_area = inside(candidate_set, boundary)
         if candidate_in_area.any():
             parts.append(
@@ -388,6 +396,8 @@ class CoverageModel:
         model.points = {"communities": homes, "existing": stations, "candidates": candidates}
         model.warnings = warnings
         model.boundary = boundary
+        if boundary is not None:
+            model.params["stations_outside_boundary_serve"] = not stations_inside_boundary
         return model
 
     # ------------------------------------------------------------------ results
@@ -585,6 +595,7 @@ class CoverageModel:
             attribution=self.attribution,
             community_table=None if homes is None else homes.table,
             beyond=self._nearest_beyond(station_cols),
+            params=self.params,
             **outcome,
         )
 

@@ -27,6 +27,7 @@ def run_plan(
     speed_kmh: float | None = None,
     meters: float | None = None,
     boundary: shapely.Geometry | None = None,
+    stations_inside_boundary: bool = False,
     budget: int | None = None,
     exact: bool = False,
     time_limit: float | None = None,
@@ -51,6 +52,9 @@ def run_plan(
         Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
     boundary
         The planning area (WGS84): points outside it are counted and kept, not planned.
+    stations_inside_boundary
+        Only existing stations inside ``boundary`` serve (default: those within walking reach
+        of it too).
     budget
         None for the fewest stations covering every coverable community; a number of new stations
         to cover the most weight with.
@@ -88,6 +92,7 @@ def run_plan(
         speed_kmh=speed_kmh,
         meters=meters,
         boundary=boundary,
+        stations_inside_boundary=stations_inside_boundary,
         max_pairs=max_pairs,
         deadline=deadline,
         quiet=quiet,
@@ -112,6 +117,7 @@ def coverage_audit(
     speed_kmh: float | None = None,
     meters: float | None = None,
     boundary: shapely.Geometry | None = None,
+    stations_inside_boundary: bool = False,
     crs: str | None = None,
     max_pairs: int | None = None,
     quiet: bool = True,
@@ -130,6 +136,8 @@ def coverage_audit(
         Walk limit in minutes at ``speed_kmh``, or in metres with ``meters``.
     boundary
         The planning area (WGS84): points outside it are counted and kept, not audited.
+    stations_inside_boundary
+        Only stations inside ``boundary`` serve (default: those within walking reach of it too).
     crs
         Coordinate system of frames given without one.
     max_pairs
@@ -148,6 +156,7 @@ def coverage_audit(
         speed_kmh=speed_kmh,
         meters=meters,
         boundary=boundary,
+        stations_inside_boundary=stations_inside_boundary,
         crs=crs,
         max_pairs=max_pairs,
         quiet=quiet,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,9 +16,15 @@ import scipy.sparse as sp
 
 from quarterhour import settings
 from quarterhour.geo.crs import convert
+from quarterhour.geo.spreadsheets import safe_text, text_warnings
 from quarterhour.siting.assign import nearest_station, served_counts
 from quarterhour.siting.reasons import REASONS, STATUSES, as_categorical, reason_codes, reason_text
 from quarterhour.siting.tables import SITE_STATUSES, Communities, SiteTable, WalkLimit
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from quarterhour.siting.files import Provenance
 
 log = logging.getLogger("quarterhour")
 
@@ -54,6 +61,28 @@ def json_scalar(value: object) -> object:
         return None
     return value
 
+
+COVERED_STATUSES: tuple[str, ...] = ("covered_existing", "covered_new")
+"""The statuses counted as ``covered``."""
+
+UNCOVERABLE_STATUSES: tuple[str, ...] = ("uncoverable", "off_network")
+"""The statuses counted as ``uncoverable`` in a summary: no station site within the limit."""
+
+COUNT_DEFINITIONS: dict[str, str] = {
+    "n_communities": "communities_read - status_counts.outside_boundary",
+    "covered": "status_counts.covered_existing + status_counts.covered_new",
+    "uncoverable": (
+        "status_counts.uncoverable + status_counts.off_network (no station site within the "
+        "limit: none reachable, or the community is off the streets)"
+    ),
+    "covered_today": "communities in the plan an existing station reaches within the limit",
+    "covered_share": "covered / n_communities (communities)",
+    "covered_weight_share": "covered_weight / total_weight (residents, the weight)",
+}
+"""How a summary's counts derive from ``status_counts`` (written into summary.json)."""
+
+BOUND_KINDS = {"min_cover": "lower", "max_cover": "upper"}
+"""Whether a plan's bound is a lower bound (new stations) or an upper one (covered weight)."""
 
 GAP_NOTE = {
     "min_cover": (
@@ -166,7 +195,7 @@ class SitingResult:
     def uncoverable(self) -> pd.DataFrame:
         """Communities in the area no site can reach within the limit, with reasons."""
         table = self.assignments
-        mask = table["status"].isin(["uncoverable", "off_network"]).to_numpy()
+        mask = table["status"].isin(UNCOVERABLE_STATUSES).to_numpy()
         return table[mask].reset_index(drop=True)
 
     @property
@@ -176,16 +205,25 @@ class SitingResult:
 
     @property
     def summary(self) -> dict[str, object]:
-        """Headline figures of the plan, JSON-ready."""
+        """Headline figures of the plan, JSON-ready.
+
+        Every count derives from ``status_counts`` (one count per community status; see
+        ``count_definitions``), and every share says what it counts: ``*_share`` counts
+        communities, ``*_weight_share`` residents (the weight).
+        """
         table = self.assignments
         status = table["status"].astype(str).to_numpy()
         in_area = status != "outside_boundary"
         weight = table["weight"].to_numpy(float)
-        covered = table["covered"].to_numpy(bool)
-        n = int(in_area.sum())
-        total_weight = float(weight[in_area].sum())
-        bound = float(self.bound)
+        covered = np.isin(status, COVERED_STATUSES)
+        today = table["covered_today"].to_numpy(bool) & in_area
         counts = {code: int((status == code).sum()) for code in STATUSES}
+        n = sum(counts.values()) - counts["outside_boundary"]
+        n_covered = sum(counts[code] for code in COVERED_STATUSES)
+        total_weight = float(weight[in_area].sum())
+        covered_weight = float(weight[covered].sum())
+        today_weight = float(weight[today].sum())
+        bound = float(self.bound)
         stations = self.stations
         existing = stations["kind"] == "existing"
         areas = self.by_area
@@ -193,6 +231,7 @@ class SitingResult:
             "objective": self.objective,
             "communities_read": len(table),
             "status_counts": counts,
+            "count_definitions": COUNT_DEFINITIONS,
             "n_communities": n,
             "n_existing": int(existing.sum()),
             "n_new": int((stations["kind"] == "new").sum()),
@@ -202,17 +241,21 @@ class SitingResult:
                 ].tolist()
                 for station_status in SITE_STATUSES[1:]
             },
-            "covered": int(covered.sum()),
-            "covered_today": int(table["covered_today"].to_numpy(bool).sum()),
-            "covered_share": covered.sum() / n if n else 0.0,
-            "covered_weight": float(weight[covered].sum()),
-            "covered_weight_share": (
-                float(weight[covered].sum()) / total_weight if total_weight > 0 else 0.0
+            "covered": n_covered,
+            "covered_today": int(today.sum()),
+            "covered_share": n_covered / n if n else 0.0,
+            "covered_today_share": int(today.sum()) / n if n else 0.0,
+            "covered_weight": covered_weight,
+            "covered_weight_share": covered_weight / total_weight if total_weight > 0 else 0.0,
+            "covered_today_weight": today_weight,
+            "covered_today_weight_share": (
+                today_weight / total_weight if total_weight > 0 else 0.0
             ),
             "total_weight": total_weight,
-            "uncoverable": counts["uncoverable"] + counts["off_network"],
+            "uncoverable": sum(counts[code] for code in UNCOVERABLE_STATUSES),
             "lower_bound": bound if self.objective == "min_cover" else None,
             "upper_bound": bound if self.objective == "max_cover" else None,
+            "bound_kind": BOUND_KINDS.get(self.objective),
             "gap": self.gap,
             "gap_note": GAP_NOTE.get(self.objective),
             "method": self.method,
@@ -226,12 +269,45 @@ class SitingResult:
                 for row in areas.to_dict(orient="records")
             ],
             "attribution": self.attribution,
-            "warnings": list(self.warnings),
+            "warnings": [*self.warnings, *self.text_warnings()],
         }
         return {
             key: json_scalar(value) if not isinstance(value, (dict, list)) else value
             for key, value in summary.items()
         }
+
+    def text_warnings(self) -> list[str]:
+        """What the outputs change in the names and other texts (control characters, length)."""
+        return [
+            *text_warnings(self.assignments, what="communities", label="community_id"),
+            *text_warnings(self.stations, what="stations", label="station_id"),
+        ]
+
+    def write(
+        self,
+        folder: str | Path,
+        *,
+        provenance: Provenance | None = None,
+        out_crs: str = "wgs84",
+        quiet: bool = True,
+    ) -> dict[str, Path]:
+        """Write the plan folder ``quarterhour plan`` writes (:func:`.files.write_plan`).
+
+        Parameters
+        ----------
+        folder
+            The output folder (created if missing; a previous plan in it is replaced).
+        provenance
+            Where the inputs came from (``quarterhour report`` rereads them); a model's
+            :meth:`~quarterhour.siting.model.CoverageModel.write` fills it in.
+        out_crs
+            Coordinates of ``stations.geojson``.
+        quiet
+            Hide the progress bar.
+        """
+        from quarterhour.siting.files import write_plan
+
+        return write_plan(self, folder, provenance=provenance, out_crs=out_crs, quiet=quiet)
 
     def to_geojson(self, *, crs: str = "wgs84") -> dict[str, object]:
         """The stations as a GeoJSON FeatureCollection (``kind`` existing/new, ``status``).
@@ -240,29 +316,30 @@ class SitingResult:
         ----------
         crs
             ``"wgs84"`` (RFC 7946, the default), or ``"gcj02"``/``"bd09"`` to draw on AMap or
-            Baidu maps (the collection then says so in its ``crs`` member).
+            Baidu maps (the collection then says so in its ``crs`` member). A station whose
+            file is in ``crs`` keeps its coordinates exactly as given; others are converted
+            (full precision). ``input_lon``, ``input_lat``, ``input_crs`` keep the given text.
         """
         table = self.stations
         lon, lat = convert(
             table["lon"].to_numpy(float), table["lat"].to_numpy(float), src="wgs84", dst=crs
         )
-        keys = [
-            key
-            for key in table.columns
-            if key not in ("lon", "lat", "input_lon", "input_lat", "input_crs")
-        ]
+        given_lon, given_lat = (
+            _as_numbers(table[name].to_numpy()) for name in ("input_lon", "input_lat")
+        )
+        as_given = (table["input_crs"].astype(str).to_numpy() == crs) & np.isfinite(given_lon)
+        lon = np.where(as_given, given_lon, lon)
+        lat = np.where(as_given, given_lat, lat)
+        keys = [key for key in table.columns if key not in ("lon", "lat")]
         features = []
         for position, row in enumerate(table.itertuples(index=False)):
             has_point = np.isfinite(lon[position]) and np.isfinite(lat[position])
             geometry = (
-                {
-                    "type": "Point",
-                    "coordinates": [round(float(lon[position]), 7), round(float(lat[position]), 7)],
-                }
+                {"type": "Point", "coordinates": [float(lon[position]), float(lat[position])]}
                 if has_point
                 else None
             )
-            properties = {key: json_scalar(getattr(row, key)) for key in keys}
+            properties = {key: safe_text(json_scalar(getattr(row, key))) for key in keys}
             properties["existing"] = row.kind == "existing"
             features.append({"type": "Feature", "geometry": geometry, "properties": properties})
         collection: dict[str, object] = {"type": "FeatureCollection", "features": features}
@@ -272,41 +349,49 @@ class SitingResult:
         return collection
 
 
+def _as_numbers(values: np.ndarray) -> np.ndarray:
+    """Texts as floats, NaN where a text is not a number."""
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+
+
 def area_table(assignments: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
     """Communities and stations by town/street, else by district, with a total row.
 
-    The groups come from the communities' town column where any is given, else their district;
-    ``attrs["kind"]`` says which (``"town"``, ``"district"``, or None when neither is known).
+    Where the communities' town column is given for any row, the groups are towns, and a row
+    without a town falls back to its district (``level`` says which a group is); else the groups
+    are districts. ``attrs["kind"]`` says which (``"town"``, ``"district"``, or None when neither
+    is known). Stations are grouped the same way.
     """
     towns = assignments["town"].astype(str).to_numpy()
-    districts = assignments["district"].astype(str).to_numpy()
-    if (towns != "").any():
-        kind, labels, station_labels = "town", towns, stations["town"].astype(str).to_numpy()
-    elif (districts != "").any():
-        kind, labels = "district", districts
-        station_labels = stations["district"].astype(str).to_numpy()
-    else:
+    if not (towns != "").any() and not (assignments["district"].astype(str) != "").any():
         return pd.DataFrame().assign(area=[])
+    kind = "town" if (towns != "").any() else "district"
+    level, labels = _area_labels(assignments, kind)
+    _, station_labels = _area_labels(stations, kind)
     status = assignments["status"].astype(str).to_numpy()
+    covered = np.isin(status, COVERED_STATUSES)
+    in_area = status != "outside_boundary"
+    weight = assignments["weight"].to_numpy(float)
     frame = pd.DataFrame(
         {
             "area": labels,
+            "level": level,
             "communities": 1,
-            "in_area": status != "outside_boundary",
-            "covered_today": assignments["covered_today"].to_numpy(bool),
-            "covered": assignments["covered"].to_numpy(bool),
-            "uncoverable": np.isin(status, ["uncoverable", "off_network"]),
-            "outside_boundary": status == "outside_boundary",
-            "weight": assignments["weight"].to_numpy(float),
-            "covered_weight": np.where(
-                assignments["covered"].to_numpy(bool), assignments["weight"].to_numpy(float), 0.0
-            ),
+            "in_area": in_area,
+            "covered_today": assignments["covered_today"].to_numpy(bool) & in_area,
+            "covered": covered,
+            "uncoverable": np.isin(status, UNCOVERABLE_STATUSES),
+            "outside_boundary": ~in_area,
+            "weight": weight,
+            "covered_weight": np.where(covered, weight, 0.0),
         }
     )
-    table = frame.groupby("area", sort=False).sum()
+    table = frame.groupby(["area", "level"], sort=False).sum()
     new = stations["kind"].to_numpy() == "new"
     new_by_area = pd.Series(station_labels[new]).value_counts()
-    table["new_stations"] = new_by_area.reindex(table.index).fillna(0).astype(int)
+    table["new_stations"] = (
+        new_by_area.reindex(table.index.get_level_values("area")).fillna(0).astype(int).to_numpy()
+    )
     table = table.sort_values(["communities"], ascending=False, kind="stable")
     table = table.astype(
         {name: int for name in table.columns if name not in ("weight", "covered_weight")}
@@ -316,8 +401,19 @@ def area_table(assignments: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFram
     return table
 
 
+def _area_labels(table: pd.DataFrame, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group and its level: its town, else (or by district) its district."""
+    districts = table["district"].astype(str).to_numpy()
+    if kind == "district":
+        return np.where(districts != "", "district", ""), districts
+    towns = table["town"].astype(str).to_numpy()
+    has_town = towns != ""
+    level = np.where(has_town, "town", np.where(districts != "", "district", ""))
+    return level.astype(object), np.where(has_town, towns, districts).astype(object)
+
+
 def uncoverable_warning(coverable: np.ndarray, in_area: np.ndarray, limit: WalkLimit) -> list[str]:
-    """The warning about communities no site can cover (logged too), or none."""
+    """The warning about communities no site can cover, or none (not logged: the caller does)."""
     n_area = int(in_area.sum())
     n_uncoverable = int((~coverable & in_area).sum())
     if n_uncoverable == 0:
@@ -332,7 +428,6 @@ def uncoverable_warning(coverable: np.ndarray, in_area: np.ndarray, limit: WalkL
             f"{n_uncoverable:,} of {n_area:,} communities have no station site within "
             f"{limit.value:g} {limit.unit} and stay uncovered (see 'reason')"
         )
-    log.warning(message)
     return [message]
 
 
@@ -382,6 +477,7 @@ def build_result(
     warnings: list[str],
     community_table: pd.DataFrame | None = None,
     beyond: NearestBeyond | None = None,
+    params: dict[str, object] | None = None,
 ) -> SitingResult:
     """Assemble the result of a run: the stations and every community's nearest one.
 
@@ -404,6 +500,8 @@ def build_result(
         The planner's table of the communities, in input order, carried into the assignments.
     beyond
         The nearest station of uncovered communities within a longer limit, if searched.
+    params
+        More options of the run to state in the summary (the model's).
     """
     pattern = sp.csr_matrix((np.ones(cost.nnz, bool), cost.indices, cost.indptr), shape=cost.shape)
     by_col = pattern.tocsc()
@@ -521,6 +619,7 @@ def build_result(
         "budget": budget,
         "n_candidates": int((~sites.existing & (sites.status == "active")).sum()),
         "nearest_beyond_limit": None if beyond is None else beyond.limit.value,
+        **(params or {}),
     }
     return SitingResult(
         stations,

@@ -54,6 +54,13 @@ class WalkLimit:
         return self.value if self.metric == "distance" else None
 
     @property
+    def metres_walked(self) -> float:
+        """The farthest the limit lets one walk, in metres."""
+        if self.metric == "distance":
+            return self.value
+        return self.value * self.speed_kmh * 1000.0 / 60.0
+
+    @property
     def unit(self) -> str:
         """``"min"`` or ``"m"``: the unit of ``value``."""
         return "min" if self.metric == "time" else "m"

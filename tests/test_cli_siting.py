@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from quarterhour.api.cli.main import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SUMMARY_KEYS = {"n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap"}
+STDOUT_KEYS = SUMMARY_KEYS | {"n_communities", "status_counts", "upper_bound"}
 
 
 def write_points(path: Path, rows: list[tuple[str, float, float]]) -> Path:
@@ -51,7 +53,14 @@ def test_plan_with_no_options_plans_central_shanghai(tmp_path: Path, isolated_ca
         rows = list(csv.DictReader(handle))
     assert len(rows) == summary["n_communities"]
     assert all(float(r["walk_min"]) <= 15.0 for r in rows if r["covered"] == "True")
-    assert json.loads(result.stdout.strip().splitlines()[-1]).keys() == SUMMARY_KEYS
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert printed.keys() == STDOUT_KEYS
+    # stdout and summary.json count alike, from the statuses an independent count agrees with
+    statuses = pd.read_csv(folder / "assignments.csv")["status"].value_counts()
+    assert printed["status_counts"] == summary["status_counts"]
+    assert {k: v for k, v in printed["status_counts"].items() if v} == statuses.to_dict()
+    assert printed["uncoverable"] == statuses.get("uncoverable", 0) + statuses.get("off_network", 0)
+    assert printed["covered"] == statuses.get("covered_existing", 0) + statuses.get("covered_new", 0)
     # every bundled compound is accounted for: in the plan, or counted out of the network's area
     with (DATA / "shanghai_compounds_amap_gcj02.csv").open(encoding="utf-8") as handle:
         listed = sum(1 for _ in csv.DictReader(handle))

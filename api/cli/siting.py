@@ -23,13 +23,38 @@ from quarterhour.geo.errors import InputError
 if TYPE_CHECKING:
     import argparse
 
+    import shapely
+
     from quarterhour.geo.points import PointSet
     from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
 
+PLAN_STDOUT_KEYS: tuple[str, ...] = (
+    "n_communities",
+    "status_counts",
+    "covered",
+    "uncoverable",
+    "n_existing",
+    "n_new",
+    "lower_bound",
+    "upper_bound",
+    "gap",
+)
+"""What ``plan`` prints on stdout, from summary.json (``uncoverable`` = status_counts'
+``uncoverable`` + ``off_network``, as summary.json's ``count_definitions`` say)."""
+
 COLUMN_OPTIONS: tuple[str, ...] = ("id", "name", "weight", "town")
 """Fields whose column of the communities' file an option may name (``--weight-col``)."""
+
+
+def _add_boundary_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stations-inside-boundary",
+        action="store_true",
+        help="only existing stations inside --boundary serve its communities (default: a "
+        "station just outside, within the walk limit, serves them too; summary.json says which)",
+    )
 
 
 def _add_point_options(parser: argparse.ArgumentParser) -> None:
@@ -71,10 +96,29 @@ def _load_points(
     columns: dict[str, str] | None = None,
 ) -> PointSet | None:
     from quarterhour.geo.points import read_points
+    from quarterhour.geo.spreadsheets import text_warnings
 
     if path is None:
         return None
-    return read_points(path, crs=crs, role=role, sheet=sheet, columns=columns)
+    points = read_points(path, crs=crs, role=role, sheet=sheet, columns=columns)
+    # said before any work; the outputs write them safely and summary.json repeats it
+    for warning in text_warnings(points.table, what=f"{path.name} ({role})"):
+        log.warning("%s", warning)
+    return points
+
+
+def _network_area(
+    args: argparse.Namespace, boundary: shapely.Geometry | None
+) -> shapely.Geometry | None:
+    """The streets a plan in ``boundary`` needs: those within reach of stations that serve it."""
+    from quarterhour.siting.inputs import station_area
+    from quarterhour.siting.tables import WalkLimit
+
+    minutes, meters = limit_from_args(args)
+    limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=args.speed_kmh)
+    return station_area(
+        boundary, limit_m=limit.metres_walked, inside_only=args.stations_inside_boundary
+    )
 
 
 def _communities(
@@ -123,7 +167,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         args.candidates, crs=candidates_crs, role="candidate sites", sheet=args.sheet
     )
     boundary = boundary_from_args(args)
-    network = network_from_args(args, boundary=boundary)
+    network = network_from_args(args, boundary=_network_area(args, boundary))
     communities, selection = _communities(args, network)
     result = run_plan(
         network,
@@ -134,6 +178,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         speed_kmh=args.speed_kmh,
         meters=meters,
         boundary=boundary,
+        stations_inside_boundary=args.stations_inside_boundary,
         budget=args.budget,
         exact=args.exact,
         time_limit=args.time_limit,
@@ -177,14 +222,14 @@ def cmd_plan(args: argparse.Namespace) -> None:
         100 * (summary["gap"] or 0.0),
         ", ".join(str(path) for path in paths.values()),
     )
-    keys = ("n_existing", "n_new", "covered", "uncoverable", "lower_bound", "gap")
-    print(json.dumps({key: summary[key] for key in keys}))
+    print(json.dumps({key: summary[key] for key in PLAN_STDOUT_KEYS}, ensure_ascii=False))
 
 
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: every community's nearest station and walk time, as CSV."""
     from quarterhour.geo.atomic import check_output_file
     from quarterhour.geo.spreadsheets import write_csv
+    from quarterhour.siting.files import MEASURE_DECIMALS
     from quarterhour.siting.plan import coverage_audit
 
     check_output_file(args.output)
@@ -193,7 +238,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
         args.stations, crs=args.stations_crs or args.crs, role="stations", sheet=args.sheet
     )
     boundary = boundary_from_args(args)
-    network = network_from_args(args, boundary=boundary)
+    network = network_from_args(args, boundary=_network_area(args, boundary))
     communities, selection = _communities(args, network)
     audit = coverage_audit(
         network,
@@ -203,13 +248,14 @@ def cmd_coverage(args: argparse.Namespace) -> None:
         speed_kmh=args.speed_kmh,
         meters=meters,
         boundary=boundary,
+        stations_inside_boundary=args.stations_inside_boundary,
         quiet=args.quiet,
     )
     for warning in audit.summary["warnings"]:
         log.warning("%s", warning)
     stations_path = args.output.with_name(args.output.stem + ".stations.csv")
-    write_csv(audit.communities, args.output)
-    write_csv(audit.stations, stations_path)
+    write_csv(audit.communities, args.output, decimals=MEASURE_DECIMALS)
+    write_csv(audit.stations, stations_path, decimals=MEASURE_DECIMALS)
     summary = audit.summary
     write_metadata(
         args.output,
@@ -293,6 +339,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plan.add_argument("-o", "--output", type=Path, default=Path("plan"), help="output folder")
     add_limit_options(plan)
     add_network_options(plan)
+    _add_boundary_option(plan)
 
     coverage = add_command(
         commands,
@@ -310,3 +357,4 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
     add_limit_options(coverage)
     add_network_options(coverage)
+    _add_boundary_option(coverage)

@@ -152,7 +152,9 @@ def load_plan_inputs(
         if source.boundary
         else None
     )
-    network = load_network(_input_path(source.osm, "osm", plan), boundary=plan_boundary)
+    network = load_network(
+        _input_path(source.osm, "osm", plan), boundary=_network_area(plan.summary, plan_boundary)
+    )
     log.info("%s", network.describe())
     drawn = read_boundary(boundary, crs=boundary_crs) if boundary is not None else plan_boundary
     if source.bundled:
@@ -186,6 +188,27 @@ def load_plan_inputs(
         )
     shown = str(boundary) if boundary is not None else None
     return PlanInputs(plan, network, communities, existing, candidates, drawn, shown, plan_boundary)
+
+
+def _network_area(
+    summary: dict[str, object], boundary: shapely.Geometry | None
+) -> shapely.Geometry | None:
+    """The streets the plan was made on: its boundary, grown where outside stations serve."""
+    from quarterhour.siting.inputs import station_area
+    from quarterhour.siting.tables import WalkLimit
+
+    if boundary is None:
+        return None
+    limit = WalkLimit.checked(
+        minutes=summary.get("minutes"),
+        meters=summary.get("meters"),
+        speed_kmh=summary.get("speed_kmh"),
+    )
+    return station_area(
+        boundary,
+        limit_m=limit.metres_walked,
+        inside_only=not summary.get("stations_outside_boundary_serve", False),
+    )
 
 
 def plan_inputs_of_model(
