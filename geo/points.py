@@ -150,6 +150,21 @@ class PointSet:
         """Return the number of points."""
         return len(self.ids)
 
+    def __repr__(self) -> str:
+        """A short summary: how many points, from where, in which system, their extent."""
+        n = len(self.ids)
+        extent = (
+            f", lon {np.nanmin(self.lon):.4f}..{np.nanmax(self.lon):.4f}, "
+            f"lat {np.nanmin(self.lat):.4f}..{np.nanmax(self.lat):.4f} (WGS84)"
+            if n and np.isfinite(self.lon).any()
+            else ""
+        )
+        fields = ", ".join(f"{key}={value!r}" for key, value in self.columns.items())
+        return (
+            f"<PointSet {n:,} points from {self.source}, input {self.crs}{extent}, "
+            f"weight {float(np.sum(self.weight)):,.0f}{f'; columns {fields}' if fields else ''}>"
+        )
+
     @classmethod
     def empty(cls, *, source: str = "<none>") -> PointSet:
         """Return a set without points (e.g. no candidate sites)."""

@@ -165,6 +165,10 @@ class WalkNetwork:
         graph.graph["crs"] = f"EPSG:{self.projection.epsg}"
         return graph
 
+    def __repr__(self) -> str:
+        """A short summary (the arrays are millions of numbers)."""
+        return f"<WalkNetwork {self.describe()}; UTM EPSG:{self.projection.epsg}>"
+
     def describe(self) -> str:
         """One line stating the network's size."""
         return (

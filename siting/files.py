@@ -17,20 +17,33 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from quarterhour import settings
 from quarterhour.geo.atomic import atomic_folder
 from quarterhour.geo.crs import check_crs_name
 from quarterhour.geo.errors import InputError
-from quarterhour.geo.spreadsheets import write_csv, write_workbook
+from quarterhour.geo.spreadsheets import safe_text, write_csv, write_workbook
 from quarterhour.routing.progress import progress_bar
 
 if TYPE_CHECKING:
+    from quarterhour.geo.points import PointSet
+    from quarterhour.siting.model import CoverageModel
     from quarterhour.siting.result import SitingResult
 
 STATIONS = "stations.geojson"
 ASSIGNMENTS = "assignments.csv"
 WORKBOOK = "plan.xlsx"
 SUMMARY = "summary.json"
-PLAN_FILES = frozenset({STATIONS, ASSIGNMENTS, WORKBOOK, SUMMARY, "report.pdf", "report.html"})
+INPUT_COPIES: dict[str, str] = {
+    "communities": "communities.input.csv",
+    "existing": "existing.input.csv",
+    "candidates": "candidates.input.csv",
+    "boundary": "boundary.input.geojson",
+}
+"""The inputs a plan written from Python carries in its folder (WGS84), for ``report``."""
+
+PLAN_FILES = frozenset(
+    {STATIONS, ASSIGNMENTS, WORKBOOK, SUMMARY, "report.pdf", "report.html", *INPUT_COPIES.values()}
+)
 """What a plan folder may hold to be replaced by a new plan (the report written into it too)."""
 
 MEASURE_DECIMALS: dict[str, int] = {
@@ -139,6 +152,7 @@ def write_plan(
     provenance: Provenance | None = None,
     out_crs: str = "wgs84",
     quiet: bool = True,
+    copies: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write a plan folder; return the paths by kind.
 
@@ -155,6 +169,9 @@ def write_plan(
         Coordinates of ``stations.geojson``: ``"wgs84"`` (RFC 7946), ``"gcj02"`` or ``"bd09"``.
     quiet
         Hide the progress bar (files written).
+    copies
+        More files to put in the folder with the plan (name -> text): the inputs of a plan
+        made in Python (:func:`write_model`).
     """
     folder = Path(folder)
     out_crs = check_crs_name(out_crs)
@@ -182,8 +199,103 @@ def write_plan(
         bar.update()
         text = json.dumps(summary, ensure_ascii=False, indent=1)
         (temporary / SUMMARY).write_text(text, encoding="utf-8")
+        for name, content in (copies or {}).items():
+            (temporary / name).write_text(content, encoding="utf-8")
         bar.update()
     return {kind: folder / name for kind, name in names.items()}
+
+
+def write_model(
+    model: CoverageModel,
+    folder: str | Path,
+    *,
+    osm: str | Path | None = None,
+    out_crs: str = "wgs84",
+    quiet: bool = True,
+) -> dict[str, Path]:
+    """Write a solved model's plan folder, with its inputs, so that ``quarterhour report`` reads it.
+
+    The point sets (``communities.input.csv`` ..., WGS84 at full precision, every id as the
+    plan has it) and the boundary (``boundary.input.geojson``) are written into the folder;
+    ``summary.json``'s ``inputs`` names them and the OSM extract.
+
+    Parameters
+    ----------
+    model
+        A model built with ``CoverageModel.from_points`` and solved.
+    folder
+        The output folder.
+    osm
+        The OSM extract the network came from (default: the path the model loaded, or the
+        bundled extract when the network is the bundled one).
+    out_crs
+        Coordinates of ``stations.geojson``.
+    quiet
+        Hide the progress bar.
+    """
+    from quarterhour.geo.points import PointSet, as_point_set
+
+    if model.result is None or model.network is None:
+        msg = (
+            "write() needs a solved model built from points: CoverageModel.from_points(...)"
+            ".solve(), or run_plan(...)"
+        )
+        raise InputError(msg)
+    copies: dict[str, str] = {}
+    named: dict[str, str | None] = {}
+    for role, points in model.points.items():
+        if points is None:
+            named[role] = None
+            continue
+        point_set = points if isinstance(points, PointSet) else as_point_set(points, role=role)
+        copies[INPUT_COPIES[role]] = _points_csv(point_set)
+        named[role] = INPUT_COPIES[role]
+    boundary = None
+    if model.boundary is not None:
+        import shapely
+
+        boundary = INPUT_COPIES["boundary"]
+        copies[boundary] = shapely.to_geojson(model.boundary)
+    provenance = Provenance(
+        osm=str(osm or _osm_of(model)),
+        communities=named["communities"] or "",
+        existing=named.get("existing"),
+        existing_crs="wgs84" if named.get("existing") else None,
+        candidates=named.get("candidates"),
+        candidates_crs="wgs84" if named.get("candidates") else None,
+        boundary=boundary,
+    )
+    return write_plan(
+        model.result, folder, provenance=provenance, out_crs=out_crs, quiet=quiet, copies=copies
+    )
+
+
+def _osm_of(model: CoverageModel) -> str:
+    """The extract a model's network was loaded from, as well as it is known."""
+    if model.osm_path:
+        return str(Path(model.osm_path).resolve())
+    source = model.network.source
+    if source == settings.default_osm:
+        return str(settings.default_osm_path())
+    return str(Path(source).resolve()) if Path(source).exists() else source
+
+
+def _points_csv(points: PointSet) -> str:
+    """A point set as CSV text: id, name, lon, lat (WGS84, exact), weight and its areas."""
+    table = pd.DataFrame(
+        {
+            "id": points.ids,
+            "name": points.names,
+            "lon": points.lon,
+            "lat": points.lat,
+            "weight": points.weight,
+        }
+    )
+    for name in ("district", "town", "address"):
+        values = points.field(name)
+        if values is not None:
+            table[name] = values
+    return table.map(safe_text).to_csv(index=False)
 
 
 def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, pd.DataFrame]:

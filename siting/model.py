@@ -33,6 +33,8 @@ from quarterhour.siting.result import NearestBeyond, SitingResult, build_result,
 from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import geopandas as gpd
     import pandas as pd
     import shapely
@@ -139,6 +141,7 @@ class CoverageModel:
         self.warnings: list[str] = []
         self.boundary: shapely.Geometry | None = None
         self.params: dict[str, object] = {}
+        self.osm_path: str | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -331,7 +334,9 @@ class CoverageModel:
         from quarterhour.routing.walktimes import bounded_walk_times
 
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
+        osm_path = None
         if not hasattr(network, "indptr"):
+            osm_path = str(network)
             network = load_network(network, quiet=quiet)
         homes, stations, candidate_set = _point_sets(communities, existing, candidates, crs=crs)
         home_areas = areas_of(homes)
@@ -393,6 +398,7 @@ class CoverageModel:
         )
         model = cls._assemble(matrix, rows, sites, limit, attribution=network.attribution)
         model.network = network
+        model.osm_path = osm_path
         model.points = {"communities": homes, "existing": stations, "candidates": candidates}
         model.warnings = warnings
         model.boundary = boundary
@@ -434,6 +440,23 @@ class CoverageModel:
         cost = self.cost
         data = np.ones(cost.nnz, bool)
         return sp.csr_matrix((data, cost.indices, cost.indptr), shape=cost.shape)
+
+    def write(
+        self,
+        folder: str | Path,
+        *,
+        osm: str | Path | None = None,
+        out_crs: str = "wgs84",
+        quiet: bool = True,
+    ) -> dict[str, Path]:
+        """Write the plan folder ``quarterhour plan`` writes, for ``quarterhour report``.
+
+        See :func:`~quarterhour.siting.files.write_model`: the point sets and the boundary go
+        into the folder with it.
+        """
+        from quarterhour.siting.files import write_model
+
+        return write_model(self, folder, osm=osm, out_crs=out_crs, quiet=quiet)
 
     # ------------------------------------------------------------------ solving
 
