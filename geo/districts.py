@@ -75,6 +75,11 @@ def _outlines() -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(names, dtype=object), geometries
 
 
+def district_outlines() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled outlines of Shanghai's districts: Chinese names and WGS84 polygons."""
+    return _outlines()
+
+
 def district_at(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """The Shanghai district each WGS84 point lies in (Chinese name), ``""`` outside Shanghai.
 

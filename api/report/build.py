@@ -20,16 +20,21 @@ from quarterhour import settings
 from quarterhour.api.report.i18n import check_lang, fmt_bound, fmt_int, fmt_num, fmt_pct, texts
 from quarterhour.api.report.inputs import PlanInputs, load_plan_inputs, plan_inputs_of_model
 from quarterhour.api.report.maps import (
-    CATCHMENT_BUFFER_M,
     CJK_FAMILY,
     MAX_RANK_LABELS,
+    catchment_buffer_m,
     catchments,
     cjk_font_family,
     overview_map,
     scenario_chart,
 )
 from quarterhour.api.report.scenarios import Scenario, run_scenarios
-from quarterhour.api.report.tables import ReportTables, build_tables, new_station_frame
+from quarterhour.api.report.tables import (
+    ReportTables,
+    build_tables,
+    new_station_frame,
+    station_crs,
+)
 from quarterhour.geo.atomic import atomic_path, write_text
 from quarterhour.geo.errors import InputError, import_extra
 from quarterhour.routing.progress import progress_bar
@@ -179,7 +184,10 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "method": words.get(
             f"method_{data.summary.get('method')}", str(data.summary.get("method"))
         ),
-        "buffer_m": fmt_int(CATCHMENT_BUFFER_M),
+        "buffer_m": fmt_int(catchment_buffer_m()),
+        "station_crs": _crs_words(station_crs(data, new), lang=lang),
+        "station_crs_short": CRS_LABELS.get(station_crs(data, new), ""),
+        "boundary_note": _boundary_note(data, lang=lang),
     }
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -189,6 +197,24 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         lstrip_blocks=True,
     )
     return environment.get_template("report.html.j2").render(context)
+
+
+CRS_LABELS = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
+"""The short names of the coordinate systems, for table headers."""
+
+
+def _crs_words(crs: str, *, lang: str) -> str:
+    """A coordinate system in words (``GCJ-02（高德、腾讯地图坐标）``); mixed systems say so."""
+    words = texts(lang)
+    return words.get(f"crs_{crs}", crs) if crs else words["crs_mixed"]
+
+
+def _boundary_note(data: PlanInputs, *, lang: str) -> str:
+    """Which existing stations serve a bounded plan: those just outside too, or inside only."""
+    serve = data.summary.get("stations_outside_boundary_serve")
+    if serve is None:
+        return ""
+    return texts(lang)["stations_outside_serve" if serve else "stations_inside_only"]
 
 
 def bound_sentence(data: PlanInputs, tables: ReportTables, *, lang: str) -> str:

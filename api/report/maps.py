@@ -24,7 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from quarterhour.api.report.i18n import fmt_num, limit_text, texts
+from quarterhour import settings
+from quarterhour.api.report.i18n import area_name, fmt_num, limit_text, texts
 from quarterhour.geo.errors import NetworkError, QuarterhourError
 
 if TYPE_CHECKING:
@@ -52,12 +53,16 @@ DPI = 200
 MAX_RANK_LABELS = 100
 """At most this many new stations are numbered on the map (the first in pick order)."""
 
-CATCHMENT_BUFFER_M = 100.0
-"""How far off the reached streets the drawn walking areas reach.
 
-The bundled compounds lie a median 50 m (75 % within 95 m) from the nearest street, and their walk
-times include that access leg: a 100 m band shows most covered compounds inside the area drawn.
-"""
+def catchment_buffer_m() -> float:
+    """How far off the reached streets the drawn walking areas reach: the isochrone API's own.
+
+    Read at call time from ``settings.isochrone_buffer_m``, so the report and ``/isochrone``
+    draw one station's area alike.
+    """
+    return float(settings.isochrone_buffer_m)
+
+
 """Resolution of the figures: sharp on A4 print, a few hundred kB each."""
 
 COLOURS = {
@@ -72,6 +77,7 @@ COLOURS = {
     "new": "#fd8d3c",
     "new_edge": "#7f2704",
     "bound": "#737373",
+    "district": "#8c6bb1",
 }
 
 
@@ -144,6 +150,8 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
 
     meters = data.summary.get("meters")
     limit = {"meters": [float(meters)]} if meters is not None else {"minutes": [data.minutes]}
+    buffer_m = catchment_buffer_m()
+    projection = data.network.projection
     polygons = []
     for lon, lat in stations_lonlat:
         try:
@@ -152,7 +160,7 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
                 float(lon),
                 float(lat),
                 speed_kmh=data.speed_kmh,
-                buffer_m=CATCHMENT_BUFFER_M,
+                buffer_m=buffer_m,
                 **limit,
             )
         except NetworkError as error:
@@ -160,8 +168,61 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
                 "no walking area drawn for the station at (%.6f, %.6f): %s", lon, lat, error
             )
             continue
-        polygons.append(result.shapely_polygons()[0])
+        # the walk starts at the station: its way to the street belongs to its area
+        x, y = projection.forward(np.array([lon]), np.array([lat]))
+        access = shapely.LineString([(x[0], y[0]), result.snapped_xy]).buffer(buffer_m)
+        polygons.append(shapely.union(result.shapely_polygons()[0], access))
     return shapely.union_all(polygons) if polygons else shapely.MultiPolygon()
+
+
+def district_lines(
+    data: PlanInputs,
+) -> tuple[list[shapely.Geometry], list[tuple[str, float, float]]]:
+    """The bundled district outlines across the map (metres), and a label point for each.
+
+    Only districts the map's extent meets are drawn; outside Shanghai there are none.
+    """
+    from quarterhour.geo.districts import district_outlines
+
+    x_min, x_max, y_min, y_max = _extent(data)
+    projection = data.network.projection
+    view = shapely.box(x_min, y_min, x_max, y_max)
+    lines, labels = [], []
+    for name, outline in zip(*district_outlines(), strict=True):
+        shape = shapely.transform(
+            outline, lambda xy: np.column_stack(projection.forward(xy[:, 0], xy[:, 1]))
+        )
+        if not shape.intersects(view):
+            continue
+        lines.append(shapely.intersection(shape.boundary, view))
+        inside = shapely.intersection(shape, view)
+        if inside.area > 0.02 * view.area:
+            point = inside.point_on_surface()
+            labels.append((str(name), float(point.x), float(point.y)))
+    return lines, labels
+
+
+def _draw_districts(axes: Axes, data: PlanInputs, *, lang: str) -> bool:
+    """Draw and name the district outlines across the map; whether there were any."""
+    lines, labels = district_lines(data)
+    for line in lines:
+        for part in getattr(line, "geoms", [line]):
+            if isinstance(part, shapely.LineString) and not part.is_empty:
+                xy = np.asarray(part.coords)
+                axes.plot(xy[:, 0], xy[:, 1], color=COLOURS["district"], linewidth=0.8, zorder=3)
+    for name, x, y in labels:
+        axes.text(
+            x,
+            y,
+            area_name(name, lang=lang),
+            fontsize=6.5,
+            color=COLOURS["district"],
+            ha="center",
+            va="center",
+            alpha=0.8,
+            zorder=3,
+        )
+    return bool(lines)
 
 
 def _geometry_patch(geometry: shapely.Geometry, **style: object) -> PathPatch:
@@ -330,6 +391,7 @@ def overview_figure(
                 zorder=2,
             )
         )
+        districts_drawn = _draw_districts(axes, data, lang=lang)
         outline = _area_outline(data)
         axes.add_patch(
             _geometry_patch(
@@ -471,6 +533,16 @@ def overview_figure(
                 label=words["legend_new"],
             ),
         ]
+        if districts_drawn:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=COLOURS["district"],
+                    linewidth=0.8,
+                    label=words["legend_districts"],
+                )
+            )
         if outside.any():
             handles.append(
                 Line2D(

@@ -2,9 +2,9 @@
 
 Every number printed comes from the plan's ``summary.json`` or from its tables
 (``assignments.csv``, ``stations.geojson``) and is rounded here, once, for the reader: whole
-communities, walk times to a tenth of a minute, coordinates to six decimals (about 0.1 m),
-shares to a tenth of a percent. The table by area is ``summary.json``'s own ``by_area``, so the
-report and the summary cannot disagree.
+communities, walk times to a tenth of a minute, shares to a tenth of a percent, each share with
+what it counts; coordinates are printed as the input gave them. The table by area is
+``summary.json``'s own ``by_area``, so the report and the summary cannot disagree.
 """
 
 from __future__ import annotations
@@ -100,17 +100,24 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
     bound = _bound(summary)
     n = int(summary["n_communities"])
     counts = summary.get("status_counts") or {}
+    words = texts(lang)
+    today_weight, today_share = _today_weight(data)
+    bound_is_lower = summary["objective"] == "min_cover"
     limit = limit_text(minutes=summary.get("minutes"), meters=summary.get("meters"), lang=lang)
     headline = {
         "communities": fmt_int(n),
         "communities_read": fmt_int(summary.get("communities_read", n)),
         "outside": fmt_int(counts.get("outside_boundary", 0)),
         "covered_today": fmt_int(summary.get("covered_today", 0)),
-        "covered_today_share": fmt_pct(int(summary.get("covered_today", 0)) / n if n else 0.0),
+        "covered_today_share": words["share_of_communities"].format(
+            pct=fmt_pct(int(summary.get("covered_today", 0)) / n if n else 0.0)
+        ),
         "n_existing": fmt_int(summary["n_existing"]),
         "n_new": fmt_int(summary["n_new"]),
         "covered": fmt_int(summary["covered"]),
-        "covered_share": fmt_pct(summary.get("covered_share", 0.0)),
+        "covered_share": words["share_of_communities"].format(
+            pct=fmt_pct(summary.get("covered_share", 0.0))
+        ),
         "uncoverable": fmt_int(summary["uncoverable"]),
         "lower_bound": fmt_bound(bound["value"]),
         "lower_bound_ceil": fmt_int(bound["ceil"]),
@@ -124,6 +131,9 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         "weight_covered": fmt_int(summary.get("covered_weight")),
         "weight_total": fmt_int(summary.get("total_weight")),
         "weight_share": fmt_pct(summary.get("covered_weight_share")),
+        "weight_today": fmt_int(today_weight),
+        "weight_today_share": fmt_pct(today_share),
+        "gap_label": words["gap"] if bound_is_lower else words["gap_upper"],
         "budget": fmt_int(summary.get("budget")),
     }
     show_nearest = bool(len(nearest)) and bool((nearest["distance_m"] >= AT_COMMUNITY_M).any())
@@ -139,6 +149,21 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         weighted,
         show_nearest,
     )
+
+
+def _today_weight(data: PlanInputs) -> tuple[float, float]:
+    """Residents (weight) the existing stations cover today, and their share of all in the area."""
+    summary = data.summary
+    if summary.get("covered_today_weight") is not None:
+        return float(summary["covered_today_weight"]), float(
+            summary.get("covered_today_weight_share") or 0.0
+        )
+    table = data.plan.assignments
+    in_area = table["status"].astype(str).to_numpy() != "outside_boundary"
+    weight = table["weight"].to_numpy(float)
+    today = float(weight[in_area & table["covered_today"].astype(bool).to_numpy()].sum())
+    total = float(weight[in_area].sum())
+    return today, today / total if total > 0 else 0.0
 
 
 def _limit_metres(data: PlanInputs) -> float:
@@ -200,9 +225,7 @@ def _station_rows(
     new = new_station_frame(data)
     if new.empty:
         return []
-    gcj_lon, gcj_lat = convert(
-        new["lon"].to_numpy(float), new["lat"].to_numpy(float), src="wgs84", dst="gcj02"
-    )
+    location = station_locations(data, new)
     assignments = data.plan.assignments
     walks = assignments[assignments["covered"]].groupby("station_id")["walk_min"]
     median, longest = walks.median(), walks.max()
@@ -221,7 +244,7 @@ def _station_rows(
             {
                 "rank": fmt_int(station["rank"]),
                 "name": str(station.get("name") or station_id),
-                "location": f"{gcj_lon[k]:.6f}, {gcj_lat[k]:.6f}",
+                "location": location[k],
                 "nearest": words["at_station"]
                 if distance < AT_COMMUNITY_M
                 else words["metres_away"].format(name=nearest_name, m=fmt_int(distance)),
@@ -236,20 +259,50 @@ def _station_rows(
     return rows
 
 
+def station_crs(data: PlanInputs, stations: pd.DataFrame) -> str:
+    """The coordinate system the stations' file(s) gave: one name, or ``""`` where mixed."""
+    if "input_crs" in stations and stations["input_crs"].astype(str).str.len().gt(0).all():
+        systems = set(stations["input_crs"].astype(str))
+    else:
+        systems = {str(data.provenance.candidates_crs or data.provenance.crs)}
+    return systems.pop() if len(systems) == 1 else ""
+
+
+def station_locations(data: PlanInputs, stations: pd.DataFrame) -> list[str]:
+    """Each station's ``lon, lat`` in its input's own system, as the file gave them.
+
+    A plan folder of an earlier version has no ``input_lon``: its WGS84 points are converted to
+    the communities' system (six decimals). Where the systems are mixed, each says its own.
+    """
+    mixed = station_crs(data, stations) == ""
+    locations = []
+    for row in stations.itertuples(index=False):
+        given_lon, given_lat = getattr(row, "input_lon", ""), getattr(row, "input_lat", "")
+        if isinstance(given_lon, str) and given_lon and isinstance(given_lat, str) and given_lat:
+            crs, text = str(row.input_crs), f"{given_lon}, {given_lat}"
+        else:
+            crs = str(data.provenance.candidates_crs or data.provenance.crs)
+            lon, lat = convert(float(row.lon), float(row.lat), src="wgs84", dst=crs)
+            text = f"{float(lon):.6f}, {float(lat):.6f}"
+        locations.append(f"{text} ({crs})" if mixed else text)
+    return locations
+
+
 def _group_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]]:
     """The table by area, from ``summary.json``'s ``by_area``, with a total row."""
     areas = pd.DataFrame(summary.get("by_area") or [])
     if areas.empty:
         return []
     words = texts(lang)
-    total = pd.DataFrame([{"area": words["total"], **areas.drop(columns=["area"]).sum()}])
+    numbers = areas.drop(columns=[name for name in ("area", "level") if name in areas])
+    total = pd.DataFrame([{"area": words["total"], "level": "", **numbers.sum()}])
     table = pd.concat([areas, total], ignore_index=True)
     rows = []
     for row in table.itertuples(index=False):
         planned = int(row.communities) - int(row.outside_boundary)
         rows.append(
             {
-                "group": area_name(row.area, lang=lang) or words["unknown_group"],
+                "group": _group_name(row.area, getattr(row, "level", ""), summary, lang=lang),
                 "communities": fmt_int(planned),
                 "today": f"{fmt_int(row.covered_today)} ({fmt_pct(_share(row.covered_today, planned))})",
                 "covered": f"{fmt_int(row.covered)} ({fmt_pct(_share(row.covered, planned))})",
@@ -259,6 +312,15 @@ def _group_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]
             }
         )
     return rows
+
+
+def _group_name(area: object, level: object, summary: dict[str, object], *, lang: str) -> str:
+    """A group's name; a district standing in for rows without a town says so."""
+    words = texts(lang)
+    name = area_name(area, lang=lang) or words["unknown_group"]
+    if summary.get("by_area_kind") == "town" and level == "district":
+        return words["district_fallback"].format(name=name)
+    return name
 
 
 def _share(part: object, whole: int) -> float:
@@ -277,7 +339,11 @@ def _uncoverable_rows(data: PlanInputs, *, lang: str) -> tuple[list[dict[str, st
         rows.append(
             {
                 "name": str(record["community_name"]),
-                "group": area_name(record[kind], lang=lang) if kind else "",
+                "group": (
+                    area_name(record[kind], lang=lang) or area_name(record["district"], lang=lang)
+                    if kind
+                    else ""
+                ),
                 "reason": reason_text(
                     record.get("reason"),
                     access_m=float(record.get("access_m")),
