@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyproj
 import pytest
 import shapely
 
@@ -341,10 +342,20 @@ def test_geojson_in_gcj02_on_request(files: dict[str, Path], tmp_path: Path) -> 
             assert lat == pytest.approx(float(community["纬度"]), abs=1e-6)
 
 
-def test_boundary_clips_communities_and_stations(files: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("inside_only", [False, True])
+def test_boundary_clips_communities_and_stations(
+    files: dict[str, Path], tmp_path: Path, inside_only: bool
+) -> None:
+    """Communities outside --boundary are not planned; stations outside serve within reach.
+
+    Unless --stations-inside-boundary, an existing station outside the outline but within the
+    walk limit (plus the snapping limit) of it serves the residents inside; summary.json says
+    which rule the plan used.
+    """
     out = tmp_path / "plan"
+    options = ["--stations-inside-boundary"] if inside_only else []
     status = _plan(
-        files, out, "-q", "--boundary", str(files["boundary"]), "--boundary-crs", "gcj02"
+        files, out, "-q", "--boundary", str(files["boundary"]), "--boundary-crs", "gcj02", *options
     )
     assert status == 0
     rows = _read_assignments(out)
@@ -358,14 +369,29 @@ def test_boundary_clips_communities_and_stations(files: dict[str, Path], tmp_pat
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["status_counts"]["outside_boundary"] == int((~inside).sum())
     assert summary["n_communities"] == int(inside.sum())
+    assert summary["stations_outside_boundary_serve"] is (not inside_only)
     stations = pd.read_csv(files["stations"], dtype=str, encoding="gbk")
-    station_inside = shapely.intersects_xy(
-        outline, stations["经度"].astype(float), stations["纬度"].astype(float)
-    )
+    lon, lat = stations["经度"].astype(float), stations["纬度"].astype(float)
+    station_inside = shapely.intersects_xy(outline, lon, lat)
+    # metres from the outline, in the local UTM zone (GCJ-02 offsets are a few hundred metres
+    # at most and the same for the outline and the stations, so they cancel here)
+    utm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True)
+    outline_m = shapely.transform(outline, lambda xy: np.column_stack(utm.transform(*xy.T)))
+    x, y = utm.transform(lon.to_numpy(), lat.to_numpy())
+    metres = shapely.distance(outline_m, shapely.points(x, y))
+    reach = 15 * 4.5 * 1000 / 60 + 500
     features = json.loads((out / "stations.geojson").read_text(encoding="utf-8"))["features"]
     status_of = {f["properties"]["station_id"]: f["properties"]["status"] for f in features}
-    for station_id, is_inside in zip(stations["站点编号"], station_inside, strict=True):
-        assert (status_of[station_id] == "outside_boundary") == (not is_inside), station_id
+    for station_id, is_inside, away in zip(
+        stations["站点编号"], station_inside, metres, strict=True
+    ):
+        serves = is_inside if inside_only else is_inside or away < reach - 50
+        if serves or (inside_only or away > reach + 50):
+            assert (status_of[station_id] == "outside_boundary") == (not serves), station_id
+    served_from_outside = set(rows.loc[rows["status"] == "covered_existing", "station_id"]) & set(
+        stations["站点编号"][~station_inside]
+    )
+    assert bool(served_from_outside) is (not inside_only)
 
 
 def test_coverage_lists_every_community_and_every_station(
@@ -445,15 +471,19 @@ def test_report_with_existing_stations(plan_dir: Path, tmp_path: Path) -> None:
     text = _report(plan_dir, tmp_path)
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
     boxes = (
-        f"社区（小区）数 现有站点已覆盖 建议新建站点 {fmt_int(summary['n_communities'])} "
+        f"社区（小区）数 现有站点已覆盖社区 建议新建站点 {fmt_int(summary['n_communities'])} "
         f"{fmt_int(summary['covered_today'])} {fmt_int(summary['n_new'])} "
+        f"占社区 {fmt_pct(summary['covered_today_share'])}"
     )
     assert boxes in text
     assert (
-        f"规划后覆盖 新建站点数下界 无法覆盖的社区 {fmt_int(summary['covered'])} "
-        f"{fmt_bound(summary['lower_bound'])} {fmt_int(summary['uncoverable'])} "
-        f"{fmt_pct(summary['covered_share'])}"
+        f"规划后覆盖社区 覆盖居民（规划前 → 规划后） 新建站点数下界 {fmt_int(summary['covered'])} "
+        f"{fmt_int(summary['covered_today_weight'])} → {fmt_int(summary['covered_weight'])} "
+        f"{fmt_bound(summary['lower_bound'])} 占社区 {fmt_pct(summary['covered_share'])} "
+        f"占居民 {fmt_pct(summary['covered_today_weight_share'])} → "
+        f"{fmt_pct(summary['covered_weight_share'])}"
     ) in text
+    assert f"无法覆盖的社区 {fmt_int(summary['uncoverable'])}" in text
     assert "不能提供覆盖的现有站点" in text and "远郊站甲" in text and "远郊站乙" in text
     assert "按街镇统计" in text and "黄浦街道1" in text
     total = list(summary["by_area"])
@@ -472,9 +502,12 @@ def test_report_of_a_budget_plan(files: dict[str, Path], tmp_path: Path) -> None
     assert "预算内能覆盖多少" in text and "为什么不能更少" not in text
     assert "新建站点数下界" not in text
     assert (
-        f"规划后覆盖 预算内可覆盖人口的上界 无法覆盖的社区 {fmt_int(summary['covered'])} "
-        f"{fmt_int(summary['upper_bound'])} {fmt_int(summary['uncoverable'])}"
+        f"规划后覆盖社区 覆盖居民（规划前 → 规划后） 预算内可覆盖居民的上界 "
+        f"{fmt_int(summary['covered'])} {fmt_int(summary['covered_today_weight'])} → "
+        f"{fmt_int(summary['covered_weight'])} {fmt_int(summary['upper_bound'])}"
     ) in text
+    assert f"与上界的差距（真实差距的上限） {fmt_pct(summary['gap'])}" in text
+    assert "下界" not in text
     assert f"共覆盖 {fmt_int(summary['covered_weight'])}" in text
     rows = _read_assignments(out)
     assert (rows["status"] == "over_budget").sum() == summary["status_counts"]["over_budget"] > 0

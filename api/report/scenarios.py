@@ -126,6 +126,9 @@ def run_scenarios(
                     meters=pair_meters,
                     speed_kmh=pair_speed,
                     boundary=data.plan_boundary,
+                    stations_inside_boundary=not summary.get(
+                        "stations_outside_boundary_serve", False
+                    ),
                     budget=budget,
                     quiet=True,
                 )
