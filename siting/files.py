@@ -348,13 +348,16 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
             "uncoverable",
             "lower_bound",
             "upper_bound",
+            "bound_kind",
             "gap",
             "gap_note",
+            "stations_outside_boundary_serve",
             "stations_crs",
             "attribution",
         )
     }
     facts |= {f"status: {key}": value for key, value in summary["status_counts"].items()}
+    facts |= {f"count: {key}": text for key, text in summary["count_definitions"].items()}
     facts |= {f"input: {key}": value for key, value in (summary.get("inputs") or {}).items()}
     facts |= {f"warning {k}": text for k, text in enumerate(summary.get("warnings") or [], 1)}
     method = pd.DataFrame(

@@ -121,7 +121,10 @@ def inactive_station_warnings(sites: SiteTable) -> list[str]:
     warnings = []
     for status, what in (
         ("off_network", "lie more than 500 m from every street of the extract"),
-        ("outside_boundary", "lie outside the planning area"),
+        (
+            "outside_boundary",
+            "lie outside the planning area (beyond walking reach of it, or inside-only)",
+        ),
     ):
         ids = sites.ids[sites.existing & (sites.status == status)]
         if ids.size:
