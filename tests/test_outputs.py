@@ -329,7 +329,10 @@ def test_report_matches_summary_and_labels_every_share(
         f"{fmt_pct(counts['covered_weight'] / counts['weight'])}，共 {fmt_int(counts['weight'])} 人"
         in text
     )
-    assert f"无法覆盖的社区 {fmt_int(counts['uncoverable'])}" in text
+    uncoverable = re.escape(fmt_int(counts["uncoverable"]))
+    assert re.search(rf"无法覆盖的社区 .{{0,60}}\b{uncoverable}\b", text)
+    html = pdf.with_suffix(".html").read_text(encoding="utf-8")
+    assert f'id="uncoverable">{fmt_int(counts["uncoverable"])}<' in html
     joined = re.sub(r"\s", "", text)  # a line may break inside a Chinese word
     # no bare percentage: each one is "占社区 x%", "占居民 x%", a gap, or a table's (share)
     for match in re.finditer(r"\d+(\.\d)?%", joined):
@@ -339,11 +342,15 @@ def test_report_matches_summary_and_labels_every_share(
     if mode == "min_cover":
         assert f"与下界的差距（真实差距的上限） {fmt_pct(summary['gap'])}" in text
         assert "上界" not in text
-    else:
+    elif mode == "budget":
         assert "下界" not in text
         assert f"与上界的差距（真实差距的上限） {fmt_pct(summary['gap'])}" in text
         bound = re.escape(fmt_int(summary["upper_bound"]))
         assert re.search(rf"预算内可覆盖居民的上界 .{{0,60}} {bound} ", text)
+    else:  # today's coverage: no bound to speak of, and it says so
+        assert "下界" not in text and "上界" not in text
+        assert "现状评估：本次不新建站点" in text
+        assert counts["covered"] == counts["covered_today"]
     if mode != "today":
         # station coordinates as the input gave them, in its own system
         given = _read_csv(files["communities"]).set_index("序号")

@@ -163,6 +163,7 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "summary": data.summary,
         "tables": tables,
         "bound_sentence": bound_sentence(data, tables, lang=lang),
+        "today_only": data.summary["objective"] != "min_cover" and not data.summary.get("budget"),
         "map_uri": map_uri,
         "map_caption": words["map_caption"].format(
             limit=tables.headline["limit"],
