@@ -13,12 +13,14 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import shapely
 
 from quarterhour import settings
 from quarterhour.api.cli.main import main
@@ -410,3 +412,66 @@ def test_python_plan_written_then_reported_by_the_cli(
     ) in text
     assert summary["n_new"] == model.result.summary["n_new"]
     assert f"占社区 {fmt_pct(counts['covered'] / counts['n'])}" in text
+
+
+# --- town outlines, where given ---
+
+
+def test_town_outlines_are_drawn_over_the_districts(
+    plans: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quarterhour.api.report.inputs import load_plan_inputs
+    from quarterhour.api.report.maps import overview_figure
+    from quarterhour.api.report.outlines import read_named_outlines
+
+    districts = json.loads((DATA / "shanghai_districts_datav_gcj02.json").read_text("utf-8"))
+    jingan = shapely.geometry.shape(
+        next(item for item in districts if item["properties"]["name"] == "静安区")["geometry"]
+    )
+    west, south, east, north = jingan.bounds
+    middle = 121.46
+    halves = [
+        ("西片街道", jingan.intersection(shapely.box(west, south, middle, north))),
+        ("东片街道", jingan.intersection(shapely.box(middle, south, east, north))),
+    ]
+    path = tmp_path / "towns.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"name": name},
+                        "geometry": shapely.geometry.mapping(shape),
+                    }
+                    for name, shape in halves
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    # the system is stated, never guessed
+    status = main(["report", str(plans["min_cover"]), "--town-outlines", str(path), "-o", "r.pdf"])
+    assert status == 2 and "--town-outlines-crs" in capsys.readouterr().err
+    towns = read_named_outlines(path, crs="gcj02")
+    assert [name for name, _ in towns] == ["西片街道", "东片街道"]
+    # converted to WGS84: GCJ-02 lies a few hundred metres off it in Shanghai
+    wgs_lon = shapely.get_coordinates(towns[0][1])[:, 0].min()
+    assert 0.003 < west - wgs_lon < 0.006
+    data = load_plan_inputs(plans["min_cover"])
+    figure = overview_figure(
+        replace(data, towns=towns),
+        covered=np.zeros(130, bool),
+        catchment=shapely.MultiPolygon(),
+        lang="zh",
+    )
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert "西片街道" in texts and "东片街道" in texts and "静安区" in texts
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "街镇界" in legend and "区界" in legend
+    out = tmp_path / "report.pdf"
+    arguments = ["report", str(plans["min_cover"]), "--no-scenarios", "-q", "-o", str(out)]
+    assert main([*arguments, "--town-outlines", str(path), "--town-outlines-crs", "gcj02"]) == 0
+    assert out.is_file()

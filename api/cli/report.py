@@ -24,6 +24,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         args.output,
         boundary=args.boundary,
         boundary_crs=args.boundary_crs,
+        towns=args.town_outlines,
+        towns_crs=args.town_outlines_crs,
         lang=args.lang,
         scenarios=not args.no_scenarios,
         quiet=args.quiet,
@@ -61,6 +63,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     report.add_argument(
         "--boundary-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --boundary"
+    )
+    report.add_argument(
+        "--town-outlines",
+        type=Path,
+        metavar="FILE",
+        help="GeoJSON of named town/street outlines to draw over the district outlines",
+    )
+    report.add_argument(
+        "--town-outlines-crs", choices=CRS_NAMES, help="coordinates of --town-outlines (required)"
     )
     report.add_argument(
         "--no-scenarios",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from quarterhour.api.report.maps import (
     overview_map,
     scenario_chart,
 )
+from quarterhour.api.report.outlines import read_named_outlines
 from quarterhour.api.report.scenarios import Scenario, run_scenarios
 from quarterhour.api.report.tables import (
     ReportTables,
@@ -62,6 +63,8 @@ def build_report(
     *,
     boundary: str | Path | None = None,
     boundary_crs: str = "wgs84",
+    towns: str | Path | None = None,
+    towns_crs: str | None = None,
     lang: str = "zh",
     scenarios: bool = True,
     quiet: bool = True,
@@ -80,6 +83,11 @@ def build_report(
         streets' extent).
     boundary_crs
         Coordinates of ``boundary``: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+    towns
+        GeoJSON of named town/street outlines to draw on the overview map, over the bundled
+        district outlines (see :func:`~quarterhour.api.report.outlines.read_named_outlines`).
+    towns_crs
+        Coordinates of ``towns`` (required with it: never guessed).
     lang
         ``"zh"`` (default) or ``"en"``.
     scenarios
@@ -101,6 +109,7 @@ def build_report(
         msg = f"{output}: the report is written as PDF, name it ….pdf"
         raise InputError(msg)
     cjk_font_family()  # fail before any work if the Chinese font is missing
+    town_outlines = read_named_outlines(towns, crs=towns_crs) if towns is not None else ()
     with progress_bar(total=4, desc="report", unit="step", quiet=quiet) as bar:
         if isinstance(plan, (str, Path)):
             data = load_plan_inputs(plan, boundary=boundary, boundary_crs=boundary_crs)
@@ -109,6 +118,7 @@ def build_report(
 
             outline = read_boundary(boundary, crs=boundary_crs) if boundary is not None else None
             data = plan_inputs_of_model(plan, boundary=outline)
+        data = replace(data, towns=town_outlines)
         bar.update()
         html = render_html(data, lang=lang, scenarios=scenarios)
         bar.update()

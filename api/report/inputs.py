@@ -59,6 +59,8 @@ class PlanInputs:
         The file of ``boundary``, if the report was given one (else the plan's own).
     plan_boundary
         The planning area the plan was made with (its points outside it were not planned).
+    towns
+        Named town/street outlines (WGS84) to draw on the overview map, if given.
     """
 
     plan: PlanFolder
@@ -69,6 +71,7 @@ class PlanInputs:
     boundary: shapely.Geometry | None
     boundary_source: str | None = None
     plan_boundary: shapely.Geometry | None = None
+    towns: tuple[tuple[str, shapely.Geometry], ...] = ()
 
     @property
     def summary(self) -> dict[str, object]:

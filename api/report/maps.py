@@ -29,7 +29,7 @@ from quarterhour.api.report.i18n import area_name, fmt_num, limit_text, texts
 from quarterhour.geo.errors import NetworkError, QuarterhourError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from matplotlib.axes import Axes
 
@@ -78,6 +78,7 @@ COLOURS = {
     "new_edge": "#7f2704",
     "bound": "#737373",
     "district": "#8c6bb1",
+    "town": "#6a51a3",
 }
 
 
@@ -175,20 +176,18 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
     return shapely.union_all(polygons) if polygons else shapely.MultiPolygon()
 
 
-def district_lines(
-    data: PlanInputs,
+def area_lines(
+    data: PlanInputs, outlines: Iterable[tuple[str, shapely.Geometry]]
 ) -> tuple[list[shapely.Geometry], list[tuple[str, float, float]]]:
-    """The bundled district outlines across the map (metres), and a label point for each.
+    """Named outlines (WGS84) across the map, in metres, and a label point for each.
 
-    Only districts the map's extent meets are drawn; outside Shanghai there are none.
+    Only outlines the map's extent meets are drawn; a label only for one that fills 2 % of it.
     """
-    from quarterhour.geo.districts import district_outlines
-
     x_min, x_max, y_min, y_max = _extent(data)
     projection = data.network.projection
     view = shapely.box(x_min, y_min, x_max, y_max)
     lines, labels = [], []
-    for name, outline in zip(*district_outlines(), strict=True):
+    for name, outline in outlines:
         shape = shapely.transform(
             outline, lambda xy: np.column_stack(projection.forward(xy[:, 0], xy[:, 1]))
         )
@@ -202,27 +201,37 @@ def district_lines(
     return lines, labels
 
 
-def _draw_districts(axes: Axes, data: PlanInputs, *, lang: str) -> bool:
-    """Draw and name the district outlines across the map; whether there were any."""
-    lines, labels = district_lines(data)
-    for line in lines:
-        for part in getattr(line, "geoms", [line]):
-            if isinstance(part, shapely.LineString) and not part.is_empty:
-                xy = np.asarray(part.coords)
-                axes.plot(xy[:, 0], xy[:, 1], color=COLOURS["district"], linewidth=0.8, zorder=3)
-    for name, x, y in labels:
-        axes.text(
-            x,
-            y,
-            area_name(name, lang=lang),
-            fontsize=6.5,
-            color=COLOURS["district"],
-            ha="center",
-            va="center",
-            alpha=0.8,
-            zorder=3,
-        )
-    return bool(lines)
+def _draw_areas(axes: Axes, data: PlanInputs, *, lang: str) -> tuple[bool, bool]:
+    """Draw and name the district outlines and the towns given; whether there were any."""
+    from quarterhour.geo.districts import district_outlines
+
+    drawn = []
+    for outlines, colour, width, style, size in (
+        (zip(*district_outlines(), strict=True), COLOURS["district"], 0.8, "-", 6.5),
+        (data.towns, COLOURS["town"], 0.5, ":", 5.0),
+    ):
+        lines, labels = area_lines(data, outlines)
+        for line in lines:
+            for part in getattr(line, "geoms", [line]):
+                if isinstance(part, shapely.LineString) and not part.is_empty:
+                    xy = np.asarray(part.coords)
+                    axes.plot(
+                        xy[:, 0], xy[:, 1], color=colour, linewidth=width, linestyle=style, zorder=3
+                    )
+        for name, x, y in labels:
+            axes.text(
+                x,
+                y,
+                area_name(name, lang=lang),
+                fontsize=size,
+                color=colour,
+                ha="center",
+                va="center",
+                alpha=0.8,
+                zorder=3,
+            )
+        drawn.append(bool(lines))
+    return drawn[0], drawn[1]
 
 
 def _geometry_patch(geometry: shapely.Geometry, **style: object) -> PathPatch:
@@ -391,7 +400,7 @@ def overview_figure(
                 zorder=2,
             )
         )
-        districts_drawn = _draw_districts(axes, data, lang=lang)
+        districts_drawn, towns_drawn = _draw_areas(axes, data, lang=lang)
         outline = _area_outline(data)
         axes.add_patch(
             _geometry_patch(
@@ -541,6 +550,17 @@ def overview_figure(
                     color=COLOURS["district"],
                     linewidth=0.8,
                     label=words["legend_districts"],
+                )
+            )
+        if towns_drawn:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=COLOURS["town"],
+                    linewidth=0.8,
+                    linestyle=":",
+                    label=words["legend_towns"],
                 )
             )
         if outside.any():
