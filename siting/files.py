@@ -25,8 +25,9 @@ from quarterhour.geo.spreadsheets import safe_text, write_csv, write_workbook
 from quarterhour.routing.progress import progress_bar
 
 if TYPE_CHECKING:
+    import shapely
+
     from quarterhour.geo.points import PointSet
-    from quarterhour.siting.model import CoverageModel
     from quarterhour.siting.result import SitingResult
 
 STATIONS = "stations.geojson"
@@ -171,7 +172,7 @@ def write_plan(
         Hide the progress bar (files written).
     copies
         More files to put in the folder with the plan (name -> text): the inputs of a plan
-        made in Python (:func:`write_model`).
+        made in Python (:func:`write_model_plan`).
     """
     folder = Path(folder)
     out_crs = check_crs_name(out_crs)
@@ -205,29 +206,36 @@ def write_plan(
     return {kind: folder / name for kind, name in names.items()}
 
 
-def write_model(
-    model: CoverageModel,
+def write_model_plan(
+    result: SitingResult,
     folder: str | Path,
     *,
-    osm: str | Path | None = None,
+    points: dict[str, object],
+    boundary: shapely.Geometry | None,
+    osm: str,
     out_crs: str = "wgs84",
     quiet: bool = True,
 ) -> dict[str, Path]:
-    """Write a solved model's plan folder, with its inputs, so that ``quarterhour report`` reads it.
+    """Write a plan made in Python, with its inputs, so that ``quarterhour report`` reads it.
 
     The point sets (``communities.input.csv`` ..., WGS84 at full precision, every id as the
     plan has it) and the boundary (``boundary.input.geojson``) are written into the folder;
-    ``summary.json``'s ``inputs`` names them and the OSM extract.
+    ``summary.json``'s ``inputs`` names them and the OSM extract. ``CoverageModel.write`` calls
+    this with its own points.
 
     Parameters
     ----------
-    model
-        A model built with ``CoverageModel.from_points`` and solved.
+    result
+        The solved plan.
     folder
         The output folder.
+    points
+        The point sets by role (``communities``, ``existing``, ``candidates``; None where none),
+        PointSets or frames.
+    boundary
+        The planning area (WGS84), if any.
     osm
-        The OSM extract the network came from (default: the path the model loaded, or the
-        bundled extract when the network is the bundled one).
+        The OSM extract the network came from.
     out_crs
         Coordinates of ``stations.geojson``.
     quiet
@@ -235,46 +243,47 @@ def write_model(
     """
     from quarterhour.geo.points import PointSet, as_point_set
 
-    if model.result is None or model.network is None:
-        msg = (
-            "write() needs a solved model built from points: CoverageModel.from_points(...)"
-            ".solve(), or run_plan(...)"
-        )
-        raise InputError(msg)
     copies: dict[str, str] = {}
     named: dict[str, str | None] = {}
-    for role, points in model.points.items():
-        if points is None:
+    for role, given in points.items():
+        if given is None:
             named[role] = None
             continue
-        point_set = points if isinstance(points, PointSet) else as_point_set(points, role=role)
+        point_set = given if isinstance(given, PointSet) else as_point_set(given, role=role)
         copies[INPUT_COPIES[role]] = _points_csv(point_set)
         named[role] = INPUT_COPIES[role]
-    boundary = None
-    if model.boundary is not None:
+    boundary_name = None
+    if boundary is not None:
         import shapely
 
-        boundary = INPUT_COPIES["boundary"]
-        copies[boundary] = shapely.to_geojson(model.boundary)
+        boundary_name = INPUT_COPIES["boundary"]
+        copies[boundary_name] = shapely.to_geojson(boundary)
     provenance = Provenance(
-        osm=str(osm or _osm_of(model)),
-        communities=named["communities"] or "",
+        osm=osm,
+        communities=named.get("communities") or "",
         existing=named.get("existing"),
         existing_crs="wgs84" if named.get("existing") else None,
         candidates=named.get("candidates"),
         candidates_crs="wgs84" if named.get("candidates") else None,
-        boundary=boundary,
+        boundary=boundary_name,
     )
     return write_plan(
-        model.result, folder, provenance=provenance, out_crs=out_crs, quiet=quiet, copies=copies
+        result, folder, provenance=provenance, out_crs=out_crs, quiet=quiet, copies=copies
     )
 
 
-def _osm_of(model: CoverageModel) -> str:
-    """The extract a model's network was loaded from, as well as it is known."""
-    if model.osm_path:
-        return str(Path(model.osm_path).resolve())
-    source = model.network.source
+def osm_of_network(source: str, path: str | None) -> str:
+    """The extract a network was loaded from, as well as it is known: its path, else its name.
+
+    Parameters
+    ----------
+    source
+        The network's ``source`` (a file name).
+    path
+        The path it was loaded from, if known.
+    """
+    if path:
+        return str(Path(path).resolve())
     if source == settings.default_osm:
         return str(settings.default_osm_path())
     return str(Path(source).resolve()) if Path(source).exists() else source

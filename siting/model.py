@@ -451,12 +451,36 @@ class CoverageModel:
     ) -> dict[str, Path]:
         """Write the plan folder ``quarterhour plan`` writes, for ``quarterhour report``.
 
-        See :func:`~quarterhour.siting.files.write_model`: the point sets and the boundary go
-        into the folder with it.
-        """
-        from quarterhour.siting.files import write_model
+        The point sets and the boundary go into the folder with it (see
+        :func:`~quarterhour.siting.files.write_model_plan`).
 
-        return write_model(self, folder, osm=osm, out_crs=out_crs, quiet=quiet)
+        Parameters
+        ----------
+        folder
+            The output folder (a previous plan in it is replaced).
+        osm
+            The OSM extract of the network (default: the path it was loaded from, or the
+            bundled extract).
+        out_crs
+            Coordinates of ``stations.geojson``.
+        quiet
+            Hide the progress bar.
+        """
+        from quarterhour.siting.files import osm_of_network, write_model_plan
+
+        result = self._solved()
+        if self.network is None:
+            msg = "write() needs a model built with from_points (it names the points and network)"
+            raise InputError(msg)
+        return write_model_plan(
+            result,
+            folder,
+            points=self.points,
+            boundary=self.boundary,
+            osm=str(osm or osm_of_network(self.network.source, self.osm_path)),
+            out_crs=out_crs,
+            quiet=quiet,
+        )
 
     # ------------------------------------------------------------------ solving
 

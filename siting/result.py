@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,11 +19,6 @@ from quarterhour.geo.spreadsheets import safe_text, text_warnings
 from quarterhour.siting.assign import nearest_station, served_counts
 from quarterhour.siting.reasons import REASONS, STATUSES, as_categorical, reason_codes, reason_text
 from quarterhour.siting.tables import SITE_STATUSES, Communities, SiteTable, WalkLimit
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from quarterhour.siting.files import Provenance
 
 log = logging.getLogger("quarterhour")
 
@@ -282,32 +276,6 @@ class SitingResult:
             *text_warnings(self.assignments, what="communities", label="community_id"),
             *text_warnings(self.stations, what="stations", label="station_id"),
         ]
-
-    def write(
-        self,
-        folder: str | Path,
-        *,
-        provenance: Provenance | None = None,
-        out_crs: str = "wgs84",
-        quiet: bool = True,
-    ) -> dict[str, Path]:
-        """Write the plan folder ``quarterhour plan`` writes (:func:`.files.write_plan`).
-
-        Parameters
-        ----------
-        folder
-            The output folder (created if missing; a previous plan in it is replaced).
-        provenance
-            Where the inputs came from (``quarterhour report`` rereads them); a model's
-            :meth:`~quarterhour.siting.model.CoverageModel.write` fills it in.
-        out_crs
-            Coordinates of ``stations.geojson``.
-        quiet
-            Hide the progress bar.
-        """
-        from quarterhour.siting.files import write_plan
-
-        return write_plan(self, folder, provenance=provenance, out_crs=out_crs, quiet=quiet)
 
     def to_geojson(self, *, crs: str = "wgs84") -> dict[str, object]:
         """The stations as a GeoJSON FeatureCollection (``kind`` existing/new, ``status``).

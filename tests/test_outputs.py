@@ -208,7 +208,7 @@ def test_frame_coordinates_round_trip_exactly(network, tmp_path: Path) -> None:
         }
     )
     plan = run_plan(network, points_from_frame(frame, crs="wgs84"), budget=1)
-    paths = plan.result.write(tmp_path / "plan")
+    paths = plan.write(tmp_path / "plan")
     back = pd.read_csv(paths["assignments"])
     np.testing.assert_array_equal(back["lon"].to_numpy(), frame["lon"].to_numpy())
     np.testing.assert_array_equal(back["lat"].to_numpy(), frame["lat"].to_numpy())
