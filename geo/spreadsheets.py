@@ -82,13 +82,15 @@ def text_warnings(frame: pd.DataFrame, *, what: str, label: str | None = None) -
             or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype))
         ):
             continue
-        texts = values.astype(object).to_numpy()
-        is_text = np.fromiter((isinstance(v, str) for v in texts), bool, len(texts))
+        texts = pd.Series(values.astype(object).to_numpy(), dtype=object)
+        is_text = texts.map(lambda value: isinstance(value, str)).to_numpy(bool)
+        if not is_text.any():
+            continue
+        strings = texts[is_text].astype(str)
         control = np.zeros(len(texts), bool)
         long = np.zeros(len(texts), bool)
-        for row in np.flatnonzero(is_text):
-            control[row] = CONTROL_CHARACTERS.search(texts[row]) is not None
-            long[row] = len(texts[row]) > CELL_CHARS
+        control[is_text] = strings.str.contains(CONTROL_CHARACTERS).to_numpy(bool)
+        long[is_text] = (strings.str.len() > CELL_CHARS).to_numpy(bool)
         for rows, problem in (
             (control, "control characters, written as U+FFFD"),
             (long, f"texts longer than {CELL_CHARS:,} characters, cut to that length"),
