@@ -542,27 +542,14 @@ def overview_figure(
                 label=words["legend_new"],
             ),
         ]
-        if districts_drawn:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=COLOURS["district"],
-                    linewidth=0.8,
-                    label=words["legend_districts"],
-                )
+        handles += [
+            Line2D([], [], color=COLOURS[kind], linewidth=0.8, linestyle=style, label=words[label])
+            for drawn, kind, style, label in (
+                (districts_drawn, "district", "-", "legend_districts"),
+                (towns_drawn, "town", ":", "legend_towns"),
             )
-        if towns_drawn:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=COLOURS["town"],
-                    linewidth=0.8,
-                    linestyle=":",
-                    label=words["legend_towns"],
-                )
-            )
+            if drawn
+        ]
         if outside.any():
             handles.append(
                 Line2D(
