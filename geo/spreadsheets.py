@@ -118,7 +118,7 @@ def neutralised(value: object) -> object:
     """``value`` made safe (:func:`safe_text`), with a leading apostrophe if a formula."""
     value = safe_text(value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
-        return "'" + value
+        return ("'" + value)[:CELL_CHARS]
     return value
 
 

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from quarterhour.api.report import build_report
 from quarterhour.api.report.i18n import fmt_int, fmt_pct
 from quarterhour.geo.crs import convert
 from quarterhour.geo.points import points_from_frame, read_points
+from quarterhour.geo.spreadsheets import write_csv, write_workbook
 from quarterhour.routing.network import load_network
 from quarterhour.siting.plan import run_plan
 
@@ -475,3 +477,21 @@ def test_town_outlines_are_drawn_over_the_districts(
     arguments = ["report", str(plans["min_cover"]), "--no-scenarios", "-q", "-o", str(out)]
     assert main([*arguments, "--town-outlines", str(path), "--town-outlines-crs", "gcj02"]) == 0
     assert out.is_file()
+
+
+def test_workbook_cells_never_warn_or_fail(tmp_path: Path) -> None:
+    """Every text openpyxl would refuse or cut with a UserWarning is made safe first."""
+    frame = pd.DataFrame({"name": ["=" + "x" * 40_000, "a\x1bb\x00", "-5", "-x", "tab\tok"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_workbook({"名称 names": frame}, tmp_path / "a.xlsx")
+        write_csv(frame, tmp_path / "a.csv")
+    cells = [cell.value for cell in openpyxl.load_workbook(tmp_path / "a.xlsx")["名称 names"]["A"]]
+    assert cells[1] == "'=" + "x" * 32_765 and cells[2:] == [
+        "a\ufffdb\ufffd",
+        "-5",
+        "'-x",
+        "tab\tok",
+    ]
+    back = pd.read_csv(tmp_path / "a.csv", dtype=str, encoding="utf-8-sig")["name"].tolist()
+    assert back == [cells[1], "a\ufffdb\ufffd", "-5", "'-x", "tab\tok"]
