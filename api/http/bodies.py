@@ -1,0 +1,269 @@
+"""Request bodies bounded before they are parsed: size, nesting depth, values and list lengths.
+
+A JSON body is parsed into Python objects that take 30 to 60 times its bytes, and validated
+into one error per bad element: a 4 MB body of two million zeros once made a 304 MB answer
+and grew a worker by 3 GB. :class:`BodyGuardMiddleware` reads each body up to
+``max_body_bytes`` (413 past it), then measures its shape with a few vectorised passes over the
+bytes (:func:`json_shape`, no parsing) and answers before any parser runs:
+
+* 413 if it holds more than ``max_body_values`` values in all, or a list or object longer than
+  the longest point list allowed (``max_body_items``);
+* 422 if it nests deeper than ``max_body_depth`` or writes a number longer than
+  ``MAX_NUMBER_CHARS`` characters (Python's own parsers fail on these with RecursionError and
+  ValueError).
+
+A body larger than ``heavy_body_bytes`` is a heavy request: it holds one of the admission slots
+of :class:`~quarterhour.api.http.guards.Admission` from here to its answer (503 with
+``Retry-After`` when none is free), so that large bodies are parsed two at a time at most; and
+if its route's model is known (``models``), it is parsed and validated in a thread first, so
+that the errors of a large bad body (up to one per value) are counted off the event loop and
+``/health`` and isochrones answer meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from quarterhour.api.http.errors import ApiError, error_response, summarised
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from quarterhour.api.http.guards import Admission
+    from quarterhour.api.http.settings import ApiLimits
+
+MAX_NUMBER_CHARS = 100
+"""Longest number a body may write (a double's shortest form takes at most 24 characters)."""
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+"""A JSON string, escapes included (written without nested repetition: linear time)."""
+
+_LONG_NUMBER = re.compile(rb"[-+0-9.eE]{%d,}" % (MAX_NUMBER_CHARS + 1))
+
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_STEP = _OPEN.copy()
+_STEP[[ord("]"), ord("}")]] = -1
+
+
+@dataclass(frozen=True)
+class JsonShape:
+    """What parsing a JSON text would build, measured on its bytes.
+
+    Attributes
+    ----------
+    depth
+        Deepest nesting of lists and objects.
+    values
+        Values in all (every list item, object member and the top value).
+    largest
+        Items of the largest list or object.
+    longest_number
+        Characters of the longest number (0 if none).
+    """
+
+    depth: int
+    values: int
+    largest: int
+    longest_number: int
+
+
+def json_shape(body: bytes) -> JsonShape:
+    """Measure the nesting, values and list lengths of a JSON text without parsing it.
+
+    Strings are blanked first (a bracket or comma in a name counts for nothing). On text that
+    is not JSON the figures are approximate, and the parser that runs afterwards reports it.
+
+    Parameters
+    ----------
+    body
+        The JSON text, UTF-8.
+    """
+    text = _STRING.sub(b'""', body)
+    longest = max((len(match) for match in _LONG_NUMBER.findall(text)), default=0)
+    codes = np.frombuffer(text, dtype=np.uint8)
+    depth = np.cumsum(_STEP[codes], dtype=np.int32)
+    opens = np.flatnonzero(_OPEN[codes])
+    commas = np.flatnonzero(codes == ord(","))
+    values = 1 + len(commas) + len(opens)
+    largest = _largest_container(depth, opens, commas)
+    return JsonShape(
+        depth=int(depth.max(initial=0)),
+        values=int(values),
+        largest=largest,
+        longest_number=longest,
+    )
+
+
+def _largest_container(depth: np.ndarray, opens: np.ndarray, commas: np.ndarray) -> int:
+    """Items of the largest list or object: the commas of each container, plus one.
+
+    A comma belongs to the last container opened before it at its own depth: sorting opens and
+    commas by (depth, position) puts each comma right after its container's run.
+    """
+    if len(commas) == 0:
+        return int(len(opens) > 0)
+    positions = np.concatenate([opens, commas])
+    levels = depth[positions].astype(np.int64)
+    order = np.lexsort((positions, levels))
+    is_open = np.zeros(len(positions), dtype=bool)
+    is_open[: len(opens)] = True
+    container = np.cumsum(is_open[order]) - 1  # the last container opened before, in order
+    owners = container[~is_open[order]]
+    owners = owners[owners >= 0]  # a comma outside every container (not JSON)
+    if len(owners) == 0:
+        return 1
+    return int(np.bincount(owners).max()) + 1
+
+
+def shape_error(shape: JsonShape, limits: ApiLimits) -> ApiError | None:
+    """The error of a body whose shape is over ``limits``, or None."""
+    if shape.depth > limits.max_body_depth:
+        msg = (
+            f"the body nests lists and objects {shape.depth:,} deep, over the limit of "
+            f"{limits.max_body_depth}"
+        )
+        return ApiError(422, loc=("body",), msg=msg, kind="too_deep")
+    if shape.longest_number > MAX_NUMBER_CHARS:
+        msg = (
+            f"the body writes a number of {shape.longest_number:,} characters, over the limit "
+            f"of {MAX_NUMBER_CHARS}"
+        )
+        return ApiError(422, loc=("body",), msg=msg, kind="value_error")
+    if shape.values > limits.max_body_values:
+        msg = (
+            f"the body holds {shape.values:,} values, over the limit of {limits.max_body_values:,}"
+        )
+        return ApiError(413, loc=("body",), msg=msg, kind="too_large")
+    if shape.largest > limits.max_body_items:
+        msg = (
+            f"the body holds a list or object of {shape.largest:,} items, over the limit of "
+            f"{limits.max_body_items:,}"
+        )
+        return ApiError(413, loc=("body",), msg=msg, kind="too_large")
+    return None
+
+
+def validation_error(model: type[BaseModel], body: bytes) -> ApiError | None:
+    """The 422 of a body ``model`` does not validate (a few errors listed), or None.
+
+    The body is read as FastAPI reads it (the standard JSON parser: NaN is a value, and its
+    validation error names the field).
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # FastAPI answers it, as for a small body
+    try:
+        model.model_validate(document)
+    except ValidationError as invalid:
+        items = invalid.errors(include_url=False, include_context=False, include_input=False)
+        errors = summarised([{**item, "loc": ["body", *item["loc"]]} for item in items])
+        return ApiError(422, loc=(), msg="", kind="", details=errors)
+    return None
+
+
+class BodyGuardMiddleware:
+    """Bound request bodies before any parser sees them (see the module docstring).
+
+    Parameters
+    ----------
+    app
+        The ASGI application.
+    limits
+        ``max_body_bytes``, ``max_body_depth``, ``max_body_values``, ``max_body_items`` (the
+        longest point list) and ``heavy_body_bytes`` are read.
+    admission
+        The admission of heavy requests, shared with the heavy routes.
+    models
+        The request model of each path that takes large bodies (``{"/plan": PlanRequest}``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limits: ApiLimits,
+        admission: Admission,
+        models: Mapping[str, type[BaseModel]],
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.admission = admission
+        self.models = models
+
+    async def _refuse(self, error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = error.details or [{"loc": error.loc, "msg": error.msg, "type": error.kind}]
+        await error_response(error.status, detail, headers=error.headers)(scope, receive, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes | ApiError | None:
+        """The whole body; an error if it is over ``max_body_bytes``; None if the client left."""
+        limit = self.limits.max_body_bytes
+        too_large = ApiError(
+            413,
+            loc=("body",),
+            msg=f"the request body is over the limit of {limit:,} bytes",
+            kind="too_large",
+        )
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None  # the client left (or the server closed its unfinished request)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer the body up to the limit, measure it, then replay it to the application."""
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        body = await self._read(scope, receive)
+        if body is None:
+            return
+        if isinstance(body, ApiError):
+            await self._refuse(body, scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        heavy = len(body) > self.limits.heavy_body_bytes
+        with ExitStack() as stack:
+            try:
+                if heavy:
+                    stack.enter_context(self.admission.heavy(loc=("body",)))
+                error = shape_error(json_shape(body), self.limits)
+                model = self.models.get(scope["path"]) if heavy else None
+                if error is None and model is not None:
+                    error = await anyio.to_thread.run_sync(validation_error, model, body)
+            except ApiError as busy:
+                error = busy
+            if error is not None:
+                await self._refuse(error, scope, receive, send)
+                return
+            await self.app(scope, replay, send)
