@@ -58,6 +58,9 @@ Shanghai's map data twice over; larger extracts come as .osm.pbf."""
 max_osm_xml_element_kb: float = 64.0
 """Longest element of OSM XML, or text between two: libosmium's tags hold 1,024 characters."""
 
+max_boundary_mb: float = 256.0
+"""Largest boundary (GeoJSON) file: a country's outline at full detail takes about 50 MB."""
+
 cache_max_mb: float = 2048.0
 """Size of the network cache folder: past it, the networks used longest ago are removed."""
 

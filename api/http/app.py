@@ -198,7 +198,7 @@ def create_app(
     stations: str | Path | None = None,
     stations_crs: str | None = None,
     boundary: str | Path | None = None,
-    boundary_crs: str = "wgs84",
+    boundary_crs: str | None = None,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
     clip_communities: bool = True,
@@ -216,7 +216,8 @@ def create_app(
     stations, stations_crs
         Optional existing stations file and its coordinates.
     boundary, boundary_crs
-        Optional GeoJSON polygon to clip the network to, and its coordinates.
+        Optional GeoJSON polygon to clip the network to, and its coordinates (default: what
+        the file declares, else WGS84 outside China; in China it must be given).
     cors_origins
         Origins allowed to call the API from browsers (``"*"`` for any); none by default.
     allowed_hosts

@@ -135,7 +135,8 @@ class ServerConfig:
     boundary
         Optional GeoJSON polygon to clip the network to.
     boundary_crs
-        Coordinates of ``boundary``.
+        Coordinates of ``boundary``: default what the file declares, else WGS84 outside China
+        (in China it must be given; see :func:`quarterhour.geo.boundary.read_boundary`).
     use_cache
         Reuse the on-disk network cache (default ``quarterhour.settings.use_cache``).
     clip_communities
@@ -159,7 +160,7 @@ class ServerConfig:
     stations: Path | None = None
     stations_crs: str | None = None
     boundary: Path | None = None
-    boundary_crs: str = "wgs84"
+    boundary_crs: str | None = None
     use_cache: bool | None = None
     clip_communities: bool = True
     cors_origins: tuple[str, ...] = ()

@@ -56,7 +56,7 @@ def build_report(
     output: str | Path,
     *,
     boundary: str | Path | None = None,
-    boundary_crs: str = "wgs84",
+    boundary_crs: str | None = None,
     lang: str = "zh",
     scenarios: bool = True,
     quiet: bool = True,

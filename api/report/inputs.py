@@ -124,7 +124,7 @@ def load_plan_inputs(
     folder: str | Path,
     *,
     boundary: str | Path | None = None,
-    boundary_crs: str = "wgs84",
+    boundary_crs: str | None = None,
 ) -> PlanInputs:
     """Read a plan folder and reload the network and point files named in its summary.
 
