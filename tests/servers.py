@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import httpx
 from quarterhour.api.http.serving import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 STARTUP_S = 300.0
 
@@ -58,8 +59,27 @@ def server_env(cache: Path) -> dict[str, str]:
     return {**os.environ, "QUARTERHOUR_CACHE": str(cache)}
 
 
-def start_server(cache: Path, options: Sequence[str] = (), *, port: int | None = None) -> Server:
-    """Start ``quarterhour serve`` with ``options`` on a free port; return once it answers."""
+def memory_cap(megabytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that caps the address space of the child at ``megabytes`` MiB."""
+
+    def cap() -> None:
+        limit = megabytes * 1024**2
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return cap
+
+
+def start_server(
+    cache: Path,
+    options: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    memory_cap_mb: int | None = None,
+) -> Server:
+    """Start ``quarterhour serve`` with ``options`` on a free port; return once it answers.
+
+    ``memory_cap_mb`` caps the server's address space (``RLIMIT_AS``), if given.
+    """
     port = port or free_port()
     # A file, not a pipe: a server that logs much would block on a full pipe nobody reads.
     log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - kept by Server
@@ -69,6 +89,7 @@ def start_server(cache: Path, options: Sequence[str] = (), *, port: int | None =
         stdout=subprocess.DEVNULL,
         stderr=log,
         text=True,
+        preexec_fn=memory_cap(memory_cap_mb) if memory_cap_mb else None,  # noqa: PLW1509
     )
     server = Server(process, port, log)
     deadline = time.monotonic() + STARTUP_S

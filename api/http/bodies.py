@@ -26,13 +26,13 @@ import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args, get_origin
 
 import anyio.to_thread
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from quarterhour.api.http.errors import ApiError, error_response, summarised
+from quarterhour.api.http.errors import MAX_ERRORS, ApiError, error_response, summarised
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
     from quarterhour.api.http.guards import Admission
     from quarterhour.api.http.settings import ApiLimits
+
+VALIDATION_CHUNK = 200
+"""Items of a long list validated at a time (the event loop runs between two)."""
 
 MAX_NUMBER_CHARS = 100
 """Longest number a body may write (a double's shortest form takes at most 24 characters)."""
@@ -65,7 +68,8 @@ class JsonShape:
     depth
         Deepest nesting of lists and objects.
     values
-        Values in all (every list item, object member and the top value).
+        Values in all (every list item, object member and the top value; an empty list or
+        object counts one).
     largest
         Items of the largest list or object.
     longest_number
@@ -78,7 +82,7 @@ class JsonShape:
     longest_number: int
 
 
-def json_shape(body: bytes) -> JsonShape:
+def json_shape(body: bytes, *, limit_values: int = 10**9) -> JsonShape:
     """Measure the nesting, values and list lengths of a JSON text without parsing it.
 
     Strings are blanked first (a bracket or comma in a name counts for nothing). On text that
@@ -88,6 +92,8 @@ def json_shape(body: bytes) -> JsonShape:
     ----------
     body
         The JSON text, UTF-8.
+    limit_values
+        Over this many values, the largest list is not measured (``largest`` is 0).
     """
     text = _STRING.sub(b'""', body)
     longest = max((len(match) for match in _LONG_NUMBER.findall(text)), default=0)
@@ -96,7 +102,7 @@ def json_shape(body: bytes) -> JsonShape:
     opens = np.flatnonzero(_OPEN[codes])
     commas = np.flatnonzero(codes == ord(","))
     values = 1 + len(commas) + len(opens)
-    largest = _largest_container(depth, opens, commas)
+    largest = _largest_container(depth, opens, commas) if values <= limit_values else 0
     return JsonShape(
         depth=int(depth.max(initial=0)),
         values=int(values),
@@ -155,22 +161,77 @@ def shape_error(shape: JsonShape, limits: ApiLimits) -> ApiError | None:
 
 
 def validation_error(model: type[BaseModel], body: bytes) -> ApiError | None:
-    """The 422 of a body ``model`` does not validate (a few errors listed), or None.
+    """The 422 of a body ``model`` does not validate (a few errors listed, all counted), or None.
 
     The body is read as FastAPI reads it (the standard JSON parser: NaN is a value, and its
-    validation error names the field).
+    validation error names the field). Long lists are validated ``VALIDATION_CHUNK`` items at a
+    time, keeping only the first errors: pydantic holds the interpreter while it validates, and
+    200,000 bad fields at once held it (and ``/health``) for seconds and 300 MB.
     """
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
         return None  # FastAPI answers it, as for a small body
-    try:
-        model.model_validate(document)
-    except ValidationError as invalid:
-        items = invalid.errors(include_url=False, include_context=False, include_input=False)
-        errors = summarised([{**item, "loc": ["body", *item["loc"]]} for item in items])
-        return ApiError(422, loc=(), msg="", kind="", details=errors)
+    errors = _ErrorTally()
+    long_lists = {}
+    if isinstance(document, dict):
+        long_lists = {
+            name: value
+            for name, value in document.items()
+            if isinstance(value, list)
+            and len(value) > VALIDATION_CHUNK
+            and _item_type(model, name) is not None
+        }
+        document = {**document, **{name: [] for name in long_lists}}
+    errors.validate(TypeAdapter(model), document, ("body",))
+    for name, items in long_lists.items():
+        adapter = TypeAdapter(list[_item_type(model, name)])  # type: ignore[misc]
+        for start in range(0, len(items), VALIDATION_CHUNK):
+            chunk = items[start : start + VALIDATION_CHUNK]
+            errors.validate(adapter, chunk, ("body", name), offset=start)
+    return errors.error()
+
+
+def _item_type(model: type[BaseModel], name: str) -> type | None:
+    """The item type of field ``name`` of ``model`` if it is a list of models (or None)."""
+    field = model.model_fields.get(name)
+    if field is None:
+        return None
+    for option in (field.annotation, *get_args(field.annotation)):
+        if get_origin(option) is list:
+            (item,) = get_args(option)
+            return item if isinstance(item, type) and issubclass(item, BaseModel) else None
     return None
+
+
+class _ErrorTally:
+    """The first ``MAX_ERRORS`` validation errors of a body, and how many there are."""
+
+    def __init__(self) -> None:
+        self.first: list[dict[str, object]] = []
+        self.count = 0
+
+    def validate(
+        self, adapter: TypeAdapter, value: object, loc: tuple[str, ...], *, offset: int = 0
+    ) -> None:
+        try:
+            adapter.validate_python(value)
+        except ValidationError as invalid:
+            self.count += invalid.error_count()
+            room = MAX_ERRORS + 1 - len(self.first)
+            for item in invalid.errors(
+                include_url=False, include_context=False, include_input=False
+            )[:room]:
+                where = list(item["loc"])
+                if offset and where and isinstance(where[0], int):
+                    where[0] += offset
+                self.first.append({**item, "loc": [*loc, *where]})
+
+    def error(self) -> ApiError | None:
+        if not self.count:
+            return None
+        listed = summarised(self.first, MAX_ERRORS, total=self.count)
+        return ApiError(422, loc=(), msg="", kind="", details=listed)
 
 
 class BodyGuardMiddleware:
@@ -205,6 +266,12 @@ class BodyGuardMiddleware:
     async def _refuse(self, error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
         detail = error.details or [{"loc": error.loc, "msg": error.msg, "type": error.kind}]
         await error_response(error.status, detail, headers=error.headers)(scope, receive, send)
+
+    def _check(self, body: bytes, model: type[BaseModel] | None) -> ApiError | None:
+        error = shape_error(json_shape(body, limit_values=self.limits.max_body_values), self.limits)
+        if error is None and model is not None:
+            error = validation_error(model, body)
+        return error
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes | ApiError | None:
         """The whole body; an error if it is over ``max_body_bytes``; None if the client left."""
@@ -252,17 +319,18 @@ class BodyGuardMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        heavy = len(body) > self.limits.heavy_body_bytes
         with ExitStack() as stack:
-            try:
-                if heavy:
+            if len(body) <= self.limits.heavy_body_bytes:
+                shape = json_shape(body, limit_values=self.limits.max_body_values)
+                error = shape_error(shape, self.limits)
+            else:
+                try:
                     stack.enter_context(self.admission.heavy(loc=("body",)))
-                error = shape_error(json_shape(body), self.limits)
-                model = self.models.get(scope["path"]) if heavy else None
-                if error is None and model is not None:
-                    error = await anyio.to_thread.run_sync(validation_error, model, body)
-            except ApiError as busy:
-                error = busy
+                except ApiError as busy:
+                    error = busy
+                else:  # measured and validated in a thread: the event loop answers meanwhile
+                    model = self.models.get(scope["path"])
+                    error = await anyio.to_thread.run_sync(self._check, body, model)
             if error is not None:
                 await self._refuse(error, scope, receive, send)
                 return

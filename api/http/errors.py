@@ -120,23 +120,23 @@ def field_errors(*loc: str | int) -> Iterator[None]:
 
 
 def summarised(
-    errors: Sequence[dict[str, object]], max_errors: int = MAX_ERRORS
+    errors: Sequence[dict[str, object]], max_errors: int = MAX_ERRORS, *, total: int | None = None
 ) -> list[dict[str, object]]:
     """The first ``max_errors`` errors, JSON-safe, and one item counting the rest.
 
     Pydantic puts the offending input (maybe NaN, bytes) and a ctx with exceptions in each
     error; only the location, message and type are kept. An answer lists a few errors, never
-    one per element of a long list (its size stays within a few KB).
+    one per element of a long list (its size stays within a few KB). ``total``: how many
+    errors there are, if more than ``errors`` holds.
     """
+    total = len(errors) if total is None else total
     listed = [
         _detail(error.get("loc", ()), str(error.get("msg", ""))[:500], str(error.get("type", "")))
         for error in errors[:max_errors]
     ]
-    if len(errors) > max_errors:
-        more = len(errors) - max_errors
-        msg = (
-            f"and {more:,} more errors ({len(errors):,} in all); the first {max_errors} are listed"
-        )
+    if total > max_errors:
+        more = total - max_errors
+        msg = f"and {more:,} more errors ({total:,} in all); the first {max_errors} are listed"
         listed.append(_detail((), msg, "more_errors"))
     return listed
 
