@@ -26,6 +26,7 @@ import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, get_args, get_origin
 
 import anyio.to_thread
@@ -183,13 +184,18 @@ def validation_error(model: type[BaseModel], body: bytes) -> ApiError | None:
             and _item_type(model, name) is not None
         }
         document = {**document, **{name: [] for name in long_lists}}
-    errors.validate(TypeAdapter(model), document, ("body",))
+    errors.validate(_adapter(model), document, ("body",))
     for name, items in long_lists.items():
-        adapter = TypeAdapter(list[_item_type(model, name)])  # type: ignore[misc]
+        adapter = _adapter(list[_item_type(model, name)])  # type: ignore[misc]
         for start in range(0, len(items), VALIDATION_CHUNK):
             chunk = items[start : start + VALIDATION_CHUNK]
             errors.validate(adapter, chunk, ("body", name), offset=start)
     return errors.error()
+
+
+@cache
+def _adapter(kind: object) -> TypeAdapter:
+    return TypeAdapter(kind)
 
 
 def _item_type(model: type[BaseModel], name: str) -> type | None:
