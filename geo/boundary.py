@@ -62,9 +62,17 @@ def read_boundary(path: str | Path, *, crs: str | None = None) -> Polygon | Mult
 
 
 def read_boundary_crs(
-    path: str | Path, *, crs: str | None = None
+    path: str | Path, *, crs: str | None = None, crs_param: str = "crs"
 ) -> tuple[Polygon | MultiPolygon, str]:
     """Read an outline as :func:`read_boundary` does, and say which system it was read in.
+
+    Parameters
+    ----------
+    path, crs
+        As for :func:`read_boundary`.
+    crs_param
+        The name of ``crs`` where the caller takes it (``boundary_crs``: the command line
+        says ``--boundary-crs``), for the error of an unstated system.
 
     Returns
     -------
@@ -89,7 +97,8 @@ def read_boundary_crs(
         if geometry_object.get("type") not in POLYGONAL_TYPES:
             continue
         try:
-            polygon = shape(geometry_object)
+            with np.errstate(invalid="ignore"):  # NaN coordinates: refused just below
+                polygon = shape(geometry_object)
         except (
             ValueError,
             TypeError,
@@ -110,7 +119,11 @@ def read_boundary_crs(
 
     declared = _declared_crs(document, source=source)
     if crs_name is None:
-        crs_name = "wgs84" if declared is not None else _unstated_crs(polygons, source=source)
+        crs_name = (
+            "wgs84"
+            if declared is not None
+            else _unstated_crs(polygons, source=source, param=crs_param)
+        )
     try:
         outline = shapely.union_all([shapely.make_valid(polygon) for polygon in polygons])
         if crs_name != "wgs84":
@@ -148,7 +161,7 @@ def _read_document(file_path: Path) -> object:
         # orjson: no recursion in Python, and nesting over 1,024 is an error, not a crash.
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:
-        if "recursion" in str(error):
+        if "depth limit" in str(error) or "recursion" in str(error):
             msg = f"{source}: boundary is not valid GeoJSON (lists nested over 1,024 deep)"
             raise InputError(msg) from error
     try:
@@ -172,7 +185,7 @@ def _check_finite(polygon: shapely.Geometry, *, source: str, position: int) -> N
         raise InputError(msg)
 
 
-def _unstated_crs(polygons: list[shapely.Geometry], *, source: str) -> str:
+def _unstated_crs(polygons: list[shapely.Geometry], *, source: str, param: str) -> str:
     """WGS84 (RFC 7946) for an outline outside China; in China, an error: never guessed."""
     lon, lat = shapely.get_coordinates(polygons).T
     if out_of_china(lon, lat).all():
@@ -180,10 +193,10 @@ def _unstated_crs(polygons: list[shapely.Geometry], *, source: str) -> str:
     msg = (
         f"{source}: the boundary lies in China, where outlines come in GCJ-02 (DataV, AMap), "
         "BD-09 or WGS84, and neither the file (a 'crs' member) nor the command says which: "
-        "state it with --boundary-crs gcj02 (AMap, Tencent, DataV), --boundary-crs bd09 "
-        "(Baidu) or --boundary-crs wgs84 (GPS, OpenStreetMap)"
+        "state it with {param}gcj02 (AMap, Tencent, DataV), {param}bd09 (Baidu) or "
+        "{param}wgs84 (GPS, OpenStreetMap)"
     )
-    raise InputError(msg, param="boundary_crs")
+    raise InputError(msg, param=param)
 
 
 def boundary_area_km2(polygon: Polygon | MultiPolygon) -> float:

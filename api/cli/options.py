@@ -217,7 +217,9 @@ def boundary_from_args(args: argparse.Namespace) -> shapely.Geometry | None:
 
     if not args.boundary:
         return None
-    outline, args.boundary_crs = read_boundary_crs(args.boundary, crs=args.boundary_crs)
+    outline, args.boundary_crs = read_boundary_crs(
+        args.boundary, crs=args.boundary_crs, crs_param="boundary_crs"
+    )
     return outline
 
 
