@@ -104,6 +104,10 @@ def test_hostile_bodies_are_answered_small_and_fast_within_memory(capped: Server
                 _check_answer(client.post(path, content=body, headers=headers), status)
             deep = "[" * 1_999
             _check_answer(client.get("/isochrone", params={"json": deep}), 422)
+            # The answers the server writes itself carry the header too.
+            too_long = client.get("/health", headers={"x-padding": "a" * 70_000})
+            assert too_long.status_code == 431
+            assert too_long.headers["x-content-type-options"] == "nosniff"
             summarised = client.post("/plan", json={"communities": [0] * 9_000}).json()
             assert summarised["detail"][-1]["type"] == "more_errors"
             assert "9,000 in all" in summarised["detail"][-1]["msg"]
