@@ -14,10 +14,10 @@ bytes (:func:`json_shape`, no parsing) and answers before any parser runs:
 
 A body larger than ``heavy_body_bytes`` is a heavy request: it holds one of the admission slots
 of :class:`~quarterhour.api.http.guards.Admission` from here to its answer (503 with
-``Retry-After`` when none is free), so that large bodies are parsed two at a time at most; and
-if its route's model is known (``models``), it is parsed and validated in a thread first, so
-that the errors of a large bad body (up to one per value) are counted off the event loop and
-``/health`` and isochrones answer meanwhile.
+``Retry-After`` when none is free), so that large bodies are parsed two at a time at most; it is
+measured in a thread, and if it holds more than ``VALIDATE_ABOVE_VALUES`` values and its route's
+model is known (``models``), validated there too, a few items at a time, so that the errors of a
+large bad body (up to one per value) are counted while ``/health`` and isochrones answer.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
     from quarterhour.api.http.guards import Admission
     from quarterhour.api.http.settings import ApiLimits
+
+VALIDATE_ABOVE_VALUES = 50_000
+"""Bodies with more values are validated in the thread first: a body with fewer makes fewer
+errors than this, which FastAPI's own validation lists in a fraction of a second."""
 
 VALIDATION_CHUNK = 200
 """Items of a long list validated at a time (the event loop runs between two)."""
@@ -279,8 +283,9 @@ class BodyGuardMiddleware:
         await error_response(error.status, detail, headers=error.headers)(scope, receive, send)
 
     def _check(self, body: bytes, model: type[BaseModel] | None) -> ApiError | None:
-        error = shape_error(json_shape(body, limit_values=self.limits.max_body_values), self.limits)
-        if error is None and model is not None:
+        shape = json_shape(body, limit_values=self.limits.max_body_values)
+        error = shape_error(shape, self.limits)
+        if error is None and model is not None and shape.values > VALIDATE_ABOVE_VALUES:
             error = validation_error(model, body)
         return error
 
