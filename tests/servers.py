@@ -17,14 +17,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import httpx
 
 from quarterhour.api.http.serving import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+K = TypeVar("K")
 
 STARTUP_S = 300.0
 
@@ -67,6 +69,32 @@ def memory_cap(megabytes: int) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return cap
+
+
+def one_line_errors(
+    commands: Mapping[K, Sequence[str]], *, cache: Path, memory_cap_mb: int, timeout: float = 240
+) -> dict[K, str]:
+    """Run ``commands`` side by side, each capped at ``memory_cap_mb``; each must stop with exit
+    status 2 and one line on stderr: return those lines."""
+    runs = {
+        key: subprocess.Popen(
+            command,
+            env=server_env(cache),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=memory_cap(memory_cap_mb),  # noqa: PLW1509
+        )
+        for key, command in commands.items()
+    }
+    lines = {}
+    for key, process in runs.items():
+        _, stderr = process.communicate(timeout=timeout)
+        assert process.returncode == 2, (key, stderr)
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert stderr.startswith("quarterhour: error: "), stderr
+        lines[key] = stderr.strip()
+    return lines
 
 
 def start_server(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
 import pytest
 import shapely
-from servers import memory_cap, serve_command, server_env
+from servers import one_line_errors, serve_command
 from shapely.geometry import box, mapping
 
 import quarterhour as qh
@@ -89,22 +88,7 @@ def test_plan_and_serve_stop_before_any_work(tmp_path: Path) -> None:
         "plan": [*plan, "-o", str(tmp_path / "plan")],
         "serve": serve_command(free_port(), "--workers", "1", "--boundary", str(DATAV)),
     }
-    runs = {
-        name: subprocess.Popen(
-            command,
-            env=server_env(tmp_path / "cache"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=memory_cap(2_048),  # noqa: PLW1509
-        )
-        for name, command in commands.items()
-    }
-    for name, process in runs.items():
-        _, stderr = process.communicate(timeout=240)
-        assert process.returncode == 2, (name, stderr)
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1, stderr
-        assert "the boundary lies in China" in lines[0], stderr
-        assert CHOICES in lines[0]
+    for line in one_line_errors(commands, cache=tmp_path / "cache", memory_cap_mb=2_048).values():
+        assert "the boundary lies in China" in line
+        assert CHOICES in line
     assert not (tmp_path / "plan").exists()

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import bz2
 import re
-import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
 
 import pytest
-from servers import memory_cap, serve_command, server_env
+from servers import one_line_errors, serve_command
 
 from quarterhour import settings
 from quarterhour.api.http.serving import free_port
@@ -125,25 +124,9 @@ def test_the_command_line_and_serve_stop_with_one_line(tmp_path: Path) -> None:
         huge: [*network, str(huge)],
         long_tag: serve_command(free_port(), "--workers", "1", "--osm", str(long_tag)),
     }
-    runs = {
-        path: subprocess.Popen(
-            command,
-            env=server_env(tmp_path / "cache"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=memory_cap(MEMORY_CAP_MB),  # noqa: PLW1509
-        )
-        for path, command in commands.items()
-    }
-    errors = {}
-    for path, process in runs.items():
-        _, stderr = process.communicate(timeout=240)
-        assert process.returncode == 2, stderr
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1, stderr
-        assert lines[0].startswith(f"quarterhour: error: {path}: "), stderr
-        errors[path] = lines[0]
+    errors = one_line_errors(commands, cache=tmp_path / "cache", memory_cap_mb=MEMORY_CAP_MB)
+    for path, line in errors.items():
+        assert line.startswith(f"quarterhour: error: {path}: "), line
     assert "an element or text of over 64 KB" in errors[bomb]
     assert "node 1: lat='1e308'" in errors[huge]
     assert "tag value is too long" in errors[long_tag]
