@@ -183,3 +183,17 @@ def test_random_json_never_makes_a_500(capped: Server, document: object, path: s
     )
     assert response.status_code < 500 or response.status_code == 503, response.text[:300]
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_file_uploads_are_sized_not_measured(capped: Server) -> None:
+    # A spreadsheet is bytes, not JSON: its brackets are not nesting (the workspace's uploads).
+    response = httpx.post(
+        f"{capped.url}/plan",
+        content=b"PK\x03\x04" + b"[{" * 5_000,
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code < 500
+    assert response.json()["detail"][0]["type"] != "too_deep"
+    assert httpx.post(f"{capped.url}/plan", content=b"[{" * 5_000).json()["detail"][0]["type"] == (
+        "too_deep"
+    )

@@ -12,6 +12,8 @@ bytes (:func:`json_shape`, no parsing) and answers before any parser runs:
   ``MAX_NUMBER_CHARS`` characters (Python's own parsers fail on these with RecursionError and
   ValueError).
 
+Uploads of files (multipart forms, spreadsheets: ``NOT_JSON``) are sized but not measured.
+
 A body larger than ``heavy_body_bytes`` is a heavy request: it holds one of the admission slots
 of :class:`~quarterhour.api.http.guards.Admission` from here to its answer (503 with
 ``Retry-After`` when none is free), so that large bodies are parsed two at a time at most; it is
@@ -249,6 +251,24 @@ class _ErrorTally:
         return ApiError(422, loc=(), msg="", kind="", details=listed)
 
 
+NOT_JSON: tuple[str, ...] = (
+    "multipart/",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "application/zip",
+    "application/vnd.",
+    "text/csv",
+)
+"""Content types of uploads that no route reads as JSON (files): sized, not measured."""
+
+
+def _may_be_json(scope: Scope) -> bool:
+    """Whether a route may read the body as JSON (FastAPI does without a content type)."""
+    headers = dict(scope.get("headers") or ())
+    content_type = headers.get(b"content-type", b"").decode("latin-1").strip().lower()
+    return not content_type.startswith(NOT_JSON)
+
+
 class BodyGuardMiddleware:
     """Bound request bodies before any parser sees them (see the module docstring).
 
@@ -335,10 +355,13 @@ class BodyGuardMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        json_body = _may_be_json(scope)
         with ExitStack() as stack:
             if len(body) <= self.limits.heavy_body_bytes:
-                shape = json_shape(body, limit_values=self.limits.max_body_values)
-                error = shape_error(shape, self.limits)
+                error = None
+                if json_body:
+                    shape = json_shape(body, limit_values=self.limits.max_body_values)
+                    error = shape_error(shape, self.limits)
             else:
                 try:
                     stack.enter_context(self.admission.heavy(loc=("body",)))
@@ -346,7 +369,11 @@ class BodyGuardMiddleware:
                     error = busy
                 else:  # measured and validated in a thread: the event loop answers meanwhile
                     model = self.models.get(scope["path"])
-                    error = await anyio.to_thread.run_sync(self._check, body, model)
+                    error = (
+                        await anyio.to_thread.run_sync(self._check, body, model)
+                        if json_body
+                        else None
+                    )
             if error is not None:
                 await self._refuse(error, scope, receive, send)
                 return
