@@ -180,7 +180,7 @@ def _check_finite(polygon: shapely.Geometry, *, source: str, position: int) -> N
         x, y = coordinates[np.flatnonzero(bad)[0]]
         msg = (
             f"{source}: geometry {position}: coordinate ({x:g}, {y:g}) is not a finite number "
-            f"({int(bad.sum()):,} such vertices)"
+            f"within ±{MAX_COORDINATE:g} ({int(bad.sum()):,} such vertices)"
         )
         raise InputError(msg)
 
