@@ -57,10 +57,10 @@ MAX_NUMBER_CHARS = 100
 _NUMBER = np.zeros(256, dtype=bool)
 _NUMBER[list(b"-+0123456789.eE")] = True
 
-_OPEN = np.zeros(256, dtype=np.int8)
-_OPEN[[ord("["), ord("{")]] = 1
-_STEP = _OPEN.copy()
-_STEP[[ord("]"), ord("}")]] = -1
+_OPEN = np.zeros(256, dtype=bool)
+_OPEN[[ord("["), ord("{")]] = True
+_CLOSE = np.zeros(256, dtype=bool)
+_CLOSE[[ord("]"), ord("}")]] = True
 
 
 @dataclass(frozen=True)
@@ -97,33 +97,47 @@ def json_shape(body: bytes, *, limit_values: int = 10**9) -> JsonShape:
     body
         The JSON text, UTF-8.
     limit_values
-        Over this many values, the largest list is not measured (``largest`` is 0).
+        Over this many values, the largest list and the longest number are not measured
+        (both 0).
     """
     # Escaped backslashes, then escaped quotes, go: every quote left opens or closes a string.
     text = body.replace(b"\\\\", b"").replace(b'\\"', b"")
     codes = np.frombuffer(text, dtype=np.uint8)
-    in_string = (np.cumsum(codes == ord('"'), dtype=np.int32) & 1).astype(bool)
-    codes = np.where(in_string, 0, codes).astype(np.uint8)
-    depth = np.cumsum(_STEP[codes], dtype=np.int32)
+    in_string = np.bitwise_xor.accumulate((codes == ord('"')).view(np.uint8))
+    codes = codes * (in_string ^ 1)  # a string's bytes become 0: no bracket, comma or digit
+    del in_string
     opens = np.flatnonzero(_OPEN[codes])
+    closes = np.flatnonzero(_CLOSE[codes])
     commas = np.flatnonzero(codes == ord(","))
     values = 1 + len(commas) + len(opens)
-    largest = _largest_container(depth, opens, commas) if values <= limit_values else 0
+    # The depth after each bracket opens: the brackets opened up to it, less those closed.
+    open_depth = np.arange(1, len(opens) + 1) - np.searchsorted(closes, opens)
+    largest = longest = 0
+    if values <= limit_values:
+        comma_depth = np.searchsorted(opens, commas) - np.searchsorted(closes, commas)
+        largest = _largest_container(opens, open_depth, commas, comma_depth)
+        longest = _longest_run(_NUMBER[codes])
     return JsonShape(
-        depth=int(depth.max(initial=0)),
+        depth=int(open_depth.max(initial=0)),
         values=int(values),
         largest=largest,
-        longest_number=_longest_run(_NUMBER[codes]),
+        longest_number=longest,
     )
 
 
 def _longest_run(mask: np.ndarray) -> int:
     """Length of the longest run of True in ``mask``."""
-    edges = np.flatnonzero(np.diff(mask.astype(np.int8), prepend=0, append=0))
+    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    if mask.size and mask[0]:
+        edges = np.concatenate([[0], edges])
+    if mask.size and mask[-1]:
+        edges = np.concatenate([edges, [mask.size]])
     return int((edges[1::2] - edges[::2]).max(initial=0))
 
 
-def _largest_container(depth: np.ndarray, opens: np.ndarray, commas: np.ndarray) -> int:
+def _largest_container(
+    opens: np.ndarray, open_depth: np.ndarray, commas: np.ndarray, comma_depth: np.ndarray
+) -> int:
     """Items of the largest list or object: the commas of each container, plus one.
 
     A comma belongs to the last container opened before it at its own depth: sorting opens and
@@ -132,7 +146,7 @@ def _largest_container(depth: np.ndarray, opens: np.ndarray, commas: np.ndarray)
     if len(commas) == 0:
         return int(len(opens) > 0)
     positions = np.concatenate([opens, commas])
-    levels = depth[positions].astype(np.int64)
+    levels = np.concatenate([open_depth, comma_depth])
     order = np.lexsort((positions, levels))
     is_open = np.zeros(len(positions), dtype=bool)
     is_open[: len(opens)] = True
