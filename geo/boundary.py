@@ -154,7 +154,11 @@ def _read_document(file_path: Path) -> object:
             f"{settings.max_boundary_mb:,g} MB (quarterhour.settings.max_boundary_mb)"
         )
         raise InputError(msg)
-    data = file_path.read_bytes()
+    try:
+        data = file_path.read_bytes()
+    except OSError as error:
+        msg = f"{source}: cannot read the boundary file ({error.strerror or error})"
+        raise InputError(msg) from error
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
