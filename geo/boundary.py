@@ -28,7 +28,9 @@ MAX_COORDINATE = 1e9
 reach 2e7): refused, as are Infinity and NaN."""
 
 
-def read_boundary(path: str | Path, *, crs: str | None = None) -> Polygon | MultiPolygon:
+def read_boundary(
+    path: str | Path, *, crs: str | None = None, crs_param: str = "crs"
+) -> Polygon | MultiPolygon:
     """Read an area outline from GeoJSON: the union of all its Polygon and MultiPolygon geometries.
 
     Accepts a FeatureCollection, a Feature, a bare geometry, or a JSON list of any of these
@@ -45,6 +47,9 @@ def read_boundary(path: str | Path, *, crs: str | None = None) -> Polygon | Mult
         the file declares; a file that declares none is WGS84 (RFC 7946) outside China, and an
         error in China, where outlines come in GCJ-02 (DataV, AMap), BD-09 or WGS84: it is
         never guessed.
+    crs_param
+        The name of ``crs`` where the caller takes it (``boundary_crs``: the command line
+        says ``--boundary-crs``), for the error of an unstated system.
 
     Returns
     -------
@@ -58,7 +63,7 @@ def read_boundary(path: str | Path, *, crs: str | None = None) -> Polygon | Mult
         coordinate that is not a finite longitude and latitude, or (in China) does not state
         its coordinate system.
     """
-    return read_boundary_crs(path, crs=crs)[0]
+    return read_boundary_crs(path, crs=crs, crs_param=crs_param)[0]
 
 
 def read_boundary_crs(
@@ -68,11 +73,8 @@ def read_boundary_crs(
 
     Parameters
     ----------
-    path, crs
+    path, crs, crs_param
         As for :func:`read_boundary`.
-    crs_param
-        The name of ``crs`` where the caller takes it (``boundary_crs``: the command line
-        says ``--boundary-crs``), for the error of an unstated system.
 
     Returns
     -------

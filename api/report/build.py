@@ -102,7 +102,11 @@ def build_report(
         else:
             from quarterhour.geo.boundary import read_boundary
 
-            outline = read_boundary(boundary, crs=boundary_crs) if boundary is not None else None
+            outline = (
+                read_boundary(boundary, crs=boundary_crs, crs_param="boundary_crs")
+                if boundary is not None
+                else None
+            )
             data = plan_inputs_of_model(plan, boundary=outline)
         bar.update()
         html = render_html(data, lang=lang, scenarios=scenarios)

@@ -154,7 +154,11 @@ def load_plan_inputs(
     )
     network = load_network(_input_path(source.osm, "osm", plan), boundary=plan_boundary)
     log.info("%s", network.describe())
-    drawn = read_boundary(boundary, crs=boundary_crs) if boundary is not None else plan_boundary
+    drawn = (
+        read_boundary(boundary, crs=boundary_crs, crs_param="boundary_crs")
+        if boundary is not None
+        else plan_boundary
+    )
     if source.bundled:
         every = read_points(
             settings.default_communities_path(),
