@@ -51,6 +51,22 @@ search_runs: int | None = None
 smallest cover wins); ``None``: one per core. More runs find smaller covers in the same time on
 more cores; the answer depends on the number of runs."""
 
+max_osm_xml_mb: float = 2048.0
+"""Most OSM XML (decompressed) read from a .osm, .osm.bz2 or .osm.gz file: 2 GB, all of
+Shanghai's map data twice over; larger extracts come as .osm.pbf."""
+
+max_osm_xml_element_kb: float = 64.0
+"""Longest element of OSM XML, or text between two: libosmium's tags hold 1,024 characters."""
+
+max_boundary_mb: float = 256.0
+"""Largest boundary (GeoJSON) file: a country's outline at full detail takes about 50 MB."""
+
+cache_max_mb: float = 2048.0
+"""Size of the network cache folder: past it, the networks used longest ago are removed."""
+
+cache_max_age_days: float = 90.0
+"""Cached networks not used for this many days are removed."""
+
 attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 

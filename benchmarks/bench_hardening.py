@@ -1,6 +1,6 @@
 """The service under the heavy requests of issue 10, with its default limits (not a test).
 
-    python benchmarks/bench_hardening.py [--rounds 2]
+    python benchmarks/bench_hardening.py [--rounds 2] [--bodies]
 
 Starts ``quarterhour serve`` (bundled central Shanghai; default ``--workers``, ``--max-heavy 2``,
 ``--memory-budget-mb 2048``) and measures, reading the workers' memory from /proc:
@@ -12,6 +12,11 @@ Starts ``quarterhour serve`` (bundled central Shanghai; default ``--workers``, `
 * ``time_limit_s`` of 1, 2 and 5 s on plans that need longer (walk times and search; and the
   issue's ``exact`` with ``budget: 200, minutes: 60``): the overshoot past the limit;
 * ``GET /health`` latency while those run.
+
+With ``--bodies``, only the hostile bodies of issue 18 instead (4 MB of 2,090,000 zeros,
+1,300,000 empty objects, 100,000 nested lists, the worst body within the bounds: 200,000 bad
+fields): status, answer size, time and the worker's peak growth; and the cost of measuring a
+body before parsing (``json_shape``) against its peer, orjson parsing the same 10,000 points.
 """
 
 from __future__ import annotations
@@ -132,15 +137,85 @@ def start_server(cache: str) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError(msg)
 
 
+def hostile_bodies(url: str, master: int) -> None:
+    """POST each hostile body once, one after the other: answer, time, peak growth."""
+    bad_point = "{" + ",".join(f'"k{i}":0' for i in range(18)) + "}"
+    bodies = {
+        "/plan, 2,090,000 zeros (4 MB)": (
+            "/plan",
+            ('{"communities":[' + ",".join(["0"] * 2_090_000) + "]}").encode(),
+        ),
+        "/walktimes, 1,300,000 {}": (
+            "/walktimes",
+            ('{"sources":[' + ",".join(["{}"] * 1_300_000) + "]}").encode(),
+        ),
+        "/isochrone, 100,000 [": ("/isochrone", b"[" * 100_000),
+        "/plan, 10,000 points of 18 unknown fields": (
+            "/plan",
+            ('{"communities":[' + ",".join([bad_point] * 10_000) + "]}").encode(),
+        ),
+    }
+    latencies: list[float] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=health_latencies, args=(url, stop, latencies))
+    watcher.start()
+    for label, (path, body) in bodies.items():
+        with MemoryWatch(master) as memory:
+            started = time.perf_counter()
+            response = httpx.post(
+                f"{url}{path}", content=body, headers={"content-type": "application/json"}
+            )
+            seconds = time.perf_counter() - started
+        print(
+            f"{label}: {response.status_code} of {len(response.content):,} bytes in "
+            f"{seconds:.2f} s; peak growth {memory.peak:.0f} MB"
+        )
+    stop.set()
+    watcher.join()
+    print(f"GET /health meanwhile: max {1000 * max(latencies):.0f} ms")
+
+
+def shape_cost() -> None:
+    """Time json_shape against orjson.loads on a valid body of 10,000 named points."""
+    import orjson
+
+    from quarterhour.api.http.bodies import json_shape
+
+    named = [
+        {**point, "id": str(k), "name": f"社区{k}", "weight": 1200.0}
+        for k, point in enumerate(points(10_000, 5))
+    ]
+    body = orjson.dumps({"communities": named})
+    timings = {}
+    for name, function in (("json_shape", json_shape), ("orjson.loads", orjson.loads)):
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            function(body)
+            runs.append(time.perf_counter() - started)
+        timings[name] = min(runs)
+    print(
+        f"10,000 named points ({len(body) / 1e6:.1f} MB): json_shape "
+        f"{1000 * timings['json_shape']:.1f} ms, orjson.loads {1000 * timings['orjson.loads']:.1f} "
+        f"ms ({timings['json_shape'] / timings['orjson.loads']:.1f}x)"
+    )
+
+
 def main() -> None:
     """Run every measure and print them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--bodies", action="store_true", help="only the hostile bodies")
     args = parser.parse_args()
+    if args.bodies:
+        shape_cost()
     with tempfile.TemporaryDirectory() as cache:
         process, url = start_server(cache)
         try:
             print(f"server {url}: workers {workers(process.pid)}, budget {BUDGET_MB} MB")
+            if args.bodies:
+                hostile_bodies(url, process.pid)
+                return
             latencies: list[float] = []
             stop = threading.Event()
             watcher = threading.Thread(target=health_latencies, args=(url, stop, latencies))

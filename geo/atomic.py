@@ -1,7 +1,9 @@
 """Write outputs atomically: a reader sees the old file (or folder) or the whole new one.
 
 A file is written to a temporary file beside it and renamed onto it; a folder (a plan) is written
-as a temporary folder beside it and exchanged with the old one in one step. Temporaries carry
+as a temporary folder beside it and exchanged with the old one in one step. An output named by a
+symbolic link is written where the link points (the link stays a link): the target's contents
+are replaced atomically, as a plain path's would be. Temporaries carry
 the writer's process id: those of a process that no longer runs (killed, or out of disk) are
 removed by the next writer. Every disk error names the path it happened at.
 """
@@ -91,15 +93,32 @@ def disk_error(path: Path, error: OSError) -> OutputError:
     return OutputError(f"{path}: cannot write ({reason})")
 
 
+def followed(path: str | Path) -> Path:
+    """``path``, or where it leads if it is a symbolic link (through every link, even dangling).
+
+    Parameters
+    ----------
+    path
+        An output file or folder.
+    """
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def check_output_file(path: str | Path) -> Path:
     """Check that ``path`` can be an output file before any work: not a folder, a writable place.
 
     Parameters
     ----------
     path
-        The output file.
+        The output file (a symbolic link: the file it points to).
+
+    Returns
+    -------
+    Path
+        The file that will be written (the link's target for a link).
     """
-    path = Path(path)
+    path = followed(path)
     if path.is_dir():
         msg = f"{path}: is a folder, expected an output file name"
         raise InputError(msg)
@@ -179,8 +198,13 @@ def check_output_folder(folder: str | Path, *, replaceable: frozenset[str]) -> P
         The output folder.
     replaceable
         Names of the files the folder may hold to be replaced.
+
+    Returns
+    -------
+    Path
+        The folder that will be replaced (the link's target for a link).
     """
-    folder = Path(folder)
+    folder = followed(folder)
     if folder.exists():
         if not folder.is_dir():
             msg = f"{folder}: exists and is not a folder"

@@ -1,7 +1,10 @@
 """On-disk cache of built networks: one file of raw arrays, memory-mapped when read.
 
 The key is the OSM file's SHA-256 plus every option that changes the network, plus the cache
-format version; a stale key is simply another file. A corrupt or old file is rebuilt.
+format version; a stale key is simply another file. A corrupt or old file is rebuilt. A file's
+modification time is when it was last used: :func:`prune` removes the files not used for
+``settings.cache_max_age_days`` and, past ``settings.cache_max_mb`` in all, those used longest
+ago (after each write and read), so that a service fed many extracts does not fill its disk.
 
 The format is simple and versioned::
 
@@ -20,11 +23,13 @@ function.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import mmap
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +259,57 @@ def load_arrays(path: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     return meta, arrays
 
 
+def prune(folder: Path, *, keep: Path) -> int:
+    """Remove the cached networks of ``folder`` not used for long, and the oldest past the cap.
+
+    A process that has a removed file mapped keeps reading it (the system frees it when the
+    last mapping goes).
+
+    Parameters
+    ----------
+    folder
+        The cache folder.
+    keep
+        The file in use now: never removed.
+
+    Returns
+    -------
+    int
+        How many files were removed.
+    """
+    entries = []
+    with contextlib.suppress(OSError):
+        for candidate in folder.glob(f"*{SUFFIX}"):
+            with contextlib.suppress(OSError):
+                status = candidate.stat()
+                entries.append((status.st_mtime, status.st_size, candidate))
+    entries.sort()  # the longest unused first
+    too_old = time.time() - settings.cache_max_age_days * 86_400
+    total = sum(size for _, size, _ in entries)
+    cap = settings.cache_max_mb * 1024**2
+    removed = 0
+    for used, size, candidate in entries:
+        if candidate == keep or (used >= too_old and total <= cap):
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+            total -= size
+            removed += 1
+    if removed:
+        log.info(
+            "removed %d cached networks unused for long (cache %s: %.0f MB)",
+            removed,
+            folder,
+            total / 1024**2,
+        )
+    return removed
+
+
+def _mark_used(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
 def write(network: WalkNetwork, path: Path) -> None:
     """Write a network to ``path`` atomically (a reader never sees a half-written file)."""
     try:
@@ -266,6 +322,7 @@ def write(network: WalkNetwork, path: Path) -> None:
         log.warning("could not cache the network at %s: %s", path, error)
         return
     log.info("cached network at %s", path)
+    prune(path.parent, keep=path)
 
 
 def read(path: Path, *, source: str) -> WalkNetwork | None:
@@ -285,4 +342,6 @@ def read(path: Path, *, source: str) -> WalkNetwork | None:
         source=source,
     )
     log.info("loaded %s from cache", network.describe())
+    _mark_used(path)
+    prune(path.parent, keep=path)
     return network

@@ -10,20 +10,23 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import httpx
 
 from quarterhour.api.http.serving import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
+
+K = TypeVar("K")
 
 STARTUP_S = 300.0
 
@@ -58,8 +61,53 @@ def server_env(cache: Path) -> dict[str, str]:
     return {**os.environ, "QUARTERHOUR_CACHE": str(cache)}
 
 
-def start_server(cache: Path, options: Sequence[str] = (), *, port: int | None = None) -> Server:
-    """Start ``quarterhour serve`` with ``options`` on a free port; return once it answers."""
+def memory_cap(megabytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that caps the address space of the child at ``megabytes`` MiB."""
+
+    def cap() -> None:
+        limit = megabytes * 1024**2
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return cap
+
+
+def one_line_errors(
+    commands: Mapping[K, Sequence[str]], *, cache: Path, memory_cap_mb: int, timeout: float = 240
+) -> dict[K, str]:
+    """Run ``commands`` side by side, each capped at ``memory_cap_mb``; each must stop with exit
+    status 2 and one line on stderr: return those lines."""
+    runs = {
+        key: subprocess.Popen(
+            command,
+            env=server_env(cache),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=memory_cap(memory_cap_mb),  # noqa: PLW1509
+        )
+        for key, command in commands.items()
+    }
+    lines = {}
+    for key, process in runs.items():
+        _, stderr = process.communicate(timeout=timeout)
+        assert process.returncode == 2, (key, stderr)
+        assert len(stderr.strip().splitlines()) == 1, stderr
+        assert stderr.startswith("quarterhour: error: "), stderr
+        lines[key] = stderr.strip()
+    return lines
+
+
+def start_server(
+    cache: Path,
+    options: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    memory_cap_mb: int | None = None,
+) -> Server:
+    """Start ``quarterhour serve`` with ``options`` on a free port; return once it answers.
+
+    ``memory_cap_mb`` caps the server's address space (``RLIMIT_AS``), if given.
+    """
     port = port or free_port()
     # A file, not a pipe: a server that logs much would block on a full pipe nobody reads.
     log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - kept by Server
@@ -69,6 +117,7 @@ def start_server(cache: Path, options: Sequence[str] = (), *, port: int | None =
         stdout=subprocess.DEVNULL,
         stderr=log,
         text=True,
+        preexec_fn=memory_cap(memory_cap_mb) if memory_cap_mb else None,  # noqa: PLW1509
     )
     server = Server(process, port, log)
     deadline = time.monotonic() + STARTUP_S

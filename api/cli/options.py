@@ -131,9 +131,10 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--boundary-crs",
-        default="wgs84",
+        default=None,
         choices=CRS_NAMES,
-        help="coordinates of --boundary",
+        help="coordinates of --boundary (DataV and AMap outlines are gcj02); default: what the "
+        "file declares, else wgs84 outside China (RFC 7946); in China it must be given",
     )
     group.add_argument(
         "--no-cache",
@@ -208,10 +209,18 @@ def stated_crs(crs: str | None, lon: float, lat: float) -> str:
 
 
 def boundary_from_args(args: argparse.Namespace) -> shapely.Geometry | None:
-    """The planning area ``--boundary`` names (WGS84), or None."""
-    from quarterhour.geo.boundary import read_boundary
+    """The planning area ``--boundary`` names (WGS84), or None.
 
-    return read_boundary(args.boundary, crs=args.boundary_crs) if args.boundary else None
+    ``args.boundary_crs`` is set to the system the file was read in (for the plan's record).
+    """
+    from quarterhour.geo.boundary import read_boundary_crs
+
+    if not args.boundary:
+        return None
+    outline, args.boundary_crs = read_boundary_crs(
+        args.boundary, crs=args.boundary_crs, crs_param="boundary_crs"
+    )
+    return outline
 
 
 def network_from_args(

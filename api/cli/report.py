@@ -62,7 +62,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--boundary", type=Path, metavar="FILE", help="GeoJSON outline of the planning area to draw"
     )
     report.add_argument(
-        "--boundary-crs", default="wgs84", choices=CRS_NAMES, help="coordinates of --boundary"
+        "--boundary-crs",
+        default=None,
+        choices=CRS_NAMES,
+        help="coordinates of --boundary (default: what the file declares; in China it must be "
+        "given)",
     )
     report.add_argument(
         "--town-outlines",

@@ -33,9 +33,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 from quarterhour.api.http import routes_data, routes_plan, routes_route, routes_routing
-from quarterhour.api.http.errors import ApiError, BodyLimitMiddleware, install_error_handlers
+from quarterhour.api.http.bodies import BodyGuardMiddleware
+from quarterhour.api.http.errors import ApiError, install_error_handlers
 from quarterhour.api.http.guards import Admission, ArrivalClock, HostCheckMiddleware
 from quarterhour.api.http.routes_routing import (
     IsochroneFastPath,
@@ -43,6 +45,7 @@ from quarterhour.api.http.routes_routing import (
     ask_of_query,
     isochrone_json,
 )
+from quarterhour.api.http.schemas import PlanRequest, WalkTimesRequest
 from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
 from quarterhour.api.http.state import AppState, load_state
 from quarterhour.geo.errors import NetworkError
@@ -55,6 +58,9 @@ LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 DOCS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 """Swagger UI and ReDoc, from the ``fastapi-offline`` package: /docs works without internet."""
 
+
+LARGE_BODIES: dict[str, type[BaseModel]] = {"/plan": PlanRequest, "/walktimes": WalkTimesRequest}
+"""The request model of each path whose body may be large: validated in a thread when it is."""
 
 _WARMED: weakref.WeakKeyDictionary[AppState, int] = weakref.WeakKeyDictionary()
 """The process that warmed each state: a forked worker warms again (its own copy-on-write
@@ -169,7 +175,9 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         )
 
     app.add_middleware(IsochroneFastPath)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes)
+    app.add_middleware(
+        BodyGuardMiddleware, limits=config.limits, admission=admission, models=LARGE_BODIES
+    )
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -190,7 +198,7 @@ def create_app(
     stations: str | Path | None = None,
     stations_crs: str | None = None,
     boundary: str | Path | None = None,
-    boundary_crs: str = "wgs84",
+    boundary_crs: str | None = None,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
     clip_communities: bool = True,
@@ -208,7 +216,8 @@ def create_app(
     stations, stations_crs
         Optional existing stations file and its coordinates.
     boundary, boundary_crs
-        Optional GeoJSON polygon to clip the network to, and its coordinates.
+        Optional GeoJSON polygon to clip the network to, and its coordinates (default: what
+        the file declares, else WGS84 outside China; in China it must be given).
     cors_origins
         Origins allowed to call the API from browsers (``"*"`` for any); none by default.
     allowed_hosts

@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quarterhour.api.http.responses import dumps, json_response
 from quarterhour.geo.errors import (
@@ -30,6 +29,9 @@ from quarterhour.geo.errors import (
 )
 
 Location = Sequence[str | int]
+
+MAX_ERRORS = 20
+"""Errors an answer lists; the rest are counted in one last item (an answer stays a few KB)."""
 
 
 class ApiError(Exception):
@@ -48,6 +50,8 @@ class ApiError(Exception):
         ``busy``, ``time_limit``).
     headers
         Headers of the answer (``Retry-After``).
+    details
+        Several errors answered together (instead of ``loc``, ``msg`` and ``kind``).
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class ApiError(Exception):
         msg: str,
         kind: str,
         headers: dict[str, str] | None = None,
+        details: list[dict[str, object]] | None = None,
     ) -> None:
         super().__init__(msg)
         self.status = status
@@ -65,6 +70,7 @@ class ApiError(Exception):
         self.msg = msg
         self.kind = kind
         self.headers = headers
+        self.details = details
 
 
 def error_response(
@@ -113,26 +119,39 @@ def field_errors(*loc: str | int) -> Iterator[None]:
         raise ApiError(503, loc=loc, msg=str(error), kind="time_limit", headers=headers) from error
 
 
-def _json_safe(errors: Sequence[dict[str, object]]) -> list[dict[str, object]]:
-    # Pydantic puts the offending input (maybe NaN, bytes) and a ctx with exceptions in each
-    # error; keep only what is JSON-safe and useful.
-    return [
-        _detail(error.get("loc", ()), str(error.get("msg", "")), str(error.get("type", "")))
-        for error in errors
+def summarised(
+    errors: Sequence[dict[str, object]], max_errors: int = MAX_ERRORS, *, total: int | None = None
+) -> list[dict[str, object]]:
+    """The first ``max_errors`` errors, JSON-safe, and one item counting the rest.
+
+    Pydantic puts the offending input (maybe NaN, bytes) and a ctx with exceptions in each
+    error; only the location, message and type are kept. An answer lists a few errors, never
+    one per element of a long list (its size stays within a few KB). ``total``: how many
+    errors there are, if more than ``errors`` holds.
+    """
+    total = len(errors) if total is None else total
+    listed = [
+        _detail(error.get("loc", ()), str(error.get("msg", ""))[:500], str(error.get("type", "")))
+        for error in errors[:max_errors]
     ]
+    if total > max_errors:
+        more = total - max_errors
+        msg = f"and {more:,} more errors ({total:,} in all); the first {max_errors} are listed"
+        listed.append(_detail((), msg, "more_errors"))
+    return listed
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every known error in the one JSON shape."""
+    """Answer every known error in the one JSON shape (a few errors listed, the rest counted)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> Response:
-        detail = [_detail(error.loc, error.msg, error.kind)]
+        detail = error.details or [_detail(error.loc, error.msg, error.kind)]
         return error_response(error.status, detail, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> Response:
-        return error_response(422, _json_safe(error.errors()))
+        return error_response(422, summarised(error.errors()))
 
     @app.exception_handler(InputError)
     async def _input_error(_request: Request, error: InputError) -> Response:
@@ -153,58 +172,8 @@ def install_error_handlers(app: FastAPI) -> None:
             error.status_code, [_detail((), str(error.detail), "http_error")], headers=headers
         )
 
-
-class BodyLimitMiddleware:
-    """Answer 413 to request bodies over ``max_bytes``, by Content-Length or as they stream in.
-
-    Parameters
-    ----------
-    app
-        The ASGI application.
-    max_bytes
-        Largest accepted body.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    def _reject(self) -> Response:
-        msg = f"the request body is over the limit of {self.max_bytes:,} bytes"
-        return error_response(413, [_detail(("body",), msg, "too_large")])
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the declared length, then buffer the body up to the limit and replay it."""
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or ())
-        declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject()(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client left (or the server closed its unfinished request)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject()(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _error: Exception) -> Response:
+        # Logged with its traceback by the server; the client gets the one JSON shape.
+        msg = "the server failed to answer this request; it is logged"
+        return error_response(500, [_detail((), msg, "internal_error")])

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,6 +178,10 @@ class SharedSlots:
             self._held.discard(slot)
 
 
+_HOLDING: ContextVar[bool] = ContextVar("quarterhour_holding_slot", default=False)
+"""Whether the request being answered holds a heavy slot already (taken for its large body)."""
+
+
 class Admission:
     """Bounds on heavy requests: how many run at once, and how large each may be.
 
@@ -199,7 +204,13 @@ class Admission:
 
     @contextmanager
     def heavy(self, *, loc: Sequence[str]) -> Iterator[None]:
-        """Hold a slot for a heavy request, or answer 503 at once when none is free."""
+        """Hold a slot for a heavy request, or answer 503 at once when none is free.
+
+        A request that holds one already (its large body took it) keeps that one.
+        """
+        if _HOLDING.get():
+            yield
+            return
         slot = self._slots.try_acquire()
         if slot is None:
             msg = (
@@ -213,7 +224,9 @@ class Admission:
                 kind="busy",
                 headers={"Retry-After": str(self.limits.retry_after_s)},
             )
+        token = _HOLDING.set(True)
         try:
             yield
         finally:
+            _HOLDING.reset(token)
             self._slots.release(slot)

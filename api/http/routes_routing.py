@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quarterhour import settings
-from quarterhour.api.http.errors import ApiError, field_errors
+from quarterhour.api.http.errors import ApiError, field_errors, summarised
 from quarterhour.api.http.geojson import posted_points
 from quarterhour.api.http.responses import JSON_MEDIA_TYPE, dumps, json_response
 from quarterhour.api.http.schemas import (
@@ -79,13 +79,9 @@ class InvalidRequestError(Exception):
 
     @classmethod
     def of(cls, error: ValidationError, *prefix: str | int) -> InvalidRequestError:
-        """The errors of a pydantic ``ValidationError``, their locations under ``prefix``."""
-        return cls(
-            [
-                {"loc": [*prefix, *item["loc"]], "msg": str(item["msg"]), "type": item["type"]}
-                for item in error.errors(include_url=False, include_context=False)
-            ]
-        )
+        """The errors of a pydantic ``ValidationError`` (a few), their locations under ``prefix``."""
+        items = error.errors(include_url=False, include_context=False, include_input=False)
+        return cls(summarised([{**item, "loc": [*prefix, *item["loc"]]} for item in items]))
 
 
 @dataclass(frozen=True)
@@ -252,6 +248,13 @@ def _parse_json(body: bytes, loc: tuple[str | int, ...]) -> object:
     except json.JSONDecodeError as error:
         raise InvalidRequestError(
             [{"loc": [*loc, error.pos], "msg": "JSON decode error", "type": "json_invalid"}]
+        ) from None
+    except (ValueError, RecursionError) as error:
+        # Numbers of thousands of digits, nesting deeper than the interpreter's stack (the body
+        # guard refuses these first; a query's json= comes here).
+        msg = f"the JSON cannot be read ({str(error)[:200]})"
+        raise InvalidRequestError(
+            [{"loc": list(loc), "msg": msg, "type": "json_invalid"}]
         ) from None
 
 

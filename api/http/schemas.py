@@ -124,6 +124,10 @@ class IsochroneQuery(IsochroneParams):
     id: str | None = Field(None, max_length=200, description="echoed as `id` (Valhalla)")
 
 
+ValhallaId = Annotated[str, Field(max_length=200)] | Annotated[int, Field(ge=-(2**53), le=2**53)]
+"""A request's ``id``, echoed: a short text or an integer JSON readers keep exactly."""
+
+
 class ValhallaLocation(BaseModel):
     """A Valhalla location; its other options (``type``, ``radius`` ...) are accepted and unused."""
 
@@ -202,7 +206,7 @@ class ValhallaIsochroneRequest(BaseModel):
     show_locations: bool = Field(
         default=False, description="add the input point and where it joined the network"
     )
-    id: str | int | None = Field(None, description="echoed as `id`")
+    id: ValhallaId | None = Field(None, description="echoed as `id`")
     format: Literal["json"] = Field("json", description="only GeoJSON (json)")
     reverse: bool = Field(
         default=False, description="walking is the same both ways: the same areas"
@@ -483,9 +487,7 @@ class ValhallaRouteRequest(BaseModel):
     shape_format: Literal["polyline6", "polyline5", "geojson"] = Field(
         "polyline6", description="encoding of trip.legs[].shape"
     )
-    id: (
-        Annotated[str, Field(max_length=200)] | Annotated[int, Field(ge=-(2**53), le=2**53)] | None
-    ) = Field(None, description="echoed in the answer")
+    id: ValhallaId | None = Field(None, description="echoed in the answer")
     narrative: bool | None = Field(None, description="accepted; no narrative is written")
     language: Annotated[str, Field(max_length=20)] | None = None
     directions_type: Literal["none", "maneuvers", "instructions"] | None = None

@@ -36,6 +36,9 @@ log = logging.getLogger("quarterhour")
 
 STARTUP_TIMEOUT_S = 120.0
 
+ANSWER_HEADERS: tuple[tuple[str, str], ...] = (("X-Content-Type-Options", "nosniff"),)
+"""Headers of every answer, the application's and those the server writes itself (errors)."""
+
 STARTUP_FAILURE = 3
 """Exit status of a worker that could not start (uvicorn's own)."""
 
@@ -78,6 +81,7 @@ def uvicorn_config(
         log_level="info" if access_log else "warning",
         http=guarded_protocol(limits),
         ws="none",
+        headers=list(ANSWER_HEADERS),
         timeout_keep_alive=min(limits.keep_alive_s, limits.request_timeout_s),  # type: ignore[arg-type]
         backlog=ACCEPT_BATCH,
         lifespan="on",

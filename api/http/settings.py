@@ -45,6 +45,15 @@ class ApiLimits:
         share (a plan too large for it gets 413 before any work).
     retry_after_s
         Seconds a client is told to wait when the service is busy.
+    max_body_depth
+        Deepest nesting of lists and objects in a JSON body (the deepest request needs 5);
+        deeper gets 422 before it is parsed.
+    max_body_values
+        Most values (list items, object members) in one JSON body: a plan of 10,000
+        communities with ids, names and weights holds 60,001; more gets 413 before it is parsed.
+    heavy_body_bytes
+        Bodies larger than this are heavy requests: they wait for no one but take one of the
+        ``max_heavy_requests`` slots from their parsing to their answer (503 when none is free).
     """
 
     max_body_bytes: int = 4 * 1024 * 1024
@@ -59,6 +68,18 @@ class ApiLimits:
     max_heavy_requests: int = 2
     memory_budget_bytes: int = 2 * 1024**3
     retry_after_s: int = 5
+    max_body_depth: int = 32
+    max_body_values: int = 200_000
+    heavy_body_bytes: int = 256 * 1024
+
+    @property
+    def max_body_items(self) -> int:
+        """Most items of one list or object in a JSON body: the longest point list allowed.
+
+        A longer one gets 413 before the body is parsed (validating it would make one error
+        per bad item).
+        """
+        return max(self.max_plan_points, self.max_walktime_points)
 
 
 @dataclass(frozen=True)
@@ -114,7 +135,8 @@ class ServerConfig:
     boundary
         Optional GeoJSON polygon to clip the network to.
     boundary_crs
-        Coordinates of ``boundary``.
+        Coordinates of ``boundary``: default what the file declares, else WGS84 outside China
+        (in China it must be given; see :func:`quarterhour.geo.boundary.read_boundary`).
     use_cache
         Reuse the on-disk network cache (default ``quarterhour.settings.use_cache``).
     clip_communities
@@ -138,7 +160,7 @@ class ServerConfig:
     stations: Path | None = None
     stations_crs: str | None = None
     boundary: Path | None = None
-    boundary_crs: str = "wgs84"
+    boundary_crs: str | None = None
     use_cache: bool | None = None
     clip_communities: bool = True
     cors_origins: tuple[str, ...] = ()

@@ -96,13 +96,15 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     geo.errors.QuarterhourError
         If a file cannot be read or the network has no walkable street.
     """
-    from quarterhour.geo.boundary import read_boundary
+    from quarterhour.geo.boundary import read_boundary_crs
     from quarterhour.geo.points import read_points
     from quarterhour.siting.bundled import communities_in_network_area
 
     if network is None:
         boundary = (
-            read_boundary(config.boundary, crs=config.boundary_crs) if config.boundary else None
+            read_boundary_crs(config.boundary, crs=config.boundary_crs, crs_param="boundary_crs")[0]
+            if config.boundary
+            else None
         )
         network = load_network(config.network_path, boundary=boundary, use_cache=config.use_cache)
         log.info("%s", network.describe())

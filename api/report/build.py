@@ -62,7 +62,7 @@ def build_report(
     output: str | Path,
     *,
     boundary: str | Path | None = None,
-    boundary_crs: str = "wgs84",
+    boundary_crs: str | None = None,
     towns: str | Path | None = None,
     towns_crs: str | None = None,
     lang: str = "zh",
@@ -116,7 +116,11 @@ def build_report(
         else:
             from quarterhour.geo.boundary import read_boundary
 
-            outline = read_boundary(boundary, crs=boundary_crs) if boundary is not None else None
+            outline = (
+                read_boundary(boundary, crs=boundary_crs, crs_param="boundary_crs")
+                if boundary is not None
+                else None
+            )
             data = plan_inputs_of_model(plan, boundary=outline)
         data = replace(data, towns=town_outlines)
         bar.update()

@@ -127,7 +127,7 @@ def load_plan_inputs(
     folder: str | Path,
     *,
     boundary: str | Path | None = None,
-    boundary_crs: str = "wgs84",
+    boundary_crs: str | None = None,
 ) -> PlanInputs:
     """Read a plan folder and reload the network and point files named in its summary.
 
@@ -159,7 +159,11 @@ def load_plan_inputs(
         _input_path(source.osm, "osm", plan), boundary=_network_area(plan.summary, plan_boundary)
     )
     log.info("%s", network.describe())
-    drawn = read_boundary(boundary, crs=boundary_crs) if boundary is not None else plan_boundary
+    drawn = (
+        read_boundary(boundary, crs=boundary_crs, crs_param="boundary_crs")
+        if boundary is not None
+        else plan_boundary
+    )
     if source.bundled:
         every = read_points(
             settings.default_communities_path(),
