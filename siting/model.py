@@ -574,6 +574,7 @@ class CoverageModel:
         walk_deadline = time.perf_counter() + WALK_SHARE * (time.perf_counter() - started)
         if deadline is not None:
             walk_deadline = min(walk_deadline, deadline)
+        walk_started = time.perf_counter()
         new_cols, walk_stats = shorter_walks(
             self.cost[covered_rows],
             self.communities.weight[covered_rows],
@@ -582,7 +583,7 @@ class CoverageModel:
             candidates=candidate_cols,
             deadline=max(walk_deadline, time.perf_counter() + MIN_WALK_SECONDS),
         )
-        stats.update(walk_stats)
+        stats.update(walk_stats, walk_seconds=time.perf_counter() - walk_started)
         compiling = seconds_compiling() - compiling_before
         seconds = time.perf_counter() - started - compiling
         if compiling:
@@ -852,7 +853,7 @@ FINISH_RESERVE_S = 0.25
 """Seconds of a time limit kept back from HiGHS for what follows it (the plan's tables)."""
 WALK_SHARE = 0.2
 """Share of the search's time the walk tie-break may add (1-for-1 swaps)."""
-MIN_WALK_SECONDS = 0.05
+MIN_WALK_SECONDS = 0.01
 """The walk tie-break always gets at least this long."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
