@@ -24,7 +24,6 @@ import argparse
 import logging
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +31,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bench_siting import build_instance, timed  # noqa: E402
-from instances import shanghai_compounds  # noqa: E402
+from bench_siting import build_instance, timed
 
-from quarterhour.siting import CoverageModel  # noqa: E402
-from quarterhour.siting.capacity import Capacity  # noqa: E402
+from quarterhour.siting import CoverageModel
+from quarterhour.siting.capacity import Capacity
+
+from instances import shanghai_compounds
 
 RESIDENTS_PER_KM2 = 30_000.0
 
@@ -84,10 +84,11 @@ def spopt_clscp(cost, minutes: float, demand: np.ndarray, capacity: float, time_
 def capacity_run(name: str, options: argparse.Namespace) -> None:
     base = "heidelberg-260-10min" if name.startswith("heidelberg-260") else name
     if base == "heidelberg-260-10min":
-        from instances import DATA, street_points as points
-
         from quarterhour.routing.network import load_network
         from quarterhour.routing.walktimes import walk_time_matrix
+
+        from instances import DATA
+        from instances import street_points as points
 
         network = load_network(DATA / "heidelberg.osm.pbf")
         lon, lat = points(network, 4000, seed=4000)  # bench_siting's heidelberg-4000 points
