@@ -303,11 +303,9 @@ class FlowCheck:
         caps = np.floor(np.asarray(aides, float) * self.rate * self.scale + 1e-9)
         self.graph.data[self.sink_slot] = caps.astype(np.int32)
         outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")
-        flow = outcome.flow
-        per_row = np.asarray(flow[0, 1 : 1 + self.n_rows].todense()).ravel()
-        per_site = np.asarray(
-            flow[1 + self.n_rows : 1 + self.n_rows + self.n_cols, self.sink].todense()
-        ).ravel()
+        flow = outcome.flow  # antisymmetric: the sink's row holds minus what reaches it
+        per_row = flow[0].toarray().ravel()[1 : 1 + self.n_rows]
+        per_site = -flow[self.sink].toarray().ravel()[1 + self.n_rows : self.sink]
         return int(outcome.flow_value), per_row, per_site
 
 
@@ -545,6 +543,15 @@ def _fewest_aides(
                 aides[k] += 1
                 break
     return aides
+
+
+def aggregate_bound(problem: CapacityProblem, target: float) -> float:
+    """New stations needed at least: what existing stations cannot take, over the most room."""
+    existing_room = float(problem.existing_aides.sum()) * problem.capacity.residents_per_aide
+    largest = float(np.max(problem.most_aides, initial=0.0)) * problem.capacity.residents_per_aide
+    if largest <= 0:
+        return 0.0
+    return max(target - existing_room, 0.0) / largest
 
 
 # ---------------------------------------------------------------------- HiGHS: bound and exact

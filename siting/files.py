@@ -22,6 +22,7 @@ from quarterhour.geo.crs import check_crs_name
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.spreadsheets import write_csv, write_workbook
 from quarterhour.routing.progress import progress_bar
+from quarterhour.siting.staffing import staffing_sheets
 
 if TYPE_CHECKING:
     from quarterhour.siting.result import SitingResult
@@ -204,10 +205,13 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
             "upper_bound",
             "gap",
             "gap_note",
+            "mean_walk_min",
+            "longest_walk_min",
             "stations_crs",
             "attribution",
         )
     }
+    facts |= {key: summary[key] for key in ("capacity", "staffing") if summary.get(key)}
     facts |= {f"status: {key}": value for key, value in summary["status_counts"].items()}
     facts |= {f"input: {key}": value for key, value in (summary.get("inputs") or {}).items()}
     facts |= {f"warning {k}": text for k, text in enumerate(summary.get("warnings") or [], 1)}
@@ -219,6 +223,7 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
         "新建站点 New stations": new_sheet,
         "社区 Communities": result.assignments,
         area_name: area,
+        **staffing_sheets(stations, summary),
         "说明 Inputs and method": method,
     }
 
@@ -275,7 +280,14 @@ def read_plan(folder: str | Path) -> PlanFolder:
 def _typed_assignments(table: pd.DataFrame) -> pd.DataFrame:
     """The result columns of ``assignments.csv`` back as numbers and flags (the rest as text)."""
     typed = table.copy()
-    for column in ("weight", "walk_min", "access_m", "nearest_site_m"):
+    for column in (
+        "weight",
+        "walk_min",
+        "access_m",
+        "nearest_site_m",
+        "served_weight",
+        "unserved_weight",
+    ):
         if column in typed:
             typed[column] = pd.to_numeric(typed[column].replace("", "nan"), errors="coerce")
     for column in ("covered", "covered_today", "coverable"):

@@ -21,6 +21,7 @@ from quarterhour.siting.capacity import (
     CapacitatedPlan,
     Capacity,
     CapacityProblem,
+    aggregate_bound,
     aides_of,
     assign_within,
     capacitated_highs,
@@ -533,6 +534,7 @@ class CoverageModel:
                 capacity,
                 budget=budget,
                 exact=exact,
+                lp_bound=lp_bound,
                 started=started,
                 deadline=deadline,
                 effort=effort,
@@ -621,6 +623,7 @@ class CoverageModel:
         *,
         budget: int | None,
         exact: bool,
+        lp_bound: bool,
         started: float,
         deadline: float | None,
         effort: float,
@@ -662,7 +665,14 @@ class CoverageModel:
         stats.update(plan.stats)
         bound = cover_bound if budget is None else plan.stats["served_best"]
         columns, aides, bound, method = _capacitated_highs(
-            problem, plan, float(bound), budget=budget, exact=exact, deadline=deadline, stats=stats
+            problem,
+            plan,
+            float(bound),
+            budget=budget,
+            exact=exact,
+            lp_bound=lp_bound,
+            deadline=deadline,
+            stats=stats,
         )
         station_cols = np.concatenate([existing_cols, candidate_cols[columns]]).astype(np.int64)
         aides_of_station = np.concatenate([problem.existing_aides, aides]).astype(float)
@@ -855,6 +865,9 @@ WALK_SHARE = 0.2
 """Share of the search's time the walk tie-break may add (1-for-1 swaps)."""
 MIN_WALK_SECONDS = 0.01
 """The walk tie-break always gets at least this long."""
+CAPACITY_LP_SECONDS = 5.0
+"""Seconds the LP relaxation of a capacitated plan may take unless ``lp_bound`` asks for more
+(the bound is then the larger of the uncapacitated cover's and the capacities' sum's)."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
 
@@ -965,6 +978,7 @@ def _capacitated_highs(
     *,
     budget: int | None,
     exact: bool,
+    lp_bound: bool,
     deadline: float | None,
     stats: dict[str, object],
 ) -> tuple[np.ndarray, np.ndarray, float, str]:
@@ -974,7 +988,11 @@ def _capacitated_highs(
     """
     columns, aides, method = plan.columns, plan.aides, "heuristic"
     served = plan.target
+    if budget is None:
+        bound = max(bound, aggregate_bound(problem, served))
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
+    if not lp_bound:
+        seconds_left = min(seconds_left, CAPACITY_LP_SECONDS)
     if seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
         relaxed = capacitated_highs(
             problem, target=served, budget=budget, integral=False, time_limit=seconds_left

@@ -284,3 +284,52 @@ def staffing_by_area(stations: pd.DataFrame, table: pd.DataFrame) -> list[dict[s
         {"kind": kind} | {key: json_scalar(value) for key, value in row.items()}
         for row in merged.to_dict(orient="records")
     ]
+
+
+STAFFING_HEADERS: dict[str, str] = {
+    "station_id": "站点编号 station_id",
+    "name": "名称 name",
+    "kind": "类型 kind",
+    "district": "区 district",
+    "town": "街镇 town",
+    "aides": "援助员 aides",
+    "capacity": "可服务人数 capacity",
+    "served_communities": "服务社区 served",
+    "served_weight": "服务人口 served weight",
+    "demand_weight": "需求人口 demand",
+    "aides_needed": "所需援助员 aides needed",
+    "shortfall": "缺口 shortfall",
+}
+"""The staffing sheet's columns: Chinese header with the English beside it."""
+
+
+def staffing_sheets(stations: pd.DataFrame, summary: dict[str, object]) -> dict[str, pd.DataFrame]:
+    """The workbook sheets of a capacitated plan (none without a capacity).
+
+    Parameters
+    ----------
+    stations
+        The plan's stations, with their staffing columns.
+    summary
+        The plan's summary (its ``staffing_by_area``).
+    """
+    if "aides" not in stations:
+        return {}
+    sheet = stations.loc[:, list(STAFFING_HEADERS)].rename(columns=STAFFING_HEADERS)
+    by_area = pd.DataFrame(summary.get("staffing_by_area") or [])
+    headers = {
+        "kind": "类型 kind",
+        "area": "区域 area",
+        "stations": "站点 stations",
+        "aides": "援助员 aides",
+        "aides_needed": "所需援助员 aides needed",
+        "shortfall": "缺口 shortfall",
+        "served_weight": "服务人口 served weight",
+        "demand_weight": "需求人口 demand",
+        "over_capacity": "超出容量社区 over capacity",
+        "unserved_weight": "未服务人口 unserved weight",
+    }
+    return {
+        "人员配置 Staffing": sheet,
+        "人员配置按区域 Staffing by area": by_area.rename(columns=headers),
+    }
