@@ -573,9 +573,6 @@ class CoverageModel:
             self.pattern[:, np.concatenate([existing_cols, candidate_cols[columns]])].getnnz(axis=1)
             > 0
         )
-        walk_deadline = time.perf_counter() + WALK_SHARE * (time.perf_counter() - started)
-        if deadline is not None:
-            walk_deadline = min(walk_deadline, deadline)
         walk_started = time.perf_counter()
         new_cols, walk_stats = shorter_walks(
             self.cost[covered_rows],
@@ -583,7 +580,8 @@ class CoverageModel:
             fixed=existing_cols,
             chosen=candidate_cols[columns],
             candidates=candidate_cols,
-            deadline=max(walk_deadline, time.perf_counter() + MIN_WALK_SECONDS),
+            work=WALK_WORK_PER_PAIR * self.cost.nnz,
+            deadline=deadline,
         )
         stats.update(walk_stats, walk_seconds=time.perf_counter() - walk_started)
         compiling = seconds_compiling() - compiling_before
@@ -861,10 +859,10 @@ MIN_HIGHS_SECONDS = 0.05
 """HiGHS is not started with less time than this left."""
 FINISH_RESERVE_S = 0.25
 """Seconds of a time limit kept back from HiGHS for what follows it (the plan's tables)."""
-WALK_SHARE = 0.2
-"""Share of the search's time the walk tie-break may add (1-for-1 swaps)."""
-MIN_WALK_SECONDS = 0.01
-"""The walk tie-break always gets at least this long."""
+WALK_WORK_PER_PAIR = 8
+"""Matrix entries the walk tie-break (1-for-1 swaps) may visit per pair within the limit: about
+two swaps' worth, at most a fifth of the search's time on the street instances, the same on any
+machine (a clock would make the plan depend on the machine's load)."""
 CAPACITY_LP_SECONDS = 5.0
 """Seconds the LP relaxation of a capacitated plan may take unless ``lp_bound`` asks for more
 (the bound is then the larger of the uncapacitated cover's and the capacities' sum's)."""

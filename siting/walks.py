@@ -85,6 +85,7 @@ def shorter_walks(
     fixed: np.ndarray,
     chosen: np.ndarray,
     candidates: np.ndarray,
+    work: float | None = None,
     deadline: float | None = None,
 ) -> tuple[np.ndarray, dict[str, object]]:
     """Swap chosen columns for candidates while the total weighted walk falls.
@@ -101,8 +102,11 @@ def shorter_walks(
         New stations (columns), in pick order; a swap keeps the position.
     candidates
         Columns that may open.
+    work
+        Matrix entries (and columns) to visit at most: a bound on time that gives the same
+        answer on any machine (default: no bound).
     deadline
-        ``time.perf_counter()`` time to stop by.
+        ``time.perf_counter()`` time to stop by (a caller's time limit).
 
     Returns
     -------
@@ -125,6 +129,8 @@ def shorter_walks(
     before = float(weight[reached] @ best[reached])
     row_of = np.repeat(np.arange(n_rows), np.diff(cost.indptr))
     swaps = 0
+    visited = 3 * cost.nnz
+    budget = np.inf if work is None else work
     improved = True
     while improved:
         improved = False
@@ -136,12 +142,14 @@ def shorter_walks(
         )
         total = float(weight[reached] @ best[reached])
         for position, col in enumerate(chosen):
-            if deadline is not None and time.perf_counter() > deadline:
+            out_of_time = deadline is not None and time.perf_counter() > deadline
+            if out_of_time or visited > budget:
                 improved = False
                 break
             delta, feasible = _swap_deltas(
                 cost, weight, rows=np.flatnonzero(first == col), best=best, second=second
             )
+            visited += n_cols + int(np.diff(cost.indptr)[first == col].sum())
             delta -= gain
             feasible &= may_open & ~is_open
             if not feasible.any():
@@ -154,6 +162,7 @@ def shorter_walks(
                 swaps += 1
                 first, best, second = _two_nearest(cost, is_open)
                 reached = first >= 0
+                visited += 3 * cost.nnz
                 improved = True
                 break  # gains changed: recompute them
     after = float(weight[reached] @ best[reached])
