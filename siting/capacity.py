@@ -41,6 +41,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import maximum_flow
 
 from quarterhour.geo.errors import InputError
+from quarterhour.siting.bounds import solve_within
 
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
@@ -718,25 +719,32 @@ def capacitated_highs(
     x0, y0 = nnz, nnz + n_cand
     unit = float(problem.capacity.residents_per_aide)
     n_var = objective.size
+    time_limit = max(time_limit, 0.01)
     if integral:
-        outcome = milp(
-            objective,
-            constraints=constraint,
-            bounds=Bounds(np.zeros(n_var), high),
-            integrality=integrality,
-            options={"time_limit": max(time_limit, 0.01), "disp": False},
-        )
+
+        def solve() -> object:
+            return milp(
+                objective,
+                constraints=constraint,
+                bounds=Bounds(np.zeros(n_var), high),
+                integrality=integrality,
+                options={"time_limit": time_limit, "disp": False},
+            )
     else:  # interior point: 6x faster than simplex on these degenerate relaxations
         matrix, low, up = constraint.A.tocsr(), constraint.lb, constraint.ub
         has_up, has_low = np.isfinite(up), np.isfinite(low)
-        outcome = linprog(
-            objective,
-            A_ub=sp.vstack([matrix[has_up], -matrix[has_low]], format="csr"),
-            b_ub=np.concatenate([up[has_up], -low[has_low]]),
-            bounds=np.c_[np.zeros(n_var), high],
-            method="highs-ipm",
-            options={"time_limit": max(time_limit, 0.01)},
-        )
+
+        def solve() -> object:
+            return linprog(
+                objective,
+                A_ub=sp.vstack([matrix[has_up], -matrix[has_low]], format="csr"),
+                b_ub=np.concatenate([up[has_up], -low[has_low]]),
+                bounds=np.c_[np.zeros(n_var), high],
+                method="highs-ipm",
+                options={"time_limit": time_limit},
+            )
+
+    outcome, _ = solve_within(solve, time_limit)
     seconds = time.perf_counter() - started
     optimal = outcome.status == 0
     found = outcome.x is not None
