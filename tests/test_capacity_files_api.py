@@ -69,12 +69,18 @@ def test_coverage_with_capacity_states_over_capacity_and_shortfall(
     assert main([*argv, "--aides-col", "就业援助员"]) == 2
 
 
-def test_plan_with_capacity_writes_a_staffing_sheet(files: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "plan"
+@pytest.fixture(scope="module")
+def capacity_plan(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("capacity_plan") / "plan"
     argv = ["plan", "--communities", str(files["communities"]), "--crs", "wgs84", "-q"]
     argv += ["--existing", str(files["stations"]), "-o", str(out)]
     argv += ["--residents-per-aide", "1000", "--max-aides", "2"]
     assert main(argv) == 0
+    return out
+
+
+def test_plan_with_capacity_writes_a_staffing_sheet(capacity_plan: Path) -> None:
+    out = capacity_plan
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["status_counts"]["over_capacity"] == 0
     assert summary["capacity"] == {"residents_per_aide": 1000.0, "aides_new": 1, "max_aides": 2}
@@ -86,6 +92,25 @@ def test_plan_with_capacity_writes_a_staffing_sheet(files: dict[str, Path], tmp_
     )
     assert (staffing["服务人口 served weight"] <= staffing["可服务人数 capacity"] + 1e-6).all()
     assert summary["mean_walk_min"] <= summary["longest_walk_min"] <= 15.0
+
+
+def test_report_staffing_equals_the_summary(capacity_plan: Path, tmp_path: Path) -> None:
+    import re
+
+    from quarterhour.api.report import build_report
+
+    html = build_report(capacity_plan, tmp_path / "report.pdf", scenarios=False).html
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.read_text(encoding="utf-8")))
+    staffing = json.loads((capacity_plan / "summary.json").read_text(encoding="utf-8"))["staffing"]
+    total = text[text.index("人员配置") :].split("合计", 1)[1].split()[:6]
+    assert total == [
+        str(staffing["stations"]),
+        str(staffing["aides"]),
+        str(staffing["aides_needed"]),
+        str(staffing["shortfall"]),
+        f"{round(staffing['served_weight']):,}",
+        str(staffing["over_capacity"]),
+    ]
 
 
 @pytest.fixture(scope="module")
