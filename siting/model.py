@@ -702,7 +702,10 @@ class CoverageModel:
         )
         self.result = with_capacity(
             result,
-            self,
+            self.cost,
+            self.communities,
+            self.sites,
+            self.limit,
             rows=rows,
             station_cols=station_cols,
             aides=aides_of_station,
@@ -764,7 +767,10 @@ class CoverageModel:
             )
             result = with_capacity(
                 result,
-                self,
+                self.cost,
+                self.communities,
+                self.sites,
+                self.limit,
                 rows=rows,
                 station_cols=existing_cols,
                 aides=aides,

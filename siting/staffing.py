@@ -24,8 +24,8 @@ from quarterhour.siting.result import json_scalar
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-    from quarterhour.siting.model import CoverageModel
     from quarterhour.siting.result import SitingResult
+    from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 
 STAFFING_COLUMNS: tuple[str, ...] = (
     "aides",
@@ -71,7 +71,8 @@ def _main_station(assignment: Assignment, cost: np.ndarray) -> np.ndarray:
 
 def _community_columns(
     table: pd.DataFrame,
-    model: CoverageModel,
+    sites: SiteTable,
+    limit: WalkLimit,
     *,
     at: np.ndarray,
     over: np.ndarray,
@@ -80,7 +81,6 @@ def _community_columns(
     cost: sp.csr_matrix,
 ) -> dict[str, object]:
     """Status, station, walk and reason of every community after the capacitated assignment."""
-    sites, limit = model.sites, model.limit
     with_main = (main >= 0) & ~over
     is_existing = sites.existing[station_cols]
     status = table["status"].astype(str).to_numpy(dtype=object).copy()
@@ -122,7 +122,10 @@ def _community_columns(
 
 def with_capacity(
     result: SitingResult,
-    model: CoverageModel,
+    cost: sp.csr_matrix,
+    communities: Communities,
+    sites: SiteTable,
+    limit: WalkLimit,
     *,
     rows: np.ndarray,
     station_cols: np.ndarray,
@@ -136,8 +139,8 @@ def with_capacity(
     ----------
     result
         The plan or audit built from nearest stations.
-    model
-        Its model (rows, sites, limit).
+    cost, communities, sites, limit
+        Its model's walk costs, rows, columns and walk limit.
     rows
         Model rows of the assignment (coverable communities).
     station_cols
@@ -149,14 +152,13 @@ def with_capacity(
     assignment
         The communities' residents assigned within capacity.
     """
-    communities, sites = model.communities, model.sites
     n = len(communities)
     output_row = np.empty(n, np.int64)
     output_row[np.argsort(communities.position, kind="stable")] = np.arange(n)
     table = result.assignments.copy()
     at = output_row[rows]
     demand = communities.weight[rows]
-    cost = model.cost[rows][:, station_cols].tocsr()
+    cost = cost[rows][:, station_cols].tocsr()
     cost.sort_indices()
     main = _main_station(assignment, cost.data)
     served_fully = fully_served(assignment)
@@ -164,7 +166,7 @@ def with_capacity(
     station_ids = sites.ids[station_cols]
 
     columns = _community_columns(
-        table, model, at=at, over=over, main=main, station_cols=station_cols, cost=cost
+        table, sites, limit, at=at, over=over, main=main, station_cols=station_cols, cost=cost
     )
     shares = np.full(n, "", dtype=object)
     flow = assignment.flow
