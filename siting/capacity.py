@@ -519,6 +519,53 @@ def _drop(
     return [c for c, kept in zip(chosen, keep, strict=True) if kept], dropped
 
 
+def rounded_plan(
+    problem: CapacityProblem, order: np.ndarray, *, deadline: float | None = None
+) -> CapacitatedPlan:
+    """The shortest run of ``order`` (candidates by LP value) that covers and serves ``D*``.
+
+    Whether a run does is monotone in its length, so a binary search finds it in about
+    ``log2(candidates)`` flow checks; then drops and the fewest aides, as the greedy plan.
+    """
+    started = time.perf_counter()
+    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    opening = _Opening(problem, check)
+    order = np.asarray(order, np.int64)
+    target, _, _ = opening.served(list(range(problem.n_candidates)))
+    by_site = problem.pattern[:, problem.n_existing :].tocsc()
+    must = np.flatnonzero(problem.must_cover)
+
+    def serves(length: int) -> np.ndarray | None:
+        columns = order[:length]
+        if must.size and (by_site[must][:, columns].getnnz(axis=1) == 0).any():
+            return None
+        value, _, per_site = opening.served(list(columns))
+        return per_site if value >= target else None
+
+    low, high = 0, order.size
+    per_site = serves(high)
+    while low < high:
+        middle = (low + high) // 2
+        found = serves(middle)
+        if found is None:
+            low = middle + 1
+        else:
+            high, per_site = middle, found
+    chosen, dropped = _drop(opening, list(order[:high]), per_site, target, deadline)
+    columns = np.asarray(chosen, np.int64)
+    aides = _fewest_aides(problem, check, columns, target, deadline)
+    log.info(
+        "capacitated, LP rounding: %s new stations, %s aides (%s flow checks) in %.3f s",
+        f"{columns.size:,}",
+        f"{int(aides.sum()):,}",
+        f"{opening.checks:,}",
+        time.perf_counter() - started,
+    )
+    return CapacitatedPlan(
+        columns, aides, target / check.scale, math.nan, stats={"rounding_dropped": dropped}
+    )
+
+
 def _fewest_aides(
     problem: CapacityProblem,
     check: FlowCheck,
@@ -569,6 +616,8 @@ class HighsOutcome:
     optimal: bool
     message: str
     seconds: float
+    open_share: np.ndarray | None = None
+    """The LP relaxation's ``x_j`` of every candidate (the relaxation only)."""
 
 
 def _goal(
@@ -768,6 +817,7 @@ def capacitated_highs(
     if integral and found:
         columns = np.flatnonzero(outcome.x[x0:y0] > 0.5)
         aides = np.round(outcome.x[y0:][columns]).astype(np.int64)
+    share = outcome.x[x0:y0] if found and not integral else None
     return HighsOutcome(
-        columns, aides, objective_value, bound, optimal, str(outcome.message), seconds
+        columns, aides, objective_value, bound, optimal, str(outcome.message), seconds, share
     )

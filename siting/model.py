@@ -26,6 +26,7 @@ from quarterhour.siting.capacity import (
     assign_within,
     capacitated_highs,
     capacitated_plan,
+    rounded_plan,
     station_aides,
 )
 from quarterhour.siting.kernels.pattern import CoverPattern
@@ -1007,6 +1008,12 @@ def _capacitated_highs(
         elif relaxed.optimal:
             bound = min(float(bound), relaxed.bound)
         stats["lp_bound"] = relaxed.bound if relaxed.optimal else "stopped: time limit"
+        if budget is None and relaxed.open_share is not None:  # round the LP: another plan
+            order = np.argsort(-relaxed.open_share, kind="stable")
+            rounded = rounded_plan(problem, order, deadline=deadline)
+            stats["lp_rounding"] = int(rounded.columns.size)
+            if (rounded.columns.size, int(rounded.aides.sum())) < (columns.size, int(aides.sum())):
+                columns, aides = rounded.columns, rounded.aides
     else:
         stats["lp_bound"] = "skipped: time limit"
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
