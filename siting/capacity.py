@@ -234,6 +234,11 @@ def assign_within(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray)
     )
     values = (least.x if least.status == 0 else most.x) * unit
     values = np.maximum(values, 0.0)
+    # a community served within the LP's tolerance is served whole: its shares scaled to it
+    row_of = np.repeat(np.arange(n_rows), np.diff(cost.indptr))
+    got = np.bincount(row_of, weights=values, minlength=n_rows)
+    whole = (demand - got <= SERVED_TOLERANCE * unit) & (got > 0)
+    values *= np.where(whole, demand / np.where(got > 0, got, 1.0), 1.0)[row_of]
     flow = sp.csr_matrix((values, cost.indices, cost.indptr), shape=cost.shape)
     served = np.asarray(flow.sum(axis=1)).ravel()
     station_served = np.asarray(flow.sum(axis=0)).ravel()

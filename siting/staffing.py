@@ -27,15 +27,8 @@ if TYPE_CHECKING:
     from quarterhour.siting.result import SitingResult
     from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 
-STAFFING_COLUMNS: tuple[str, ...] = (
-    "aides",
-    "capacity",
-    "served_weight",
-    "demand_weight",
-    "aides_needed",
-    "shortfall",
-)
-"""The staffing columns of a station table, after its own."""
+RESIDENT_DECIMALS = 3
+"""Residents served are rounded to this many decimals (below it is the LP's tolerance)."""
 
 
 def walk_figures(assignments: pd.DataFrame) -> dict[str, float | None]:
@@ -162,7 +155,8 @@ def with_capacity(
     cost.sort_indices()
     main = _main_station(assignment, cost.data)
     served_fully = fully_served(assignment)
-    over = (demand > 0) & ~served_fully
+    in_reach = np.diff(cost.indptr) > 0  # of a station: else not over capacity but uncovered
+    over = (demand > 0) & ~served_fully & in_reach
     station_ids = sites.ids[station_cols]
 
     columns = _community_columns(
@@ -182,8 +176,8 @@ def with_capacity(
             )
     served = np.zeros(n)
     unserved = np.zeros(n)
-    served[at] = assignment.served
-    unserved[at] = np.where(over, assignment.unserved, 0.0)
+    served[at] = np.round(assignment.served, RESIDENT_DECIMALS)
+    unserved[at] = np.round(np.where(over, assignment.unserved, 0.0), RESIDENT_DECIMALS)
     table = table.assign(
         **columns,
         served_weight=served,
@@ -221,7 +215,7 @@ def _station_staffing(
     """The station table with its staffing columns (by station id)."""
     by_id = pd.Index(station_ids)
     where = by_id.get_indexer(stations["station_id"].to_numpy())
-    served = assignment.station_served[where]
+    served = np.round(assignment.station_served[where], RESIDENT_DECIMALS)
     flow = assignment.flow.tocsc()
     served_count = np.diff(flow.indptr)[where]
     unserved_by_id = pd.Series(over_unserved).groupby(pd.Series(over_ids, dtype=object)).sum()

@@ -157,7 +157,7 @@ def test_capacitated_cover_against_highs(seed: int) -> None:
     assert stations <= found["n_new"] <= stations + 1
     assert found["lower_bound"] <= stations + 1e-6
     table = model.stations
-    assert (table["served_weight"] <= table["capacity"] * (1 + 1e-9)).all()
+    assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
     assert table["aides"].between(1, 2).all()
     assert sum(found["status_counts"].values()) == found["communities_read"] == len(weight)
     assert found["status_counts"]["covered_new"] == len(weight)  # every one served whole
@@ -179,9 +179,9 @@ def test_capacitated_budget_against_highs(seed: int) -> None:
     assert exact["n_new"] <= 4
     assert exact["staffing"]["served_weight"] == pytest.approx(best, rel=1e-6)
     found = model.solve(capacity=capacity, budget=4).summary
-    assert found["staffing"]["served_weight"] <= best * (1 + 1e-9)
+    assert found["staffing"]["served_weight"] <= best * (1 + 1e-6)
     assert found["upper_bound"] >= best * (1 - 1e-9)
-    assert (model.stations["served_weight"] <= model.stations["capacity"] * (1 + 1e-9)).all()
+    assert (model.stations["served_weight"] <= model.stations["capacity"] * (1 + 1e-6)).all()
     counts = found["status_counts"]
     assert sum(counts.values()) == len(weight)
     assert counts["over_capacity"] + counts["over_budget"] > 0
@@ -197,8 +197,8 @@ def test_assignment_against_highs(seed: int) -> None:
     ours = assign_within(sub, weight, capacity)
     assert ours.served.sum() == pytest.approx(served, rel=1e-7)
     assert ours.walk == pytest.approx(walk, rel=1e-6)
-    assert (ours.station_served <= capacity * (1 + 1e-9)).all()
-    assert (ours.served <= weight * (1 + 1e-9)).all()
+    assert (ours.station_served <= capacity * (1 + 1e-6)).all()
+    assert (ours.served <= weight * (1 + 1e-6)).all()
 
 
 def test_audit_over_capacity_and_shortfall() -> None:
@@ -273,7 +273,7 @@ def test_spopt_clscp_so_cases(
         assert summary["n_new"] == stations
         assert summary["status_counts"]["covered_new"] == 5
         table = model.stations
-        assert (table["served_weight"] <= table["capacity"] + 1e-9).all()
+        assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
         if assigned is not None:
             assert model.assignments["station_id"].tolist() == assigned
 
