@@ -76,20 +76,23 @@ class Capacity:
     def __post_init__(self) -> None:
         rate = self.residents_per_aide
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)):
-            msg = f"residents_per_aide must be a positive number, not {rate!r}"
+            msg = f"must be a positive number, not {rate!r}"
             raise InputError(msg, param="residents_per_aide")
         if not (math.isfinite(float(rate)) and rate > 0):
-            msg = f"residents_per_aide must be a positive number, not {rate!r}"
+            msg = f"must be a positive number, not {rate!r}"
             raise InputError(msg, param="residents_per_aide")
         for name in ("aides_new", "max_aides"):
             value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, bool) or int(value) != value or value < 1:
-                msg = f"{name} must be a whole number of at least 1, not {value!r}"
+                msg = f"must be a whole number of at least 1, not {value!r}"
                 raise InputError(msg, param=name)
         if self.max_aides is not None and self.max_aides < self.aides_new:
-            msg = f"max_aides ({self.max_aides}) is below aides_new ({self.aides_new})"
+            msg = (
+                f"must be at least the aides a new station opens with ({self.aides_new}), "
+                f"not {self.max_aides}"
+            )
             raise InputError(msg, param="max_aides")
 
     @property

@@ -101,7 +101,7 @@ def _capacity(args: argparse.Namespace) -> Capacity | None:
     if args.residents_per_aide is None:
         if sizes:
             options = ", ".join("--" + name.replace("_", "-") for name in sizes)
-            msg = f"{options} need --residents-per-aide N (capacity is off without it)"
+            msg = f"{options}: give --residents-per-aide N too (capacity is off without it)"
             raise InputError(msg)
         return None
     aides_new = 1 if getattr(args, "aides", None) is None else args.aides
