@@ -675,19 +675,8 @@ class CoverageModel:
         )
         station_cols = np.concatenate([existing_cols, candidate_cols[columns]]).astype(np.int64)
         aides_of_station = np.concatenate([problem.existing_aides, aides]).astype(float)
-        assignment = assign_within(
-            self.cost[rows][:, station_cols],
-            self.communities.weight[rows],
-            aides_of_station * capacity.residents_per_aide,
-        )
-        seconds = time.perf_counter() - started
-        if budget is None:
-            integer_bound = math.ceil(bound - 1e-6)
-            gap = 0.0 if columns.size == 0 else max(columns.size - integer_bound, 0) / columns.size
-        else:
-            served_now = float(assignment.served.sum())
-            bound = max(bound, served_now)
-            gap = 0.0 if bound <= 0 else (bound - served_now) / bound
+        integer_bound = math.ceil(bound - 1e-6)
+        gap = 0.0 if columns.size == 0 else max(columns.size - integer_bound, 0) / columns.size
         result = self._result(
             station_cols,
             n_existing=existing_cols.size,
@@ -696,23 +685,18 @@ class CoverageModel:
             bound=float(bound),
             gap=float(gap),
             method=method,
-            seconds=seconds,
+            seconds=0.0,
             stats=stats,
             budget=budget,
             warnings=warnings,
         )
-        self.result = with_capacity(
-            result,
-            self.cost,
-            self.communities,
-            self.sites,
-            self.limit,
-            rows=rows,
-            station_cols=station_cols,
-            aides=aides_of_station,
-            capacity=capacity,
-            assignment=assignment,
-        )
+        result = self._staffed(result, coverable, station_cols, aides_of_station, capacity)
+        if budget is not None:  # the bound and gap on the residents served
+            served = float(result.params["staffing"]["served_weight"])
+            bound = max(bound, served)
+            gap = 0.0 if bound <= 0 else (bound - served) / bound
+        seconds = time.perf_counter() - started
+        self.result = replace(result, bound=float(bound), gap=float(gap), seconds=seconds)
         log.info(
             "capacitated siting: %s new stations with %s aides (%s, bound %.2f, gap at most %.1f "
             "%%) in %.3f s",
@@ -759,26 +743,37 @@ class CoverageModel:
             warnings=list(self.warnings),
         )
         if capacity is not None:
-            rows = np.flatnonzero(coverable)
             aides = np.nan_to_num(self.site_aides[existing_cols], nan=1.0)
-            assignment = assign_within(
-                self.cost[rows][:, existing_cols],
-                self.communities.weight[rows],
-                aides * capacity.residents_per_aide,
-            )
-            result = with_capacity(
-                result,
-                self.cost,
-                self.communities,
-                self.sites,
-                self.limit,
-                rows=rows,
-                station_cols=existing_cols,
-                aides=aides,
-                capacity=capacity,
-                assignment=assignment,
-            )
+            result = self._staffed(result, coverable, existing_cols, aides, capacity)
         return audit_of_stations(result)
+
+    def _staffed(
+        self,
+        result: SitingResult,
+        coverable: np.ndarray,
+        station_cols: np.ndarray,
+        aides: np.ndarray,
+        capacity: Capacity,
+    ) -> SitingResult:
+        """The result with the coverable communities assigned within the stations' capacities."""
+        rows = np.flatnonzero(coverable)
+        assignment = assign_within(
+            self.cost[rows][:, station_cols],
+            self.communities.weight[rows],
+            aides * capacity.residents_per_aide,
+        )
+        return with_capacity(
+            result,
+            self.cost,
+            self.communities,
+            self.sites,
+            self.limit,
+            rows=rows,
+            station_cols=station_cols,
+            aides=aides,
+            capacity=capacity,
+            assignment=assignment,
+        )
 
     def _result(self, station_cols: np.ndarray, **outcome: object) -> SitingResult:
         homes = self.points.get("communities")
