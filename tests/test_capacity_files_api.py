@@ -100,7 +100,10 @@ def test_report_staffing_equals_the_summary(capacity_plan: Path, tmp_path: Path)
     from quarterhour.api.report import build_report
 
     html = build_report(capacity_plan, tmp_path / "report.pdf", scenarios=False).html
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.read_text(encoding="utf-8")))
+    page = html.read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 2  # the overview and the shortfall map
+    assert 'alt="援助员缺口图"' in page
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     staffing = json.loads((capacity_plan / "summary.json").read_text(encoding="utf-8"))["staffing"]
     total = text[text.index("人员配置") :].split("合计", 1)[1].split()[:6]
     assert total == [
