@@ -12,6 +12,7 @@ The public API, for notebooks and scripts::
     wt = qh.walk_times(net, homes, stations, minutes=15)
     model = qh.CoverageModel.from_points(net, homes, existing=stations, minutes=15)
     plan = model.solve()                                      # or model.solve(budget=20)
+    staffed = model.solve(capacity=qh.Capacity(10_000, max_aides=2))  # aides x residents each
     plan.stations, plan.assignments, plan.summary
     today = model.audit()
     qh.report(plan, "report.pdf")                             # the ``report`` extra
@@ -44,6 +45,7 @@ from quarterhour.routing.route import Route, nearest_stations, route
 from quarterhour.routing.walktimes import walk_times
 from quarterhour.siting.audit import CoverageAudit
 from quarterhour.siting.bundled import default_communities as bundled_communities
+from quarterhour.siting.capacity import Capacity
 from quarterhour.siting.model import CoverageModel
 from quarterhour.siting.plan import coverage_audit
 from quarterhour.siting.result import SitingResult
@@ -63,6 +65,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Capacity",
     "CoverageAudit",
     "CoverageModel",
     "InputError",

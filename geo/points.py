@@ -65,10 +65,23 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "乡镇",
     ),
     "address": ("address", "地址"),
+    # a station's aides; 人数 is also a weight alias: read as the weight first, and as the aides of
+    # existing stations by the siting model (siting.capacity.station_aides)
+    "aides": ("aides", "staff", "人员", "工作人员", "就业援助员", "服务人员", "人数"),
 }
 """Each field and the headers (any case) that may hold it, the preferred first."""
 
-OVERRIDABLE: tuple[str, ...] = ("id", "name", "lon", "lat", "weight", "district", "town", "address")
+OVERRIDABLE: tuple[str, ...] = (
+    "id",
+    "name",
+    "lon",
+    "lat",
+    "weight",
+    "district",
+    "town",
+    "address",
+    "aides",
+)
 """Fields whose column a caller may name (``columns={"weight": "户籍人口"}``)."""
 
 MAX_LISTED = 5

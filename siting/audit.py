@@ -11,6 +11,17 @@ if TYPE_CHECKING:
     from quarterhour.siting.result import SitingResult
 
 
+AUDIT_EXTRAS: tuple[str, ...] = (
+    "mean_walk_min",
+    "longest_walk_min",
+    "weighted_walk_min",
+    "capacity",
+    "staffing",
+    "staffing_by_area",
+)
+"""Summary figures an audit carries when its result has them (walks; staffing with a capacity)."""
+
+
 @dataclass
 class CoverageAudit:
     """Coverage of communities by existing stations.
@@ -29,7 +40,9 @@ class CoverageAudit:
     summary
         ``communities_read, status_counts, n_communities, n_stations, covered, covered_share,
         covered_weight_share, uncovered, minutes, meters, speed_kmh, metric, by_area,
-        attribution, warnings``.
+        attribution, warnings``, the walks (``mean_walk_min, longest_walk_min``) and, with a
+        capacity, ``capacity, staffing, staffing_by_area`` (the stations then have ``aides,
+        capacity, demand_weight, aides_needed, shortfall``).
     """
 
     communities: pd.DataFrame
@@ -76,4 +89,5 @@ def audit_of_stations(result: SitingResult) -> CoverageAudit:
             "warnings",
         )
     }
+    summary |= {key: full[key] for key in AUDIT_EXTRAS if key in full}
     return CoverageAudit(table, stations, summary)

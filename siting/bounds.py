@@ -23,10 +23,14 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger("quarterhour")
 
@@ -64,12 +68,20 @@ def _run(
         "bounds": Bounds(0.0, 1.0),
         "options": options,
     }
+    return solve_within(lambda: milp(cost, **arguments), time_limit)
+
+
+def solve_within(solve: Callable[[], object], time_limit: float) -> tuple[object, float]:
+    """Run a HiGHS call in a forked process killed ``KILL_GRACE_S`` after ``time_limit``.
+
+    Returns its answer (an object with ``status=1, x=None`` when killed) and the seconds taken.
+    """
     started = time.perf_counter()
     if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux
-        return milp(cost, **arguments), time.perf_counter() - started
+        return solve(), time.perf_counter() - started
     fork = multiprocessing.get_context("fork")
     receiver, sender = fork.Pipe(duplex=False)
-    child = fork.Process(target=_solve, args=(sender, cost, arguments), daemon=True)
+    child = fork.Process(target=_solve, args=(sender, solve), daemon=True)
     child.start()
     sender.close()
     try:
@@ -92,10 +104,10 @@ def _run(
     return stopped, time.perf_counter() - started
 
 
-def _solve(sender: object, cost: np.ndarray, arguments: dict[str, object]) -> None:
+def _solve(sender: object, solve: Callable[[], object]) -> None:
     """Solve in the forked child and send the result (or the error) back."""
     try:
-        answer: object = milp(cost, **arguments)
+        answer: object = solve()
     except Exception as error:  # noqa: BLE001 (sent to the parent, which raises it)
         answer = error
     sender.send(answer)  # type: ignore[attr-defined]

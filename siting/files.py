@@ -23,6 +23,7 @@ from quarterhour.geo.crs import check_crs_name
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.spreadsheets import safe_text, write_csv, write_workbook
 from quarterhour.routing.progress import progress_bar
+from quarterhour.siting.staffing import staffing_sheets
 
 if TYPE_CHECKING:
     import shapely
@@ -361,10 +362,13 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
             "gap",
             "gap_note",
             "stations_outside_boundary_serve",
+            "mean_walk_min",
+            "longest_walk_min",
             "stations_crs",
             "attribution",
         )
     }
+    facts |= {key: summary[key] for key in ("capacity", "staffing") if summary.get(key)}
     facts |= {f"status: {key}": value for key, value in summary["status_counts"].items()}
     facts |= {f"count: {key}": text for key, text in summary["count_definitions"].items()}
     facts |= {f"input: {key}": value for key, value in (summary.get("inputs") or {}).items()}
@@ -377,6 +381,7 @@ def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, p
         "新建站点 New stations": new_sheet,
         "社区 Communities": result.assignments,
         area_name: area_sheet,
+        **staffing_sheets(stations, summary),
         "说明 Inputs and method": method,
     }
 
@@ -433,7 +438,14 @@ def read_plan(folder: str | Path) -> PlanFolder:
 def _typed_assignments(table: pd.DataFrame) -> pd.DataFrame:
     """The result columns of ``assignments.csv`` back as numbers and flags (the rest as text)."""
     typed = table.copy()
-    for column in ("weight", "walk_min", "access_m", "nearest_site_m"):
+    for column in (
+        "weight",
+        "walk_min",
+        "access_m",
+        "nearest_site_m",
+        "served_weight",
+        "unserved_weight",
+    ):
         if column in typed:
             typed[column] = pd.to_numeric(typed[column].replace("", "nan"), errors="coerce")
     for column in ("covered", "covered_today", "coverable"):

@@ -17,6 +17,18 @@ from quarterhour.geo.points import PointSet, as_point_set
 from quarterhour.routing.jit import seconds_compiling
 from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
+from quarterhour.siting.capacity import (
+    CapacitatedPlan,
+    Capacity,
+    CapacityProblem,
+    aggregate_bound,
+    aides_of,
+    assign_within,
+    capacitated_highs,
+    capacitated_plan,
+    rounded_plan,
+    station_aides,
+)
 from quarterhour.siting.kernels.pattern import CoverPattern
 from quarterhour.siting.max_cover import covered_weight, heuristic_max_cover
 from quarterhour.siting.min_cover import SearchBudget, heuristic_cover, order_by_greedy
@@ -30,7 +42,9 @@ from quarterhour.siting.points import (
     site_table,
 )
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
+from quarterhour.siting.staffing import walk_figures, with_capacity
 from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
+from quarterhour.siting.walks import shorter_walks
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -142,6 +156,8 @@ class CoverageModel:
         self.boundary: shapely.Geometry | None = None
         self.params: dict[str, object] = {}
         self.osm_path: str | None = None
+        self.site_aides = np.full(cost.shape[1], np.nan)
+        """Aides of each site: an existing station's (1 where not given), a candidate's most."""
 
     # ------------------------------------------------------------------ construction
 
@@ -164,6 +180,7 @@ class CoverageModel:
         speed_kmh: float | None = None,
         meters: float | None = None,
         attribution: str | None = None,
+        aides: np.ndarray | None = None,
     ) -> CoverageModel:
         """Build the model from a sparse cost matrix (communities x sites) of pairs within the limit.
 
@@ -190,6 +207,9 @@ class CoverageModel:
             or, with ``meters``, metres.
         attribution
             Data attribution carried by the outputs (default ``settings.attribution``).
+        aides
+            Per column, the aides of an existing station (default 1) or the most a candidate
+            site may have (default ``capacity.max_aides``); read by a ``capacity``.
         """
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
         matrix = sp.csr_matrix(cost, dtype=float, copy=True)
@@ -234,7 +254,7 @@ class CoverageModel:
             lon=site_lon,
             lat=site_lat,
         )
-        return cls._assemble(
+        model = cls._assemble(
             matrix,
             communities,
             sites,
@@ -243,6 +263,11 @@ class CoverageModel:
             sort_rows=community_ids is not None,
             sort_cols=site_ids is not None,
         )
+        if aides is not None:
+            model.set_aides(
+                dict(zip(col_ids, aides_of(aides, n_cols, source="sites"), strict=True))
+            )
+        return model
 
     @classmethod
     def _assemble(
@@ -404,7 +429,16 @@ class CoverageModel:
         model.boundary = boundary
         if boundary is not None:
             model.params["stations_outside_boundary_serve"] = not stations_inside_boundary
+        if stations is not None and len(stations):
+            model.set_aides(dict(zip(stations.ids, station_aides(stations), strict=True)))
         return model
+
+    def set_aides(self, aides: dict[str, float]) -> None:
+        """Set sites' aides by id (others keep theirs)."""
+        self.site_aides = np.asarray(
+            [aides.get(site, self.site_aides[col]) for col, site in enumerate(self.sites.ids)],
+            float,
+        )
 
     # ------------------------------------------------------------------ results
 
@@ -492,6 +526,7 @@ class CoverageModel:
         time_limit: float | None = None,
         lp_bound: bool = False,
         effort: float | str | None = None,
+        capacity: Capacity | None = None,
         quiet: bool = True,
     ) -> CoverageModel:
         """Choose new stations; fills ``result`` and returns the model.
@@ -517,6 +552,11 @@ class CoverageModel:
             How long the minimum-cover search may run, 0 to 1 or ``"fast"`` (0), ``"default"``
             (0.5), ``"thorough"`` (1): at 0.5 at most about 8 s; street instances stop far
             sooner (see :class:`~quarterhour.siting.min_cover.SearchBudget`).
+        capacity
+            Stations serve at most their aides x ``residents_per_aide`` residents: the
+            capacitated models of :mod:`quarterhour.siting.capacity` (existing stations keep
+            their ``site_aides``), with the LP-relaxation bound. Without it, among equal covers
+            the one with the least total weighted walk is kept (1-for-1 swaps).
         quiet
             Hide the progress bar of the search.
         """
@@ -547,6 +587,22 @@ class CoverageModel:
             f"{candidate_cols.size:,}",
             f"{sub.nnz:,}",
         )
+        if capacity is not None:
+            return self._solve_capacitated(
+                capacity,
+                budget=budget,
+                exact=exact,
+                lp_bound=lp_bound,
+                started=started,
+                deadline=deadline,
+                effort=effort,
+                quiet=quiet,
+                arrays=arrays,
+                sub=sub,
+                coverable=coverable,
+                by_existing=by_existing,
+                warnings=warnings,
+            )
         if budget is None:
             columns, bound, gap, method, stats = _min_cover(
                 arrays,
@@ -571,11 +627,25 @@ class CoverageModel:
             )
             bound += float(self.communities.weight[by_existing].sum())
             objective = "max_cover"
+        covered_rows = np.flatnonzero(
+            self.pattern[:, np.concatenate([existing_cols, candidate_cols[columns]])].getnnz(axis=1)
+            > 0
+        )
+        walk_started = time.perf_counter()
+        new_cols, walk_stats = shorter_walks(
+            self.cost[covered_rows],
+            self.communities.weight[covered_rows],
+            fixed=existing_cols,
+            chosen=candidate_cols[columns],
+            candidates=candidate_cols,
+            work=WALK_WORK_PER_PAIR * self.cost.nnz,
+            deadline=deadline,
+        )
+        stats.update(walk_stats, walk_seconds=time.perf_counter() - walk_started)
         compiling = seconds_compiling() - compiling_before
         seconds = time.perf_counter() - started - compiling
         if compiling:
             stats["compile_seconds"] = compiling
-        new_cols = candidate_cols[columns]
         self.result = self._result(
             np.concatenate([existing_cols, new_cols]).astype(np.int64),
             n_existing=existing_cols.size,
@@ -603,8 +673,108 @@ class CoverageModel:
         )
         return self
 
-    def audit(self) -> CoverageAudit:
+    def _solve_capacitated(
+        self,
+        capacity: Capacity,
+        *,
+        budget: int | None,
+        exact: bool,
+        lp_bound: bool,
+        started: float,
+        deadline: float | None,
+        effort: float,
+        quiet: bool,
+        arrays: CoverPattern,
+        sub: sp.csr_matrix,
+        coverable: np.ndarray,
+        by_existing: np.ndarray,
+        warnings: list[str],
+    ) -> CoverageModel:
+        """The capacitated plan (see :mod:`quarterhour.siting.capacity`)."""
+        existing_cols = np.flatnonzero(self.sites.existing)
+        candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
+        rows = np.flatnonzero(coverable)
+        problem = CapacityProblem(
+            sp.csr_matrix(self.pattern[rows][:, np.concatenate([existing_cols, candidate_cols])]),
+            self.communities.weight[rows],
+            np.nan_to_num(self.site_aides[existing_cols], nan=1.0),
+            ~by_existing[rows],
+            capacity,
+            np.nan_to_num(self.site_aides[candidate_cols], nan=capacity.most_aides),
+        )
+        stats: dict[str, object] = {}
+        start = np.zeros(0, np.int64)
+        cover_bound = 0.0
+        if budget is None:
+            start, cover_bound, _, _, _ = _min_cover(
+                arrays,
+                sub,
+                exact=False,
+                deadline=deadline,
+                lp_bound=False,
+                effort=effort,
+                quiet=quiet,
+            )
+            stats["cover_stations"] = int(start.size)
+            stats["cover_bound"] = cover_bound
+        plan = capacitated_plan(problem, start, budget=budget, deadline=deadline)
+        stats.update(plan.stats)
+        bound = cover_bound if budget is None else plan.stats["served_best"]
+        columns, aides, bound, method = _capacitated_highs(
+            problem,
+            plan,
+            float(bound),
+            budget=budget,
+            exact=exact,
+            lp_bound=lp_bound,
+            deadline=deadline,
+            stats=stats,
+        )
+        station_cols = np.concatenate([existing_cols, candidate_cols[columns]]).astype(np.int64)
+        aides_of_station = np.concatenate([problem.existing_aides, aides]).astype(float)
+        integer_bound = math.ceil(bound - 1e-6)
+        gap = 0.0 if columns.size == 0 else max(columns.size - integer_bound, 0) / columns.size
+        result = self._result(
+            station_cols,
+            n_existing=existing_cols.size,
+            coverable=coverable,
+            objective="min_cover" if budget is None else "max_cover",
+            bound=float(bound),
+            gap=float(gap),
+            method=method,
+            seconds=0.0,
+            stats=stats,
+            budget=budget,
+            warnings=warnings,
+        )
+        result = self._staffed(result, coverable, station_cols, aides_of_station, capacity)
+        if budget is not None:  # the bound and gap on the residents served
+            served = float(result.params["staffing"]["served_weight"])
+            bound = max(bound, served)
+            gap = 0.0 if bound <= 0 else (bound - served) / bound
+        seconds = time.perf_counter() - started
+        self.result = replace(result, bound=float(bound), gap=float(gap), seconds=seconds)
+        log.info(
+            "capacitated siting: %s new stations with %s aides (%s, bound %.2f, gap at most %.1f "
+            "%%) in %.3f s",
+            f"{columns.size:,}",
+            f"{int(aides.sum()):,}",
+            method,
+            bound,
+            100 * gap,
+            seconds,
+        )
+        return self
+
+    def audit(self, *, capacity: Capacity | None = None) -> CoverageAudit:
         """Who the existing stations cover today, within the limit (the model is not changed).
+
+        Parameters
+        ----------
+        capacity
+            Assign communities within the stations' capacities (aides x residents per aide,
+            the least weighted walk): communities in reach of full stations only are
+            ``over_capacity``, and every station gets its aides needed and shortfall.
 
         Returns
         -------
@@ -629,11 +799,42 @@ class CoverageModel:
             budget=0,
             warnings=list(self.warnings),
         )
+        if capacity is not None:
+            aides = np.nan_to_num(self.site_aides[existing_cols], nan=1.0)
+            result = self._staffed(result, coverable, existing_cols, aides, capacity)
         return audit_of_stations(result)
+
+    def _staffed(
+        self,
+        result: SitingResult,
+        coverable: np.ndarray,
+        station_cols: np.ndarray,
+        aides: np.ndarray,
+        capacity: Capacity,
+    ) -> SitingResult:
+        """The result with the coverable communities assigned within the stations' capacities."""
+        rows = np.flatnonzero(coverable)
+        assignment = assign_within(
+            self.cost[rows][:, station_cols],
+            self.communities.weight[rows],
+            aides * capacity.residents_per_aide,
+        )
+        return with_capacity(
+            result,
+            self.cost,
+            self.communities,
+            self.sites,
+            self.limit,
+            rows=rows,
+            station_cols=station_cols,
+            aides=aides,
+            capacity=capacity,
+            assignment=assignment,
+        )
 
     def _result(self, station_cols: np.ndarray, **outcome: object) -> SitingResult:
         homes = self.points.get("communities")
-        return build_result(
+        result = build_result(
             self.cost,
             self.communities,
             self.sites,
@@ -645,6 +846,8 @@ class CoverageModel:
             params=self.params,
             **outcome,
         )
+        result.params.update(walk_figures(result.assignments))
+        return result
 
     def _nearest_beyond(self, station_cols: np.ndarray) -> NearestBeyond | None:
         """The nearest station of every uncovered community within twice the limit."""
@@ -716,6 +919,13 @@ MIN_HIGHS_SECONDS = 0.05
 """HiGHS is not started with less time than this left."""
 FINISH_RESERVE_S = 0.25
 """Seconds of a time limit kept back from HiGHS for what follows it (the plan's tables)."""
+WALK_WORK_PER_PAIR = 8
+"""Matrix entries the walk tie-break (1-for-1 swaps) may visit per pair within the limit: about
+two swaps' worth, at most a fifth of the search's time on the street instances, the same on any
+machine (a clock would make the plan depend on the machine's load)."""
+CAPACITY_LP_SECONDS = 5.0
+"""Seconds the LP relaxation of a capacitated plan may take unless ``lp_bound`` asks for more
+(the bound is then the larger of the uncapacitated cover's and the capacities' sum's)."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
 
@@ -817,3 +1027,65 @@ def _max_cover(
     bound = max(bound, total)
     gap = 0.0 if bound <= 0 else (bound - total) / bound
     return columns, float(bound), float(gap), method, stats
+
+
+def _capacitated_highs(
+    problem: CapacityProblem,
+    plan: CapacitatedPlan,
+    bound: float,
+    *,
+    budget: int | None,
+    exact: bool,
+    lp_bound: bool,
+    deadline: float | None,
+    stats: dict[str, object],
+) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """The LP-relaxation bound and, with ``exact``, HiGHS' integer programme within the time left.
+
+    Returns the new stations (candidate positions), their aides, the bound and the method.
+    """
+    columns, aides, method = plan.columns, plan.aides, "heuristic"
+    served = plan.target
+    if budget is None:
+        bound = max(bound, aggregate_bound(problem, served))
+    seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
+    if not lp_bound:
+        seconds_left = min(seconds_left, CAPACITY_LP_SECONDS)
+    if seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
+        relaxed = capacitated_highs(
+            problem, target=served, budget=budget, integral=False, time_limit=seconds_left
+        )
+        stats["lp_seconds"] = relaxed.seconds
+        if relaxed.optimal and budget is None:
+            bound = max(bound, relaxed.bound)
+        elif relaxed.optimal:
+            bound = min(float(bound), relaxed.bound)
+        stats["lp_bound"] = relaxed.bound if relaxed.optimal else "stopped: time limit"
+        if budget is None and relaxed.open_share is not None:  # round the LP: another plan
+            order = np.argsort(-relaxed.open_share, kind="stable")
+            rounded = rounded_plan(problem, order, deadline=deadline)
+            stats["lp_rounding"] = int(rounded.columns.size)
+            if (rounded.columns.size, int(rounded.aides.sum())) < (columns.size, int(aides.sum())):
+                columns, aides = rounded.columns, rounded.aides
+    else:
+        stats["lp_bound"] = "skipped: time limit"
+    seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
+    proven = budget is None and columns.size <= math.ceil(bound - 1e-6)
+    if exact and seconds_left >= MIN_HIGHS_SECONDS:  # also for the fewest aides
+        outcome = capacitated_highs(
+            problem, target=served, budget=budget, integral=True, time_limit=seconds_left
+        )
+        stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
+        better = outcome.columns is not None and (
+            (outcome.columns.size, int(outcome.aides.sum())) < (columns.size, int(aides.sum()))
+            if budget is None
+            else outcome.objective > served * (1 + 1e-9)
+        )
+        if better:
+            columns, aides = outcome.columns, outcome.aides
+        if np.isfinite(outcome.bound):
+            bound = max(bound, outcome.bound) if budget is None else min(bound, outcome.bound)
+        method = "exact" if outcome.optimal else "exact (time limit)"
+    elif exact:
+        method = "exact" if proven else "exact (time limit)"
+    return columns, aides, float(bound), method

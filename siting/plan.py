@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.audit import CoverageAudit
+    from quarterhour.siting.capacity import Capacity
     from quarterhour.siting.model import PointsLike
 
 
@@ -34,6 +35,7 @@ def run_plan(
     lp_bound: bool = False,
     max_pairs: int | None = None,
     effort: float | str | None = None,
+    capacity: Capacity | None = None,
     quiet: bool = True,
 ) -> CoverageModel:
     """Plan new stations so that communities reach one within the walk limit.
@@ -71,6 +73,9 @@ def run_plan(
         Refuse walk times expected to hold more pairs within the limit (a bound on memory).
     effort
         Search effort, 0 to 1 or ``"fast"``, ``"default"`` (0.5), ``"thorough"``.
+    capacity
+        Stations serve at most aides x residents per aide (existing stations' aides from their
+        file): the capacitated plan, with staffing.
     quiet
         Hide progress bars (of the network build, the walk times and the search).
 
@@ -104,6 +109,7 @@ def run_plan(
         time_limit=remaining,
         lp_bound=lp_bound,
         effort=effort,
+        capacity=capacity,
         quiet=quiet,
     )
 
@@ -120,6 +126,7 @@ def coverage_audit(
     stations_inside_boundary: bool = False,
     crs: str | None = None,
     max_pairs: int | None = None,
+    capacity: Capacity | None = None,
     quiet: bool = True,
 ) -> CoverageAudit:
     """Audit how well existing ``stations`` cover ``communities`` on a walking ``network``.
@@ -142,6 +149,9 @@ def coverage_audit(
         Coordinate system of frames given without one.
     max_pairs
         Refuse walk times expected to hold more pairs within the limit (a bound on memory).
+    capacity
+        Assign communities within the stations' capacities: ``over_capacity`` communities and
+        every station's aides needed and shortfall.
     quiet
         Hide progress bars (of the network build and of the walk times).
     """
@@ -161,4 +171,4 @@ def coverage_audit(
         max_pairs=max_pairs,
         quiet=quiet,
     )
-    return model.audit()
+    return model.audit(capacity=capacity)

@@ -19,6 +19,7 @@ STATUSES: tuple[str, ...] = (
     "off_network",
     "outside_boundary",
     "over_budget",
+    "over_capacity",
 )
 """Where a community stands after a plan.
 
@@ -32,6 +33,9 @@ STATUSES: tuple[str, ...] = (
     Outside the planning area: counted and kept, not planned.
 ``over_budget``
     A budget plan (maximal cover) could have covered it with more stations.
+``over_capacity``
+    Within the limit of stations that are all full (with a capacity): its nearest station and
+    walk time are given, and the residents left unserved.
 """
 
 REASONS: tuple[str, ...] = (
@@ -42,6 +46,7 @@ REASONS: tuple[str, ...] = (
     "far_from_street",
     "over_budget",
     "no_station",
+    "over_capacity",
 )
 """Why a community is not covered.
 
@@ -60,6 +65,8 @@ REASONS: tuple[str, ...] = (
     A site could cover it, but not within the budget of new stations.
 ``no_station``
     An audit without stations.
+``over_capacity``
+    Stations are within the limit, but all are full (their aides x residents per aide).
 """
 
 AT_SPOT_M = 1.0
@@ -76,6 +83,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "away along streets (the network lacks the compound's own paths)",
         "over_budget": "not covered within the budget",
         "no_station": "no existing station was given",
+        "over_capacity": "every station within {limit} is full (aides x residents per aide)",
     },
     "zh": {
         "outside_boundary": "不在规划范围内",
@@ -85,6 +93,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "far_from_street": "离道路太远：即使就地设站，经道路往返也超过 {limit}（路网缺少小区内部道路）",
         "over_budget": "超出新建站点预算，未覆盖",
         "no_station": "没有提供现有站点",
+        "over_capacity": "{limit}内的站点均已满员（援助员人数 x 每名援助员服务人数）",
     },
 }
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from quarterhour.geo.points import PointSet
     from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.capacity import Capacity
 
 log = logging.getLogger("quarterhour")
 
@@ -85,6 +86,55 @@ def _add_point_options(parser: argparse.ArgumentParser) -> None:
             help=f"the communities' column that holds the {field_name} (default: guessed from "
             "the headers)",
         )
+
+
+def _add_capacity_options(parser: argparse.ArgumentParser, *, new_stations: bool) -> None:
+    group = parser.add_argument_group(
+        "capacity and staffing (a station serves its aides x --residents-per-aide residents)"
+    )
+    group.add_argument(
+        "--residents-per-aide",
+        type=float,
+        metavar="N",
+        help="residents (or whatever the weight counts) one employment aide serves; turns "
+        "capacity on (no default: it is policy)",
+    )
+    group.add_argument(
+        "--aides-col",
+        metavar="COLUMN",
+        help="the stations' column of aides (default: 人员, 工作人员, 就业援助员, 服务人员, 人数, "
+        "aides or staff; missing means 1)",
+    )
+    if new_stations:
+        group.add_argument(
+            "--aides", type=int, default=None, metavar="N", help="aides of a new station (1)"
+        )
+        group.add_argument(
+            "--max-aides",
+            type=int,
+            default=None,
+            metavar="N",
+            help="most aides a new station may get (default --aides)",
+        )
+
+
+def _capacity(args: argparse.Namespace) -> Capacity | None:
+    """The capacity options as one ``Capacity``, or None when capacity is off."""
+    from quarterhour.siting.capacity import Capacity
+
+    sizes = [name for name in ("aides", "max_aides", "aides_col") if getattr(args, name, None)]
+    if args.residents_per_aide is None:
+        if sizes:
+            options = ", ".join("--" + name.replace("_", "-") for name in sizes)
+            msg = f"{options}: give --residents-per-aide N too (capacity is off without it)"
+            raise InputError(msg)
+        return None
+    aides_new = 1 if getattr(args, "aides", None) is None else args.aides
+    return Capacity(args.residents_per_aide, aides_new, getattr(args, "max_aides", None))
+
+
+def _aides_columns(args: argparse.Namespace) -> dict[str, str] | None:
+    return {"aides": args.aides_col} if args.aides_col else None
 
 
 def _load_points(
@@ -160,8 +210,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
     minutes, meters = limit_from_args(args)
     existing_crs = args.existing_crs or args.crs
     candidates_crs = args.candidates_crs or args.crs
+    capacity = _capacity(args)
     existing = _load_points(
-        args.existing, crs=existing_crs, role="existing stations", sheet=args.sheet
+        args.existing,
+        crs=existing_crs,
+        role="existing stations",
+        sheet=args.sheet,
+        columns=_aides_columns(args),
     )
     candidates = _load_points(
         args.candidates, crs=candidates_crs, role="candidate sites", sheet=args.sheet
@@ -184,6 +239,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         time_limit=args.time_limit,
         lp_bound=args.lp_bound,
         effort=args.effort,
+        capacity=capacity,
         quiet=args.quiet,
     ).result
     provenance = Provenance(
@@ -222,7 +278,10 @@ def cmd_plan(args: argparse.Namespace) -> None:
         100 * (summary["gap"] or 0.0),
         ", ".join(str(path) for path in paths.values()),
     )
-    print(json.dumps({key: summary[key] for key in PLAN_STDOUT_KEYS}, ensure_ascii=False))
+    shown = {key: summary[key] for key in PLAN_STDOUT_KEYS}
+    if summary.get("staffing"):
+        shown["staffing"] = summary["staffing"]
+    print(json.dumps(shown, ensure_ascii=False))
 
 
 def cmd_coverage(args: argparse.Namespace) -> None:
@@ -234,8 +293,13 @@ def cmd_coverage(args: argparse.Namespace) -> None:
 
     check_output_file(args.output)
     minutes, meters = limit_from_args(args)
+    capacity = _capacity(args)
     stations = _load_points(
-        args.stations, crs=args.stations_crs or args.crs, role="stations", sheet=args.sheet
+        args.stations,
+        crs=args.stations_crs or args.crs,
+        role="stations",
+        sheet=args.sheet,
+        columns=_aides_columns(args),
     )
     boundary = boundary_from_args(args)
     network = network_from_args(args, boundary=_network_area(args, boundary))
@@ -249,6 +313,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
         meters=meters,
         boundary=boundary,
         stations_inside_boundary=args.stations_inside_boundary,
+        capacity=capacity,
         quiet=args.quiet,
     )
     for warning in audit.summary["warnings"]:
@@ -337,6 +402,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "keep each file's own coordinates)",
     )
     plan.add_argument("-o", "--output", type=Path, default=Path("plan"), help="output folder")
+    _add_capacity_options(plan, new_stations=True)
     add_limit_options(plan)
     add_network_options(plan)
     _add_boundary_option(plan)
@@ -355,6 +421,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     coverage.add_argument("--stations-crs", choices=CRS_NAMES, help="coordinates of --stations")
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
+    _add_capacity_options(coverage, new_stations=False)
     add_limit_options(coverage)
     add_network_options(coverage)
     _add_boundary_option(coverage)

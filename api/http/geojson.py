@@ -112,5 +112,7 @@ def posted_points(
             "weight": [p.weight for p in points],
         }
     )
+    if any(p.aides is not None for p in points):
+        frame["aides"] = ["" if p.aides is None else str(p.aides) for p in points]
     with field_errors(*loc):
         return points_from_frame(frame, crs=crs, source=role, role=role)

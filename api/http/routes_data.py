@@ -15,6 +15,7 @@ from quarterhour.api.http.schemas import (
     ERROR_RESPONSES,
     CommunitiesQuery,
     CoverageOut,
+    CoverageQuery,
     CrsName,
     HealthOut,
     WalkLimit,
@@ -23,6 +24,7 @@ from quarterhour.api.http.schemas import (
 from quarterhour.api.http.state import AdmissionDep, AppState, StateDep
 from quarterhour.geo.points import PointSet
 from quarterhour.siting.audit import CoverageAudit
+from quarterhour.siting.capacity import Capacity
 from quarterhour.siting.model import CoverageModel
 from quarterhour.siting.plan import coverage_audit
 
@@ -77,10 +79,15 @@ def _loaded_communities(state: AppState) -> PointSet:
     return state.communities
 
 
-def audit_of(state: AppState, admission: Admission, limit: WalkLimit) -> CoverageAudit:
+def audit_of(
+    state: AppState,
+    admission: Admission,
+    limit: WalkLimit,
+    capacity: Capacity | None = None,
+) -> CoverageAudit:
     """Return the (cached) coverage audit of the loaded communities and stations."""
     communities = _loaded_communities(state)
-    key = (limit.minutes, limit.speed_kmh, limit.meters)
+    key = (limit.minutes, limit.speed_kmh, limit.meters, capacity)
     bounds = {
         "minutes": limit.minutes,
         "speed_kmh": limit.speed_kmh,
@@ -93,8 +100,10 @@ def audit_of(state: AppState, admission: Admission, limit: WalkLimit) -> Coverag
             if state.stations is None:
                 return CoverageModel.from_points(
                     state.network, communities, candidates=PointSet.empty(), **bounds
-                ).audit()
-            return coverage_audit(state.network, communities, state.stations, **bounds)
+                ).audit(capacity=capacity)
+            return coverage_audit(
+                state.network, communities, state.stations, capacity=capacity, **bounds
+            )
 
     return state.cached_audit(key, build)
 
@@ -144,13 +153,23 @@ def _collection(state: AppState, features: list[dict]) -> Response:
     "/coverage", response_class=Response, responses={200: {"model": CoverageOut}, **ERROR_RESPONSES}
 )
 def coverage(
-    state: StateDep, admission: AdmissionDep, limit: Annotated[WalkLimit, Query()]
+    state: StateDep, admission: AdmissionDep, query: Annotated[CoverageQuery, Query()]
 ) -> Response:
-    """Coverage audit: which loaded communities reach a loaded station within the limit."""
-    audit = audit_of(state, admission, limit)
+    """Coverage audit: which loaded communities reach a loaded station within the limit.
+
+    With `residents_per_aide`, communities are assigned within the stations' capacities (their
+    aides x that many residents): `over_capacity` communities, and `stations` with every
+    station's aides needed and shortfall.
+    """
+    limit = WalkLimit(minutes=query.minutes, speed_kmh=query.speed_kmh, meters=query.meters)
+    capacity = None
+    if query.residents_per_aide is not None:
+        capacity = Capacity(query.residents_per_aide)
+    audit = audit_of(state, admission, limit, capacity)
     summary = audit.summary
     if state.communities_selection is not None:
         summary = {**summary, "selection": state.communities_selection}
-    return json_response(
-        {"summary": summary, "communities": audit.communities.to_dict(orient="records")}
-    )
+    body = {"summary": summary, "communities": audit.communities.to_dict(orient="records")}
+    if capacity is not None:
+        body["stations"] = audit.stations.to_dict(orient="records")
+    return json_response(body)

@@ -12,6 +12,7 @@ from quarterhour.api.http.responses import json_response
 from quarterhour.api.http.schemas import ERROR_RESPONSES, PlanOut, PlanRequest, PointIn
 from quarterhour.api.http.state import AdmissionDep, AppState, StateDep
 from quarterhour.geo.points import PointSet
+from quarterhour.siting.capacity import Capacity
 from quarterhour.siting.plan import run_plan
 
 router = APIRouter(tags=["siting"])
@@ -43,7 +44,9 @@ def plan(
     `time_limit_s` (at most the server's limit) bounds the whole request: past it the best plan
     found is returned, or 503 if none is ready. A plan too large for the server's memory budget
     gets 413 before any work; when the server is busy with other plans, 503 with `Retry-After`.
-    `effort` sets how long the search may run.
+    `effort` sets how long the search may run. `residents_per_aide` turns capacity on: a
+    station serves its aides (posted `aides`, default 1) x that many residents, new stations get
+    `aides` up to `max_aides`; the summary then has `staffing` and `staffing_by_area`.
     """
     communities = _points_or_loaded(
         state, request.communities, state.communities, field="communities", crs=request.crs
@@ -58,6 +61,11 @@ def plan(
         state, request.candidates, None, field="candidates", crs=request.crs
     )
     with admission.heavy(loc=("body",)), field_errors("body"):
+        capacity = (
+            None
+            if request.residents_per_aide is None
+            else Capacity(request.residents_per_aide, request.aides, request.max_aides)
+        )
         result = run_plan(
             state.network,
             communities,
@@ -69,6 +77,7 @@ def plan(
             budget=request.budget,
             exact=request.exact,
             effort=request.effort,
+            capacity=capacity,
             quiet=True,
             time_limit=seconds_left(
                 http_request.scope,

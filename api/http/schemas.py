@@ -231,6 +231,9 @@ class PointIn(BaseModel):
     id: ShortText | None = Field(None, description="unique id (default: the position in the list)")
     name: Annotated[str, Field(max_length=200)] | None = None
     weight: Weight = 1.0
+    aides: int | None = Field(
+        None, ge=0, le=1_000, description="an existing station's employment aides (default 1)"
+    )
 
 
 class WalkLimit(BaseModel):
@@ -310,6 +313,17 @@ class PlanRequest(WalkLimit):
         description="search effort, 0 to 1 or fast (0) / default (0.5, at most about 8 s) / "
         "thorough (1)",
     )
+    residents_per_aide: float | None = Field(
+        None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="residents one aide serves: turns capacity on (a station serves aides x "
+        "this); the summary then has staffing and the stations aides needed and shortfall",
+    )
+    aides: int = Field(1, ge=1, le=1_000, description="aides of a new station (with capacity)")
+    max_aides: int | None = Field(
+        None, ge=1, le=1_000, description="most aides a new station may get (default: aides)"
+    )
 
 
 class PlanOut(BaseModel):
@@ -328,6 +342,18 @@ class PlanOut(BaseModel):
     covered_ids: list[str] = Field(description="ids of the communities a station covers")
 
 
+class CoverageQuery(WalkLimit):
+    """Parameters of ``GET /coverage``: the walk limit and, optionally, the capacity."""
+
+    residents_per_aide: float | None = Field(
+        None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="residents one aide serves: assign within the stations' capacities "
+        "(over_capacity communities, staffing per station)",
+    )
+
+
 class CoverageOut(BaseModel):
     """Audit of the loaded communities against the loaded stations."""
 
@@ -339,6 +365,11 @@ class CoverageOut(BaseModel):
     )
     communities: list[dict] = Field(
         description="per community: nearest station, walk minutes, covered, reason"
+    )
+    stations: list[dict] | None = Field(
+        None,
+        description="with residents_per_aide: per station aides, capacity, served and demand "
+        "weight, aides needed and shortfall",
     )
 
 

@@ -27,6 +27,7 @@ from quarterhour.api.report.maps import (
     cjk_font_family,
     overview_map,
     scenario_chart,
+    shortfall_map,
 )
 from quarterhour.api.report.outlines import read_named_outlines
 from quarterhour.api.report.scenarios import Scenario, run_scenarios
@@ -179,6 +180,7 @@ def render_html(data: PlanInputs, *, lang: str, scenarios: bool = True) -> str:
         "bound_sentence": bound_sentence(data, tables, lang=lang),
         "today_only": data.summary["objective"] != "min_cover" and not data.summary.get("budget"),
         "map_uri": map_uri,
+        "shortfall_map_uri": shortfall_map(data, lang=lang),
         "map_caption": words["map_caption"].format(
             limit=tables.headline["limit"],
             labelled=words["labelled_first"].format(n=MAX_RANK_LABELS)

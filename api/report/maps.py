@@ -657,3 +657,115 @@ def scenario_chart(scenarios: Sequence[Scenario], *, lang: str) -> str:
             axes.spines[["top", "right"]].set_visible(False)
         figure.tight_layout(w_pad=2.0)
         return png_data_uri(figure)
+
+
+def shortfall_map(data: PlanInputs, *, lang: str) -> str | None:
+    """The stations by their aides shortfall, over-capacity communities marked (a PNG data URI).
+
+    None for a plan without capacity (its stations have no ``shortfall``).
+    """
+    from quarterhour.api.report.tables import station_frame
+
+    stations = station_frame(data)
+    if "shortfall" not in stations:
+        return None
+    words = texts(lang)
+    projection = data.network.projection
+    extent = _extent(data)
+    width_in = 7.0
+    height_in = float(
+        np.clip(width_in * (extent[3] - extent[2]) / (extent[1] - extent[0]), 4.5, 8.6)
+    )
+    with report_style():
+        figure = Figure(figsize=(width_in, height_in))
+        axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+        lines = [np.asarray(line.coords) for line in data.network.edge_lines]
+        axes.add_collection(
+            LineCollection(lines, colors=COLOURS["network"], linewidths=0.35, zorder=1)
+        )
+        cx, cy = projection.forward(data.communities.lon, data.communities.lat)
+        over = data.plan.assignments["status"].astype(str).to_numpy() == "over_capacity"
+        axes.scatter(
+            cx[over], cy[over], s=14, c=COLOURS["uncovered"], marker="x", linewidths=0.8, zorder=4
+        )
+        sx, sy = projection.forward(
+            stations["lon"].to_numpy(float), stations["lat"].to_numpy(float)
+        )
+        short = stations["shortfall"].fillna(0).to_numpy(float)
+        aides = stations["aides"].fillna(0).to_numpy(float)
+        enough = short <= 0
+        axes.scatter(
+            sx[enough],
+            sy[enough],
+            s=8 + 6 * aides[enough],
+            c=COLOURS["covered"],
+            linewidths=0,
+            alpha=0.8,
+            zorder=5,
+        )
+        axes.scatter(
+            sx[~enough],
+            sy[~enough],
+            s=14 + 14 * short[~enough],
+            c=COLOURS["uncovered"],
+            edgecolors=COLOURS["new_edge"],
+            linewidths=0.5,
+            zorder=6,
+        )
+        for x, y, gap in zip(sx[~enough], sy[~enough], short[~enough], strict=True):
+            axes.annotate(
+                f"+{int(gap)}",
+                (x, y),
+                xytext=(3.0, 2.0),
+                textcoords="offset points",
+                fontsize=5.5,
+                color=COLOURS["new_edge"],
+                zorder=7,
+            )
+        axes.set_xlim(extent[0], extent[1])
+        axes.set_ylim(extent[2], extent[3])
+        axes.set_aspect("equal")
+        axes.set_xticks([])
+        axes.set_yticks([])
+        _draw_scale_bar(axes, extent, lang=lang)
+        _draw_north_arrow(axes, lang=lang)
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                color=COLOURS["covered"],
+                label=words["legend_staffed"],
+            ),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                color=COLOURS["uncovered"],
+                label=words["legend_short"],
+            ),
+            Line2D(
+                [],
+                [],
+                marker="x",
+                linestyle="",
+                color=COLOURS["uncovered"],
+                label=words["legend_over_capacity"],
+            ),
+        ]
+        axes.legend(handles=handles, loc="upper left", fontsize=6.5, frameon=True)
+        axes.text(
+            0.995,
+            0.004,
+            data.network.attribution,
+            transform=axes.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=6,
+            color="#404040",
+            zorder=10,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+        )
+    return png_data_uri(figure)

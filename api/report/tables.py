@@ -10,7 +10,7 @@ what it counts; coordinates are printed as the input gave them. The table by are
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,6 +65,10 @@ class ReportTables:
         One dict per existing station that covers nothing (off the network, outside the area).
     show_nearest
         Whether some station stands away from every community (so the nearest one is worth naming).
+    staffing
+        With a capacity: summary.json's ``staffing_by_area`` with a total row (else empty).
+    staffing_kind
+        ``"town"`` or ``"district"``: what the staffing table groups by.
     weighted
         Whether the communities carry weights other than 1 (residents).
     """
@@ -79,6 +83,8 @@ class ReportTables:
     inactive: list[dict[str, str]]
     weighted: bool
     show_nearest: bool
+    staffing: list[dict[str, str]] = field(default_factory=list)
+    staffing_kind: str | None = None
 
 
 def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
@@ -148,6 +154,8 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         _inactive_rows(data, lang=lang),
         weighted,
         show_nearest,
+        staffing=_staffing_rows(summary, lang=lang),
+        staffing_kind=next(iter(summary.get("staffing_by_area") or []), {}).get("kind"),
     )
 
 
@@ -321,6 +329,26 @@ def _group_name(area: object, level: object, summary: dict[str, object], *, lang
     if summary.get("by_area_kind") == "town" and level == "district":
         return words["district_fallback"].format(name=name)
     return name
+def _staffing_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]]:
+    """The staffing table by area, from ``summary.json``'s ``staffing_by_area``, with a total."""
+    areas = pd.DataFrame(summary.get("staffing_by_area") or [])
+    if areas.empty:
+        return []
+    words = texts(lang)
+    figures = areas.drop(columns=["kind", "area"])
+    table = pd.concat([areas, pd.DataFrame([{"area": words["total"], **figures.sum()}])])
+    return [
+        {
+            "group": area_name(row.area, lang=lang) or words["unknown_group"],
+            "stations": fmt_int(row.stations),
+            "aides": fmt_int(row.aides),
+            "aides_needed": fmt_int(row.aides_needed),
+            "shortfall": fmt_int(row.shortfall),
+            "served_weight": fmt_int(row.served_weight),
+            "over_capacity": fmt_int(row.over_capacity),
+        }
+        for row in table.itertuples(index=False)
+    ]
 
 
 def _share(part: object, whole: int) -> float:

@@ -1,0 +1,831 @@
+"""Stations with room for so many residents: capacities, the assignment within them, capacitated siting.
+
+A station with ``a`` aides serves at most ``a * residents_per_aide`` residents (its capacity).
+A community's demand (its weight) may be split between stations: the assignment is then a
+transportation problem, exact as a linear programme (HiGHS) with at most one split community per
+station in a basic solution, and it is how a station's aides share out a large compound's job
+seekers with a neighbouring station's in practice. Without splitting, even the assignment alone
+would be a bin-packing problem, and a 12,000-resident compound next to two 10,000-resident
+stations would count as unserved although the two stations can serve it together.
+
+Capacitated minimum cover (CLSCP-SO, as spopt's ``LSCP`` with ``facility_capacity_arr``; ``i``
+communities with demand ``w_i``, ``j`` sites, ``N_i`` sites within the limit, ``r`` residents
+per aide, existing station ``j`` with ``a_j`` aides)::
+
+    min  sum_{j new} x_j  (then the fewest aides, sum_{j new} y_j)
+    s.t. sum_{j in N_i} f_ij <= w_i                     every community i
+         sum_i f_ij <= r a_j                            existing j
+         sum_i f_ij <= r y_j,  f_ij <= w_i x_j            new j
+         aides_new x_j <= y_j <= max_aides x_j,  y_j integer,  x_j in {0, 1}
+         sum_ij f_ij >= D*                              the most demand any plan serves
+         sum_{j in N_i} x_j >= 1                        every coverable community not reached
+                                                        by an existing station
+         f_ij >= 0
+
+``D*`` is what every site open at ``max_aides`` serves (a community farther than the limit from
+enough room stays partly ``over_capacity`` in any plan). With a budget ``N``: at most ``N`` new
+stations, maximise ``sum f_ij`` (coverage rows dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse.csgraph import maximum_flow
+
+from quarterhour.geo.errors import InputError
+from quarterhour.siting.bounds import solve_within
+
+if TYPE_CHECKING:
+    from quarterhour.geo.points import PointSet
+
+log = logging.getLogger("quarterhour")
+
+SERVED_TOLERANCE = 1e-6
+"""Share of the largest capacity or demand left unserved that still counts as served."""
+
+MAX_FLOW_UNITS = 1_000_000_000
+"""Total demand, in whole flow units, the integral max-flow checks may hold (int32 room)."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What stations can serve: aides times residents per aide.
+
+    Attributes
+    ----------
+    residents_per_aide
+        Residents (or whatever the weight counts) one aide serves; no default, it is policy.
+    aides_new
+        Aides a new station opens with.
+    max_aides
+        Aides a new station may have at most (``aides_new`` when not given).
+    """
+
+    residents_per_aide: float
+    aides_new: int = 1
+    max_aides: int | None = None
+
+    def __post_init__(self) -> None:
+        rate = self.residents_per_aide
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)):
+            msg = f"must be a positive number, not {rate!r}"
+            raise InputError(msg, param="residents_per_aide")
+        if not (math.isfinite(float(rate)) and rate > 0):
+            msg = f"must be a positive number, not {rate!r}"
+            raise InputError(msg, param="residents_per_aide")
+        for name in ("aides_new", "max_aides"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                msg = f"must be a whole number of at least 1, not {value!r}"
+                raise InputError(msg, param=name)
+        if self.max_aides is not None and self.max_aides < self.aides_new:
+            msg = (
+                f"must be at least the aides a new station opens with ({self.aides_new}), "
+                f"not {self.max_aides}"
+            )
+            raise InputError(msg, param="max_aides")
+
+    @property
+    def most_aides(self) -> int:
+        """Aides a new station may have at most."""
+        return int(self.aides_new if self.max_aides is None else self.max_aides)
+
+    def needed(self, demand: np.ndarray) -> np.ndarray:
+        """Aides a station needs for ``demand``: ``max(1, ceil(demand / residents_per_aide))``."""
+        share = np.asarray(demand, float) / float(self.residents_per_aide)
+        return np.maximum(1, np.ceil(share - SERVED_TOLERANCE)).astype(np.int64)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready parameters."""
+        return {
+            "residents_per_aide": float(self.residents_per_aide),
+            "aides_new": int(self.aides_new),
+            "max_aides": self.most_aides,
+        }
+
+
+def aides_of(values: np.ndarray | None, n: int, *, source: str = "stations") -> np.ndarray:
+    """Existing stations' aides from a column's values (missing or empty: 1).
+
+    Raises
+    ------
+    InputError
+        Naming the rows whose aides are not a whole number of at least 0.
+    """
+    if values is None:
+        return np.ones(n)
+    text = np.asarray([str(value).strip() for value in values], dtype=object)
+    empty = np.isin(text, ["", "nan", "None", "<NA>"])
+    numbers = np.ones(n)
+    bad = []
+    for row in np.flatnonzero(~empty):
+        try:
+            number = float(text[row])
+        except ValueError:
+            bad.append(row)
+            continue
+        if not math.isfinite(number) or number < 0 or number != round(number):
+            bad.append(row)
+        numbers[row] = number
+    if bad:
+        rows = ", ".join(str(row + 1) for row in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        msg = f"{source}: data rows {rows}: aides must be a whole number of at least 0"
+        raise InputError(msg, param="aides")
+    return numbers
+
+
+AIDES_IN_WEIGHT: tuple[str, ...] = ("人数",)
+"""Headers read as a community's weight that, in a file of stations, count its aides."""
+
+
+def station_aides(points: PointSet) -> np.ndarray:
+    """Existing stations' aides from their ``aides`` column (or a 人数 column; else 1 each)."""
+    values = points.field("aides")
+    weight_column = str(points.columns.get("weight", "")).strip()
+    if values is None and weight_column in AIDES_IN_WEIGHT:
+        values = points.field("weight")
+    return aides_of(values, len(points), source=points.source)
+
+
+# ---------------------------------------------------------------------- the assignment (LP)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Demand assigned to stations within their capacities, the least weighted walk.
+
+    Attributes
+    ----------
+    flow
+        Residents of community ``i`` served by station ``j`` (rows x station columns, CSR).
+    served
+        Per community, residents served.
+    unserved
+        Per community, residents left unserved (within reach, but every station is full).
+    station_served
+        Per station, residents served.
+    walk
+        Total weighted walk cost (flow x cost).
+    tolerance
+        Residents left unserved that still count as served (the LP's feasibility tolerance).
+    """
+
+    flow: sp.csr_matrix
+    served: np.ndarray
+    unserved: np.ndarray
+    station_served: np.ndarray
+    walk: float
+    tolerance: float = 0.0
+
+
+def _pair_matrices(cost: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Row sums and column sums of one variable per stored pair."""
+    nnz = cost.nnz
+    rows = sp.csr_matrix((np.ones(nnz), np.arange(nnz), cost.indptr), shape=(cost.shape[0], nnz))
+    cols = sp.csr_matrix((np.ones(nnz), (cost.indices, np.arange(nnz))), shape=(cost.shape[1], nnz))
+    return rows, cols
+
+
+def assign_within(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) -> Assignment:
+    """Serve the most demand within capacities, then with the least weighted walk (two LPs).
+
+    Parameters
+    ----------
+    cost
+        Walk cost of the pairs within the limit, communities x stations (CSR).
+    demand
+        Residents per community (non-negative).
+    capacity
+        Residents per station.
+    """
+    cost = sp.csr_matrix(cost)
+    cost.sort_indices()
+    n_rows, n_cols = cost.shape
+    demand = np.asarray(demand, float)
+    capacity = np.asarray(capacity, float)
+    unit = max(float(np.max(capacity, initial=0.0)), float(np.max(demand, initial=0.0)), 1.0)
+    if cost.nnz == 0:
+        return Assignment(
+            sp.csr_matrix(cost.shape), np.zeros(n_rows), demand.copy(), np.zeros(n_cols), 0.0
+        )
+    row_sum, col_sum = _pair_matrices(cost)
+    upper = sp.vstack([row_sum, col_sum], format="csr")
+    limits = np.concatenate([demand, capacity]) / unit
+    most = linprog(-np.ones(cost.nnz), A_ub=upper, b_ub=limits, bounds=(0, None), method="highs")
+    if most.status != 0:
+        msg = f"HiGHS could not solve the assignment: {most.message}"
+        raise RuntimeError(msg)
+    total = -most.fun
+    every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, cost.nnz)))], format="csr")
+    slack = 1e-9 * max(total, 1.0)
+    least = linprog(
+        cost.data,
+        A_ub=every,
+        b_ub=np.concatenate([limits, [-(total - slack)]]),
+        bounds=(0, None),
+        method="highs",
+    )
+    values = (least.x if least.status == 0 else most.x) * unit
+    values = np.maximum(values, 0.0)
+    # a community served within the LP's tolerance is served whole: its shares scaled to it
+    row_of = np.repeat(np.arange(n_rows), np.diff(cost.indptr))
+    got = np.bincount(row_of, weights=values, minlength=n_rows)
+    whole = (demand - got <= SERVED_TOLERANCE * unit) & (got > 0)
+    values *= np.where(whole, demand / np.where(got > 0, got, 1.0), 1.0)[row_of]
+    flow = sp.csr_matrix((values, cost.indices, cost.indptr), shape=cost.shape)
+    served = np.asarray(flow.sum(axis=1)).ravel()
+    station_served = np.asarray(flow.sum(axis=0)).ravel()
+    unserved = np.maximum(demand - served, 0.0)
+    return Assignment(
+        flow, served, unserved, station_served, float(values @ cost.data), SERVED_TOLERANCE * unit
+    )
+
+
+def fully_served(assignment: Assignment) -> np.ndarray:
+    """Communities with nothing left unserved (within the LP's tolerance)."""
+    return assignment.unserved <= assignment.tolerance
+
+
+# ---------------------------------------------------------------------- max-flow checks
+
+
+class FlowCheck:
+    """How much demand a set of stations serves: integral max flow on a fixed graph.
+
+    Source -> communities (their demand) -> sites in reach -> sink (each site's capacity);
+    closing a site sets its capacity to 0. Demands are rounded up and capacities down to whole
+    units, so a plan that serves the whole target here serves it in residents too.
+    """
+
+    def __init__(
+        self, pattern: sp.csr_matrix, demand: np.ndarray, residents_per_aide: float
+    ) -> None:
+        pattern = sp.csr_matrix(pattern)
+        n_rows, n_cols = pattern.shape
+        demand = np.asarray(demand, float)
+        integral = np.all(demand == np.round(demand)) and float(residents_per_aide).is_integer()
+        scale = 1.0 if integral else 1000.0
+        total = float(demand.sum()) * scale
+        if total > MAX_FLOW_UNITS:
+            scale *= MAX_FLOW_UNITS / total
+        self.scale = scale
+        self.rate = float(residents_per_aide)
+        self.n_rows, self.n_cols = n_rows, n_cols
+        self.units = np.ceil(demand * scale - 1e-9).astype(np.int64)
+        source, sink = 0, n_rows + n_cols + 1
+        coo = pattern.tocoo()
+        tails = np.concatenate(
+            [np.full(n_rows, source), 1 + coo.row, 1 + n_rows + np.arange(n_cols)]
+        )
+        heads = np.concatenate([1 + np.arange(n_rows), 1 + n_rows + coo.col, np.full(n_cols, sink)])
+        data = np.concatenate([self.units, self.units[coo.row], np.zeros(n_cols, np.int64)]).astype(
+            np.int32
+        )
+        size = n_rows + n_cols + 2
+        graph = sp.csr_matrix((data, (tails, heads)), shape=(size, size))
+        graph.sort_indices()
+        self.graph = graph
+        # where each site's edge to the sink sits in the CSR data
+        starts = graph.indptr[1 + n_rows : 1 + n_rows + n_cols]
+        self.sink_slot = starts + np.array(
+            [
+                np.searchsorted(graph.indices[s:e], sink)
+                for s, e in zip(starts, graph.indptr[2 + n_rows : 2 + n_rows + n_cols], strict=True)
+            ],
+            dtype=np.int64,
+        )
+        self.row_slot = graph.indptr[0] + np.arange(n_rows)  # source's edges, in row order
+        self.sink = sink
+
+    def run(self, aides: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """Max flow with ``aides`` per site (0 = closed): units served, per row, per site."""
+        caps = np.floor(np.asarray(aides, float) * self.rate * self.scale + 1e-9)
+        self.graph.data[self.sink_slot] = caps.astype(np.int32)
+        outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")
+        flow = outcome.flow  # antisymmetric: the sink's row holds minus what reaches it
+        per_row = flow[0].toarray().ravel()[1 : 1 + self.n_rows]
+        per_site = -flow[self.sink].toarray().ravel()[1 + self.n_rows : self.sink]
+        return int(outcome.flow_value), per_row, per_site
+
+
+# ---------------------------------------------------------------------- capacitated siting
+
+
+@dataclass
+class CapacitatedPlan:
+    """New stations and their aides, how they were found and the bound.
+
+    Attributes
+    ----------
+    columns
+        New stations, as positions among the candidate sites, in pick order.
+    aides
+        Aides of each new station.
+    target
+        Residents that the best plan serves (``D*``; with a budget, what this plan serves).
+    bound
+        Lower bound on new stations (minimum cover) or upper bound on residents served (budget).
+    stats
+        Counts of flow checks, LP and HiGHS details.
+    """
+
+    columns: np.ndarray
+    aides: np.ndarray
+    target: float
+    bound: float
+    method: str = "heuristic"
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CapacityProblem:
+    """Communities in reach x sites (existing first), their demand and the sites' aides.
+
+    Attributes
+    ----------
+    pattern
+        Boolean coverage, coverable communities x (existing stations, then candidate sites).
+    demand
+        Residents per community.
+    existing_aides
+        Aides of each existing station.
+    must_cover
+        Communities no existing station reaches (a plan covers each, even of zero demand).
+    capacity
+        The capacity parameters.
+    most_aides
+        Per candidate site, the most aides it may have (``capacity.max_aides`` unless a site
+        says otherwise, as ArcGIS's per-facility capacity).
+    """
+
+    pattern: sp.csr_matrix
+    demand: np.ndarray
+    existing_aides: np.ndarray
+    must_cover: np.ndarray
+    capacity: Capacity
+    most_aides: np.ndarray
+
+    @property
+    def least_aides(self) -> np.ndarray:
+        """Per candidate site, the aides it opens with."""
+        return np.minimum(self.capacity.aides_new, self.most_aides)
+
+    @property
+    def n_existing(self) -> int:
+        """How many columns are existing stations."""
+        return int(self.existing_aides.size)
+
+    @property
+    def n_candidates(self) -> int:
+        """How many columns are candidate sites."""
+        return self.pattern.shape[1] - self.n_existing
+
+    def aides_with(self, columns: np.ndarray, aides: np.ndarray | int) -> np.ndarray:
+        """Aides per column: existing ones, and ``aides`` at the candidate ``columns``."""
+        full = np.zeros(self.pattern.shape[1])
+        full[: self.n_existing] = self.existing_aides
+        full[self.n_existing + np.asarray(columns, np.int64)] = aides
+        return full
+
+
+def capacitated_plan(
+    problem: CapacityProblem,
+    start: np.ndarray,
+    *,
+    budget: int | None = None,
+    deadline: float | None = None,
+) -> CapacitatedPlan:
+    """Fewest new stations (then aides) serving the most demand; or the most with ``budget``.
+
+    Greedy additions where unserved demand is (each checked by max flow), then drops of stations
+    the rest can do without, then each station's aides lowered while the flow still serves the
+    target.
+
+    Parameters
+    ----------
+    problem
+        The communities, sites and capacities.
+    start
+        Candidate positions to start from (an uncapacitated cover; empty with a budget).
+    budget
+        At most this many new stations, serving the most demand.
+    deadline
+        ``time.perf_counter()`` time to stop improving by (additions always complete the plan).
+    """
+    started = time.perf_counter()
+    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    opening = _Opening(problem, check)
+    target, _, _ = opening.served(list(range(problem.n_candidates)))
+    chosen = [int(col) for col in start] if budget is None else []
+    limit = problem.n_candidates if budget is None else min(budget, problem.n_candidates)
+    value, per_site = _add_greedily(opening, chosen, target, limit)
+    needed = target if budget is None else value
+    dropped = 0
+    if budget is None:
+        chosen, dropped = _drop(opening, chosen, per_site, needed, deadline)
+    checks = opening.checks
+    columns = np.asarray(chosen, np.int64)
+    aides = _fewest_aides(problem, check, columns, needed, deadline)
+    seconds = time.perf_counter() - started
+    log.info(
+        "capacitated: %s new stations, %s aides, %s of %s units served (%s flow checks, %s "
+        "dropped) in %.3f s",
+        f"{columns.size:,}",
+        f"{int(aides.sum()):,}",
+        f"{needed:,}",
+        f"{target:,}",
+        f"{checks:,}",
+        f"{dropped:,}",
+        seconds,
+    )
+    return CapacitatedPlan(
+        columns,
+        aides,
+        target=needed / check.scale,
+        bound=math.nan,
+        stats={"flow_checks": checks, "dropped": dropped, "served_best": target / check.scale},
+    )
+
+
+class _Opening:
+    """Max-flow checks of sets of open candidates (each at its most aides), counted."""
+
+    def __init__(self, problem: CapacityProblem, check: FlowCheck) -> None:
+        self.problem = problem
+        self.check = check
+        self.checks = 0
+
+    def served(self, columns: list[int]) -> tuple[int, np.ndarray, np.ndarray]:
+        """Units served, per row, per site with the candidate ``columns`` open."""
+        self.checks += 1
+        positions = np.asarray(columns, np.int64)
+        most = self.problem.most_aides[positions]
+        return self.check.run(self.problem.aides_with(positions, most))
+
+
+def _add_greedily(
+    opening: _Opening, chosen: list[int], target: int, limit: int
+) -> tuple[int, np.ndarray]:
+    """Open (in ``chosen``) the site with the most unserved demand in reach, up to its room."""
+    problem, check = opening.problem, opening.check
+    value, per_row, per_site = opening.served(chosen)
+    room = problem.most_aides * check.rate * check.scale
+    is_open = np.zeros(problem.n_candidates, bool)
+    is_open[chosen] = True
+    reach_of = problem.pattern[:, problem.n_existing :].T.tocsr()
+    while value < target and len(chosen) < limit:
+        unserved = (check.units - per_row).astype(float)
+        score = np.minimum(np.asarray(reach_of @ unserved).ravel(), room)
+        score[is_open] = -1.0
+        pick = int(np.argmax(score))
+        if score[pick] <= 0:
+            break
+        chosen.append(pick)
+        is_open[pick] = True
+        value, per_row, per_site = opening.served(chosen)
+    return value, per_site
+
+
+def _drop(
+    opening: _Opening,
+    chosen: list[int],
+    per_site: np.ndarray,
+    needed: int,
+    deadline: float | None,
+) -> tuple[list[int], int]:
+    """Close stations, least used first, while the rest still cover and serve ``needed``."""
+    problem = opening.problem
+    n_existing = problem.n_existing
+    by_col = problem.pattern.tocsc()
+    cover_count = np.asarray(problem.pattern[:, n_existing:][:, chosen].sum(axis=1)).ravel()
+    keep = np.ones(len(chosen), bool)
+    dropped = 0
+    for k in sorted(range(len(chosen)), key=lambda k: per_site[n_existing + chosen[k]]):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        col = n_existing + chosen[k]
+        rows = by_col.indices[by_col.indptr[col] : by_col.indptr[col + 1]]
+        if np.any(problem.must_cover[rows] & (cover_count[rows] <= 1)):
+            continue
+        keep[k] = False
+        trial, _, _ = opening.served([c for c, kept in zip(chosen, keep, strict=True) if kept])
+        if trial >= needed:
+            cover_count[rows] -= 1
+            dropped += 1
+        else:
+            keep[k] = True
+    return [c for c, kept in zip(chosen, keep, strict=True) if kept], dropped
+
+
+def rounded_plan(
+    problem: CapacityProblem, order: np.ndarray, *, deadline: float | None = None
+) -> CapacitatedPlan:
+    """The shortest run of ``order`` (candidates by LP value) that covers and serves ``D*``.
+
+    Whether a run does is monotone in its length, so a binary search finds it in about
+    ``log2(candidates)`` flow checks; then drops and the fewest aides, as the greedy plan.
+    """
+    started = time.perf_counter()
+    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    opening = _Opening(problem, check)
+    order = np.asarray(order, np.int64)
+    target, _, _ = opening.served(list(range(problem.n_candidates)))
+    by_site = problem.pattern[:, problem.n_existing :].tocsc()
+    must = np.flatnonzero(problem.must_cover)
+
+    def serves(length: int) -> np.ndarray | None:
+        columns = order[:length]
+        if must.size and (by_site[must][:, columns].getnnz(axis=1) == 0).any():
+            return None
+        value, _, per_site = opening.served(list(columns))
+        return per_site if value >= target else None
+
+    low, high = 0, order.size
+    per_site = serves(high)
+    while low < high:
+        middle = (low + high) // 2
+        found = serves(middle)
+        if found is None:
+            low = middle + 1
+        else:
+            high, per_site = middle, found
+    chosen, dropped = _drop(opening, list(order[:high]), per_site, target, deadline)
+    columns = np.asarray(chosen, np.int64)
+    aides = _fewest_aides(problem, check, columns, target, deadline)
+    log.info(
+        "capacitated, LP rounding: %s new stations, %s aides (%s flow checks) in %.3f s",
+        f"{columns.size:,}",
+        f"{int(aides.sum()):,}",
+        f"{opening.checks:,}",
+        time.perf_counter() - started,
+    )
+    return CapacitatedPlan(
+        columns, aides, target / check.scale, math.nan, stats={"rounding_dropped": dropped}
+    )
+
+
+def _fewest_aides(
+    problem: CapacityProblem,
+    check: FlowCheck,
+    columns: np.ndarray,
+    needed: int,
+    deadline: float | None,
+) -> np.ndarray:
+    """Each new station's aides lowered one at a time while the flow still serves ``needed``."""
+    most = problem.most_aides[columns].astype(np.int64)
+    least = problem.least_aides[columns].astype(np.int64)
+    aides = most.copy()
+    if np.all(most == least) or columns.size == 0:
+        return aides
+    _, _, per_site = check.run(problem.aides_with(columns, aides))
+    flows = per_site[problem.n_existing + columns] / (check.rate * check.scale)
+    aides = np.clip(np.ceil(flows - 1e-9), least, most).astype(np.int64)
+    for k in np.argsort(flows, kind="stable"):
+        while aides[k] > least[k]:
+            if deadline is not None and time.perf_counter() > deadline:
+                return aides
+            aides[k] -= 1
+            if check.run(problem.aides_with(columns, aides))[0] < needed:
+                aides[k] += 1
+                break
+    return aides
+
+
+def aggregate_bound(problem: CapacityProblem, target: float) -> float:
+    """New stations needed at least: what existing stations cannot take, over the most room."""
+    existing_room = float(problem.existing_aides.sum()) * problem.capacity.residents_per_aide
+    largest = float(np.max(problem.most_aides, initial=0.0)) * problem.capacity.residents_per_aide
+    if largest <= 0:
+        return 0.0
+    return max(target - existing_room, 0.0) / largest
+
+
+# ---------------------------------------------------------------------- HiGHS: bound and exact
+
+
+@dataclass(frozen=True)
+class HighsOutcome:
+    """What HiGHS found for the capacitated programme."""
+
+    columns: np.ndarray | None
+    aides: np.ndarray | None
+    objective: float
+    bound: float
+    optimal: bool
+    message: str
+    seconds: float
+    open_share: np.ndarray | None = None
+    """The LP relaxation's ``x_j`` of every candidate (the relaxation only)."""
+
+
+def _goal(
+    problem: CapacityProblem,
+    pattern: sp.csr_matrix,
+    *,
+    target: float,
+    budget: int | None,
+    integral: bool,
+    nnz: int,
+) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray]:
+    """The objective and its rows: serve ``target`` and cover, or at most ``budget`` stations."""
+    n_ex, n_cand = problem.n_existing, problem.n_candidates
+    n_var = nnz + 2 * n_cand
+    x0, y0 = nnz, nnz + n_cand
+    unit = float(problem.capacity.residents_per_aide)
+    ids = np.arange(n_cand)
+    objective = np.zeros(n_var)
+    if budget is None:
+        total = sp.csr_matrix((np.ones(nnz), (np.zeros(nnz), np.arange(nnz))), shape=(1, n_var))
+        rows = [total]
+        lower = [np.array([(target * (1 - 1e-9) - 1e-3 * problem.demand.size) / unit])]
+        upper = [np.array([np.inf])]
+        must = np.flatnonzero(problem.must_cover)
+        cand_pattern = pattern[:, n_ex:][must]
+        rows.append(
+            sp.hstack(
+                [sp.csr_matrix((must.size, nnz)), cand_pattern, sp.csr_matrix((must.size, n_cand))]
+            )
+        )
+        lower.append(np.ones(must.size))
+        upper.append(np.full(must.size, np.inf))
+        objective[x0:y0] = 1.0
+        if integral:  # then the fewest aides
+            objective[y0:] = 1.0 / (float(problem.most_aides.sum()) + 1)
+    else:
+        budget_row = sp.csr_matrix(
+            (np.ones(n_cand), (np.zeros(n_cand), x0 + ids)), shape=(1, n_var)
+        )
+        rows = [budget_row]
+        lower, upper = [np.array([-np.inf])], [np.array([float(budget)])]
+        objective[:nnz] = -1.0
+    return objective, sp.vstack(rows, format="csr"), np.concatenate(lower), np.concatenate(upper)
+
+
+def _program(
+    problem: CapacityProblem, *, target: float, budget: int | None, integral: bool
+) -> tuple[np.ndarray, LinearConstraint, np.ndarray, np.ndarray, int]:
+    """The programme's objective, constraints, upper bounds and integrality; the pair count."""
+    pattern = sp.csr_matrix(problem.pattern)
+    pattern.sort_indices()
+    n_rows, n_cols = pattern.shape
+    n_ex, n_cand = problem.n_existing, problem.n_candidates
+    capacity = problem.capacity
+    unit = float(capacity.residents_per_aide)
+    demand = problem.demand / unit  # in aides' worth
+    nnz = pattern.nnz
+    n_var = nnz + 2 * n_cand
+    x0, y0 = nnz, nnz + n_cand
+    row_sum, col_sum = _pair_matrices(pattern)
+    pad = sp.csr_matrix((n_rows, 2 * n_cand))
+    blocks = [sp.hstack([row_sum, pad])]
+    lower, upper = [np.full(n_rows, -np.inf)], [demand]
+    # capacity: existing sum f <= a_j; new sum f - y_j <= 0
+    y_part = sp.csr_matrix(
+        (-np.ones(n_cand), (n_ex + np.arange(n_cand), y0 + np.arange(n_cand))),
+        shape=(n_cols, n_var),
+    )
+    blocks.append(sp.hstack([col_sum, sp.csr_matrix((n_cols, 2 * n_cand))]) + y_part)
+    lower.append(np.full(n_cols, -np.inf))
+    upper.append(np.concatenate([problem.existing_aides, np.zeros(n_cand)]))
+    # f_ij <= w_i x_j for new j (the strong link)
+    coo = pattern.tocoo()
+    new_pair = np.flatnonzero(coo.col >= n_ex)
+    link = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(new_pair.size), -demand[coo.row[new_pair]]]),
+            (
+                np.concatenate([np.arange(new_pair.size)] * 2),
+                np.concatenate([new_pair, x0 + coo.col[new_pair] - n_ex]),
+            ),
+        ),
+        shape=(new_pair.size, n_var),
+    )
+    blocks.append(link)
+    lower.append(np.full(new_pair.size, -np.inf))
+    upper.append(np.zeros(new_pair.size))
+    # aides_new x_j <= y_j <= max_aides x_j
+    ids = np.arange(n_cand)
+    for factor, low, high in (
+        (problem.least_aides, -np.inf, 0.0),
+        (problem.most_aides, 0.0, np.inf),
+    ):
+        blocks.append(
+            sp.csr_matrix(
+                (
+                    np.concatenate([np.asarray(factor, float), -np.ones(n_cand)]),
+                    (np.concatenate([ids, ids]), np.concatenate([x0 + ids, y0 + ids])),
+                ),
+                shape=(n_cand, n_var),
+            )
+        )
+        lower.append(np.full(n_cand, low))
+        upper.append(np.full(n_cand, high))
+    objective, goal_rows, goal_lower, goal_upper = _goal(
+        problem, pattern, target=target, budget=budget, integral=integral, nnz=nnz
+    )
+    blocks.append(goal_rows)
+    lower.append(goal_lower)
+    upper.append(goal_upper)
+    matrix = sp.vstack(blocks, format="csr")
+    constraint = LinearConstraint(matrix, np.concatenate(lower), np.concatenate(upper))
+    high = np.concatenate([np.full(nnz, np.inf), np.ones(n_cand), problem.most_aides])
+    integrality = np.zeros(n_var)
+    if integral:
+        integrality[x0:] = 1
+    return objective, constraint, high, integrality, nnz
+
+
+def capacitated_highs(
+    problem: CapacityProblem,
+    *,
+    target: float,
+    budget: int | None = None,
+    integral: bool,
+    time_limit: float,
+) -> HighsOutcome:
+    """The capacitated programme (module docstring) with HiGHS, or its LP relaxation.
+
+    Parameters
+    ----------
+    problem
+        The communities, sites and capacities.
+    target
+        ``D*``: residents the plan must serve (minimum cover); ignored with a budget.
+    budget
+        At most this many new stations, maximising the residents served.
+    integral
+        Integer programme (True) or LP relaxation (False).
+    time_limit
+        Seconds HiGHS may take.
+    """
+    started = time.perf_counter()
+    objective, constraint, high, integrality, nnz = _program(
+        problem, target=target, budget=budget, integral=integral
+    )
+    n_cand = problem.n_candidates
+    x0, y0 = nnz, nnz + n_cand
+    unit = float(problem.capacity.residents_per_aide)
+    n_var = objective.size
+    time_limit = max(time_limit, 0.01)
+    if integral:
+
+        def solve() -> object:
+            return milp(
+                objective,
+                constraints=constraint,
+                bounds=Bounds(np.zeros(n_var), high),
+                integrality=integrality,
+                options={"time_limit": time_limit, "disp": False},
+            )
+    else:  # interior point: 6x faster than simplex on these degenerate relaxations
+        matrix, low, up = constraint.A.tocsr(), constraint.lb, constraint.ub
+        has_up, has_low = np.isfinite(up), np.isfinite(low)
+
+        def solve() -> object:
+            return linprog(
+                objective,
+                A_ub=sp.vstack([matrix[has_up], -matrix[has_low]], format="csr"),
+                b_ub=np.concatenate([up[has_up], -low[has_low]]),
+                bounds=np.c_[np.zeros(n_var), high],
+                method="highs-ipm",
+                options={"time_limit": time_limit},
+            )
+
+    outcome, _ = solve_within(solve, time_limit)
+    seconds = time.perf_counter() - started
+    optimal = outcome.status == 0
+    found = outcome.x is not None
+    if budget is None:
+        objective_value = float(np.sum(outcome.x[x0:y0])) if found else math.nan
+        dual = getattr(outcome, "mip_dual_bound", None)
+        if not integral:
+            bound = objective_value if optimal else math.nan
+        else:
+            finite = dual is not None and np.isfinite(dual)
+            # the fewest aides add less than one to the objective: take their most off the bound
+            bound = float(dual) - float(objective[y0:] @ high[y0:]) if finite else math.nan
+    else:
+        objective_value = float(np.sum(outcome.x[:nnz])) * unit if found else math.nan
+        dual = getattr(outcome, "mip_dual_bound", None)
+        if not integral:
+            bound = objective_value if optimal else math.nan
+        else:
+            bound = -float(dual) * unit if dual is not None and np.isfinite(dual) else math.nan
+    columns = aides = None
+    if integral and found:
+        columns = np.flatnonzero(outcome.x[x0:y0] > 0.5)
+        aides = np.round(outcome.x[y0:][columns]).astype(np.int64)
+    share = outcome.x[x0:y0] if found and not integral else None
+    return HighsOutcome(
+        columns, aides, objective_value, bound, optimal, str(outcome.message), seconds, share
+    )

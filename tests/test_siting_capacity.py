@@ -1,0 +1,330 @@
+"""Capacitated siting, the assignment within capacities and staffing, against HiGHS (MILPs written
+here, spopt's assignment-fraction formulation) and spopt's published CLSCP-SO cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import read_points
+from quarterhour.siting import CoverageModel
+from quarterhour.siting.capacity import Capacity, assign_within, station_aides
+
+RATE = 2000.0
+
+
+def instance(seed: int, n: int = 24, limit: float = 0.3) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Random points in the unit square as communities and sites; pairs within ``limit``."""
+    rng = np.random.default_rng(seed)
+    points = rng.random((n, 2))
+    distance = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    rows, cols = np.nonzero(distance <= limit)
+    cost = sp.csr_matrix((distance[rows, cols], (rows, cols)), shape=(n, n))
+    weight = rng.integers(100, 3000, n).astype(float)
+    return cost, weight
+
+
+def fraction_program(
+    reach: np.ndarray, weight: np.ndarray, *, least: int, most: int
+) -> tuple[int, np.ndarray, LinearConstraint, np.ndarray]:
+    """Variables z_ij (share of i served by j, reach pairs), x_j, y_j; constraints but goal."""
+    rows, cols = np.nonzero(reach)
+    n_rows, n_cols = reach.shape
+    pairs = rows.size
+    n_var = pairs + 2 * n_cols
+    x0, y0 = pairs, pairs + n_cols
+    blocks, low, high = [], [], []
+    share = sp.csr_matrix((np.ones(pairs), (rows, np.arange(pairs))), shape=(n_rows, n_var))
+    blocks.append(share)
+    low.append(np.zeros(n_rows))
+    high.append(np.ones(n_rows))
+    load = sp.lil_matrix((n_cols, n_var))
+    for k in range(pairs):
+        load[cols[k], k] = weight[rows[k]]
+    for j in range(n_cols):
+        load[j, y0 + j] = -RATE
+    blocks.append(load.tocsr())
+    low.append(np.full(n_cols, -np.inf))
+    high.append(np.zeros(n_cols))
+    opened = sp.lil_matrix((pairs + 2 * n_cols, n_var))
+    for k in range(pairs):
+        opened[k, k] = 1.0
+        opened[k, x0 + cols[k]] = -1.0
+    for j in range(n_cols):
+        opened[pairs + j, y0 + j] = 1.0
+        opened[pairs + j, x0 + j] = -least
+        opened[pairs + n_cols + j, y0 + j] = 1.0
+        opened[pairs + n_cols + j, x0 + j] = -most
+    blocks.append(opened.tocsr())
+    low.append(np.r_[np.full(pairs, -np.inf), np.zeros(n_cols), np.full(n_cols, -np.inf)])
+    high.append(np.r_[np.zeros(pairs), np.full(n_cols, np.inf), np.zeros(n_cols)])
+    constraint = LinearConstraint(sp.vstack(blocks), np.concatenate(low), np.concatenate(high))
+    upper = np.r_[np.ones(pairs + n_cols), np.full(n_cols, most)]
+    return pairs, upper, constraint, rows
+
+
+def reference_cover(
+    reach: np.ndarray, weight: np.ndarray, *, least: int, most: int
+) -> tuple[int, int]:
+    """Fewest stations serving every community whole, then fewest aides (two MILPs)."""
+    pairs, upper, constraint, rows = fraction_program(reach, weight, least=least, most=most)
+    n_cols = reach.shape[1]
+    n_var = upper.size
+    whole = LinearConstraint(
+        sp.csr_matrix((np.ones(pairs), (rows, np.arange(pairs))), shape=(reach.shape[0], n_var)),
+        1.0,
+        1.0,
+    )
+    integral = np.r_[np.zeros(pairs), np.ones(2 * n_cols)]
+    goal = np.r_[np.zeros(pairs), np.ones(n_cols), np.zeros(n_cols)]
+    first = milp(
+        goal, constraints=[constraint, whole], bounds=Bounds(0, upper), integrality=integral
+    )
+    assert first.status == 0
+    stations = round(first.fun)
+    fixed = LinearConstraint(goal[None, :], stations, stations)
+    aides_goal = np.r_[np.zeros(pairs + n_cols), np.ones(n_cols)]
+    second = milp(
+        aides_goal,
+        constraints=[constraint, whole, fixed],
+        bounds=Bounds(0, upper),
+        integrality=integral,
+    )
+    assert second.status == 0
+    return stations, round(second.fun)
+
+
+def reference_budget(
+    reach: np.ndarray, weight: np.ndarray, budget: int, *, least: int, most: int
+) -> float:
+    """Most residents served with at most ``budget`` stations."""
+    pairs, upper, constraint, rows = fraction_program(reach, weight, least=least, most=most)
+    n_cols = reach.shape[1]
+    count = LinearConstraint(np.r_[np.zeros(pairs), np.ones(n_cols), np.zeros(n_cols)], 0, budget)
+    goal = np.r_[-weight[rows], np.zeros(2 * n_cols)]
+    integral = np.r_[np.zeros(pairs), np.ones(2 * n_cols)]
+    outcome = milp(
+        goal, constraints=[constraint, count], bounds=Bounds(0, upper), integrality=integral
+    )
+    assert outcome.status == 0
+    return -outcome.fun
+
+
+def reference_assignment(
+    cost: sp.csr_matrix, weight: np.ndarray, capacity: np.ndarray
+) -> tuple[float, float]:
+    """Most residents served within capacities, then least weighted walk: one LP, big-M goal."""
+    coo = cost.tocoo()
+    pairs = coo.nnz
+    big = 2.0 * (cost.shape[0] + cost.shape[1]) * (coo.data.max() + 1.0)
+    goal = (coo.data - big) * weight[coo.row]
+    rows = sp.csr_matrix(
+        (np.ones(pairs), (coo.row, np.arange(pairs))), shape=(cost.shape[0], pairs)
+    )
+    cols = sp.csr_matrix(
+        (weight[coo.row], (coo.col, np.arange(pairs))), shape=(cost.shape[1], pairs)
+    )
+    outcome = milp(
+        goal,
+        constraints=[LinearConstraint(rows, 0, 1), LinearConstraint(cols, 0, capacity)],
+        bounds=Bounds(0, 1),
+    )
+    assert outcome.status == 0
+    served = float(outcome.x @ weight[coo.row])
+    return served, float(outcome.x @ (coo.data * weight[coo.row]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_capacitated_cover_against_highs(seed: int) -> None:
+    cost, weight = instance(seed)
+    reach = cost.toarray() > 0
+    np.fill_diagonal(reach, val=True)  # a station on the spot reaches its own community
+    cost = sp.csr_matrix(np.where(reach, cost.toarray() + 1e-3, 0))
+    capacity = Capacity(RATE, aides_new=1, max_aides=2)
+    stations, aides = reference_cover(reach, weight, least=1, most=2)
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=1.0)
+
+    exact = model.solve(capacity=capacity, exact=True).summary
+    assert exact["n_new"] == stations
+    assert exact["staffing"]["aides"] == aides
+    assert exact["lower_bound"] <= stations + 1e-6
+
+    found = model.solve(capacity=capacity).summary
+    assert stations <= found["n_new"] <= stations + 1
+    assert found["lower_bound"] <= stations + 1e-6
+    table = model.stations
+    assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
+    assert table["aides"].between(1, 2).all()
+    assert sum(found["status_counts"].values()) == found["communities_read"] == len(weight)
+    assert found["status_counts"]["covered_new"] == len(weight)  # every one served whole
+    served = model.assignments["served_weight"].to_numpy()
+    np.testing.assert_allclose(served, weight, rtol=1e-6)
+    assert found["staffing"]["shortfall"] == 0
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_capacitated_budget_against_highs(seed: int) -> None:
+    cost, weight = instance(seed)
+    reach = cost.toarray() > 0
+    np.fill_diagonal(reach, val=True)
+    cost = sp.csr_matrix(np.where(reach, cost.toarray() + 1e-3, 0))
+    capacity = Capacity(RATE, aides_new=1, max_aides=2)
+    best = reference_budget(reach, weight, 4, least=1, most=2)
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=1.0)
+    exact = model.solve(capacity=capacity, budget=4, exact=True).summary
+    assert exact["n_new"] <= 4
+    assert exact["staffing"]["served_weight"] == pytest.approx(best, rel=1e-6)
+    found = model.solve(capacity=capacity, budget=4).summary
+    assert found["staffing"]["served_weight"] <= best * (1 + 1e-6)
+    assert found["upper_bound"] >= best * (1 - 1e-9)
+    assert (model.stations["served_weight"] <= model.stations["capacity"] * (1 + 1e-6)).all()
+    counts = found["status_counts"]
+    assert sum(counts.values()) == len(weight)
+    assert counts["over_capacity"] + counts["over_budget"] > 0
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_assignment_against_highs(seed: int) -> None:
+    cost, weight = instance(seed, n=40, limit=0.25)
+    stations = np.arange(0, 40, 5)
+    capacity = np.random.default_rng(seed).integers(1, 3, stations.size) * RATE / 2
+    sub = sp.csr_matrix(cost[:, stations])
+    served, walk = reference_assignment(sub, weight, capacity)
+    ours = assign_within(sub, weight, capacity)
+    assert ours.served.sum() == pytest.approx(served, rel=1e-7)
+    assert ours.walk == pytest.approx(walk, rel=1e-6)
+    assert (ours.station_served <= capacity * (1 + 1e-6)).all()
+    assert (ours.served <= weight * (1 + 1e-6)).all()
+
+
+def test_audit_over_capacity_and_shortfall() -> None:
+    # one station with 1 aide (1,000 residents) in reach of two communities of 800
+    cost = sp.csr_matrix(np.array([[2.0, 0.0], [5.0, 0.0], [0.0, 0.0], [0.0, 3.0]]))
+    model = CoverageModel.from_cost_matrix(
+        cost,
+        community_ids=np.array(["a", "b", "c", "d"]),
+        weights=np.array([800.0, 800.0, 50.0, 10.0]),
+        site_ids=np.array(["s1", "s2"]),
+        existing=np.array([True, True]),
+        aides=np.array([1, 2]),
+        minutes=15.0,
+    )
+    audit = model.audit(capacity=Capacity(1000))
+    table = audit.communities.set_index("community_id")
+    assert table.loc["a", "status"] == "covered_existing"  # the nearer one is served whole
+    assert table.loc["b", "status"] == "over_capacity"
+    assert table.loc["b", "station_id"] == "s1"
+    assert table.loc["b", "walk_min"] == 5.0
+    assert table.loc["b", "unserved_weight"] == pytest.approx(600.0)
+    assert table.loc["b", "reason"] == "over_capacity"
+    assert "full" in table.loc["b", "reason_text"]
+    assert table.loc["c", "status"] == "uncoverable"
+    stations = audit.stations.set_index("station_id")
+    assert stations.loc["s1", "aides"] == 1
+    assert stations.loc["s1", "demand_weight"] == pytest.approx(1600.0)
+    assert stations.loc["s1", "aides_needed"] == 2
+    assert stations.loc["s1", "shortfall"] == 1
+    assert stations.loc["s2", "aides_needed"] == 1
+    assert stations.loc["s2", "shortfall"] == 0
+    staffing = audit.summary["staffing"]
+    assert staffing["shortfall"] == 1
+    assert staffing["over_capacity"] == 1
+    assert audit.summary["status_counts"]["over_capacity"] == 1
+    assert sum(audit.summary["status_counts"].values()) == 4
+
+
+SPOPT_COST = np.array(
+    [
+        [12.603026009112472, 3.935986512910648],
+        [13.100963467422142, 4.433923971220318],
+        [6.9095461990552725, 4.242506702853448],
+        [2.9819683174724774, 7.845812236061214],
+        [7.500289197055226, 6.3280697505889165],
+    ]
+)
+"""spopt's ``network_instance(5, 2)`` cost matrix (tests/conftest.py: a 10 x 10 spaghetti
+lattice, clients and facilities simulated with its seeds), as its LSCP tests see it."""
+
+
+@pytest.mark.parametrize(
+    ("radius", "capacities", "stations", "assigned"),
+    [
+        (8, [5, 15], 1, ["1", "1", "1", "1", "1"]),
+        (8, [15, 5], 2, None),
+        (7, [8, 8], 2, None),
+    ],
+)
+def test_spopt_clscp_so_cases(
+    radius: float, capacities: list[int], stations: int, assigned: list[str] | None
+) -> None:
+    """spopt's test_clscp-so.py: demand 1..5, facility capacities, the optimal counts."""
+    within = np.where(radius >= SPOPT_COST, SPOPT_COST, np.nan)
+    rows, cols = np.nonzero(~np.isnan(within))
+    cost = sp.csr_matrix((within[rows, cols], (rows, cols)), shape=SPOPT_COST.shape)
+    model = CoverageModel.from_cost_matrix(
+        cost, weights=np.arange(1, 6), minutes=radius, aides=np.array(capacities)
+    )
+    for exact in (False, True):
+        summary = model.solve(capacity=Capacity(1, max_aides=20), exact=exact).summary
+        assert summary["n_new"] == stations
+        assert summary["status_counts"]["covered_new"] == 5
+        table = model.stations
+        assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
+        if assigned is not None:
+            assert model.assignments["station_id"].tolist() == assigned
+
+
+def test_walk_tiebreak_keeps_the_cover_and_shortens_walks() -> None:
+    from instances import milp_min_cover
+
+    cost, weight = instance(7, n=60, limit=0.25)
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=1.0)
+    summary = model.solve().summary
+    stats = model.result.stats
+    assert summary["n_new"] == milp_min_cover(cost)
+    assert stats["walk_after"] <= stats["walk_before"]
+    table = model.assignments
+    covered = table["covered"].to_numpy()
+    assert covered.sum() == (cost.getnnz(axis=1) > 0).sum()
+    walk = table["walk_min"].to_numpy()[covered] @ table["weight"].to_numpy()[covered]
+    assert walk == pytest.approx(stats["walk_after"], rel=1e-9)
+    assert summary["mean_walk_min"] == pytest.approx(walk / weight[covered].sum())
+    assert summary["longest_walk_min"] == pytest.approx(table["walk_min"][covered].max())
+
+
+def test_capacity_parameters_are_checked() -> None:
+    with pytest.raises(InputError, match="residents_per_aide"):
+        Capacity(0)
+    with pytest.raises(InputError, match="max_aides"):
+        Capacity(1000, aides_new=3, max_aides=2)
+    with pytest.raises(InputError, match="aides_new"):
+        Capacity(1000, aides_new=0)
+    assert Capacity(1000, aides_new=2).most_aides == 2
+
+
+def test_station_aides_from_their_column(tmp_path) -> None:
+    path = tmp_path / "stations.csv"
+    pd.DataFrame(
+        {
+            "名称": ["甲", "乙", "丙"],
+            "经度": [121.4, 121.5, 121.6],
+            "纬度": [31.2] * 3,
+            "就业援助员": [4, "", 2],
+        }
+    ).to_csv(path, index=False)
+    points = read_points(path, crs="gcj02", role="existing stations")
+    np.testing.assert_array_equal(station_aides(points), [4.0, 1.0, 2.0])
+    counted = tmp_path / "counted.csv"
+    pd.DataFrame({"经度": [121.4], "纬度": [31.2], "人数": [3]}).to_csv(counted, index=False)
+    points = read_points(counted, crs="gcj02", role="existing stations")
+    np.testing.assert_array_equal(station_aides(points), [3.0])
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"经度": [121.4, 121.5], "纬度": [31.2] * 2, "aides": [1, "two"]}).to_csv(
+        bad, index=False
+    )
+    with pytest.raises(InputError, match="rows 2: aides"):
+        station_aides(read_points(bad, crs="gcj02", role="existing stations"))
