@@ -329,6 +329,8 @@ def _group_name(area: object, level: object, summary: dict[str, object], *, lang
     if summary.get("by_area_kind") == "town" and level == "district":
         return words["district_fallback"].format(name=name)
     return name
+
+
 def _staffing_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]]:
     """The staffing table by area, from ``summary.json``'s ``staffing_by_area``, with a total."""
     areas = pd.DataFrame(summary.get("staffing_by_area") or [])
