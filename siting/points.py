@@ -63,13 +63,7 @@ def site_table(points: PointSet, *, existing: bool, boundary: shapely.Geometry |
     """
     n = len(points)
     status = np.where(inside(points, boundary), "active", "outside_boundary").astype(object)
-    lon_column, lat_column = points.columns.get("lon"), points.columns.get("lat")
-    if lon_column is not None and lat_column is not None and len(points.table):
-        input_lon = points.table[lon_column].astype(str).str.strip().to_numpy(dtype=object)
-        input_lat = points.table[lat_column].astype(str).str.strip().to_numpy(dtype=object)
-    else:
-        input_lon = np.asarray([f"{value:.7f}" for value in points.lon], dtype=object)
-        input_lat = np.asarray([f"{value:.7f}" for value in points.lat], dtype=object)
+    input_lon, input_lat = points.input_text()
     address = points.field("address")
     district, town = areas_of(points)
     return SiteTable(
