@@ -159,7 +159,7 @@ def _scan_fast(chunk: bytes, extent: _SheetExtent) -> bool:
     if len(tags) != len(cells) + len(rows):
         return False
     if rows:
-        extent.last_row = max(extent.last_row, max(int(number) for number in rows))
+        extent.last_row = max(extent.last_row, *(int(number) for number in rows))
         extent.row_number = int(rows[-1])
     if cells:
         letters = max({letters for letters, _ in cells}, key=lambda text: (len(text), text))

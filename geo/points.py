@@ -460,7 +460,7 @@ def points_from_frame(
         table,
         crs_name=crs_name,
         source=source,
-        options=_TableOptions(role, columns, None, dedupe, False),
+        options=_TableOptions(role, columns, None, dedupe=dedupe, allow_unlocated=False),
         rows=_counted("row", len(table), 1),
         reading=Reading(source, role),
     )
@@ -618,6 +618,8 @@ def _points_from_grid(
     chosen = _chosen_columns(header.names, options.columns, source=source)
     weight = chosen.get("weight")
     skip = (header.names.index(weight),) if weight is not None else ()
+    # A blank row inside a merged 街镇 stays blank: its filled cells are not its own.
+    blank = np.asarray([not any(row) for row in grid.cells[header.data_start :]], dtype=bool)
     filled = fill_merged(grid, rows=range(header.data_start, len(grid.cells)), skip_columns=skip)
     table = pd.DataFrame(grid.cells[header.data_start :], columns=header.names, dtype=object)
     reading = Reading(
@@ -641,7 +643,7 @@ def _points_from_grid(
         rows=_counted("row", len(table), header.data_start + 1),
         reading=reading,
         chosen=chosen,
-        classify=True,
+        blank=blank,
     )
 
 
@@ -741,6 +743,96 @@ def _texts(column: pd.Series) -> pd.Series:
     return column.map(_as_text)
 
 
+@dataclass
+class _Work:
+    """The rows of a table still being read: their cells, coordinates and row numbers."""
+
+    table: pd.DataFrame
+    coordinates: _Coordinates
+    rows: _RowNames
+
+    def keep(self, mask: np.ndarray) -> np.ndarray:
+        """Keep the rows of ``mask``; return their positions (to subset parallel arrays)."""
+        positions = np.flatnonzero(mask)
+        self.table = self.table.iloc[positions].reset_index(drop=True)
+        self.coordinates = self.coordinates.subset(positions)
+        self.rows = self.rows.subset(positions)
+        return positions
+
+    def labels(self, mask: np.ndarray) -> tuple[int, ...]:
+        return tuple(int(label) for label in self.rows.labels[mask])
+
+
+def _require_coordinates(
+    chosen: dict[str, str], columns: list[str], *, source: str, role: str
+) -> None:
+    if "lonlat" in chosen or (chosen.get("lon") is not None and chosen.get("lat") is not None):
+        return
+    found_by_field = (("lon", chosen.get("lon")), ("lat", chosen.get("lat")))
+    missing = " and ".join(name for name, column in found_by_field if column is None)
+    msg = (
+        f"{source}: {role} need a {missing} column (e.g. "
+        f"{', '.join(FIELD_ALIASES['lon'][:2])} / {', '.join(FIELD_ALIASES['lat'][:2])}, "
+        f"经度 / 纬度, or one 经纬度 column); found columns: {', '.join(columns)}"
+    )
+    raise InputError(msg)
+
+
+def _skip_non_data(work: _Work, blank: np.ndarray) -> tuple[SkippedRow, ...]:
+    """Drop blank rows, totals and notes (and trailing blank rows); return what was skipped."""
+    reasons = classify_rows(work.table, work.coordinates.located, blank=blank)
+    cells = work.table.to_numpy(dtype=object)
+    skipped = tuple(
+        SkippedRow(
+            int(work.rows.labels[position]),
+            str(reasons[position]),
+            first_text(list(cells[position])),
+        )
+        for position in np.flatnonzero((reasons != "") & (reasons != "trailing"))
+    )
+    if (reasons != "").any():
+        work.keep(reasons == "")
+    return skipped
+
+
+def _set_aside_unlocated(work: _Work, chosen: dict[str, str]) -> tuple[Unlocated, ...]:
+    """Set aside rows whose coordinates say nothing (a station known by its address only)."""
+    lon, lat = work.coordinates.lon, work.coordinates.lat
+    without = (lon.missing | lat.missing) & ~(lon.unreadable | lat.unreadable)
+    if not without.any():
+        return ()
+    texts = {
+        name: work.table[chosen[name]].map(_as_text).to_numpy(dtype=object)
+        for name in ("id", "name", "address")
+        if name in chosen
+    }
+    found = []
+    for position in np.flatnonzero(without):
+        label = int(work.rows.labels[position])
+        found.append(
+            Unlocated(
+                label,
+                texts["id"][position] if "id" in texts else str(label),
+                texts["name"][position] if "name" in texts else "",
+                texts["address"][position] if "address" in texts else "",
+            )
+        )
+    work.keep(~without)
+    return tuple(found)
+
+
+def _ids_and_names(work: _Work, chosen: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    id_column, name_column = chosen.get("id"), chosen.get("name")
+    if id_column is None:
+        ids = np.asarray(work.rows.numbers(np.arange(len(work.table))), dtype=object)
+    else:
+        ids = work.table[id_column].map(_as_text).to_numpy(dtype=object)
+    if name_column is None:
+        return ids, ids.copy()
+    names = work.table[name_column].map(_as_text).to_numpy(dtype=object)
+    return ids, np.where(names == "", ids, names)
+
+
 def _points_from_table(
     table: pd.DataFrame,
     *,
@@ -750,138 +842,70 @@ def _points_from_table(
     rows: _RowNames,
     reading: Reading,
     chosen: dict[str, str] | None = None,
-    classify: bool = False,
+    blank: np.ndarray | None = None,
 ) -> PointSet:
     role = options.role
     columns = [str(column) for column in table.columns]
     table = table.set_axis(columns, axis=1).reset_index(drop=True)
     if chosen is None:
         chosen = _chosen_columns(columns, options.columns, source=source)
-    has_pair = "lonlat" in chosen
-    if not has_pair and (chosen.get("lon") is None or chosen.get("lat") is None):
-        found_by_field = (("lon", chosen.get("lon")), ("lat", chosen.get("lat")))
-        missing = " and ".join(name for name, column in found_by_field if column is None)
-        msg = (
-            f"{source}: {role} need a {missing} column (e.g. "
-            f"{', '.join(FIELD_ALIASES['lon'][:2])} / {', '.join(FIELD_ALIASES['lat'][:2])}, "
-            f"经度 / 纬度, or one 经纬度 column); found columns: {', '.join(columns)}"
-        )
-        raise InputError(msg)
-    coordinates = _coordinates(table, chosen)
-
-    skipped: list[SkippedRow] = []
-    if classify:
-        reasons = classify_rows(table, coordinates.located)
-        cells = table.to_numpy(dtype=object)
-        for position in np.flatnonzero((reasons != "") & (reasons != "trailing")):
-            skipped.append(
-                SkippedRow(
-                    int(rows.labels[position]),
-                    str(reasons[position]),
-                    first_text(list(cells[position])),
-                )
-            )
-        keep = reasons == ""
-        if not keep.all():
-            table, coordinates, rows = _kept(table, coordinates, rows, keep)
-    if len(table) == 0:
+    _require_coordinates(chosen, columns, source=source, role=role)
+    work = _Work(table, _coordinates(table, chosen), rows)
+    skipped = _skip_non_data(work, blank) if blank is not None else ()
+    if len(work.table) == 0:
         msg = f"{source}: no {role} rows"
         raise InputError(msg)
-
-    unlocated: list[Unlocated] = []
-    without = (coordinates.lon.missing | coordinates.lat.missing) & ~(
-        coordinates.lon.unreadable | coordinates.lat.unreadable
-    )
-    if options.allow_unlocated and without.any():
-        texts = {
-            name: table[chosen[name]].map(_as_text)
-            for name in ("id", "name", "address")
-            if name in chosen
-        }
-        for position in np.flatnonzero(without):
-            label = int(rows.labels[position])
-            unlocated.append(
-                Unlocated(
-                    label,
-                    texts["id"].iloc[position] if "id" in texts else str(label),
-                    texts["name"].iloc[position] if "name" in texts else "",
-                    texts["address"].iloc[position] if "address" in texts else "",
-                )
-            )
-        table, coordinates, rows = _kept(table, coordinates, rows, ~without)
-        if len(table) == 0:
-            log.warning("%s: none of the %s has coordinates", source, role)
-    _check_readable(table, coordinates, source=source, rows=rows)
-    lon, lat = coordinates.lon.values, coordinates.lat.values
+    unlocated = _set_aside_unlocated(work, chosen) if options.allow_unlocated else ()
+    if unlocated and len(work.table) == 0:
+        log.warning("%s: none of the %s has coordinates", source, role)
+    _check_readable(work.table, work.coordinates, source=source, rows=work.rows)
+    coordinates = work.coordinates
     _check_lonlat(
-        lon,
-        lat,
+        coordinates.lon.values,
+        coordinates.lat.values,
         lon_column=coordinates.lon_column,
         lat_column=coordinates.lat_column,
         source=source,
-        numbering=rows,
+        numbering=work.rows,
     )
-
-    id_column = chosen.get("id")
-    if id_column is None:
-        ids = np.asarray(rows.numbers(np.arange(len(table))), dtype=object)
-    else:
-        ids = table[id_column].map(_as_text).to_numpy(dtype=object)
-
-    name_column = chosen.get("name")
-    names = ids.copy()
-    if name_column is not None:
-        names = table[name_column].map(_as_text).to_numpy(dtype=object)
-        names = np.where(names == "", ids, names)
-
+    ids, names = _ids_and_names(work, chosen)
     weight, approximate, missing_weight = _weights(
-        table, chosen.get("weight"), source=source, rows=rows
+        work.table, chosen.get("weight"), source=source, rows=work.rows
     )
-
-    duplicates, later = _repeated_rows(names, lon, lat, rows, has_names=name_column is not None)
+    duplicates, later = _repeated_rows(
+        names, coordinates.lon.values, coordinates.lat.values, work.rows, has_names="name" in chosen
+    )
     if options.dedupe and later.any():
         duplicates = [replace(item, dropped=True) for item in duplicates]
-        keep = ~later
-        table, coordinates, rows = _kept(table, coordinates, rows, keep)
-        ids, names, weight = ids[keep], names[keep], weight[keep]
-        approximate, missing_weight = approximate[keep], missing_weight[keep]
-        lon, lat = coordinates.lon.values, coordinates.lat.values
+        kept = work.keep(~later)
+        ids, names, weight = ids[kept], names[kept], weight[kept]
+        approximate, missing_weight = approximate[kept], missing_weight[kept]
         log.info(
             "%s: dropped %s repeated rows (--dedupe): %s",
             source,
             len(duplicates),
             ", ".join(f"row {item.row} (= row {item.first_row})" for item in duplicates[:20]),
         )
-    if id_column is not None:
-        _check_ids(ids, id_column=id_column, source=source, numbering=rows)
-
+    if chosen.get("id") is not None:
+        _check_ids(ids, id_column=chosen["id"], source=source, numbering=work.rows)
+    lon, lat = work.coordinates.lon.values, work.coordinates.lat.values
     if crs_name is None:
         crs_name = _unstated_crs(lon, lat, source=source) if len(lon) else "wgs84"
-    used = ", ".join(f"{name} ← {column}" for name, column in chosen.items())
-    ignored = [column for column in columns if column not in chosen.values()]
-    log.info(
-        "%s: %s %s in %s; %s%s",
-        source,
-        f"{len(table):,}",
-        role,
-        crs_name.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09"),
-        used,
-        f"; carried as they are: {', '.join(ignored)}" if ignored else "",
-    )
-    notes = list(reading.notes)
+    _log_columns(source, role, len(work.table), crs_name, chosen, columns)
+    notes = reading.notes
     if coordinates.pair_order is not None:
-        notes.append(f"column {coordinates.lon_column!r} read as {coordinates.pair_order}")
+        notes = (*notes, f"column {coordinates.lon_column!r} read as {coordinates.pair_order}")
     reading = replace(
         reading,
         columns=dict(chosen),
-        rows=len(table),
-        skipped=tuple(skipped),
-        approximate=tuple(int(label) for label in rows.labels[approximate]),
-        missing_weight=tuple(int(label) for label in rows.labels[missing_weight]),
+        rows=len(work.table),
+        skipped=skipped,
+        approximate=work.labels(approximate),
+        missing_weight=work.labels(missing_weight),
         duplicates=tuple(duplicates),
-        unlocated=tuple(unlocated),
+        unlocated=unlocated,
         pair_order=coordinates.pair_order,
-        notes=tuple(notes),
+        notes=notes,
     )
     if line := reading.describe():
         log.info("%s", line)
@@ -895,22 +919,27 @@ def _points_from_table(
         lat=np.asarray(wgs_lat, dtype=np.float64),
         weight=weight,
         source=source,
-        table=table,
+        table=work.table,
         columns=chosen,
         crs=crs_name,
-        rows=np.asarray(rows.numbers(np.arange(len(table))), dtype=object),
+        rows=np.asarray(work.rows.numbers(np.arange(len(work.table))), dtype=object),
         reading=reading,
     )
 
 
-def _kept(
-    table: pd.DataFrame, coordinates: _Coordinates, rows: _RowNames, keep: np.ndarray
-) -> tuple[pd.DataFrame, _Coordinates, _RowNames]:
-    positions = np.flatnonzero(keep)
-    return (
-        table.iloc[positions].reset_index(drop=True),
-        coordinates.subset(positions),
-        rows.subset(positions),
+def _log_columns(
+    source: str, role: str, n: int, crs_name: str, chosen: dict[str, str], columns: list[str]
+) -> None:
+    used = ", ".join(f"{name} ← {column}" for name, column in chosen.items())
+    ignored = [column for column in columns if column not in chosen.values()]
+    log.info(
+        "%s: %s %s in %s; %s%s",
+        source,
+        f"{n:,}",
+        role,
+        crs_name.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09"),
+        used,
+        f"; carried as they are: {', '.join(ignored)}" if ignored else "",
     )
 
 

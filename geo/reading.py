@@ -121,8 +121,15 @@ class Reading:
             reason: sum(row.reason == reason for row in self.skipped) for reason in SKIP_REASONS
         }
 
-    def warnings(self) -> list[str]:
-        """One line per thing a planner should check, naming rows, stations and communities."""
+    def warnings(self, *, unlocated: bool = True) -> list[str]:
+        """One line per thing a planner should check, naming rows, stations and communities.
+
+        Parameters
+        ----------
+        unlocated
+            Whether to include the rows without coordinates (a plan warns of those stations
+            with the others that cover nothing).
+        """
         lines = []
         where = f"{self.source}"
         if self.other_encoding_rows:
@@ -148,7 +155,7 @@ class Reading:
             )
         if len(self.duplicates) > MAX_NAMED:
             lines.append(f"{where}: and {len(self.duplicates) - MAX_NAMED} more repeated rows")
-        if self.unlocated:
+        if unlocated and self.unlocated:
             named = "; ".join(
                 f"{item.name or item.id} ({item.address or 'no address'}, row {item.row})"
                 for item in self.unlocated[:MAX_NAMED]

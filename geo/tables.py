@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.limits import check_cells, check_csv_bytes, check_file_size, check_workbook
@@ -26,6 +25,8 @@ from quarterhour.geo.numbers import normalised
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pandas as pd
 
     from quarterhour.geo.limits import ReaderLimits
 
@@ -409,17 +410,24 @@ def find_header(grid: Grid, *, given: int | None = None, named: tuple[str, ...] 
         # 坐标 over 经度 / 纬度: the lower row names the columns it has, the upper the rest.
         names = [lower or upper for upper, lower in zip(names, below, strict=True)]
         rows = (top, top + 1)
-    elif above and len({cell for cell in above if cell}) >= 2 and not all(names):
+    elif _upper_header(above, names, known):
         names = [lower or upper for upper, lower in zip(above, names, strict=True)]
         rows = (top - 1, top)
     return Header(rows, _unique_names(names), reason)
 
 
+def _upper_header(above: list[str], names: list[str], known: set[str]) -> bool:
+    """Whether the row above the header is its upper half (group headers such as 坐标)."""
+    if len({cell for cell in above if cell}) < 2 or any(_looks_numeric(cell) for cell in above):
+        return False
+    return bool(_fields_in(above, known)) or not all(names)
+
+
 def _unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     unique = []
-    for position, name in enumerate(names):
-        name = name or f"Unnamed: {position}"
+    for position, given in enumerate(names):
+        name = given or f"Unnamed: {position}"
         count = seen.get(name, 0)
         seen[name] = count + 1
         unique.append(name if count == 0 else f"{name}.{count}")
@@ -443,7 +451,7 @@ def _is_note(cells: list[str]) -> bool:
     return any(key.startswith(prefix) for prefix in NOTE_PREFIXES)
 
 
-def classify_rows(table: pd.DataFrame, located: np.ndarray) -> np.ndarray:
+def classify_rows(table: pd.DataFrame, located: np.ndarray, *, blank: np.ndarray) -> np.ndarray:
     """The reason each row is not data (``""`` for a data row): blank, total or note.
 
     A total (合计, 总计, 小计 in a cell) or a note (注, 备注, 说明 first) is only one on a row
@@ -456,6 +464,8 @@ def classify_rows(table: pd.DataFrame, located: np.ndarray) -> np.ndarray:
         The data rows as texts.
     located
         Whether each row has readable coordinates.
+    blank
+        Whether each row was blank as read (before merged cells were filled).
     """
     reasons = np.full(len(table), "", dtype=object)
     if len(table) == 0:
@@ -463,7 +473,7 @@ def classify_rows(table: pd.DataFrame, located: np.ndarray) -> np.ndarray:
     rows = table.to_numpy(dtype=object).tolist()
     in_note = False
     for position, cells in enumerate(rows):
-        if not any(cells):
+        if blank[position] or not any(cells):
             reasons[position] = "blank"
             continue
         if located[position]:
