@@ -786,7 +786,7 @@ def _skip_non_data(work: _Work, blank: np.ndarray) -> tuple[SkippedRow, ...]:
         SkippedRow(
             int(work.rows.labels[position]),
             str(reasons[position]),
-            first_text(list(cells[position])),
+            "" if reasons[position] == "blank" else first_text(list(cells[position])),
         )
         for position in np.flatnonzero((reasons != "") & (reasons != "trailing"))
     )
