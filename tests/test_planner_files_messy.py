@@ -71,6 +71,24 @@ def _typed_weight(k: int, weight: str) -> object:
     )[k % 6]
 
 
+def _stations(clean: pd.DataFrame) -> pd.DataFrame:
+    """Existing stations: three at communities, two known by their address only."""
+    return pd.DataFrame(
+        {
+            "站点名称": [
+                "外滩就业服务站",
+                "豫园就业服务站",
+                "南京东路就业服务站",
+                "老西门站",
+                "董家渡站",
+            ],
+            "地址": ["中山东一路1号", "", "南京东路100号", "中华路1号", "董家渡路2号"],
+            "经度": [clean["经度"][5], clean["经度"][100], clean["经度"][50], "", "待核实"],
+            "纬度": [clean["纬度"][5], clean["纬度"][100], clean["纬度"][50], "", ""],
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, clean: pd.DataFrame) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("messy")
@@ -113,13 +131,10 @@ def files(tmp_path_factory: pytest.TempPathFactory, clean: pd.DataFrame) -> dict
         row += 1
         if k == len(clean) - 1 or clean["街镇"].iloc[k + 1] != item.街镇:
             sheet.merge_cells(f"G{town_start[item.街镇]}:G{row - 1}")
-    pasted = clean.iloc[10]
-    sheet.cell(row, 1, 999)
-    sheet.cell(row, 2, pasted["社区名称"])
-    sheet.cell(row, 3, pasted["地址"])
-    sheet.cell(row, 4, float(pasted["经度"]))
-    sheet.cell(row, 5, float(pasted["纬度"]))
-    sheet.cell(row, 6, int(pasted["常住人口"]))
+    pasted = clean.iloc[10]  # pasted again under a new 序号
+    values = (999, pasted["社区名称"], pasted["地址"], float(pasted["经度"]), float(pasted["纬度"]))
+    for column, value in enumerate((*values, int(pasted["常住人口"])), start=1):
+        sheet.cell(row, column, value)
     sheet.cell(row + 1, 1, "合计")
     sheet.cell(row + 1, 6, "=SUM(F5:F200)")
     sheet.cell(row + 2, 1, "注：1. 常住人口为2023年末数；")
@@ -128,22 +143,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, clean: pd.DataFrame) -> dict
     messy_path = folder / "点位清单.xlsx"
     workbook.save(messy_path)
 
-    stations = pd.DataFrame(
-        {
-            "站点名称": [
-                "外滩就业服务站",
-                "豫园就业服务站",
-                "南京东路就业服务站",
-                "老西门站",
-                "董家渡站",
-            ],
-            "地址": ["中山东一路1号", "", "南京东路100号", "中华路1号", "董家渡路2号"],
-            "经度": [clean["经度"][5], clean["经度"][100], clean["经度"][50], "", "待核实"],
-            "纬度": [clean["纬度"][5], clean["纬度"][100], clean["纬度"][50], "", ""],
-        }
-    )
     stations_path = folder / "现有站点.xlsx"
-    stations.to_excel(stations_path, index=False)
+    _stations(clean).to_excel(stations_path, index=False)
     return {"clean": clean_path, "messy": messy_path, "stations": stations_path, "folder": folder}
 
 
