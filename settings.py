@@ -107,5 +107,5 @@ max_cell_chars: int = 32_767
 max_line_chars: int = 1_000_000
 """Longest line of a CSV file, in bytes."""
 
-max_part_mb: float = 1_000.0
+max_part_mb: float = 200.0
 """Largest part of an ``.xlsx`` workbook once decompressed (a sheet's XML, the shared strings)."""

@@ -83,10 +83,14 @@ def over(source: str, what: str, found: str, name: str, bound: float) -> TooLarg
         The bound's value.
     """
     msg = (
-        f"{source}: {what}: {found}, over the bound of {bound:,g}; a planner's file is far "
-        f"smaller: if this one is right, raise the bound with {{param}}{bound * 10:g}"
+        f"{source}: {what}: {found}, over the bound of {_number(bound)}; a planner's file is "
+        f"far smaller: if this one is right, raise the bound with {{param}}{bound * 10:.0f}"
     )
     return TooLargeError(msg, param=name)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
 
 
 def check_file_size(path: Path, limits: ReaderLimits) -> int:
@@ -99,16 +103,32 @@ def check_file_size(path: Path, limits: ReaderLimits) -> int:
     return size
 
 
-def check_csv_bytes(raw: bytes, limits: ReaderLimits, *, source: str) -> None:
-    """Check a CSV file's lines (count and length) before it is decoded and split."""
-    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-    if lines > limits.max_rows:
-        raise over(source, "rows", f"{lines:,} lines", "max_rows", limits.max_rows)
-    longest = re.search(rb"[^\n]{%d}" % (limits.max_line_chars + 1), raw)
-    if longest is not None:
-        line = raw.count(b"\n", 0, longest.start()) + 1
-        found = f"line {line:,} is longer than that"
-        raise over(source, "line length (bytes)", found, "max_line_chars", limits.max_line_chars)
+def check_csv_file(path: Path, limits: ReaderLimits) -> None:
+    """Check a CSV file's size, lines and line lengths as a stream, before it is read whole."""
+    source = path.name
+    check_file_size(path, limits)
+    bound = limits.max_line_chars
+    too_long = re.compile(rb"[^\n]{%d}" % (bound + 1))
+    lines = 0
+    partial = 0  # bytes of the line still open at the end of the previous block
+    with path.open("rb") as stream:
+        while block := stream.read(_CHUNK):
+            first = block.find(b"\n")
+            if partial + (len(block) if first < 0 else first) > bound:
+                line = lines + 1
+            elif match := too_long.search(block):
+                line = lines + block.count(b"\n", 0, match.start()) + 1
+            else:
+                line = 0
+            if line:
+                found = f"line {line:,} is longer than that"
+                raise over(source, "line length (bytes)", found, "max_line_chars", bound)
+            newlines = block.count(b"\n")
+            lines += newlines
+            partial = partial + len(block) if newlines == 0 else len(block) - block.rfind(b"\n") - 1
+            if lines > limits.max_rows:
+                found = f"more than {lines:,} lines"
+                raise over(source, "rows", found, "max_rows", limits.max_rows)
 
 
 def check_cells(

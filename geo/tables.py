@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from quarterhour.geo.errors import InputError
-from quarterhour.geo.limits import check_cells, check_csv_bytes, check_file_size, check_workbook
+from quarterhour.geo.limits import check_cells, check_csv_file, check_workbook
 from quarterhour.geo.numbers import normalised
 
 if TYPE_CHECKING:
@@ -250,9 +250,8 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
 def csv_grid(path: Path, limits: ReaderLimits, *, role: str) -> Grid:
     """Read a CSV file as a grid of texts, after checking its size, lines and cells."""
     source = path.name
-    check_file_size(path, limits)
+    check_csv_file(path, limits)
     raw = path.read_bytes()
-    check_csv_bytes(raw, limits, source=source)
     text, encoding, misfits = decode_text(raw, source=source, role=role)
     del raw
     if not text.strip():
