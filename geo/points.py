@@ -95,7 +95,7 @@ class _RowNames:
     labels: np.ndarray
 
     def numbers(self, positions: np.ndarray) -> list[str]:
-        return [str(int(self.labels[position])) for position in positions]
+        return self.labels[np.asarray(positions, dtype=np.intp)].astype(str).tolist()
 
     def describe(self, positions: np.ndarray) -> str:
         plural = "s" if len(positions) > 1 else ""
@@ -740,6 +740,9 @@ def _pair_order(first: np.ndarray, second: np.ndarray) -> str:
 
 
 def _texts(column: pd.Series) -> pd.Series:
+    # A sheet's or CSV file's cells are stripped text already; a frame's may be numbers.
+    if pd.api.types.infer_dtype(column, skipna=False) == "string":
+        return column
     return column.map(_as_text)
 
 
@@ -826,10 +829,10 @@ def _ids_and_names(work: _Work, chosen: dict[str, str]) -> tuple[np.ndarray, np.
     if id_column is None:
         ids = np.asarray(work.rows.numbers(np.arange(len(work.table))), dtype=object)
     else:
-        ids = work.table[id_column].map(_as_text).to_numpy(dtype=object)
+        ids = _texts(work.table[id_column]).to_numpy(dtype=object)
     if name_column is None:
         return ids, ids.copy()
-    names = work.table[name_column].map(_as_text).to_numpy(dtype=object)
+    names = _texts(work.table[name_column]).to_numpy(dtype=object)
     return ids, np.where(names == "", ids, names)
 
 

@@ -292,7 +292,10 @@ def sheet_grid(workbook: object, name: str, limits: ReaderLimits, *, source: str
     except Exception as error:  # calamine raises its own types for broken sheets
         msg = f"{source}: sheet {name!r} cannot be read ({error})"
         raise InputError(msg) from error
-    rows = [[cell_text(value) for value in row] for row in values]
+    rows = [
+        [value.strip() if type(value) is str else cell_text(value) for value in row]
+        for row in values
+    ]
     check_cells(rows, limits, source=source)
     return Grid(_padded(rows), sheet=name, merged=merged)
 
@@ -313,8 +316,8 @@ def cell_text(value: object) -> str:
 
 
 def _padded(rows: list[list[str]]) -> list[list[str]]:
-    width = max((len(row) for row in rows), default=0)
-    return [[str(cell).strip() for cell in row] + [""] * (width - len(row)) for row in rows]
+    width = max(map(len, rows), default=0)
+    return [[cell.strip() for cell in row] + [""] * (width - len(row)) for row in rows]
 
 
 def fill_merged(grid: Grid, *, rows: range, skip_columns: tuple[int, ...] = ()) -> int:

@@ -115,7 +115,10 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
             inside = communities_in_network_area(network, communities)
             communities, selection = inside.points, inside.counts
     if config.stations is not None:
-        stations = read_points(config.stations, crs=config.stations_crs, role="stations")
+        # As plan reads them: a station known by its address only is kept aside, not an error.
+        stations = read_points(
+            config.stations, crs=config.stations_crs, role="stations", allow_unlocated=True
+        )
     return AppState(
         config=config,
         network=network,
