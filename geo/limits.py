@@ -118,20 +118,24 @@ def longest_run(block: bytes, stop: bytes, *, open_run: int = 0) -> tuple[int, i
     return int(lengths[longest]), int(starts[longest]), int(lengths[-1])
 
 
-def check_file_size(path: Path, limits: ReaderLimits) -> int:
+def check_file_size(path: Path, limits: ReaderLimits, *, source: str | None = None) -> int:
     """Return the file's size in bytes, or raise if it is over ``max_file_mb``."""
     size = path.stat().st_size
     if size > limits.max_file_mb * MB:
         raise over(
-            path.name, "file size", f"{size / MB:,.1f} MB", "max_file_mb", limits.max_file_mb
+            source or path.name,
+            "file size",
+            f"{size / MB:,.1f} MB",
+            "max_file_mb",
+            limits.max_file_mb,
         )
     return size
 
 
-def check_csv_file(path: Path, limits: ReaderLimits) -> None:
+def check_csv_file(path: Path, limits: ReaderLimits, *, source: str | None = None) -> None:
     """Check a CSV file's size, lines and line lengths as a stream, before it is read whole."""
-    source = path.name
-    check_file_size(path, limits)
+    source = source or path.name
+    check_file_size(path, limits, source=source)
     bound = limits.max_line_chars
     lines = 0
     open_run = 0  # bytes of the line still open at the end of the previous block
@@ -292,7 +296,7 @@ def _check_extent(extent: _SheetExtent, limits: ReaderLimits, *, source: str, pa
         raise over(source, where, found, "max_cells", limits.max_cells)
 
 
-def check_workbook(path: Path, limits: ReaderLimits) -> None:
+def check_workbook(path: Path, limits: ReaderLimits, *, source: str | None = None) -> None:
     """Check an ``.xlsx`` workbook before a parser opens it.
 
     Every member of the zip is decompressed as a stream (never held whole): its real size is
@@ -306,6 +310,8 @@ def check_workbook(path: Path, limits: ReaderLimits) -> None:
         The workbook.
     limits
         The bounds (resolved).
+    source
+        The file's name in messages (default: the path's; an upload's own name).
 
     Raises
     ------
@@ -314,8 +320,8 @@ def check_workbook(path: Path, limits: ReaderLimits) -> None:
     InputError
         If the file is not a zip archive (not a workbook).
     """
-    source = path.name
-    check_file_size(path, limits)
+    source = source or path.name
+    check_file_size(path, limits, source=source)
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()

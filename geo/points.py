@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -46,9 +46,6 @@ from quarterhour.geo.tables import (
     sheet_grid,
     workbook_sheets,
 )
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 log = logging.getLogger("quarterhour")
 
@@ -331,6 +328,7 @@ def read_points(
     dedupe: bool = False,
     allow_unlocated: bool = False,
     limits: ReaderLimits | None = None,
+    name: str | None = None,
 ) -> PointSet:
     """Read a point set from a CSV, Excel, GeoJSON or GeoPackage file.
 
@@ -369,6 +367,9 @@ def read_points(
         their address only) instead of stopping.
     limits
         Bounds of the reader (default: :mod:`quarterhour.settings`' ``max_*``).
+    name
+        The file's own name, for messages and its format (an upload stored under another
+        name): ``source`` and the suffix come from it.
 
     Returns
     -------
@@ -378,17 +379,17 @@ def read_points(
     crs_name = None if crs is None else check_crs_name(crs)
     bounds = (limits or ReaderLimits()).resolved()
     file_path = require_file(path, what=role)
-    source = file_path.name
-    suffix = file_path.suffix.lower()
+    source = name or file_path.name
+    suffix = Path(source).suffix.lower()
     if sheet is not None and suffix not in EXCEL_SUFFIXES:
         msg = f"{source}: only an Excel workbook has sheets"
         raise InputError(msg)
     options = _TableOptions(role, columns, header_row, dedupe, allow_unlocated)
     if suffix in CSV_SUFFIXES:
-        grid = csv_grid(file_path, bounds, role=role)
+        grid = csv_grid(file_path, bounds, role=role, source=source)
         return _points_from_grid(grid, crs_name=crs_name, source=source, options=options)
     if suffix in EXCEL_SUFFIXES:
-        grid, reason = _excel_grid(file_path, bounds, sheet=sheet, options=options)
+        grid, reason = _excel_grid(file_path, bounds, sheet=sheet, options=options, source=source)
         return _points_from_grid(
             grid, crs_name=crs_name, source=source, options=options, sheet_reason=reason
         )
@@ -396,8 +397,8 @@ def read_points(
         if header_row is not None:
             msg = f"{source}: only a table (CSV or Excel) has a header row"
             raise InputError(msg)
-        check_file_size(file_path, bounds)
-        frame = _read_geo_frame(file_path, role=role)
+        check_file_size(file_path, bounds, source=source)
+        frame = _read_geo_frame(file_path, role=role, source=source)
         table, crs_name = _geo_frame_table(frame, crs=crs_name, source=source, role=role)
         return _points_from_table(
             table,
@@ -488,14 +489,14 @@ def as_point_set(
     raise InputError(msg, param=role)
 
 
-def _read_geo_frame(path: Path, *, role: str) -> gpd.GeoDataFrame:
+def _read_geo_frame(path: Path, *, role: str, source: str) -> gpd.GeoDataFrame:
     try:
         frame = gpd.read_file(path)
     except Exception as error:  # pyogrio raises several types for unreadable files
-        msg = f"{path.name}: cannot read {role} ({error})"
+        msg = f"{source}: cannot read {role} ({error})"
         raise InputError(msg) from error
     if len(frame) == 0:
-        msg = f"{path.name}: {role} file has no features"
+        msg = f"{source}: {role} file has no features"
         raise InputError(msg)
     return frame
 
@@ -556,20 +557,20 @@ def _has_coordinates(names: list[str], options: _TableOptions) -> bool:
 
 
 def _excel_grid(
-    path: Path, limits: ReaderLimits, *, sheet: str | None, options: _TableOptions
+    path: Path, limits: ReaderLimits, *, sheet: str | None, options: _TableOptions, source: str
 ) -> tuple[Grid, str]:
     """The sheet to read (given, or the first whose header has coordinates) and why that one."""
-    workbook = workbook_sheets(path, limits)
+    workbook = workbook_sheets(path, limits, source=source)
     try:
         names = [str(name) for name in workbook.sheet_names]
         if sheet is not None:
             if sheet not in names:
-                msg = f"{path.name}: no sheet {sheet!r}; the sheets are {', '.join(names)}"
+                msg = f"{source}: no sheet {sheet!r}; the sheets are {', '.join(names)}"
                 raise InputError(msg)
-            return sheet_grid(workbook, sheet, limits, source=path.name), "given"
+            return sheet_grid(workbook, sheet, limits, source=source), "given"
         first = None
         for position, name in enumerate(names):
-            grid = sheet_grid(workbook, name, limits, source=path.name)
+            grid = sheet_grid(workbook, name, limits, source=source)
             first = first or grid
             top = _header_area(grid, options.header_row)
             if _has_coordinates(find_header(top, given=None, named=options.named).names, options):
@@ -890,7 +891,16 @@ def _points_from_table(
             ", ".join(f"row {item.row} (= row {item.first_row})" for item in duplicates[:20]),
         )
     if chosen.get("id") is not None:
-        _check_ids(ids, id_column=chosen["id"], source=source, numbering=work.rows)
+        try:
+            _check_ids(ids, id_column=chosen["id"], source=source, numbering=work.rows)
+        except InputError as error:
+            if not duplicates or options.dedupe:
+                raise
+            msg = (
+                f"{error.message} (rows repeating an earlier row's name and coordinates: "
+                "--dedupe, or dedupe=True, drops the later copies)"
+            )
+            raise InputError(msg) from error
     lon, lat = work.coordinates.lon.values, work.coordinates.lat.values
     if crs_name is None:
         crs_name = _unstated_crs(lon, lat, source=source) if len(lon) else "wgs84"

@@ -247,10 +247,10 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
     return "\n".join(texts), "utf-8", tuple(misfits)
 
 
-def csv_grid(path: Path, limits: ReaderLimits, *, role: str) -> Grid:
+def csv_grid(path: Path, limits: ReaderLimits, *, role: str, source: str | None = None) -> Grid:
     """Read a CSV file as a grid of texts, after checking its size, lines and cells."""
-    source = path.name
-    check_csv_file(path, limits)
+    source = source or path.name
+    check_csv_file(path, limits, source=source)
     raw = path.read_bytes()
     text, encoding, misfits = decode_text(raw, source=source, role=role)
     del raw
@@ -271,15 +271,16 @@ def csv_grid(path: Path, limits: ReaderLimits, *, role: str) -> Grid:
     return Grid(_padded(rows), encoding=encoding, other_encoding_rows=misfits)
 
 
-def workbook_sheets(path: Path, limits: ReaderLimits) -> object:
+def workbook_sheets(path: Path, limits: ReaderLimits, *, source: str | None = None) -> object:
     """Open a checked ``.xlsx`` workbook with calamine; the caller closes it."""
     from python_calamine import CalamineWorkbook
 
-    check_workbook(path, limits)
+    source = source or path.name
+    check_workbook(path, limits, source=source)
     try:
         return CalamineWorkbook.from_path(str(path))
     except Exception as error:  # calamine raises its own types for broken files
-        msg = f"{path.name}: not a readable Excel workbook ({error})"
+        msg = f"{source}: not a readable Excel workbook ({error})"
         raise InputError(msg) from error
 
 

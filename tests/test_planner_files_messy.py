@@ -379,3 +379,41 @@ def test_stations_without_coordinates_never_stop_a_plan(
     (warning,) = [line for line in summary["warnings"] if "no_coordinates" in line]
     assert "老西门站 (中华路1号)" in warning and "董家渡站 (董家渡路2号)" in warning
     assert "coordinate picker" in warning and "GCJ-02" in warning
+
+
+def test_an_upload_stored_under_another_name_reads_the_same(
+    files: dict[str, Path], messy, tmp_path: Path
+) -> None:
+    stored = tmp_path / "upload-3f2a.bin"
+    stored.write_bytes(files["messy"].read_bytes())
+    upload = read_points(stored, crs="gcj02", role="communities", name="点位清单.xlsx")
+    assert upload.source == "点位清单.xlsx" and upload.reading.to_dict() == messy.reading.to_dict()
+    np.testing.assert_array_equal(upload.weight, messy.weight)
+
+
+def test_serve_takes_plans_crs_options_and_warns_at_start_up(files: dict[str, Path]) -> None:
+    from quarterhour.api.cli.main import build_parser
+    from quarterhour.api.http.settings import ServerConfig
+    from quarterhour.api.http.state import load_state
+    from quarterhour.siting.points import station_warnings
+
+    args = build_parser().parse_args(
+        ["serve", "--crs", "gcj02", "--existing", str(files["stations"]), "--existing-crs", "gcj02"]
+    )
+    assert (args.crs, args.stations, args.stations_crs) == ("gcj02", files["stations"], "gcj02")
+    config = ServerConfig(
+        network_path=settings.default_osm_path(), stations=files["stations"], stations_crs="gcj02"
+    )
+    state = load_state(config)
+    plan_read = read_points(files["stations"], crs="gcj02", allow_unlocated=True)
+    assert state.stations.ids.tolist() == plan_read.ids.tolist()  # the ids plan gives them
+    (warning,) = station_warnings(state.network, state.stations)
+    assert "老西门站 (中华路1号)" in warning and "no_coordinates" in warning
+
+
+def test_a_row_pasted_with_its_id_names_dedupe(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("序号,名称,经度,纬度\n1,甲,121.47,31.23\n1,甲,121.47,31.23\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"rows 2, 3: duplicate '序号' values '1' .*--dedupe"):
+        read_points(path, crs="gcj02")
+    assert len(read_points(path, crs="gcj02", dedupe=True)) == 1
