@@ -620,7 +620,9 @@ def _points_from_grid(
     weight = chosen.get("weight")
     skip = (header.names.index(weight),) if weight is not None else ()
     # A blank row inside a merged 街镇 stays blank: its filled cells are not its own.
-    blank = np.asarray([not any(row) for row in grid.cells[header.data_start :]], dtype=bool)
+    blank = np.asarray(
+        [not "".join(row).strip() for row in grid.cells[header.data_start :]], dtype=bool
+    )
     filled = fill_merged(grid, rows=range(header.data_start, len(grid.cells)), skip_columns=skip)
     table = pd.DataFrame(grid.cells[header.data_start :], columns=header.names, dtype=object)
     reading = Reading(
@@ -785,12 +787,11 @@ def _require_coordinates(
 def _skip_non_data(work: _Work, blank: np.ndarray) -> tuple[SkippedRow, ...]:
     """Drop blank rows, totals and notes (and trailing blank rows); return what was skipped."""
     reasons = classify_rows(work.table, work.coordinates.located, blank=blank)
-    cells = work.table.to_numpy(dtype=object)
     skipped = tuple(
         SkippedRow(
             int(work.rows.labels[position]),
             str(reasons[position]),
-            "" if reasons[position] == "blank" else first_text(list(cells[position])),
+            "" if reasons[position] == "blank" else first_text(work.table.iloc[position].tolist()),
         )
         for position in np.flatnonzero((reasons != "") & (reasons != "trailing"))
     )
@@ -830,10 +831,10 @@ def _ids_and_names(work: _Work, chosen: dict[str, str]) -> tuple[np.ndarray, np.
     if id_column is None:
         ids = np.asarray(work.rows.numbers(np.arange(len(work.table))), dtype=object)
     else:
-        ids = _texts(work.table[id_column]).to_numpy(dtype=object)
+        ids = _texts(work.table[id_column]).str.strip().to_numpy(dtype=object)
     if name_column is None:
         return ids, ids.copy()
-    names = _texts(work.table[name_column]).to_numpy(dtype=object)
+    names = _texts(work.table[name_column]).str.strip().to_numpy(dtype=object)
     return ids, np.where(names == "", ids, names)
 
 

@@ -268,7 +268,8 @@ def csv_grid(path: Path, limits: ReaderLimits, *, role: str, source: str | None 
         csv.field_size_limit(previous)
     del text
     check_cells(rows, limits, source=source)
-    return Grid(_padded(rows), encoding=encoding, other_encoding_rows=misfits)
+    # Cells as written (as pandas reads them): the columns read as fields are stripped there.
+    return Grid(_padded(rows, strip=False), encoding=encoding, other_encoding_rows=misfits)
 
 
 def workbook_sheets(path: Path, limits: ReaderLimits, *, source: str | None = None) -> object:
@@ -316,9 +317,14 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _padded(rows: list[list[str]]) -> list[list[str]]:
+def _padded(rows: list[list[str]], *, strip: bool = True) -> list[list[str]]:
     width = max(map(len, rows), default=0)
-    return [[cell.strip() for cell in row] + [""] * (width - len(row)) for row in rows]
+    if strip:
+        rows = [[cell.strip() for cell in row] for row in rows]
+    for row in rows:
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+    return rows
 
 
 def fill_merged(grid: Grid, *, rows: range, skip_columns: tuple[int, ...] = ()) -> int:
@@ -353,7 +359,8 @@ def fill_merged(grid: Grid, *, rows: range, skip_columns: tuple[int, ...] = ()) 
 
 def _fields_in(row: list[str], named: set[str]) -> set[str]:
     found = set()
-    for cell in row:
+    for raw in row:
+        cell = raw.strip()
         if not cell:
             continue
         if cell in named:
@@ -406,9 +413,9 @@ def find_header(grid: Grid, *, given: int | None = None, named: tuple[str, ...] 
             top = scores.index(best)
             reason = "the first row with the known headers"
     rows = (top,)
-    names = list(cells[top]) if cells else []
-    below = cells[top + 1] if top + 1 < len(cells) else []
-    above = cells[top - 1] if top >= 1 else []
+    names = [cell.strip() for cell in cells[top]] if cells else []
+    below = [cell.strip() for cell in cells[top + 1]] if top + 1 < len(cells) else []
+    above = [cell.strip() for cell in cells[top - 1]] if top >= 1 else []
     if below and _fields_in(below, known) and not any(_looks_numeric(cell) for cell in below):
         # 坐标 over 经度 / 纬度: the lower row names the columns it has, the upper the rest.
         names = [lower or upper for upper, lower in zip(names, below, strict=True)]
@@ -449,8 +456,8 @@ def _is_total(cells: list[str]) -> bool:
 
 
 def _is_note(cells: list[str]) -> bool:
-    first = next((cell for cell in cells if cell), "")
-    key = normalised(first).lower()
+    first = next((cell for cell in cells if str(cell).strip()), "")
+    key = normalised(str(first)).lower()
     return any(key.startswith(prefix) for prefix in NOTE_PREFIXES)
 
 
@@ -473,14 +480,16 @@ def classify_rows(table: pd.DataFrame, located: np.ndarray, *, blank: np.ndarray
     reasons = np.full(len(table), "", dtype=object)
     if len(table) == 0:
         return reasons
-    rows = table.to_numpy(dtype=object).tolist()
+    # Only rows without coordinates can be anything but data: look at those alone.
+    candidates = np.flatnonzero(~located | blank)
+    values = table.iloc[candidates].to_numpy(dtype=object).tolist() if len(candidates) else []
     in_note = False
-    for position, cells in enumerate(rows):
-        if blank[position] or not any(cells):
+    previous = -2
+    for position, cells in zip(candidates, values, strict=True):
+        in_note = in_note and position == previous + 1  # a data row ends a note
+        previous = position
+        if blank[position] or not any(str(cell).strip() for cell in cells):
             reasons[position] = "blank"
-            continue
-        if located[position]:
-            in_note = False
             continue
         if _is_note(cells) or in_note:
             reasons[position], in_note = "note", True
@@ -494,5 +503,5 @@ def classify_rows(table: pd.DataFrame, located: np.ndarray, *, blank: np.ndarray
 
 def first_text(cells: list[str], *, limit: int = 40) -> str:
     """The first filled cell of a row, cut to ``limit`` characters, for messages."""
-    text = next((cell for cell in cells if cell), "")
+    text = next((str(cell).strip() for cell in cells if str(cell).strip()), "")
     return text if len(text) <= limit else text[: limit - 1] + "…"
