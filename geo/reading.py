@@ -28,6 +28,13 @@ MISSING_WEIGHT_RULE = (
 """How a plan treats a community whose weight cell says nothing (blank, -, 待核实)."""
 
 
+PICKER_ADVICE = (
+    "look each address up in AMap's coordinate picker (https://lbs.amap.com/tools/picker, "
+    "GCJ-02) and add its 经度/纬度"
+)
+"""What to do about a station known by its address only."""
+
+
 @dataclass(frozen=True)
 class SkippedRow:
     """A row of the table that is not a point: its row number, why, and its first text."""
@@ -165,8 +172,7 @@ class Reading:
                 f"{where}: {len(self.unlocated):,} {self.role} have no coordinates and cover "
                 f"nothing (kept with status no_coordinates): {named}"
                 + (f" and {more} more" if more > 0 else "")
-                + "; look each address up in AMap's coordinate picker "
-                "(https://lbs.amap.com/tools/picker, GCJ-02) and add 经度/纬度"
+                + f"; {PICKER_ADVICE}"
             )
         return lines
 

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import shapely
 
 from quarterhour.geo.districts import district_at, district_of_code
+from quarterhour.geo.reading import PICKER_ADVICE
 from quarterhour.routing.network import EXTRACT_HINT
 from quarterhour.routing.walktimes import with_sorted_indices
 from quarterhour.siting.inputs import list_some
@@ -147,11 +148,6 @@ INACTIVE_WHY: dict[str, str] = {
     "no_coordinates": "have no coordinates (an address only)",
 }
 """Why an existing station covers nothing, by its status."""
-
-PICKER_ADVICE = (
-    "look each address up in AMap's coordinate picker (https://lbs.amap.com/tools/picker, "
-    "GCJ-02: state --existing-crs gcj02) and add its 经度/纬度"
-)
 
 
 def inactive_station_warnings(sites: SiteTable) -> list[str]:
