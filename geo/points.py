@@ -923,7 +923,9 @@ def _points_from_table(
     )
     if line := reading.describe():
         log.info("%s", line)
-    for warning in reading.warnings():
+    # Rows set aside without coordinates are the caller's to report (a plan lists those
+    # stations with the others that cover nothing).
+    for warning in reading.warnings(unlocated=False):
         log.warning("%s", warning)
     wgs_lon, wgs_lat = convert(lon, lat, src=crs_name, dst="wgs84")
     return PointSet(

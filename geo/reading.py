@@ -162,19 +162,25 @@ class Reading:
             )
         if len(self.duplicates) > MAX_NAMED:
             lines.append(f"{where}: and {len(self.duplicates) - MAX_NAMED} more repeated rows")
-        if unlocated and self.unlocated:
-            named = "; ".join(
-                f"{item.name or item.id} ({item.address or 'no address'}, row {item.row})"
-                for item in self.unlocated[:MAX_NAMED]
-            )
-            more = len(self.unlocated) - MAX_NAMED
-            lines.append(
-                f"{where}: {len(self.unlocated):,} {self.role} have no coordinates and cover "
-                f"nothing (kept with status no_coordinates): {named}"
-                + (f" and {more} more" if more > 0 else "")
-                + f"; {PICKER_ADVICE}"
-            )
+        if unlocated:
+            lines.extend(self.unlocated_warnings())
         return lines
+
+    def unlocated_warnings(self) -> list[str]:
+        """The line naming the rows set aside without coordinates, by name and address."""
+        if not self.unlocated:
+            return []
+        named = "; ".join(
+            f"{item.name or item.id} ({item.address or 'no address'}, row {item.row})"
+            for item in self.unlocated[:MAX_NAMED]
+        )
+        more = len(self.unlocated) - MAX_NAMED
+        return [
+            f"{self.source}: {len(self.unlocated):,} {self.role} have no coordinates and cover "
+            f"nothing (kept with status no_coordinates): {named}"
+            + (f" and {more} more" if more > 0 else "")
+            + f"; {PICKER_ADVICE}"
+        ]
 
     def to_dict(self) -> dict[str, object]:
         """The reading as JSON-ready values, with ``skipped_counts`` and the warnings."""
@@ -198,6 +204,9 @@ class Reading:
         for reason, count in counts.items():
             rows = tuple(row.row for row in self.skipped if row.reason == reason)
             parts.append(f"skipped {count:,} {SKIP_REASONS[reason]}: {_rows(rows)}")
+        if self.unlocated:
+            rows = tuple(item.row for item in self.unlocated)
+            parts.append(f"set aside {len(rows):,} without coordinates: {_rows(rows)}")
         parts.extend(self.notes)
         return f"{self.source}: " + "; ".join(parts) if parts else ""
 

@@ -238,12 +238,6 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
         listed = ", ".join(str(number) for number in unreadable[:5])
         msg = f"{source}: {role} file is UTF-8 but line(s) {listed} are neither UTF-8 nor GBK text"
         raise InputError(msg)
-    log.warning(
-        "%s: a UTF-8 file with %s line(s) in GBK/GB18030 (%s): read them as GB18030",
-        source,
-        len(misfits),
-        ", ".join(str(number) for number in misfits[:20]),
-    )
     return "\n".join(texts), "utf-8", tuple(misfits)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,35 @@ from quarterhour.routing.walktimes import with_sorted_indices
 from quarterhour.siting.inputs import list_some
 from quarterhour.siting.tables import SiteTable
 
+log = logging.getLogger("quarterhour")
+
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
     from quarterhour.geo.reading import Unlocated
     from quarterhour.routing.graph import WalkNetwork
+
+
+def with_station_ids(stations: PointSet) -> PointSet:
+    """Existing stations under the ids every output gives them: their id column, else ``existing-<row>``.
+
+    Row numbers are no ids: they would clash with the communities' own row numbers. ``plan``,
+    ``coverage`` and every route of ``serve`` use these ids, stations without coordinates too.
+
+    Parameters
+    ----------
+    stations
+        Existing stations as read.
+    """
+    if "id" in stations.columns or (len(stations) == 0 and stations.reading is None):
+        return stations
+    renamed = stations.with_ids([f"existing-{row}" for row in stations.ids])
+    if stations.reading is not None and stations.reading.unlocated:
+        unlocated = tuple(
+            replace(item, id=f"existing-{item.row}") for item in stations.reading.unlocated
+        )
+        renamed = replace(renamed, reading=replace(stations.reading, unlocated=unlocated))
+    log.info("%s has no id column: its stations are existing-<row>", stations.source)
+    return renamed
 
 
 def areas_of(points: PointSet) -> tuple[np.ndarray, np.ndarray]:

@@ -367,7 +367,8 @@ def test_stations_without_coordinates_never_stop_a_plan(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
     summary = _plan(tmp_path / "plan", files["clean"], "--existing", str(files["stations"]))
-    assert summary["existing_inactive"]["no_coordinates"] == ["5", "6"]  # their rows
+    # no id column: existing-<row>, those without coordinates too
+    assert summary["existing_inactive"]["no_coordinates"] == ["existing-5", "existing-6"]
     collection = json.loads((tmp_path / "plan" / "stations.geojson").read_text(encoding="utf-8"))
     unlocated = {
         feature["properties"]["name"]: feature
@@ -391,7 +392,9 @@ def test_an_upload_stored_under_another_name_reads_the_same(
     np.testing.assert_array_equal(upload.weight, messy.weight)
 
 
-def test_serve_takes_plans_crs_options_and_warns_at_start_up(files: dict[str, Path]) -> None:
+def test_serve_takes_plans_crs_options_and_warns_at_start_up(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
     from quarterhour.api.cli.main import build_parser
     from quarterhour.api.http.settings import ServerConfig
     from quarterhour.api.http.state import load_state
@@ -405,8 +408,15 @@ def test_serve_takes_plans_crs_options_and_warns_at_start_up(files: dict[str, Pa
         network_path=settings.default_osm_path(), stations=files["stations"], stations_crs="gcj02"
     )
     state = load_state(config)
-    plan_read = read_points(files["stations"], crs="gcj02", allow_unlocated=True)
-    assert state.stations.ids.tolist() == plan_read.ids.tolist()  # the ids plan gives them
+    _plan(tmp_path / "plan", files["clean"], "--existing", str(files["stations"]))
+    collection = json.loads((tmp_path / "plan" / "stations.geojson").read_text(encoding="utf-8"))
+    plan_ids = [
+        feature["properties"]["station_id"]
+        for feature in collection["features"]
+        if feature["properties"]["kind"] == "existing"
+    ]
+    served = [*state.stations.ids, *(item.id for item in state.stations.reading.unlocated)]
+    assert served == plan_ids == [f"existing-{row}" for row in range(2, 7)]
     (warning,) = station_warnings(state.network, state.stations)
     assert "老西门站 (中华路1号)" in warning and "no_coordinates" in warning
 
@@ -417,3 +427,20 @@ def test_a_row_pasted_with_its_id_names_dedupe(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"rows 2, 3: duplicate '序号' values '1' .*--dedupe"):
         read_points(path, crs="gcj02")
     assert len(read_points(path, crs="gcj02", dedupe=True)) == 1
+
+
+def test_coverage_names_the_stations_without_coordinates(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "coverage.csv"
+    args = ["coverage", "-q", "--communities", str(files["clean"]), "--crs", "gcj02"]
+    assert main([*args, "--stations", str(files["stations"]), "-o", str(out)]) == 0
+    meta = json.loads(out.with_name("coverage.meta.json").read_text(encoding="utf-8"))
+    (warning,) = [line for line in meta["warnings"] if "no_coordinates" in line]
+    assert "老西门站 (中华路1号)" in warning and "董家渡站 (董家渡路2号)" in warning
+    stations = pd.read_csv(out.with_name("coverage.stations.csv"), dtype=str, keep_default_na=False)
+    assert sorted(stations.loc[stations["status"] == "no_coordinates", "name"]) == [
+        "老西门站",
+        "董家渡站",
+    ]
+    assert [item["row"] for item in meta["reading"]["stations"]["unlocated"]] == [5, 6]
