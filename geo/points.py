@@ -615,7 +615,7 @@ def _points_from_grid(
         )
     except InputError as error:
         msg = f"{source}: {where}: {error.message}"
-        raise InputError(msg, param=error.param) from error
+        raise InputError(msg) from error
     chosen = _chosen_columns(header.names, options.columns, source=source)
     weight = chosen.get("weight")
     skip = (header.names.index(weight),) if weight is not None else ()

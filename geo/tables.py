@@ -394,8 +394,8 @@ def find_header(grid: Grid, *, given: int | None = None, named: tuple[str, ...] 
     known = set(named)
     if given is not None:
         if not 1 <= given <= len(cells):
-            msg = f"no row {given}: the table has {len(cells):,} rows"
-            raise InputError(msg, param="header_row")
+            msg = f"the header row {given} is past the table's {len(cells):,} rows"
+            raise InputError(msg)
         top, reason = given - 1, "given"
     else:
         scores = [_score(_fields_in(row, known)) for row in cells[:HEADER_SCAN_ROWS]]
