@@ -243,8 +243,8 @@ def _scan_tags(chunk: bytes, extent: _SheetExtent) -> None:
 
 def _stream_part(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReaderLimits, *, source: str
-) -> _SheetExtent | None:
-    """Decompress one member as a stream: its real size and, for XML, its text runs and cells."""
+) -> int:
+    """Decompress one member as a stream and return its real size (XML: text runs, cells checked)."""
     name = info.filename
     is_xml = name.endswith((".xml", ".rels"))
     is_sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
@@ -279,7 +279,7 @@ def _stream_part(
     if extent is not None and tail:
         _scan_tags(tail, extent)
         _check_extent(extent, limits, source=source, part=name)
-    return extent
+    return total
 
 
 def _check_extent(extent: _SheetExtent, limits: ReaderLimits, *, source: str, part: str) -> None:
@@ -300,7 +300,8 @@ def check_workbook(path: Path, limits: ReaderLimits, *, source: str | None = Non
     """Check an ``.xlsx`` workbook before a parser opens it.
 
     Every member of the zip is decompressed as a stream (never held whole): its real size is
-    bounded by ``max_part_mb`` whatever its header claims, every XML text run by
+    bounded by ``max_part_mb`` whatever its header claims (all of them together by twice that),
+    every XML text run by
     ``max_cell_chars``, and each sheet's cell positions by ``max_rows``, ``max_columns`` and
     ``max_cells``.
 
@@ -328,9 +329,13 @@ def check_workbook(path: Path, limits: ReaderLimits, *, source: str | None = Non
             if len(members) > 10_000:
                 msg = f"{source}: not a readable Excel workbook ({len(members):,} zip members)"
                 raise InputError(msg)
+            unpacked = 0
             for info in members:
                 if not info.is_dir():
-                    _stream_part(archive, info, limits, source=source)
+                    unpacked += _stream_part(archive, info, limits, source=source)
+                if unpacked > 2 * limits.max_part_mb * MB:  # many parts, each within the bound
+                    found = f"more than {2 * limits.max_part_mb:,g} MB once decompressed"
+                    raise over(source, "all parts", found, "max_part_mb", limits.max_part_mb)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as error:
         if isinstance(error, InputError):
             raise
