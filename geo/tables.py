@@ -284,7 +284,7 @@ def sheet_grid(workbook: object, name: str, limits: ReaderLimits, *, source: str
     try:
         sheet = workbook.get_sheet_by_name(name)
         values = sheet.to_python(skip_empty_area=False)
-        merged = tuple(sheet.merged_cell_ranges or ())
+        merged = tuple(getattr(sheet, "merged_cell_ranges", None) or ())
     except Exception as error:  # calamine raises its own types for broken sheets
         msg = f"{source}: sheet {name!r} cannot be read ({error})"
         raise InputError(msg) from error
