@@ -246,6 +246,7 @@ def _workbook_with(
     return path
 
 
+@pytest.mark.slow
 def test_a_cell_at_xfd1048576_is_refused_before_any_padding(tmp_path: Path) -> None:
     import openpyxl
 
@@ -266,6 +267,7 @@ def test_a_cell_at_xfd1048576_is_refused_before_any_padding(tmp_path: Path) -> N
     assert "--max-cells" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("member", "head", "filler", "tail"),
     [
@@ -297,6 +299,7 @@ def test_a_workbook_part_that_unpacks_to_hundreds_of_megabytes_is_refused(
     assert "more than 200 MB once decompressed" in line and "--max-part-mb" in line
 
 
+@pytest.mark.slow
 def test_a_csv_line_of_gigabytes_is_refused_as_a_stream(tmp_path: Path) -> None:
     path = tmp_path / "line.csv"
     with path.open("wb") as handle:
@@ -307,6 +310,7 @@ def test_a_csv_line_of_gigabytes_is_refused_as_a_stream(tmp_path: Path) -> None:
     assert "line 3 is longer" in line and "--max-line-chars" in line
 
 
+@pytest.mark.slow
 def test_a_csv_of_too_many_rows_is_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     path.write_bytes(b"id,lon,lat\n" + b"a,121.47,31.23\n" * 1_000_001)
