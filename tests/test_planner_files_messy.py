@@ -444,3 +444,29 @@ def test_coverage_names_the_stations_without_coordinates(
         "董家渡站",
     ]
     assert [item["row"] for item in meta["reading"]["stations"]["unlocated"]] == [5, 6]
+
+
+def test_plan_options_name_the_header_row_columns_and_each_files_sheet(
+    files: dict[str, Path], clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    communities = tmp_path / "communities.xlsx"
+    renamed = clean.rename(columns={"经度": "X", "纬度": "Y"})
+    with pd.ExcelWriter(communities) as writer:
+        renamed.to_excel(writer, sheet_name="点位", startrow=4, index=False)  # header on row 5
+    stations = tmp_path / "stations.xlsx"
+    with pd.ExcelWriter(stations) as writer:
+        _stations(clean).to_excel(writer, sheet_name="旧表", index=False)
+        _stations(clean).head(2).to_excel(writer, sheet_name="2024", index=False)
+    extra = ("--header-row", "5", "--lon-col", "X", "--lat-col", "Y", "--existing", str(stations))
+    summary = _plan(tmp_path / "plan", communities, *extra, "--existing-sheet", "2024")
+    inputs = summary["inputs"]
+    assert (inputs["header_row"], inputs["existing_sheet"]) == (5, "2024")
+    assert inputs["reading"]["communities"]["header_rows"] == [5]
+    assert inputs["reading"]["communities"]["columns"]["lon"] == "X"
+    assert summary["n_existing"] == 2
+    assert summary["communities_read"] == len(clean)
+    # the report reads the same files the same way
+    from quarterhour.api.report.inputs import load_plan_inputs
+
+    again = load_plan_inputs(tmp_path / "plan")
+    assert len(again.communities) == len(clean) and len(again.existing) == 2
