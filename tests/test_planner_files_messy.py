@@ -151,7 +151,9 @@ def files(tmp_path_factory: pytest.TempPathFactory, clean: pd.DataFrame) -> dict
 @pytest.fixture(scope="module")
 def independent(files: dict[str, Path]) -> pd.DataFrame:
     """The messy sheet read plainly with pandas (openpyxl), for comparison: rows 5 onwards."""
-    raw = pd.read_excel(files["messy"], sheet_name="点位清单", header=None, dtype=object)
+    raw = pd.read_excel(
+        files["messy"], sheet_name="点位清单", header=None, dtype=object, engine="openpyxl"
+    )
     raw.index = np.arange(1, len(raw) + 1)  # the sheet's row numbers
     return raw.loc[5:]
 
