@@ -36,6 +36,9 @@ APPROXIMATE_SUFFIXES: tuple[str, ...] = ("左右", "余", "多")
 UNIT_SCALES: dict[str, float] = {"万人": 1e4, "万": 1e4, "千人": 1e3, "人": 1.0, "户": 1.0}
 """Units a weight may carry, longest first after sorting, and what they multiply by."""
 
+MAX_PAIR_CHARS = 64
+"""Longest cell read as a coordinate pair."""
+
 _DASHES = re.compile(r"^[-—–―/\\.·]+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _SPACES = re.compile(r"\s+")
@@ -152,7 +155,9 @@ def split_pairs(cells: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
     Returns the first and second halves as text, and where a cell is not a pair.
     """
     text = cells.astype(str).map(normalised)
-    parts = text.str.split(r"\s*[,;]\s*|\s+", n=1, regex=True)
+    # A pair is a few dozen characters; a longer cell is none (and the split would backtrack).
+    text = text.where(text.str.len() <= MAX_PAIR_CHARS, "")
+    parts = text.str.split(r"\s*[,;、]\s*|\s+", n=1, regex=True)
     is_pair = parts.map(len).to_numpy() == 2
     first = parts.map(lambda items: items[0] if len(items) == 2 else "")
     second = parts.map(lambda items: items[1] if len(items) == 2 else "")

@@ -971,9 +971,7 @@ def _check_readable(
         bad = np.flatnonzero(~np.isfinite(numbers.values))
         if len(bad):
             raw = table[column]
-            examples = ", ".join(
-                repr(_as_text(raw.iloc[position])) for position in bad[:MAX_LISTED]
-            )
+            examples = ", ".join(_shown(raw.iloc[position]) for position in bad[:MAX_LISTED])
             what = "a coordinate pair (lon,lat)" if coordinates.pair_order else "a number"
             msg = f"{source}: {rows.describe(bad)}: {column!r} is not {what} (found {examples})"
             raise InputError(msg)
@@ -989,9 +987,7 @@ def _weights(
     numbers = parse_column(_texts(table[column]), units=True, missing_allowed=True)
     bad = np.flatnonzero(numbers.unreadable)
     if len(bad):
-        examples = ", ".join(
-            repr(_as_text(table[column].iloc[position])) for position in bad[:MAX_LISTED]
-        )
+        examples = ", ".join(_shown(table[column].iloc[position]) for position in bad[:MAX_LISTED])
         msg = f"{source}: {rows.describe(bad)}: {column!r} is not a number (found {examples})"
         raise InputError(msg)
     weight = np.where(numbers.missing, 0.0, numbers.values)
@@ -1041,6 +1037,12 @@ def _unstated_crs(lon: np.ndarray, lat: np.ndarray, *, source: str) -> str:
     raise InputError(msg, param="crs")
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """A cell's value for a message: quoted, and cut if long."""
+    text = _as_text(value)
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _as_text(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
@@ -1058,6 +1060,8 @@ def _check_lonlat(
     source: str,
     numbering: _RowNames,
 ) -> None:
+    if len(lon) == 0:
+        return
     swap_hint = f"looks like lon and lat are swapped (columns {lon_column!r} and {lat_column!r})"
     # A latitude beyond 90 that would be a valid latitude as a longitude is swapped on that row.
     swapped_rows = np.flatnonzero((np.abs(lat) > 90.0) & (np.abs(lon) <= 90.0))

@@ -120,15 +120,24 @@ _BRACKETED = re.compile(r"[(\[【（].*?[)\]】）]")
 _INSIDE_SPACE = re.compile(r"\s+")
 
 
+MAX_HEADER_CHARS = 64
+"""A longer cell is no header (and is not searched for a bracketed unit, quadratic in '('s)."""
+
+
 def header_key(text: str) -> str:
     """A header as matched against the aliases: NFKC, lower case, no spaces, no ``*`` or unit."""
-    key = _INSIDE_SPACE.sub("", normalised(str(text))).lower().strip("*:：")
+    text = str(text)
+    if len(text) > MAX_HEADER_CHARS:
+        return ""
+    key = _INSIDE_SPACE.sub("", normalised(text)).lower().strip("*:：")
     bare = _BRACKETED.sub("", key)
     return bare or key
 
 
 def header_unit(text: str) -> str:
     """The unit a header states in brackets (``常住人口（万人）`` gives ``万人``), or ``""``."""
+    if len(str(text)) > MAX_HEADER_CHARS:
+        return ""
     found = _BRACKETED.search(normalised(str(text)))
     return found.group(0)[1:-1].strip() if found else ""
 
@@ -141,6 +150,8 @@ _ALIAS_FIELD: dict[str, str] = {
 def field_of_header(text: str) -> str | None:
     """The field a header names, if it is one of the aliases."""
     key = header_key(text)
+    if not key:
+        return None
     return _ALIAS_FIELD.get(key) or _ALIAS_FIELD.get(normalised(str(text)).lower())
 
 

@@ -326,3 +326,18 @@ def test_sheet_bounds_are_checked_before_the_parser(tmp_path: Path) -> None:
         read_points(path, crs="gcj02", limits=ReaderLimits(max_cells=500))
     # within the bounds the stray cell is a row like any other: never dropped unsaid
     assert error_message(path, crs="gcj02") == "w.xlsx: row 30: 'lon' is not a number (found '')"
+
+
+def test_long_cells_are_read_in_linear_time_and_cut_in_messages(tmp_path: Path) -> None:
+    import time
+
+    title = ",".join(["(" * 30_000] * 3)  # a bracketed unit is searched only in short headers
+    pair = "1," + " " * 30_000 + "x"  # one 经纬度 cell the pair split would backtrack on
+    path = write_csv(tmp_path / "c.csv", f'{title}\n名称,经纬度\na,"121.4,31.2"\nb,"{pair}"\n')
+    start = time.perf_counter()
+    message = error_message(path, crs="gcj02")
+    assert time.perf_counter() - start < 5
+    assert message.startswith(
+        "c.csv: row 4: '经纬度' is not a coordinate pair (lon,lat) (found '1,"
+    )
+    assert message.endswith("…')") and len(message) < 200
