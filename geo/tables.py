@@ -236,8 +236,9 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
             raise InputError(msg) from error
     texts = []
     unreadable = []
+    misfit = set(misfits)
     for number, line in enumerate(lines, start=1):
-        if number not in set(misfits):
+        if number not in misfit:
             texts.append(line.decode("utf-8-sig" if number == 1 else "utf-8"))
             continue
         try:
