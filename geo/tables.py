@@ -201,9 +201,9 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
     """Decode a CSV file by the encoding that fits it; name the lines that do not fit.
 
     UTF-8 (with or without BOM) when the file is UTF-8; GB18030 (which contains GBK, what Excel
-    saves on Chinese Windows) when no line is UTF-8 beyond ASCII. A UTF-8 file with a few lines
-    that are not UTF-8 (a row pasted from a GBK file) reads those lines as GB18030 and names them;
-    a line that neither reads is an error naming it.
+    saves on Chinese Windows) when fewer lines are UTF-8 beyond ASCII than are not. A UTF-8 file
+    with a few lines that are not UTF-8 (a row pasted from a GBK file) reads those lines as
+    GB18030 and names them; a line that neither reads is an error naming it.
 
     Returns
     -------
@@ -215,7 +215,7 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
     except UnicodeDecodeError:
         pass
     lines = raw.split(b"\n")
-    utf8_beyond_ascii = False
+    utf8_beyond_ascii = 0
     misfits = []
     for number, line in enumerate(lines, start=1):
         try:
@@ -223,8 +223,9 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
         except UnicodeDecodeError:
             misfits.append(number)
             continue
-        utf8_beyond_ascii = utf8_beyond_ascii or not line.isascii()
-    if not utf8_beyond_ascii:
+        utf8_beyond_ascii += not line.isascii()
+    # Mostly GBK (a few of its lines may happen to be valid UTF-8): GB18030 throughout.
+    if utf8_beyond_ascii < len(misfits):
         try:
             return raw.decode("gb18030"), "gb18030", ()
         except UnicodeDecodeError as error:
