@@ -99,3 +99,29 @@ def default_communities_path() -> Path:
 def minutes_to_metres(minutes: float, speed_kmh: float) -> float:
     """Return the distance walked in ``minutes`` at ``speed_kmh``."""
     return minutes * speed_kmh * 1000.0 / 60.0
+
+
+# Bounds of the point-file readers: far above any planner's list (a city's 13,000 compounds in
+# a 3 MB workbook), so that only a broken or hostile file meets them. Raise one here, with a
+# ``ReaderLimits`` keyword, or with the command line's ``--max-...`` option.
+
+max_file_mb: float = 200.0
+"""Largest point file read, in MB on disk."""
+
+max_rows: int = 1_000_000
+"""Most rows of a point file (a sheet's last row number, a CSV's lines)."""
+
+max_columns: int = 1_000
+"""Most columns of a point file (a sheet's last column, a CSV line's fields)."""
+
+max_cells: int = 20_000_000
+"""Most cells of a sheet's used area (last row times last column): what a reader allocates."""
+
+max_cell_chars: int = 32_767
+"""Longest text in one cell (Excel's own limit) or between two tags of a workbook's XML."""
+
+max_line_chars: int = 1_000_000
+"""Longest line of a CSV file, in bytes."""
+
+max_part_mb: float = 200.0
+"""Largest part of an ``.xlsx`` workbook once decompressed (a sheet's XML, the shared strings)."""

@@ -95,13 +95,21 @@ class Provenance:
     boundary, boundary_crs
         The planning area's outline, if any, and its coordinate system.
     sheet
-        The sheet of Excel files, if not the first.
+        The communities' sheet, if given.
+    existing_sheet, candidates_sheet
+        The sheets the existing stations and candidate sites were read from (workbooks).
+    header_row, dedupe
+        The communities' header row, if given, and whether repeated rows were dropped.
     columns
         The communities' columns named for fields (``{"weight": "户籍人口"}``), if any.
     selection
         For the bundled compounds: how many of the list lie in the network's area and how many
         do not (see :class:`~quarterhour.siting.bundled.AreaSelection`); only those in it are
         the plan's communities.
+    reading
+        How each point file was read, by role (see :class:`~quarterhour.geo.reading.Reading`):
+        sheet, header row, rows skipped and why, approximate and missing weights, repeated rows,
+        stations without coordinates.
     """
 
     osm: str
@@ -114,8 +122,13 @@ class Provenance:
     boundary: str | None = None
     boundary_crs: str = "wgs84"
     sheet: str | None = None
+    existing_sheet: str | None = None
+    candidates_sheet: str | None = None
+    header_row: int | None = None
+    dedupe: bool = False
     columns: dict[str, str] | None = None
     selection: dict[str, int] | None = None
+    reading: dict[str, dict[str, object]] | None = None
 
     @property
     def bundled(self) -> bool:

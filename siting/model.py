@@ -40,6 +40,7 @@ from quarterhour.siting.points import (
     permuted,
     scatter,
     site_table,
+    with_station_ids,
 )
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
 from quarterhour.siting.staffing import walk_figures, with_capacity
@@ -893,10 +894,8 @@ def _point_sets(
     """The communities, existing stations and candidate sites as checked point sets."""
     homes = as_point_set(communities, crs=crs, role="communities")
     stations = None if existing is None else as_point_set(existing, crs=crs, role="existing")
-    if stations is not None and "id" not in stations.columns and len(stations):
-        # Row numbers are no ids: keep them apart from the communities' row numbers.
-        stations = stations.with_ids([f"existing-{row}" for row in stations.ids])
-        log.info("%s has no id column: its stations are existing-<row>", stations.source)
+    if stations is not None:
+        stations = with_station_ids(stations)
     candidate_set = (
         homes if candidates is None else as_point_set(candidates, crs=crs, role="candidates")
     )

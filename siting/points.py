@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,14 +11,41 @@ import scipy.sparse as sp
 import shapely
 
 from quarterhour.geo.districts import district_at, district_of_code
+from quarterhour.geo.reading import PICKER_ADVICE
 from quarterhour.routing.network import EXTRACT_HINT
 from quarterhour.routing.walktimes import with_sorted_indices
 from quarterhour.siting.inputs import list_some
 from quarterhour.siting.tables import SiteTable
 
+log = logging.getLogger("quarterhour")
+
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
+    from quarterhour.geo.reading import Unlocated
     from quarterhour.routing.graph import WalkNetwork
+
+
+def with_station_ids(stations: PointSet) -> PointSet:
+    """Existing stations under the ids every output gives them: their id column, else ``existing-<row>``.
+
+    Row numbers are no ids: they would clash with the communities' own row numbers. ``plan``,
+    ``coverage`` and every route of ``serve`` use these ids, stations without coordinates too.
+
+    Parameters
+    ----------
+    stations
+        Existing stations as read.
+    """
+    if "id" in stations.columns or (len(stations) == 0 and stations.reading is None):
+        return stations
+    renamed = stations.with_ids([f"existing-{row}" for row in stations.ids])
+    if stations.reading is not None and stations.reading.unlocated:
+        unlocated = tuple(
+            replace(item, id=f"existing-{item.row}") for item in stations.reading.unlocated
+        )
+        renamed = replace(renamed, reading=replace(stations.reading, unlocated=unlocated))
+    log.info("%s has no id column: its stations are existing-<row>", stations.source)
+    return renamed
 
 
 def areas_of(points: PointSet) -> tuple[np.ndarray, np.ndarray]:
@@ -63,16 +92,10 @@ def site_table(points: PointSet, *, existing: bool, boundary: shapely.Geometry |
     """
     n = len(points)
     status = np.where(inside(points, boundary), "active", "outside_boundary").astype(object)
-    lon_column, lat_column = points.columns.get("lon"), points.columns.get("lat")
-    if lon_column is not None and lat_column is not None and len(points.table):
-        input_lon = points.table[lon_column].astype(str).str.strip().to_numpy(dtype=object)
-        input_lat = points.table[lat_column].astype(str).str.strip().to_numpy(dtype=object)
-    else:
-        input_lon = np.asarray([f"{value:.7f}" for value in points.lon], dtype=object)
-        input_lat = np.asarray([f"{value:.7f}" for value in points.lat], dtype=object)
+    input_lon, input_lat = points.input_text()
     address = points.field("address")
     district, town = areas_of(points)
-    return SiteTable(
+    located = SiteTable(
         ids=np.asarray(points.ids, dtype=object),
         names=np.asarray(points.names, dtype=object),
         existing=np.full(n, existing),
@@ -86,6 +109,35 @@ def site_table(points: PointSet, *, existing: bool, boundary: shapely.Geometry |
         district=district,
         town=town,
         position=np.arange(n),
+    )
+    unlocated = () if points.reading is None else points.reading.unlocated
+    if not unlocated or not existing:
+        return located
+    return SiteTable.concat(
+        [located, _unlocated_sites(unlocated, existing=existing, crs=points.crs, start=n)]
+    )
+
+
+def _unlocated_sites(
+    rows: tuple[Unlocated, ...], *, existing: bool, crs: str, start: int
+) -> SiteTable:
+    """Stations a file gives without coordinates: kept, status ``no_coordinates``, no point."""
+    m = len(rows)
+    text = np.full(m, "", dtype=object)
+    return SiteTable(
+        ids=np.asarray([row.id for row in rows], dtype=object),
+        names=np.asarray([row.name or row.id for row in rows], dtype=object),
+        existing=np.full(m, existing),
+        lon=np.full(m, np.nan),
+        lat=np.full(m, np.nan),
+        status=np.full(m, "no_coordinates", dtype=object),
+        input_lon=text,
+        input_lat=text.copy(),
+        input_crs=np.full(m, crs, dtype=object),
+        address=np.asarray([row.address for row in rows], dtype=object),
+        district=text.copy(),
+        town=text.copy(),
+        position=np.arange(start, start + m),
     )
 
 
@@ -116,23 +168,59 @@ def permuted(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sp.cs
     return with_sorted_indices(moved)
 
 
+INACTIVE_WHY: dict[str, str] = {
+    "off_network": "lie more than 500 m from every street of the extract",
+    "outside_boundary": "lie outside the planning area (beyond walking reach of it, or inside-only)",
+    "no_coordinates": "have no coordinates (an address only)",
+}
+"""Why an existing station covers nothing, by its status."""
+
+
 def inactive_station_warnings(sites: SiteTable) -> list[str]:
-    """One warning per kind of existing station that covers nothing (off the network, outside)."""
+    """One warning per kind of existing station that covers nothing, naming each by its name.
+
+    Off the network, outside the planning area, or without coordinates: a station is named by
+    its name (站点名称) with its address where the file gives one, not by a generated id.
+    """
     warnings = []
-    for status, what in (
-        ("off_network", "lie more than 500 m from every street of the extract"),
-        (
-            "outside_boundary",
-            "lie outside the planning area (beyond walking reach of it, or inside-only)",
-        ),
-    ):
-        ids = sites.ids[sites.existing & (sites.status == status)]
-        if ids.size:
-            warnings.append(
-                f"{ids.size:,} existing stations {what} and cover nothing "
-                f"(kept in stations.geojson with status {status}): {list_some(ids, limit=20)}"
-            )
+    for status, what in INACTIVE_WHY.items():
+        picked = np.flatnonzero(sites.existing & (sites.status == status))
+        if not picked.size:
+            continue
+        named = [
+            f"{sites.names[k]} ({sites.address[k]})" if sites.address[k] else str(sites.names[k])
+            for k in picked
+        ]
+        advice = f"; {PICKER_ADVICE}" if status == "no_coordinates" else ""
+        warnings.append(
+            f"{picked.size:,} existing stations {what} and cover nothing "
+            f"(kept in stations.geojson with status {status}): {list_some(named, limit=20)}"
+            f"{advice}"
+        )
     return warnings
+
+
+def station_warnings(
+    network: WalkNetwork, stations: PointSet, *, boundary: shapely.Geometry | None = None
+) -> list[str]:
+    """The warnings a plan gives about existing stations, for a service loading them.
+
+    Parameters
+    ----------
+    network
+        The walking network.
+    stations
+        The existing stations as read.
+    boundary
+        The planning area, if any.
+    """
+    from quarterhour.routing.snapping import snap_points
+
+    sites = site_table(stations, existing=True, boundary=boundary)
+    reachable = snap_points(network, sites.lon, sites.lat).reachable
+    status = sites.status.copy()
+    status[~reachable & (status == "active")] = "off_network"
+    return inactive_station_warnings(replace(sites, status=status))
 
 
 def _extent(lon: np.ndarray, lat: np.ndarray) -> str:

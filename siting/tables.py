@@ -9,7 +9,7 @@ import numpy as np
 from quarterhour.routing.walktimes import check_limit, check_speed
 from quarterhour.siting.reasons import limit_words
 
-SITE_STATUSES: tuple[str, ...] = ("active", "off_network", "outside_boundary")
+SITE_STATUSES: tuple[str, ...] = ("active", "off_network", "outside_boundary", "no_coordinates")
 """Where a station site stands: on the network inside the area, or not (it then covers nothing)."""
 
 

@@ -288,3 +288,56 @@ def test_geojson_with_non_point_features(tmp_path: Path) -> None:
 def test_invalid_geojson(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "broken.geojson", '{"type": "FeatureCollection", "features": [')
     assert error_message(path).startswith("broken.geojson: cannot read points")
+
+
+# --- bounds: one error naming the file, the bound and the parameter that raises it ---
+
+
+def test_bounds_from_the_call_and_from_settings(tmp_path: Path, monkeypatch) -> None:
+    from quarterhour import settings
+    from quarterhour.geo.errors import TooLargeError
+    from quarterhour.geo.points import ReaderLimits
+
+    path = write_csv(tmp_path / "c.csv", "id,lon,lat,a,b\n1,121.1,31.1,x,y\n2,121.2,31.2,x,y\n")
+    with pytest.raises(TooLargeError, match=r"c.csv: columns: row 1 has 5 fields.*max_columns=40"):
+        read_points(path, crs="wgs84", limits=ReaderLimits(max_columns=4))
+    monkeypatch.setattr(settings, "max_rows", 2)
+    with pytest.raises(TooLargeError, match=r"c.csv: rows: more than 3 lines.*max_rows=20"):
+        read_points(path, crs="wgs84")
+    assert len(read_points(path, crs="wgs84", limits=ReaderLimits(max_rows=3))) == 2
+
+
+def test_sheet_bounds_are_checked_before_the_parser(tmp_path: Path) -> None:
+    import openpyxl
+
+    from quarterhour.geo.errors import TooLargeError
+    from quarterhour.geo.points import ReaderLimits
+
+    path = tmp_path / "w.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["id", "lon", "lat"])
+    workbook.active.append(["a", 121.47, 31.23])
+    workbook.active["Z30"] = "far"
+    workbook.save(path)
+    limits = ReaderLimits(max_columns=20)
+    with pytest.raises(TooLargeError, match=r"reaches column 26.*max_columns="):
+        read_points(path, crs="gcj02", limits=limits)
+    with pytest.raises(TooLargeError, match=r"spans 30 rows by 26 columns.*max_cells="):
+        read_points(path, crs="gcj02", limits=ReaderLimits(max_cells=500))
+    # within the bounds the stray cell is a row like any other: never dropped unsaid
+    assert error_message(path, crs="gcj02") == "w.xlsx: row 30: 'lon' is not a number (found '')"
+
+
+def test_long_cells_are_read_in_linear_time_and_cut_in_messages(tmp_path: Path) -> None:
+    import time
+
+    title = ",".join(["(" * 30_000] * 3)  # a bracketed unit is searched only in short headers
+    pair = "1," + " " * 30_000 + "x"  # one 经纬度 cell the pair split would backtrack on
+    path = write_csv(tmp_path / "c.csv", f'{title}\n名称,经纬度\na,"121.4,31.2"\nb,"{pair}"\n')
+    start = time.perf_counter()
+    message = error_message(path, crs="gcj02")
+    assert time.perf_counter() - start < 5
+    assert message.startswith(
+        "c.csv: row 4: '经纬度' is not a coordinate pair (lon,lat) (found '1,"
+    )
+    assert message.endswith("…')") and len(message) < 200

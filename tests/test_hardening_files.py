@@ -181,3 +181,137 @@ def test_chunked_walk_times_equal_the_whole_matrix(network_of) -> None:
         expected = whole[row]
         assert values.indices.tolist() == expected.indices.tolist()
         np.testing.assert_allclose(values.data, expected.data)
+
+
+# --- hostile point files: bounded before they are read, under a memory cap ---
+
+MB = 1024 * 1024
+READER_CAP_MB = 1024
+"""Address space of the child reading a hostile file: about 600 MB go to the imports."""
+
+_CAPPED = """
+import resource, sys
+cap = int(sys.argv[1]) * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+from quarterhour.api.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _capped_coverage(tmp_path: Path, stations: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``coverage --stations FILE`` in a child capped at READER_CAP_MB (the file is read first)."""
+    communities = tmp_path / "c.csv"
+    communities.write_text("id,name,lon,lat\n1,a,121.47,31.23\n", encoding="utf-8")
+    command = [sys.executable, "-c", _CAPPED, str(READER_CAP_MB), "coverage", "-q"]
+    command += ["--stations", str(stations), "--communities", str(communities), "--crs", "gcj02"]
+    command += ["-o", str(tmp_path / "out.csv"), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _refused(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("quarterhour: error: ")
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def _workbook_with(
+    path: Path, member: str, head: bytes, filler: bytes, size: int, tail: bytes
+) -> Path:
+    """A real one-station workbook whose ``member`` is replaced by ``size`` bytes of ``filler``."""
+    import zipfile
+
+    import openpyxl
+
+    plain = path.with_name("plain.xlsx")
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["id", "lon", "lat"])
+    workbook.active.append(["a", 121.47, 31.23])
+    workbook.save(plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", compresslevel=1) as target:
+        for info in source.infolist():
+            if info.filename != member:
+                target.writestr(info, source.read(info))
+        bomb = zipfile.ZipInfo(member)
+        bomb.compress_type = zipfile.ZIP_DEFLATED
+        with target.open(bomb, "w", force_zip64=True) as stream:
+            stream.write(head)
+            block = filler * MB
+            for _ in range(size // MB):
+                stream.write(block)
+            stream.write(tail)
+    return path
+
+
+@pytest.mark.slow
+def test_a_cell_at_xfd1048576_is_refused_before_any_padding(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "far.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["id", "lon", "lat"])
+    workbook.active.append(["a", 121.47, 31.23])
+    workbook.active["XFD1048576"] = 1
+    workbook.save(path)
+    assert path.stat().st_size < 10_000
+    _refused(_capped_coverage(tmp_path, path), "far.xlsx", "row 1,048,576", "--max-rows")
+    # with the rows raised, the columns stop it; with both, the cells
+    line = _refused(_capped_coverage(tmp_path, path, "--max-rows", "2000000"))
+    assert "column 16,384" in line and "--max-columns" in line
+    line = _refused(
+        _capped_coverage(tmp_path, path, "--max-rows", "2000000", "--max-columns", "20000")
+    )
+    assert "--max-cells" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("member", "head", "filler", "tail"),
+    [
+        (  # one cell of 400 MB
+            "xl/worksheets/sheet1.xml",
+            (
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>'
+            ),
+            b"a",
+            b"</t></is></c></row></sheetData></worksheet>",
+        ),
+        (  # 400 MB of whitespace between two tags of the shared strings
+            "xl/sharedStrings.xml",
+            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+            b" ",
+            b"</sst>",
+        ),
+    ],
+)
+def test_a_workbook_part_that_unpacks_to_hundreds_of_megabytes_is_refused(
+    tmp_path: Path, member: str, head: bytes, filler: bytes, tail: bytes
+) -> None:
+    path = _workbook_with(tmp_path / "bomb.xlsx", member, head, filler, 400 * MB, tail)
+    assert path.stat().st_size < 5 * MB
+    _refused(_capped_coverage(tmp_path, path), "bomb.xlsx", member, "--max-cell-chars")
+    # past the text bound, the part's size bound holds
+    line = _refused(_capped_coverage(tmp_path, path, "--max-cell-chars", "2000000000"))
+    assert "more than 200 MB once decompressed" in line and "--max-part-mb" in line
+
+
+@pytest.mark.slow
+def test_a_csv_line_of_gigabytes_is_refused_as_a_stream(tmp_path: Path) -> None:
+    path = tmp_path / "line.csv"
+    with path.open("wb") as handle:
+        handle.write(b"id,lon,lat\na,121.47,31.23\nb,")
+        handle.truncate(2 * 1024 * MB)  # sparse: one line of 2 GB, nothing on disk
+    _refused(_capped_coverage(tmp_path, path), "line.csv", "2,048.0 MB", "--max-file-mb")
+    line = _refused(_capped_coverage(tmp_path, path, "--max-file-mb", "4000"))
+    assert "line 3 is longer" in line and "--max-line-chars" in line
+
+
+@pytest.mark.slow
+def test_a_csv_of_too_many_rows_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"id,lon,lat\n" + b"a,121.47,31.23\n" * 1_000_001)
+    _refused(_capped_coverage(tmp_path, path), "rows.csv", "rows", "--max-rows")

@@ -293,7 +293,8 @@ def test_stations_off_the_streets_are_kept_with_their_status(
 ) -> None:
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary["existing_inactive"]["off_network"] == ["S9", "S10"]
-    assert any("S9" in warning and "S10" in warning for warning in summary["warnings"])
+    # named by their 站点名称, not their ids
+    assert any("远郊站甲" in warning and "远郊站乙" in warning for warning in summary["warnings"])
     stations = json.loads((plan_dir / "stations.geojson").read_text(encoding="utf-8"))
     by_id = {feature["properties"]["station_id"]: feature for feature in stations["features"]}
     assert by_id["S9"]["properties"]["status"] == "off_network"

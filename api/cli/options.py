@@ -21,6 +21,7 @@ from quarterhour.geo.errors import InputError
 if TYPE_CHECKING:
     import shapely
 
+    from quarterhour.geo.limits import ReaderLimits
     from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
@@ -104,6 +105,51 @@ def positive_float(text: str) -> float:
         msg = f"{text!r} must be above zero"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number above zero (an ``argparse`` type)."""
+    if not text.isdigit() or int(text) < 1:
+        msg = f"{text!r} is not a whole number above zero"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+READER_BOUNDS: dict[str, str] = {
+    "max_file_mb": "largest point file, MB on disk",
+    "max_rows": "most rows of a point file",
+    "max_columns": "most columns of a point file",
+    "max_cells": "most cells of a sheet's used area (last row times last column)",
+    "max_cell_chars": "longest text of one cell",
+    "max_line_chars": "longest CSV line, bytes",
+    "max_part_mb": "largest part of an .xlsx once decompressed, MB",
+}
+"""The point readers' bounds (fields of ``ReaderLimits`` and settings) and their help."""
+
+
+def add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """Add the point readers' bounds, ``--max-rows`` ... (defaults from settings)."""
+    group = parser.add_argument_group(
+        "file bounds (far above any planner's list; a file past one stops with the option to "
+        "raise it)"
+    )
+    for name, text in READER_BOUNDS.items():
+        default = getattr(settings, name)
+        group.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=positive_float if name.endswith("_mb") else positive_int,
+            default=None,
+            metavar="N",
+            help=f"{text} (default: {default:,g})",
+        )
+
+
+def reader_limits_from_args(args: argparse.Namespace) -> ReaderLimits:
+    """The readers' bounds the options name (unset ones: settings at read time)."""
+    from quarterhour.geo.limits import ReaderLimits
+
+    return ReaderLimits(**{name: getattr(args, name, None) for name in READER_BOUNDS})
 
 
 def add_network_options(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ from quarterhour.geo.errors import import_extra
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+log = logging.getLogger("quarterhour")
 
 SERVE_SUMMARY = (
     "Serve the isochrone API and the planners' web map over HTTP (FastAPI, docs at /docs)."
@@ -41,12 +44,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # A port in use is one error line now, before the network loads, not after "serving".
     check_port(args.host, args.port)
     bundled = args.osm is None and getattr(args, "place", None) is None and args.communities is None
+    communities_crs = args.communities_crs or args.crs
     config = ServerConfig(
         network_path=args.osm if args.osm is not None else settings.default_osm_path(),
         communities=settings.default_communities_path() if bundled else args.communities,
-        communities_crs=settings.default_communities_crs if bundled else args.communities_crs,
+        communities_crs=settings.default_communities_crs if bundled else communities_crs,
         stations=args.stations,
-        stations_crs=args.stations_crs,
+        stations_crs=args.stations_crs or args.crs,
         boundary=args.boundary,
         boundary_crs=args.boundary_crs,
         use_cache=not args.no_cache,
@@ -66,6 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
     # Bad files fail here, as one error line, before the server starts.
     state = load_state(config, network=network_from_args(args))
+    _warn_about_stations(state)
     app = build_app(config, state=state)
     # Before the workers fork: they share the loaded kernels and indexes, and none waits for them.
     warm_up(state)
@@ -88,6 +93,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
     if status:
         sys.exit(status)
+
+
+def _warn_about_stations(state: object) -> None:
+    """Warn at start-up of existing stations that cover nothing, as ``plan`` does."""
+    from quarterhour.siting.points import station_warnings
+
+    if state.stations is None or len(state.stations) == 0:
+        return
+    for warning in station_warnings(state.network, state.stations):
+        log.warning("%s", warning)
 
 
 def default_workers() -> int:
@@ -128,17 +143,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="communities (CSV id,name,lon,lat[,weight]; GeoJSON; GeoPackage)",
     )
     data.add_argument(
+        "--crs",
+        choices=CRS_NAMES,
+        help="coordinates of every point file, as for plan: gcj02 (AMap, Tencent), bd09 "
+        "(Baidu) or wgs84; needed for tables of points in China, never guessed",
+    )
+    data.add_argument(
         "--communities-crs",
         choices=CRS_NAMES,
-        help="coordinates of --communities (AMap lists are gcj02)",
+        help="coordinates of --communities (default: --crs; AMap lists are gcj02)",
     )
     data.add_argument(
         "--stations",
+        "--existing",
+        dest="stations",
         type=Path,
         metavar="FILE",
         help="existing stations, for /coverage and kept by /plan",
     )
-    data.add_argument("--stations-crs", choices=CRS_NAMES, help="coordinates of --stations")
+    data.add_argument(
+        "--stations-crs",
+        "--existing-crs",
+        dest="stations_crs",
+        choices=CRS_NAMES,
+        help="coordinates of --stations (default: --crs)",
+    )
     data.add_argument(
         "--all-communities", action="store_true", help="keep communities outside the network's area"
     )

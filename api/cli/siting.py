@@ -12,9 +12,12 @@ from quarterhour.api.cli.options import (
     add_command,
     add_limit_options,
     add_network_options,
+    add_reader_options,
     boundary_from_args,
     limit_from_args,
     network_from_args,
+    positive_int,
+    reader_limits_from_args,
     write_metadata,
 )
 from quarterhour.geo.crs import CRS_NAMES
@@ -45,7 +48,7 @@ PLAN_STDOUT_KEYS: tuple[str, ...] = (
 """What ``plan`` prints on stdout, from summary.json (``uncoverable`` = status_counts'
 ``uncoverable`` + ``off_network``, as summary.json's ``count_definitions`` say)."""
 
-COLUMN_OPTIONS: tuple[str, ...] = ("id", "name", "weight", "town")
+COLUMN_OPTIONS: tuple[str, ...] = ("id", "name", "weight", "town", "lon", "lat", "lonlat")
 """Fields whose column of the communities' file an option may name (``--weight-col``)."""
 
 
@@ -78,12 +81,36 @@ def _add_point_options(parser: argparse.ArgumentParser) -> None:
         "(GPS, OpenStreetMap); needed for tables of points in China, never guessed "
         "(GeoJSON is WGS84 unless it says otherwise)",
     )
-    group.add_argument("--sheet", metavar="NAME", help="the sheet of Excel files (default: first)")
+    group.add_argument(
+        "--communities-crs",
+        choices=CRS_NAMES,
+        help="coordinates of --communities (default: --crs), as serve names it",
+    )
+    group.add_argument(
+        "--sheet",
+        metavar="NAME",
+        help="the communities' sheet of an Excel file (default: the first whose header has "
+        "coordinates, e.g. 经度/纬度)",
+    )
+    group.add_argument(
+        "--header-row",
+        type=positive_int,
+        metavar="N",
+        help="the communities' header row as the sheet numbers it (default: found among the "
+        "first 30 rows by its headers: titles and a header of two rows are recognised)",
+    )
+    group.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="drop a community that repeats an earlier row's name and coordinates (pasted "
+        "twice under a new 序号); without it such rows are kept and named in the warnings",
+    )
     for field_name in COLUMN_OPTIONS:
+        what = "both coordinates (121.48,31.20)" if field_name == "lonlat" else field_name
         group.add_argument(
             f"--{field_name}-col",
             metavar="COLUMN",
-            help=f"the communities' column that holds the {field_name} (default: guessed from "
+            help=f"the communities' column that holds the {what} (default: guessed from "
             "the headers)",
         )
 
@@ -140,17 +167,30 @@ def _aides_columns(args: argparse.Namespace) -> dict[str, str] | None:
 def _load_points(
     path: Path | None,
     *,
+    args: argparse.Namespace,
     crs: str | None,
     role: str,
-    sheet: str | None,
+    sheet: str | None = None,
     columns: dict[str, str] | None = None,
+    header_row: int | None = None,
+    dedupe: bool = False,
 ) -> PointSet | None:
     from quarterhour.geo.points import read_points
     from quarterhour.geo.spreadsheets import text_warnings
 
     if path is None:
         return None
-    points = read_points(path, crs=crs, role=role, sheet=sheet, columns=columns)
+    points = read_points(
+        path,
+        crs=crs,
+        role=role,
+        sheet=sheet,
+        columns=columns,
+        header_row=header_row,
+        dedupe=dedupe,
+        allow_unlocated=role in ("existing stations", "stations"),
+        limits=reader_limits_from_args(args),
+    )
     # said before any work; the outputs write them safely and summary.json repeats it
     for warning in text_warnings(points.table, what=f"{path.name} ({role})"):
         log.warning("%s", warning)
@@ -189,7 +229,14 @@ def _communities(
         if getattr(args, f"{field_name}_col")
     }
     points = _load_points(
-        args.communities, crs=args.crs, role="communities", sheet=args.sheet, columns=columns
+        args.communities,
+        args=args,
+        crs=args.communities_crs or args.crs,
+        role="communities",
+        sheet=args.sheet,
+        columns=columns,
+        header_row=args.header_row,
+        dedupe=args.dedupe,
     )
     return points, None
 
@@ -197,7 +244,30 @@ def _communities(
 def _communities_crs(args: argparse.Namespace) -> str:
     if args.communities is None:
         return settings.default_communities_crs
-    return args.crs or "wgs84"
+    return args.communities_crs or args.crs or "wgs84"
+
+
+def readings(**point_sets: PointSet | None) -> dict[str, dict[str, object]]:
+    """How each point file was read (``summary.json``'s ``inputs.reading``), by role."""
+    return {
+        role: points.reading.to_dict()
+        for role, points in point_sets.items()
+        if points is not None and points.reading is not None
+    }
+
+
+def reading_warnings(*point_sets: PointSet | None) -> list[str]:
+    """The readers' warnings (repeated rows, approximate and missing weights, encodings).
+
+    Stations without coordinates are not among them: the plan warns of them with the other
+    stations that cover nothing.
+    """
+    return [
+        line
+        for points in point_sets
+        if points is not None and points.reading is not None
+        for line in points.reading.warnings(unlocated=False)
+    ]
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -213,13 +283,18 @@ def cmd_plan(args: argparse.Namespace) -> None:
     capacity = _capacity(args)
     existing = _load_points(
         args.existing,
+        args=args,
         crs=existing_crs,
         role="existing stations",
-        sheet=args.sheet,
+        sheet=args.existing_sheet,
         columns=_aides_columns(args),
     )
     candidates = _load_points(
-        args.candidates, crs=candidates_crs, role="candidate sites", sheet=args.sheet
+        args.candidates,
+        args=args,
+        crs=candidates_crs,
+        role="candidate sites",
+        sheet=args.candidates_sheet,
     )
     boundary = boundary_from_args(args)
     network = network_from_args(args, boundary=_network_area(args, boundary))
@@ -253,11 +328,22 @@ def cmd_plan(args: argparse.Namespace) -> None:
         boundary=str(args.boundary) if args.boundary else None,
         boundary_crs=args.boundary_crs,
         sheet=args.sheet,
+        existing_sheet=existing.reading.sheet
+        if existing is not None and existing.reading
+        else None,
+        candidates_sheet=(
+            candidates.reading.sheet if candidates is not None and candidates.reading else None
+        ),
+        header_row=args.header_row,
+        dedupe=args.dedupe,
         columns=communities.columns if args.communities is not None else None,
         selection=selection,
+        reading=readings(communities=communities, existing=existing, candidates=candidates),
     )
     for warning in result.warnings:
         log.warning("%s", warning)
+    # The readers logged theirs already; summary.json lists them with the plan's.
+    result.warnings.extend(reading_warnings(communities, existing, candidates))
     paths = write_plan(
         result, args.output, provenance=provenance, out_crs=args.out_crs, quiet=args.quiet
     )
@@ -296,9 +382,10 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     capacity = _capacity(args)
     stations = _load_points(
         args.stations,
+        args=args,
         crs=args.stations_crs or args.crs,
         role="stations",
-        sheet=args.sheet,
+        sheet=args.stations_sheet,
         columns=_aides_columns(args),
     )
     boundary = boundary_from_args(args)
@@ -322,16 +409,17 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     write_csv(audit.communities, args.output, decimals=MEASURE_DECIMALS)
     write_csv(audit.stations, stations_path, decimals=MEASURE_DECIMALS)
     summary = audit.summary
-    write_metadata(
-        args.output,
-        network,
+    facts = {
         **summary,
-        communities=str(args.communities or settings.default_communities),
-        stations=str(args.stations),
-        stations_table=stations_path.name,
-        crs=_communities_crs(args),
-        selection=selection,
-    )
+        "warnings": [*summary["warnings"], *reading_warnings(communities, stations)],
+        "communities": str(args.communities or settings.default_communities),
+        "stations": str(args.stations),
+        "stations_table": stations_path.name,
+        "crs": _communities_crs(args),
+        "selection": selection,
+        "reading": readings(communities=communities, stations=stations),
+    }
+    write_metadata(args.output, network, **facts)
     log.info(
         "coverage: %s of %s communities covered by %s stations; wrote %s and %s",
         f"{summary['covered']:,}",
@@ -360,12 +448,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     plan.add_argument("--existing-crs", choices=CRS_NAMES, help="coordinates of --existing")
     plan.add_argument(
+        "--existing-sheet",
+        metavar="NAME",
+        help="the sheet of --existing (default: the first whose header has coordinates)",
+    )
+    plan.add_argument(
         "--candidates",
         type=Path,
         metavar="K.csv",
         help="candidate sites (default: the communities themselves)",
     )
     plan.add_argument("--candidates-crs", choices=CRS_NAMES, help="coordinates of --candidates")
+    plan.add_argument(
+        "--candidates-sheet",
+        metavar="NAME",
+        help="the sheet of --candidates (default: the first whose header has coordinates)",
+    )
     plan.add_argument(
         "--budget",
         type=int,
@@ -406,6 +504,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_limit_options(plan)
     add_network_options(plan)
     _add_boundary_option(plan)
+    add_reader_options(plan)
 
     coverage = add_command(
         commands,
@@ -420,8 +519,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--stations", type=Path, required=True, metavar="S.csv", help="the stations"
     )
     coverage.add_argument("--stations-crs", choices=CRS_NAMES, help="coordinates of --stations")
+    coverage.add_argument(
+        "--stations-sheet",
+        metavar="NAME",
+        help="the sheet of --stations (default: the first whose header has coordinates)",
+    )
     coverage.add_argument("-o", "--output", type=Path, required=True, help="output CSV")
     _add_capacity_options(coverage, new_stations=False)
     add_limit_options(coverage)
     add_network_options(coverage)
     _add_boundary_option(coverage)
+    add_reader_options(coverage)

@@ -99,6 +99,7 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
     from quarterhour.geo.boundary import read_boundary_crs
     from quarterhour.geo.points import read_points
     from quarterhour.siting.bundled import communities_in_network_area
+    from quarterhour.siting.points import with_station_ids
 
     if network is None:
         boundary = (
@@ -117,7 +118,12 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
             inside = communities_in_network_area(network, communities)
             communities, selection = inside.points, inside.counts
     if config.stations is not None:
-        stations = read_points(config.stations, crs=config.stations_crs, role="stations")
+        # As plan reads them: a station known by its address only is kept aside, not an error.
+        stations = with_station_ids(
+            read_points(
+                config.stations, crs=config.stations_crs, role="stations", allow_unlocated=True
+            )
+        )
     return AppState(
         config=config,
         network=network,

@@ -173,7 +173,13 @@ def load_plan_inputs(
     else:
         path = _input_path(source.communities, "communities", plan)
         every = read_points(
-            path, crs=source.crs, role="communities", sheet=source.sheet, columns=source.columns
+            path,
+            crs=source.crs,
+            role="communities",
+            sheet=source.sheet,
+            columns=source.columns,
+            header_row=source.header_row,
+            dedupe=source.dedupe,
         )
     communities = _in_plan_order(every, plan)
     existing = candidates = None
@@ -183,7 +189,8 @@ def load_plan_inputs(
             path,
             crs=source.existing_crs or source.crs,
             role="existing stations",
-            sheet=source.sheet,
+            sheet=source.existing_sheet,
+            allow_unlocated=True,
         )
     if source.candidates:
         path = _input_path(source.candidates, "candidates", plan)
@@ -191,7 +198,8 @@ def load_plan_inputs(
             path,
             crs=source.candidates_crs or source.crs,
             role="candidate sites",
-            sheet=source.sheet,
+            sheet=source.candidates_sheet,
+            allow_unlocated=True,
         )
     shown = str(boundary) if boundary is not None else None
     return PlanInputs(plan, network, communities, existing, candidates, drawn, shown, plan_boundary)
