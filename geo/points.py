@@ -263,14 +263,6 @@ class PointSet:
             self.reading,
         )
 
-    def __repr__(self) -> str:
-        """A short summary: how many points, from where, in which system, the fields found."""
-        fields_found = ", ".join(f"{name}={column!r}" for name, column in self.columns.items())
-        return (
-            f"PointSet({len(self):,} points from {self.source!r}, input {self.crs}, "
-            f"total weight {float(self.weight.sum()):,.6g}; {fields_found})"
-        )
-
     def input_text(self) -> tuple[np.ndarray, np.ndarray]:
         """The coordinates as the input wrote them (full-width digits made ASCII), as text.
 
