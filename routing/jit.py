@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import numba
 import numpy as np
@@ -255,12 +255,20 @@ def _typeof_entry(value: AheadOfTime, _context: object) -> types.Type:
     return types.Dispatcher(value.dispatcher)
 
 
+@overload
+def kernel(
+    function: Function, *, inline: bool = ..., ahead_of_time: Sequence[Signature] = ...
+) -> Function: ...
+@overload
+def kernel(
+    function: None = None, *, inline: bool = ..., ahead_of_time: Sequence[Signature] = ...
+) -> Callable[[Function], Function]: ...
 def kernel(
     function: Function | None = None,
     *,
     inline: bool = False,
     ahead_of_time: Sequence[Signature] = (),
-) -> Function:
+) -> Function | Callable[[Function], Function]:
     """Compile ``function`` with numba: nopython, without the GIL, cached on disk.
 
     Parameters
@@ -273,10 +281,7 @@ def kernel(
         Signatures to compile at install (an entry called from Python by a plan); its module
         must be listed in :data:`KERNEL_MODULES`.
     """
-    options: dict[str, object] = {"cache": True, "nogil": True}
-    if inline:
-        options["inline"] = "always"
-    compile_ = numba.njit(**options)
+    compile_ = numba.njit(cache=True, nogil=True, inline="always" if inline else "never")
 
     def decorate(function: Function) -> Function:
         dispatcher = compile_(function)

@@ -371,7 +371,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             waiting = fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0")
         except OSError:
             return False
-        return struct.unpack("i", waiting)[0] > 0
+        (count,) = struct.unpack("i", waiting)
+        return bool(count > 0)
 
     def evict(self) -> None:
         """Close the connection to make room (it waits for a request, or sends one slowly)."""

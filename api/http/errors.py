@@ -11,8 +11,9 @@ wrong method) keep their status and get the same shape. Nothing a client sends m
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -113,7 +114,7 @@ def field_errors(*loc: str | int) -> Iterator[None]:
         raise ApiError(503, loc=loc, msg=str(error), kind="time_limit", headers=headers) from error
 
 
-def _json_safe(errors: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+def _json_safe(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, object]]:
     # Pydantic puts the offending input (maybe NaN, bytes) and a ctx with exceptions in each
     # error; keep only what is JSON-safe and useful.
     return [
