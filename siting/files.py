@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -162,7 +162,7 @@ def write_plan(
     return {kind: folder / name for kind, name in names.items()}
 
 
-def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, pd.DataFrame]:
+def plan_sheets(result: SitingResult, summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """The sheets of ``plan.xlsx``: new stations, communities, the table by area, the method."""
     stations = result.stations
     new = stations[stations["kind"] == "new"]
@@ -234,8 +234,8 @@ class PlanFolder:
     """A plan folder read back (or a plan in memory): the summary, stations and assignments."""
 
     folder: Path
-    summary: dict[str, object]
-    stations: dict[str, object]
+    summary: dict[str, Any]
+    stations: dict[str, Any]
     assignments: pd.DataFrame
 
     @classmethod

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -414,7 +414,7 @@ class CoverageModel:
         return self._solved().assignments
 
     @property
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The plan's headline figures, JSON-ready."""
         return self._solved().summary
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,7 +176,7 @@ class SitingResult:
         return area_table(self.assignments, self.stations)
 
     @property
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """Headline figures of the plan, JSON-ready."""
         table = self.assignments
         status = table["status"].astype(str).to_numpy()

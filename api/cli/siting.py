@@ -81,6 +81,7 @@ def _communities(
     args: argparse.Namespace, network: WalkNetwork
 ) -> tuple[PointSet, dict[str, int] | None]:
     """The communities to plan, and, for the bundled list, how many lie in the network's area."""
+    from quarterhour.geo.points import read_points
     from quarterhour.siting.bundled import bundled_selection
 
     if args.communities is None:
@@ -94,7 +95,7 @@ def _communities(
         for field_name in COLUMN_OPTIONS
         if getattr(args, f"{field_name}_col")
     }
-    points = _load_points(
+    points = read_points(
         args.communities, crs=args.crs, role="communities", sheet=args.sheet, columns=columns
     )
     return points, None
@@ -184,12 +185,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
 def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: every community's nearest station and walk time, as CSV."""
     from quarterhour.geo.atomic import check_output_file
+    from quarterhour.geo.points import read_points
     from quarterhour.geo.spreadsheets import write_csv
     from quarterhour.siting.plan import coverage_audit
 
     check_output_file(args.output)
     minutes, meters = limit_from_args(args)
-    stations = _load_points(
+    stations = read_points(
         args.stations, crs=args.stations_crs or args.crs, role="stations", sheet=args.sheet
     )
     boundary = boundary_from_args(args)

@@ -379,4 +379,7 @@ def limit_text(*, minutes: float | None, meters: float | None, lang: str) -> str
     check_lang(lang)
     if meters is not None:
         return limit_words(float(meters), "distance", lang=lang)
+    if minutes is None:
+        msg = "a walk limit needs minutes or meters"
+        raise ValueError(msg)
     return limit_words(float(minutes), "time", lang=lang)
