@@ -81,7 +81,10 @@ def network_from_topology(
         inside = shapely.contains_xy(boundary, topology.node_lon, topology.node_lat)
         keep_edge &= inside[edge_u] & inside[edge_v]
     if not keep_edge.any():
-        west, south, east, north = boundary.bounds
+        if boundary is None:
+            msg = f"{source}: no walkable street in this OSM file joins two different points"
+            raise NetworkError(msg)
+        west, south, east, north = shapely.bounds(boundary)
         msg = (
             f"{source}: no walkable street lies inside the boundary: the streets cover lon "
             f"{topology.node_lon.min():.3f}..{topology.node_lon.max():.3f}, lat "

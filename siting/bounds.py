@@ -23,6 +23,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,7 +59,7 @@ def _run(
     if integral:
         integrality[:n_integer] = 1
     options: dict[str, object] = {"time_limit": float(time_limit), "presolve": True}
-    arguments = {
+    arguments: dict[str, Any] = {
         "constraints": constraints,
         "integrality": integrality,
         "bounds": Bounds(0.0, 1.0),
@@ -92,7 +93,7 @@ def _run(
     return stopped, time.perf_counter() - started
 
 
-def _solve(sender: object, cost: np.ndarray, arguments: dict[str, object]) -> None:
+def _solve(sender: object, cost: np.ndarray, arguments: dict[str, Any]) -> None:
     """Solve in the forked child and send the result (or the error) back."""
     try:
         answer: object = milp(cost, **arguments)
@@ -154,7 +155,12 @@ def max_cover_highs(
 
 
 def _outcome(
-    solution: object, seconds: float, n_cols: int, *, integral: bool, sense: float
+    solution: Any,  # noqa: ANN401 (milp's OptimizeResult, or the stand-in stopped at the limit)
+    seconds: float,
+    n_cols: int,
+    *,
+    integral: bool,
+    sense: float,
 ) -> HighsOutcome:
     status = int(solution.status)  # 0 optimal, 1 iteration, node or time limit
     x = solution.x

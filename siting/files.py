@@ -90,7 +90,7 @@ class Provenance:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, object], *, source: str) -> Provenance:
+    def from_dict(cls, values: object, *, source: str) -> Provenance:
         """Read a provenance back, with one clear error if it lacks the extract or communities.
 
         Parameters

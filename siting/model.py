@@ -188,7 +188,7 @@ class CoverageModel:
             Data attribution carried by the outputs (default ``settings.attribution``).
         """
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
-        matrix = sp.csr_matrix(cost, dtype=float, copy=True)
+        matrix = sp.csr_matrix(cost, dtype=float, copy=True)  # type: ignore[call-overload]  # scipy-stubs: no overload for spmatrix | sparray
         n_rows, n_cols = matrix.shape
         if n_rows == 0:
             msg = "the communities are empty: give at least one"
@@ -326,7 +326,7 @@ class CoverageModel:
         from quarterhour.routing.walktimes import bounded_walk_times
 
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
-        if not hasattr(network, "indptr"):
+        if isinstance(network, str):
             network = load_network(network, quiet=quiet)
         homes, stations, candidate_set = _point_sets(communities, existing, candidates, crs=crs)
         home_areas = areas_of(homes)
@@ -385,7 +385,11 @@ class CoverageModel:
         )
         model = cls._assemble(matrix, rows, sites, limit, attribution=network.attribution)
         model.network = network
-        model.points = {"communities": homes, "existing": stations, "candidates": candidates}
+        model.points = {
+            "communities": homes,
+            "existing": stations,
+            "candidates": None if candidates is None else candidate_set,
+        }
         model.warnings = warnings
         model.boundary = boundary
         return model
@@ -585,16 +589,16 @@ class CoverageModel:
             attribution=self.attribution,
             community_table=None if homes is None else homes.table,
             beyond=self._nearest_beyond(station_cols),
-            **outcome,
+            **outcome,  # type: ignore[arg-type]  # the solver's outcome: build_result's keywords
         )
 
     def _nearest_beyond(self, station_cols: np.ndarray) -> NearestBeyond | None:
         """The nearest station of every uncovered community within twice the limit."""
-        if self.network is None or station_cols.size == 0:
+        homes = self.points.get("communities")
+        if self.network is None or homes is None or station_cols.size == 0:
             return None
         from quarterhour.routing.walktimes import walk_time_matrix
 
-        homes = self.points["communities"]
         covered = self.pattern[:, station_cols].getnnz(axis=1) > 0
         on_network = np.nan_to_num(self.communities.access_m, nan=np.inf) <= settings.snap_max_m
         rows = np.flatnonzero(~covered & self.communities.in_area & on_network)
