@@ -67,7 +67,9 @@ def read_boundary(path: str | Path, *, crs: str = "wgs84") -> Polygon | MultiPol
         msg = f"{source}: no Polygon or MultiPolygon in the boundary (found {found})"
         raise InputError(msg)
 
-    outline = shapely.union_all([shapely.make_valid(polygon) for polygon in polygons])
+    outline: shapely.Geometry = shapely.union_all(
+        [shapely.make_valid(polygon) for polygon in polygons]
+    )
     if crs_name != "wgs84":
         outline = _transform_lonlat(
             outline, lambda lon, lat: convert(lon, lat, src=crs_name, dst="wgs84")
@@ -77,11 +79,11 @@ def read_boundary(path: str | Path, *, crs: str = "wgs84") -> Polygon | MultiPol
         if not is_wgs84_equivalent(declared):
             to_wgs84 = Transformer.from_crs(declared, "EPSG:4326", always_xy=True)
             outline = _transform_lonlat(outline, to_wgs84.transform)
-    outline = _polygonal_part(shapely.make_valid(outline))
-    if outline.is_empty:
+    polygonal = _polygonal_part(shapely.make_valid(outline))
+    if polygonal.is_empty:
         msg = f"{source}: the boundary polygons have no area"
         raise InputError(msg)
-    return outline
+    return polygonal
 
 
 def boundary_area_km2(polygon: Polygon | MultiPolygon) -> float:
@@ -95,7 +97,7 @@ def boundary_area_km2(polygon: Polygon | MultiPolygon) -> float:
     min_lon, min_lat, max_lon, max_lat = polygon.bounds
     corner_lon, corner_lat = np.array([min_lon, max_lon]), np.array([min_lat, max_lat])
     projection = LocalProjection.for_lonlat(corner_lon, corner_lat)
-    return _transform_lonlat(polygon, projection.forward).area / 1e6
+    return float(shapely.area(_transform_lonlat(polygon, projection.forward))) / 1e6
 
 
 def _transform_lonlat(
@@ -141,4 +143,4 @@ def _polygonal_part(geometry: shapely.Geometry) -> Polygon | MultiPolygon:
     if isinstance(geometry, (Polygon, MultiPolygon)):
         return geometry
     parts = [part for part in shapely.get_parts(geometry) if part.geom_type in POLYGONAL_TYPES]
-    return shapely.union_all(parts) if parts else Polygon()
+    return shapely.union_all(parts) if parts else Polygon()  # type: ignore[return-value]  # polygons' union

@@ -487,7 +487,7 @@ def _geo_frame_table(
     not_point = (geometry.geom_type != "Point").to_numpy() | geometry.is_empty.to_numpy()
     not_points = np.flatnonzero(not_point)
     if len(not_points):
-        found_types = geometry.iloc[not_points].geom_type.fillna("no geometry").astype(str)
+        found_types = geometry.geom_type.iloc[not_points].fillna("no geometry").astype(str)
         found = ", ".join(sorted(set(found_types)))
         numbering = _FRAME_ROWS if source.startswith("<") else _FEATURES
         rows = numbering.describe(not_points)
@@ -531,9 +531,9 @@ def _chosen_columns(
     for field_name in FIELD_ALIASES:
         if field_name in chosen:
             continue
-        column = _find_column([column for column in columns if column not in taken], field_name)
-        if column is not None:
-            chosen[field_name] = column
+        guessed = _find_column([column for column in columns if column not in taken], field_name)
+        if guessed is not None:
+            chosen[field_name] = guessed
             taken.add(column)
     return chosen
 
@@ -648,8 +648,7 @@ def _numeric_column(
 ) -> np.ndarray:
     raw = table[column]
     stripped = raw.map(lambda value: value.strip() if isinstance(value, str) else value)
-    values = pd.to_numeric(stripped, errors="coerce")
-    values = values.to_numpy(dtype=np.float64)
+    values = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         examples = ", ".join(repr(_as_text(raw.iloc[position])) for position in bad[:MAX_LISTED])

@@ -165,9 +165,9 @@ def _accepts(declared: types.Type, actual: types.Type) -> bool:
     if isinstance(declared, types.BaseNamedTuple):
         return (
             isinstance(actual, types.BaseNamedTuple)
-            and actual.instance_class is declared.instance_class
-            and len(actual.types) == len(declared.types)
-            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))
+            and actual.instance_class is declared.instance_class  # type: ignore[attr-defined]  # numba sets them in its subclasses
+            and len(actual.types) == len(declared.types)  # type: ignore[attr-defined]
+            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))  # type: ignore[attr-defined]
         )
     if isinstance(declared, types.Integer):
         return isinstance(actual, types.Integer | types.Boolean)
@@ -203,7 +203,7 @@ class AheadOfTime:
         if module is None:
             return None
         try:
-            key = (tuple(map(compute_fingerprint, args)), tuple(map(type, args)))
+            key = (tuple(map(compute_fingerprint, args)), tuple(map(type, args)))  # type: ignore[arg-type]  # others raise NotImplementedError
         except NotImplementedError:
             key = None
         if key is not None and all(
@@ -222,7 +222,8 @@ class AheadOfTime:
             if len(signature.args) == len(arg_types) and all(
                 _accepts(d, a) for d, a in zip(signature.args, arg_types, strict=True)
             ):
-                return getattr(module, export_name(self, index))
+                compiled: Callable[..., object] = getattr(module, export_name(self, index))
+                return compiled
         log.debug("%s: arguments %s match no compiled signature", self.__name__, arg_types)
         return None
 
@@ -286,11 +287,11 @@ def kernel(
     def decorate(function: Function) -> Function:
         dispatcher = compile_(function)
         if not ahead_of_time:
-            return dispatcher
+            return dispatcher  # type: ignore[return-value]  # a dispatcher is called as the function
         return AheadOfTime(dispatcher, ahead_of_time)  # type: ignore[return-value]
 
     if function is None:
-        return decorate  # type: ignore[return-value]
+        return decorate
     return decorate(function)
 
 

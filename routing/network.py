@@ -41,7 +41,9 @@ def _substantial_components(
     adjacency = coo_matrix((np.ones(len(edge_u)), (edge_u, edge_v)), shape=(n_nodes, n_nodes))
     n_components, labels = connected_components(adjacency, directed=False)
     length = np.bincount(labels[edge_u], weights=edge_length, minlength=n_components)
-    kept = length >= min_share * length.max() if min_share < 1 else length == length.max()
+    kept: np.ndarray = (
+        length >= min_share * length.max() if min_share < 1 else length == length.max()
+    )
     with_streets = np.bincount(labels[edge_u], minlength=n_components) > 0
     log.info(
         "kept %s of %s connected components (%.1f of %.1f km of streets)",
