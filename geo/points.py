@@ -534,7 +534,7 @@ def _chosen_columns(
         guessed = _find_column([column for column in columns if column not in taken], field_name)
         if guessed is not None:
             chosen[field_name] = guessed
-            taken.add(column)
+            taken.add(guessed)
     return chosen
 
 
