@@ -166,8 +166,8 @@ def _accepts(declared: types.Type, actual: types.Type) -> bool:
         return (
             isinstance(actual, types.BaseNamedTuple)
             and actual.instance_class is declared.instance_class  # type: ignore[attr-defined]  # numba sets them in its subclasses
-            and len(actual.types) == len(declared.types)  # type: ignore[attr-defined]
-            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))  # type: ignore[attr-defined]
+            and len(actual.types) == len(declared.types)  # type: ignore[attr-defined]  # (as above)
+            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))  # type: ignore[attr-defined]  # (as above)
         )
     if isinstance(declared, types.Integer):
         return isinstance(actual, types.Integer | types.Boolean)
@@ -288,7 +288,7 @@ def kernel(
         dispatcher = compile_(function)
         if not ahead_of_time:
             return dispatcher  # type: ignore[return-value]  # a dispatcher is called as the function
-        return AheadOfTime(dispatcher, ahead_of_time)  # type: ignore[return-value]
+        return AheadOfTime(dispatcher, ahead_of_time)  # type: ignore[return-value]  # as is an entry
 
     if function is None:
         return decorate

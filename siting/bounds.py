@@ -23,11 +23,14 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 log = logging.getLogger("quarterhour")
 
@@ -93,13 +96,13 @@ def _run(
     return stopped, time.perf_counter() - started
 
 
-def _solve(sender: object, cost: np.ndarray, arguments: dict[str, Any]) -> None:
+def _solve(sender: Connection, cost: np.ndarray, arguments: dict[str, Any]) -> None:
     """Solve in the forked child and send the result (or the error) back."""
     try:
         answer: object = milp(cost, **arguments)
     except Exception as error:  # noqa: BLE001 (sent to the parent, which raises it)
         answer = error
-    sender.send(answer)  # type: ignore[attr-defined]
+    sender.send(answer)
 
 
 def _unit_matrix(pattern: sp.csr_matrix) -> sp.csr_matrix:

@@ -185,7 +185,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # -- connection events -------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's is a socket transport
         """Admit the connection (maybe closing the longest-waiting one) and start its deadline."""
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")

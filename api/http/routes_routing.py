@@ -18,6 +18,7 @@ the numba kernels release the GIL, so concurrent requests use every core.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -422,9 +423,11 @@ class IsochroneFastPath:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _route_answer(state: AppState, ask_of: object, *args: object) -> Response:
+async def _route_answer(
+    state: AppState, ask_of: Callable[..., IsochroneAsk], *args: object
+) -> Response:
     try:
-        ask = ask_of(*args)  # type: ignore[operator]
+        ask = ask_of(*args)
     except InvalidRequestError as error:
         return Response(_error_body(error.errors), status_code=422, media_type=JSON_MEDIA_TYPE)
     status, body = await answer_isochrone(state, ask)

@@ -78,7 +78,7 @@ def uvicorn_config(
         log_level="info" if access_log else "warning",
         http=guarded_protocol(limits),
         ws="none",
-        timeout_keep_alive=min(limits.keep_alive_s, limits.request_timeout_s),  # type: ignore[arg-type]
+        timeout_keep_alive=min(limits.keep_alive_s, limits.request_timeout_s),  # type: ignore[arg-type]  # uvicorn says int, waits any seconds
         backlog=ACCEPT_BATCH,
         lifespan="on",
         # The standard event loop, not uvloop: uvloop holds back newly accepted connections

@@ -368,7 +368,7 @@ def fmt_minutes(value: object) -> str:
 
 def _finite(value: object) -> float | None:
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # any value: its errors are caught
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
