@@ -216,7 +216,7 @@ def boundary_area_km2(polygon: Polygon | MultiPolygon) -> float:
     min_lon, min_lat, max_lon, max_lat = polygon.bounds
     corner_lon, corner_lat = np.array([min_lon, max_lon]), np.array([min_lat, max_lat])
     projection = LocalProjection.for_lonlat(corner_lon, corner_lat)
-    return _transform_lonlat(polygon, projection.forward).area / 1e6
+    return float(shapely.area(_transform_lonlat(polygon, projection.forward))) / 1e6
 
 
 def _transform_lonlat(
@@ -262,4 +262,4 @@ def _polygonal_part(geometry: shapely.Geometry) -> Polygon | MultiPolygon:
     if isinstance(geometry, (Polygon, MultiPolygon)):
         return geometry
     parts = [part for part in shapely.get_parts(geometry) if part.geom_type in POLYGONAL_TYPES]
-    return shapely.union_all(parts) if parts else Polygon()
+    return shapely.union_all(parts) if parts else Polygon()  # type: ignore[return-value]  # polygons' union

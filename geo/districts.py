@@ -89,7 +89,7 @@ def district_at(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         WGS84 degrees.
     """
     names, outlines = _outlines()
-    points = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
+    points = np.asarray(shapely.points(np.asarray(lon, float), np.asarray(lat, float)))
     found = np.full(len(points), "", dtype=object)
     tree = shapely.STRtree(outlines)
     point_index, outline_index = tree.query(points, predicate="within")

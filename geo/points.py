@@ -526,7 +526,7 @@ def _geo_frame_table(
     not_point = (geometry.geom_type != "Point").to_numpy() | geometry.is_empty.to_numpy()
     not_points = np.flatnonzero(not_point)
     if len(not_points):
-        found_types = geometry.iloc[not_points].geom_type.fillna("no geometry").astype(str)
+        found_types = geometry.geom_type.iloc[not_points].fillna("no geometry").astype(str)
         found = ", ".join(sorted(set(found_types)))
         word = "row" if source.startswith("<") else "feature"
         rows = _counted(word, len(frame), 1).describe(not_points)

@@ -129,9 +129,9 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in range(safe.shape[1]):
         values = safe.iloc[:, column]
         if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-            safe.isetitem(column, values.map(neutralised))
+            safe.isetitem(column, values.map(neutralised))  # type: ignore[arg-type]  # pandas-stubs: a Series is array-like
         elif isinstance(values.dtype, pd.CategoricalDtype):
-            safe.isetitem(column, values.astype(object).map(neutralised))
+            safe.isetitem(column, values.astype(object).map(neutralised))  # type: ignore[arg-type]  # as above
     return safe
 
 

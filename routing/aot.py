@@ -55,9 +55,9 @@ def _gil_free_flags() -> None:
     class Flags(compiler.Flags):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)
-            self.release_gil = True
+            self.release_gil = True  # type: ignore[assignment]  # numba declares its flags as Option descriptors
 
-    compiler.Flags = Flags
+    compiler.Flags = Flags  # type: ignore[misc]  # pycc has no hook for its flags: replace the class
 
 
 def _exports(jit: types.ModuleType) -> Iterator[tuple[str, object, object]]:
@@ -84,7 +84,7 @@ def compile_objects(root: Path, build_temp: str) -> list[str]:
         compiled.export(name, signature)(function)
     os.makedirs(build_temp, exist_ok=True)  # noqa: PTH103 (a str from setuptools)
     objects, _ = compiled._compile_object_files(build_temp)
-    return objects
+    return list(objects)
 
 
 def extension_options(root: Path) -> dict[str, object]:

@@ -31,6 +31,7 @@ import mmap
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -131,7 +132,7 @@ def _value_problem(arrays: dict[str, np.ndarray]) -> str | None:
 
 def _crs_problem(epsg: object) -> str | None:
     try:
-        crs = CRS.from_epsg(int(epsg))  # type: ignore[arg-type]
+        crs = CRS.from_epsg(int(epsg))  # type: ignore[call-overload]  # any value: TypeError is caught
     except (TypeError, ValueError, CRSError):
         return f"epsg {epsg!r} is not a coordinate system"
     return None if crs.is_projected else f"EPSG:{epsg} is not a metric projection"
@@ -195,7 +196,7 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], **meta: object) -> N
         If the file cannot be written (nothing is left behind; the temporaries of writers that
         died are removed by the next writer).
     """
-    specs: dict[str, dict[str, object]] = {}
+    specs: dict[str, dict[str, Any]] = {}
     offset = 0
     contiguous = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
     for name, array in contiguous.items():
@@ -212,7 +213,7 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], **meta: object) -> N
         out.truncate(start + offset)
 
 
-def load_arrays(path: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+def load_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Map a cache file read-only: its header and its arrays (read-only views of the mapping).
 
     The single place where cached arrays enter the program: checks of what they hold belong
@@ -337,7 +338,7 @@ def read(path: Path, *, source: str) -> WalkNetwork | None:
         log.warning("ignoring corrupt network cache %s (%s); rebuilding", path, error)
         return None
     network = WalkNetwork(
-        **{name: arrays[name] for name in WalkNetwork.ARRAYS},
+        **{name: arrays[name] for name in WalkNetwork.ARRAYS},  # type: ignore[arg-type]  # the array fields
         projection=LocalProjection(epsg),
         source=source,
     )

@@ -144,7 +144,9 @@ def reset(dist: np.ndarray, touched: np.ndarray, n_touched: int) -> None:
 
 
 @kernel(ahead_of_time=[tuple_of((FLOATS, INT32S, INT32S, INT32S, INT32S, INT32S))(INT)])
-def workspace(n_nodes: int) -> tuple[np.ndarray, ...]:
+def workspace(
+    n_nodes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Arrays of one search: dist, bucket_of, next_in_bucket, prev_in_bucket, bucket_head, touched."""
     dist = np.full(n_nodes, np.inf)
     bucket_of = np.full(n_nodes, -1, dtype=np.int32)
@@ -363,7 +365,7 @@ def run_in_chunks(
     n_rows: int,
     n_cols: int,
     chunk_size: int = 256,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> csr_matrix:
     """Run a ``*_chunk`` kernel over all rows on a thread pool and assemble a CSR matrix.
 

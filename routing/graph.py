@@ -118,7 +118,7 @@ class WalkNetwork:
         counts = np.diff(self.geom_offsets)
         owner = np.repeat(np.arange(self.n_edges), counts)
         coords = np.column_stack([self.geom_x, self.geom_y])
-        return shapely.linestrings(coords, indices=owner)
+        return np.asarray(shapely.linestrings(coords, indices=owner))
 
     @cached_property
     def edge_tree(self) -> shapely.STRtree:
@@ -149,7 +149,7 @@ class WalkNetwork:
         """Return the network as a networkx MultiGraph with ``length`` (metres) on each edge."""
         import networkx as nx
 
-        graph = nx.MultiGraph()
+        graph: nx.MultiGraph[int] = nx.MultiGraph()
         graph.add_nodes_from(
             (i, {"x": float(x), "y": float(y), "osmid": int(o)})
             for i, (x, y, o) in enumerate(
@@ -157,7 +157,7 @@ class WalkNetwork:
             )
         )
         graph.add_edges_from(
-            (int(u), int(v), int(e), {"length": float(length)})
+            (int(u), int(v), int(e), {"length": float(length)})  # type: ignore[misc]  # a multigraph's (u, v, key, data)
             for e, (u, v, length) in enumerate(
                 zip(self.edge_u, self.edge_v, self.edge_length_m, strict=True)
             )

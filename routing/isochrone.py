@@ -65,10 +65,12 @@ class _Workspace:
     successor: np.ndarray
 
 
-_POOLS: weakref.WeakKeyDictionary[WalkNetwork, queue.SimpleQueue] = weakref.WeakKeyDictionary()
+_POOLS: weakref.WeakKeyDictionary[WalkNetwork, queue.SimpleQueue[_Workspace]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _pool(network: WalkNetwork) -> queue.SimpleQueue:
+def _pool(network: WalkNetwork) -> queue.SimpleQueue[_Workspace]:
     """Workspaces of ``network``: a request takes one (or makes one) and gives it back."""
     pool = _POOLS.get(network)
     if pool is None:
@@ -286,7 +288,8 @@ def isochrone(
     if field.size:
         if field.size > len(space.field):
             space.field = np.empty(field.size)  # the next request of this size reuses it
-        space.successor = successor_buffer(*field.shape, space.successor)
+        rows, cols = field.shape
+        space.successor = successor_buffer(rows, cols, space.successor)
         xy, ring_offsets, poly_offsets, level_offsets = filled_contours(
             field, x0, y0, cell, levels, space.successor
         )
@@ -548,7 +551,7 @@ def isochrones(
             "contour": list(result.contours),
             "metric": result.metric,
             "speed_kmh": result.speed_kmh,
-            "area_km2": [polygon.area / 1e6 for polygon in metric_polygons],
+            "area_km2": [float(area) / 1e6 for area in shapely.area(metric_polygons)],
         },
         geometry=[shapely.transform(polygon, to_degrees) for polygon in metric_polygons],
         crs="EPSG:4326" if target == "wgs84" else None,

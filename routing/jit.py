@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import numba
 import numpy as np
@@ -165,9 +165,9 @@ def _accepts(declared: types.Type, actual: types.Type) -> bool:
     if isinstance(declared, types.BaseNamedTuple):
         return (
             isinstance(actual, types.BaseNamedTuple)
-            and actual.instance_class is declared.instance_class
-            and len(actual.types) == len(declared.types)
-            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))
+            and actual.instance_class is declared.instance_class  # type: ignore[attr-defined]  # numba sets them in its subclasses
+            and len(actual.types) == len(declared.types)  # type: ignore[attr-defined]  # (as above)
+            and all(_accepts(d, a) for d, a in zip(declared.types, actual.types, strict=True))  # type: ignore[attr-defined]  # (as above)
         )
     if isinstance(declared, types.Integer):
         return isinstance(actual, types.Integer | types.Boolean)
@@ -203,7 +203,7 @@ class AheadOfTime:
         if module is None:
             return None
         try:
-            key = (tuple(map(compute_fingerprint, args)), tuple(map(type, args)))
+            key = (tuple(map(compute_fingerprint, args)), tuple(map(type, args)))  # type: ignore[arg-type]  # others raise NotImplementedError
         except NotImplementedError:
             key = None
         if key is not None and all(
@@ -222,7 +222,8 @@ class AheadOfTime:
             if len(signature.args) == len(arg_types) and all(
                 _accepts(d, a) for d, a in zip(signature.args, arg_types, strict=True)
             ):
-                return getattr(module, export_name(self, index))
+                compiled: Callable[..., object] = getattr(module, export_name(self, index))
+                return compiled
         log.debug("%s: arguments %s match no compiled signature", self.__name__, arg_types)
         return None
 
@@ -255,12 +256,20 @@ def _typeof_entry(value: AheadOfTime, _context: object) -> types.Type:
     return types.Dispatcher(value.dispatcher)
 
 
+@overload
+def kernel(
+    function: Function, *, inline: bool = ..., ahead_of_time: Sequence[Signature] = ...
+) -> Function: ...
+@overload
+def kernel(
+    function: None = None, *, inline: bool = ..., ahead_of_time: Sequence[Signature] = ...
+) -> Callable[[Function], Function]: ...
 def kernel(
     function: Function | None = None,
     *,
     inline: bool = False,
     ahead_of_time: Sequence[Signature] = (),
-) -> Function:
+) -> Function | Callable[[Function], Function]:
     """Compile ``function`` with numba: nopython, without the GIL, cached on disk.
 
     Parameters
@@ -273,19 +282,16 @@ def kernel(
         Signatures to compile at install (an entry called from Python by a plan); its module
         must be listed in :data:`KERNEL_MODULES`.
     """
-    options: dict[str, object] = {"cache": True, "nogil": True}
-    if inline:
-        options["inline"] = "always"
-    compile_ = numba.njit(**options)
+    compile_ = numba.njit(cache=True, nogil=True, inline="always" if inline else "never")
 
     def decorate(function: Function) -> Function:
         dispatcher = compile_(function)
         if not ahead_of_time:
-            return dispatcher
-        return AheadOfTime(dispatcher, ahead_of_time)  # type: ignore[return-value]
+            return dispatcher  # type: ignore[return-value]  # a dispatcher is called as the function
+        return AheadOfTime(dispatcher, ahead_of_time)  # type: ignore[return-value]  # as is an entry
 
     if function is None:
-        return decorate  # type: ignore[return-value]
+        return decorate
     return decorate(function)
 
 

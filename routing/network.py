@@ -41,7 +41,9 @@ def _substantial_components(
     adjacency = coo_matrix((np.ones(len(edge_u)), (edge_u, edge_v)), shape=(n_nodes, n_nodes))
     n_components, labels = connected_components(adjacency, directed=False)
     length = np.bincount(labels[edge_u], weights=edge_length, minlength=n_components)
-    kept = length >= min_share * length.max() if min_share < 1 else length == length.max()
+    kept: np.ndarray = (
+        length >= min_share * length.max() if min_share < 1 else length == length.max()
+    )
     with_streets = np.bincount(labels[edge_u], minlength=n_components) > 0
     log.info(
         "kept %s of %s connected components (%.1f of %.1f km of streets)",
@@ -81,7 +83,10 @@ def network_from_topology(
         inside = shapely.contains_xy(boundary, topology.node_lon, topology.node_lat)
         keep_edge &= inside[edge_u] & inside[edge_v]
     if not keep_edge.any():
-        west, south, east, north = boundary.bounds
+        if boundary is None:
+            msg = f"{source}: no walkable street in this OSM file joins two different points"
+            raise NetworkError(msg)
+        west, south, east, north = shapely.bounds(boundary)
         msg = (
             f"{source}: no walkable street lies inside the boundary: the streets cover lon "
             f"{topology.node_lon.min():.3f}..{topology.node_lon.max():.3f}, lat "

@@ -303,7 +303,7 @@ def read_walkable_ways(path: str | Path, *, quiet: bool = True) -> WayPieces:
             if n_ways % 10_000 == 0:
                 bar.update(10_000)
             run_start = len(node_ids)
-            for node in way.nodes:
+            for node in way.nodes:  # type: ignore[union-attr]  # the filter passes only ways
                 location = node.location
                 if not location.valid():
                     _check_missing(location, node.ref, path)

@@ -90,7 +90,7 @@ def snap_points(
     """
     max_m = settings.snap_max_m if max_m is None else float(max_m)
     x, y = network.projection.forward(np.atleast_1d(lon), np.atleast_1d(lat))
-    points = shapely.points(x, y)
+    points = np.asarray(shapely.points(x, y))
     n = len(points)
     edge = np.full(n, -1, dtype=np.int64)
     access = np.full(n, np.inf)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -519,7 +519,7 @@ def bounded_walk_times(
             sorted_targets=False,
             quiet=quiet,
         )
-    limit = {"minutes": minutes, "speed_kmh": speed_kmh, "meters": meters}
+    limit: dict[str, Any] = {"minutes": minutes, "speed_kmh": speed_kmh, "meters": meters}
     estimate = estimate_pairs(network, src_snap, dst_snap, **limit)
     if max_pairs is not None and estimate.pairs > max_pairs:
         memory = estimate.pairs * BYTES_PER_PAIR / 1e9
@@ -545,7 +545,7 @@ def bounded_walk_times(
     for _, last in chunks:
         pieces.append(last.matrix)
         done = sum(piece.shape[0] for piece in pieces)
-        if deadline is not None and done < len(src_snap) and time.monotonic() > walks_end:
+        if walks_end is not None and done < len(src_snap) and time.monotonic() > walks_end:
             msg = (
                 f"the time limit ran out while computing walk times ({done:,} of "
                 f"{len(src_snap):,} sources done): give more time, or fewer points"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,7 @@ class CoverageAudit:
 
     communities: pd.DataFrame
     stations: pd.DataFrame
-    summary: dict[str, object]
+    summary: dict[str, Any]
 
 
 def audit_of_stations(result: SitingResult) -> CoverageAudit:

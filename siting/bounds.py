@@ -23,7 +23,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,7 +62,7 @@ def _run(
     if integral:
         integrality[:n_integer] = 1
     options: dict[str, object] = {"time_limit": float(time_limit), "presolve": True}
-    arguments = {
+    arguments: dict[str, Any] = {
         "constraints": constraints,
         "integrality": integrality,
         "bounds": Bounds(0.0, 1.0),
@@ -110,7 +110,7 @@ def _solve(sender: object, solve: Callable[[], object]) -> None:
         answer: object = solve()
     except Exception as error:  # noqa: BLE001 (sent to the parent, which raises it)
         answer = error
-    sender.send(answer)  # type: ignore[attr-defined]
+    sender.send(answer)
 
 
 def _unit_matrix(pattern: sp.csr_matrix) -> sp.csr_matrix:
@@ -166,7 +166,12 @@ def max_cover_highs(
 
 
 def _outcome(
-    solution: object, seconds: float, n_cols: int, *, integral: bool, sense: float
+    solution: Any,  # noqa: ANN401 (milp's OptimizeResult, or the stand-in stopped at the limit)
+    seconds: float,
+    n_cols: int,
+    *,
+    integral: bool,
+    sense: float,
 ) -> HighsOutcome:
     status = int(solution.status)  # 0 optimal, 1 iteration, node or time limit
     x = solution.x

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -140,7 +140,7 @@ class Provenance:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, object], *, source: str) -> Provenance:
+    def from_dict(cls, values: object, *, source: str) -> Provenance:
         """Read a provenance back, with one clear error if it lacks the extract or communities.
 
         Parameters
@@ -321,7 +321,7 @@ def _points_csv(points: PointSet) -> str:
     return table.map(safe_text).to_csv(index=False)
 
 
-def plan_sheets(result: SitingResult, summary: dict[str, object]) -> dict[str, pd.DataFrame]:
+def plan_sheets(result: SitingResult, summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """The sheets of ``plan.xlsx``: new stations, communities, the table by area, the method."""
     stations = result.stations
     new = stations[stations["kind"] == "new"]
@@ -410,8 +410,8 @@ class PlanFolder:
     """A plan folder read back (or a plan in memory): the summary, stations and assignments."""
 
     folder: Path
-    summary: dict[str, object]
-    stations: dict[str, object]
+    summary: dict[str, Any]
+    stations: dict[str, Any]
     assignments: pd.DataFrame
 
     @classmethod

@@ -58,5 +58,8 @@ def heuristic_max_cover(
     total = float(weight[counts > 0].sum())  # the swaps keep ``counts`` up to date
     bound = max_cover_lagrangian_bound(pattern, weight, int(budget), total, bound_iterations)
     bound = max(float(bound), total)
-    stats = {"greedy_weight": greedy_weight, "seconds": time.perf_counter() - started}
+    stats: dict[str, float | int | str] = {
+        "greedy_weight": greedy_weight,
+        "seconds": time.perf_counter() - started,
+    }
     return MaxCoverSolution(columns, total, bound, stats)

@@ -70,7 +70,8 @@ def greedy_cover(pattern: CoverPattern, *, prune: bool = False) -> np.ndarray:
     chosen[picks] = True
     counts = cover_counts(pattern, chosen, pattern.n_rows)
     prune_redundant(pattern, chosen, counts, picks[::-1].copy())
-    return picks[chosen[picks]]
+    kept: np.ndarray = picks[chosen[picks]]
+    return kept
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,8 @@ def search_weights(state: SearchState) -> np.ndarray:
 
 def search_scores(state: SearchState) -> np.ndarray:
     """The column scores of a search state now (see :class:`SearchState`)."""
-    return state.parts[:, 0] + int(state.scalars[STEP]) * state.parts[:, 1]
+    scores: np.ndarray = state.parts[:, 0] + int(state.scalars[STEP]) * state.parts[:, 1]
+    return scores
 
 
 def local_search(

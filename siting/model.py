@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -213,7 +214,7 @@ class CoverageModel:
             site may have (default ``capacity.max_aides``); read by a ``capacity``.
         """
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
-        matrix = sp.csr_matrix(cost, dtype=float, copy=True)
+        matrix = sp.csr_matrix(cost, dtype=float, copy=True)  # type: ignore[call-overload]  # scipy-stubs: no overload for spmatrix | sparray
         n_rows, n_cols = matrix.shape
         if n_rows == 0:
             msg = "the communities are empty: give at least one"
@@ -361,7 +362,7 @@ class CoverageModel:
 
         limit = WalkLimit.checked(minutes=minutes, meters=meters, speed_kmh=speed_kmh)
         osm_path = None
-        if not hasattr(network, "indptr"):
+        if isinstance(network, (str, os.PathLike)):
             osm_path = str(network)
             network = load_network(network, quiet=quiet)
         homes, stations, candidate_set = _point_sets(communities, existing, candidates, crs=crs)
@@ -425,7 +426,11 @@ class CoverageModel:
         model = cls._assemble(matrix, rows, sites, limit, attribution=network.attribution)
         model.network = network
         model.osm_path = osm_path
-        model.points = {"communities": homes, "existing": stations, "candidates": candidates}
+        model.points = {
+            "communities": homes,
+            "existing": stations,
+            "candidates": None if candidates is None else candidate_set,
+        }
         model.warnings = warnings
         model.boundary = boundary
         if boundary is not None:
@@ -465,7 +470,7 @@ class CoverageModel:
         return self._solved().assignments
 
     @property
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The plan's headline figures, JSON-ready."""
         return self._solved().summary
 
@@ -845,18 +850,18 @@ class CoverageModel:
             community_table=None if homes is None else homes.table,
             beyond=self._nearest_beyond(station_cols),
             params=self.params,
-            **outcome,
+            **outcome,  # type: ignore[arg-type]  # the solver's outcome: build_result's keywords
         )
         result.params.update(walk_figures(result.assignments))
         return result
 
     def _nearest_beyond(self, station_cols: np.ndarray) -> NearestBeyond | None:
         """The nearest station of every uncovered community within twice the limit."""
-        if self.network is None or station_cols.size == 0:
+        homes = self.points.get("communities")
+        if self.network is None or homes is None or station_cols.size == 0:
             return None
         from quarterhour.routing.walktimes import walk_time_matrix
 
-        homes = self.points["communities"]
         covered = self.pattern[:, station_cols].getnnz(axis=1) > 0
         on_network = np.nan_to_num(self.communities.access_m, nan=np.inf) <= settings.snap_max_m
         rows = np.flatnonzero(~covered & self.communities.in_area & on_network)

@@ -191,7 +191,7 @@ def reason_codes(
     return codes
 
 
-def as_categorical(values: np.ndarray, categories: tuple[str, ...]) -> pd.Categorical:
+def as_categorical(values: np.ndarray, categories: tuple[str, ...]) -> pd.Categorical[str]:
     """A categorical column of codes (empty strings become missing)."""
     cleaned = pd.Series(values, dtype=object).replace("", None)
     return pd.Categorical(cleaned, categories=list(categories))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -198,7 +199,7 @@ class SitingResult:
         return area_table(self.assignments, self.stations)
 
     @property
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """Headline figures of the plan, JSON-ready.
 
         Every count derives from ``status_counts`` (one count per community status; see
@@ -479,12 +480,12 @@ def build_result(
     covered_so_far = np.zeros(cost.shape[0], bool)
     new_count = np.zeros(station_cols.size, np.int64)
     new_weight = np.zeros(station_cols.size)
-    for position, col in enumerate(station_cols):
+    for pick, col in enumerate(station_cols):
         rows = by_col.indices[by_col.indptr[col] : by_col.indptr[col + 1]]
         fresh = rows[~covered_so_far[rows]]
         covered_so_far[fresh] = True
-        new_count[position] = fresh.size
-        new_weight[position] = communities.weight[fresh].sum()
+        new_count[pick] = fresh.size
+        new_weight[pick] = communities.weight[fresh].sum()
     # nearest station: ties go to the smaller site id, i.e. the smaller column
     by_id = np.argsort(station_cols, kind="stable")
     position, value = nearest_station(cost, station_cols[by_id])
@@ -579,7 +580,7 @@ def build_result(
     existing_order = np.argsort(sites.position[existing_cols], kind="stable")
     stations = pd.concat([stations.iloc[existing_order], stations.iloc[n_existing:]])
     stations = stations.reset_index(drop=True)
-    params = {
+    params: dict[str, object] = {
         "minutes": limit.minutes,
         "meters": limit.meters,
         "speed_kmh": limit.speed_kmh,

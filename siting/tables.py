@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import Field, dataclass, fields, replace
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -82,7 +83,9 @@ class WalkLimit:
 class _Table:
     """Parallel arrays, one entry per row, that can be reordered together."""
 
-    def take(self, order: np.ndarray) -> _Table:
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # every subclass is a dataclass
+
+    def take(self, order: np.ndarray) -> Self:
         """The rows in ``order`` (positions)."""
         return replace(
             self, **{item.name: getattr(self, item.name)[order] for item in fields(self)}

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from quarterhour import settings
 from quarterhour.geo.crs import CRS_NAMES
@@ -73,7 +73,8 @@ def add_command(
     )
     add_verbosity_options(sub, default=argparse.SUPPRESS)
     sub.set_defaults(handler=handler)
-    return sub
+    parser: argparse.ArgumentParser = sub
+    return parser
 
 
 def add_verbosity_options(parser: argparse.ArgumentParser, *, default: object = False) -> None:
@@ -230,7 +231,7 @@ def add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) ->
     )
 
 
-def limit_from_args(args: argparse.Namespace) -> tuple[object, object]:
+def limit_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     """``(minutes, meters)`` of the walk-limit options: one of them, never both."""
     if args.meters is not None and args.minutes is not None:
         msg = "give a walk limit in --minutes or a distance in --meters, not both"

@@ -316,7 +316,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         effort=args.effort,
         capacity=capacity,
         quiet=args.quiet,
-    ).result
+    )._solved()
     provenance = Provenance(
         osm=str(args.osm or args.place or settings.default_osm_path()),
         communities=str(args.communities or BUNDLED_PREFIX + settings.default_communities),

@@ -185,7 +185,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # -- connection events -------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's is a socket transport
         """Admit the connection (maybe closing the longest-waiting one) and start its deadline."""
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
@@ -371,7 +371,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             waiting = fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0")
         except OSError:
             return False
-        return struct.unpack("i", waiting)[0] > 0
+        (count,) = struct.unpack("i", waiting)
+        return bool(count > 0)
 
     def evict(self) -> None:
         """Close the connection to make room (it waits for a request, or sends one slowly)."""

@@ -59,7 +59,7 @@ def bound_hosts(host: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
         machine = socket.gethostname()
         names.add(machine.lower())
         with suppress(OSError):
-            names.update(info[4][0] for info in socket.getaddrinfo(machine, None))
+            names.update(str(info[4][0]) for info in socket.getaddrinfo(machine, None))
     return tuple(sorted(names))
 
 
@@ -100,7 +100,9 @@ class HostCheckMiddleware:
             f"host {host or '(none)'!r} is not one this service answers to; start it with "
             "--allowed-host NAME to add it"
         )
-        detail = [{"loc": ["header", "host"], "msg": msg, "type": "untrusted_host"}]
+        detail: list[dict[str, object]] = [
+            {"loc": ["header", "host"], "msg": msg, "type": "untrusted_host"}
+        ]
         await error_response(400, detail)(scope, receive, send)
 
 
@@ -122,7 +124,8 @@ class ArrivalClock:
 
 def seconds_left(scope: Scope, limit: float) -> float:
     """What is left of ``limit`` seconds counted from the request's arrival (never 0)."""
-    elapsed = time.monotonic() - scope.get(ARRIVED, time.monotonic())
+    arrived: float = scope.get(ARRIVED, time.monotonic())
+    elapsed = time.monotonic() - arrived
     return max(limit - elapsed, 0.01)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -88,7 +88,7 @@ def audit_of(
     """Return the (cached) coverage audit of the loaded communities and stations."""
     communities = _loaded_communities(state)
     key = (limit.minutes, limit.speed_kmh, limit.meters, capacity)
-    bounds = {
+    bounds: dict[str, Any] = {
         "minutes": limit.minutes,
         "speed_kmh": limit.speed_kmh,
         "meters": limit.meters,

@@ -84,7 +84,7 @@ def plan(
                 min(request.time_limit_s, state.config.limits.max_plan_seconds),
             ),
             max_pairs=admission.max_pairs,
-        ).result
+        )._solved()
     covered = result.assignments.loc[result.assignments["covered"], "community_id"].astype(str)
     summary = result.summary
     if request.communities is None and state.communities_selection is not None:

@@ -34,6 +34,7 @@ from quarterhour.api.http.schemas import (
 from quarterhour.api.http.state import AppState, StateDep
 from quarterhour.geo.crs import convert
 from quarterhour.geo.errors import InputError, NetworkError, NoRouteError
+from quarterhour.geo.points import PointSet
 from quarterhour.routing.route import Route, nearest_routes, shortest_route
 from quarterhour.routing.snapping import Snap, snap_points
 
@@ -69,7 +70,7 @@ NEAREST_DOC = (
     "to the station with `rank`, `station_id`, `name`, `minutes`, `meters`, `station` (its "
     "coordinates) and the route's other properties."
 )
-NO_ROUTE_RESPONSE = {
+NO_ROUTE_RESPONSE: dict[int | str, dict] = {
     404: {
         "model": ERROR_RESPONSES[404]["model"],
         "description": "a point farther than 500 m from a street (`off_network`), or no walk "
@@ -82,11 +83,11 @@ _STATION_SNAPS: weakref.WeakKeyDictionary[AppState, Snap] = weakref.WeakKeyDicti
 """Where each server's loaded stations join its network, computed on the first request."""
 
 
-def stations_snap(state: AppState) -> Snap:
+def stations_snap(state: AppState, stations: PointSet) -> Snap:
     """Return where the loaded stations join the network (snapped once per server)."""
     snap = _STATION_SNAPS.get(state)
     if snap is None:
-        snap = snap_points(state.network, state.stations.lon, state.stations.lat)
+        snap = snap_points(state.network, stations.lon, stations.lat)
         _STATION_SNAPS[state] = snap
     return snap
 
@@ -341,7 +342,7 @@ def get_nearest(params: Annotated[NearestParams, Query()], state: StateDep) -> R
             stations.lat,
             k=params.k,
             speed_kmh=params.speed_kmh,
-            stations_snap=stations_snap(state),
+            stations_snap=stations_snap(state, stations),
         )
     out_crs = params.out_crs or params.crs
     station_xy = point_coordinates(

@@ -112,8 +112,8 @@ VALHALLA_JSON_MAX = 2000
 class IsochroneQuery(IsochroneParams):
     """``GET /isochrone``: our parameters, or Valhalla's ``?json={...}&id=...`` form."""
 
-    lon: Longitude | None = None  # type: ignore[assignment]
-    lat: Latitude | None = None  # type: ignore[assignment]
+    lon: Longitude | None = None  # type: ignore[assignment]  # optional here: ?json= may give it
+    lat: Latitude | None = None  # type: ignore[assignment]  # (as lon)
     json_: str | None = Field(
         None,
         alias="json",

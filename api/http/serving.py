@@ -82,7 +82,7 @@ def uvicorn_config(
         http=guarded_protocol(limits),
         ws="none",
         headers=list(ANSWER_HEADERS),
-        timeout_keep_alive=min(limits.keep_alive_s, limits.request_timeout_s),  # type: ignore[arg-type]
+        timeout_keep_alive=min(limits.keep_alive_s, limits.request_timeout_s),  # type: ignore[arg-type]  # uvicorn says int, waits any seconds
         backlog=ACCEPT_BATCH,
         lifespan="on",
         # The standard event loop, not uvloop: uvloop holds back newly accepted connections

@@ -21,6 +21,7 @@ from quarterhour.api.http.settings import ServerConfig
 from quarterhour.geo.points import PointSet
 from quarterhour.routing.graph import WalkNetwork
 from quarterhour.routing.network import load_network
+from quarterhour.siting.audit import CoverageAudit
 
 log = logging.getLogger("quarterhour")
 
@@ -55,7 +56,7 @@ class AppState:
     communities_selection: dict[str, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _network_geojson: dict[str, bytes] = field(default_factory=dict, repr=False)
-    _audits: OrderedDict[tuple[object, ...], object] = field(
+    _audits: OrderedDict[tuple[object, ...], CoverageAudit] = field(
         default_factory=OrderedDict, repr=False
     )
 
@@ -66,7 +67,9 @@ class AppState:
                 self._network_geojson[crs] = orjson.dumps(build())
             return self._network_geojson[crs]
 
-    def cached_audit(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
+    def cached_audit(
+        self, key: tuple[object, ...], build: Callable[[], CoverageAudit]
+    ) -> CoverageAudit:
         """Return the coverage audit of ``key`` (walk limit and speed), building it once."""
         with self._lock:
             if key in self._audits:
@@ -135,7 +138,8 @@ def load_state(config: ServerConfig, *, network: WalkNetwork | None = None) -> A
 
 async def get_state(request: Request) -> AppState:
     """FastAPI dependency: the state the lifespan loaded."""
-    return request.app.state.quarterhour
+    state: AppState = request.app.state.quarterhour
+    return state
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -144,7 +148,8 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 async def get_admission(request: Request) -> Admission:
     """FastAPI dependency: the bounds on heavy requests."""
-    return request.app.state.admission
+    admission: Admission = request.app.state.admission
+    return admission
 
 
 AdmissionDep = Annotated[Admission, Depends(get_admission)]

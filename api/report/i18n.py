@@ -441,7 +441,7 @@ def fmt_minutes(value: object) -> str:
 
 def _finite(value: object) -> float | None:
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # any value: its errors are caught
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
@@ -452,4 +452,7 @@ def limit_text(*, minutes: float | None, meters: float | None, lang: str) -> str
     check_lang(lang)
     if meters is not None:
         return limit_words(float(meters), "distance", lang=lang)
+    if minutes is None:
+        msg = "a walk limit needs minutes or meters"
+        raise ValueError(msg)
     return limit_words(float(minutes), "time", lang=lang)

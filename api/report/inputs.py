@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class PlanInputs:
     towns: tuple[tuple[str, shapely.Geometry], ...] = ()
 
     @property
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The plan's ``summary.json``."""
         return self.plan.summary
 
@@ -91,12 +91,12 @@ class PlanInputs:
     @property
     def minutes(self) -> float:
         """The plan's walk limit in minutes (the default limit for a plan made in metres)."""
-        return float(self.summary.get("minutes") or settings.walk_limit_minutes)  # type: ignore[arg-type]
+        return float(self.summary.get("minutes") or settings.walk_limit_minutes)
 
     @property
     def speed_kmh(self) -> float:
         """The plan's walking speed."""
-        return float(self.summary["speed_kmh"])  # type: ignore[arg-type]
+        return float(self.summary["speed_kmh"])
 
 
 def read_plan_checked(folder: str | Path) -> PlanFolder:
@@ -238,19 +238,19 @@ def plan_inputs_of_model(
     boundary
         The planning area (WGS84) to draw, if any.
     """
-    if model.result is None or model.network is None:
+    communities = model.points.get("communities")
+    if model.result is None or model.network is None or communities is None:
         msg = (
             "the report needs a solved model built from points: "
             "CoverageModel.from_points(...).solve()"
         )
         raise InputError(msg, param="plan")
     points = model.points
-    communities = points["communities"]
     provenance = Provenance(
         osm=model.network.source,
         communities=communities.source,
-        existing=None if points.get("existing") is None else points["existing"].source,
-        candidates=None if points.get("candidates") is None else points["candidates"].source,
+        existing=None if (existing := points.get("existing")) is None else existing.source,
+        candidates=None if (sites := points.get("candidates")) is None else sites.source,
     )
     plan = PlanFolder.of_result(model.result, provenance=provenance, folder=".")
     ordered = _in_plan_order(communities, plan)

@@ -13,7 +13,7 @@ import logging
 import math
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
     from matplotlib.axes import Axes
+    from matplotlib.typing import RcKeyType
 
     from quarterhour.api.report.inputs import PlanInputs
     from quarterhour.api.report.scenarios import Scenario
@@ -116,7 +117,7 @@ def cjk_font_family() -> str:
 def report_style() -> Iterator[None]:
     """Matplotlib settings of the report's figures (CJK font, small print sizes)."""
     family = cjk_font_family()
-    style = {
+    style: dict[RcKeyType, Any] = {
         "font.family": [family, "DejaVu Sans"],
         "font.size": 8,
         "axes.unicode_minus": False,
@@ -150,7 +151,9 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
     from quarterhour.routing.isochrone import isochrone
 
     meters = data.summary.get("meters")
-    limit = {"meters": [float(meters)]} if meters is not None else {"minutes": [data.minutes]}
+    limit: dict[str, Any] = (
+        {"meters": [float(meters)]} if meters is not None else {"minutes": [data.minutes]}
+    )
     buffer_m = catchment_buffer_m()
     projection = data.network.projection
     polygons = []
@@ -323,7 +326,7 @@ def _draw_north_arrow(axes: Axes, *, lang: str) -> None:
 
 def _extent(data: PlanInputs) -> tuple[float, float, float, float]:
     """The map's extent in metres: the planning area's, padded by 3 %."""
-    x_min, y_min, x_max, y_max = _area_outline(data).bounds
+    x_min, y_min, x_max, y_max = shapely.bounds(_area_outline(data))
     pad_x, pad_y = 0.03 * (x_max - x_min), 0.03 * (y_max - y_min)
     return x_min - pad_x, x_max + pad_x, y_min - pad_y, y_max + pad_y
 

@@ -6,7 +6,7 @@ import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -104,6 +104,7 @@ def run_scenarios(
     speed = data.speed_kmh
     budget = summary.get("budget")
     plan_meters = summary.get("meters")
+    pairs: list[tuple[str, float, float | None, float | None]]
     if plan_meters is None:
         minutes = data.minutes
         pairs = [("speed", s, minutes, None) for s in speeds_kmh]
@@ -111,7 +112,7 @@ def run_scenarios(
     else:
         distances = sorted({*distances_m, float(plan_meters)})
         pairs = [("meters", speed, None, m) for m in distances]
-    solved: dict[tuple[float, float | None, float | None], dict[str, object]] = {}
+    solved: dict[tuple[float, float | None, float | None], dict[str, Any]] = {}
     scenarios = []
     for axis, pair_speed, pair_minutes, pair_meters in pairs:
         key = (pair_speed, pair_minutes, pair_meters)
@@ -132,7 +133,7 @@ def run_scenarios(
                     budget=budget,
                     quiet=True,
                 )
-            solved[key] = model.result.summary
+            solved[key] = model.summary
             figures = solved[key]
             bound = figures["lower_bound"] if budget is None else figures["upper_bound"]
             log.info(
@@ -147,9 +148,9 @@ def run_scenarios(
             )
         figures = solved[key]
         is_plan = (
-            math.isclose(pair_meters, plan_meters)
+            math.isclose(pair_meters, plan_meters)  # type: ignore[arg-type]  # a plan in metres pairs metres
             if plan_meters is not None
-            else math.isclose(pair_speed, speed) and math.isclose(pair_minutes, data.minutes)
+            else math.isclose(pair_speed, speed) and math.isclose(pair_minutes, data.minutes)  # type: ignore[arg-type]  # and one in minutes, minutes
         )
         scenarios.append(
             Scenario(

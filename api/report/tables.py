@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -181,7 +181,7 @@ def _limit_metres(data: PlanInputs) -> float:
     return minutes_to_metres(data.minutes, data.speed_kmh)
 
 
-def _bound(summary: dict[str, object]) -> dict[str, float | int | None]:
+def _bound(summary: dict[str, Any]) -> dict[str, float | int | None]:
     """The bound of the plan, its whole-station ceiling and the gap."""
     minimum = summary["objective"] == "min_cover"
     value = summary.get("lower_bound") if minimum else summary.get("upper_bound")
@@ -223,7 +223,9 @@ def station_frame(data: PlanInputs) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     crs = str(collection.get("crs") or "wgs84")
     if crs != "wgs84":
-        frame["lon"], frame["lat"] = convert(frame["lon"], frame["lat"], src=crs, dst="wgs84")
+        frame["lon"], frame["lat"] = convert(
+            frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), src=crs, dst="wgs84"
+        )
     return frame
 
 
@@ -240,10 +242,10 @@ def _station_rows(
     community_address = data.communities.field("address")
     words = texts(lang)
     rows = []
-    for k, station in new.iterrows():
-        position = int(nearest.loc[k, "position"])
+    for k, (_, station) in enumerate(new.iterrows()):
+        position = int(nearest.loc[k, "position"])  # type: ignore[arg-type]  # pandas-stubs: a cell is any scalar
         station_id = str(station["station_id"])
-        distance = float(nearest.loc[k, "distance_m"])
+        distance = float(nearest.loc[k, "distance_m"])  # type: ignore[arg-type]  # pandas-stubs: a cell is any scalar
         nearest_name = str(data.communities.names[position])
         address = str(station.get("address") or "")
         if not address and community_address is not None and distance < AT_COMMUNITY_M:
@@ -296,7 +298,7 @@ def station_locations(data: PlanInputs, stations: pd.DataFrame) -> list[str]:
     return locations
 
 
-def _group_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]]:
+def _group_rows(summary: dict[str, Any], *, lang: str) -> list[dict[str, str]]:
     """The table by area, from ``summary.json``'s ``by_area``, with a total row."""
     areas = pd.DataFrame(summary.get("by_area") or [])
     if areas.empty:
@@ -307,7 +309,7 @@ def _group_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]
     table = pd.concat([areas, total], ignore_index=True)
     rows = []
     for row in table.itertuples(index=False):
-        planned = int(row.communities) - int(row.outside_boundary)
+        planned = int(row.communities) - int(row.outside_boundary)  # type: ignore[arg-type]  # pandas-stubs: a cell is any scalar
         rows.append(
             {
                 "group": _group_name(row.area, getattr(row, "level", ""), summary, lang=lang),
@@ -354,7 +356,7 @@ def _staffing_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, s
 
 
 def _share(part: object, whole: int) -> float:
-    return float(part) / whole if whole else 0.0
+    return float(part) / whole if whole else 0.0  # type: ignore[arg-type]  # a count of the table
 
 
 def _uncoverable_rows(data: PlanInputs, *, lang: str) -> tuple[list[dict[str, str]], int]:

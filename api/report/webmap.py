@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.model import CoverageModel
 
-folium = import_extra("folium", "notebooks")
+if TYPE_CHECKING:
+    import folium
+else:
+    folium = import_extra("folium", "notebooks")
 
 COVERED = "#31a354"
 UNCOVERED = "#de2d26"
@@ -48,7 +51,7 @@ def add_communities(
     communities: PointSet,
     covered: np.ndarray,
     *,
-    walk_min: Sequence[float] | None = None,
+    walk_min: Sequence[float] | np.ndarray | None = None,
 ) -> None:
     """Communities as small circles, green when covered and red when not, with a popup each.
 
@@ -92,7 +95,7 @@ def add_stations(folium_map: folium.Map, stations: pd.DataFrame, *, name: str = 
         is_new = getattr(row, "kind", "new") == "new"
         rank = getattr(row, "rank", 0)
         folium.RegularPolygonMarker(
-            [float(row.lat), float(row.lon)],
+            [float(row.lat), float(row.lon)],  # type: ignore[arg-type]  # pandas-stubs: a cell is any scalar
             number_of_sides=3 if is_new else 4,
             radius=7,
             color="#7f2704" if is_new else EXISTING,
@@ -177,7 +180,8 @@ def explore(
     folium.Map
         Display it in a notebook, or ``.save("map.html")``.
     """
-    if plan.network is None:
+    communities = plan.points.get("communities")
+    if plan.network is None or communities is None:
         msg = "explore needs a model built from points (CoverageModel.from_points)"
         raise InputError(msg, param="plan")
     network = plan.network
@@ -193,7 +197,6 @@ def explore(
         covered_by_id, walk_by_id = table["covered"], table["walk_min"]
         stations = plan.stations
         drawn = plan.new_stations
-    communities = plan.points["communities"]
     ids = communities.ids.astype(str)
     folium_map = base_map(network, zoom_start=zoom_start)
     if catchments and len(drawn):

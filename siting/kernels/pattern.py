@@ -36,7 +36,7 @@ class CoverPattern(NamedTuple):
     @classmethod
     def from_matrix(cls, matrix: sp.spmatrix | sp.sparray) -> CoverPattern:
         """Index arrays of the stored entries of ``matrix`` (values ignored: a stored 0 covers)."""
-        csr = sp.csr_matrix(matrix, copy=True)
+        csr = sp.csr_matrix(matrix, copy=True)  # type: ignore[call-overload]  # scipy-stubs: no overload for spmatrix | sparray
         csr.sum_duplicates()
         csr.sort_indices()
         csc = csr.tocsc()
