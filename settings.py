@@ -117,10 +117,11 @@ max_columns: int = 1_000
 max_cells: int = 20_000_000
 """Most cells of a sheet's used area (last row times last column): what a reader allocates."""
 
-max_cell_chars: int = 32_767
-"""Longest text in one cell (Excel's own limit) or between two tags of a workbook's XML."""
+max_cell_chars: int = 1_000_000
+"""Longest text in one cell or between two tags of a workbook's XML (far above Excel's own
+32,767: a longer name is read, then cut to 32,767 in the outputs with a warning)."""
 
-max_line_chars: int = 1_000_000
+max_line_chars: int = 4_000_000
 """Longest line of a CSV file, in bytes."""
 
 max_part_mb: float = 200.0
