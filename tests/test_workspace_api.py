@@ -9,13 +9,17 @@ read independently with pandas.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from servers import start_server, stop_server
+from servers import server_env, start_server, stop_server
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OSM = DATA / "shanghai_center.osm.pbf"
@@ -119,3 +123,126 @@ def test_upload_creates_a_project_with_today_as_first_scenario(server, project) 
     assert sum(counts.values()) == 304
     assert counts["off_network"] == 4
     assert {row["id"] for row in body["stations"]} == {f"S{k}" for k in range(6)}
+
+
+# ---------------------------------------------------------------------- against the CLI
+
+
+def _cli(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "quarterhour", *args, "-q", "--osm", str(OSM)],
+        env=server_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _by_id(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows).set_index("community_id")
+
+
+def _same_communities(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Status, nearest station and walk time of every community agree."""
+    theirs = theirs.set_index(theirs["community_id"].astype(str))
+    assert list(ours.index) == list(theirs.index)
+    assert (ours["status"].to_numpy() == theirs["status"].astype(str).to_numpy()).all()
+    station = theirs["station_id"].fillna("").astype(str).to_numpy()
+    assert (ours["station_id"].fillna("").astype(str).to_numpy() == station).all()
+    # The CSV holds three decimals; the CLI walks from each community to the stations and the
+    # workspace from each station to the communities (the same streets both ways, summed from
+    # the other end): within 0.0015 min, 0.1 m.
+    np.testing.assert_allclose(
+        ours["walk_min"].astype(float).to_numpy(),
+        theirs["walk_min"].astype(float).to_numpy(),
+        atol=1.5e-3,
+    )
+
+
+def test_today_equals_quarterhour_coverage(server, project, files, isolated_cache, tmp_path):
+    out = tmp_path / "coverage.csv"
+    _cli(
+        isolated_cache,
+        "coverage",
+        "--communities",
+        str(files["csv"]),
+        "--crs",
+        "gcj02",
+        "--stations",
+        str(files["stations"]),
+        "-o",
+        str(out),
+    )
+    theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
+    meta = json.loads(out.with_name("coverage.meta.json").read_text(encoding="utf-8"))
+    sid = project["scenarios"][0]["id"]
+    body = _scenario(server.url, project["id"], sid).json()
+    _same_communities(_by_id(body["communities"]), theirs)
+    for key in ("status_counts", "n_communities", "covered", "covered_weight", "communities_read"):
+        assert body["summary"][key] == meta[key], key
+    stations = pd.read_csv(out.with_name("coverage.stations.csv"), dtype={"station_id": str})
+    served = {row["id"]: row["served_communities"] for row in body["stations"]}
+    assert served == dict(zip(stations["station_id"], stations["communities"], strict=True))
+
+
+def _wait(url: str, job: str, *, timeout: float = 300) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = httpx.get(f"{url}/api/jobs/{job}", timeout=30).json()
+        if state["state"] in ("done", "failed", "cancelled"):
+            return state
+        assert 0.0 <= state["progress"] <= 1.0
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+
+
+def _plan(url: str, pid: str, sid: str, **body: object) -> dict[str, object]:
+    answer = httpx.post(f"{url}/api/projects/{pid}/scenarios/{sid}/plan", json=body, timeout=60)
+    assert answer.status_code == 202, answer.text
+    state = _wait(url, answer.json()["job"])
+    assert state["state"] == "done", state
+    return state
+
+
+@pytest.mark.parametrize("budget", [None, 5])
+def test_plan_equals_quarterhour_plan(server, project, files, isolated_cache, tmp_path, budget):
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    before = _scenario(server.url, pid, today)
+    options = {} if budget is None else {"budget": budget}
+    state = _plan(server.url, pid, today, time_limit_s=60, **options)
+    planned = _scenario(server.url, pid, state["scenario"]).json()
+    assert planned["parent"] == today and planned["version"] == 1
+    # the scenario planned from is unchanged
+    assert _scenario(server.url, pid, today).json()["version"] == before.json()["version"]
+
+    out = tmp_path / "plan"
+    args = ["--existing", str(files["stations"]), "-o", str(out)]
+    if budget is not None:
+        args += ["--budget", str(budget)]
+    _cli(isolated_cache, "plan", "--communities", str(files["csv"]), "--crs", "gcj02", *args)
+    theirs = pd.read_csv(out / "assignments.csv", dtype={"community_id": str, "station_id": str})
+    _same_communities(_by_id(planned["communities"]), theirs)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in (
+        "objective",
+        "status_counts",
+        "n_existing",
+        "n_new",
+        "covered",
+        "covered_today",
+        "covered_weight",
+        "uncoverable",
+        "lower_bound",
+        "upper_bound",
+        "n_candidates",
+        "by_area",
+    ):
+        assert planned["summary"][key] == summary[key], key
+    new = [row["id"] for row in planned["stations"] if row["kind"] == "new"]
+    cli_new = json.loads((out / "stations.geojson").read_text(encoding="utf-8"))["features"]
+    assert new == [
+        f["properties"]["station_id"] for f in cli_new if not f["properties"]["existing"]
+    ]
