@@ -10,6 +10,7 @@ read independently with pandas.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -383,3 +384,75 @@ def test_concurrent_edits_through_two_workers_lose_nothing(server, project) -> N
     body = _scenario(server.url, pid, sid).json()
     assert body["version"] == 1 + len(done) == 17
     assert sorted(s["name"] for s in body["stations"] if s["kind"] == "new") == sorted(done)
+
+
+# ---------------------------------------------------------------------- uploads
+
+
+def _row_counts(folder: Path) -> dict[str, int]:
+    with sqlite3.connect(f"file:{folder / 'workspace.sqlite3'}?mode=ro", uri=True) as conn:
+        return {
+            name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608
+            for name in TABLES
+        }
+
+
+def test_refused_uploads_store_nothing(server, project, files, workspace_dir, tmp_path) -> None:
+    before = _row_counts(workspace_dir)
+    good = files["csv"].read_bytes()
+    bad_row = good.decode("gbk").splitlines()
+    fields = bad_row[5].split(",")
+    fields[3] = "东经121度"  # the longitude of the 5th data row, spreadsheet row 6
+    bad_row[5] = ",".join(fields)
+    too_many = pd.DataFrame(
+        {"id": range(1001), "lon": 121.47, "lat": 31.22}  # one row over --max-upload-rows
+    ).to_csv(index=False)
+    cases = [
+        ({"crs": "gcj02"}, {"communities": ("bad.csv", "\n".join(bad_row).encode("gbk"))}, 422),
+        ({}, {"communities": ("c.csv", good)}, 422),  # no crs: never guessed
+        ({"crs": "gcj02"}, {"communities": ("c.csv", too_many.encode())}, 413),
+        ({"crs": "gcj02"}, {"communities": ("c.doc", good)}, 422),
+        ({"crs": "gcj02"}, {"communities": ("c.xlsx", b"PK\x03\x04 not a workbook")}, 422),
+        (
+            {"crs": "gcj02"},
+            {"communities": ("c.csv", good), "existing": ("s.csv", b"id,lon\nS1,121.4\n")},
+            422,
+        ),
+    ]
+    for form, sent, status in cases:
+        answer = httpx.post(f"{server.url}/api/projects", data=form, files=sent, timeout=60)
+        assert answer.status_code == status, answer.text
+        assert answer.json()["detail"][0]["msg"]
+    row = httpx.post(
+        f"{server.url}/api/projects", data=cases[0][0], files=cases[0][1], timeout=60
+    ).json()["detail"][0]
+    assert row["loc"] == ["body", "communities"]
+    assert "bad.csv" in row["msg"] and "6" in row["msg"] and "经度" in row["msg"]
+    assert _row_counts(workspace_dir) == before
+
+
+def test_xlsx_with_chinese_headers_reads_as_the_gbk_csv(server, project, files) -> None:
+    answer = _upload(server.url, files, communities="xlsx", name="xlsx")
+    assert answer.status_code == 201, answer.text
+    other = answer.json()
+    csv = _scenario(server.url, project["id"], project["scenarios"][0]["id"]).json()
+    xlsx = _scenario(server.url, other["id"], other["scenarios"][0]["id"]).json()
+    assert (
+        other["reading"]["communities"]["columns"] == project["reading"]["communities"]["columns"]
+    )
+    keys = ("community_id", "community_name", "status", "station_id", "walk_min")
+    assert [[row[key] for key in keys] for row in xlsx["communities"]] == [
+        [row[key] for key in keys] for row in csv["communities"]
+    ]
+
+
+def test_preview_reports_the_columns_and_stores_nothing(server, files, workspace_dir) -> None:
+    before = _row_counts(workspace_dir)
+    sent = {"file": (files["xlsx"].name, files["xlsx"].read_bytes())}
+    answer = httpx.post(f"{server.url}/api/files/preview", files=sent, timeout=60)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["rows"] == 304 and body["crs"] is None
+    assert body["columns"]["lon"] == "经度" and body["columns"]["name"] == "小区名称"
+    assert body["first_rows"][0]["序号"] == "C000"
+    assert _row_counts(workspace_dir) == before
