@@ -9,12 +9,14 @@ read independently with pandas.
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -456,3 +458,152 @@ def test_preview_reports_the_columns_and_stores_nothing(server, files, workspace
     assert body["columns"]["lon"] == "经度" and body["columns"]["name"] == "小区名称"
     assert body["first_rows"][0]["序号"] == "C000"
     assert _row_counts(workspace_dir) == before
+
+
+# ---------------------------------------------------------------------- downloads, compare, jobs
+
+
+def test_downloads_are_the_plan_files_and_quarterhour_report_reads_them(
+    server, project, files, isolated_cache, tmp_path
+) -> None:
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    state = _plan(server.url, pid, today, budget=3, name="三站 three")
+    sid = state["scenario"]
+    body = _scenario(server.url, pid, sid).json()
+    base = f"{server.url}/api/projects/{pid}/scenarios/{sid}/files"
+
+    workbook = httpx.get(f"{base}/plan.xlsx", timeout=120)
+    assert workbook.status_code == 200
+    assert "attachment" in workbook.headers["content-disposition"]
+    sheets = pd.read_excel(io.BytesIO(workbook.content), sheet_name=None, engine="openpyxl")
+    (communities,) = [sheet for name, sheet in sheets.items() if "Communities" in name]
+    source = pd.read_csv(files["csv"], encoding="gbk", dtype=str)
+    assert communities["序号"].astype(str).tolist() == source["序号"].tolist()
+    assert communities["status"].tolist() == [row["status"] for row in body["communities"]]
+
+    table = pd.read_csv(io.BytesIO(httpx.get(f"{base}/assignments.csv", timeout=60).content))
+    assert len(table) == len(source) and table["小区名称"].tolist() == source["小区名称"].tolist()
+    summary = httpx.get(f"{base}/summary.json", timeout=60).json()
+    assert summary["status_counts"] == body["summary"]["status_counts"]
+    assert summary["n_new"] == 3
+    gcj = httpx.get(f"{base}/stations.geojson", params={"out_crs": "gcj02"}, timeout=60).json()
+    wgs = httpx.get(f"{base}/stations.geojson", timeout=60).json()
+    assert gcj["crs"] == "gcj02" and "crs" not in wgs
+    shift = np.subtract(
+        gcj["features"][0]["geometry"]["coordinates"], wgs["features"][0]["geometry"]["coordinates"]
+    )
+    assert 0.001 < np.abs(shift).max() < 0.01  # GCJ-02 is a few hundred metres off WGS84
+
+    archive = httpx.get(f"{base}/plan.zip", timeout=120)
+    assert archive.status_code == 200
+    folder = tmp_path / "downloaded"
+    zipfile.ZipFile(io.BytesIO(archive.content)).extractall(folder)
+    out = tmp_path / "report.pdf"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quarterhour",
+            "report",
+            str(folder),
+            "-o",
+            str(out),
+            "-q",
+            "--no-scenarios",
+        ],
+        env=server_env(isolated_cache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    report = httpx.get(f"{base}/report.pdf", timeout=600)
+    assert report.status_code == 200, report.text
+    assert report.content.startswith(b"%PDF")
+    assert report.headers["content-type"] == "application/pdf"
+
+
+def test_compare_lists_stations_and_communities_that_differ(server, project) -> None:
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    other = _new_scenario(server.url, pid, "比较 compare", today)["id"]
+    added = _edit(server.url, pid, other, 1, op="add", community_id="C050").json()
+    assert _edit(server.url, pid, other, 2, op="remove", station_id="S3").status_code == 200
+    answer = httpx.get(
+        f"{server.url}/api/projects/{pid}/compare", params={"a": today, "b": other}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["stations"]["only_a"] == ["S3"]
+    assert body["stations"]["only_b"] == ["C050"]
+    assert sorted(body["stations"]["both"]) == ["S0", "S1", "S2", "S4", "S5"]
+    a = {
+        row["community_id"]: row["status"]
+        for row in _scenario(server.url, pid, today).json()["communities"]
+    }
+    b = {
+        row["community_id"]: row["status"]
+        for row in _scenario(server.url, pid, other).json()["communities"]
+    }
+    assert {row["community_id"] for row in body["communities"]} == {k for k in a if a[k] != b[k]}
+    assert any(row["status_b"] == "covered_new" for row in body["communities"])
+    assert added["summary"]["n_new"] == 1
+
+
+def test_scenarios_listed_with_figures_renamed_and_deleted(server, project) -> None:
+    pid = project["id"]
+    sid = _new_scenario(server.url, pid, "临时 temporary")["id"]
+    renamed = httpx.patch(
+        f"{server.url}/api/projects/{pid}/scenarios/{sid}",
+        json={"name": "改名 renamed"},
+        timeout=30,
+    )
+    assert renamed.status_code == 200 and renamed.json()["name"] == "改名 renamed"
+    listed = httpx.get(f"{server.url}/api/projects/{pid}/scenarios", timeout=30).json()["scenarios"]
+    mine = next(item for item in listed if item["id"] == sid)
+    for key in (
+        "n_existing",
+        "n_new",
+        "n_stations",
+        "covered",
+        "covered_weight",
+        "uncoverable",
+        "mean_walk_min",
+        "max_walk_min",
+    ):
+        assert key in mine["figures"]
+    assert (
+        httpx.delete(f"{server.url}/api/projects/{pid}/scenarios/{sid}", timeout=30).status_code
+        == 204
+    )
+    assert (
+        httpx.get(f"{server.url}/api/projects/{pid}/scenarios/{sid}", timeout=30).status_code == 404
+    )
+    projects_listed = httpx.get(f"{server.url}/api/projects", timeout=30).json()["projects"]
+    assert pid in [item["id"] for item in projects_listed]
+    config = httpx.get(f"{server.url}/api/config", timeout=30).json()
+    assert config["limits"]["max_rows"] == 1000 and len(config["network"]["bbox"]) == 4
+
+
+def test_cancelled_plan_makes_no_scenario_and_deleted_project_is_gone(server, files) -> None:
+    created = _upload(server.url, files, name="删除 delete").json()
+    pid, today = created["id"], created["scenarios"][0]["id"]
+    answer = httpx.post(
+        f"{server.url}/api/projects/{pid}/scenarios/{today}/plan",
+        json={"effort": "thorough", "time_limit_s": 5},
+        timeout=30,
+    )
+    job = answer.json()["job"]
+    cancelled = httpx.delete(f"{server.url}/api/jobs/{job}", timeout=30).json()
+    assert cancelled["state"] == "cancelled"
+    time.sleep(6)
+    assert _wait(server.url, job)["state"] == "cancelled"
+    listed = httpx.get(f"{server.url}/api/projects/{pid}/scenarios", timeout=30).json()
+    assert len(listed["scenarios"]) == 1
+    assert httpx.delete(f"{server.url}/api/projects/{pid}", timeout=30).status_code == 204
+    assert httpx.get(f"{server.url}/api/projects/{pid}", timeout=30).status_code == 404
+    assert (
+        httpx.get(f"{server.url}/api/projects/{pid}/scenarios/{today}", timeout=30).status_code
+        == 404
+    )
