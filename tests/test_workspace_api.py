@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from servers import server_env, start_server, stop_server
+from servers import children, server_env, start_server, stop_server
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OSM = DATA / "shanghai_center.osm.pbf"
@@ -607,3 +609,86 @@ def test_cancelled_plan_makes_no_scenario_and_deleted_project_is_gone(server, fi
         httpx.get(f"{server.url}/api/projects/{pid}/scenarios/{today}", timeout=30).status_code
         == 404
     )
+
+
+# ---------------------------------------------------------------------- saved for real
+
+
+def _integrity(folder: Path) -> str:
+    with sqlite3.connect(folder / "workspace.sqlite3") as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _saves_until_killed(server, pid: str, sid: str, *, version: int) -> list[int]:
+    """Edit without pause, kill -9 the server (master and workers) after five saves."""
+    acknowledged: list[int] = []
+
+    def save_forever() -> None:
+        current = version
+        with httpx.Client(timeout=30) as client:
+            while True:
+                try:
+                    answer = client.post(
+                        f"{server.url}/api/projects/{pid}/scenarios/{sid}/edits",
+                        json={"op": "add", "lon": 121.47, "lat": 31.20 + 0.0005 * current},
+                        headers={"If-Match": str(current)},
+                    )
+                except httpx.TransportError:
+                    return
+                assert answer.status_code == 200, answer.text
+                current = answer.json()["version"]
+                acknowledged.append(current)
+
+    saver = threading.Thread(target=save_forever)
+    saver.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for process in [server.pid, *children(server.pid)]:
+        os.kill(process, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    saver.join(timeout=60)
+    return acknowledged
+
+
+def test_kept_across_a_restart_and_a_kill_during_saves(isolated_cache, files, tmp_path) -> None:
+    folder = tmp_path / "data"
+    first = _serve(isolated_cache, folder)
+    try:
+        created = _upload(first.url, files, name="持久 durable").json()
+        pid, sid = created["id"], created["scenarios"][0]["id"]
+        for version in (1, 2, 3):
+            edit = _edit(
+                first.url, pid, sid, version, op="add", lon=121.46, lat=31.21 + 0.003 * version
+            )
+            assert edit.status_code == 200
+        saved = _scenario(first.url, pid, sid).json()
+    finally:
+        assert stop_server(first) == 0
+    second = _serve(isolated_cache, folder)
+    try:
+        again = _scenario(second.url, pid, sid).json()
+        assert again["version"] == 4
+        assert again["stations"] == saved["stations"]
+        assert again["communities"] == saved["communities"]
+
+        acknowledged = _saves_until_killed(second, pid, sid, version=4)
+    finally:
+        stop_server(second)
+    assert len(acknowledged) >= 5
+    assert _integrity(folder) == "ok"
+    third = _serve(isolated_cache, folder)
+    try:
+        body = _scenario(third.url, pid, sid).json()
+        # every acknowledged edit is kept; at most the one in flight was saved unanswered
+        assert acknowledged[-1] <= body["version"] <= acknowledged[-1] + 1
+        assert sum(s["kind"] == "new" for s in body["stations"]) == body["version"] - 1
+        changes = httpx.get(f"{third.url}/api/projects/{pid}", timeout=30)
+        assert changes.status_code == 200
+    finally:
+        stop_server(third)
+    with sqlite3.connect(folder / "workspace.sqlite3") as conn:
+        edits = conn.execute(
+            "SELECT count(*) FROM changes WHERE scenario_id = ? AND action = 'edit'", (sid,)
+        ).fetchone()[0]
+    assert edits == body["version"] - 1
