@@ -35,7 +35,7 @@ from quarterhour.api.workspace.incremental import (
 )
 from quarterhour.geo.crs import convert
 from quarterhour.routing.snapping import snap_points
-from quarterhour.routing.walktimes import bounded_walk_times
+from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
 from quarterhour.siting import inputs
 from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
@@ -271,15 +271,25 @@ class ProjectEngine:
                 Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
                 for ok in snap.reachable
             ]
-        walk = bounded_walk_times(
-            self.network,
-            snap.subset(sources),
-            self.target_snap,
-            minutes=self.longer.minutes,
-            speed_kmh=self.longer.speed_kmh,
-            meters=self.longer.meters,
-            quiet=True,
-        )
+        limit = {
+            "minutes": self.longer.minutes,
+            "speed_kmh": self.longer.speed_kmh,
+            "meters": self.longer.meters,
+        }
+        if sources.size == 1:  # an edit: the targets' index is kept
+            walk = snapped_walk_times(
+                self.network,
+                snap.subset(sources),
+                self.target_snap,
+                **limit,
+                sorted_targets=False,
+                targets=self.target_index,
+                quiet=True,
+            )
+        else:
+            walk = bounded_walk_times(
+                self.network, snap.subset(sources), self.target_snap, **limit, quiet=True
+            )
         matrix = sp.csr_matrix(walk.matrix)
         for k, source in enumerate(sources):
             part = slice(matrix.indptr[k], matrix.indptr[k + 1])
@@ -312,6 +322,11 @@ class ProjectEngine:
             return None, np.empty(0, object), np.empty(0, np.int64), np.empty(0, np.int64)
         names, first, group = np.unique(labels, return_index=True, return_inverse=True)
         return kind, names, first, group
+
+    @functools.cached_property
+    def target_index(self) -> TargetIndex:
+        """The communities on the network, indexed for walks from one station to them."""
+        return TargetIndex.of(self.network, self.target_snap)
 
     def scenario_sites(self, stations: list[dict[str, object]]) -> tuple[SiteTable, list[Reach]]:
         """The site table of stations and their reaches, in the given order.
