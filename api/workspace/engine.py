@@ -56,8 +56,11 @@ REACH_FACTOR = 2.0
 """Each station's reach is searched to twice the limit: an uncovered community is told its
 nearest station within twice the limit, as in ``quarterhour plan``."""
 
-MAX_EVALUATIONS = 4
-"""Evaluated scenario versions one engine keeps (the last before an edit is diffed with it)."""
+MAX_EVALUATIONS = 1
+"""Full evaluations (every column of every community) one engine keeps: the last one read."""
+
+MAX_VERSIONS = 4
+"""Incremental assignments of scenario versions one engine keeps (an edit starts from one)."""
 
 MAX_CACHED_REACHES = 50_000
 """Station reaches one engine keeps (an LRU: moves leave old locations behind)."""
@@ -304,6 +307,10 @@ class ProjectEngine:
         with self._lock:
             reach = sum(item.nbytes for item in self._reach.values())
             reach += sum(item.state.nbytes for item in self.versions.values())
+            reach += sum(
+                int(item.assignments.memory_usage(index=False).sum())
+                for item in self.evaluations.values()
+            )
         return reach + 200 * len(self.homes) + 1024 * len(self.sites) // 8
 
     @functools.cached_property
@@ -365,7 +372,7 @@ class ProjectEngine:
         with self._lock:
             self.versions[key] = kept
             self.versions.move_to_end(key)
-            while len(self.versions) > MAX_EVALUATIONS:
+            while len(self.versions) > MAX_VERSIONS:
                 self.versions.popitem(last=False)
 
     def edited(

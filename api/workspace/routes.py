@@ -369,10 +369,13 @@ def list_scenarios(pid: str, conn: Conn, caller: CallerDep) -> Response:
 
 
 @router.post("/projects/{pid}/scenarios", status_code=201)
-def create_scenario(pid: str, body: NewScenario, conn: Conn, caller: CallerDep) -> Response:
+def create_scenario(
+    pid: str, body: NewScenario, request: Request, conn: Conn, caller: CallerDep
+) -> Response:
     """A new scenario: a copy of `from` (default: the first, today's stations) named `name`."""
     access.require_role(caller, conn, pid, "editor")
     with store.transaction(conn):
+        projects.check_room(conn, pid, max_scenarios=_limits(request).max_scenarios)
         if body.from_ is None:
             source = conn.execute(
                 "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid LIMIT 1",
