@@ -126,3 +126,9 @@ max_line_chars: int = 4_000_000
 
 max_part_mb: float = 200.0
 """Largest part of an ``.xlsx`` workbook once decompressed (a sheet's XML, the shared strings)."""
+
+workspace_folder: Path = Path(
+    os.environ.get("QUARTERHOUR_WORKSPACE")
+    or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "quarterhour"
+)
+"""Where ``quarterhour serve`` keeps the planners' workspace (``workspace.sqlite3``) by default."""

@@ -1,0 +1,651 @@
+"""A scenario on the walking network: every community's nearest station, status and walk time.
+
+A project's communities are snapped to the network once (:class:`ProjectEngine`); each station's
+*reach* (the communities within twice the walk limit and their walk costs: one bounded Dijkstra
+from the station, the network being walkable both ways) is computed once and cached by
+location. A scenario is evaluated from the reach of its stations with the siting model's own
+:func:`~quarterhour.siting.result.build_result`, so its statuses, reasons and summary are those of
+``quarterhour plan`` and ``quarterhour coverage`` on the same files. An edit (add, move or remove
+one station) updates every community's nearest station incrementally
+(:meth:`ProjectEngine.apply`): an added station competes only for the communities it reaches, a
+removed one sends only the communities it served to their other stations.
+
+Engines are kept per worker in :data:`ENGINES`, a least-recently-used cache bounded by count
+and by the memory its engines hold.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from quarterhour import settings
+from quarterhour.api.workspace.incremental import (
+    Assignment,
+    Reach,
+    Version,
+    stations_of,
+    stored_number,
+)
+from quarterhour.geo.crs import convert
+from quarterhour.routing.snapping import snap_points
+from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
+from quarterhour.siting import inputs
+from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
+from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
+from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import shapely
+
+    from quarterhour.geo.points import PointSet
+    from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.routing.snapping import Snap
+
+log = logging.getLogger("quarterhour")
+
+REACH_FACTOR = 2.0
+"""Each station's reach is searched to twice the limit: an uncovered community is told its
+nearest station within twice the limit, as in ``quarterhour plan``."""
+
+MAX_EVALUATIONS = 4
+"""Full evaluations (every column of every community) a worker keeps: the last ones read."""
+
+_EVALUATIONS: OrderedDict[tuple[str, int], SitingResult] = OrderedDict()
+_EVALUATIONS_LOCK = threading.Lock()
+
+MAX_VERSIONS = 4
+"""Incremental assignments of scenario versions one engine keeps (an edit starts from one)."""
+
+MAX_CACHED_REACHES = 50_000
+"""Station reaches one engine keeps (an LRU: moves leave old locations behind)."""
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """A project's parsed files (WGS84 points; the boundary as a WGS84 geometry)."""
+
+    communities: PointSet
+    existing: PointSet | None = None
+    candidates: PointSet | None = None
+    boundary: shapely.Geometry | None = None
+
+
+OFF_NETWORK = Reach(np.empty(0, np.int32), np.empty(0), on_network=False)
+
+
+def limit_of(scenario_settings: dict[str, object]) -> WalkLimit:
+    """The walk limit of a scenario's settings (``minutes`` or ``meters``, ``speed_kmh``)."""
+    return WalkLimit.checked(
+        minutes=scenario_settings.get("minutes"),
+        meters=scenario_settings.get("meters"),
+        speed_kmh=scenario_settings.get("speed_kmh"),
+    )
+
+
+def _text(value: float) -> str:
+    return f"{value:.7f}"
+
+
+class SiteUniverse:
+    """Every site a station may stand on, by ``role:id``: existing, candidates, communities.
+
+    A role's site table (addresses, areas, coordinates as given) is built when a station first
+    stands on one of its sites; ids are found by binary search in a sorted copy.
+
+    Parameters
+    ----------
+    files
+        The project's files.
+    """
+
+    def __init__(self, files: ProjectFiles) -> None:
+        self.files = files
+        self._tables: dict[str, SiteTable] = {}
+        self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def points(self, role: str) -> PointSet | None:
+        """The points of a role (``existing``, ``candidates``, ``communities``)."""
+        return {
+            "existing": self.files.existing,
+            "candidates": self.files.candidates,
+            "communities": self.files.communities,
+        }.get(role)
+
+    def position(self, key: str) -> int | None:
+        """Where the site ``role:id`` stands in its role's points, or None."""
+        role, _, identifier = key.partition(":")
+        points = self.points(role)
+        if points is None:
+            return None
+        if role not in self._sorted:
+            ids = np.asarray(points.ids, dtype=object).astype(str)
+            order = np.argsort(ids, kind="stable")
+            self._sorted[role] = (ids[order], order)
+        ids, order = self._sorted[role]
+        k = int(np.searchsorted(ids, identifier))
+        return int(order[k]) if k < ids.size and ids[k] == identifier else None
+
+    def find(self, key: str) -> tuple[SiteTable, int] | None:
+        """The site table of ``role:id`` and the site's row in it, or None."""
+        position = self.position(key)
+        if position is None:
+            return None
+        role = key.partition(":")[0]
+        if role not in self._tables:
+            self._tables[role] = site_table(
+                self.points(role), existing=role == "existing", boundary=self.files.boundary
+            )
+        return self._tables[role], position
+
+
+class ProjectEngine:
+    """A project's communities on the network, and the reach of stations, for one walk limit.
+
+    Parameters
+    ----------
+    network
+        The server's walking network.
+    files
+        The project's parsed files.
+    limit
+        The walk limit (minutes at a speed, or metres).
+    network_path
+        The extract the network was built from (named in downloaded plans).
+    """
+
+    def __init__(
+        self,
+        network: WalkNetwork,
+        files: ProjectFiles,
+        limit: WalkLimit,
+        *,
+        network_path: str | Path | None = None,
+    ) -> None:
+        self.network = network
+        self.network_path = network_path if network_path is not None else network.source
+        self.files = files
+        self.limit = limit
+        self.longer = limit.scaled(REACH_FACTOR)
+        homes = files.communities
+        self.homes = homes
+        in_area = inside(homes, files.boundary)
+        self.snap = snap_points(network, homes.lon, homes.lat)
+        self.targets = np.flatnonzero(self.snap.reachable & in_area).astype(np.int32)
+        self.target_snap = self.snap.subset(self.targets)
+        district, town = areas_of(homes)
+        self.communities = Communities(
+            ids=np.asarray(homes.ids, dtype=object),
+            names=np.asarray(homes.names, dtype=object),
+            weight=inputs.check_weights(homes.weight, len(homes), "communities"),
+            access_m=self.snap.access_m,
+            nearest_site_m=np.full(len(homes), np.inf),
+            position=np.arange(len(homes)),
+            in_area=in_area,
+            district=district,
+            town=town,
+        )
+        self.sites = SiteUniverse(files)
+        self._reach: OrderedDict[tuple[float, float], Reach] = OrderedDict()
+        # per-community arrays and the planner's table (the reaches and versions come on top)
+        self._fixed_bytes = int(homes.table.memory_usage(deep=True).sum()) + 250 * len(homes)
+        self._lock = threading.Lock()
+        self.versions: OrderedDict[tuple[str, int], Version] = OrderedDict()
+
+    # ------------------------------------------------------------------ sites
+
+    @functools.cached_property
+    def _candidates_usable(self) -> np.ndarray:
+        """Which candidate sites lie in the area and on the network.
+
+        Without a candidates' file the candidate sites are the communities, as in a plan.
+        """
+        if self.files.candidates is None:
+            return self.snap.reachable & self.communities.in_area
+        points = self.files.candidates
+        keep = inside(points, self.files.boundary)
+        return keep & snap_points(self.network, points.lon, points.lat).reachable
+
+    def candidate_lonlat(self, excluded: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 of the candidate sites in the area and on the network, less ``excluded``."""
+        points = self.files.candidates if self.files.candidates is not None else self.homes
+        keep = self._candidates_usable
+        if excluded:
+            keep = keep & ~np.isin(np.asarray(points.ids, dtype=object).astype(str), list(excluded))
+        return points.lon[keep], points.lat[keep]
+
+    def site_rows(self, stations: list[dict[str, object]]) -> SiteTable:
+        """The site table of a scenario's stations (in the given order)."""
+        columns: dict[str, list[object]] = {
+            name: []
+            for name in (
+                "ids",
+                "names",
+                "existing",
+                "lon",
+                "lat",
+                "status",
+                "input_lon",
+                "input_lat",
+                "input_crs",
+                "address",
+                "district",
+                "town",
+                "position",
+            )
+        }
+        for k, station in enumerate(stations):
+            found = self.sites.find(str(station.get("site") or ""))
+            if found is not None:
+                table, row = found
+                for name, values in columns.items():
+                    values.append(getattr(table, name)[row])
+                columns["ids"][-1] = str(station["id"])
+                columns["names"][-1] = str(station.get("name") or station["id"])
+                columns["existing"][-1] = station["kind"] == "existing"
+                if station["kind"] != "existing":
+                    columns["position"][-1] = 10**9 + k
+                continue
+            lon, lat = float(station["lon"]), float(station["lat"])
+            given = station.get("input") or [_text(lon), _text(lat), "wgs84"]
+            columns["ids"].append(str(station["id"]))
+            columns["names"].append(str(station.get("name") or station["id"]))
+            columns["existing"].append(station["kind"] == "existing")
+            columns["lon"].append(lon)
+            columns["lat"].append(lat)
+            columns["status"].append("active")
+            columns["input_lon"].append(str(given[0]))
+            columns["input_lat"].append(str(given[1]))
+            columns["input_crs"].append(str(given[2]))
+            columns["address"].append(str(station.get("address") or ""))
+            columns["district"].append("")
+            columns["town"].append("")
+            columns["position"].append(int(station.get("position", 10**9 + k)))
+        kinds = {"existing": bool, "lon": float, "lat": float, "position": np.int64}
+        arrays = {
+            name: np.asarray(values, dtype=kinds.get(name, object))
+            for name, values in columns.items()
+        }
+        if not stations:
+            arrays["existing"] = np.zeros(0, bool)
+        sites = SiteTable(**arrays)
+        outside = ~inside_lonlat(self.files.boundary, sites.lon, sites.lat)
+        status = sites.status.copy()
+        status[outside & (status == "active")] = "outside_boundary"
+        return replace(sites, status=status)
+
+    # ------------------------------------------------------------------ reach
+
+    def reaches(self, lon: np.ndarray, lat: np.ndarray) -> list[Reach]:
+        """The reach of stations at these WGS84 points (cached by location)."""
+        keys = [(round(float(x), 7), round(float(y), 7)) for x, y in zip(lon, lat, strict=True)]
+        with self._lock:
+            missing = sorted({key for key in keys if key not in self._reach})
+        if missing:
+            computed = self._compute([key[0] for key in missing], [key[1] for key in missing])
+            with self._lock:
+                self._reach.update(zip(missing, computed, strict=True))
+                while len(self._reach) > MAX_CACHED_REACHES:
+                    self._reach.popitem(last=False)
+        with self._lock:
+            out = []
+            for key in keys:
+                self._reach.move_to_end(key)
+                out.append(self._reach[key])
+            return out
+
+    def _compute(self, lon: list[float], lat: list[float]) -> list[Reach]:
+        snap: Snap = snap_points(self.network, np.asarray(lon), np.asarray(lat))
+        out = [OFF_NETWORK] * len(lon)
+        sources = np.flatnonzero(snap.reachable)
+        if sources.size == 0:
+            return out
+        if self.targets.size == 0:
+            return [
+                Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
+                for ok in snap.reachable
+            ]
+        limit = {
+            "minutes": self.longer.minutes,
+            "speed_kmh": self.longer.speed_kmh,
+            "meters": self.longer.meters,
+        }
+        if sources.size == 1:  # an edit: the targets' index is kept
+            walk = snapped_walk_times(
+                self.network,
+                snap.subset(sources),
+                self.target_snap,
+                **limit,
+                sorted_targets=False,
+                targets=self.target_index,
+                quiet=True,
+            )
+        else:
+            walk = bounded_walk_times(
+                self.network, snap.subset(sources), self.target_snap, **limit, quiet=True
+            )
+        matrix = sp.csr_matrix(walk.matrix)
+        for k, source in enumerate(sources):
+            part = slice(matrix.indptr[k], matrix.indptr[k + 1])
+            rows = self.targets[matrix.indices[part]]
+            order = np.argsort(rows, kind="stable")
+            out[source] = Reach(rows[order].astype(np.int32), matrix.data[part][order].copy())
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Memory this engine holds (reaches, snaps, tables), roughly."""
+        with self._lock:
+            reach = sum(item.nbytes for item in self._reach.values())
+            reach += sum(item.state.nbytes for item in self.versions.values())
+        return reach + self._fixed_bytes
+
+    @functools.cached_property
+    def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
+        """The communities' areas as ``area_table`` groups them (town/street, else district).
+
+        The kind, the area names, each one's first row, and each row's area.
+        """
+        towns = self.communities.town.astype(str)
+        districts = self.communities.district.astype(str)
+        if (towns != "").any():
+            kind, labels = "town", towns
+        elif (districts != "").any():
+            kind, labels = "district", districts
+        else:
+            return None, np.empty(0, object), np.empty(0, np.int64), np.empty(0, np.int64)
+        names, first, group = np.unique(labels, return_index=True, return_inverse=True)
+        return kind, names, first, group
+
+    @functools.cached_property
+    def target_index(self) -> TargetIndex:
+        """The communities on the network, indexed for walks from one station to them."""
+        return TargetIndex.of(self.network, self.target_snap)
+
+    def scenario_sites(self, stations: list[dict[str, object]]) -> tuple[SiteTable, list[Reach]]:
+        """The site table of stations and their reaches, in the given order.
+
+        A station farther than the snapping limit from every street gets status off_network.
+        """
+        sites = self.site_rows(stations)
+        active = sites.status == "active"
+        found = self.reaches(sites.lon[active], sites.lat[active])
+        reach = [OFF_NETWORK] * len(sites)
+        status = sites.status.copy()
+        for col, item in zip(np.flatnonzero(active), found, strict=True):
+            reach[col] = item
+            if not item.on_network:
+                status[col] = "off_network"
+        return replace(sites, status=status), reach
+
+    def version(
+        self, key: tuple[str, int], stations: list[dict[str, object]], outcome: dict[str, object]
+    ) -> Version:
+        """The incremental assignment of a scenario version (kept), built if missing."""
+        with self._lock:
+            kept = self.versions.get(key)
+        if kept is not None:
+            return kept
+        sites, reach = self.scenario_sites(stations)
+        state = Assignment.build(stations_of(sites, reach), len(self.homes))
+        order = [str(station["id"]) for station in stations]
+        _, arrays = state.result(self, order, outcome)
+        kept = Version(state, order, arrays)
+        self.keep(key, kept)
+        return kept
+
+    def keep(self, key: tuple[str, int], kept: Version) -> None:
+        """Keep the assignment of a scenario version (a few per engine)."""
+        with self._lock:
+            self.versions[key] = kept
+            self.versions.move_to_end(key)
+            while len(self.versions) > MAX_VERSIONS:
+                self.versions.popitem(last=False)
+
+    def edited(
+        self,
+        kept: Version,
+        stations: list[dict[str, object]],
+        touched: list[str],
+        outcome: dict[str, object],
+    ) -> tuple[Version, dict[str, object]]:
+        """The assignment after an edit of the ``touched`` stations, and its summary."""
+        state = kept.state.copy()
+        present = {str(station["id"]): station for station in stations}
+        for identifier in touched:
+            if identifier in state.stations:
+                state.remove(identifier)
+            if identifier in present:
+                sites, reach = self.scenario_sites([present[identifier]])
+                state.add(stations_of(sites, reach)[0])
+        order = [str(station["id"]) for station in stations]
+        summary, arrays = state.result(self, order, outcome)
+        return Version(state, order, arrays), summary
+
+    def site_lonlat(
+        self, state: Assignment, outcome: dict[str, object], excluded: set[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where the sites are that explain an uncovered community's reason (WGS84)."""
+        active = [s for s in state.stations.values() if s.status == "active"]
+        lon = np.asarray([s.lon for s in active], float)
+        lat = np.asarray([s.lat for s in active], float)
+        if outcome.get("objective", "audit") != "audit":
+            cand_lon, cand_lat = self.candidate_lonlat(excluded)
+            lon, lat = np.concatenate([lon, cand_lon]), np.concatenate([lat, cand_lat])
+        return lon, lat
+
+    # ------------------------------------------------------------------ evaluation
+
+    @staticmethod
+    def remember(key: tuple[str, int], result: SitingResult) -> None:
+        """Keep the full evaluation of a scenario version (a few in the whole worker)."""
+        with _EVALUATIONS_LOCK:
+            _EVALUATIONS[key] = result
+            _EVALUATIONS.move_to_end(key)
+            while len(_EVALUATIONS) > MAX_EVALUATIONS:
+                _EVALUATIONS.popitem(last=False)
+
+    @staticmethod
+    def evaluation(key: tuple[str, int]) -> SitingResult | None:
+        """The kept full evaluation of a scenario version (its settings never change), if any."""
+        with _EVALUATIONS_LOCK:
+            return _EVALUATIONS.get(key)
+
+    def evaluate(
+        self,
+        stations: list[dict[str, object]],
+        outcome: dict[str, object],
+        *,
+        excluded: set[str] | None = None,
+    ) -> SitingResult:
+        """Every community's nearest station, status and walk time, and the summary.
+
+        Parameters
+        ----------
+        stations
+            The scenario's stations: existing ones, then new ones in pick order.
+        outcome
+            How they were chosen: ``objective`` (``audit``, ``min_cover``, ``max_cover``) and,
+            for plans, ``bound, gap, method, seconds, stats, budget, n_candidates`` and
+            ``uncoverable`` (positions of the in-area communities no site reaches).
+        excluded
+            Candidate sites left out (plans only).
+        """
+        n = len(self.homes)
+        order = sorted(range(len(stations)), key=lambda k: str(stations[k]["id"]))
+        rank = np.empty(len(stations), np.int64)
+        rank[order] = np.arange(len(stations))
+        sites, reach = self.scenario_sites([stations[k] for k in order])
+        active = sites.status == "active"
+        cost, beyond_cost, beyond_col = self._matrices(reach, n)
+
+        kinds = [stations[k]["kind"] for k in range(len(stations))]
+        existing_cols = np.asarray(
+            sorted(rank[k] for k in range(len(stations)) if kinds[k] == "existing"), np.int64
+        )
+        new_cols = np.asarray([rank[k] for k in range(len(stations)) if kinds[k] != "existing"])
+        station_cols = np.concatenate([existing_cols, new_cols]).astype(np.int64)
+
+        objective = str(outcome.get("objective", "audit"))
+        in_area = self.communities.in_area
+        reached = np.diff(cost.indptr) > 0
+        if objective == "audit":
+            coverable = reached & in_area
+            site_lon, site_lat = sites.lon[active], sites.lat[active]
+        else:
+            coverable = in_area.copy()
+            coverable[np.asarray(outcome.get("uncoverable", []), np.int64)] = False
+            coverable |= reached & in_area
+            cand_lon, cand_lat = self.candidate_lonlat(excluded or set())
+            site_lon = np.concatenate([sites.lon[active], cand_lon])
+            site_lat = np.concatenate([sites.lat[active], cand_lat])
+        communities = replace(
+            self.communities,
+            nearest_site_m=inputs.nearest_site_metres(self.homes, site_lon, site_lat),
+        )
+        warnings = inactive_station_warnings(sites)
+        if objective != "audit":
+            warnings += uncoverable_warning(coverable, in_area, self.limit)
+        beyond = self._beyond(reached, beyond_cost, beyond_col, active)
+        result = build_result(
+            cost,
+            communities,
+            sites,
+            self.limit,
+            station_cols=station_cols,
+            n_existing=existing_cols.size,
+            coverable=coverable,
+            objective=objective,
+            bound=stored_number(outcome.get("bound")),
+            gap=stored_number(outcome.get("gap")),
+            method=str(outcome.get("method", objective)),
+            seconds=float(outcome.get("seconds", 0.0)),
+            stats=dict(outcome.get("stats") or {}),
+            budget=outcome.get("budget", 0 if objective == "audit" else None),
+            attribution=self.network.attribution,
+            warnings=warnings,
+            community_table=self.homes.table,
+            beyond=beyond,
+        )
+        if "n_candidates" in outcome:
+            result.params["n_candidates"] = outcome["n_candidates"]
+        return result
+
+    def _matrices(self, reach: list[Reach], n: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """The cost matrix within the limit (communities x stations), and the nearest station.
+
+        The nearest station of each community within twice the limit: its cost and column (inf
+        and -1 where none).
+        """
+        limit = self.limit.value + 1e-9
+        counts = np.asarray([item.rows.size for item in reach], np.int64)
+        rows = np.concatenate([item.rows for item in reach]) if reach else np.empty(0, np.int32)
+        costs = np.concatenate([item.cost for item in reach]) if reach else np.empty(0)
+        cols = np.repeat(np.arange(len(reach)), counts)
+        within = costs <= limit
+        cost = sp.csr_matrix((costs[within], (rows[within], cols[within])), shape=(n, len(reach)))
+        cost.sort_indices()
+        beyond_cost = np.full(n, np.inf)
+        beyond_col = np.full(n, -1, np.int64)
+        if costs.size:
+            order = np.lexsort((cols, costs))  # cheapest first, ties to the smaller column
+            first = np.unique(rows[order], return_index=True)
+            beyond_cost[first[0]] = costs[order][first[1]]
+            beyond_col[first[0]] = cols[order][first[1]]
+        return cost, beyond_cost, beyond_col
+
+    def _beyond(
+        self,
+        reached: np.ndarray,
+        beyond_cost: np.ndarray,
+        beyond_col: np.ndarray,
+        active: np.ndarray,
+    ) -> NearestBeyond | None:
+        """The nearest station of uncovered communities within twice the limit."""
+        if not active.any():
+            return None
+        on_network = np.nan_to_num(self.communities.access_m, nan=np.inf) <= settings.snap_max_m
+        rows = ~reached & self.communities.in_area & on_network & (beyond_col >= 0)
+        station = np.where(rows, beyond_col, -1)
+        cost = np.where(rows, beyond_cost, np.nan)
+        return NearestBeyond(station, cost, self.longer)
+
+
+def inside_lonlat(
+    boundary: shapely.Geometry | None, lon: np.ndarray, lat: np.ndarray
+) -> np.ndarray:
+    """Whether each WGS84 point lies in the planning area (all without a boundary)."""
+    import shapely
+
+    if boundary is None or lon.size == 0:
+        return np.ones(lon.size, bool)
+    return shapely.intersects_xy(boundary, lon, lat)
+
+
+def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """One point from ``crs`` to WGS84."""
+    x, y = convert(np.asarray([lon]), np.asarray([lat]), src=crs, dst="wgs84")
+    return float(x[0]), float(y[0])
+
+
+class EngineCache:
+    """Engines by project and walk limit, least recently used first out.
+
+    Parameters
+    ----------
+    max_engines
+        Engines kept at most.
+    max_bytes
+        Memory the engines may hold together (their reaches and tables).
+    """
+
+    def __init__(self, *, max_engines: int = 64, max_bytes: int = 512 * 1024**2) -> None:
+        self.max_engines = max_engines
+        self.max_bytes = max_bytes
+        self._engines: OrderedDict[tuple[object, ...], ProjectEngine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> ProjectEngine | None:
+        """The engine of ``key``, if kept."""
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is not None:
+                self._engines.move_to_end(key)
+            return engine
+
+    def put(self, key: tuple[object, ...], engine: ProjectEngine) -> ProjectEngine:
+        """Keep ``engine`` (or the one another thread kept first); drop the oldest over bounds."""
+        with self._lock:
+            kept = self._engines.setdefault(key, engine)
+            self._engines.move_to_end(key)
+            while len(self._engines) > 1 and (
+                len(self._engines) > self.max_engines
+                or sum(item.nbytes for item in self._engines.values()) > self.max_bytes
+            ):
+                self._engines.popitem(last=False)
+            return kept
+
+    def drop_project(self, project_id: str) -> None:
+        """Forget every engine of a project (deleted)."""
+        with self._lock:
+            for key in [key for key in self._engines if key[0] == project_id]:
+                del self._engines[key]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the kept engines hold."""
+        with self._lock:
+            return sum(item.nbytes for item in self._engines.values())
+
+
+ENGINES = EngineCache()
+"""This worker's engines."""
