@@ -73,7 +73,7 @@ def page(base_url: str):
             lambda r: None if r.url.startswith((base_url, "data:")) else outside.append(r.url),
         )
         page.outside_requests = outside  # type: ignore[attr-defined]
-        page.goto(base_url + "/")
+        page.goto(base_url + "/map")
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         yield page
         browser.close()

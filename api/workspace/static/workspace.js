@@ -1,0 +1,1076 @@
+/* quarterhour planners' workspace: projects from the planner's files, every community's status on
+ * a map and in a table, stations edited by hand, plans, scenarios compared, downloads.
+ * Plain script, no build step, nothing fetched beyond this server (works offline). Every action
+ * is one of the HTTP calls documented at /docs. */
+(function () {
+  "use strict";
+
+  /* ---------- WGS84 -> GCJ-02, the formula of geo/crs.py (for AMap/Tencent base maps) ---------- */
+  var KRASOVSKY_A = 6378245.0, KRASOVSKY_EE = 0.00669342162296594323;
+
+  function outOfChina(lon, lat) {
+    return !(lon > 73.66 && lon < 135.05 && lat > 3.86 && lat < 53.55);
+  }
+  function offsetLat(x, y) {
+    var o = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+    o += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    o += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
+    o += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320.0 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
+    return o;
+  }
+  function offsetLon(x, y) {
+    var o = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+    o += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    o += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
+    o += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
+    return o;
+  }
+  function wgs84ToGcj02(lon, lat) {
+    if (outOfChina(lon, lat)) { return [lon, lat]; }
+    var dLat = offsetLat(lon - 105.0, lat - 35.0), dLon = offsetLon(lon - 105.0, lat - 35.0);
+    var radLat = lat / 180.0 * Math.PI, magic = 1.0 - KRASOVSKY_EE * Math.pow(Math.sin(radLat), 2);
+    var sqrtMagic = Math.sqrt(magic);
+    dLat = (dLat * 180.0) / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrtMagic) * Math.PI);
+    dLon = (dLon * 180.0) / (KRASOVSKY_A / sqrtMagic * Math.cos(radLat) * Math.PI);
+    return [lon + dLon, lat + dLat];
+  }
+  function gcj02ToWgs84(lon, lat) {  // solves the forward formula, as geo/crs.py does
+    if (outOfChina(lon, lat)) { return [lon, lat]; }
+    var x = lon, y = lat;
+    for (var i = 0; i < 30; i++) {
+      var f = wgs84ToGcj02(x, y), ex = f[0] - lon, ey = f[1] - lat;
+      x -= ex; y -= ey;
+      if (Math.abs(ex) < 1e-11 && Math.abs(ey) < 1e-11) { break; }
+    }
+    return [x, y];
+  }
+
+  /* ---------- labels ---------- */
+  var STATUS = {
+    covered_existing: { zh: "现有站点覆盖", en: "covered (existing)", colour: "#1a9850" },
+    covered_new: { zh: "新站点覆盖", en: "covered (new)", colour: "#2166ac" },
+    uncoverable: { zh: "无法覆盖", en: "uncoverable", colour: "#d73027" },
+    over_budget: { zh: "超出预算", en: "over budget", colour: "#f46d43" },
+    off_network: { zh: "不在路网", en: "off network", colour: "#8c510a" },
+    outside_boundary: { zh: "边界外", en: "outside boundary", colour: "#999999" }
+  };
+  var STATUS_ORDER = Object.keys(STATUS);
+  var COVERED = { covered_existing: true, covered_new: true };
+  var KIND = { existing: "现有 existing", new: "新增 new" };
+  var ROUTE = "#e6550d", PAGE_ROWS = 100;
+
+  function statusLabel(code) {
+    var s = STATUS[code];
+    return s ? s.zh + " " + s.en : String(code || "—");
+  }
+  function fmt(value, digits) {
+    if (value === null || value === undefined || value === "" || !isFinite(value)) { return "—"; }
+    return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits || 0, minimumFractionDigits: digits || 0 });
+  }
+  function esc(text) {
+    return String(text === null || text === undefined ? "" : text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function $(id) { return document.getElementById(id); }
+
+  /* ---------- errors in Chinese and English ---------- */
+  var PROBLEMS = [
+    [/is not a number/, "不是数字"],
+    [/is empty/, "为空"],
+    [/must be a non-negative number/, "必须是非负数"],
+    [/is outside -?[\d.]+\.\.[\d.]+/, "超出取值范围"],
+    [/swapped/, "经度和纬度似乎互换了"],
+    [/duplicate|repeated|more than once/i, "编号重复"],
+    [/need a (lon|lat)/, "缺少经度或纬度列"],
+    [/no coordinate system was given|coordinate system/, "未指定坐标系"],
+    [/no column/, "没有这一列"],
+    [/cannot read|old Excel/, "无法读取此文件格式"],
+    [/no .* rows/, "没有数据行"],
+    [/too large|too many|exceeds/i, "文件或行数超出上限"],
+    [/off.network|farther than|miss the network|outside the network/i, "不在路网范围内"],
+    [/busy|try again/i, "服务器繁忙，请稍后重试"],
+    [/not found|no project|no scenario/i, "未找到"]
+  ];
+
+  function chineseOf(message) {
+    var text = String(message || "");
+    var file = (text.match(/^([^:：]+\.(?:csv|txt|xlsx|xlsm|geojson|json|gpkg|xls))\s*:/i) || [])[1];
+    var rows = text.match(/\b(rows?|features?) ([\d, ]+(?: and \d+ more)?)/);
+    var field = (text.match(/'([^']+)'/) || [])[1];
+    var problem = null;
+    for (var i = 0; i < PROBLEMS.length; i++) {
+      if (PROBLEMS[i][0].test(text)) { problem = PROBLEMS[i][1]; break; }
+    }
+    var parts = [];
+    if (file) { parts.push("文件 " + file); }
+    if (rows) {
+      var list = rows[2].replace(/ and (\d+) more/, " 等（另有 $1 行）");
+      parts.push((rows[1].indexOf("feature") === 0 ? "第 " + list + " 个要素" : "第 " + list + " 行"));
+    }
+    if (field) { parts.push("字段「" + field + "」"); }
+    parts.push(problem || "请求未能完成");
+    return parts.join("，");
+  }
+
+  function errorItems(body, status) {
+    var detail = body && body.detail;
+    var messages;
+    if (Array.isArray(detail)) {
+      messages = detail.map(function (d) {
+        var where = d.loc && d.loc.length > 1 ? " [" + d.loc.slice(1).join(".") + "]" : "";
+        return (d.msg || JSON.stringify(d)) + (d.msg && /row|feature|file|\.csv|\.xlsx/.test(d.msg) ? "" : where);
+      });
+    } else if (typeof detail === "string") {
+      messages = [detail];
+    } else {
+      messages = ["HTTP " + status];
+    }
+    return messages.map(function (m) { return { zh: chineseOf(m), en: m }; });
+  }
+
+  function errorHtml(items) {
+    return items.map(function (item) {
+      return '<div class="error"><span class="zh">' + esc(item.zh) + "</span><br><span class=\"en\">" + esc(item.en) + "</span></div>";
+    }).join("");
+  }
+
+  function showMessage(zh, en, kind) {
+    var box = $("message");
+    box.className = kind || "info";
+    box.textContent = zh + (en ? "\n" + en : "");
+  }
+  function showError(error) {
+    var items = error.items || [{ zh: "出错了", en: String(error.message || error) }];
+    var box = $("message");
+    box.className = "error";
+    box.innerHTML = errorHtml(items);
+  }
+
+  /* ---------- HTTP ---------- */
+  function ApiFailure(status, body) {
+    this.status = status;
+    this.body = body;
+    this.items = errorItems(body, status);
+    this.message = this.items.map(function (i) { return i.en; }).join("; ");
+  }
+
+  function api(method, url, options) {
+    options = options || {};
+    var init = { method: method, headers: options.headers || {}, credentials: "same-origin" };
+    if (options.form) {
+      init.body = options.form;
+    } else if (options.json !== undefined) {
+      init.body = JSON.stringify(options.json);
+      init.headers["Content-Type"] = "application/json";
+    }
+    return fetch(url, init).then(function (response) {
+      if (response.status === 401) {
+        window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+        throw new ApiFailure(401, { detail: "login required" });
+      }
+      return response.text().then(function (text) {
+        var body = null;
+        try { body = text ? JSON.parse(text) : null; } catch (e) { body = { detail: text }; }
+        if (!response.ok) { throw new ApiFailure(response.status, body); }
+        if (options.withResponse) { return { body: body, response: response }; }
+        return body;
+      });
+    });
+  }
+
+  /* ---------- state ---------- */
+  var state = {
+    config: {},
+    tilesCrs: "wgs84",
+    projects: [],
+    project: null,        // the project's JSON
+    scenarios: [],        // list entries
+    scenario: null,       // the full scenario
+    version: null,
+    communities: [],
+    byCommunity: {},
+    stations: {},         // id -> station
+    candidates: [],
+    selected: null,
+    sort: { key: "name", dir: 1 },
+    page: 0,
+    filterStatus: "",
+    filterArea: "",
+    filterText: "",
+    adding: false,
+    job: null,
+    edits: Promise.resolve(),
+    compare: null
+  };
+
+  /* ---------- map ---------- */
+  var map = L.map("map", { preferCanvas: true, zoomControl: true });
+  map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+  var svg = L.svg({ padding: 0.5 });
+  var layers = {
+    base: L.layerGroup().addTo(map),
+    boundary: L.layerGroup().addTo(map),
+    communities: L.layerGroup().addTo(map),
+    compare: L.layerGroup().addTo(map),
+    routes: L.layerGroup().addTo(map),
+    stations: L.layerGroup().addTo(map)
+  };
+  L.control.scale({ imperial: false }).addTo(map);
+  var communityMarkers = {}, stationMarkers = {};
+
+  function toMap(lon, lat) {  // WGS84 -> the base map's coordinates, as a Leaflet LatLng
+    if (state.tilesCrs === "gcj02") {
+      var g = wgs84ToGcj02(lon, lat);
+      return L.latLng(g[1], g[0]);
+    }
+    return L.latLng(lat, lon);
+  }
+  function fromMap(latlng) {  // the base map's coordinates -> WGS84 [lon, lat]
+    if (state.tilesCrs === "gcj02") { return gcj02ToWgs84(latlng.lng, latlng.lat); }
+    return [latlng.lng, latlng.lat];
+  }
+  function coordsToLatLng(c) { return toMap(c[0], c[1]); }
+
+  function drawLegend() {
+    var html = STATUS_ORDER.map(function (code) {
+      return '<span class="sw" style="background:' + STATUS[code].colour + '"></span>' + STATUS[code].zh + " " + STATUS[code].en;
+    }).join(" ");
+    html += '<br><span class="sq" style="background:#2c7bb6"></span>现有站点 existing station' +
+      '<span class="sq" style="background:#7b3294"></span>新站点 new station' +
+      '<span class="sq" style="background:#fff;outline:3px solid #000"></span>锁定 locked' +
+      '<span class="sw" style="background:' + ROUTE + ';border-radius:0;height:3px"></span>步行路线 route';
+    $("legend").innerHTML = html;
+  }
+
+  function drawBase() {
+    var cfg = state.config, tiles = cfg.tiles || {};
+    var url = tiles.url || cfg.tiles_url;
+    state.tilesCrs = (tiles.crs || cfg.tiles_crs || "wgs84").toLowerCase().replace("-", "");
+    var attribution = tiles.attribution || cfg.tiles_attribution || "";
+    var network = cfg.network || {};
+    map.attributionControl.addAttribution(esc(network.attribution || "© OpenStreetMap contributors (ODbL)"));
+    if (url) {
+      L.tileLayer(url, { attribution: attribution, maxZoom: 19, subdomains: tiles.subdomains || "abc" }).addTo(layers.base);
+      document.body.dataset.tiles = state.tilesCrs;
+      return Promise.resolve();
+    }
+    return api("GET", "/network").then(function (collection) {
+      var lines = L.geoJSON(collection, { style: { color: "#999", weight: 1, opacity: 0.7 }, interactive: false, coordsToLatLng: coordsToLatLng });
+      layers.base.addLayer(lines);
+      if (!state.project) { map.fitBounds(lines.getBounds()); }
+      document.body.dataset.streets = "1";
+    });
+  }
+
+  function communityStyle(c) {
+    var colour = (STATUS[c.status] || { colour: "#555" }).colour;
+    var selected = state.selected === c.id;
+    return { radius: selected ? 7 : 4, color: selected ? "#000" : colour, weight: selected ? 2 : 1, fillColor: colour, fillOpacity: 0.85 };
+  }
+
+  function communityPopup(c) {
+    var station = c.station_id != null ? state.stations[c.station_id] : null;
+    var walk = c.walk_min != null ? fmt(c.walk_min, 1) + " 分钟 min" : "—";
+    var html = "<b>" + esc(c.name) + "</b> <small>" + esc(c.id) + "</small><br>" +
+      statusLabel(c.status) + "<br>步行 walk: " + walk +
+      (station ? "<br>站点 station: " + esc(station.name || station.id) : "") +
+      "<br>人口 residents: " + fmt(c.weight);
+    if (editable()) {
+      html += '<br><button type="button" data-action="add-at" data-community="' + esc(c.id) + '">在此设站 Station here</button>';
+    }
+    return html;
+  }
+
+  function drawCommunities() {
+    layers.communities.clearLayers();
+    communityMarkers = {};
+    state.communities.forEach(function (c) {
+      if (c.lon == null || c.lat == null) { return; }
+      var marker = L.circleMarker(toMap(c.lon, c.lat), Object.assign({ bubblingMouseEvents: false }, communityStyle(c)));
+      marker.on("click", function () { selectCommunity(c.id, { fromMap: true }); });
+      communityMarkers[c.id] = marker;
+      layers.communities.addLayer(marker);
+    });
+  }
+
+  function restyleCommunity(c) {
+    var marker = communityMarkers[c.id];
+    if (marker) { marker.setStyle(communityStyle(c)); }
+  }
+
+  function stationIcon(s, extra) {
+    var classes = ["station-icon", s.kind === "new" ? "new" : "existing"];
+    if (s.locked) { classes.push("locked"); }
+    if (s.status && s.status !== "active" && s.status !== "ok") { classes.push("inactive"); }
+    if (extra) { classes.push(extra); }
+    return L.divIcon({ className: classes.join(" "), iconSize: [12, 12] });
+  }
+
+  function stationPopup(s) {
+    var served = state.communities.filter(function (c) { return c.station_id === s.id && COVERED[c.status]; }).length;
+    var html = "<b>" + esc(s.name || s.id) + "</b> <small>" + esc(s.id) + "</small><br>" + (KIND[s.kind] || esc(s.kind)) +
+      (s.locked ? " · 已锁定 locked" : "") + "<br>服务小区 serves " + served + " 个 communities";
+    if (editable()) {
+      html += '<br><button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' +
+        (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
+        '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>';
+    }
+    return html;
+  }
+
+  function drawStation(s) {
+    var old = stationMarkers[s.id];
+    if (old) { layers.stations.removeLayer(old); }
+    if (s.lon == null || s.lat == null) { return; }
+    var marker = L.marker(toMap(s.lon, s.lat), { icon: stationIcon(s), draggable: editable(), keyboard: false, title: s.name || s.id, bubblingMouseEvents: false });
+    marker.bindPopup(function () { return stationPopup(s); });
+    marker.on("dragend", function () {
+      var wgs = fromMap(marker.getLatLng());
+      edit({ op: "move", station_id: s.id, lon: wgs[0], lat: wgs[1], crs: "wgs84" }, "移动站点 move " + (s.name || s.id));
+    });
+    stationMarkers[s.id] = marker;
+    layers.stations.addLayer(marker);
+  }
+
+  function drawStations() {
+    layers.stations.clearLayers();
+    stationMarkers = {};
+    Object.keys(state.stations).forEach(function (id) { drawStation(state.stations[id]); });
+  }
+
+  function drawRoute(c) {
+    layers.routes.clearLayers();
+    var s = c.station_id != null ? state.stations[c.station_id] : null;
+    if (!s || c.lon == null || s.lon == null) { return Promise.resolve(); }
+    var speed = (state.scenario.settings && state.scenario.settings.speed_kmh) || (state.scenario.summary && state.scenario.summary.speed_kmh) || 4.5;
+    var url = "/route?from_lon=" + c.lon.toFixed(7) + "&from_lat=" + c.lat.toFixed(7) + "&to_lon=" + s.lon.toFixed(7) +
+      "&to_lat=" + s.lat.toFixed(7) + "&speed_kmh=" + speed;
+    return api("GET", url).then(function (feature) {
+      if (state.selected !== c.id) { return; }
+      L.geoJSON(feature, { coordsToLatLng: coordsToLatLng, style: { color: ROUTE, weight: 5, opacity: 0.9, renderer: svg, className: "route" } })
+        .bindTooltip(esc(c.name) + " → " + esc(s.name || s.id) + " · " + fmt(feature.properties.minutes, 1) + " 分钟 min · " + fmt(feature.properties.meters) + " 米 m")
+        .addTo(layers.routes);
+      document.body.dataset.route = feature.properties.minutes.toFixed(2);
+    }).catch(function (error) { showError(error); });
+  }
+
+  /* ---------- selection (table <-> map) ---------- */
+  function selectCommunity(id, how) {
+    var previous = state.selected;
+    state.selected = id;
+    if (previous != null && state.byCommunity[previous]) { restyleCommunity(state.byCommunity[previous]); }
+    var c = state.byCommunity[id];
+    if (!c) { return; }
+    restyleCommunity(c);
+    var marker = communityMarkers[id];
+    if (marker) {
+      marker.bringToFront();
+      if (!(how && how.fromMap)) { map.setView(marker.getLatLng(), Math.max(map.getZoom(), 16), { animate: false }); }
+      marker.bindPopup(communityPopup(c), { autoPan: false }).openPopup();
+    }
+    if (how && how.fromMap) {  // show its row: the page that holds it, in the current filter
+      activateTab("communities");
+      var rows = filteredRows(), index = rows.indexOf(c);
+      if (index < 0) { state.filterStatus = ""; state.filterArea = ""; state.filterText = ""; syncFilters(); rows = filteredRows(); index = rows.indexOf(c); }
+      state.page = Math.floor(Math.max(index, 0) / PAGE_ROWS);
+    }
+    renderTable();
+    var row = document.querySelector('#community-table tr[data-id="' + cssEscape(id) + '"]');
+    if (row && row.scrollIntoView) { row.scrollIntoView({ block: "nearest" }); }
+    document.body.dataset.selected = String(id);
+    drawRoute(c);
+  }
+
+  function cssEscape(text) { return window.CSS && CSS.escape ? CSS.escape(String(text)) : String(text).replace(/"/g, '\\"'); }
+
+  /* ---------- table ---------- */
+  function areaOf(c) { return c.town || c.district || ""; }
+
+  function filteredRows() {
+    var text = state.filterText.toLowerCase();
+    var rows = state.communities.filter(function (c) {
+      if (state.filterStatus && c.status !== state.filterStatus) { return false; }
+      if (state.filterArea && areaOf(c) !== state.filterArea) { return false; }
+      if (text && String(c.name).toLowerCase().indexOf(text) < 0 && String(c.id).toLowerCase().indexOf(text) < 0) { return false; }
+      return true;
+    });
+    var key = state.sort.key, dir = state.sort.dir;
+    rows.sort(function (a, b) {
+      var x = key === "station_name" ? stationName(a) : a[key], y = key === "station_name" ? stationName(b) : b[key];
+      var xn = x === null || x === undefined || x === "", yn = y === null || y === undefined || y === "";
+      if (xn || yn) { return xn === yn ? 0 : (xn ? 1 : -1); }  // blanks last in both directions
+      if (typeof x === "number" && typeof y === "number") { return (x - y) * dir; }
+      return String(x).localeCompare(String(y), "zh-CN") * dir;
+    });
+    return rows;
+  }
+
+  function stationName(c) {
+    var s = c.station_id != null ? state.stations[c.station_id] : null;
+    return s ? (s.name || s.id) : (c.station_name || "");
+  }
+
+  function renderTable() {
+    var rows = filteredRows();
+    var pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
+    state.page = Math.min(state.page, pages - 1);
+    var start = state.page * PAGE_ROWS, shown = rows.slice(start, start + PAGE_ROWS);
+    $("community-table").querySelector("tbody").innerHTML = shown.map(function (c) {
+      var colour = (STATUS[c.status] || { colour: "#555" }).colour;
+      return '<tr data-id="' + esc(c.id) + '"' + (c.id === state.selected ? ' class="selected"' : "") + ">" +
+        '<td title="' + esc(c.name) + '">' + esc(c.name) + "</td>" +
+        '<td data-status="' + esc(c.status) + '"><span class="sw" style="background:' + colour + '"></span>' + esc(STATUS[c.status] ? STATUS[c.status].zh : c.status) + "</td>" +
+        '<td class="num">' + (c.walk_min != null ? fmt(c.walk_min, 1) : "—") + "</td>" +
+        '<td title="' + esc(stationName(c)) + '">' + esc(stationName(c)) + "</td>" +
+        '<td class="num">' + fmt(c.weight) + "</td></tr>";
+    }).join("");
+    $("page-info").textContent = (rows.length ? start + 1 : 0) + "–" + (start + shown.length) + " / " + rows.length +
+      " 行 rows" + (rows.length !== state.communities.length ? "（共 of " + state.communities.length + "）" : "");
+    document.querySelectorAll("#community-table th[data-sort]").forEach(function (th) {
+      th.className = th.dataset.sort === state.sort.key ? (state.sort.dir > 0 ? "asc" : "desc") : "";
+    });
+    document.body.dataset.rows = String(rows.length);
+  }
+
+  function syncFilters() {
+    $("filter-text").value = state.filterText;
+    $("filter-status").value = state.filterStatus;
+    $("filter-area").value = state.filterArea;
+  }
+
+  function renderCounts() {
+    var counts = {}, total = state.communities.length;
+    state.communities.forEach(function (c) { counts[c.status] = (counts[c.status] || 0) + 1; });
+    var chips = ['<span class="chip' + (state.filterStatus ? "" : " on") + '" data-status="">全部 all ' + total + "</span>"];
+    STATUS_ORDER.forEach(function (code) {
+      if (!counts[code]) { return; }
+      chips.push('<span class="chip' + (state.filterStatus === code ? " on" : "") + '" data-status="' + code + '" data-count="' + counts[code] + '">' +
+        '<span class="sw" style="background:' + STATUS[code].colour + '"></span>' + STATUS[code].zh + " " + STATUS[code].en + " " + counts[code] + "</span>");
+    });
+    $("status-counts").innerHTML = chips.join("");
+    var statusOptions = ['<option value="">全部状态 all statuses</option>'].concat(STATUS_ORDER.filter(function (code) { return counts[code]; }).map(function (code) {
+      return '<option value="' + code + '">' + statusLabel(code) + " (" + counts[code] + ")</option>";
+    }));
+    $("filter-status").innerHTML = statusOptions.join("");
+    var areas = {};
+    state.communities.forEach(function (c) { var a = areaOf(c); if (a) { areas[a] = (areas[a] || 0) + 1; } });
+    $("filter-area").innerHTML = ['<option value="">全部街镇 all areas</option>'].concat(Object.keys(areas).sort(function (a, b) { return a.localeCompare(b, "zh-CN"); }).map(function (a) {
+      return '<option value="' + esc(a) + '">' + esc(a) + " (" + areas[a] + ")</option>";
+    })).join("");
+    syncFilters();
+  }
+
+  function figuresOf(communities, stations) {
+    var f = { existing: 0, fresh: 0, covered: 0, residents: 0, residentsCovered: 0, uncoverable: 0, walks: [], n: 0 };
+    stations.forEach(function (s) { if (s.kind === "new") { f.fresh += 1; } else { f.existing += 1; } });
+    communities.forEach(function (c) {
+      if (c.status === "outside_boundary") { return; }
+      var w = Number(c.weight) || 0;
+      f.n += 1;
+      f.residents += w;
+      if (COVERED[c.status]) {
+        f.covered += 1; f.residentsCovered += w;
+        if (c.walk_min != null) { f.walks.push(Number(c.walk_min)); }
+      }
+      if (c.status === "uncoverable" || c.status === "off_network") { f.uncoverable += 1; }
+    });
+    f.mean = f.walks.length ? f.walks.reduce(function (a, b) { return a + b; }, 0) / f.walks.length : null;
+    f.longest = f.walks.length ? Math.max.apply(null, f.walks) : null;
+    return f;
+  }
+
+  function renderHeadline() {
+    var f = figuresOf(state.communities, stationList());
+    var share = f.n ? 100 * f.covered / f.n : 0, rshare = f.residents ? 100 * f.residentsCovered / f.residents : 0;
+    $("headline").innerHTML = "覆盖 covered <b id=\"head-covered\">" + fmt(f.covered) + "</b> / " + fmt(f.n) + " 小区 communities (" + fmt(share, 1) + "%) · " +
+      "居民 residents <b id=\"head-residents\">" + fmt(f.residentsCovered) + "</b> / " + fmt(f.residents) + " (" + fmt(rshare, 1) + "%) · " +
+      "站点 stations <b>" + (f.existing + f.fresh) + "</b>（现有 existing " + f.existing + "，新增 new " + f.fresh + "）";
+  }
+
+  function renderAreas() {
+    var areas = {};
+    state.communities.forEach(function (c) {
+      var key = areaOf(c) || "（未注明 unnamed）";
+      var a = areas[key] || (areas[key] = { n: 0, covered: 0, w: 0, wc: 0 });
+      var w = Number(c.weight) || 0;
+      a.n += 1; a.w += w;
+      if (COVERED[c.status]) { a.covered += 1; a.wc += w; }
+    });
+    var keys = Object.keys(areas).sort(function (a, b) { return a.localeCompare(b, "zh-CN"); });
+    var total = { n: 0, covered: 0, w: 0, wc: 0 };
+    var html = keys.map(function (k) {
+      var a = areas[k];
+      total.n += a.n; total.covered += a.covered; total.w += a.w; total.wc += a.wc;
+      return "<tr><td>" + esc(k) + '</td><td class="num">' + a.n + '</td><td class="num">' + a.covered + '</td><td class="num">' + fmt(a.w) + '</td><td class="num">' + fmt(a.wc) + "</td></tr>";
+    }).join("");
+    html += '<tr class="total"><td><b>合计 Total</b></td><td class="num"><b>' + total.n + '</b></td><td class="num"><b>' + total.covered + '</b></td><td class="num"><b>' + fmt(total.w) + '</b></td><td class="num"><b>' + fmt(total.wc) + "</b></td></tr>";
+    $("area-table").querySelector("tbody").innerHTML = html;
+  }
+
+  function stationList() { return Object.keys(state.stations).map(function (id) { return state.stations[id]; }); }
+
+  function renderStations() {
+    var served = {};
+    state.communities.forEach(function (c) { if (COVERED[c.status] && c.station_id != null) { served[c.station_id] = (served[c.station_id] || 0) + 1; } });
+    var list = stationList().sort(function (a, b) { return (a.kind === b.kind ? 0 : a.kind === "new" ? 1 : -1) || String(a.name || a.id).localeCompare(String(b.name || b.id), "zh-CN"); });
+    var can = editable();
+    $("station-table").querySelector("tbody").innerHTML = list.map(function (s) {
+      return '<tr data-station="' + esc(s.id) + '"><td title="' + esc(s.name || s.id) + '">' + esc(s.name || s.id) + (s.locked ? " 🔒" : "") + "</td><td>" + (KIND[s.kind] || esc(s.kind)) +
+        '</td><td class="num">' + (served[s.id] || 0) + "</td><td>" + (can ?
+        '<button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' + (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
+        '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>' : "") + "</td></tr>";
+    }).join("");
+    $("candidate-table").querySelector("tbody").innerHTML = state.candidates.length ? state.candidates.map(function (k) {
+      return "<tr><td>" + esc(k.name || k.id) + "</td><td>" + (k.excluded ? "已排除 excluded" : "可用 available") + "</td><td>" + (can ?
+        '<button type="button" data-action="' + (k.excluded ? "include" : "exclude") + '" data-site="' + esc(k.id) + '">' + (k.excluded ? "恢复 Include" : "排除 Exclude") + "</button>" : "") + "</td></tr>";
+    }).join("") : '<tr><td colspan="3">无候选站址文件：小区即候选站址。No candidate file: the communities are the candidate sites.</td></tr>';
+  }
+
+  function renderAll() {
+    renderCounts();
+    renderTable();
+    renderHeadline();
+    renderAreas();
+    renderStations();
+    document.body.dataset.version = String(state.version);
+  }
+
+  /* ---------- projects and scenarios ---------- */
+  function projectUrl(pid) { return "/api/projects/" + encodeURIComponent(pid || state.project.id); }
+  function scenarioUrl(sid) { return projectUrl() + "/scenarios/" + encodeURIComponent(sid || state.scenario.id); }
+  function editable() { return !(state.config.read_only || (state.project && state.project.read_only) || (state.scenario && state.scenario.read_only)); }
+
+  function loadProjects(selectId) {
+    return api("GET", "/api/projects").then(function (body) {
+      state.projects = Array.isArray(body) ? body : (body.projects || body.items || []);
+      var select = $("project-select");
+      select.innerHTML = state.projects.length ? state.projects.map(function (p) {
+        return '<option value="' + esc(p.id) + '">' + esc(p.name || p.id) + "</option>";
+      }).join("") : '<option value="">（无项目 no projects）</option>';
+      var wanted = selectId || (state.project && state.project.id) || (state.projects[0] && state.projects[0].id);
+      if (!wanted) {
+        showMessage("还没有项目：点击“新建项目”上传小区名单。", "No project yet: click “New project” to upload a community list.");
+        return null;
+      }
+      select.value = wanted;
+      return openProject(wanted);
+    });
+  }
+
+  function openProject(pid, sid) {
+    exitCompare();
+    return api("GET", projectUrl(pid)).then(function (project) {
+      state.project = project;
+      drawBoundary(project);
+      return loadScenarios(sid);
+    });
+  }
+
+  function drawBoundary(project) {
+    layers.boundary.clearLayers();
+    var outline = project.boundary || (project.files && project.files.boundary_geojson);
+    if (outline && outline.type) {
+      L.geoJSON(outline, { coordsToLatLng: coordsToLatLng, style: { color: "#333", weight: 2, dashArray: "6 4", fill: false }, interactive: false }).addTo(layers.boundary);
+    }
+  }
+
+  function loadScenarios(sid) {
+    return api("GET", projectUrl() + "/scenarios").then(function (body) {
+      state.scenarios = Array.isArray(body) ? body : (body.scenarios || body.items || []);
+      var options = state.scenarios.map(function (s) { return '<option value="' + esc(s.id) + '">' + esc(s.name || s.id) + "</option>"; }).join("");
+      $("scenario-select").innerHTML = options;
+      $("compare-a").innerHTML = options;
+      $("compare-b").innerHTML = options;
+      var wanted = sid || (state.scenario && state.scenarios.some(function (s) { return s.id === state.scenario.id; }) ? state.scenario.id : null) ||
+        (state.scenarios[0] && state.scenarios[0].id);
+      if (!wanted) { return null; }
+      return openScenario(wanted);
+    });
+  }
+
+  function adoptScenario(scenario, etag) {
+    state.scenario = scenario;
+    state.version = scenario.version != null ? scenario.version : etag;
+    state.communities = scenario.communities || [];
+    state.byCommunity = {};
+    state.communities.forEach(function (c) { state.byCommunity[c.id] = c; });
+    state.stations = {};
+    (scenario.stations || []).forEach(function (s) { state.stations[s.id] = s; });
+    state.candidates = scenario.candidates || scenario.sites || [];
+    if (state.selected != null && !state.byCommunity[state.selected]) { state.selected = null; }
+    layers.routes.clearLayers();
+  }
+
+  function openScenario(sid, keepView) {
+    return api("GET", scenarioUrl(sid), { withResponse: true }).then(function (answer) {
+      var firstTime = !state.scenario || !state.project || state.scenario.project_id !== answer.body.project_id || !keepView;
+      adoptScenario(answer.body, answer.response.headers.get("ETag"));
+      $("scenario-select").value = state.scenario.id;
+      $("compare-a").value = state.scenario.id;
+      var other = state.scenarios.filter(function (s) { return s.id !== state.scenario.id; })[0];
+      if (other && $("compare-b").value === state.scenario.id) { $("compare-b").value = other.id; }
+      drawCommunities();
+      drawStations();
+      renderAll();
+      renderScenarioTable();
+      renderDownloads();
+      if (firstTime) { fitToCommunities(); }
+      document.body.dataset.scenario = String(state.scenario.id);
+      document.body.dataset.ready = "1";
+    });
+  }
+
+  function fitToCommunities() {
+    var points = state.communities.filter(function (c) { return c.lon != null && c.lat != null; }).map(function (c) { return toMap(c.lon, c.lat); });
+    if (points.length) { map.fitBounds(L.latLngBounds(points), { padding: [20, 20], animate: false }); }
+  }
+
+  /* ---------- scenario figures ---------- */
+  var figureCache = {};  // scenario id + version -> figures
+
+  function scenarioFigures(entry) {
+    if (state.scenario && entry.id === state.scenario.id) {
+      return Promise.resolve(figuresOf(state.communities, stationList()));
+    }
+    var key = entry.id + "@" + entry.version;
+    if (figureCache[key]) { return Promise.resolve(figureCache[key]); }
+    return api("GET", scenarioUrl(entry.id)).then(function (s) {
+      figureCache[key] = figuresOf(s.communities || [], s.stations || []);
+      return figureCache[key];
+    });
+  }
+
+  function renderScenarioTable() {
+    var body = $("scenario-table").querySelector("tbody");
+    var entries = state.scenarios.slice();
+    return Promise.all(entries.map(scenarioFigures)).then(function (all) {
+      body.innerHTML = entries.map(function (entry, i) {
+        var f = all[i], current = state.scenario && entry.id === state.scenario.id;
+        return '<tr data-scenario="' + esc(entry.id) + '"' + (current ? ' class="current"' : "") + "><td>" + esc(entry.name || entry.id) +
+          (entry.parent || entry.parent_id ? ' <small title="from">←' + esc(nameOfScenario(entry.parent || entry.parent_id)) + "</small>" : "") +
+          '</td><td class="num">' + f.existing + '</td><td class="num">' + f.fresh + '</td><td class="num">' + (f.existing + f.fresh) +
+          '</td><td class="num">' + f.covered + " / " + f.n + '</td><td class="num">' + fmt(f.residentsCovered) + '</td><td class="num">' + f.uncoverable +
+          '</td><td class="num">' + fmt(f.mean, 1) + '</td><td class="num">' + fmt(f.longest, 1) + "</td></tr>";
+      }).join("");
+    }).catch(showError);
+  }
+
+  function nameOfScenario(id) {
+    var s = state.scenarios.filter(function (e) { return e.id === id; })[0];
+    return s ? s.name : id;
+  }
+
+  function renderDownloads() {
+    $("download-scenario").textContent = state.scenario.name || state.scenario.id;
+    var crs = $("download-crs").value;
+    document.querySelectorAll("#downloads a[data-file]").forEach(function (a) {
+      var file = a.dataset.file;
+      a.href = scenarioUrl() + "/files/" + file + (file === "stations.geojson" ? "?out_crs=" + crs : "");
+      a.setAttribute("download", (state.scenario.name || "scenario") + "-" + file);
+    });
+  }
+
+  /* ---------- edits ---------- */
+  function edit(body, what) {
+    // One edit at a time, each on the version the previous answer gave: none is lost silently.
+    state.edits = state.edits.then(function () {
+      showMessage("保存中… " + what.split(" ")[0], "Saving… " + what, "info");
+      return api("POST", scenarioUrl() + "/edits", { json: body, headers: { "If-Match": String(state.version) } }).then(function (answer) {
+        applyChanges(answer, body);
+        showMessage("已保存：" + what + "（版本 " + state.version + "）", "Saved: " + what + " (version " + state.version + ")", "info");
+      }).catch(function (error) {
+        if (error.status === 409 || error.status === 412) {
+          showMessage("此方案已被他人修改，未保存您的修改（" + what + "），已重新加载最新版本，请重做。",
+            "This scenario was changed by someone else; your edit (" + what + ") was not saved. The latest version is loaded: please redo it.", "error");
+          $("message").className = "error";
+          return openScenario(state.scenario.id, true).then(function () { document.body.dataset.conflict = String(Number(document.body.dataset.conflict || 0) + 1); });
+        }
+        showError(error);
+        return openScenario(state.scenario.id, true);  // what the server holds, not what the page guessed
+      });
+    });
+    return state.edits;
+  }
+
+  function applyChanges(answer, body) {
+    var changed = answer.changed || {};
+    if (answer.version != null) { state.version = answer.version; }
+    if (body.op === "remove") {
+      delete state.stations[body.station_id];
+      if (stationMarkers[body.station_id]) { layers.stations.removeLayer(stationMarkers[body.station_id]); delete stationMarkers[body.station_id]; }
+    }
+    (changed.removed_stations || []).forEach(function (id) {
+      delete state.stations[id];
+      if (stationMarkers[id]) { layers.stations.removeLayer(stationMarkers[id]); delete stationMarkers[id]; }
+    });
+    (changed.stations || []).forEach(function (s) {
+      if (s.removed || s.deleted) {
+        delete state.stations[s.id];
+        if (stationMarkers[s.id]) { layers.stations.removeLayer(stationMarkers[s.id]); delete stationMarkers[s.id]; }
+        return;
+      }
+      state.stations[s.id] = Object.assign(state.stations[s.id] || {}, s);
+      drawStation(state.stations[s.id]);
+    });
+    (changed.communities || []).forEach(function (c) {
+      var mine = state.byCommunity[c.id];
+      if (!mine) { return; }
+      Object.assign(mine, c);
+      restyleCommunity(mine);
+    });
+    (changed.candidates || changed.sites || []).forEach(function (k) {
+      state.candidates.forEach(function (mine) { if (mine.id === k.id) { Object.assign(mine, k); } });
+    });
+    if (answer.summary) { state.scenario.summary = answer.summary; }
+    state.scenario.version = state.version;
+    renderAll();
+    renderScenarioTable();
+    if (state.selected != null && state.byCommunity[state.selected]) { drawRoute(state.byCommunity[state.selected]); }
+    document.body.dataset.edits = String(Number(document.body.dataset.edits || 0) + 1);
+  }
+
+  function stationAction(action, id) {
+    var s = state.stations[id];
+    var name = s ? (s.name || s.id) : id;
+    var words = { lock: "锁定 lock", unlock: "解锁 unlock", remove: "删除 remove" };
+    map.closePopup();
+    return edit({ op: action, station_id: id }, words[action] + " " + name);
+  }
+
+  /* ---------- plans ---------- */
+  function planBody() {
+    var objective = document.querySelector('input[name="objective"]:checked').value;
+    var limit = document.querySelector('input[name="limit"]:checked').value;
+    var body = { speed_kmh: Number($("plan-speed").value), effort: Number($("plan-effort").value), time_limit_s: Number($("plan-time").value) };
+    if (objective === "budget") { body.budget = Number($("plan-budget").value); }
+    if (limit === "minutes") { body.minutes = Number($("plan-minutes").value); } else { body.meters = Number($("plan-meters").value); }
+    var name = $("plan-name").value.trim();
+    body.name = name || ((state.scenario.name || "方案") + " · " + (body.budget != null ? "预算 budget " + body.budget : "规划 plan"));
+    return body;
+  }
+
+  function runPlan(event) {
+    event.preventDefault();
+    if (state.job) { return; }
+    var body = planBody();
+    $("plan-run").disabled = true;
+    $("plan-cancel").disabled = false;
+    $("plan-progress").removeAttribute("value");
+    $("plan-status").textContent = "已提交 Submitted…";
+    api("POST", scenarioUrl() + "/plan", { json: body }).then(function (answer) {
+      if (answer && answer.job) {
+        state.job = answer.job;
+        return pollJob(answer.job);
+      }
+      return planDone(answer);
+    }).catch(function (error) { planEnded(); $("plan-status").innerHTML = errorHtml(error.items || []); });
+  }
+
+  function jobState(job) { return String(job.state || job.status || "").toLowerCase(); }
+
+  function pollJob(jid) {
+    return api("GET", "/api/jobs/" + encodeURIComponent(jid)).then(function (job) {
+      if (state.job !== jid) { return null; }
+      var s = jobState(job), progress = job.progress;
+      if (typeof progress === "number") { $("plan-progress").value = progress > 1 ? progress / 100 : progress; }
+      if (s === "done" || s === "finished" || s === "succeeded" || s === "complete" || s === "completed") { return planDone(job.result || job); }
+      if (s === "failed" || s === "error") {
+        planEnded();
+        $("plan-status").innerHTML = errorHtml(errorItems(job.error ? { detail: job.error.detail || job.error } : job, 500));
+        return null;
+      }
+      if (s === "cancelled" || s === "canceled") { planEnded(); $("plan-status").textContent = "已取消 Cancelled"; return null; }
+      $("plan-status").textContent = "规划中 Planning… " + (job.message || job.stage || "") + (typeof progress === "number" ? " " + Math.round(100 * (progress > 1 ? progress / 100 : progress)) + "%" : "");
+      return new Promise(function (resolve) { setTimeout(resolve, 400); }).then(function () { return pollJob(jid); });
+    }).catch(function (error) { planEnded(); $("plan-status").innerHTML = errorHtml(error.items || []); });
+  }
+
+  function planEnded() {
+    state.job = null;
+    $("plan-run").disabled = false;
+    $("plan-cancel").disabled = true;
+    $("plan-progress").value = 0;
+  }
+
+  function planDone(result) {
+    planEnded();
+    $("plan-progress").value = 1;
+    var sid = result.scenario_id || (result.scenario && result.scenario.id) || result.id;
+    $("plan-status").textContent = "完成：新方案已保存 Done: saved as a new scenario";
+    return loadScenarios(sid).then(function () {
+      document.body.dataset.planned = String(sid);
+      activateTab("scenarios");
+    });
+  }
+
+  function cancelPlan() {
+    var jid = state.job;
+    if (!jid) { return; }
+    state.job = null;
+    api("DELETE", "/api/jobs/" + encodeURIComponent(jid)).catch(function () { return null; }).then(function () {
+      planEnded();
+      $("plan-status").textContent = "已取消 Cancelled";
+    });
+  }
+
+  /* ---------- compare ---------- */
+  function idsOf(list) { return (list || []).map(function (s) { return typeof s === "object" ? s : { id: s }; }); }
+
+  function runCompare() {
+    var a = $("compare-a").value, b = $("compare-b").value;
+    if (!a || !b || a === b) { showMessage("请选择两个不同的方案。", "Choose two different scenarios.", "error"); return; }
+    api("GET", projectUrl() + "/compare?a=" + encodeURIComponent(a) + "&b=" + encodeURIComponent(b)).then(function (answer) {
+      state.compare = answer;
+      var st = answer.stations || {};
+      var onlyA = idsOf(st.only_a || answer.only_a), onlyB = idsOf(st.only_b || answer.only_b), both = idsOf(st.both || answer.both);
+      var differ = answer.communities || answer.differing || [];
+      if (!Array.isArray(differ)) { differ = differ.differ || differ.changed || []; }
+      layers.compare.clearLayers();
+      layers.stations.remove();
+      [[onlyA, "only-a"], [onlyB, "only-b"], [both, "both"]].forEach(function (group) {
+        group[0].forEach(function (s) {
+          if (s.lon == null) { return; }
+          L.marker(toMap(s.lon, s.lat), { icon: stationIcon(s, group[1]), keyboard: false, title: s.name || s.id }).addTo(layers.compare);
+        });
+      });
+      differ.forEach(function (c) {
+        var mine = state.byCommunity[c.id] || c;
+        if (mine.lon == null) { return; }
+        L.circleMarker(toMap(mine.lon, mine.lat), { radius: 9, color: "#000", weight: 2, fill: false, interactive: false }).addTo(layers.compare);
+      });
+      var nameA = nameOfScenario(a), nameB = nameOfScenario(b);
+      var html = '<p><span class="diff-a">■ 仅 A only in A（' + esc(nameA) + "）: " + onlyA.length + '</span> · <span class="diff-b">■ 仅 B only in B（' + esc(nameB) + "）: " + onlyB.length +
+        "</span> · ■ 两者 both: " + both.length + " · ○ 状态不同的小区 communities whose status differs: " + differ.length + "</p>";
+      html += '<div class="table-wrap short"><table class="grid" id="compare-table"><thead><tr><th>小区 Community</th><th>A 状态 status</th><th>B 状态 status</th><th class="num">A 步行 walk</th><th class="num">B 步行 walk</th></tr></thead><tbody>' +
+        differ.map(function (c) {
+          var sa = c.status_a || (c.a && c.a.status), sb = c.status_b || (c.b && c.b.status);
+          var wa = c.walk_min_a != null ? c.walk_min_a : (c.a && c.a.walk_min), wb = c.walk_min_b != null ? c.walk_min_b : (c.b && c.b.walk_min);
+          return '<tr data-id="' + esc(c.id) + '"><td>' + esc(c.name || (state.byCommunity[c.id] || {}).name || c.id) + "</td><td>" + statusLabel(sa) + "</td><td>" + statusLabel(sb) +
+            '</td><td class="num">' + fmt(wa, 1) + '</td><td class="num">' + fmt(wb, 1) + "</td></tr>";
+        }).join("") + "</tbody></table></div>";
+      $("compare-result").innerHTML = html;
+      document.body.dataset.compare = [onlyA.length, onlyB.length, both.length, differ.length].join(",");
+    }).catch(showError);
+  }
+
+  function exitCompare() {
+    state.compare = null;
+    layers.compare.clearLayers();
+    if (!map.hasLayer(layers.stations)) { layers.stations.addTo(map); }
+    $("compare-result").innerHTML = "";
+    delete document.body.dataset.compare;
+  }
+
+  /* ---------- upload ---------- */
+  var FIELDS = [["id", "编号 id"], ["name", "名称 name"], ["lon", "经度 lon"], ["lat", "纬度 lat"], ["weight", "人口 residents"], ["district", "区 district"], ["town", "街镇 town"], ["address", "地址 address"]];
+  var preview = null;
+
+  function uploadReady() {
+    $("upload-submit").disabled = !($("upload-crs").value && $("upload-communities").files.length);
+  }
+
+  function recognisedOf(p) { return p.recognised || p.columns_used || p.chosen || p.fields || {}; }
+  function headersOf(p) { return p.headers || p.all_columns || (Array.isArray(p.columns) ? p.columns : Object.keys(p.columns || {})); }
+
+  function previewFile() {
+    $("upload-errors").innerHTML = "";
+    $("upload-preview").innerHTML = "";
+    preview = null;
+    uploadReady();
+    var file = $("upload-communities").files[0];
+    if (!file) { return; }
+    var form = new FormData();
+    form.append("file", file);
+    if ($("upload-crs").value) { form.append("crs", $("upload-crs").value); }
+    form.append("role", "communities");
+    api("POST", "/api/files/preview", { form: form }).then(function (p) {
+      preview = p;
+      var headers = headersOf(p), chosen = recognisedOf(p);
+      var selects = FIELDS.map(function (f) {
+        var options = ['<option value="">—</option>'].concat(headers.map(function (h) {
+          return '<option value="' + esc(h) + '"' + (chosen[f[0]] === h ? " selected" : "") + ">" + esc(h) + "</option>";
+        })).join("");
+        return "<th>" + f[1] + '<br><select data-field="' + f[0] + '" aria-label="column for ' + f[0] + '">' + options + "</select></th>";
+      }).join("");
+      var rows = (p.rows || p.head || p.first_rows || []).slice(0, 5);
+      var body = rows.map(function (r) {
+        return "<tr>" + FIELDS.map(function (f) {
+          var column = chosen[f[0]];
+          var value = column == null ? "" : (Array.isArray(r) ? r[headers.indexOf(column)] : r[column]);
+          return '<td data-field="' + f[0] + '">' + esc(value) + "</td>";
+        }).join("") + "</tr>";
+      }).join("");
+      var n = p.n_rows != null ? p.n_rows : p.rows_read;
+      $("upload-preview").innerHTML = '<p class="hint">识别的列（可更正）Recognised columns (correct them if wrong)' + (n != null ? " · " + fmt(n) + " 行 rows" : "") +
+        (p.header_row ? " · 表头在第 " + p.header_row + " 行 header on row " + p.header_row : "") + (p.sheet ? " · 工作表 sheet " + esc(p.sheet) : "") + "</p>" +
+        '<div class="table-wrap short"><table class="grid" id="preview-table"><thead><tr>' + selects + "</tr></thead><tbody>" + body + "</tbody></table></div>";
+      $("upload-preview").querySelectorAll("select[data-field]").forEach(function (select) {
+        select.addEventListener("change", function () { refreshPreviewColumn(select.dataset.field, select.value); });
+      });
+      document.body.dataset.preview = "1";
+    }).catch(function (error) {
+      $("upload-errors").innerHTML = errorHtml(error.items || []);
+    });
+  }
+
+  function refreshPreviewColumn(field, column) {
+    if (!preview) { return; }
+    var headers = headersOf(preview), rows = (preview.rows || preview.head || preview.first_rows || []).slice(0, 5);
+    document.querySelectorAll('#preview-table td[data-field="' + field + '"]').forEach(function (td, i) {
+      var r = rows[i];
+      td.textContent = !column || !r ? "" : String(Array.isArray(r) ? r[headers.indexOf(column)] : r[column]);
+    });
+  }
+
+  function columnOverrides() {
+    if (!preview) { return null; }
+    var chosen = recognisedOf(preview), overrides = {}, any = false;
+    document.querySelectorAll("#upload-preview select[data-field]").forEach(function (select) {
+      if (select.value && select.value !== chosen[select.dataset.field]) { overrides[select.dataset.field] = select.value; any = true; }
+    });
+    return any ? overrides : null;
+  }
+
+  function submitUpload() {
+    var crs = $("upload-crs").value;
+    if (!crs) { return; }
+    var form = new FormData();
+    form.append("crs", crs);
+    var name = $("upload-name").value.trim();
+    if (name) { form.append("name", name); }
+    form.append("communities", $("upload-communities").files[0]);
+    ["existing", "candidates", "boundary"].forEach(function (role) {
+      var input = $("upload-" + role);
+      if (input.files.length) { form.append(role, input.files[0]); }
+    });
+    var overrides = columnOverrides();
+    if (overrides) { form.append("columns", JSON.stringify(overrides)); }
+    $("upload-submit").disabled = true;
+    $("upload-errors").innerHTML = '<p class="hint">上传并计算中… Uploading and computing…</p>';
+    var started = Date.now();
+    api("POST", "/api/projects", { form: form }).then(function (project) {
+      $("upload-dialog").close();
+      resetUpload();
+      showMessage("项目已创建：" + (project.name || project.id), "Project created: " + (project.name || project.id), "info");
+      return loadProjects(project.id).then(function () {
+        document.body.dataset.uploadMs = String(Date.now() - started);
+        document.body.dataset.project = String(project.id);
+      });
+    }).catch(function (error) {
+      $("upload-errors").innerHTML = errorHtml(error.items || []);
+      document.body.dataset.uploadError = String(error.status);
+      uploadReady();
+    });
+  }
+
+  function resetUpload() {
+    $("upload-form").reset();
+    $("upload-preview").innerHTML = "";
+    $("upload-errors").innerHTML = "";
+    preview = null;
+    uploadReady();
+  }
+
+  /* ---------- wiring ---------- */
+  function activateTab(name) {
+    document.querySelectorAll("#tabs button").forEach(function (b) { b.classList.toggle("on", b.dataset.tab === name); });
+    document.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("on", t.id === "tab-" + name); });
+  }
+
+  document.querySelectorAll("#tabs button").forEach(function (b) {
+    b.addEventListener("click", function () { activateTab(b.dataset.tab); if (b.dataset.tab === "scenarios") { renderScenarioTable(); } });
+  });
+  $("project-select").addEventListener("change", function (e) { if (e.target.value) { state.scenario = null; openProject(e.target.value).catch(showError); } });
+  $("scenario-select").addEventListener("change", function (e) { exitCompare(); openScenario(e.target.value, true).catch(showError); });
+  $("new-project").addEventListener("click", function () { resetUpload(); $("upload-dialog").showModal(); });
+  $("upload-cancel").addEventListener("click", function () { $("upload-dialog").close(); });
+  $("upload-crs").addEventListener("change", function () { uploadReady(); if ($("upload-communities").files.length && !preview) { previewFile(); } });
+  $("upload-communities").addEventListener("change", previewFile);
+  $("upload-submit").addEventListener("click", submitUpload);
+  $("filter-text").addEventListener("input", function (e) { state.filterText = e.target.value; state.page = 0; renderTable(); });
+  $("filter-status").addEventListener("change", function (e) { state.filterStatus = e.target.value; state.page = 0; renderCounts(); renderTable(); });
+  $("filter-area").addEventListener("change", function (e) { state.filterArea = e.target.value; state.page = 0; renderTable(); });
+  $("status-counts").addEventListener("click", function (e) {
+    var chip = e.target.closest(".chip");
+    if (!chip) { return; }
+    state.filterStatus = chip.dataset.status; state.page = 0;
+    renderCounts(); renderTable();
+  });
+  $("community-table").querySelector("thead").addEventListener("click", function (e) {
+    var th = e.target.closest("th[data-sort]");
+    if (!th) { return; }
+    state.sort = { key: th.dataset.sort, dir: state.sort.key === th.dataset.sort ? -state.sort.dir : 1 };
+    renderTable();
+  });
+  $("community-table").querySelector("tbody").addEventListener("click", function (e) {
+    var tr = e.target.closest("tr[data-id]");
+    if (tr) { selectCommunity(tr.dataset.id); }
+  });
+  $("page-prev").addEventListener("click", function () { state.page = Math.max(0, state.page - 1); renderTable(); });
+  $("page-next").addEventListener("click", function () { state.page += 1; renderTable(); });
+  $("plan-form").addEventListener("submit", runPlan);
+  $("plan-cancel").addEventListener("click", cancelPlan);
+  $("compare-run").addEventListener("click", runCompare);
+  $("compare-clear").addEventListener("click", exitCompare);
+  $("download-crs").addEventListener("change", renderDownloads);
+  $("scenario-table").querySelector("tbody").addEventListener("click", function (e) {
+    var tr = e.target.closest("tr[data-scenario]");
+    if (tr && (!state.scenario || tr.dataset.scenario !== state.scenario.id)) { exitCompare(); openScenario(tr.dataset.scenario, true).catch(showError); }
+  });
+  $("scenario-copy").addEventListener("click", function () {
+    var name = $("scenario-copy-name").value.trim() || (state.scenario.name + " 副本 copy");
+    api("POST", projectUrl() + "/scenarios", { json: { name: name, from: state.scenario.id } }).then(function (s) {
+      $("scenario-copy-name").value = "";
+      return loadScenarios(s.id);
+    }).catch(showError);
+  });
+  $("add-mode").addEventListener("click", function () {
+    state.adding = !state.adding;
+    $("add-mode").setAttribute("aria-pressed", String(state.adding));
+    $("map").classList.toggle("adding", state.adding);
+  });
+  map.on("click", function (e) {
+    if (!state.adding || !state.scenario || !editable()) { return; }
+    var wgs = fromMap(e.latlng);
+    edit({ op: "add", lon: wgs[0], lat: wgs[1], crs: "wgs84" }, "添加站点 add a station");
+  });
+  // Buttons inside popups and the station table.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("button[data-action]");
+    if (!button) { return; }
+    var action = button.dataset.action;
+    if (action === "add-at") {
+      map.closePopup();
+      var c = state.byCommunity[button.dataset.community];
+      edit({ op: "add", community_id: button.dataset.community }, "在小区设站 station at " + (c ? c.name : button.dataset.community));
+    } else if (button.dataset.station) {
+      stationAction(action, button.dataset.station);
+    } else if (button.dataset.site) {
+      var site = button.dataset.site;
+      edit({ op: action, site_id: site }, (action === "exclude" ? "排除候选站址 exclude " : "恢复候选站址 include ") + site);
+    }
+  });
+
+  drawLegend();
+  api("GET", "/api/config").catch(function () { return {}; }).then(function (config) {
+    state.config = config || {};
+    var user = state.config.user || state.config.username;
+    if (user) { $("who").textContent = "用户 user: " + (user.username || user); }
+    return drawBase();
+  }).then(function () {
+    var params = new URLSearchParams(window.location.search);
+    return loadProjects(params.get("project") || state.config.link_project);
+  }).then(function () {
+    document.body.dataset.ready = "1";
+  }).catch(function (error) { showError(error); document.body.dataset.ready = "error"; });
+
+  window.quarterhourWorkspace = {
+    map: map,
+    state: state,
+    toMap: toMap,
+    fromMap: fromMap,
+    crs: { wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84 },
+    chineseOf: chineseOf
+  };
+})();
