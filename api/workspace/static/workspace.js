@@ -244,8 +244,8 @@
   }
 
   function drawBase() {
-    var cfg = state.config, tiles = cfg.tiles || {};
-    var url = tiles.url || cfg.tiles_url;
+    var cfg = state.config, tiles = typeof cfg.tiles === "object" && cfg.tiles ? cfg.tiles : {};
+    var url = typeof cfg.tiles === "string" ? cfg.tiles : (tiles.url || cfg.tiles_url);
     state.tilesCrs = (tiles.crs || cfg.tiles_crs || "wgs84").toLowerCase().replace("-", "");
     var attribution = tiles.attribution || cfg.tiles_attribution || "";
     var network = cfg.network || {};
@@ -589,15 +589,28 @@
     });
   }
 
+  function community(c) {  // the API names them community_id / community_name, as assignments.csv does
+    if (c.id == null) { c.id = c.community_id; }
+    if (c.name == null) { c.name = c.community_name != null ? c.community_name : c.id; }
+    c.id = String(c.id);
+    return c;
+  }
+  function station(s) {
+    if (s.id == null) { s.id = s.station_id; }
+    s.id = String(s.id);
+    if (s.name == null) { s.name = s.station_name; }
+    return s;
+  }
+
   function adoptScenario(scenario, etag) {
     state.scenario = scenario;
-    state.version = scenario.version != null ? scenario.version : etag;
-    state.communities = scenario.communities || [];
+    state.version = scenario.version != null ? scenario.version : Number(String(etag || "").replace(/\D/g, ""));
+    state.communities = (scenario.communities || []).map(community);
     state.byCommunity = {};
     state.communities.forEach(function (c) { state.byCommunity[c.id] = c; });
     state.stations = {};
-    (scenario.stations || []).forEach(function (s) { state.stations[s.id] = s; });
-    state.candidates = scenario.candidates || scenario.sites || [];
+    (scenario.stations || []).forEach(function (s) { station(s); state.stations[s.id] = s; });
+    state.candidates = scenario.candidates || scenario.sites || (scenario.excluded || []).map(function (id) { return { id: id, excluded: true }; });
     if (state.selected != null && !state.byCommunity[state.selected]) { state.selected = null; }
     layers.routes.clearLayers();
   }
@@ -632,6 +645,11 @@
   function scenarioFigures(entry) {
     if (state.scenario && entry.id === state.scenario.id) {
       return Promise.resolve(figuresOf(state.communities, stationList()));
+    }
+    var g = entry.figures;
+    if (g && g.n_existing != null) {  // the server's figures of the stored version
+      return Promise.resolve({ existing: g.n_existing, fresh: g.n_new, covered: g.covered, n: g.n_communities,
+        residentsCovered: g.covered_weight, uncoverable: g.uncoverable, mean: g.mean_walk_min, longest: g.max_walk_min });
     }
     var key = entry.id + "@" + entry.version;
     if (figureCache[key]) { return Promise.resolve(figureCache[key]); }
@@ -705,6 +723,7 @@
       if (stationMarkers[id]) { layers.stations.removeLayer(stationMarkers[id]); delete stationMarkers[id]; }
     });
     (changed.stations || []).forEach(function (s) {
+      station(s);
       if (s.removed || s.deleted) {
         delete state.stations[s.id];
         if (stationMarkers[s.id]) { layers.stations.removeLayer(stationMarkers[s.id]); delete stationMarkers[s.id]; }
@@ -714,6 +733,7 @@
       drawStation(state.stations[s.id]);
     });
     (changed.communities || []).forEach(function (c) {
+      community(c);
       var mine = state.byCommunity[c.id];
       if (!mine) { return; }
       Object.assign(mine, c);
@@ -796,7 +816,7 @@
   function planDone(result) {
     planEnded();
     $("plan-progress").value = 1;
-    var sid = result.scenario_id || (result.scenario && result.scenario.id) || result.id;
+    var sid = typeof result.scenario === "string" ? result.scenario : (result.scenario_id || (result.scenario && result.scenario.id) || result.id);
     $("plan-status").textContent = "完成：新方案已保存 Done: saved as a new scenario";
     return loadScenarios(sid).then(function () {
       document.body.dataset.planned = String(sid);
@@ -815,17 +835,22 @@
   }
 
   /* ---------- compare ---------- */
-  function idsOf(list) { return (list || []).map(function (s) { return typeof s === "object" ? s : { id: s }; }); }
-
   function runCompare() {
     var a = $("compare-a").value, b = $("compare-b").value;
     if (!a || !b || a === b) { showMessage("请选择两个不同的方案。", "Choose two different scenarios.", "error"); return; }
-    api("GET", projectUrl() + "/compare?a=" + encodeURIComponent(a) + "&b=" + encodeURIComponent(b)).then(function (answer) {
-      state.compare = answer;
+    Promise.all([
+      api("GET", projectUrl() + "/compare?a=" + encodeURIComponent(a) + "&b=" + encodeURIComponent(b)),
+      api("GET", scenarioUrl(a)),
+      api("GET", scenarioUrl(b))
+    ]).then(function (answers) {
+      var answer = answers[0], where = {};
+      // Stations of B first, then A: a station in both is drawn where A has it (they agree).
+      [answers[2], answers[1]].forEach(function (s) { (s.stations || []).forEach(function (t) { station(t); where[t.id] = t; }); });
+      var pick = function (list) { return (list || []).map(function (id) { return where[typeof id === "object" ? (id.id || id.station_id) : id] || { id: id }; }); };
       var st = answer.stations || {};
-      var onlyA = idsOf(st.only_a || answer.only_a), onlyB = idsOf(st.only_b || answer.only_b), both = idsOf(st.both || answer.both);
-      var differ = answer.communities || answer.differing || [];
-      if (!Array.isArray(differ)) { differ = differ.differ || differ.changed || []; }
+      var onlyA = pick(st.only_a), onlyB = pick(st.only_b), both = pick(st.both);
+      var differ = (answer.communities || []).map(community);
+      state.compare = answer;
       layers.compare.clearLayers();
       layers.stations.remove();
       [[onlyA, "only-a"], [onlyB, "only-b"], [both, "both"]].forEach(function (group) {
@@ -841,13 +866,11 @@
       });
       var nameA = nameOfScenario(a), nameB = nameOfScenario(b);
       var html = '<p><span class="diff-a">■ 仅 A only in A（' + esc(nameA) + "）: " + onlyA.length + '</span> · <span class="diff-b">■ 仅 B only in B（' + esc(nameB) + "）: " + onlyB.length +
-        "</span> · ■ 两者 both: " + both.length + " · ○ 状态不同的小区 communities whose status differs: " + differ.length + "</p>";
+        "</span> · ■ 两者 both: " + both.length + "<br>○ 状态不同的小区 communities whose status differs: " + differ.length + "</p>";
       html += '<div class="table-wrap short"><table class="grid" id="compare-table"><thead><tr><th>小区 Community</th><th>A 状态 status</th><th>B 状态 status</th><th class="num">A 步行 walk</th><th class="num">B 步行 walk</th></tr></thead><tbody>' +
         differ.map(function (c) {
-          var sa = c.status_a || (c.a && c.a.status), sb = c.status_b || (c.b && c.b.status);
-          var wa = c.walk_min_a != null ? c.walk_min_a : (c.a && c.a.walk_min), wb = c.walk_min_b != null ? c.walk_min_b : (c.b && c.b.walk_min);
-          return '<tr data-id="' + esc(c.id) + '"><td>' + esc(c.name || (state.byCommunity[c.id] || {}).name || c.id) + "</td><td>" + statusLabel(sa) + "</td><td>" + statusLabel(sb) +
-            '</td><td class="num">' + fmt(wa, 1) + '</td><td class="num">' + fmt(wb, 1) + "</td></tr>";
+          return '<tr data-id="' + esc(c.id) + '"><td title="' + esc(c.name) + '">' + esc(c.name) + "</td><td>" + statusLabel(c.status_a) + "</td><td>" + statusLabel(c.status_b) +
+            '</td><td class="num">' + fmt(c.walk_min_a, 1) + '</td><td class="num">' + fmt(c.walk_min_b, 1) + "</td></tr>";
         }).join("") + "</tbody></table></div>";
       $("compare-result").innerHTML = html;
       document.body.dataset.compare = [onlyA.length, onlyB.length, both.length, differ.length].join(",");
@@ -863,14 +886,15 @@
   }
 
   /* ---------- upload ---------- */
-  var FIELDS = [["id", "编号 id"], ["name", "名称 name"], ["lon", "经度 lon"], ["lat", "纬度 lat"], ["weight", "人口 residents"], ["district", "区 district"], ["town", "街镇 town"], ["address", "地址 address"]];
+  var FIELDS = [["id", "编号 id"], ["name", "名称 name"], ["lon", "经度 lon"], ["lat", "纬度 lat"], ["weight", "人口 residents"], ["town", "街镇 town"]];
   var preview = null;
 
   function uploadReady() {
     $("upload-submit").disabled = !($("upload-crs").value && $("upload-communities").files.length);
   }
 
-  function recognisedOf(p) { return p.recognised || p.columns_used || p.chosen || p.fields || {}; }
+  function recognisedOf(p) { return p.recognised || (Array.isArray(p.columns) ? null : p.columns) || {}; }
+  function previewRows(p) { return (p.first_rows || (Array.isArray(p.rows) ? p.rows : null) || p.head || []).slice(0, 5); }
   function headersOf(p) { return p.headers || p.all_columns || (Array.isArray(p.columns) ? p.columns : Object.keys(p.columns || {})); }
 
   function previewFile() {
@@ -893,7 +917,7 @@
         })).join("");
         return "<th>" + f[1] + '<br><select data-field="' + f[0] + '" aria-label="column for ' + f[0] + '">' + options + "</select></th>";
       }).join("");
-      var rows = (p.rows || p.head || p.first_rows || []).slice(0, 5);
+      var rows = previewRows(p);
       var body = rows.map(function (r) {
         return "<tr>" + FIELDS.map(function (f) {
           var column = chosen[f[0]];
@@ -901,7 +925,7 @@
           return '<td data-field="' + f[0] + '">' + esc(value) + "</td>";
         }).join("") + "</tr>";
       }).join("");
-      var n = p.n_rows != null ? p.n_rows : p.rows_read;
+      var n = typeof p.rows === "number" ? p.rows : p.n_rows;
       $("upload-preview").innerHTML = '<p class="hint">识别的列（可更正）Recognised columns (correct them if wrong)' + (n != null ? " · " + fmt(n) + " 行 rows" : "") +
         (p.header_row ? " · 表头在第 " + p.header_row + " 行 header on row " + p.header_row : "") + (p.sheet ? " · 工作表 sheet " + esc(p.sheet) : "") + "</p>" +
         '<div class="table-wrap short"><table class="grid" id="preview-table"><thead><tr>' + selects + "</tr></thead><tbody>" + body + "</tbody></table></div>";
@@ -916,7 +940,7 @@
 
   function refreshPreviewColumn(field, column) {
     if (!preview) { return; }
-    var headers = headersOf(preview), rows = (preview.rows || preview.head || preview.first_rows || []).slice(0, 5);
+    var headers = headersOf(preview), rows = previewRows(preview);
     document.querySelectorAll('#preview-table td[data-field="' + field + '"]').forEach(function (td, i) {
       var r = rows[i];
       td.textContent = !column || !r ? "" : String(Array.isArray(r) ? r[headers.indexOf(column)] : r[column]);
@@ -944,8 +968,8 @@
       var input = $("upload-" + role);
       if (input.files.length) { form.append(role, input.files[0]); }
     });
-    var overrides = columnOverrides();
-    if (overrides) { form.append("columns", JSON.stringify(overrides)); }
+    var overrides = columnOverrides() || {};
+    Object.keys(overrides).forEach(function (field) { form.append(field + "_col", overrides[field]); });
     $("upload-submit").disabled = true;
     $("upload-errors").innerHTML = '<p class="hint">上传并计算中… Uploading and computing…</p>';
     var started = Date.now();

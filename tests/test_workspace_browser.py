@@ -1,0 +1,429 @@
+"""The planners' workspace page in real headless Chromium, against a real ``quarterhour serve``.
+
+A planner's session, step by step (the tests share one browser page and run in order): upload a
+GBK CSV and an Excel list in GCJ-02 with Chinese headers, choosing the coordinate system; see
+every community's status on the map and in the table; add and remove a station by hand; meet a
+stale version; plan; compare; download plan.xlsx and read it back with openpyxl. Screenshots of
+each step at 1366x768 go to ``$QUARTERHOUR_SCREENSHOTS`` when it is set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from servers import start_server, stop_server
+
+from quarterhour import settings
+from quarterhour.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+DISTRICTS = {
+    310101: "黄浦区",
+    310104: "徐汇区",
+    310105: "长宁区",
+    310106: "静安区",
+    310107: "普陀区",
+    310109: "虹口区",
+    310110: "杨浦区",
+    310115: "浦东新区",
+}
+HEADERS = ["编号", "小区名称", "地址", "经度", "纬度", "常住人口", "区"]
+FAR_AWAY = [("FAR-1", "朱家角远郊", 121.0550, 31.1100), ("FAR-2", "金山远郊", 121.3410, 30.7400)]
+"""Two communities tens of kilometres off the bundled central extract: off_network."""
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
+)
+
+
+@pytest.fixture(scope="module")
+def planner_table(data_dir: Path) -> pd.DataFrame:
+    """A district planner's list: 90 real compounds (GCJ-02) with Chinese headers, two far away."""
+    table = pd.read_csv(data_dir / settings.default_communities, dtype={"id": str})
+    inside = table[table["lng"].between(121.45, 121.51) & table["lat"].between(31.21, 31.25)]
+    picked = inside.iloc[::7].head(90).reset_index(drop=True)
+    rows = pd.DataFrame(
+        {
+            "编号": [f"XQ{k + 1:03d}" for k in range(len(picked))],
+            "小区名称": picked["name"],
+            "地址": picked["address"].fillna(""),
+            "经度": picked["lng"],
+            "纬度": picked["lat"],
+            "常住人口": [300 + (k * 137) % 2900 for k in range(len(picked))],
+            "区": picked["adcode"].map(DISTRICTS).fillna("其他"),
+        }
+    )
+    far = pd.DataFrame(
+        [
+            {
+                "编号": i,
+                "小区名称": n,
+                "地址": "",
+                "经度": x,
+                "纬度": y,
+                "常住人口": 800,
+                "区": "青浦区",
+            }
+            for i, n, x, y in FAR_AWAY
+        ]
+    )
+    return pd.concat([rows, far], ignore_index=True)[HEADERS]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("planner-files")
+    paths = {
+        "gbk": folder / "青浦社区名单_gbk.csv",
+        "xlsx": folder / "社区名单.xlsx",
+        "bad": folder / "有错的名单.csv",
+        "stations": folder / "现有站点.csv",
+    }
+    planner_table.to_csv(paths["gbk"], index=False, encoding="gbk")
+    planner_table.to_excel(paths["xlsx"], index=False, sheet_name="社区")
+    bad = planner_table.head(10).copy()
+    bad["纬度"] = bad["纬度"].astype(object)
+    bad.loc[3, "纬度"] = "三十一度"  # spreadsheet row 5 (the header is row 1)
+    bad.to_csv(paths["bad"], index=False, encoding="utf-8-sig")
+    stations = planner_table.iloc[[5, 40, 75]]
+    pd.DataFrame(
+        {
+            "站点编号": ["ZD1", "ZD2", "ZD3"],
+            "站点名称": ["外滩就业服务站", "人民广场就业服务站", "淮海路就业服务站"],
+            "经度": stations["经度"].to_numpy(),
+            "纬度": stations["纬度"].to_numpy(),
+        }
+    ).to_csv(paths["stations"], index=False, encoding="utf-8")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, isolated_cache: Path):
+    data = tmp_path_factory.mktemp("workspace-data")
+    options = ["--osm", str(data_dir / settings.default_osm), "--data-dir", str(data)]
+    running = start_server(isolated_cache, options)
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path | None:
+    folder = os.environ.get("QUARTERHOUR_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder) if folder else None
+
+
+@pytest.fixture(scope="module")
+def page(server, shots):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
+        page = context.new_page()
+        page.console_errors = []  # type: ignore[attr-defined]
+        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith((server.url, "data:", "blob:")) else outside.append(r.url)
+            ),
+        )
+        page.outside_requests = outside  # type: ignore[attr-defined]
+        page.shot = lambda name: shots and page.screenshot(path=str(shots / f"{name}.png"))  # type: ignore[attr-defined]
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def api(server, path: str, **params) -> dict:
+    response = httpx.get(server.url + path, params=params, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def current_scenario(server, page) -> dict:
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    sid = page.evaluate("window.quarterhourWorkspace.state.scenario.id")
+    return api(server, f"/api/projects/{pid}/scenarios/{sid}")
+
+
+def screen_point(page, lon: float, lat: float, zoom: int = 17) -> list[float]:
+    """Centre the map on a WGS84 point and return where it is on the screen."""
+    return page.evaluate(
+        "([lon, lat, zoom]) => { const w = window.quarterhourWorkspace; const ll = w.toMap(lon, lat);"
+        " w.map.setView(ll, zoom, {animate: false}); const p = w.map.latLngToContainerPoint(ll);"
+        " const r = w.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+        [lon, lat, zoom],
+    )
+
+
+def upload(page, path: Path, *, crs: str | None, existing: Path | None = None) -> None:
+    page.click("#new-project")
+    page.fill("#upload-name", path.stem)
+    page.set_input_files("#upload-communities", str(path))
+    if existing is not None:
+        page.click("#upload-form details summary")
+        page.set_input_files("#upload-existing", str(existing))
+    if crs is not None:
+        page.select_option("#upload-crs", crs)
+
+
+def chip_counts(page) -> dict[str, int]:
+    return page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#status-counts .chip[data-count]')]"
+        ".map(c => [c.dataset.status, Number(c.dataset.count)]))"
+    )
+
+
+def test_gcj02_shift_in_the_page_equals_geo_crs(page) -> None:
+    lon, lat = np.meshgrid(np.linspace(73.0, 135.5, 23), np.linspace(3.0, 54.0, 19))
+    lon, lat = lon.ravel(), lat.ravel()
+    shifted = np.array(
+        page.evaluate(
+            "pts => pts.map(p => window.quarterhourWorkspace.crs.wgs84ToGcj02(p[0], p[1]))",
+            np.column_stack([lon, lat]).tolist(),
+        )
+    )
+    expected = np.column_stack(wgs84_to_gcj02(lon, lat))
+    assert np.abs(shifted - expected).max() < 1e-9
+    assert (np.abs(expected - np.column_stack([lon, lat])).max(axis=1) > 1e-4).sum() > 100
+    back = np.array(
+        page.evaluate(
+            "pts => pts.map(p => window.quarterhourWorkspace.crs.gcj02ToWgs84(p[0], p[1]))",
+            expected.tolist(),
+        )
+    )
+    assert np.abs(back - np.column_stack(gcj02_to_wgs84(*expected.T))).max() < 1e-9
+
+
+def test_gbk_csv_upload_waits_for_the_crs_and_shows_every_status(
+    page, server, files, planner_table
+) -> None:
+    page.shot("01-empty")
+    upload(page, files["gbk"], crs=None)
+    page.wait_for_selector("#preview-table")
+    recognised = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#upload-preview select[data-field]')]"
+        ".map(s => [s.dataset.field, s.value]))"
+    )
+    assert recognised["lon"] == "经度" and recognised["lat"] == "纬度"
+    assert recognised["weight"] == "常住人口" and recognised["name"] == "小区名称"
+    assert page.is_disabled("#upload-submit")  # no coordinate system chosen: nothing guessed
+    page.select_option("#upload-crs", "gcj02")
+    assert page.is_enabled("#upload-submit")
+    page.shot("02-upload-preview")
+    page.click("#upload-submit")
+    page.wait_for_selector("body[data-project]", timeout=60_000)
+    page.wait_for_function("Number(document.body.dataset.rows) > 0")
+    scenario = current_scenario(server, page)
+    communities = scenario["communities"]
+    assert [c["id"] for c in communities] == planner_table["编号"].tolist()
+    counts = chip_counts(page)
+    assert counts == {k: v for k, v in scenario["summary"]["status_counts"].items() if v}
+    assert counts["off_network"] == len(FAR_AWAY)
+    assert sum(counts.values()) == len(planner_table)
+    assert page.locator("#page-info").inner_text().endswith(f"{len(planner_table)} 行 rows")
+    assert page.console_errors == [] and page.outside_requests == []
+    page.shot("03-gbk-statuses")
+
+
+def test_refused_upload_names_row_and_field_in_both_languages(page, server, files) -> None:
+    before = api(server, "/api/projects")
+    upload(page, files["bad"], crs="gcj02")
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-errors .error")
+    text = page.inner_text("#upload-errors")
+    page.shot("04-refused-upload")
+    assert "第 5 行" in text and "纬度" in text and "不是数字" in text
+    assert "row 5" in text and "not a number" in text
+    assert api(server, "/api/projects") == before
+    page.click("#upload-cancel")
+
+
+def test_xlsx_upload_with_existing_stations_links_table_and_map(
+    page, server, files, planner_table
+) -> None:
+    upload(page, files["xlsx"], crs="gcj02", existing=files["stations"])
+    first = page.evaluate("document.body.dataset.project")
+    page.click("#upload-submit")
+    page.wait_for_function(
+        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
+        timeout=60_000,
+    )
+    page.wait_for_function("Number(document.body.dataset.rows) > 0")
+    scenario = current_scenario(server, page)
+    assert len([s for s in scenario["stations"] if s["kind"] == "existing"]) == 3
+    counts = chip_counts(page)
+    assert counts.get("covered_existing", 0) > 0
+    # A click on a covered row: the community is selected and its route to its station drawn.
+    page.click("#status-counts .chip[data-status='covered_existing']")
+    row = page.locator("#community-table tbody tr").first
+    cid = row.get_attribute("data-id")
+    row.click()
+    page.wait_for_selector("path.route")
+    walk = next(c["walk_min"] for c in scenario["communities"] if c["id"] == cid)
+    assert float(page.evaluate("document.body.dataset.route")) == pytest.approx(walk, abs=0.05)
+    page.shot("05-xlsx-row-selected")
+    # A click on the map selects the row of another community.
+    other = next(
+        c for c in scenario["communities"] if c["id"] != cid and c["status"] == "uncoverable"
+    )
+    x, y = screen_point(page, other["lon"], other["lat"])
+    page.mouse.click(x, y)
+    page.wait_for_selector(f"#community-table tr.selected[data-id='{other['id']}']")
+    assert page.evaluate("document.body.dataset.selected") == other["id"]
+
+
+def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
+    before = current_scenario(server, page)
+    target = next(c for c in before["communities"] if c["status"] == "uncoverable")
+    edits = int(page.evaluate("Number(document.body.dataset.edits || 0)"))
+    page.click("#add-mode")
+    # A few metres beside the community, in open map space.
+    x, y = screen_point(page, target["lon"] + 0.0002, target["lat"])
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        f"Number(document.body.dataset.edits || 0) === {edits + 1}", timeout=30_000
+    )
+    page.click("#add-mode")
+    after = current_scenario(server, page)
+    assert after["version"] == before["version"] + 1
+    added = [s for s in after["stations"] if s["id"] not in {t["id"] for t in before["stations"]}]
+    assert len(added) == 1 and added[0]["kind"] == "new"
+    status = {c["id"]: c["status"] for c in after["communities"]}
+    assert status[target["id"]] == "covered_new"
+    assert chip_counts(page) == {k: v for k, v in after["summary"]["status_counts"].items() if v}
+    page.shot("06-station-added")
+    page.click("#tabs button[data-tab='stations']")
+    page.click(f"#station-table button[data-action='remove'][data-station='{added[0]['id']}']")
+    page.wait_for_function(
+        f"Number(document.body.dataset.edits || 0) === {edits + 2}", timeout=30_000
+    )
+    final = current_scenario(server, page)
+    assert {c["id"]: c["status"] for c in final["communities"]} == {
+        c["id"]: c["status"] for c in before["communities"]
+    }
+    assert page.evaluate("Number(document.body.dataset.version)") == final["version"]
+    page.click("#tabs button[data-tab='communities']")
+    assert page.console_errors == []
+
+
+def test_a_stale_edit_gets_a_message_and_the_page_reloads(page, server) -> None:
+    scenario = current_scenario(server, page)
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    station = scenario["stations"][0]
+    # Someone else locks a station meanwhile.
+    answer = httpx.post(
+        f"{server.url}/api/projects/{pid}/scenarios/{scenario['id']}/edits",
+        json={"op": "lock", "station_id": station["id"]},
+        headers={"If-Match": str(scenario["version"])},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    page.click("#tabs button[data-tab='stations']")
+    page.click(f"#station-table button[data-action='lock'][data-station='{station['id']}']")
+    page.wait_for_selector("body[data-conflict='1']", timeout=30_000)
+    message = page.inner_text("#message")
+    page.shot("07-conflict")
+    assert "已被他人修改" in message and "changed by someone else" in message
+    assert page.evaluate("Number(document.body.dataset.version)") == scenario["version"] + 1
+    assert (
+        page.locator(
+            f"#station-table button[data-action='unlock'][data-station='{station['id']}']"
+        ).count()
+        == 1
+    )
+
+
+def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table, tmp_path) -> None:
+    page.click("#tabs button[data-tab='plan']")
+    page.check("input[name='objective'][value='budget']")
+    page.fill("#plan-budget", "3")
+    page.fill("#plan-name", "预算3站")
+    page.click("#plan-run")
+    page.wait_for_selector("body[data-planned]", timeout=60_000)
+    page.shot("08-planned")
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    planned = current_scenario(server, page)
+    assert planned["name"] == "预算3站"
+    assert len([s for s in planned["stations"] if s["kind"] == "new"]) == 3
+    today = next(
+        s
+        for s in api(server, f"/api/projects/{pid}/scenarios")["scenarios"]
+        if s["id"] != planned["id"]
+    )
+    # The figures of both scenarios, as listed, against their own communities.
+    table = page.locator("#scenario-table tbody tr")
+    assert table.count() >= 2
+    row = page.locator(f"#scenario-table tr[data-scenario='{planned['id']}'] td")
+    covered = sum(
+        c["status"] in ("covered_existing", "covered_new") for c in planned["communities"]
+    )
+    assert row.nth(2).inner_text() == "3"
+    assert row.nth(4).inner_text().startswith(f"{covered} /")
+    # Compare today (A) with the plan (B).
+    page.select_option("#compare-a", today["id"])
+    page.select_option("#compare-b", planned["id"])
+    page.click("#compare-run")
+    page.wait_for_selector("body[data-compare]")
+    only_a, only_b, both, differ = map(
+        int, page.evaluate("document.body.dataset.compare").split(",")
+    )
+    today_full = api(server, f"/api/projects/{pid}/scenarios/{today['id']}")
+    today_ids = {s["id"] for s in today_full["stations"]}
+    plan_ids = {s["id"] for s in planned["stations"]}
+    assert (only_a, only_b, both) == (
+        len(today_ids - plan_ids),
+        len(plan_ids - today_ids),
+        len(today_ids & plan_ids),
+    )
+    status_today = {c["id"]: c["status"] for c in today_full["communities"]}
+    assert differ == sum(status_today[c["id"]] != c["status"] for c in planned["communities"])
+    page.shot("09-compare")
+    # plan.xlsx through the page's own link: one row per input row, as given.
+    with page.expect_download() as download_info:
+        page.click("#downloads a[data-file='plan.xlsx']")
+    path = tmp_path / "plan.xlsx"
+    download_info.value.save_as(path)
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    sheet = next(name for name in workbook.sheetnames if "社区" in name or "Communities" in name)
+    rows = list(workbook[sheet].iter_rows(values_only=True))
+    header = list(rows[0])
+    got = pd.DataFrame(rows[1:], columns=header)
+    given = pd.read_excel(files["xlsx"], sheet_name=0)
+    assert len(got) == len(given)
+    assert got["编号"].astype(str).tolist() == given["编号"].astype(str).tolist()
+    assert got["小区名称"].tolist() == given["小区名称"].tolist()
+    assert np.allclose(got["经度"].astype(float), given["经度"]) and np.allclose(
+        got["纬度"].astype(float), given["纬度"]
+    )
+    assert got["status"].tolist() == [
+        next(c["status"] for c in planned["communities"] if c["id"] == i)
+        for i in given["编号"].astype(str)
+    ]
+    assert page.console_errors == [] and page.outside_requests == []
