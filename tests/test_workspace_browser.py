@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -22,9 +21,6 @@ from servers import start_server, stop_server
 
 from quarterhour import settings
 from quarterhour.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -60,7 +56,7 @@ def planner_table(data_dir: Path) -> pd.DataFrame:
     """A district planner's list: 90 real compounds (GCJ-02) with Chinese headers, two far away."""
     table = pd.read_csv(data_dir / settings.default_communities, dtype={"id": str})
     inside = table[table["lng"].between(121.45, 121.51) & table["lat"].between(31.21, 31.25)]
-    picked = inside.iloc[::7].head(90).reset_index(drop=True)
+    picked = inside.iloc[::5].head(90).reset_index(drop=True)
     rows = pd.DataFrame(
         {
             "编号": [f"XQ{k + 1:03d}" for k in range(len(picked))],
@@ -160,6 +156,16 @@ def page(server, shots):
         browser.close()
 
 
+def script_errors(page) -> list[str]:
+    """Errors of the page's script; a refused request the test asked for is not one."""
+    expected = ("status of 409", "status of 422")
+    return [
+        text
+        for text in page.console_errors
+        if not (text.startswith("Failed to load resource") and any(e in text for e in expected))
+    ]
+
+
 def api(server, path: str, **params) -> dict:
     response = httpx.get(server.url + path, params=params, timeout=60)
     assert response.status_code == 200, response.text
@@ -242,13 +248,13 @@ def test_gbk_csv_upload_waits_for_the_crs_and_shows_every_status(
     page.wait_for_function("Number(document.body.dataset.rows) > 0")
     scenario = current_scenario(server, page)
     communities = scenario["communities"]
-    assert [c["id"] for c in communities] == planner_table["编号"].tolist()
+    assert [c["community_id"] for c in communities] == planner_table["编号"].tolist()
     counts = chip_counts(page)
     assert counts == {k: v for k, v in scenario["summary"]["status_counts"].items() if v}
     assert counts["off_network"] == len(FAR_AWAY)
     assert sum(counts.values()) == len(planner_table)
     assert page.locator("#page-info").inner_text().endswith(f"{len(planner_table)} 行 rows")
-    assert page.console_errors == [] and page.outside_requests == []
+    assert script_errors(page) == [] and page.outside_requests == []
     page.shot("03-gbk-statuses")
 
 
@@ -286,17 +292,19 @@ def test_xlsx_upload_with_existing_stations_links_table_and_map(
     cid = row.get_attribute("data-id")
     row.click()
     page.wait_for_selector("path.route")
-    walk = next(c["walk_min"] for c in scenario["communities"] if c["id"] == cid)
+    walk = next(c["walk_min"] for c in scenario["communities"] if c["community_id"] == cid)
     assert float(page.evaluate("document.body.dataset.route")) == pytest.approx(walk, abs=0.05)
     page.shot("05-xlsx-row-selected")
     # A click on the map selects the row of another community.
     other = next(
-        c for c in scenario["communities"] if c["id"] != cid and c["status"] == "uncoverable"
+        c
+        for c in scenario["communities"]
+        if c["community_id"] != cid and c["status"] == "uncoverable"
     )
     x, y = screen_point(page, other["lon"], other["lat"])
     page.mouse.click(x, y)
-    page.wait_for_selector(f"#community-table tr.selected[data-id='{other['id']}']")
-    assert page.evaluate("document.body.dataset.selected") == other["id"]
+    page.wait_for_selector(f"#community-table tr.selected[data-id='{other['community_id']}']")
+    assert page.evaluate("document.body.dataset.selected") == other["community_id"]
 
 
 def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
@@ -315,8 +323,8 @@ def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
     assert after["version"] == before["version"] + 1
     added = [s for s in after["stations"] if s["id"] not in {t["id"] for t in before["stations"]}]
     assert len(added) == 1 and added[0]["kind"] == "new"
-    status = {c["id"]: c["status"] for c in after["communities"]}
-    assert status[target["id"]] == "covered_new"
+    status = {c["community_id"]: c["status"] for c in after["communities"]}
+    assert status[target["community_id"]] == "covered_new"
     assert chip_counts(page) == {k: v for k, v in after["summary"]["status_counts"].items() if v}
     page.shot("06-station-added")
     page.click("#tabs button[data-tab='stations']")
@@ -325,12 +333,12 @@ def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
         f"Number(document.body.dataset.edits || 0) === {edits + 2}", timeout=30_000
     )
     final = current_scenario(server, page)
-    assert {c["id"]: c["status"] for c in final["communities"]} == {
-        c["id"]: c["status"] for c in before["communities"]
+    assert {c["community_id"]: c["status"] for c in final["communities"]} == {
+        c["community_id"]: c["status"] for c in before["communities"]
     }
     assert page.evaluate("Number(document.body.dataset.version)") == final["version"]
     page.click("#tabs button[data-tab='communities']")
-    assert page.console_errors == []
+    assert script_errors(page) == []
 
 
 def test_a_stale_edit_gets_a_message_and_the_page_reloads(page, server) -> None:
@@ -402,8 +410,10 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
         len(plan_ids - today_ids),
         len(today_ids & plan_ids),
     )
-    status_today = {c["id"]: c["status"] for c in today_full["communities"]}
-    assert differ == sum(status_today[c["id"]] != c["status"] for c in planned["communities"])
+    status_today = {c["community_id"]: c["status"] for c in today_full["communities"]}
+    assert differ == sum(
+        status_today[c["community_id"]] != c["status"] for c in planned["communities"]
+    )
     page.shot("09-compare")
     # plan.xlsx through the page's own link: one row per input row, as given.
     with page.expect_download() as download_info:
@@ -423,7 +433,7 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
         got["纬度"].astype(float), given["纬度"]
     )
     assert got["status"].tolist() == [
-        next(c["status"] for c in planned["communities"] if c["id"] == i)
+        next(c["status"] for c in planned["communities"] if c["community_id"] == i)
         for i in given["编号"].astype(str)
     ]
-    assert page.console_errors == [] and page.outside_requests == []
+    assert script_errors(page) == [] and page.outside_requests == []

@@ -171,7 +171,7 @@
       }
       return response.text().then(function (text) {
         var body = null;
-        try { body = text ? JSON.parse(text) : null; } catch (e) { body = { detail: text }; }
+        try { body = text ? JSON.parse(text) : null; } catch (e) { body = { detail: "HTTP " + response.status + " " + response.statusText }; }
         if (!response.ok) { throw new ApiFailure(response.status, body); }
         if (options.withResponse) { return { body: body, response: response }; }
         return body;
@@ -635,7 +635,10 @@
   }
 
   function fitToCommunities() {
-    var points = state.communities.filter(function (c) { return c.lon != null && c.lat != null; }).map(function (c) { return toMap(c.lon, c.lat); });
+    // The communities on the network: one far off it would shrink the rest to a dot.
+    var placed = state.communities.filter(function (c) { return c.lon != null && c.lat != null; });
+    var planned = placed.filter(function (c) { return c.status !== "off_network" && c.status !== "outside_boundary"; });
+    var points = (planned.length ? planned : placed).map(function (c) { return toMap(c.lon, c.lat); });
     if (points.length) { map.fitBounds(L.latLngBounds(points), { padding: [20, 20], animate: false }); }
   }
 
@@ -1038,6 +1041,29 @@
   $("compare-run").addEventListener("click", runCompare);
   $("compare-clear").addEventListener("click", exitCompare);
   $("download-crs").addEventListener("change", renderDownloads);
+  $("downloads").addEventListener("click", function (e) {
+    // Fetched first, so that a refusal is shown (in both languages), not a silently failed download.
+    var link = e.target.closest("a[data-file]");
+    if (!link) { return; }
+    e.preventDefault();
+    showMessage("准备下载 " + link.dataset.file + "…", "Preparing " + link.dataset.file + "…", "info");
+    fetch(link.href, { credentials: "same-origin" }).then(function (response) {
+      if (response.status === 401) { window.location.href = "/login"; return null; }
+      if (!response.ok) {
+        return response.json().catch(function () { return null; }).then(function (body) { throw new ApiFailure(response.status, body); });
+      }
+      return response.blob().then(function (blob) {
+        var url = URL.createObjectURL(blob), save = document.createElement("a");
+        save.href = url;
+        save.download = link.getAttribute("download");
+        document.body.appendChild(save);
+        save.click();
+        save.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+        showMessage("已下载 " + link.dataset.file, "Downloaded " + link.dataset.file, "info");
+      });
+    }).catch(showError);
+  });
   $("scenario-table").querySelector("tbody").addEventListener("click", function (e) {
     var tr = e.target.closest("tr[data-scenario]");
     if (tr && (!state.scenario || tr.dataset.scenario !== state.scenario.id)) { exitCompare(); openScenario(tr.dataset.scenario, true).catch(showError); }
