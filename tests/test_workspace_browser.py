@@ -392,8 +392,15 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
     covered = sum(
         c["status"] in ("covered_existing", "covered_new") for c in planned["communities"]
     )
-    assert row.nth(2).inner_text() == "3"
-    assert row.nth(4).inner_text().startswith(f"{covered} /")
+    walks = [
+        c["walk_min"]
+        for c in planned["communities"]
+        if c["status"] in ("covered_existing", "covered_new")
+    ]
+    assert row.nth(1).inner_text() == "3 + 3 = 6"
+    assert row.nth(2).inner_text() == f"{covered} / {len(planned['communities'])}"
+    assert row.nth(5).inner_text() == f"{np.mean(walks):.1f}"
+    assert row.nth(6).inner_text() == f"{np.max(walks):.1f}"
     # Compare today (A) with the plan (B).
     page.select_option("#compare-a", today["id"])
     page.select_option("#compare-b", planned["id"])
@@ -425,7 +432,7 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
     rows = list(workbook[sheet].iter_rows(values_only=True))
     header = list(rows[0])
     got = pd.DataFrame(rows[1:], columns=header)
-    given = pd.read_excel(files["xlsx"], sheet_name=0)
+    given = pd.read_excel(files["xlsx"], sheet_name=0, engine="openpyxl")
     assert len(got) == len(given)
     assert got["编号"].astype(str).tolist() == given["编号"].astype(str).tolist()
     assert got["小区名称"].tolist() == given["小区名称"].tolist()

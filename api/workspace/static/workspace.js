@@ -516,7 +516,7 @@
     var list = stationList().sort(function (a, b) { return (a.kind === b.kind ? 0 : a.kind === "new" ? 1 : -1) || String(a.name || a.id).localeCompare(String(b.name || b.id), "zh-CN"); });
     var can = editable();
     $("station-table").querySelector("tbody").innerHTML = list.map(function (s) {
-      return '<tr data-station="' + esc(s.id) + '"><td title="' + esc(s.name || s.id) + '">' + esc(s.name || s.id) + (s.locked ? " 🔒" : "") + "</td><td>" + (KIND[s.kind] || esc(s.kind)) +
+      return '<tr data-station="' + esc(s.id) + '"><td title="' + esc(s.name || s.id) + '">' + esc(s.name || s.id) + (s.locked ? ' <span class="badge">锁定 locked</span>' : "") + "</td><td>" + (KIND[s.kind] || esc(s.kind)) +
         '</td><td class="num">' + (served[s.id] || 0) + "</td><td>" + (can ?
         '<button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' + (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
         '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>' : "") + "</td></tr>";
@@ -670,7 +670,7 @@
         var f = all[i], current = state.scenario && entry.id === state.scenario.id;
         return '<tr data-scenario="' + esc(entry.id) + '"' + (current ? ' class="current"' : "") + "><td>" + esc(entry.name || entry.id) +
           (entry.parent || entry.parent_id ? ' <small title="from">←' + esc(nameOfScenario(entry.parent || entry.parent_id)) + "</small>" : "") +
-          '</td><td class="num">' + f.existing + '</td><td class="num">' + f.fresh + '</td><td class="num">' + (f.existing + f.fresh) +
+          '</td><td class="num" data-stations="' + f.existing + "," + f.fresh + '">' + f.existing + " + " + f.fresh + " = " + (f.existing + f.fresh) +
           '</td><td class="num">' + f.covered + " / " + f.n + '</td><td class="num">' + fmt(f.residentsCovered) + '</td><td class="num">' + f.uncoverable +
           '</td><td class="num">' + fmt(f.mean, 1) + '</td><td class="num">' + fmt(f.longest, 1) + "</td></tr>";
       }).join("");
@@ -821,6 +821,7 @@
     $("plan-progress").value = 1;
     var sid = typeof result.scenario === "string" ? result.scenario : (result.scenario_id || (result.scenario && result.scenario.id) || result.id);
     $("plan-status").textContent = "完成：新方案已保存 Done: saved as a new scenario";
+    showMessage("规划完成，已保存为新方案。", "Plan done, saved as a new scenario.", "info");
     return loadScenarios(sid).then(function () {
       document.body.dataset.planned = String(sid);
       activateTab("scenarios");
@@ -1009,7 +1010,7 @@
     b.addEventListener("click", function () { activateTab(b.dataset.tab); if (b.dataset.tab === "scenarios") { renderScenarioTable(); } });
   });
   $("project-select").addEventListener("change", function (e) { if (e.target.value) { state.scenario = null; openProject(e.target.value).catch(showError); } });
-  $("scenario-select").addEventListener("change", function (e) { exitCompare(); openScenario(e.target.value, true).catch(showError); });
+  $("scenario-select").addEventListener("change", function (e) { exitCompare(); showMessage("", "", "info"); openScenario(e.target.value, true).catch(showError); });
   $("new-project").addEventListener("click", function () { resetUpload(); $("upload-dialog").showModal(); });
   $("upload-cancel").addEventListener("click", function () { $("upload-dialog").close(); });
   $("upload-crs").addEventListener("change", function () { uploadReady(); if ($("upload-communities").files.length && !preview) { previewFile(); } });
