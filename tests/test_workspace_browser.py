@@ -20,6 +20,7 @@ import pytest
 from servers import start_server, stop_server
 
 from quarterhour import settings
+from quarterhour.api.http.serving import free_port
 from quarterhour.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -444,3 +445,43 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
         for i in given["编号"].astype(str)
     ]
     assert script_errors(page) == [] and page.outside_requests == []
+
+
+def test_on_gcj02_tiles_the_communities_are_drawn_at_their_amap_coordinates(
+    data_dir: Path, isolated_cache: Path, tmp_path: Path, files, planner_table
+) -> None:
+    """AMap tiles are in GCJ-02: a community given in GCJ-02 is drawn at exactly those numbers."""
+    port = free_port()
+    tiles = f"http://127.0.0.1:{port}/no-tiles/{{z}}/{{x}}/{{y}}.png"
+    options = ["--osm", str(data_dir / settings.default_osm), "--data-dir", str(tmp_path)]
+    server = start_server(
+        isolated_cache, [*options, "--tiles", tiles, "--tiles-crs", "gcj02"], port=port
+    )
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    try:
+        with files["xlsx"].open("rb") as handle:
+            created = httpx.post(
+                f"{server.url}/api/projects",
+                data={"crs": "gcj02"},
+                files={"communities": (files["xlsx"].name, handle)},
+                timeout=60,
+            )
+        assert created.status_code == 201, created.text
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(server.url + "/")
+            page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+            assert page.evaluate("document.body.dataset.tiles") == "gcj02"
+            assert page.evaluate("document.body.dataset.streets || ''") == ""
+            drawn = np.array(
+                page.evaluate(
+                    "ids => ids.map(id => window.quarterhourWorkspace.drawnAt(id))",
+                    planner_table["编号"].tolist(),
+                )
+            )
+            browser.close()
+    finally:
+        stop_server(server)
+    given = planner_table[["经度", "纬度"]].to_numpy(float)
+    assert np.abs(drawn - given).max() < 1e-6  # about 0.1 m

@@ -870,7 +870,7 @@
       });
       var nameA = nameOfScenario(a), nameB = nameOfScenario(b);
       var html = '<p><span class="diff-a">■ 仅 A only in A（' + esc(nameA) + "）: " + onlyA.length + '</span> · <span class="diff-b">■ 仅 B only in B（' + esc(nameB) + "）: " + onlyB.length +
-        "</span> · ■ 两者 both: " + both.length + "<br>○ 状态不同的小区 communities whose status differs: " + differ.length + "</p>";
+        "</span> · <span class=\"diff-both\">■ 两者 both: " + both.length + "</span><br>○ 状态不同的小区 communities whose status differs: " + differ.length + "</p>";
       html += '<div class="table-wrap short"><table class="grid" id="compare-table"><thead><tr><th>小区 Community</th><th>A 状态 status</th><th>B 状态 status</th><th class="num">A 步行 walk</th><th class="num">B 步行 walk</th></tr></thead><tbody>' +
         differ.map(function (c) {
           return '<tr data-id="' + esc(c.id) + '"><td title="' + esc(c.name) + '">' + esc(c.name) + "</td><td>" + statusLabel(c.status_a) + "</td><td>" + statusLabel(c.status_b) +
@@ -1121,6 +1121,10 @@
     state: state,
     toMap: toMap,
     fromMap: fromMap,
+    drawnAt: function (id) {  // where a community's marker is drawn: [lng, lat] of the base map
+      var m = communityMarkers[id];
+      return m ? [m.getLatLng().lng, m.getLatLng().lat] : null;
+    },
     crs: { wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84 },
     chineseOf: chineseOf
   };
