@@ -133,28 +133,34 @@ def shots() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def page(server, shots):
+def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
-        page = context.new_page()
-        page.console_errors = []  # type: ignore[attr-defined]
-        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-        outside: list[str] = []
-        page.on(
-            "request",
-            lambda r: (
-                None if r.url.startswith((server.url, "data:", "blob:")) else outside.append(r.url)
-            ),
-        )
-        page.outside_requests = outside  # type: ignore[attr-defined]
-        page.shot = lambda name: shots and page.screenshot(path=str(shots / f"{name}.png"))  # type: ignore[attr-defined]
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
-        yield page
-        browser.close()
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server, shots):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            None if r.url.startswith((server.url, "data:", "blob:")) else outside.append(r.url)
+        ),
+    )
+    page.outside_requests = outside  # type: ignore[attr-defined]
+    page.shot = lambda name: shots and page.screenshot(path=str(shots / f"{name}.png"))  # type: ignore[attr-defined]
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    yield page
+    context.close()
 
 
 def script_errors(page) -> list[str]:
@@ -448,7 +454,7 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
 
 
 def test_on_gcj02_tiles_the_communities_are_drawn_at_their_amap_coordinates(
-    data_dir: Path, isolated_cache: Path, tmp_path: Path, files, planner_table
+    browser, data_dir: Path, isolated_cache: Path, tmp_path: Path, files, planner_table
 ) -> None:
     """AMap tiles are in GCJ-02: a community given in GCJ-02 is drawn at exactly those numbers."""
     port = free_port()
@@ -457,7 +463,6 @@ def test_on_gcj02_tiles_the_communities_are_drawn_at_their_amap_coordinates(
     server = start_server(
         isolated_cache, [*options, "--tiles", tiles, "--tiles-crs", "gcj02"], port=port
     )
-    playwright_api = pytest.importorskip("playwright.sync_api")
     try:
         with files["xlsx"].open("rb") as handle:
             created = httpx.post(
@@ -467,9 +472,8 @@ def test_on_gcj02_tiles_the_communities_are_drawn_at_their_amap_coordinates(
                 timeout=60,
             )
         assert created.status_code == 201, created.text
-        with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport=VIEWPORT)
+        with browser.new_context(viewport=VIEWPORT) as context:
+            page = context.new_page()
             page.goto(server.url + "/")
             page.wait_for_selector("body[data-ready='1']", timeout=60_000)
             assert page.evaluate("document.body.dataset.tiles") == "gcj02"
@@ -480,7 +484,6 @@ def test_on_gcj02_tiles_the_communities_are_drawn_at_their_amap_coordinates(
                     planner_table["编号"].tolist(),
                 )
             )
-            browser.close()
     finally:
         stop_server(server)
     given = planner_table[["经度", "纬度"]].to_numpy(float)
