@@ -334,17 +334,57 @@ def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
     assert status[target["community_id"]] == "covered_new"
     assert chip_counts(page) == {k: v for k, v in after["summary"]["status_counts"].items() if v}
     page.shot("06-station-added")
+    # Dragged 60 pixels east, it stands where it was dropped.
+    box = page.locator(f".leaflet-marker-icon[title='{added[0]['name']}']").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y, steps=4)
+    page.mouse.move(x + 60, y, steps=4)
+    page.mouse.up()
+    page.wait_for_function(
+        f"Number(document.body.dataset.edits || 0) === {edits + 2}", timeout=30_000
+    )
+    dropped = page.evaluate(
+        "([x, y]) => { const w = window.quarterhourWorkspace;"
+        " const r = w.map.getContainer().getBoundingClientRect();"
+        " return w.fromMap(w.map.containerPointToLatLng([x - r.left, y - r.top])); }",
+        [x + 60, y],
+    )
+    moved = next(s for s in current_scenario(server, page)["stations"] if s["id"] == added[0]["id"])
+    assert moved["lon"] == pytest.approx(dropped[0], abs=3e-5)  # within a pixel (1.2 m)
+    assert moved["lat"] == pytest.approx(dropped[1], abs=3e-5)
+    assert moved["lon"] > added[0]["lon"] + 1e-4
     page.click("#tabs button[data-tab='stations']")
     page.click(f"#station-table button[data-action='remove'][data-station='{added[0]['id']}']")
     page.wait_for_function(
-        f"Number(document.body.dataset.edits || 0) === {edits + 2}", timeout=30_000
+        f"Number(document.body.dataset.edits || 0) === {edits + 3}", timeout=30_000
     )
     final = current_scenario(server, page)
     assert {c["community_id"]: c["status"] for c in final["communities"]} == {
         c["community_id"]: c["status"] for c in before["communities"]
     }
     assert page.evaluate("Number(document.body.dataset.version)") == final["version"]
+    # The community left out as a site for plans, from its popup; then back in.
     page.click("#tabs button[data-tab='communities']")
+    page.fill("#filter-text", target["community_id"])
+    page.click(f"#community-table tr[data-id='{target['community_id']}']")
+    page.click(".leaflet-popup button[data-action='exclude']")
+    page.wait_for_function(
+        f"Number(document.body.dataset.edits || 0) === {edits + 4}", timeout=30_000
+    )
+    assert current_scenario(server, page)["excluded"] == [target["community_id"]]
+    page.click("#tabs button[data-tab='stations']")
+    page.click(
+        f"#candidate-table button[data-action='include'][data-site='{target['community_id']}']"
+    )
+    page.wait_for_function(
+        f"Number(document.body.dataset.edits || 0) === {edits + 5}", timeout=30_000
+    )
+    assert current_scenario(server, page)["excluded"] == []
+    page.click("#tabs button[data-tab='communities']")
+    page.fill("#filter-text", "")
+    page.dispatch_event("#filter-text", "input")
     assert script_errors(page) == []
 
 

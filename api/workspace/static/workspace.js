@@ -191,7 +191,7 @@
     communities: [],
     byCommunity: {},
     stations: {},         // id -> station
-    candidates: [],
+    excluded: [],         // candidate sites (or communities as sites) left out of plans
     selected: null,
     sort: { key: "name", dir: 1 },
     page: 0,
@@ -278,6 +278,9 @@
       "<br>人口 residents: " + fmt(c.weight);
     if (editable()) {
       html += '<br><button type="button" data-action="add-at" data-community="' + esc(c.id) + '">在此设站 Station here</button>';
+      html += state.excluded.indexOf(c.id) >= 0 ?
+        '<button type="button" data-action="include" data-site="' + esc(c.id) + '">恢复为候选站址 Include as a site</button>' :
+        '<button type="button" data-action="exclude" data-site="' + esc(c.id) + '">不作候选站址 Exclude as a site</button>';
     }
     return html;
   }
@@ -521,10 +524,11 @@
         '<button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' + (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
         '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>' : "") + "</td></tr>";
     }).join("");
-    $("candidate-table").querySelector("tbody").innerHTML = state.candidates.length ? state.candidates.map(function (k) {
-      return "<tr><td>" + esc(k.name || k.id) + "</td><td>" + (k.excluded ? "已排除 excluded" : "可用 available") + "</td><td>" + (can ?
-        '<button type="button" data-action="' + (k.excluded ? "include" : "exclude") + '" data-site="' + esc(k.id) + '">' + (k.excluded ? "恢复 Include" : "排除 Exclude") + "</button>" : "") + "</td></tr>";
-    }).join("") : '<tr><td colspan="3">无候选站址文件：小区即候选站址。No candidate file: the communities are the candidate sites.</td></tr>';
+    $("candidate-table").querySelector("tbody").innerHTML = state.excluded.length ? state.excluded.map(function (id) {
+      var c = state.byCommunity[id];
+      return '<tr data-site="' + esc(id) + '"><td>' + esc(c ? c.name + " (" + id + ")" : id) + "</td><td>已排除 excluded</td><td>" + (can ?
+        '<button type="button" data-action="include" data-site="' + esc(id) + '">恢复 Include</button>' : "") + "</td></tr>";
+    }).join("") : '<tr><td colspan="3">没有排除的站址。No site is excluded.</td></tr>';
   }
 
   function renderAll() {
@@ -610,7 +614,7 @@
     state.communities.forEach(function (c) { state.byCommunity[c.id] = c; });
     state.stations = {};
     (scenario.stations || []).forEach(function (s) { station(s); state.stations[s.id] = s; });
-    state.candidates = scenario.candidates || scenario.sites || (scenario.excluded || []).map(function (id) { return { id: id, excluded: true }; });
+    state.excluded = (scenario.excluded || []).map(String);
     if (state.selected != null && !state.byCommunity[state.selected]) { state.selected = null; }
     layers.routes.clearLayers();
   }
@@ -742,9 +746,9 @@
       Object.assign(mine, c);
       restyleCommunity(mine);
     });
-    (changed.candidates || changed.sites || []).forEach(function (k) {
-      state.candidates.forEach(function (mine) { if (mine.id === k.id) { Object.assign(mine, k); } });
-    });
+    if (body.op === "exclude" && state.excluded.indexOf(body.site_id) < 0) { state.excluded.push(body.site_id); }
+    if (body.op === "include") { state.excluded = state.excluded.filter(function (id) { return id !== body.site_id; }); }
+    state.scenario.excluded = state.excluded.slice();
     if (answer.summary) { state.scenario.summary = answer.summary; }
     state.scenario.version = state.version;
     renderAll();
@@ -1076,6 +1080,13 @@
       return loadScenarios(s.id);
     }).catch(showError);
   });
+  $("exclude-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var id = $("exclude-id").value.trim();
+    if (!id) { return; }
+    $("exclude-id").value = "";
+    edit({ op: "exclude", site_id: id }, "排除候选站址 exclude " + id);
+  });
   $("add-mode").addEventListener("click", function () {
     state.adding = !state.adding;
     $("add-mode").setAttribute("aria-pressed", String(state.adding));
@@ -1098,6 +1109,7 @@
     } else if (button.dataset.station) {
       stationAction(action, button.dataset.station);
     } else if (button.dataset.site) {
+      map.closePopup();
       var site = button.dataset.site;
       edit({ op: action, site_id: site }, (action === "exclude" ? "排除候选站址 exclude " : "恢复候选站址 include ") + site);
     }
