@@ -238,6 +238,7 @@
     }).join(" ");
     html += '<br><span class="sq" style="background:#2c7bb6"></span>现有站点 existing station' +
       '<span class="sq" style="background:#7b3294"></span>新站点 new station' +
+      '<span class="sq" style="background:#aaa"></span>不在路网的站点 station off network' +
       '<span class="sq" style="background:#fff;outline:3px solid #000"></span>锁定 locked' +
       '<span class="sw" style="background:' + ROUTE + ';border-radius:0;height:3px"></span>步行路线 route';
     $("legend").innerHTML = html;
@@ -291,7 +292,13 @@
     state.communities.forEach(function (c) {
       if (c.lon == null || c.lat == null) { return; }
       var marker = L.circleMarker(toMap(c.lon, c.lat), Object.assign({ bubblingMouseEvents: false }, communityStyle(c)));
-      marker.on("click", function () { selectCommunity(c.id, { fromMap: true }); });
+      marker.on("click", function () {
+        if (state.adding && editable()) {  // adding: a click on a community puts the station there
+          edit({ op: "add", community_id: c.id }, "在小区设站 station at " + c.name);
+          return;
+        }
+        selectCommunity(c.id, { fromMap: true });
+      });
       communityMarkers[c.id] = marker;
       layers.communities.addLayer(marker);
     });
@@ -699,10 +706,14 @@
   /* ---------- edits ---------- */
   function edit(body, what) {
     // One edit at a time, each on the version the previous answer gave: none is lost silently.
+    var clicked = performance.now();
     state.edits = state.edits.then(function () {
       showMessage("保存中… " + what.split(" ")[0], "Saving… " + what, "info");
       return api("POST", scenarioUrl() + "/edits", { json: body, headers: { "If-Match": String(state.version) } }).then(function (answer) {
+        var answered = performance.now();
         applyChanges(answer, body);
+        document.body.dataset.editMs = String(Math.round(performance.now() - clicked));  // click to map redrawn
+        document.body.dataset.editDrawMs = String(Math.round(performance.now() - answered));
         showMessage("已保存：" + what + "（版本 " + state.version + "）", "Saved: " + what + " (version " + state.version + ")", "info");
       }).catch(function (error) {
         if (error.status === 409 || error.status === 412) {
