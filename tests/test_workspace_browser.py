@@ -9,6 +9,7 @@ each step at 1366x768 go to ``$QUARTERHOUR_SCREENSHOTS`` when it is set.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -415,7 +416,7 @@ def test_a_stale_edit_gets_a_message_and_the_page_reloads(page, server) -> None:
     )
 
 
-def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table, tmp_path) -> None:
+def test_plan_and_compare(page, server) -> None:
     page.click("#tabs button[data-tab='plan']")
     page.check("input[name='objective'][value='budget']")
     page.fill("#plan-budget", "3")
@@ -469,6 +470,13 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
         status_today[c["community_id"]] != c["status"] for c in planned["communities"]
     )
     page.shot("09-compare")
+
+
+def test_downloads_carry_every_input_row_and_the_files_coordinates(
+    page, server, files, tmp_path
+) -> None:
+    planned = current_scenario(server, page)
+    page.click("#tabs button[data-tab='scenarios']")
     # plan.xlsx through the page's own link: one row per input row, as given.
     with page.expect_download() as download_info:
         page.click("#downloads a[data-file='plan.xlsx']")
@@ -490,6 +498,17 @@ def test_plan_compare_and_download_plan_xlsx(page, server, files, planner_table,
         next(c["status"] for c in planned["communities"] if c["community_id"] == i)
         for i in given["编号"].astype(str)
     ]
+    # stations.geojson in GCJ-02: the existing stations at the numbers of the planner's file.
+    page.select_option("#download-crs", "gcj02")
+    with page.expect_download() as download_info:
+        page.click("#downloads a[data-file='stations.geojson']")
+    path = tmp_path / "stations.geojson"
+    download_info.value.save_as(path)
+    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    at = {f["properties"]["station_id"]: f["geometry"]["coordinates"] for f in features}
+    given_stations = pd.read_csv(files["stations"])
+    for row in given_stations.itertuples(index=False):
+        assert at[row.站点编号] == pytest.approx([row.经度, row.纬度], abs=1e-6)
     assert script_errors(page) == [] and page.outside_requests == []
 
 

@@ -926,7 +926,7 @@
     var form = new FormData();
     form.append("file", file);
     if ($("upload-crs").value) { form.append("crs", $("upload-crs").value); }
-    form.append("role", "communities");
+    if ($("upload-sheet").value.trim()) { form.append("sheet", $("upload-sheet").value.trim()); }
     api("POST", "/api/files/preview", { form: form }).then(function (p) {
       preview = p;
       var headers = headersOf(p), chosen = recognisedOf(p);
@@ -983,6 +983,7 @@
     var name = $("upload-name").value.trim();
     if (name) { form.append("name", name); }
     form.append("communities", $("upload-communities").files[0]);
+    if ($("upload-sheet").value.trim()) { form.append("sheet", $("upload-sheet").value.trim()); }
     ["existing", "candidates", "boundary"].forEach(function (role) {
       var input = $("upload-" + role);
       if (input.files.length) { form.append(role, input.files[0]); }
@@ -1030,6 +1031,7 @@
   $("upload-cancel").addEventListener("click", function () { $("upload-dialog").close(); });
   $("upload-crs").addEventListener("change", function () { uploadReady(); if ($("upload-communities").files.length && !preview) { previewFile(); } });
   $("upload-communities").addEventListener("change", previewFile);
+  $("upload-sheet").addEventListener("change", function () { if ($("upload-communities").files.length) { previewFile(); } });
   $("upload-submit").addEventListener("click", submitUpload);
   $("filter-text").addEventListener("input", function (e) { state.filterText = e.target.value; state.page = 0; renderTable(); });
   $("filter-status").addEventListener("change", function (e) { state.filterStatus = e.target.value; state.page = 0; renderCounts(); renderTable(); });
