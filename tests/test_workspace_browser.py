@@ -18,21 +18,13 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, needs_chromium, watch
 from servers import start_server, stop_server
 
 from quarterhour import settings
 from quarterhour.api.http.serving import free_port
 from quarterhour.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1366, "height": 768}
 DISTRICTS = {
     310101: "黄浦区",
@@ -48,9 +40,7 @@ HEADERS = ["编号", "小区名称", "地址", "经度", "纬度", "常住人口
 FAR_AWAY = [("FAR-1", "朱家角远郊", 121.0550, 31.1100), ("FAR-2", "金山远郊", 121.3410, 30.7400)]
 """Two communities tens of kilometres off the bundled central extract: off_network."""
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -145,18 +135,7 @@ def browser():
 @pytest.fixture(scope="module")
 def page(browser, server, shots):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
-    page = context.new_page()
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-    outside: list[str] = []
-    page.on(
-        "request",
-        lambda r: (
-            None if r.url.startswith((server.url, "data:", "blob:")) else outside.append(r.url)
-        ),
-    )
-    page.outside_requests = outside  # type: ignore[attr-defined]
+    page = watch(context.new_page(), server.url)
     page.shot = lambda name: shots and page.screenshot(path=str(shots / f"{name}.png"))  # type: ignore[attr-defined]
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready='1']", timeout=60_000)

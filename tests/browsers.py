@@ -1,0 +1,50 @@
+"""Debian's Chromium for the page tests (Playwright drives it; no browser is downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
+)
+
+
+def watch(page, base_url: str):
+    """Record on ``page`` its script errors and every request that leaves ``base_url``.
+
+    Parameters
+    ----------
+    page
+        A Playwright page, before it opens anything.
+    base_url
+        The server under test; ``data:`` and ``blob:`` addresses stay in the page too.
+
+    Returns
+    -------
+    The page, with ``console_errors`` and ``outside_requests`` lists that fill as it runs.
+    """
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    page.outside_requests = []
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith((base_url, "data:", "blob:"))
+            else page.outside_requests.append(r.url)
+        ),
+    )
+    return page
