@@ -294,6 +294,23 @@ def test_xlsx_upload_with_existing_stations_links_table_and_map(
     assert page.evaluate("document.body.dataset.selected") == other["community_id"]
 
 
+def test_counts_by_district_equal_the_planners_column(page, server, planner_table) -> None:
+    page.click("#tabs button[data-tab='areas']")
+    cells = page.evaluate(
+        "[...document.querySelectorAll('#area-table tbody tr')]"
+        ".map(r => [...r.cells].map(c => c.textContent))"
+    )
+    page.shot("06-areas")
+    *areas, total = cells
+    assert {row[0]: int(row[1]) for row in areas} == planner_table.groupby("区").size().to_dict()
+    residents = planner_table.groupby("区")["常住人口"].sum().to_dict()
+    assert {row[0]: int(row[3].replace(",", "")) for row in areas} == residents
+    covered = current_scenario(server, page)["summary"]
+    assert int(total[2]) == covered["covered"] == int(page.inner_text("#head-covered"))
+    assert int(total[4].replace(",", "")) == round(covered["covered_weight"])
+    page.click("#tabs button[data-tab='communities']")
+
+
 def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
     before = current_scenario(server, page)
     target = next(c for c in before["communities"] if c["status"] == "uncoverable")
@@ -313,7 +330,7 @@ def test_add_a_station_by_clicking_and_remove_it(page, server) -> None:
     status = {c["community_id"]: c["status"] for c in after["communities"]}
     assert status[target["community_id"]] == "covered_new"
     assert chip_counts(page) == {k: v for k, v in after["summary"]["status_counts"].items() if v}
-    page.shot("06-station-added")
+    page.shot("07-station-added")
     # Dragged 60 pixels east, it stands where it was dropped.
     box = page.locator(f".leaflet-marker-icon[title='{added[0]['name']}']").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -384,7 +401,7 @@ def test_a_stale_edit_gets_a_message_and_the_page_reloads(page, server) -> None:
     page.click(f"#station-table button[data-action='lock'][data-station='{station['id']}']")
     page.wait_for_selector("body[data-conflict='1']", timeout=30_000)
     message = page.inner_text("#message")
-    page.shot("07-conflict")
+    page.shot("08-conflict")
     assert "已被他人修改" in message and "changed by someone else" in message
     assert page.evaluate("Number(document.body.dataset.version)") == scenario["version"] + 1
     assert (
@@ -402,7 +419,7 @@ def test_plan_and_compare(page, server) -> None:
     page.fill("#plan-name", "预算3站")
     page.click("#plan-run")
     page.wait_for_selector("body[data-planned]", timeout=60_000)
-    page.shot("08-planned")
+    page.shot("09-planned")
     pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
     planned = current_scenario(server, page)
     assert planned["name"] == "预算3站"
@@ -448,7 +465,7 @@ def test_plan_and_compare(page, server) -> None:
     assert differ == sum(
         status_today[c["community_id"]] != c["status"] for c in planned["communities"]
     )
-    page.shot("09-compare")
+    page.shot("10-compare")
 
 
 def test_downloads_carry_every_input_row_and_the_files_coordinates(
