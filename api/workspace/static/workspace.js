@@ -90,6 +90,8 @@
     [/too large|too many|exceeds/i, "文件或行数超出上限"],
     [/off.network|farther than|miss the network|outside the network/i, "不在路网范围内"],
     [/busy|try again/i, "服务器繁忙，请稍后重试"],
+    [/role|permission|not allowed|forbidden|read-only|owner|editor/i, "没有权限：您在此项目的角色不够"],
+    [/log ?in|session|password/i, "请先登录"],
     [/not found|no project|no scenario/i, "未找到"]
   ];
 
@@ -550,7 +552,7 @@
   /* ---------- projects and scenarios ---------- */
   function projectUrl(pid) { return "/api/projects/" + encodeURIComponent(pid || state.project.id); }
   function scenarioUrl(sid) { return projectUrl() + "/scenarios/" + encodeURIComponent(sid || state.scenario.id); }
-  function editable() { return !(state.config.read_only || (state.project && state.project.read_only) || (state.scenario && state.scenario.read_only)); }
+  function editable() { return !(state.config.via === "link" || state.config.read_only || (state.project && state.project.read_only) || (state.scenario && state.scenario.read_only)); }
 
   function loadProjects(selectId) {
     return api("GET", "/api/projects").then(function (body) {
@@ -565,7 +567,9 @@
         return null;
       }
       select.value = wanted;
-      return openProject(wanted);
+      var scenario = state.wantedScenario;
+      state.wantedScenario = null;
+      return openProject(wanted, scenario);
     });
   }
 
@@ -1131,12 +1135,28 @@
   drawLegend();
   api("GET", "/api/config").catch(function () { return {}; }).then(function (config) {
     state.config = config || {};
-    var user = state.config.user || state.config.username;
-    if (user) { $("who").textContent = "用户 user: " + (user.username || user); }
+    var user = state.config.user;
+    if (state.config.login_required && !user && state.config.via !== "link") {
+      window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+      return null;
+    }
+    if (user) {
+      $("who").innerHTML = "用户 user: " + esc(user) + ' <button type="button" id="logout">退出 Log out</button>';
+      $("logout").addEventListener("click", function () {
+        api("POST", "/api/logout").catch(function () { return null; }).then(function () { window.location.href = "/login"; });
+      });
+    } else if (state.config.via === "link") {
+      $("who").textContent = "只读链接 read-only link";
+      document.body.classList.add("read-only");
+      $("new-project").disabled = true;
+      $("add-mode").disabled = true;
+      $("plan-run").disabled = true;
+    }
     return drawBase();
   }).then(function () {
-    var params = new URLSearchParams(window.location.search);
-    return loadProjects(params.get("project") || state.config.link_project);
+    var params = new URLSearchParams(window.location.search), link = state.config.link || {};
+    state.wantedScenario = params.get("scenario") || link.scenario || null;
+    return loadProjects(params.get("project") || link.project);
   }).then(function () {
     document.body.dataset.ready = "1";
   }).catch(function (error) { showError(error); document.body.dataset.ready = "error"; });
