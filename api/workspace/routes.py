@@ -23,6 +23,7 @@ from quarterhour.api.http.responses import json_response
 from quarterhour.api.workspace import access, downloads, jobs, projects, store
 from quarterhour.api.workspace.access import Caller
 from quarterhour.api.workspace.edits import apply_edit
+from quarterhour.api.workspace.incremental import changed
 from quarterhour.api.workspace.schemas import (
     WORKSPACE_ERRORS,
     CrsName,
@@ -535,7 +536,10 @@ def edit_scenario(
                 kind="stale_version",
                 headers=_etag(row["version"]),
             )
-        engine, before, _ = _evaluated(request, conn, pid, row)
+        engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
+        before = engine.version(
+            (sid, row["version"]), store.loads(row["stations"]), store.loads(row["outcome"])
+        )
         stations, excluded, touched = apply_edit(
             engine,
             store.loads(row["stations"]),
@@ -547,7 +551,7 @@ def edit_scenario(
         if outcome.get("objective") != "audit" and "edited" not in outcome:
             outcome = outcome | {"edited": True, "gap": None}
             outcome["method"] = f"{outcome.get('method', 'plan')}, edited by hand"
-        after = engine.evaluate(stations, outcome, excluded=set(excluded))
+        after, summary = engine.edited(before, stations, touched, outcome)
         version = row["version"] + 1
         conn.execute(
             "UPDATE scenarios SET version = ?, stations = ?, excluded = ?, outcome = ?, "
@@ -557,7 +561,9 @@ def edit_scenario(
                 store.dumps(stations),
                 store.dumps(excluded),
                 store.dumps(outcome),
-                store.dumps(projects.figures(after)),
+                store.dumps(
+                    projects.figures_of(summary, after.arrays["walk_min"], after.arrays["covered"])
+                ),
                 store.now(),
                 sid,
             ),
@@ -570,22 +576,17 @@ def edit_scenario(
             action="edit",
             detail=edit.model_dump(exclude_none=True) | {"version": version},
         )
-    engine.remember((sid, version), after)
-    changed_rows = engine.changed_rows(before, after)
-    after_stations = projects.station_rows(after, stations)
-    changed_stations = [station for station in after_stations if station["id"] in set(touched)]
-    present = {station["id"] for station in after_stations}
-    changed_stations += [
-        {"id": identifier, "removed": True} for identifier in touched if identifier not in present
-    ]
+    engine.keep((sid, version), after)
+    rows = changed(before.arrays, after.arrays)
+    where = engine.site_lonlat(after.state, outcome, set(excluded))
     return json_response(
         {
             "version": version,
             "changed": {
-                "stations": changed_stations,
-                "communities": projects.community_rows(after, engine, changed_rows),
+                "stations": projects.touched_stations(after, stations, touched, engine),
+                "communities": after.state.community_rows(engine, after.arrays, rows, where),
             },
-            "summary": after.summary,
+            "summary": summary,
         },
         headers=_etag(version),
     )
