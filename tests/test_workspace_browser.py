@@ -85,6 +85,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame)
         "xlsx": folder / "社区名单.xlsx",
         "bad": folder / "有错的名单.csv",
         "stations": folder / "现有站点.csv",
+        "unnamed": folder / "户籍名单.csv",
     }
     planner_table.to_csv(paths["gbk"], index=False, encoding="gbk")
     planner_table.to_excel(paths["xlsx"], index=False, sheet_name="社区")
@@ -92,6 +93,10 @@ def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame)
     bad["纬度"] = bad["纬度"].astype(object)
     bad.loc[3, "纬度"] = "三十一度"  # spreadsheet row 5 (the header is row 1)
     bad.to_csv(paths["bad"], index=False, encoding="utf-8-sig")
+    # A residents' column no header alias names: the planner picks it in the preview.
+    planner_table.head(12).rename(columns={"常住人口": "户籍人口"}).to_csv(
+        paths["unnamed"], index=False, encoding="utf-8"
+    )
     stations = planner_table.iloc[[5, 40, 75]]
     pd.DataFrame(
         {
@@ -256,6 +261,24 @@ def test_refused_upload_names_row_and_field_in_both_languages(page, server, file
     assert "row 5" in text and "not a number" in text
     assert api(server, "/api/projects") == before
     page.click("#upload-cancel")
+
+
+def test_a_column_the_reader_missed_is_chosen_in_the_preview(page, server, files) -> None:
+    upload(page, files["unnamed"], crs="gcj02")
+    page.wait_for_selector("#preview-table")
+    assert page.input_value("select[data-field='weight']") == ""
+    assert "区 district ← 区" in page.inner_text("#upload-preview")
+    page.select_option("select[data-field='weight']", "户籍人口")
+    assert page.inner_text("#preview-table td[data-field='weight']") == "300"
+    first = page.evaluate("document.body.dataset.project")
+    page.click("#upload-submit")
+    page.wait_for_function(
+        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
+        timeout=60_000,
+    )
+    given = pd.read_csv(files["unnamed"])
+    weights = [c["weight"] for c in current_scenario(server, page)["communities"]]
+    assert weights == given["户籍人口"].astype(float).tolist()
 
 
 def test_xlsx_upload_with_existing_stations_links_table_and_map(

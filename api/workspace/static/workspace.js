@@ -962,8 +962,11 @@
         }).join("") + "</tr>";
       }).join("");
       var n = typeof p.rows === "number" ? p.rows : p.n_rows;
+      var words = { district: "区 district", address: "地址 address" };
+      var others = Object.keys(words).filter(function (f) { return chosen[f]; }).map(function (f) { return words[f] + " ← " + esc(chosen[f]); });
       $("upload-preview").innerHTML = '<p class="hint">识别的列（可更正）Recognised columns (correct them if wrong)' + (n != null ? " · " + fmt(n) + " 行 rows" : "") +
-        (p.header_row ? " · 表头在第 " + p.header_row + " 行 header on row " + p.header_row : "") + (p.sheet ? " · 工作表 sheet " + esc(p.sheet) : "") + "</p>" +
+        (p.header_row ? " · 表头在第 " + p.header_row + " 行 header on row " + p.header_row : "") + (p.sheet ? " · 工作表 sheet " + esc(p.sheet) : "") +
+        (others.length ? "<br>另外识别 also read: " + others.join("; ") : "") + "</p>" +
         '<div class="table-wrap short"><table class="grid" id="preview-table"><thead><tr>' + selects + "</tr></thead><tbody>" + body + "</tbody></table></div>";
       $("upload-preview").querySelectorAll("select[data-field]").forEach(function (select) {
         select.addEventListener("change", function () { refreshPreviewColumn(select.dataset.field, select.value); });
