@@ -489,6 +489,29 @@ def test_plan_and_compare(page, server) -> None:
         status_today[c["community_id"]] != c["status"] for c in planned["communities"]
     )
     page.shot("10-compare")
+    # A row of the comparison shows its community on the map.
+    row = page.locator("#compare-table tbody tr").first
+    cid = row.get_attribute("data-id")
+    row.click()
+    page.wait_for_function(f"document.body.dataset.selected === '{cid}'")
+
+
+def test_a_scenario_copied_under_a_new_name_is_saved(page, server) -> None:
+    source = current_scenario(server, page)
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    page.fill("#scenario-copy-name", "方案B 副本")
+    page.click("#scenario-copy")
+    page.wait_for_function(
+        f"document.body.dataset.scenario && document.body.dataset.scenario !== '{source['id']}'"
+    )
+    listed = api(server, f"/api/projects/{pid}/scenarios")["scenarios"]
+    copy = next(s for s in listed if s["name"] == "方案B 副本")
+    assert copy["parent"] == source["id"]
+    stations = api(server, f"/api/projects/{pid}/scenarios/{copy['id']}")["stations"]
+    assert {s["id"] for s in stations} == {s["id"] for s in source["stations"]}
+    assert page.input_value("#scenario-select") == copy["id"]
+    page.select_option("#scenario-select", source["id"])
+    page.wait_for_function(f"document.body.dataset.scenario === '{source['id']}'")
 
 
 def test_downloads_carry_every_input_row_and_the_files_coordinates(

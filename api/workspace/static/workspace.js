@@ -1078,6 +1078,10 @@
   $("plan-cancel").addEventListener("click", cancelPlan);
   $("compare-run").addEventListener("click", runCompare);
   $("compare-clear").addEventListener("click", exitCompare);
+  $("compare-result").addEventListener("click", function (e) {
+    var tr = e.target.closest("tr[data-id]");
+    if (tr && state.byCommunity[tr.dataset.id]) { selectCommunity(tr.dataset.id); }
+  });
   $("download-crs").addEventListener("change", renderDownloads);
   $("downloads").addEventListener("click", function (e) {
     // Fetched first, so that a refusal is shown (in both languages), not a silently failed download.
@@ -1110,6 +1114,7 @@
     var name = $("scenario-copy-name").value.trim() || (state.scenario.name + " 副本 copy");
     api("POST", projectUrl() + "/scenarios", { json: { name: name, from: state.scenario.id } }).then(function (s) {
       $("scenario-copy-name").value = "";
+      showMessage("已保存为新方案：" + s.name, "Saved as a new scenario: " + s.name, "info");
       return loadScenarios(s.id);
     }).catch(showError);
   });
