@@ -1171,7 +1171,7 @@
       document.body.classList.add("read-only");
       $("new-project").disabled = true;
       $("add-mode").disabled = true;
-      $("plan-run").disabled = true;
+      ["plan-run", "scenario-copy", "exclude-id"].forEach(function (id) { $(id).disabled = true; });
     }
     return drawBase();
   }).then(function () {
