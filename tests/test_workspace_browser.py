@@ -421,12 +421,24 @@ def test_a_stale_edit_gets_a_message_and_the_page_reloads(page, server) -> None:
     )
     assert answer.status_code == 200, answer.text
     page.click("#tabs button[data-tab='stations']")
-    page.click(f"#station-table button[data-action='lock'][data-station='{station['id']}']")
+    # Two edits on the stale version, made before the first is answered: the first gets 409
+    # and the page reloads; the second, made on what was reloaded away, is not sent.
+    other = scenario["stations"][1]
+    page.evaluate(
+        "ids => ids.forEach(id => document.querySelector("
+        "`#station-table button[data-action='lock'][data-station='${id}']`).click())",
+        [station["id"], other["id"]],
+    )
     page.wait_for_selector("body[data-conflict='1']", timeout=30_000)
-    message = page.inner_text("#message")
+    page.wait_for_selector("body[data-dropped='1']", timeout=30_000)
     page.shot("08-conflict")
+    message = page.inner_text("#message")
     assert "已被他人修改" in message and "changed by someone else" in message
-    assert page.evaluate("Number(document.body.dataset.version)") == scenario["version"] + 1
+    assert f"未保存：锁定 lock {other['name']}" in message and "Not saved" in message
+    after = current_scenario(server, page)
+    assert after["version"] == scenario["version"] + 1
+    assert not next(s for s in after["stations"] if s["id"] == other["id"])["locked"]
+    assert page.evaluate("Number(document.body.dataset.version)") == after["version"]
     assert (
         page.locator(
             f"#station-table button[data-action='unlock'][data-station='{station['id']}']"

@@ -204,6 +204,7 @@
     adding: false,
     job: null,
     edits: Promise.resolve(),
+    generation: 0,        // scenarios loaded so far: an edit belongs to the one shown when it was made
     compare: null
   };
 
@@ -630,6 +631,7 @@
   }
 
   function adoptScenario(scenario, etag) {
+    state.generation += 1;
     state.scenario = scenario;
     state.version = scenario.version != null ? scenario.version : Number(String(etag || "").replace(/\D/g, ""));
     state.communities = (scenario.communities || []).map(community);
@@ -722,10 +724,20 @@
   /* ---------- edits ---------- */
   function edit(body, what) {
     // One edit at a time, each on the version the previous answer gave: none is lost silently.
-    var clicked = performance.now();
+    // An edit waiting behind one that made the page reload (a 409, an error, another scenario)
+    // was made on what is no longer shown: it is not sent, and the page says so.
+    var clicked = performance.now(), target = scenarioUrl(), generation = state.generation;
     state.edits = state.edits.then(function () {
+      if (generation !== state.generation) {
+        var box = $("message");  // added below the message that says why the page reloaded
+        box.className = "error";
+        box.textContent += (box.textContent ? "\n" : "") + "未保存：" + what + "（它基于已重新加载的旧版本，请重做）\n" +
+          "Not saved: " + what + " (it was made on a version since reloaded; please redo it)";
+        document.body.dataset.dropped = String(Number(document.body.dataset.dropped || 0) + 1);
+        return null;
+      }
       showMessage("保存中… " + what.split(" ")[0], "Saving… " + what, "info");
-      return api("POST", scenarioUrl() + "/edits", { json: body, headers: { "If-Match": String(state.version) } }).then(function (answer) {
+      return api("POST", target + "/edits", { json: body, headers: { "If-Match": String(state.version) } }).then(function (answer) {
         var answered = performance.now();
         applyChanges(answer, body);
         document.body.dataset.editMs = String(Math.round(performance.now() - clicked));  // click to map redrawn
