@@ -35,7 +35,7 @@ from quarterhour.api.workspace.incremental import (
 )
 from quarterhour.geo.crs import convert
 from quarterhour.routing.snapping import snap_points
-from quarterhour.routing.walktimes import bounded_walk_times
+from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
 from quarterhour.siting import inputs
 from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
@@ -56,8 +56,11 @@ REACH_FACTOR = 2.0
 """Each station's reach is searched to twice the limit: an uncovered community is told its
 nearest station within twice the limit, as in ``quarterhour plan``."""
 
-MAX_EVALUATIONS = 4
-"""Evaluated scenario versions one engine keeps (the last before an edit is diffed with it)."""
+MAX_EVALUATIONS = 1
+"""Full evaluations (every column of every community) one engine keeps: the last one read."""
+
+MAX_VERSIONS = 4
+"""Incremental assignments of scenario versions one engine keeps (an edit starts from one)."""
 
 MAX_CACHED_REACHES = 50_000
 """Station reaches one engine keeps (an LRU: moves leave old locations behind)."""
@@ -271,15 +274,25 @@ class ProjectEngine:
                 Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
                 for ok in snap.reachable
             ]
-        walk = bounded_walk_times(
-            self.network,
-            snap.subset(sources),
-            self.target_snap,
-            minutes=self.longer.minutes,
-            speed_kmh=self.longer.speed_kmh,
-            meters=self.longer.meters,
-            quiet=True,
-        )
+        limit = {
+            "minutes": self.longer.minutes,
+            "speed_kmh": self.longer.speed_kmh,
+            "meters": self.longer.meters,
+        }
+        if sources.size == 1:  # an edit: the targets' index is kept
+            walk = snapped_walk_times(
+                self.network,
+                snap.subset(sources),
+                self.target_snap,
+                **limit,
+                sorted_targets=False,
+                targets=self.target_index,
+                quiet=True,
+            )
+        else:
+            walk = bounded_walk_times(
+                self.network, snap.subset(sources), self.target_snap, **limit, quiet=True
+            )
         matrix = sp.csr_matrix(walk.matrix)
         for k, source in enumerate(sources):
             part = slice(matrix.indptr[k], matrix.indptr[k + 1])
@@ -294,6 +307,10 @@ class ProjectEngine:
         with self._lock:
             reach = sum(item.nbytes for item in self._reach.values())
             reach += sum(item.state.nbytes for item in self.versions.values())
+            reach += sum(
+                int(item.assignments.memory_usage(index=False).sum())
+                for item in self.evaluations.values()
+            )
         return reach + 200 * len(self.homes) + 1024 * len(self.sites) // 8
 
     @functools.cached_property
@@ -312,6 +329,11 @@ class ProjectEngine:
             return None, np.empty(0, object), np.empty(0, np.int64), np.empty(0, np.int64)
         names, first, group = np.unique(labels, return_index=True, return_inverse=True)
         return kind, names, first, group
+
+    @functools.cached_property
+    def target_index(self) -> TargetIndex:
+        """The communities on the network, indexed for walks from one station to them."""
+        return TargetIndex.of(self.network, self.target_snap)
 
     def scenario_sites(self, stations: list[dict[str, object]]) -> tuple[SiteTable, list[Reach]]:
         """The site table of stations and their reaches, in the given order.
@@ -350,7 +372,7 @@ class ProjectEngine:
         with self._lock:
             self.versions[key] = kept
             self.versions.move_to_end(key)
-            while len(self.versions) > MAX_EVALUATIONS:
+            while len(self.versions) > MAX_VERSIONS:
                 self.versions.popitem(last=False)
 
     def edited(

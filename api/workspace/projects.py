@@ -148,6 +148,16 @@ def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, obje
     return report
 
 
+def check_room(conn: sqlite3.Connection, project_id: str, *, max_scenarios: int) -> None:
+    """Refuse (422) a new scenario in a project that holds ``max_scenarios`` already."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM scenarios WHERE project_id = ?", (project_id,)
+    ).fetchone()
+    if count >= max_scenarios:
+        msg = f"a project holds at most {max_scenarios:,} scenarios: delete some first"
+        raise ApiError(422, loc=("body", "name"), msg=msg, kind="value_error")
+
+
 def insert_scenario(
     conn: sqlite3.Connection,
     project_id: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -368,10 +369,13 @@ def list_scenarios(pid: str, conn: Conn, caller: CallerDep) -> Response:
 
 
 @router.post("/projects/{pid}/scenarios", status_code=201)
-def create_scenario(pid: str, body: NewScenario, conn: Conn, caller: CallerDep) -> Response:
+def create_scenario(
+    pid: str, body: NewScenario, request: Request, conn: Conn, caller: CallerDep
+) -> Response:
     """A new scenario: a copy of `from` (default: the first, today's stations) named `name`."""
     access.require_role(caller, conn, pid, "editor")
     with store.transaction(conn):
+        projects.check_room(conn, pid, max_scenarios=_limits(request).max_scenarios)
         if body.from_ is None:
             source = conn.execute(
                 "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid LIMIT 1",
@@ -420,8 +424,12 @@ def _evaluated(
     return engine, cached, stations
 
 
-def _etag(version: int) -> dict[str, str]:
-    return {"ETag": f'"{version}"'}
+def _etag(version: int, *, started: float | None = None, what: str = "app") -> dict[str, str]:
+    """The version as an ETag and, from ``started``, the server's time (``Server-Timing``)."""
+    headers = {"ETag": f'"{version}"'}
+    if started is not None:
+        headers["Server-Timing"] = f"{what};dur={1e3 * (time.perf_counter() - started):.2f}"
+    return headers
 
 
 @router.get("/projects/{pid}/scenarios/{sid}")
@@ -433,6 +441,7 @@ def get_scenario(pid: str, sid: str, request: Request, conn: Conn, caller: Calle
     `lon`, `lat`); `summary` has summary.json's shape. The `ETag` header carries the version to
     send back as `If-Match` with an edit.
     """
+    started = time.perf_counter()
     access.require_role(caller, conn, pid, "viewer", scenario_id=sid)
     row = projects.scenario_row(conn, pid, sid)
     engine, result, stations = _evaluated(request, conn, pid, row)
@@ -442,7 +451,7 @@ def get_scenario(pid: str, sid: str, request: Request, conn: Conn, caller: Calle
         "communities": projects.community_rows(result, engine),
         "summary": result.summary,
     }
-    return json_response(body, headers=_etag(row["version"]))
+    return json_response(body, headers=_etag(row["version"], started=started, what="scenario"))
 
 
 @router.patch("/projects/{pid}/scenarios/{sid}")
@@ -519,6 +528,7 @@ def edit_scenario(
     (stations, and the communities whose status, station or walk time changed) and the
     `summary`.
     """
+    started = time.perf_counter()
     access.require_role(caller, conn, pid, "editor", scenario_id=sid)
     expected = _if_match(if_match)
     limits = _limits(request)
@@ -588,7 +598,7 @@ def edit_scenario(
             },
             "summary": summary,
         },
-        headers=_etag(version),
+        headers=_etag(version, started=started, what="edit"),
     )
 
 
