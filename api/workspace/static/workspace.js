@@ -256,7 +256,11 @@
     var network = cfg.network || {};
     map.attributionControl.addAttribution(esc(network.attribution || "© OpenStreetMap contributors (ODbL)"));
     if (url) {
-      L.tileLayer(url, { attribution: attribution, maxZoom: 19, subdomains: tiles.subdomains || "abc" }).addTo(layers.base);
+      // {s} in the URL: AMap numbers its hosts 1-4, Tencent 0-3, most others a-c.
+      var known = /autonavi|amap/.test(url) ? { s: "1234", who: "© 高德地图 AutoNavi" } :
+        /gtimg|qq\.com/.test(url) ? { s: "0123", who: "© 腾讯地图 Tencent" } :
+        /tianditu/.test(url) ? { s: "01234567", who: "© 天地图 Tianditu" } : { s: "abc", who: "" };
+      L.tileLayer(url, { attribution: attribution || known.who, maxZoom: 19, subdomains: tiles.subdomains || known.s }).addTo(layers.base);
       document.body.dataset.tiles = state.tilesCrs;
       return Promise.resolve();
     }
