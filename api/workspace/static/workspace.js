@@ -1030,6 +1030,7 @@
     $("upload-errors").innerHTML = '<p class="hint">上传并计算中… Uploading and computing…</p>';
     var started = Date.now();
     api("POST", "/api/projects", { form: form }).then(function (project) {
+      document.body.dataset.uploadServerMs = String(Math.round(Date.now() - started));
       $("upload-dialog").close();
       resetUpload();
       showMessage("项目已创建：" + (project.name || project.id), "Project created: " + (project.name || project.id), "info");
