@@ -33,18 +33,20 @@ def watch(page, base_url: str):
 
     Returns
     -------
-    The page, with ``console_errors`` and ``outside_requests`` lists that fill as it runs.
+    The page, with ``console_errors``, ``outside_requests`` and ``calls`` (method and path of
+    every request to ``base_url``) lists that fill as it runs.
     """
     page.console_errors = []
     page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
     page.on("pageerror", lambda e: page.console_errors.append(str(e)))
     page.outside_requests = []
-    page.on(
-        "request",
-        lambda r: (
-            None
-            if r.url.startswith((base_url, "data:", "blob:"))
-            else page.outside_requests.append(r.url)
-        ),
-    )
+    page.calls = []
+
+    def seen(request) -> None:
+        if request.url.startswith(base_url):
+            page.calls.append((request.method, request.url[len(base_url) :]))
+        elif not request.url.startswith(("data:", "blob:")):
+            page.outside_requests.append(request.url)
+
+    page.on("request", seen)
     return page

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -564,6 +565,28 @@ def test_downloads_carry_every_input_row_and_the_files_coordinates(
     for row in given_stations.itertuples(index=False):
         assert at[row.站点编号] == pytest.approx([row.经度, row.纬度], abs=1e-6)
     assert script_errors(page) == [] and page.outside_requests == []
+
+
+def test_every_call_the_page_made_is_in_the_api_documentation(page, server) -> None:
+    documented = api(server, "/openapi.json")["paths"]
+    patterns = [
+        (method.upper(), re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"))
+        for path, operations in documented.items()
+        for method in operations
+    ]
+    pages = ("/", "/workspace/static/", "/vendor/")
+    calls = {
+        (method, url.split("?")[0])
+        for method, url in page.calls
+        if not url.split("?")[0].startswith(pages[1:]) and url.split("?")[0] != pages[0]
+    }
+    assert {"/api/projects", "/api/files/preview", "/route", "/network"} <= {p for _, p in calls}
+    undocumented = [
+        (method, path)
+        for method, path in sorted(calls)
+        if not any(m == method and pattern.match(path) for m, pattern in patterns)
+    ]
+    assert undocumented == []
 
 
 def test_on_gcj02_tiles_the_communities_are_drawn_at_their_amap_coordinates(
