@@ -523,6 +523,17 @@ def test_a_scenario_copied_under_a_new_name_is_saved(page, server) -> None:
     stations = api(server, f"/api/projects/{pid}/scenarios/{copy['id']}")["stations"]
     assert {s["id"] for s in stations} == {s["id"] for s in source["stations"]}
     assert page.input_value("#scenario-select") == copy["id"]
+    page.once("dialog", lambda dialog: dialog.accept("方案C"))
+    page.click("#scenario-rename")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#scenario-select option')].some(o => o.text === '方案C')"
+    )
+    assert api(server, f"/api/projects/{pid}/scenarios/{copy['id']}")["name"] == "方案C"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#scenario-delete")
+    page.wait_for_function(f"document.body.dataset.scenario !== '{copy['id']}'")
+    listed = api(server, f"/api/projects/{pid}/scenarios")["scenarios"]
+    assert copy["id"] not in {s["id"] for s in listed}
     page.select_option("#scenario-select", source["id"])
     page.wait_for_function(f"document.body.dataset.scenario === '{source['id']}'")
 
@@ -565,6 +576,22 @@ def test_downloads_carry_every_input_row_and_the_files_coordinates(
     for row in given_stations.itertuples(index=False):
         assert at[row.站点编号] == pytest.approx([row.经度, row.纬度], abs=1e-6)
     assert script_errors(page) == [] and page.outside_requests == []
+
+
+def test_a_project_is_deleted(page, server) -> None:
+    projects = api(server, "/api/projects")["projects"]
+    gbk = next(p for p in projects if p["name"] == "青浦社区名单_gbk")
+    shown = "(window.quarterhourWorkspace.state.project || {id: null}).id"
+    page.select_option("#project-select", gbk["id"])
+    page.wait_for_function(f"{shown} === '{gbk['id']}'")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#tabs button[data-tab='scenarios']")
+    page.click("#project-delete")
+    page.wait_for_function(f"{shown} !== null && {shown} !== '{gbk['id']}'")
+    assert gbk["id"] not in {p["id"] for p in api(server, "/api/projects")["projects"]}
+    assert gbk["id"] not in page.evaluate(
+        "[...document.querySelectorAll('#project-select option')].map(o => o.value)"
+    )
 
 
 def test_every_call_the_page_made_is_in_the_api_documentation(page, server) -> None:

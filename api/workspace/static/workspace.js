@@ -581,6 +581,11 @@
       var wanted = selectId || (state.project && state.project.id) || (state.projects[0] && state.projects[0].id);
       if (!wanted) {
         showMessage("还没有项目：点击“新建项目”上传小区名单。", "No project yet: click “New project” to upload a community list.");
+        adoptScenario({ communities: [], stations: [] }, null);
+        $("scenario-select").innerHTML = "";
+        drawCommunities();
+        drawStations();
+        renderAll();
         return null;
       }
       select.value = wanted;
@@ -1142,6 +1147,32 @@
     $("exclude-id").value = "";
     edit({ op: "exclude", site_id: id }, "排除候选站址 exclude " + id);
   });
+  $("scenario-rename").addEventListener("click", function () {
+    var name = window.prompt("新名称 New name", state.scenario.name);
+    if (!name || !name.trim() || name.trim() === state.scenario.name) { return; }
+    api("PATCH", scenarioUrl(), { json: { name: name.trim() } }).then(function () {
+      showMessage("已重命名为 " + name.trim(), "Renamed " + name.trim(), "info");
+      return loadScenarios(state.scenario.id);
+    }).catch(showError);
+  });
+  $("scenario-delete").addEventListener("click", function () {
+    var name = state.scenario.name;
+    if (!window.confirm("删除方案「" + name + "」？Delete the scenario " + name + "?")) { return; }
+    api("DELETE", scenarioUrl()).then(function () {
+      state.scenario = null;
+      showMessage("已删除方案 " + name, "Deleted the scenario " + name, "info");
+      return loadScenarios();
+    }).catch(showError);
+  });
+  $("project-delete").addEventListener("click", function () {
+    var name = state.project.name;
+    if (!window.confirm("删除项目「" + name + "」及其全部方案？Delete the project " + name + " with all its scenarios?")) { return; }
+    api("DELETE", projectUrl()).then(function () {
+      state.project = null; state.scenario = null;
+      showMessage("已删除项目 " + name, "Deleted the project " + name, "info");
+      return loadProjects();
+    }).catch(showError);
+  });
   $("add-mode").addEventListener("click", function () {
     state.adding = !state.adding;
     $("add-mode").setAttribute("aria-pressed", String(state.adding));
@@ -1188,7 +1219,7 @@
       document.body.classList.add("read-only");
       $("new-project").disabled = true;
       $("add-mode").disabled = true;
-      ["plan-run", "scenario-copy", "exclude-id"].forEach(function (id) { $(id).disabled = true; });
+      ["plan-run", "scenario-copy", "exclude-id", "scenario-rename", "scenario-delete", "project-delete"].forEach(function (id) { $(id).disabled = true; });
     }
     return drawBase();
   }).then(function () {
