@@ -88,8 +88,13 @@
     [/no column/, "没有这一列"],
     [/cannot read|old Excel/, "无法读取此文件格式"],
     [/no .* rows/, "没有数据行"],
-    [/too large|too many|exceeds/i, "文件或行数超出上限"],
-    [/off.network|farther than|miss the network|outside the network/i, "不在路网范围内"],
+    [/too large|too many|exceeds|over the limit/i, "文件或行数超出上限"],
+    [/within 500 m of a street|off.network|farther than|miss the network|outside the network/i, "没有一个点在本服务的路网范围内（500 米内无街道）：请确认坐标系，或换用覆盖该区的路网"],
+    [/inside the boundary/i, "没有一个点在区界内：请确认区界文件和坐标系"],
+    [/cannot be read as/i, "无法读取此文件"],
+    [/at least one scenario/i, "项目至少保留一个方案"],
+    [/at most .* scenarios/i, "方案数量已达上限，请先删除一些"],
+    [/minutes or meters, not both/i, "分钟和米只能选一个"],
     [/busy|try again/i, "服务器繁忙，请稍后重试"],
     [/role|permission|not allowed|forbidden|read-only|owner|editor/i, "没有权限：您在此项目的角色不够"],
     [/log ?in|session|password/i, "请先登录"],
@@ -99,7 +104,7 @@
   function chineseOf(message) {
     var text = String(message || "");
     var file = (text.match(/^([^:：]+\.(?:csv|txt|xlsx|xlsm|geojson|json|gpkg|xls))\s*:/i) || [])[1];
-    var rows = text.match(/\b(rows?|features?) ([\d, ]+(?: and \d+ more)?)/);
+    var rows = text.match(/\b(rows?|features?) (\d+(?:, \d+)*(?: and \d+ more)?)/);
     var field = (text.match(/'([^']+)'/) || [])[1];
     var problem = null;
     for (var i = 0; i < PROBLEMS.length; i++) {
