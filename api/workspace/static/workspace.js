@@ -113,8 +113,9 @@
     var parts = [];
     if (file) { parts.push("文件 " + file); }
     if (rows) {
-      var list = rows[2].replace(/ and (\d+) more/, " 等（另有 $1 行）");
-      parts.push((rows[1].indexOf("feature") === 0 ? "第 " + list + " 个要素" : "第 " + list + " 行"));
+      var feature = rows[1].indexOf("feature") === 0, more = rows[2].match(/ and (\d+) more/);
+      parts.push("第 " + rows[2].replace(/ and \d+ more/, "") + (feature ? " 个要素" : " 行") +
+        (more ? "等（另有 " + more[1] + (feature ? " 个）" : " 行）") : ""));
     }
     if (field) { parts.push("字段「" + field + "」"); }
     parts.push(problem || "请求未能完成");
