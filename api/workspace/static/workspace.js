@@ -334,7 +334,8 @@
   function stationPopup(s) {
     var served = state.communities.filter(function (c) { return c.station_id === s.id && COVERED[c.status]; }).length;
     var html = "<b>" + esc(s.name || s.id) + "</b> <small>" + esc(s.id) + "</small><br>" + (KIND[s.kind] || esc(s.kind)) +
-      (s.locked ? " · 已锁定 locked" : "") + "<br>服务小区 serves " + served + " 个 communities";
+      (s.locked ? " · 已锁定 locked" : "") + (s.status && STATUS[s.status] ? " · " + statusLabel(s.status) + "，不服务小区 serves none" : "") +
+      "<br>服务小区 serves " + served + " 个 communities";
     if (editable()) {
       html += '<br><button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' +
         (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
