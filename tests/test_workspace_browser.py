@@ -204,7 +204,7 @@ def test_gcj02_shift_in_the_page_equals_geo_crs(page) -> None:
     lon, lat = lon.ravel(), lat.ravel()
     shifted = np.array(
         page.evaluate(
-            "pts => pts.map(p => window.quarterhourWorkspace.crs.wgs84ToGcj02(p[0], p[1]))",
+            "pts => pts.map(p => window.quarterhourCrs.wgs84ToGcj02(p[0], p[1]))",
             np.column_stack([lon, lat]).tolist(),
         )
     )
@@ -213,7 +213,7 @@ def test_gcj02_shift_in_the_page_equals_geo_crs(page) -> None:
     assert (np.abs(expected - np.column_stack([lon, lat])).max(axis=1) > 1e-4).sum() > 100
     back = np.array(
         page.evaluate(
-            "pts => pts.map(p => window.quarterhourWorkspace.crs.gcj02ToWgs84(p[0], p[1]))",
+            "pts => pts.map(p => window.quarterhourCrs.gcj02ToWgs84(p[0], p[1]))",
             expected.tolist(),
         )
     )

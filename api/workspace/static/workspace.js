@@ -5,45 +5,8 @@
 (function () {
   "use strict";
 
-  /* ---------- WGS84 -> GCJ-02, the formula of geo/crs.py (for AMap/Tencent base maps) ---------- */
-  var KRASOVSKY_A = 6378245.0, KRASOVSKY_EE = 0.00669342162296594323;
-
-  function outOfChina(lon, lat) {
-    return !(lon > 73.66 && lon < 135.05 && lat > 3.86 && lat < 53.55);
-  }
-  function offsetLat(x, y) {
-    var o = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
-    o += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
-    o += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
-    o += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320.0 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
-    return o;
-  }
-  function offsetLon(x, y) {
-    var o = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
-    o += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
-    o += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
-    o += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
-    return o;
-  }
-  function wgs84ToGcj02(lon, lat) {
-    if (outOfChina(lon, lat)) { return [lon, lat]; }
-    var dLat = offsetLat(lon - 105.0, lat - 35.0), dLon = offsetLon(lon - 105.0, lat - 35.0);
-    var radLat = lat / 180.0 * Math.PI, magic = 1.0 - KRASOVSKY_EE * Math.pow(Math.sin(radLat), 2);
-    var sqrtMagic = Math.sqrt(magic);
-    dLat = (dLat * 180.0) / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrtMagic) * Math.PI);
-    dLon = (dLon * 180.0) / (KRASOVSKY_A / sqrtMagic * Math.cos(radLat) * Math.PI);
-    return [lon + dLon, lat + dLat];
-  }
-  function gcj02ToWgs84(lon, lat) {  // solves the forward formula, as geo/crs.py does
-    if (outOfChina(lon, lat)) { return [lon, lat]; }
-    var x = lon, y = lat;
-    for (var i = 0; i < 30; i++) {
-      var f = wgs84ToGcj02(x, y), ex = f[0] - lon, ey = f[1] - lat;
-      x -= ex; y -= ey;
-      if (Math.abs(ex) < 1e-11 && Math.abs(ey) < 1e-11) { break; }
-    }
-    return [x, y];
-  }
+  var wgs84ToGcj02 = window.quarterhourCrs.wgs84ToGcj02, gcj02ToWgs84 = window.quarterhourCrs.gcj02ToWgs84;
+  var errorItems = window.quarterhourMessages.errorItems;
 
   /* ---------- labels ---------- */
   var STATUS = {
@@ -74,69 +37,6 @@
     });
   }
   function $(id) { return document.getElementById(id); }
-
-  /* ---------- errors in Chinese and English ---------- */
-  var PROBLEMS = [
-    [/is not a number/, "不是数字"],
-    [/is empty/, "为空"],
-    [/must be a non-negative number/, "必须是非负数"],
-    [/is outside -?[\d.]+\.\.[\d.]+/, "超出取值范围"],
-    [/swapped/, "经度和纬度似乎互换了"],
-    [/duplicate|repeated|more than once/i, "编号重复"],
-    [/need a (lon|lat)/, "缺少经度或纬度列"],
-    [/no coordinate system was given|coordinate system/, "未指定坐标系"],
-    [/no column/, "没有这一列"],
-    [/cannot read|old Excel/, "无法读取此文件格式"],
-    [/no .* rows/, "没有数据行"],
-    [/too large|too many|exceeds|over the limit/i, "文件或行数超出上限"],
-    [/within 500 m of a street|off.network|farther than|miss the network|outside the network/i, "没有一个点在本服务的路网范围内（500 米内无街道）：请确认坐标系，或换用覆盖该区的路网"],
-    [/inside the boundary/i, "没有一个点在区界内：请确认区界文件和坐标系"],
-    [/cannot be read as/i, "无法读取此文件"],
-    [/at least one scenario/i, "项目至少保留一个方案"],
-    [/at most .* scenarios/i, "方案数量已达上限，请先删除一些"],
-    [/minutes or meters, not both/i, "分钟和米只能选一个"],
-    [/busy|try again/i, "服务器繁忙，请稍后重试"],
-    [/role|permission|not allowed|forbidden|read-only|owner|editor/i, "没有权限：您在此项目的角色不够"],
-    [/log ?in|session|password/i, "请先登录"],
-    [/not found|no project|no scenario/i, "未找到"]
-  ];
-
-  function chineseOf(message) {
-    var text = String(message || "");
-    var file = (text.match(/^([^:：]+\.(?:csv|txt|xlsx|xlsm|geojson|json|gpkg|xls))\s*:/i) || [])[1];
-    var rows = text.match(/\b(rows?|features?) (\d+(?:, \d+)*(?: and \d+ more)?)/);
-    var field = (text.match(/'([^']+)'/) || [])[1];
-    var problem = null;
-    for (var i = 0; i < PROBLEMS.length; i++) {
-      if (PROBLEMS[i][0].test(text)) { problem = PROBLEMS[i][1]; break; }
-    }
-    var parts = [];
-    if (file) { parts.push("文件 " + file); }
-    if (rows) {
-      var feature = rows[1].indexOf("feature") === 0, more = rows[2].match(/ and (\d+) more/);
-      parts.push("第 " + rows[2].replace(/ and \d+ more/, "") + (feature ? " 个要素" : " 行") +
-        (more ? "等（另有 " + more[1] + (feature ? " 个）" : " 行）") : ""));
-    }
-    if (field) { parts.push("字段「" + field + "」"); }
-    parts.push(problem || "请求未能完成");
-    return parts.join("，");
-  }
-
-  function errorItems(body, status) {
-    var detail = body && body.detail;
-    var messages;
-    if (Array.isArray(detail)) {
-      messages = detail.map(function (d) {
-        var where = d.loc && d.loc.length > 1 ? " [" + d.loc.slice(1).join(".") + "]" : "";
-        return (d.msg || JSON.stringify(d)) + (d.msg && /row|feature|file|\.csv|\.xlsx/.test(d.msg) ? "" : where);
-      });
-    } else if (typeof detail === "string") {
-      messages = [detail];
-    } else {
-      messages = ["HTTP " + status];
-    }
-    return messages.map(function (m) { return { zh: chineseOf(m), en: m }; });
-  }
 
   function errorHtml(items) {
     return items.map(function (item) {
@@ -951,7 +851,7 @@
 
   /* ---------- upload ---------- */
   var FIELDS = [["id", "编号 id"], ["name", "名称 name"], ["lon", "经度 lon"], ["lat", "纬度 lat"], ["weight", "人口 residents"], ["town", "街镇 town"]];
-  var preview = null;
+  var preview = null, previewAsked = 0;
 
   function uploadReady() {
     $("upload-submit").disabled = !($("upload-crs").value && $("upload-communities").files.length);
@@ -970,9 +870,10 @@
     if (!file) { return; }
     var form = new FormData();
     form.append("file", file);
-    if ($("upload-crs").value) { form.append("crs", $("upload-crs").value); }
     if ($("upload-sheet").value.trim()) { form.append("sheet", $("upload-sheet").value.trim()); }
+    var asked = ++previewAsked;  // only the latest file's preview is shown (a late one would undo choices)
     api("POST", "/api/files/preview", { form: form }).then(function (p) {
+      if (asked !== previewAsked) { return; }
       preview = p;
       var headers = headersOf(p), chosen = recognisedOf(p);
       var selects = FIELDS.map(function (f) {
@@ -1001,7 +902,7 @@
       });
       document.body.dataset.preview = "1";
     }).catch(function (error) {
-      $("upload-errors").innerHTML = errorHtml(error.items || []);
+      if (asked === previewAsked) { $("upload-errors").innerHTML = errorHtml(error.items || []); }
     });
   }
 
@@ -1078,7 +979,7 @@
   $("scenario-select").addEventListener("change", function (e) { exitCompare(); showMessage("", "", "info"); openScenario(e.target.value, true).catch(showError); });
   $("new-project").addEventListener("click", function () { resetUpload(); $("upload-dialog").showModal(); });
   $("upload-cancel").addEventListener("click", function () { $("upload-dialog").close(); });
-  $("upload-crs").addEventListener("change", function () { uploadReady(); if ($("upload-communities").files.length && !preview) { previewFile(); } });
+  $("upload-crs").addEventListener("change", uploadReady);  // the preview reads columns, not coordinates
   $("upload-communities").addEventListener("change", previewFile);
   $("upload-sheet").addEventListener("change", function () { if ($("upload-communities").files.length) { previewFile(); } });
   $("upload-submit").addEventListener("click", submitUpload);
@@ -1246,7 +1147,6 @@
       var m = communityMarkers[id];
       return m ? [m.getLatLng().lng, m.getLatLng().lat] : null;
     },
-    crs: { wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84 },
-    chineseOf: chineseOf
+    crs: window.quarterhourCrs
   };
 })();
