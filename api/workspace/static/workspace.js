@@ -963,6 +963,7 @@
     $("upload-preview").innerHTML = "";
     $("upload-errors").innerHTML = "";
     preview = null;
+    previewAsked += 1;
     uploadReady();
   }
 
