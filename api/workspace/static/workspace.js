@@ -175,7 +175,7 @@
       layers.base.addLayer(lines);
       if (!state.project) { map.fitBounds(lines.getBounds()); }
       document.body.dataset.streets = "1";
-    });
+    }).catch(function (error) { showError(error); });  // the projects still open without the streets
   }
 
   function communityStyle(c) {
