@@ -161,6 +161,8 @@
     var attribution = tiles.attribution || cfg.tiles_attribution || "";
     var network = cfg.network || {};
     map.attributionControl.addAttribution(esc(network.attribution || "© OpenStreetMap contributors (ODbL)"));
+    var box = network.bbox;  // the network's extent: a view before any street or project is drawn
+    map.fitBounds(box ? L.latLngBounds(toMap(box[0], box[1]), toMap(box[2], box[3])) : [[31.18, 121.40], [31.28, 121.54]], { animate: false });
     if (url) {
       // {s} in the URL: AMap numbers its hosts 1-4, Tencent 0-3, most others a-c.
       var known = /autonavi|amap/.test(url) ? { s: "1234", who: "© 高德地图 AutoNavi" } :
