@@ -316,6 +316,10 @@ def test_edits_follow_quarterhour_coverage(server, project, files, isolated_cach
         rows |= {row["community_id"]: row for row in answer.json()["changed"]["communities"]}
     assert [rows[key]["status"] for key in rows] == [row["status"] for row in body["communities"]]
     assert removed.json()["summary"] == body["summary"]
+    # and the rows it sent are the full evaluation's (reasons and their distances included)
+    final = {row["community_id"]: row for row in body["communities"]}
+    for row in removed.json()["changed"]["communities"]:
+        assert row == final[row["community_id"]]
 
 
 def test_stale_and_missing_versions_are_refused(server, project) -> None:
