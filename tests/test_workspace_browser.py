@@ -578,6 +578,30 @@ def test_downloads_carry_every_input_row_and_the_files_coordinates(
     assert script_errors(page) == [] and page.outside_requests == []
 
 
+def test_a_plan_leaves_the_excluded_sites_out(page, server) -> None:
+    first = current_scenario(server, page)
+    chosen = [s["id"] for s in first["stations"] if s["kind"] == "new"]
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    today = api(server, f"/api/projects/{pid}/scenarios")["scenarios"][0]
+    page.select_option("#scenario-select", today["id"])
+    page.wait_for_function(f"document.body.dataset.scenario === '{today['id']}'")
+    page.click("#tabs button[data-tab='stations']")
+    edits = int(page.evaluate("Number(document.body.dataset.edits || 0)"))
+    for k, site in enumerate(chosen, start=1):
+        page.fill("#exclude-id", site)
+        page.click("#exclude-form button[type='submit']")
+        page.wait_for_function(f"Number(document.body.dataset.edits || 0) === {edits + k}")
+    assert set(current_scenario(server, page)["excluded"]) == set(chosen)
+    planned_before = page.evaluate("document.body.dataset.planned")
+    page.click("#tabs button[data-tab='plan']")
+    page.fill("#plan-name", "预算3站 不用排除的站址")
+    page.click("#plan-run")
+    page.wait_for_function(f"document.body.dataset.planned !== '{planned_before}'", timeout=60_000)
+    again = current_scenario(server, page)
+    fresh = {s["id"] for s in again["stations"] if s["kind"] == "new"}
+    assert len(fresh) == 3 and not fresh & set(chosen)
+
+
 def test_a_project_is_deleted(page, server) -> None:
     projects = api(server, "/api/projects")["projects"]
     gbk = next(p for p in projects if p["name"] == "青浦社区名单_gbk")
