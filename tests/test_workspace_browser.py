@@ -38,6 +38,8 @@ DISTRICTS = {
     310115: "浦东新区",
 }
 HEADERS = ["编号", "小区名称", "地址", "经度", "纬度", "常住人口", "区"]
+OUTLINE_GCJ02 = (121.465, 31.222, 121.495, 31.242)
+"""West, south, east, north of a district outline in GCJ-02, cutting through the planner's list."""
 FAR_AWAY = [("FAR-1", "朱家角远郊", 121.0550, 31.1100), ("FAR-2", "金山远郊", 121.3410, 30.7400)]
 """Two communities tens of kilometres off the bundled central extract: off_network."""
 
@@ -87,6 +89,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame)
         "bad": folder / "有错的名单.csv",
         "stations": folder / "现有站点.csv",
         "unnamed": folder / "户籍名单.csv",
+        "outline": folder / "街道边界_gcj02.geojson",
     }
     planner_table.to_csv(paths["gbk"], index=False, encoding="gbk")
     planner_table.to_excel(paths["xlsx"], index=False, sheet_name="社区")
@@ -97,6 +100,13 @@ def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame)
     # A residents' column no header alias names: the planner picks it in the preview.
     planner_table.head(12).rename(columns={"常住人口": "户籍人口"}).to_csv(
         paths["unnamed"], index=False, encoding="utf-8"
+    )
+    # A district outline in GCJ-02 (as DataV gives them): a rectangle cutting through the list.
+    west, south, east, north = OUTLINE_GCJ02
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    outline = {"type": "Polygon", "coordinates": [ring]}
+    paths["outline"].write_text(
+        json.dumps({"type": "Feature", "properties": {}, "geometry": outline})
     )
     stations = planner_table.iloc[[5, 40, 75]]
     pd.DataFrame(
@@ -280,6 +290,28 @@ def test_a_column_the_reader_missed_is_chosen_in_the_preview(page, server, files
     given = pd.read_csv(files["unnamed"])
     weights = [c["weight"] for c in current_scenario(server, page)["communities"]]
     assert weights == given["户籍人口"].astype(float).tolist()
+
+
+def test_an_outlines_coordinate_system_is_chosen_too(page, server, files) -> None:
+    upload(page, files["unnamed"], crs="gcj02")
+    page.click("#upload-form details summary")
+    page.set_input_files("#upload-boundary", str(files["outline"]))
+    assert page.is_disabled("#upload-submit")  # an outline's system is not guessed either
+    page.select_option("#upload-boundary-crs", "gcj02")
+    assert page.is_enabled("#upload-submit")
+    first = page.evaluate("document.body.dataset.project")
+    page.click("#upload-submit")
+    page.wait_for_function(
+        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
+        timeout=60_000,
+    )
+    given = pd.read_csv(files["unnamed"])
+    west, south, east, north = OUTLINE_GCJ02
+    inside = given["经度"].between(west, east) & given["纬度"].between(south, north)
+    status = [c["status"] for c in current_scenario(server, page)["communities"]]
+    assert [s == "outside_boundary" for s in status] == (~inside).tolist()
+    assert 0 < inside.sum() < len(given)
+    assert chip_counts(page)["outside_boundary"] == (~inside).sum()
 
 
 def test_xlsx_upload_with_existing_stations_links_table_and_map(

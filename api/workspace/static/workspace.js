@@ -856,7 +856,9 @@
   var preview = null, previewAsked = 0;
 
   function uploadReady() {
-    $("upload-submit").disabled = !($("upload-crs").value && $("upload-communities").files.length);
+    // Every file's coordinate system is stated: an outline's too (a GeoJSON outline from DataV is GCJ-02).
+    var outline = $("upload-boundary").files.length > 0;
+    $("upload-submit").disabled = !($("upload-crs").value && $("upload-communities").files.length && (!outline || $("upload-boundary-crs").value));
   }
 
   function recognisedOf(p) { return p.recognised || (Array.isArray(p.columns) ? null : p.columns) || {}; }
@@ -937,7 +939,10 @@
     if ($("upload-sheet").value.trim()) { form.append("sheet", $("upload-sheet").value.trim()); }
     ["existing", "candidates", "boundary"].forEach(function (role) {
       var input = $("upload-" + role);
-      if (input.files.length) { form.append(role, input.files[0]); }
+      if (input.files.length) {
+        form.append(role, input.files[0]);
+        if ($("upload-" + role + "-crs").value) { form.append(role + "_crs", $("upload-" + role + "-crs").value); }
+      }
     });
     var overrides = columnOverrides() || {};
     Object.keys(overrides).forEach(function (field) { form.append(field + "_col", overrides[field]); });
@@ -983,6 +988,8 @@
   $("new-project").addEventListener("click", function () { resetUpload(); $("upload-dialog").showModal(); });
   $("upload-cancel").addEventListener("click", function () { $("upload-dialog").close(); });
   $("upload-crs").addEventListener("change", uploadReady);  // the preview reads columns, not coordinates
+  $("upload-boundary").addEventListener("change", uploadReady);
+  $("upload-boundary-crs").addEventListener("change", uploadReady);
   $("upload-communities").addEventListener("change", previewFile);
   $("upload-sheet").addEventListener("change", function () { if ($("upload-communities").files.length) { previewFile(); } });
   $("upload-submit").addEventListener("click", submitUpload);
