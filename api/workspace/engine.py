@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.api.workspace.incremental import (
     Assignment,
+    Reach,
     Version,
     stations_of,
     stored_number,
@@ -77,20 +78,6 @@ class ProjectFiles:
     existing: PointSet | None = None
     candidates: PointSet | None = None
     boundary: shapely.Geometry | None = None
-
-
-@dataclass
-class Reach:
-    """The communities one station reaches within twice the limit (row positions, costs)."""
-
-    rows: np.ndarray
-    cost: np.ndarray
-    on_network: bool = True
-
-    @property
-    def nbytes(self) -> int:
-        """Memory held."""
-        return int(self.rows.nbytes + self.cost.nbytes)
 
 
 OFF_NETWORK = Reach(np.empty(0, np.int32), np.empty(0), on_network=False)

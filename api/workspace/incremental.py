@@ -5,14 +5,14 @@
 only the communities it reaches; removing one re-chooses only the communities it served, among
 the pairs of the other stations. The summary is then :class:`~quarterhour.siting.result.
 SitingResult`'s own, computed on a table of just the columns it reads, so it equals the full
-evaluation (:meth:`ProjectEngine.evaluate`) that a ``GET`` answers with.
+evaluation (``ProjectEngine.evaluate``) that a ``GET`` answers with.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,36 @@ STATUS_INDEX = {code: k for k, code in enumerate(STATUSES)}
 STATUS_ARRAY = np.asarray(STATUSES, dtype=object)
 
 if TYPE_CHECKING:
-    from quarterhour.api.workspace.engine import ProjectEngine, Reach
+    from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.tables import Communities, WalkLimit
+
+
+class ProjectView(Protocol):
+    """What the assignment reads of a project's engine."""
+
+    limit: WalkLimit
+    longer: WalkLimit
+    communities: Communities
+    homes: PointSet
+    network: WalkNetwork
+
+    @property
+    def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
+        """The communities' areas: kind, names, each one's first row, each row's area."""
+
+
+@dataclass
+class Reach:
+    """The communities one station reaches within twice the limit (row positions, costs)."""
+
+    rows: np.ndarray
+    cost: np.ndarray
+    on_network: bool = True
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held."""
+        return int(self.rows.nbytes + self.cost.nbytes)
 
 
 @dataclass(frozen=True)
@@ -187,7 +216,7 @@ class Assignment:
     # ------------------------------------------------------------------ reading
 
     def result(
-        self, engine: ProjectEngine, order: list[str], outcome: dict[str, object]
+        self, engine: ProjectView, order: list[str], outcome: dict[str, object]
     ) -> tuple[dict[str, object], dict[str, np.ndarray]]:
         """The summary (summary.json's shape) and the per-community arrays.
 
@@ -198,7 +227,7 @@ class Assignment:
         order
             The scenario's station ids in its order (existing, then new in pick order).
         outcome
-            How the stations were chosen (see :meth:`ProjectEngine.evaluate`).
+            How the stations were chosen (see ``ProjectEngine.evaluate``).
         """
         limit = engine.limit
         communities = engine.communities
@@ -281,7 +310,7 @@ class Assignment:
         stations: list[Station],
         coverable: np.ndarray,
         in_area: np.ndarray,
-        engine: ProjectEngine,
+        engine: ProjectView,
         objective: str,
     ) -> list[str]:
         inactive = sorted(
@@ -300,7 +329,7 @@ class Assignment:
 
     def community_rows(
         self,
-        engine: ProjectEngine,
+        engine: ProjectView,
         arrays: dict[str, np.ndarray],
         rows: np.ndarray,
         site_lonlat: tuple[np.ndarray, np.ndarray],
@@ -367,7 +396,7 @@ def stored_number(value: object) -> float:
 
 
 def summary_of(
-    engine: ProjectEngine,
+    engine: ProjectView,
     stations: list[Station],
     *,
     status: np.ndarray,
@@ -448,7 +477,7 @@ def summary_of(
 
 
 def _by_area(
-    engine: ProjectEngine,
+    engine: ProjectView,
     stations: list[Station],
     status: np.ndarray,
     covered: np.ndarray,

@@ -108,6 +108,7 @@ async def _upload(
 @router.post("/files/preview")
 async def preview_file(
     request: Request,
+    caller: CallerDep,
     file: Annotated[UploadFile, File(description="a point file: CSV, xlsx, GeoJSON, GeoPackage")],
     crs: Annotated[CrsName | None, Form()] = None,
     sheet: Annotated[str | None, Form()] = None,
@@ -118,11 +119,12 @@ async def preview_file(
     every header, the first rows as read, and the coordinate system. Without `crs` the columns
     are still recognised and `crs` is null: the planner must choose it.
     """
+    del caller  # only who may upload may preview (accounts answer 401 to others)
     limits = _limits(request)
     upload = await _upload(file, "communities", {"crs": crs or "wgs84", "sheet": sheet}, limits)
     if upload is None:
         raise ApiError(422, loc=("body", "file"), msg="no file", kind="value_error")
-    files = projects.read_uploads([upload], max_rows=limits.max_rows)
+    files = await _run(lambda: projects.read_uploads([upload], max_rows=limits.max_rows))
     points = files.communities
     first = points.table.head(5).astype(str).to_dict(orient="records")
     return json_response(
