@@ -202,6 +202,16 @@ def upload(page, path: Path, *, crs: str | None, existing: Path | None = None) -
         page.select_option("#upload-crs", crs)
 
 
+def submit_new_project(page) -> None:
+    """Press 上传 Upload and wait until the new project is the one shown."""
+    first = page.evaluate("document.body.dataset.project")
+    page.click("#upload-submit")
+    page.wait_for_function(
+        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
+        timeout=60_000,
+    )
+
+
 def chip_counts(page) -> dict[str, int]:
     return page.evaluate(
         "Object.fromEntries([...document.querySelectorAll('#status-counts .chip[data-count]')]"
@@ -281,12 +291,7 @@ def test_a_column_the_reader_missed_is_chosen_in_the_preview(page, server, files
     assert "区 district ← 区" in page.inner_text("#upload-preview")
     page.select_option("select[data-field='weight']", "户籍人口")
     assert page.inner_text("#preview-table td[data-field='weight']") == "300"
-    first = page.evaluate("document.body.dataset.project")
-    page.click("#upload-submit")
-    page.wait_for_function(
-        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
-        timeout=60_000,
-    )
+    submit_new_project(page)
     given = pd.read_csv(files["unnamed"])
     weights = [c["weight"] for c in current_scenario(server, page)["communities"]]
     assert weights == given["户籍人口"].astype(float).tolist()
@@ -299,12 +304,7 @@ def test_an_outlines_coordinate_system_is_chosen_too(page, server, files) -> Non
     assert page.is_disabled("#upload-submit")  # an outline's system is not guessed either
     page.select_option("#upload-boundary-crs", "gcj02")
     assert page.is_enabled("#upload-submit")
-    first = page.evaluate("document.body.dataset.project")
-    page.click("#upload-submit")
-    page.wait_for_function(
-        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
-        timeout=60_000,
-    )
+    submit_new_project(page)
     given = pd.read_csv(files["unnamed"])
     west, south, east, north = OUTLINE_GCJ02
     inside = given["经度"].between(west, east) & given["纬度"].between(south, north)
@@ -318,12 +318,7 @@ def test_xlsx_upload_with_existing_stations_links_table_and_map(
     page, server, files, planner_table
 ) -> None:
     upload(page, files["xlsx"], crs="gcj02", existing=files["stations"])
-    first = page.evaluate("document.body.dataset.project")
-    page.click("#upload-submit")
-    page.wait_for_function(
-        f"document.body.dataset.project && document.body.dataset.project !== '{first}'",
-        timeout=60_000,
-    )
+    submit_new_project(page)
     page.wait_for_function("Number(document.body.dataset.rows) > 0")
     scenario = current_scenario(server, page)
     assert len([s for s in scenario["stations"] if s["kind"] == "existing"]) == 3
