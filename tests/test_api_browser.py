@@ -1,14 +1,14 @@
-"""The planners' web page in real headless Chromium (Debian's /usr/bin/chromium), offline."""
+"""The demo map (``/map``) in real headless Chromium (Debian's /usr/bin/chromium), offline."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, needs_chromium, watch
 
 from quarterhour import settings
 from quarterhour.api.http.app import create_app
@@ -16,21 +16,11 @@ from quarterhour.api.http.serving import serve_in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PEOPLES_SQUARE = (121.4737, 31.2304)
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +53,8 @@ def page(base_url: str):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        page.console_errors = []  # type: ignore[attr-defined]
-        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-        outside: list[str] = []
-        page.on(
-            "request",
-            lambda r: None if r.url.startswith((base_url, "data:")) else outside.append(r.url),
-        )
-        page.outside_requests = outside  # type: ignore[attr-defined]
-        page.goto(base_url + "/")
+        page = watch(context.new_page(), base_url)
+        page.goto(base_url + "/map")
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         yield page
         browser.close()
