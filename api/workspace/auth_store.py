@@ -1,0 +1,122 @@
+"""The accounts' tables in the workspace database: users, sessions, tokens, members, links.
+
+``ensure_schema(conn)`` creates them if missing; this module adds it to ``store.SCHEMAS`` when
+imported, so that :func:`quarterhour.api.workspace.store.connect` applies it in every server
+worker and in the ``quarterhour users`` command.
+Secrets are never stored: a password as its argon2 hash, a session id, an API token and a link
+token as their SHA-256 (they are 256 random bits, so a fast hash is enough). Times are UTC
+seconds since the epoch (``REAL``), compared in SQL.
+
+* ``users`` (username, password_hash, created_at, password_changed_at);
+* ``sessions`` (id_hash, username, created_at, last_seen, ip): ended by logout, by a new
+  password, by removing the user (``ON DELETE CASCADE``), or by age (see ``settings``);
+* ``tokens`` (id, username, token_hash, created_at, last_used, revoked_at);
+* ``members`` (project_id, username, role): roles per project;
+* ``links`` (id, token_hash, project_id, scenario_id, created_by, created_at, expires_at,
+  revoked_at): read-only links;
+* ``login_failures`` (key, failures, last_at): ``user:NAME`` and ``addr:IP`` counters shared by
+  every worker (they are rows, not memory).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from quarterhour.api.workspace import store
+
+if TYPE_CHECKING:
+    import sqlite3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    password_changed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    ip TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(username);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    last_used REAL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS members (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'owner')),
+    added_at REAL NOT NULL,
+    PRIMARY KEY (project_id, username)
+);
+CREATE INDEX IF NOT EXISTS members_user ON members(username);
+CREATE TABLE IF NOT EXISTS links (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    scenario_id TEXT,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL
+);
+CREATE INDEX IF NOT EXISTS links_project ON links(project_id);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_at REAL NOT NULL
+);
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the accounts' tables and indexes if they are missing."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+store.SCHEMAS.append(ensure_schema)
+
+
+def user_count(conn: sqlite3.Connection) -> int:
+    """How many accounts exist (none: the workspace may be open on a loopback address)."""
+    return conn.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def password_hash(conn: sqlite3.Connection, username: str) -> str | None:
+    """The stored argon2 hash of ``username``'s password; None if there is no such user."""
+    row = conn.execute("SELECT password_hash FROM users WHERE username = ?", (username,)).fetchone()
+    return row[0] if row else None
+
+
+def role_of(conn: sqlite3.Connection, project_id: str, username: str) -> str | None:
+    """``username``'s role on the project; None if it is not a member."""
+    row = conn.execute(
+        "SELECT role FROM members WHERE project_id = ? AND username = ?", (project_id, username)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def project_exists(conn: sqlite3.Connection, project_id: str) -> bool:
+    """Whether the project is stored."""
+    return conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is not None
+
+
+def member_projects(conn: sqlite3.Connection, username: str) -> list[str]:
+    """The projects ``username`` has a role on."""
+    rows = conn.execute(
+        "SELECT project_id FROM members WHERE username = ? ORDER BY project_id", (username,)
+    )
+    return [row[0] for row in rows]
+
+
+__all__ = ["SCHEMA", "ensure_schema", "member_projects", "password_hash", "role_of", "user_count"]
