@@ -126,15 +126,17 @@ def add_user(conn: sqlite3.Connection, username: str, password: str) -> str:
     now = time.time()
     try:
         with transaction(conn):
+            first = auth_store.user_count(conn) == 0
             conn.execute(
                 "INSERT INTO users (username, password_hash, created_at, password_changed_at) "
                 "VALUES (?, ?, ?, ?)",
                 (name, digest, now, now),
             )
+            adopted = auth_store.adopt_ownerless(conn, name) if first else []
     except sqlite3.IntegrityError as error:
         msg = f"a user {name!r} exists"
         raise AccountError(msg) from error
-    log.info("user %s added", name)
+    log.info("user %s added (owner of %d projects made before any account)", name, len(adopted))
     return name
 
 

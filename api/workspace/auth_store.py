@@ -20,6 +20,7 @@ seconds since the epoch (``REAL``), compared in SQL.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from quarterhour.api.workspace import store
@@ -119,4 +120,75 @@ def member_projects(conn: sqlite3.Connection, username: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-__all__ = ["SCHEMA", "ensure_schema", "member_projects", "password_hash", "role_of", "user_count"]
+def add_member(conn: sqlite3.Connection, project_id: str, username: str, role: str) -> None:
+    """Give ``username`` ``role`` on the project (replacing a role it had); inside a transaction."""
+    conn.execute(
+        "INSERT INTO members (project_id, username, role, added_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(project_id, username) DO UPDATE SET role = excluded.role",
+        (project_id, username, role, time.time()),
+    )
+
+
+def members(conn: sqlite3.Connection, project_id: str) -> list[dict[str, object]]:
+    """The project's members: username and role, owners first."""
+    rows = conn.execute(
+        "SELECT username, role FROM members WHERE project_id = ? "
+        "ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, username",
+        (project_id,),
+    )
+    return [{"username": row[0], "role": row[1]} for row in rows]
+
+
+def owner_count(conn: sqlite3.Connection, project_id: str) -> int:
+    """How many owners the project has."""
+    return conn.execute(
+        "SELECT count(*) FROM members WHERE project_id = ? AND role = 'owner'", (project_id,)
+    ).fetchone()[0]
+
+
+def adopt_ownerless(conn: sqlite3.Connection, username: str) -> list[str]:
+    """Make ``username`` the owner of every project without one (made before any account)."""
+    rows = conn.execute(
+        "SELECT id FROM projects WHERE id NOT IN (SELECT project_id FROM members WHERE role = 'owner')"
+    ).fetchall()
+    for row in rows:
+        add_member(conn, row[0], username, "owner")
+    return [row[0] for row in rows]
+
+
+def links(conn: sqlite3.Connection, project_id: str) -> list[dict[str, object]]:
+    """The project's read-only links (never their tokens), newest first."""
+    rows = conn.execute(
+        "SELECT id, scenario_id, created_by, created_at, expires_at, revoked_at FROM links "
+        "WHERE project_id = ? ORDER BY created_at DESC",
+        (project_id,),
+    )
+    keys = ("id", "scenario", "created_by", "created_at", "expires_at", "revoked_at")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def scenario_exists(conn: sqlite3.Connection, project_id: str, scenario_id: str) -> bool:
+    """Whether the scenario is stored in the project."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM scenarios WHERE id = ? AND project_id = ?", (scenario_id, project_id)
+        ).fetchone()
+        is not None
+    )
+
+
+__all__ = [
+    "SCHEMA",
+    "add_member",
+    "adopt_ownerless",
+    "ensure_schema",
+    "links",
+    "member_projects",
+    "members",
+    "owner_count",
+    "password_hash",
+    "project_exists",
+    "role_of",
+    "scenario_exists",
+    "user_count",
+]
