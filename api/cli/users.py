@@ -7,6 +7,7 @@ twice without echo when standard input is a terminal; never from an argument (it
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import sys
 from datetime import UTC, datetime
@@ -14,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quarterhour import settings
-from quarterhour.api.cli.options import add_command
+from quarterhour.api.cli.options import add_command, add_verbosity_options
 from quarterhour.geo.errors import InputError, import_extra
 
 if TYPE_CHECKING:
-    import argparse
     import sqlite3
 
 USERS_SUMMARY = "Manage the accounts of the planners' workspace (quarterhour serve --data-dir)."
@@ -104,6 +104,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     def action(name: str, summary: str, *, password: bool = False) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=summary, description=summary)
+        add_verbosity_options(parser, default=argparse.SUPPRESS)
         parser.add_argument(
             "--data-dir",
             type=Path,
