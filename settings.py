@@ -102,3 +102,10 @@ def default_communities_path() -> Path:
 def minutes_to_metres(minutes: float, speed_kmh: float) -> float:
     """Return the distance walked in ``minutes`` at ``speed_kmh``."""
     return minutes * speed_kmh * 1000.0 / 60.0
+
+
+workspace_folder: Path = Path(
+    os.environ.get("QUARTERHOUR_WORKSPACE")
+    or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "quarterhour"
+)
+"""Where ``quarterhour serve`` keeps the planners' workspace (``workspace.sqlite3``) by default."""

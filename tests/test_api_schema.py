@@ -50,12 +50,13 @@ DEFAULT_EXAMPLES = 40
 
 
 @pytest.fixture(scope="module")
-def base_url(data_dir: Path) -> Iterator[str]:
+def base_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = create_app(
         data_dir / settings.default_osm,
         communities=data_dir / settings.default_communities,
         communities_crs="gcj02",
         limits=ApiLimits(max_plan_seconds=1.0),
+        data_dir=tmp_path_factory.mktemp("workspace"),
     )
     with serve_in_thread(app) as url:
         yield url
@@ -81,15 +82,51 @@ OPERATIONS = [
     "GET /coverage",
     "POST /plan",
 ]
+WORKSPACE_OPERATIONS = [
+    "POST /api/files/preview",
+    "POST /api/projects",
+    "GET /api/projects",
+    "GET /api/projects/{pid}",
+    "DELETE /api/projects/{pid}",
+    "GET /api/projects/{pid}/scenarios",
+    "POST /api/projects/{pid}/scenarios",
+    "GET /api/projects/{pid}/scenarios/{sid}",
+    "PATCH /api/projects/{pid}/scenarios/{sid}",
+    "DELETE /api/projects/{pid}/scenarios/{sid}",
+    "POST /api/projects/{pid}/scenarios/{sid}/edits",
+    "POST /api/projects/{pid}/scenarios/{sid}/plan",
+    "GET /api/projects/{pid}/scenarios/{sid}/files/{name}",
+    "GET /api/projects/{pid}/compare",
+    "GET /api/jobs/{jid}",
+    "DELETE /api/jobs/{jid}",
+    "GET /api/config",
+]
+"""The planners' workspace (random ids get 404, random files 422: never a 5xx)."""
+EXAMPLES |= dict.fromkeys(WORKSPACE_OPERATIONS, 10)
 
 
-WITHOUT_PARAMETERS = {"GET /health"}  # nothing to make invalid
+WITHOUT_PARAMETERS = {  # nothing to make invalid: no parameters, or only ids in the path
+    "GET /health",
+    "GET /api/projects",
+    "GET /api/config",
+    "GET /api/projects/{pid}",
+    "DELETE /api/projects/{pid}",
+    "GET /api/projects/{pid}/scenarios",
+    "GET /api/projects/{pid}/scenarios/{sid}",
+    "DELETE /api/projects/{pid}/scenarios/{sid}",
+    "GET /api/jobs/{jid}",
+    "DELETE /api/jobs/{jid}",
+}
 
 
 @pytest.mark.parametrize(
     ("label", "mode"),
-    [(label, GenerationMode.POSITIVE) for label in OPERATIONS]
-    + [(label, GenerationMode.NEGATIVE) for label in OPERATIONS if label not in WITHOUT_PARAMETERS],
+    [(label, GenerationMode.POSITIVE) for label in OPERATIONS + WORKSPACE_OPERATIONS]
+    + [
+        (label, GenerationMode.NEGATIVE)
+        for label in OPERATIONS + WORKSPACE_OPERATIONS
+        if label not in WITHOUT_PARAMETERS
+    ],
     ids=lambda value: value.value if isinstance(value, GenerationMode) else value,
 )
 def test_no_server_error(operations: dict[str, object], label: str, mode: GenerationMode) -> None:
@@ -110,4 +147,4 @@ def test_no_server_error(operations: dict[str, object], label: str, mode: Genera
 
 
 def test_every_operation_is_tested(operations: dict[str, object]) -> None:
-    assert sorted(operations) == sorted(OPERATIONS)
+    assert sorted(operations) == sorted(OPERATIONS + WORKSPACE_OPERATIONS)

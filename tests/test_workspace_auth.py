@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pandas as pd
 import pytest
+from servers import Server, server_env, start_server, stop_server
 
 from quarterhour import settings
-from tests.servers import Server, server_env, start_server, stop_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -37,6 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from quarterhour.api.http.serving import serve_forever
     from quarterhour.api.http.settings import ApiLimits, ServerConfig
     from quarterhour.api.http.state import load_state
+    from quarterhour.api.workspace.schemas import WorkspaceLimits
 
     # A port in use is one error line now, before the network loads, not after "serving".
     check_port(args.host, args.port)
@@ -66,7 +67,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
     # Bad files fail here, as one error line, before the server starts.
     state = load_state(config, network=network_from_args(args))
-    app = build_app(config, state=state)
+    tiles = {"url": args.tiles, "crs": args.tiles_crs} if args.tiles else None
+    app = build_app(
+        config,
+        state=state,
+        data_dir=args.data_dir,
+        tiles=tiles,
+        workspace_limits=WorkspaceLimits(max_rows=args.max_upload_rows),
+    )
     # Before the workers fork: they share the loaded kernels and indexes, and none waits for them.
     warm_up(state)
     workers = args.workers or default_workers()
@@ -141,6 +149,34 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     data.add_argument("--stations-crs", choices=CRS_NAMES, help="coordinates of --stations")
     data.add_argument(
         "--all-communities", action="store_true", help="keep communities outside the network's area"
+    )
+    workspace = serve.add_argument_group("planners' workspace")
+    workspace.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where projects and scenarios are kept (DIR/workspace.sqlite3; default "
+        "$XDG_DATA_HOME/quarterhour, else ~/.local/share/quarterhour)",
+    )
+    workspace.add_argument(
+        "--max-upload-rows",
+        type=_whole_number(1, 10_000_000, "a number of rows"),
+        default=50_000,
+        metavar="N",
+        help="rows one uploaded point file may hold; larger files get 413 and nothing is stored",
+    )
+    workspace.add_argument(
+        "--tiles",
+        metavar="URL",
+        help="base map tiles for the workspace page ({z}/{x}/{y} URL); default: the network's "
+        "streets",
+    )
+    workspace.add_argument(
+        "--tiles-crs",
+        choices=("wgs84", "gcj02"),
+        default="wgs84",
+        help="coordinates of --tiles (AMap and Tencent tiles are gcj02)",
     )
     http = serve.add_argument_group("HTTP")
     http.add_argument(

@@ -34,6 +34,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from quarterhour import settings
 from quarterhour.api.http import routes_data, routes_plan, routes_route, routes_routing
 from quarterhour.api.http.errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from quarterhour.api.http.guards import Admission, ArrivalClock, HostCheckMiddleware
@@ -45,12 +46,16 @@ from quarterhour.api.http.routes_routing import (
 )
 from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
 from quarterhour.api.http.state import AppState, load_state
+from quarterhour.api.workspace import routes as workspace_routes
+from quarterhour.api.workspace import routes_auth
+from quarterhour.api.workspace.schemas import WorkspaceLimits
 from quarterhour.geo.errors import NetworkError
 from quarterhour.routing.route import shortest_route
 
 log = logging.getLogger("quarterhour")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+WORKSPACE_STATIC = STATIC_DIR.parent.parent / "workspace" / "static"
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 DOCS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 """Swagger UI and ReDoc, from the ``fastapi-offline`` package: /docs works without internet."""
@@ -98,7 +103,14 @@ def warm_up(state: AppState) -> None:
     _WARMED[state] = os.getpid()
 
 
-def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI:
+def build_app(
+    config: ServerConfig,
+    *,
+    state: AppState | None = None,
+    data_dir: str | Path | None = None,
+    tiles: dict[str, str] | None = None,
+    workspace_limits: WorkspaceLimits | None = None,
+) -> FastAPI:
     """Return the application of ``config``.
 
     Parameters
@@ -108,6 +120,12 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
     state
         Already loaded state (the command line loads it first, to report bad files before the
         server starts); by default the lifespan loads it.
+    data_dir
+        The workspace's data folder (default ``quarterhour.settings.workspace_folder``).
+    tiles
+        The workspace page's base map: ``{"url": ..., "crs": "wgs84" | "gcj02"}``.
+    workspace_limits
+        Bounds of the workspace's uploads and scenarios.
     """
     # Made here, before ``serve --workers`` forks: the workers share its slots.
     admission = Admission(config.limits)
@@ -138,14 +156,29 @@ def build_app(config: ServerConfig, *, state: AppState | None = None) -> FastAPI
         routes_route.router,
         routes_data.router,
         routes_plan.router,
+        workspace_routes.router,
     ):
         app.include_router(router)
+    app.state.workspace_dir = Path(data_dir) if data_dir else settings.workspace_folder
+    app.state.workspace_tiles = tiles
+    app.state.workspace_limits = workspace_limits or WorkspaceLimits()
+    routes_auth.install(app, allowed_hosts=config.allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(
+        "/workspace/static",
+        StaticFiles(directory=WORKSPACE_STATIC, check_dir=False),
+        name="workspace-static",
+    )
     app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
     app.mount("/vendor/docs", StaticFiles(directory=DOCS_DIR), name="docs")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
+        page = WORKSPACE_STATIC / "index.html"
+        return FileResponse(page if page.exists() else STATIC_DIR / "index.html")
+
+    @app.get("/map", include_in_schema=False)
+    def map_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
     @app.get("/docs", include_in_schema=False)
@@ -196,6 +229,7 @@ def create_app(
     clip_communities: bool = True,
     use_cache: bool | None = None,
     limits: ApiLimits | None = None,
+    data_dir: str | Path | None = None,
 ) -> FastAPI:
     """Return the quarterhour application; the network loads when the app starts.
 
@@ -220,6 +254,8 @@ def create_app(
         Reuse the on-disk network cache (default ``quarterhour.settings.use_cache``).
     limits
         Bounds of one request (default :class:`quarterhour.api.http.settings.ApiLimits`).
+    data_dir
+        The workspace's data folder (default ``quarterhour.settings.workspace_folder``).
     """
     config = ServerConfig(
         network_path=Path(network_path),
@@ -235,7 +271,7 @@ def create_app(
         allowed_hosts=tuple(allowed_hosts),
         limits=limits or ApiLimits(),
     )
-    return build_app(config)
+    return build_app(config, data_dir=data_dir)
 
 
 __all__ = ["build_app", "create_app"]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from fastapi import Request  # noqa: TC002 - FastAPI reads the dependency's annotation
+from fastapi import Request
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace import auth, auth_store, store

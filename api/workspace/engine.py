@@ -1,0 +1,509 @@
+"""A scenario on the walking network: every community's nearest station, status and walk time.
+
+A project's communities are snapped to the network once (:class:`ProjectEngine`); each station's
+*reach* (the communities within twice the walk limit and their walk costs: one bounded Dijkstra
+from the station, the network being walkable both ways) is computed once and cached by
+location. A scenario is evaluated from the reach of its stations with the siting model's own
+:func:`~quarterhour.siting.result.build_result`, so its statuses, reasons and summary are those of
+``quarterhour plan`` and ``quarterhour coverage`` on the same files. An edit (add, move or remove
+one station) updates every community's nearest station incrementally
+(:meth:`ProjectEngine.apply`): an added station competes only for the communities it reaches, a
+removed one sends only the communities it served to their other stations.
+
+Engines are kept per worker in :data:`ENGINES`, a least-recently-used cache bounded by count
+and by the memory its engines hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from quarterhour import settings
+from quarterhour.geo.crs import convert
+from quarterhour.routing.snapping import snap_points
+from quarterhour.routing.walktimes import bounded_walk_times
+from quarterhour.siting import inputs
+from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
+from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
+from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import shapely
+
+    from quarterhour.geo.points import PointSet
+    from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.routing.snapping import Snap
+
+log = logging.getLogger("quarterhour")
+
+REACH_FACTOR = 2.0
+"""Each station's reach is searched to twice the limit: an uncovered community is told its
+nearest station within twice the limit, as in ``quarterhour plan``."""
+
+MAX_EVALUATIONS = 4
+"""Evaluated scenario versions one engine keeps (the last before an edit is diffed with it)."""
+
+MAX_CACHED_REACHES = 50_000
+"""Station reaches one engine keeps (an LRU: moves leave old locations behind)."""
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """A project's parsed files (WGS84 points; the boundary as a WGS84 geometry)."""
+
+    communities: PointSet
+    existing: PointSet | None = None
+    candidates: PointSet | None = None
+    boundary: shapely.Geometry | None = None
+
+
+@dataclass
+class Reach:
+    """The communities one station reaches within twice the limit (row positions, costs)."""
+
+    rows: np.ndarray
+    cost: np.ndarray
+    on_network: bool = True
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held."""
+        return int(self.rows.nbytes + self.cost.nbytes)
+
+
+OFF_NETWORK = Reach(np.empty(0, np.int32), np.empty(0), on_network=False)
+
+
+def limit_of(scenario_settings: dict[str, object]) -> WalkLimit:
+    """The walk limit of a scenario's settings (``minutes`` or ``meters``, ``speed_kmh``)."""
+    return WalkLimit.checked(
+        minutes=scenario_settings.get("minutes"),
+        meters=scenario_settings.get("meters"),
+        speed_kmh=scenario_settings.get("speed_kmh"),
+    )
+
+
+def _text(value: float) -> str:
+    return f"{value:.7f}"
+
+
+class ProjectEngine:
+    """A project's communities on the network, and the reach of stations, for one walk limit.
+
+    Parameters
+    ----------
+    network
+        The server's walking network.
+    files
+        The project's parsed files.
+    limit
+        The walk limit (minutes at a speed, or metres).
+    network_path
+        The extract the network was built from (named in downloaded plans).
+    """
+
+    def __init__(
+        self,
+        network: WalkNetwork,
+        files: ProjectFiles,
+        limit: WalkLimit,
+        *,
+        network_path: str | Path | None = None,
+    ) -> None:
+        self.network = network
+        self.network_path = network_path if network_path is not None else network.source
+        self.files = files
+        self.limit = limit
+        self.longer = limit.scaled(REACH_FACTOR)
+        homes = files.communities
+        self.homes = homes
+        in_area = inside(homes, files.boundary)
+        self.snap = snap_points(network, homes.lon, homes.lat)
+        self.targets = np.flatnonzero(self.snap.reachable & in_area).astype(np.int32)
+        self.target_snap = self.snap.subset(self.targets)
+        district, town = areas_of(homes)
+        self.communities = Communities(
+            ids=np.asarray(homes.ids, dtype=object),
+            names=np.asarray(homes.names, dtype=object),
+            weight=inputs.check_weights(homes.weight, len(homes), "communities"),
+            access_m=self.snap.access_m,
+            nearest_site_m=np.full(len(homes), np.inf),
+            position=np.arange(len(homes)),
+            in_area=in_area,
+            district=district,
+            town=town,
+        )
+        self.sites = self._site_universe()
+        self._reach: OrderedDict[tuple[float, float], Reach] = OrderedDict()
+        self._lock = threading.Lock()
+        self.evaluations: OrderedDict[tuple[str, int], SitingResult] = OrderedDict()
+
+    # ------------------------------------------------------------------ sites
+
+    def _site_universe(self) -> dict[str, tuple[SiteTable, int]]:
+        """Every site a station may stand on, by ``role:id``: existing, candidates, communities."""
+        boundary = self.files.boundary
+        universe: dict[str, tuple[SiteTable, int]] = {}
+        parts = [("communities", self.homes, False)]
+        if self.files.candidates is not None:
+            parts.append(("candidates", self.files.candidates, False))
+        if self.files.existing is not None:
+            parts.append(("existing", self.files.existing, True))
+        for role, points, existing in parts:
+            table = site_table(points, existing=existing, boundary=boundary)
+            for k, identifier in enumerate(table.ids):
+                universe[f"{role}:{identifier}"] = (table, k)
+        return universe
+
+    def candidate_lonlat(self, excluded: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 of the candidate sites in the area and on the network, less ``excluded``."""
+        points = self.files.candidates if self.files.candidates is not None else self.homes
+        keep = inside(points, self.files.boundary)
+        keep &= snap_points(self.network, points.lon, points.lat).reachable
+        keep &= ~np.isin(np.asarray(points.ids, dtype=object).astype(str), list(excluded))
+        return points.lon[keep], points.lat[keep]
+
+    def site_rows(self, stations: list[dict[str, object]]) -> SiteTable:
+        """The site table of a scenario's stations (in the given order)."""
+        columns: dict[str, list[object]] = {
+            name: []
+            for name in (
+                "ids",
+                "names",
+                "existing",
+                "lon",
+                "lat",
+                "status",
+                "input_lon",
+                "input_lat",
+                "input_crs",
+                "address",
+                "district",
+                "town",
+                "position",
+            )
+        }
+        for k, station in enumerate(stations):
+            found = self.sites.get(str(station.get("site") or ""))
+            if found is not None:
+                table, row = found
+                for name, values in columns.items():
+                    values.append(getattr(table, name)[row])
+                columns["ids"][-1] = str(station["id"])
+                columns["names"][-1] = str(station.get("name") or station["id"])
+                columns["existing"][-1] = station["kind"] == "existing"
+                if station["kind"] != "existing":
+                    columns["position"][-1] = 10**9 + k
+                continue
+            lon, lat = float(station["lon"]), float(station["lat"])
+            given = station.get("input") or [_text(lon), _text(lat), "wgs84"]
+            columns["ids"].append(str(station["id"]))
+            columns["names"].append(str(station.get("name") or station["id"]))
+            columns["existing"].append(station["kind"] == "existing")
+            columns["lon"].append(lon)
+            columns["lat"].append(lat)
+            columns["status"].append("active")
+            columns["input_lon"].append(str(given[0]))
+            columns["input_lat"].append(str(given[1]))
+            columns["input_crs"].append(str(given[2]))
+            columns["address"].append(str(station.get("address") or ""))
+            columns["district"].append("")
+            columns["town"].append("")
+            columns["position"].append(int(station.get("position", 10**9 + k)))
+        kinds = {"existing": bool, "lon": float, "lat": float, "position": np.int64}
+        arrays = {
+            name: np.asarray(values, dtype=kinds.get(name, object))
+            for name, values in columns.items()
+        }
+        if not stations:
+            arrays["existing"] = np.zeros(0, bool)
+        sites = SiteTable(**arrays)
+        outside = ~inside_lonlat(self.files.boundary, sites.lon, sites.lat)
+        status = sites.status.copy()
+        status[outside & (status == "active")] = "outside_boundary"
+        return replace(sites, status=status)
+
+    # ------------------------------------------------------------------ reach
+
+    def reaches(self, lon: np.ndarray, lat: np.ndarray) -> list[Reach]:
+        """The reach of stations at these WGS84 points (cached by location)."""
+        keys = [(round(float(x), 7), round(float(y), 7)) for x, y in zip(lon, lat, strict=True)]
+        with self._lock:
+            missing = sorted({key for key in keys if key not in self._reach})
+        if missing:
+            computed = self._compute([key[0] for key in missing], [key[1] for key in missing])
+            with self._lock:
+                self._reach.update(zip(missing, computed, strict=True))
+                while len(self._reach) > MAX_CACHED_REACHES:
+                    self._reach.popitem(last=False)
+        with self._lock:
+            out = []
+            for key in keys:
+                self._reach.move_to_end(key)
+                out.append(self._reach[key])
+            return out
+
+    def _compute(self, lon: list[float], lat: list[float]) -> list[Reach]:
+        snap: Snap = snap_points(self.network, np.asarray(lon), np.asarray(lat))
+        out = [OFF_NETWORK] * len(lon)
+        sources = np.flatnonzero(snap.reachable)
+        if sources.size == 0:
+            return out
+        if self.targets.size == 0:
+            return [
+                Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
+                for ok in snap.reachable
+            ]
+        walk = bounded_walk_times(
+            self.network,
+            snap.subset(sources),
+            self.target_snap,
+            minutes=self.longer.minutes,
+            speed_kmh=self.longer.speed_kmh,
+            meters=self.longer.meters,
+            quiet=True,
+        )
+        matrix = sp.csr_matrix(walk.matrix)
+        for k, source in enumerate(sources):
+            part = slice(matrix.indptr[k], matrix.indptr[k + 1])
+            rows = self.targets[matrix.indices[part]]
+            order = np.argsort(rows, kind="stable")
+            out[source] = Reach(rows[order].astype(np.int32), matrix.data[part][order].copy())
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Memory this engine holds (reaches, snaps, tables), roughly."""
+        with self._lock:
+            reach = sum(item.nbytes for item in self._reach.values())
+        return reach + 200 * len(self.homes) + 1024 * len(self.sites) // 8
+
+    # ------------------------------------------------------------------ evaluation
+
+    def remember(self, key: tuple[str, int], result: SitingResult) -> None:
+        """Keep the evaluation of a scenario version (a few per engine)."""
+        with self._lock:
+            self.evaluations[key] = result
+            self.evaluations.move_to_end(key)
+            while len(self.evaluations) > MAX_EVALUATIONS:
+                self.evaluations.popitem(last=False)
+
+    @staticmethod
+    def changed_rows(before: SitingResult, after: SitingResult) -> np.ndarray:
+        """Positions of the communities whose status, station or walk time changed."""
+        old, new = before.assignments, after.assignments
+        differs = old["status"].astype(str).to_numpy() != new["status"].astype(str).to_numpy()
+        differs |= old["station_id"].to_numpy() != new["station_id"].to_numpy()
+        walk_old = old["walk_min"].to_numpy(float)
+        walk_new = new["walk_min"].to_numpy(float)
+        differs |= ~((walk_old == walk_new) | (np.isnan(walk_old) & np.isnan(walk_new)))
+        return np.flatnonzero(differs)
+
+    def evaluate(
+        self,
+        stations: list[dict[str, object]],
+        outcome: dict[str, object],
+        *,
+        excluded: set[str] | None = None,
+    ) -> SitingResult:
+        """Every community's nearest station, status and walk time, and the summary.
+
+        Parameters
+        ----------
+        stations
+            The scenario's stations: existing ones, then new ones in pick order.
+        outcome
+            How they were chosen: ``objective`` (``audit``, ``min_cover``, ``max_cover``) and,
+            for plans, ``bound, gap, method, seconds, stats, budget, n_candidates`` and
+            ``uncoverable`` (positions of the in-area communities no site reaches).
+        excluded
+            Candidate sites left out (plans only).
+        """
+        n = len(self.homes)
+        order = sorted(range(len(stations)), key=lambda k: str(stations[k]["id"]))
+        rank = np.empty(len(stations), np.int64)
+        rank[order] = np.arange(len(stations))
+        sites = self.site_rows([stations[k] for k in order])
+        active = sites.status == "active"
+        reach_list = self.reaches(sites.lon[active], sites.lat[active])
+        reach = [OFF_NETWORK] * len(sites)
+        status = sites.status.copy()
+        for col, item in zip(np.flatnonzero(active), reach_list, strict=True):
+            reach[col] = item
+            if not item.on_network:
+                status[col] = "off_network"
+        sites = replace(sites, status=status)
+        active = status == "active"
+        cost, beyond_cost, beyond_col = self._matrices(reach, n)
+
+        kinds = [stations[k]["kind"] for k in range(len(stations))]
+        existing_cols = np.asarray(
+            sorted(rank[k] for k in range(len(stations)) if kinds[k] == "existing"), np.int64
+        )
+        new_cols = np.asarray([rank[k] for k in range(len(stations)) if kinds[k] != "existing"])
+        station_cols = np.concatenate([existing_cols, new_cols]).astype(np.int64)
+
+        objective = str(outcome.get("objective", "audit"))
+        in_area = self.communities.in_area
+        reached = np.diff(cost.indptr) > 0
+        if objective == "audit":
+            coverable = reached & in_area
+            site_lon, site_lat = sites.lon[active], sites.lat[active]
+        else:
+            coverable = in_area.copy()
+            coverable[np.asarray(outcome.get("uncoverable", []), np.int64)] = False
+            coverable |= reached & in_area
+            cand_lon, cand_lat = self.candidate_lonlat(excluded or set())
+            site_lon = np.concatenate([sites.lon[active], cand_lon])
+            site_lat = np.concatenate([sites.lat[active], cand_lat])
+        communities = replace(
+            self.communities,
+            nearest_site_m=inputs.nearest_site_metres(self.homes, site_lon, site_lat),
+        )
+        warnings = inactive_station_warnings(sites)
+        if objective != "audit":
+            warnings += uncoverable_warning(coverable, in_area, self.limit)
+        beyond = self._beyond(reached, beyond_cost, beyond_col, active)
+        result = build_result(
+            cost,
+            communities,
+            sites,
+            self.limit,
+            station_cols=station_cols,
+            n_existing=existing_cols.size,
+            coverable=coverable,
+            objective=objective,
+            bound=float(outcome.get("bound", math.nan)),
+            gap=float(outcome.get("gap", math.nan)),
+            method=str(outcome.get("method", objective)),
+            seconds=float(outcome.get("seconds", 0.0)),
+            stats=dict(outcome.get("stats") or {}),
+            budget=outcome.get("budget", 0 if objective == "audit" else None),
+            attribution=self.network.attribution,
+            warnings=warnings,
+            community_table=self.homes.table,
+            beyond=beyond,
+        )
+        if "n_candidates" in outcome:
+            result.params["n_candidates"] = outcome["n_candidates"]
+        return result
+
+    def _matrices(self, reach: list[Reach], n: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """The cost matrix within the limit (communities x stations), and the nearest station.
+
+        The nearest station of each community within twice the limit: its cost and column (inf
+        and -1 where none).
+        """
+        limit = self.limit.value + 1e-9
+        counts = np.asarray([item.rows.size for item in reach], np.int64)
+        rows = np.concatenate([item.rows for item in reach]) if reach else np.empty(0, np.int32)
+        costs = np.concatenate([item.cost for item in reach]) if reach else np.empty(0)
+        cols = np.repeat(np.arange(len(reach)), counts)
+        within = costs <= limit
+        cost = sp.csr_matrix((costs[within], (rows[within], cols[within])), shape=(n, len(reach)))
+        cost.sort_indices()
+        beyond_cost = np.full(n, np.inf)
+        beyond_col = np.full(n, -1, np.int64)
+        if costs.size:
+            order = np.lexsort((cols, costs))  # cheapest first, ties to the smaller column
+            first = np.unique(rows[order], return_index=True)
+            beyond_cost[first[0]] = costs[order][first[1]]
+            beyond_col[first[0]] = cols[order][first[1]]
+        return cost, beyond_cost, beyond_col
+
+    def _beyond(
+        self,
+        reached: np.ndarray,
+        beyond_cost: np.ndarray,
+        beyond_col: np.ndarray,
+        active: np.ndarray,
+    ) -> NearestBeyond | None:
+        """The nearest station of uncovered communities within twice the limit."""
+        if not active.any():
+            return None
+        on_network = np.nan_to_num(self.communities.access_m, nan=np.inf) <= settings.snap_max_m
+        rows = ~reached & self.communities.in_area & on_network & (beyond_col >= 0)
+        station = np.where(rows, beyond_col, -1)
+        cost = np.where(rows, beyond_cost, np.nan)
+        return NearestBeyond(station, cost, self.longer)
+
+
+def inside_lonlat(
+    boundary: shapely.Geometry | None, lon: np.ndarray, lat: np.ndarray
+) -> np.ndarray:
+    """Whether each WGS84 point lies in the planning area (all without a boundary)."""
+    import shapely
+
+    if boundary is None or lon.size == 0:
+        return np.ones(lon.size, bool)
+    return shapely.intersects_xy(boundary, lon, lat)
+
+
+def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """One point from ``crs`` to WGS84."""
+    x, y = convert(np.asarray([lon]), np.asarray([lat]), src=crs, dst="wgs84")
+    return float(x[0]), float(y[0])
+
+
+class EngineCache:
+    """Engines by project and walk limit, least recently used first out.
+
+    Parameters
+    ----------
+    max_engines
+        Engines kept at most.
+    max_bytes
+        Memory the engines may hold together (their reaches and tables).
+    """
+
+    def __init__(self, *, max_engines: int = 64, max_bytes: int = 512 * 1024**2) -> None:
+        self.max_engines = max_engines
+        self.max_bytes = max_bytes
+        self._engines: OrderedDict[tuple[object, ...], ProjectEngine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> ProjectEngine | None:
+        """The engine of ``key``, if kept."""
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is not None:
+                self._engines.move_to_end(key)
+            return engine
+
+    def put(self, key: tuple[object, ...], engine: ProjectEngine) -> ProjectEngine:
+        """Keep ``engine`` (or the one another thread kept first); drop the oldest over bounds."""
+        with self._lock:
+            kept = self._engines.setdefault(key, engine)
+            self._engines.move_to_end(key)
+            while len(self._engines) > 1 and (
+                len(self._engines) > self.max_engines
+                or sum(item.nbytes for item in self._engines.values()) > self.max_bytes
+            ):
+                self._engines.popitem(last=False)
+            return kept
+
+    def drop_project(self, project_id: str) -> None:
+        """Forget every engine of a project (deleted)."""
+        with self._lock:
+            for key in [key for key in self._engines if key[0] == project_id]:
+                del self._engines[key]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the kept engines hold."""
+        with self._lock:
+            return sum(item.nbytes for item in self._engines.values())
+
+
+ENGINES = EngineCache()
+"""This worker's engines."""

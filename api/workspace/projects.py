@@ -1,0 +1,386 @@
+"""Projects and scenarios between the database and the engine.
+
+An uploaded file is read by the same reader as ``quarterhour plan`` (``geo.points.read_points``,
+from a temporary file with the upload's own suffix) and checked as the siting model checks its
+inputs, before anything is stored. The stored bytes are read again the same way when a worker
+first needs a project (:func:`project_files`), so the reading is reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from quarterhour.api.http.errors import ApiError
+from quarterhour.api.workspace import store
+from quarterhour.api.workspace.engine import ENGINES, ProjectEngine, ProjectFiles, limit_of
+from quarterhour.geo.errors import InputError
+from quarterhour.geo.points import PointSet, read_points
+from quarterhour.siting.model import _point_sets
+from quarterhour.siting.result import SitingResult, json_scalar
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from quarterhour.api.http.state import AppState
+    from quarterhour.routing.graph import WalkNetwork
+
+log = logging.getLogger("quarterhour")
+
+MAX_CLIPPED = 4
+"""Networks clipped to a project's outline kept per worker (memory-mapped from the cache)."""
+
+POINT_ROLES: tuple[str, ...] = ("communities", "existing", "candidates")
+ROLES: tuple[str, ...] = (*POINT_ROLES, "boundary")
+ROLE_WORDS = {
+    "communities": "communities",
+    "existing": "existing stations",
+    "candidates": "candidate sites",
+}
+TODAY = "现状 Today"
+"""The name of a new project's first scenario: today's stations."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file and how to read it."""
+
+    role: str
+    filename: str
+    data: bytes
+    options: dict[str, object]
+
+
+def safe_name(filename: str) -> str:
+    """The file's own name, without folders or characters a file system dislikes."""
+    name = Path(filename.replace("\\", "/")).name.strip() or "upload"
+    return re.sub(r"[\x00-\x1f/:*?\"<>|]", "_", name)[:120]
+
+
+def read_upload(upload: Upload, folder: Path) -> PointSet | object:
+    """Read one upload as ``quarterhour plan`` reads its file (points, or a boundary geometry).
+
+    Raises
+    ------
+    ApiError
+        422 naming the file, row and field of the first problem.
+    """
+    from quarterhour.geo.boundary import read_boundary
+
+    path = folder / upload.role / safe_name(upload.filename)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(upload.data)
+    options = upload.options
+    try:
+        if upload.role == "boundary":
+            return read_boundary(path, crs=str(options.get("crs") or "wgs84"))
+        return read_points(
+            path,
+            crs=options.get("crs"),
+            role=ROLE_WORDS[upload.role],
+            sheet=options.get("sheet"),
+            columns=options.get("columns") or None,
+        )
+    except InputError as error:
+        raise ApiError(422, loc=("body", upload.role), msg=str(error), kind="value_error") from None
+    except Exception as error:  # noqa: BLE001 - a file no reader expected must not crash a worker
+        log.warning("%s: unreadable %s upload: %r", upload.filename, upload.role, error)
+        what = ROLE_WORDS.get(upload.role, upload.role)
+        msg = f"{safe_name(upload.filename)}: cannot be read as {what}: {error}"
+        raise ApiError(422, loc=("body", upload.role), msg=msg, kind="value_error") from None
+
+
+def read_uploads(uploads: list[Upload], *, max_rows: int) -> ProjectFiles:
+    """Read and check a project's files; nothing is stored.
+
+    Raises
+    ------
+    ApiError
+        422 for a file that cannot be read or points the model refuses (duplicate ids ...), 413
+        for a file over ``max_rows``.
+    """
+    read: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="quarterhour-upload-") as folder:
+        for upload in uploads:
+            value = read_upload(upload, Path(folder))
+            if isinstance(value, PointSet) and len(value) > max_rows:
+                msg = (
+                    f"{safe_name(upload.filename)}: {len(value):,} rows, over the limit of "
+                    f"{max_rows:,} rows per file"
+                )
+                raise ApiError(413, loc=("body", upload.role), msg=msg, kind="too_large")
+            read[upload.role] = value
+    try:
+        homes, stations, candidates = _point_sets(
+            read["communities"], read.get("existing"), read.get("candidates"), crs=None
+        )
+    except InputError as error:
+        raise ApiError(422, loc=("body",), msg=str(error), kind="value_error") from None
+    return ProjectFiles(
+        communities=homes,
+        existing=stations,
+        candidates=None if read.get("candidates") is None else candidates,
+        boundary=read.get("boundary"),
+    )
+
+
+def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, object]:
+    """What was read from each file: rows, the columns recognised, the coordinate system."""
+    report: dict[str, object] = {}
+    for upload in uploads:
+        entry: dict[str, object] = {"file": safe_name(upload.filename), **upload.options}
+        points = getattr(files, upload.role) if upload.role in POINT_ROLES else None
+        if points is not None:
+            entry |= {
+                "rows": len(points),
+                "columns": dict(points.columns),
+                "headers": [str(name) for name in points.table.columns],
+                "crs": points.crs,
+            }
+        report[upload.role] = entry
+    return report
+
+
+def insert_scenario(
+    conn: sqlite3.Connection,
+    project_id: str,
+    scenario_id: str,
+    *,
+    name: str,
+    parent: str | None,
+    scenario_settings: dict[str, object],
+    stations: list[dict[str, object]],
+    excluded: list[str],
+    outcome: dict[str, object],
+    figures: dict[str, object],
+) -> None:
+    """Insert a scenario at version 1 (inside the caller's transaction)."""
+    at = store.now()
+    conn.execute(
+        "INSERT INTO scenarios (id, project_id, name, parent_id, version, settings, stations, "
+        "excluded, outcome, figures, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            scenario_id,
+            project_id,
+            name,
+            parent,
+            store.dumps(scenario_settings),
+            store.dumps(stations),
+            store.dumps(excluded),
+            store.dumps(outcome),
+            store.dumps(figures),
+            at,
+            at,
+        ),
+    )
+    conn.execute("UPDATE projects SET updated_at = ? WHERE id = ?", (at, project_id))
+
+
+def stored_uploads(conn: sqlite3.Connection, project_id: str) -> list[Upload]:
+    """A project's uploads as stored."""
+    rows = conn.execute(
+        "SELECT role, filename, options, data FROM project_files WHERE project_id = ?",
+        (project_id,),
+    ).fetchall()
+    order = {role: k for k, role in enumerate(ROLES)}
+    uploads = [
+        Upload(row["role"], row["filename"], bytes(row["data"]), store.loads(row["options"]))
+        for row in rows
+    ]
+    return sorted(uploads, key=lambda upload: order[upload.role])
+
+
+_FILES: dict[str, ProjectFiles] = {}
+
+
+def project_files(conn: sqlite3.Connection, project_id: str) -> ProjectFiles:
+    """A project's files, read again from the stored bytes (once per worker)."""
+    files = _FILES.get(project_id)
+    if files is None:
+        files = read_uploads(stored_uploads(conn, project_id), max_rows=10**9)
+        _FILES[project_id] = files
+        while len(_FILES) > ENGINES.max_engines:
+            _FILES.pop(next(iter(_FILES)))
+    return files
+
+
+_CLIPPED: dict[bytes, WalkNetwork] = {}
+
+
+def network_for(state: AppState, files: ProjectFiles) -> WalkNetwork:
+    """The server's network, clipped to the project's outline as ``--boundary`` clips it."""
+    import shapely
+
+    from quarterhour.routing.network import load_network
+
+    path = state.config.network_path
+    if files.boundary is None or state.config.boundary is not None or not Path(path).exists():
+        return state.network
+    key = shapely.to_wkb(files.boundary)
+    network = _CLIPPED.get(key)
+    if network is None:
+        network = load_network(path, boundary=files.boundary, use_cache=state.config.use_cache)
+        _CLIPPED[key] = network
+        while len(_CLIPPED) > MAX_CLIPPED:
+            _CLIPPED.pop(next(iter(_CLIPPED)))
+    return network
+
+
+def engine_for(
+    conn: sqlite3.Connection,
+    project_id: str,
+    scenario_settings: dict[str, object],
+    state: AppState,
+) -> ProjectEngine:
+    """The engine of a project at a scenario's walk limit (built once per worker)."""
+    limit = limit_of(scenario_settings)
+    key = (project_id, limit.value, limit.metric, limit.speed_kmh)
+    engine = ENGINES.get(key)
+    if engine is None:
+        files = project_files(conn, project_id)
+        engine = ProjectEngine(
+            network_for(state, files), files, limit, network_path=state.config.network_path
+        )
+        engine = ENGINES.put(key, engine)
+    return engine
+
+
+def forget_project(project_id: str) -> None:
+    """Drop a deleted project's cached files and engines."""
+    _FILES.pop(project_id, None)
+    ENGINES.drop_project(project_id)
+
+
+# ---------------------------------------------------------------------- scenarios
+
+
+def today_stations(files: ProjectFiles) -> list[dict[str, object]]:
+    """The stations of a new project's first scenario: the existing stations' file."""
+    points = files.existing
+    if points is None:
+        return []
+    return [
+        {
+            "id": str(identifier),
+            "name": str(name),
+            "kind": "existing",
+            "lon": float(lon),
+            "lat": float(lat),
+            "locked": False,
+            "site": f"existing:{identifier}",
+        }
+        for identifier, name, lon, lat in zip(
+            points.ids, points.names, points.lon, points.lat, strict=True
+        )
+    ]
+
+
+def scenario_row(conn: sqlite3.Connection, project_id: str, scenario_id: str) -> sqlite3.Row:
+    """A scenario of a project, or 404."""
+    row = conn.execute(
+        "SELECT * FROM scenarios WHERE id = ? AND project_id = ?", (scenario_id, project_id)
+    ).fetchone()
+    if row is None:
+        msg = f"no scenario {scenario_id!r} in project {project_id!r}"
+        raise ApiError(404, loc=("path", "sid"), msg=msg, kind="not_found")
+    return row
+
+
+HEADLINE_KEYS: tuple[str, ...] = (
+    "n_existing",
+    "n_new",
+    "n_communities",
+    "covered",
+    "covered_weight",
+    "covered_share",
+    "covered_weight_share",
+    "total_weight",
+    "uncoverable",
+    "status_counts",
+)
+
+
+def figures(result: SitingResult) -> dict[str, object]:
+    """A scenario's figures for lists: stations, communities and residents covered, walks."""
+    summary = result.summary
+    walk = result.assignments.loc[result.assignments["covered"], "walk_min"].to_numpy(float)
+    return {key: summary[key] for key in HEADLINE_KEYS} | {
+        "n_stations": int(summary["n_existing"]) + int(summary["n_new"]),
+        "mean_walk_min": json_scalar(float(walk.mean())) if walk.size else None,
+        "max_walk_min": json_scalar(float(walk.max())) if walk.size else None,
+    }
+
+
+def scenario_brief(row: sqlite3.Row) -> dict[str, object]:
+    """A scenario as lists show it."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "parent": row["parent_id"],
+        "version": row["version"],
+        "settings": store.loads(row["settings"]),
+        "objective": store.loads(row["outcome"]).get("objective"),
+        "figures": store.loads(row["figures"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+COMMUNITY_KEYS: tuple[str, ...] = (
+    "community_id",
+    "community_name",
+    "weight",
+    "status",
+    "station_id",
+    "station_name",
+    "station_kind",
+    "walk_min",
+    "covered",
+    "reason",
+    "reason_text",
+    "district",
+    "town",
+)
+
+
+def community_rows(
+    result: SitingResult, engine: ProjectEngine, rows: np.ndarray | None = None
+) -> list[dict[str, object]]:
+    """Communities as the API gives them: the result's columns and WGS84 ``lon``, ``lat``."""
+    table = result.assignments
+    picked = np.arange(len(table)) if rows is None else np.asarray(rows, np.int64)
+    columns = {key: table[key].to_numpy(dtype=object)[picked] for key in COMMUNITY_KEYS}
+    lon = engine.homes.lon[picked]
+    lat = engine.homes.lat[picked]
+    out = []
+    for k in range(picked.size):
+        row = {key: json_scalar(columns[key][k]) for key in COMMUNITY_KEYS}
+        for key in ("status", "reason"):
+            if not isinstance(row[key], str):
+                row[key] = None
+        row["lon"], row["lat"] = round(float(lon[k]), 7), round(float(lat[k]), 7)
+        out.append(row)
+    return out
+
+
+def station_rows(
+    result: SitingResult, stations: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Stations as the API gives them: the result's columns and the scenario's own fields."""
+    by_id = {str(station["id"]): station for station in stations}
+    out = []
+    for record in result.stations.to_dict(orient="records"):
+        own = by_id.get(str(record["station_id"]), {})
+        row = {key: json_scalar(value) for key, value in record.items()}
+        row["id"] = row.pop("station_id")
+        row["locked"] = bool(own.get("locked", False))
+        row["site"] = own.get("site")
+        out.append(row)
+    return out
