@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from quarterhour import settings
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.http.responses import json_response
+from quarterhour.api.http.schemas import ErrorOut
 from quarterhour.api.workspace import auth, auth_store, store
 from quarterhour.api.workspace.access import (
     LINK_COOKIE,
@@ -55,7 +56,21 @@ log = logging.getLogger("quarterhour")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LINK_MAX_DAYS = 366
 
-router = APIRouter(tags=["accounts"])
+ACCOUNT_ERRORS: dict[int | str, dict] = {
+    400: {"model": ErrorOut, "description": "the request cannot be parsed, or an untrusted host"},
+    401: {"model": ErrorOut, "description": "a login is needed, or it was refused"},
+    403: {
+        "model": ErrorOut,
+        "description": "the role is too low, a read-only link, or a change from another site",
+    },
+    404: {"model": ErrorOut, "description": "no such project (or one the caller may not see)"},
+    409: {"model": ErrorOut, "description": "the change would leave a project without an owner"},
+    422: {"model": ErrorOut, "description": "a bad field"},
+    429: {"model": ErrorOut, "description": "too many failed logins: wait Retry-After seconds"},
+}
+"""Error answers of the accounts' paths, in the service's one JSON shape."""
+
+router = APIRouter(tags=["accounts"], responses=ACCOUNT_ERRORS)
 pages = APIRouter(include_in_schema=False)
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
@@ -197,7 +212,9 @@ def get_members(pid: str, request: Request, caller: CallerDep) -> Response:
         conn.close()
 
 
-@router.post("/api/projects/{pid}/members", summary="Give an account a role (owner only)")
+@router.post(
+    "/api/projects/{pid}/members", status_code=201, summary="Give an account a role (owner only)"
+)
 def add_member(pid: str, body: Member, request: Request, caller: CallerDep) -> Response:
     """Give ``username`` the role (``viewer``, ``editor``, ``owner``), replacing its role."""
     conn = _conn(request)
@@ -397,6 +414,7 @@ CHANGE_COLUMNS = ("id", "at", "actor", "action", "project_id", "scenario_id", "d
 @router.get(
     "/api/projects/{pid}/changes",
     summary="The record of changes: who did what to which scenario, and when",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
 )
 def changes(
     pid: str,
