@@ -506,3 +506,76 @@ def test_passwords_are_never_stored_logged_or_answered(world: World) -> None:
         assert password.encode() not in stored
         assert password.encode() not in answers
         assert password.encode("utf-16-le") not in stored
+
+
+def test_config_names_the_caller(world: World) -> None:
+    """``/api/config`` (public, for the page) says who is logged in and that a login is needed."""
+    config = world.by["eve"].get("/api/config").json()
+    assert (config["user"], config["via"], config["login_required"]) == ("eve", "session", True)
+    anonymous = world.clients.new().get("/api/config").json()
+    assert (anonymous["user"], anonymous["login_required"]) == (None, True)
+
+
+def test_users_command_refuses_bad_input(world: World) -> None:
+    """Short passwords, duplicate and unknown users: one error line, exit status 2."""
+    short = users_cli(world.data, "add", "tom", password="too-short")  # noqa: S106
+    assert short.returncode == 2
+    assert short.stderr.strip().endswith("the password is shorter than 12 characters")
+    assert "too-short" not in short.stderr + short.stdout
+    duplicate = users_cli(world.data, "add", "alice", password="another long one")  # noqa: S106
+    assert duplicate.returncode == 2
+    assert users_cli(world.data, "remove", "nobody").returncode == 2
+    no_terminal = users_cli(world.data, "add", "tom")
+    assert no_terminal.returncode == 2
+    assert "--password-stdin" in no_terminal.stderr
+    listed = users_cli(world.data, "list").stdout
+    assert [line.split("\t")[0] for line in listed.splitlines()] == ["alice", "eve", "sam"]
+
+
+@pytest.fixture
+def intranet(isolated_cache: Path, tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    """A server that also answers to an intranet name: a login is needed even with no account."""
+    data = tmp_path / "intranet-data"
+    options = ["--data-dir", str(data), "--workers", "2", "--allowed-host", "planning.intranet"]
+    server = start_server(isolated_cache, options)
+    try:
+        yield server, data
+    finally:
+        stop_server(server)
+
+
+def test_reachable_from_afar_needs_a_login_and_logins_are_throttled(
+    intranet: tuple[Server, Path],
+) -> None:
+    """No open mode off loopback; failed logins wait per account, then per address, in every
+    worker (the counters are in the database)."""
+    server, data = intranet
+    client = httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=120)
+    assert client.get("/api/projects").status_code == 401
+    assert client.get("/api/me").json()["login_required"] is True
+    assert client.get("/health").status_code == 200
+    password = PASSWORDS["alice"]
+    assert users_cli(data, "add", "alice", password=password).returncode == 0
+
+    def login(username: str, secret: str) -> httpx.Response:
+        return client.post("/api/login", json={"username": username, "password": secret})
+
+    free = settings.login_free_failures
+    assert [login("alice", "wrong password!").status_code for _ in range(free)] == [401] * free
+    throttled = login("alice", password)  # even the right password waits now
+    assert throttled.status_code == 429
+    assert int(throttled.headers["Retry-After"]) >= 1
+    assert throttled.json()["detail"][0]["type"] == "throttled"
+    time.sleep(float(throttled.headers["Retry-After"]))
+    assert login("alice", password).status_code == 200
+    # Per address: ten times the free failures, counting alice's five (a login of alice ends
+    # her account's run, not her address's), whatever names are tried.
+    tries = free * 10 - free
+    statuses = [login(f"probe{k}", "wrong password!").status_code for k in range(tries + 1)]
+    assert statuses[:tries] == [401] * tries
+    assert statuses[-1] == 429
+    assert login("alice", password).status_code == 429
+    log = server.stderr()
+    assert password not in log
+    assert "wrong password!" not in log
+    client.close()

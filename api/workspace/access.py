@@ -198,6 +198,25 @@ def get_caller(request: Request) -> Caller:
         return caller_of(request, conn)
 
 
+def whoami(request: Request) -> dict[str, object]:
+    """``{"user", "via", "login_required", "link"}`` of a request, never refused (for the page)."""
+    with store.opened(workspace_dir(request)) as conn:
+        required = login_required(request, conn)
+        try:
+            caller: Caller | None = caller_of(request, conn)
+        except ApiError:
+            caller = None
+    link = None
+    if caller is not None and caller.via == "link":
+        link = {"project": caller.link_project, "scenario": caller.link_scenario}
+    return {
+        "user": caller.username if caller else None,
+        "via": caller.via if caller else None,
+        "login_required": required,
+        "link": link,
+    }
+
+
 def _not_found(project_id: str) -> ApiError:
     return ApiError(404, loc=("path", "pid"), msg=f"no project {project_id!r}", kind="not_found")
 

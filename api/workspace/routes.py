@@ -87,6 +87,7 @@ async def _upload(
 @router.post("/files/preview")
 async def preview_file(
     request: Request,
+    _caller: CallerDep,
     file: Annotated[UploadFile, File(description="a point file: CSV, xlsx, GeoJSON, GeoPackage")],
     crs: Annotated[CrsName | None, Form()] = None,
     sheet: Annotated[str | None, Form()] = None,
@@ -764,8 +765,7 @@ def config(request: Request) -> Response:
                 "bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
                 "attribution": network.attribution,
             },
-            "login_required": False,
-            "user": None,
+            **access.whoami(request),
             "limits": {
                 "max_file_bytes": limits.max_file_bytes,
                 "max_rows": limits.max_rows,

@@ -38,12 +38,11 @@ from quarterhour.api.workspace.access import (
     SESSION_COOKIE,
     AccessConfig,
     Caller,
-    caller_of,
     check_same_origin,
     get_caller,
     is_loopback,
-    login_required,
     require_role,
+    whoami,
     workspace_dir,
 )
 
@@ -170,28 +169,7 @@ def me(request: Request) -> Response:
 
     Answers without a login (``user`` null) so that the page knows to show the login.
     """
-    conn = _conn(request)
-    try:
-        required = login_required(request, conn)
-        try:
-            caller = caller_of(request, conn)
-        except ApiError:
-            caller = None
-    finally:
-        conn.close()
-    link = (
-        {"project": caller.link_project, "scenario": caller.link_scenario}
-        if caller is not None and caller.via == "link"
-        else None
-    )
-    return json_response(
-        {
-            "user": caller.username if caller else None,
-            "via": caller.via if caller else None,
-            "login_required": required,
-            "link": link,
-        }
-    )
+    return json_response(whoami(request))
 
 
 def _named(caller: Caller, what: str) -> None:
