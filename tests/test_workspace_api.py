@@ -9,13 +9,23 @@ read independently with pandas.
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zipfile
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from servers import start_server, stop_server
+from servers import children, server_env, start_server, stop_server
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OSM = DATA / "shanghai_center.osm.pbf"
@@ -119,3 +129,566 @@ def test_upload_creates_a_project_with_today_as_first_scenario(server, project) 
     assert sum(counts.values()) == 304
     assert counts["off_network"] == 4
     assert {row["id"] for row in body["stations"]} == {f"S{k}" for k in range(6)}
+
+
+# ---------------------------------------------------------------------- against the CLI
+
+
+def _cli(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "quarterhour", *args, "-q", "--osm", str(OSM)],
+        env=server_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _by_id(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows).set_index("community_id")
+
+
+def _same_communities(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Status, nearest station and walk time of every community agree."""
+    theirs = theirs.set_index(theirs["community_id"].astype(str))
+    assert list(ours.index) == list(theirs.index)
+    assert (ours["status"].to_numpy() == theirs["status"].astype(str).to_numpy()).all()
+    station = theirs["station_id"].fillna("").astype(str).to_numpy()
+    assert (ours["station_id"].fillna("").astype(str).to_numpy() == station).all()
+    # The CSV holds three decimals; the CLI walks from each community to the stations and the
+    # workspace from each station to the communities (the same streets both ways, summed from
+    # the other end): within 0.0015 min, 0.1 m.
+    np.testing.assert_allclose(
+        ours["walk_min"].astype(float).to_numpy(),
+        theirs["walk_min"].astype(float).to_numpy(),
+        atol=1.5e-3,
+    )
+
+
+def test_today_equals_quarterhour_coverage(server, project, files, isolated_cache, tmp_path):
+    out = tmp_path / "coverage.csv"
+    _cli(
+        isolated_cache,
+        "coverage",
+        "--communities",
+        str(files["csv"]),
+        "--crs",
+        "gcj02",
+        "--stations",
+        str(files["stations"]),
+        "-o",
+        str(out),
+    )
+    theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
+    meta = json.loads(out.with_name("coverage.meta.json").read_text(encoding="utf-8"))
+    sid = project["scenarios"][0]["id"]
+    body = _scenario(server.url, project["id"], sid).json()
+    _same_communities(_by_id(body["communities"]), theirs)
+    for key in ("status_counts", "n_communities", "covered", "covered_weight", "communities_read"):
+        assert body["summary"][key] == meta[key], key
+    stations = pd.read_csv(out.with_name("coverage.stations.csv"), dtype={"station_id": str})
+    served = {row["id"]: row["served_communities"] for row in body["stations"]}
+    assert served == dict(zip(stations["station_id"], stations["communities"], strict=True))
+
+
+def _wait(url: str, job: str, *, timeout: float = 300) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = httpx.get(f"{url}/api/jobs/{job}", timeout=30).json()
+        if state["state"] in ("done", "failed", "cancelled"):
+            return state
+        assert 0.0 <= state["progress"] <= 1.0
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+
+
+def _plan(url: str, pid: str, sid: str, **body: object) -> dict[str, object]:
+    answer = httpx.post(f"{url}/api/projects/{pid}/scenarios/{sid}/plan", json=body, timeout=60)
+    assert answer.status_code == 202, answer.text
+    state = _wait(url, answer.json()["job"])
+    assert state["state"] == "done", state
+    return state
+
+
+@pytest.mark.parametrize("budget", [None, 5])
+def test_plan_equals_quarterhour_plan(server, project, files, isolated_cache, tmp_path, budget):
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    before = _scenario(server.url, pid, today)
+    options = {} if budget is None else {"budget": budget}
+    state = _plan(server.url, pid, today, time_limit_s=60, **options)
+    planned = _scenario(server.url, pid, state["scenario"]).json()
+    assert planned["parent"] == today and planned["version"] == 1
+    # the scenario planned from is unchanged
+    assert _scenario(server.url, pid, today).json()["version"] == before.json()["version"]
+
+    out = tmp_path / "plan"
+    args = ["--existing", str(files["stations"]), "-o", str(out)]
+    if budget is not None:
+        args += ["--budget", str(budget)]
+    _cli(isolated_cache, "plan", "--communities", str(files["csv"]), "--crs", "gcj02", *args)
+    theirs = pd.read_csv(out / "assignments.csv", dtype={"community_id": str, "station_id": str})
+    _same_communities(_by_id(planned["communities"]), theirs)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in (
+        "objective",
+        "status_counts",
+        "n_existing",
+        "n_new",
+        "covered",
+        "covered_today",
+        "covered_weight",
+        "uncoverable",
+        "lower_bound",
+        "upper_bound",
+        "n_candidates",
+        "by_area",
+    ):
+        assert planned["summary"][key] == summary[key], key
+    new = [row["id"] for row in planned["stations"] if row["kind"] == "new"]
+    cli_new = json.loads((out / "stations.geojson").read_text(encoding="utf-8"))["features"]
+    assert new == [
+        f["properties"]["station_id"] for f in cli_new if not f["properties"]["existing"]
+    ]
+
+
+# ---------------------------------------------------------------------- edits and versions
+
+
+def _new_scenario(url: str, pid: str, name: str, source: str | None = None) -> dict[str, object]:
+    body = {"name": name} if source is None else {"name": name, "from": source}
+    answer = httpx.post(f"{url}/api/projects/{pid}/scenarios", json=body, timeout=30)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _edit(url: str, pid: str, sid: str, version: int, **body: object) -> httpx.Response:
+    return httpx.post(
+        f"{url}/api/projects/{pid}/scenarios/{sid}/edits",
+        json=body,
+        headers={"If-Match": f'"{version}"'},
+        timeout=60,
+    )
+
+
+def test_edits_follow_quarterhour_coverage(server, project, files, isolated_cache, tmp_path):
+    pid = project["id"]
+    scenario = _new_scenario(server.url, pid, "手工 by hand")
+    sid = scenario["id"]
+    start = _scenario(server.url, pid, sid).json()
+    # a station at a clicked point (GCJ-02, as on AMap), one at a community, one moved, one removed
+    added = _edit(server.url, pid, sid, 1, op="add", lon=121.4705, lat=31.2262, crs="gcj02")
+    assert added.status_code == 200, added.text
+    assert added.json()["version"] == 2 and added.headers["etag"] == '"2"'
+    (station,) = added.json()["changed"]["stations"]
+    assert station["kind"] == "new" and station["input_crs"] == "gcj02"
+    changed = added.json()["changed"]["communities"]
+    assert changed and all(row["station_id"] == station["id"] for row in changed)
+    at_community = _edit(server.url, pid, sid, 2, op="add", community_id="C100")
+    assert at_community.status_code == 200, at_community.text
+    moved = _edit(server.url, pid, sid, 3, op="move", station_id="S1", lon=121.46, lat=31.21)
+    removed = _edit(server.url, pid, sid, 4, op="remove", station_id="S2")
+    assert moved.status_code == removed.status_code == 200
+    assert removed.json()["changed"]["stations"] == [{"id": "S2", "removed": True}]
+    body = _scenario(server.url, pid, sid).json()
+    assert body["version"] == 5
+
+    # the same stations as a file (WGS84), audited by the command line
+    stations = pd.DataFrame(
+        [
+            {"id": s["id"], "name": s["name"], "lon": s["lon"], "lat": s["lat"]}
+            for s in body["stations"]
+        ]
+    )
+    stations.to_csv(tmp_path / "edited.csv", index=False)
+    out = tmp_path / "coverage.csv"
+    _cli(
+        isolated_cache,
+        "coverage",
+        "--communities",
+        str(files["csv"]),
+        "--crs",
+        "gcj02",
+        "--stations",
+        str(tmp_path / "edited.csv"),
+        "--stations-crs",
+        "wgs84",
+        "-o",
+        str(out),
+    )
+    theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
+    ours = _by_id(body["communities"])
+    # the CLI calls every station of its file existing; the workspace knows which are new
+    ours["status"] = ours["status"].replace({"covered_new": "covered_existing"})
+    _same_communities(ours, theirs)
+    # what each edit said changed, applied to the first answer, gives the last one
+    rows = {row["community_id"]: row for row in start["communities"]}
+    for answer in (added, at_community, moved, removed):
+        rows |= {row["community_id"]: row for row in answer.json()["changed"]["communities"]}
+    assert [rows[key]["status"] for key in rows] == [row["status"] for row in body["communities"]]
+    assert removed.json()["summary"] == body["summary"]
+
+
+def test_stale_and_missing_versions_are_refused(server, project) -> None:
+    pid = project["id"]
+    sid = _new_scenario(server.url, pid, "版本 versions")["id"]
+    assert _edit(server.url, pid, sid, 1, op="lock", station_id="S0").status_code == 200
+    stale = _edit(server.url, pid, sid, 1, op="remove", station_id="S0")
+    assert stale.status_code == 409
+    assert stale.json()["detail"][0]["type"] == "stale_version"
+    assert stale.headers["etag"] == '"2"'
+    missing = httpx.post(
+        f"{server.url}/api/projects/{pid}/scenarios/{sid}/edits",
+        json={"op": "unlock", "station_id": "S0"},
+        timeout=30,
+    )
+    assert missing.status_code == 428
+    body = _scenario(server.url, pid, sid).json()
+    assert body["version"] == 2
+    assert [s["locked"] for s in body["stations"] if s["id"] == "S0"] == [True]
+    unknown = _edit(server.url, pid, sid, 2, op="remove", station_id="nope")
+    assert unknown.status_code == 404 and _scenario(server.url, pid, sid).json()["version"] == 2
+
+
+def test_concurrent_edits_through_two_workers_lose_nothing(server, project) -> None:
+    pid = project["id"]
+    sid = _new_scenario(server.url, pid, "并发 concurrent")["id"]
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def editor(k: int) -> None:
+        with httpx.Client(timeout=60) as client:  # one connection each: both workers serve
+            for j in range(4):
+                name = f"t{k}-{j}"
+                while True:
+                    version = client.get(f"{server.url}/api/projects/{pid}/scenarios/{sid}")
+                    answer = client.post(
+                        f"{server.url}/api/projects/{pid}/scenarios/{sid}/edits",
+                        json={
+                            "op": "add",
+                            "lon": 121.46 + 0.002 * k,
+                            "lat": 31.22 + 0.002 * j,
+                            "name": name,
+                        },
+                        headers={"If-Match": version.headers["etag"]},
+                    )
+                    if answer.status_code == 200:
+                        with lock:
+                            done.append(name)
+                        break
+                    assert answer.status_code == 409, answer.text
+
+    threads = [threading.Thread(target=editor, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    body = _scenario(server.url, pid, sid).json()
+    assert body["version"] == 1 + len(done) == 17
+    assert sorted(s["name"] for s in body["stations"] if s["kind"] == "new") == sorted(done)
+
+
+# ---------------------------------------------------------------------- uploads
+
+
+def _row_counts(folder: Path) -> dict[str, int]:
+    with sqlite3.connect(f"file:{folder / 'workspace.sqlite3'}?mode=ro", uri=True) as conn:
+        return {
+            name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608
+            for name in TABLES
+        }
+
+
+def test_refused_uploads_store_nothing(server, project, files, workspace_dir, tmp_path) -> None:
+    before = _row_counts(workspace_dir)
+    good = files["csv"].read_bytes()
+    bad_row = good.decode("gbk").splitlines()
+    fields = bad_row[5].split(",")
+    fields[3] = "东经121度"  # the longitude of the 5th data row, spreadsheet row 6
+    bad_row[5] = ",".join(fields)
+    too_many = pd.DataFrame(
+        {"id": range(1001), "lon": 121.47, "lat": 31.22}  # one row over --max-upload-rows
+    ).to_csv(index=False)
+    cases = [
+        ({"crs": "gcj02"}, {"communities": ("bad.csv", "\n".join(bad_row).encode("gbk"))}, 422),
+        ({}, {"communities": ("c.csv", good)}, 422),  # no crs: never guessed
+        ({"crs": "gcj02"}, {"communities": ("c.csv", too_many.encode())}, 413),
+        ({"crs": "gcj02"}, {"communities": ("c.doc", good)}, 422),
+        ({"crs": "gcj02"}, {"communities": ("c.xlsx", b"PK\x03\x04 not a workbook")}, 422),
+        (
+            {"crs": "gcj02"},
+            {"communities": ("c.csv", good), "existing": ("s.csv", b"id,lon\nS1,121.4\n")},
+            422,
+        ),
+    ]
+    for form, sent, status in cases:
+        answer = httpx.post(f"{server.url}/api/projects", data=form, files=sent, timeout=60)
+        assert answer.status_code == status, answer.text
+        assert answer.json()["detail"][0]["msg"]
+    row = httpx.post(
+        f"{server.url}/api/projects", data=cases[0][0], files=cases[0][1], timeout=60
+    ).json()["detail"][0]
+    assert row["loc"] == ["body", "communities"]
+    assert "bad.csv" in row["msg"] and "6" in row["msg"] and "经度" in row["msg"]
+    assert _row_counts(workspace_dir) == before
+
+
+def test_xlsx_with_chinese_headers_reads_as_the_gbk_csv(server, project, files) -> None:
+    answer = _upload(server.url, files, communities="xlsx", name="xlsx")
+    assert answer.status_code == 201, answer.text
+    other = answer.json()
+    csv = _scenario(server.url, project["id"], project["scenarios"][0]["id"]).json()
+    xlsx = _scenario(server.url, other["id"], other["scenarios"][0]["id"]).json()
+    assert (
+        other["reading"]["communities"]["columns"] == project["reading"]["communities"]["columns"]
+    )
+    keys = ("community_id", "community_name", "status", "station_id", "walk_min")
+    assert [[row[key] for key in keys] for row in xlsx["communities"]] == [
+        [row[key] for key in keys] for row in csv["communities"]
+    ]
+
+
+def test_preview_reports_the_columns_and_stores_nothing(server, files, workspace_dir) -> None:
+    before = _row_counts(workspace_dir)
+    sent = {"file": (files["xlsx"].name, files["xlsx"].read_bytes())}
+    answer = httpx.post(f"{server.url}/api/files/preview", files=sent, timeout=60)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["rows"] == 304 and body["crs"] is None
+    assert body["columns"]["lon"] == "经度" and body["columns"]["name"] == "小区名称"
+    assert body["first_rows"][0]["序号"] == "C000"
+    assert _row_counts(workspace_dir) == before
+
+
+# ---------------------------------------------------------------------- downloads, compare, jobs
+
+
+def test_downloads_are_the_plan_files_and_quarterhour_report_reads_them(
+    server, project, files, isolated_cache, tmp_path
+) -> None:
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    state = _plan(server.url, pid, today, budget=3, name="三站 three")
+    sid = state["scenario"]
+    body = _scenario(server.url, pid, sid).json()
+    base = f"{server.url}/api/projects/{pid}/scenarios/{sid}/files"
+
+    workbook = httpx.get(f"{base}/plan.xlsx", timeout=120)
+    assert workbook.status_code == 200
+    assert "attachment" in workbook.headers["content-disposition"]
+    sheets = pd.read_excel(io.BytesIO(workbook.content), sheet_name=None, engine="openpyxl")
+    (communities,) = [sheet for name, sheet in sheets.items() if "Communities" in name]
+    source = pd.read_csv(files["csv"], encoding="gbk", dtype=str)
+    assert communities["序号"].astype(str).tolist() == source["序号"].tolist()
+    assert communities["status"].tolist() == [row["status"] for row in body["communities"]]
+
+    table = pd.read_csv(io.BytesIO(httpx.get(f"{base}/assignments.csv", timeout=60).content))
+    assert len(table) == len(source) and table["小区名称"].tolist() == source["小区名称"].tolist()
+    summary = httpx.get(f"{base}/summary.json", timeout=60).json()
+    assert summary["status_counts"] == body["summary"]["status_counts"]
+    assert summary["n_new"] == 3
+    gcj = httpx.get(f"{base}/stations.geojson", params={"out_crs": "gcj02"}, timeout=60).json()
+    wgs = httpx.get(f"{base}/stations.geojson", timeout=60).json()
+    assert gcj["crs"] == "gcj02" and "crs" not in wgs
+    shift = np.subtract(
+        gcj["features"][0]["geometry"]["coordinates"], wgs["features"][0]["geometry"]["coordinates"]
+    )
+    assert 0.001 < np.abs(shift).max() < 0.01  # GCJ-02 is a few hundred metres off WGS84
+
+    archive = httpx.get(f"{base}/plan.zip", timeout=120)
+    assert archive.status_code == 200
+    folder = tmp_path / "downloaded"
+    zipfile.ZipFile(io.BytesIO(archive.content)).extractall(folder)
+    out = tmp_path / "report.pdf"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quarterhour",
+            "report",
+            str(folder),
+            "-o",
+            str(out),
+            "-q",
+            "--no-scenarios",
+        ],
+        env=server_env(isolated_cache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    report = httpx.get(f"{base}/report.pdf", timeout=600)
+    assert report.status_code == 200, report.text
+    assert report.content.startswith(b"%PDF")
+    assert report.headers["content-type"] == "application/pdf"
+
+
+def test_compare_lists_stations_and_communities_that_differ(server, project) -> None:
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    other = _new_scenario(server.url, pid, "比较 compare", today)["id"]
+    added = _edit(server.url, pid, other, 1, op="add", community_id="C050").json()
+    assert _edit(server.url, pid, other, 2, op="remove", station_id="S3").status_code == 200
+    answer = httpx.get(
+        f"{server.url}/api/projects/{pid}/compare", params={"a": today, "b": other}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["stations"]["only_a"] == ["S3"]
+    assert body["stations"]["only_b"] == ["C050"]
+    assert sorted(body["stations"]["both"]) == ["S0", "S1", "S2", "S4", "S5"]
+    a = {
+        row["community_id"]: row["status"]
+        for row in _scenario(server.url, pid, today).json()["communities"]
+    }
+    b = {
+        row["community_id"]: row["status"]
+        for row in _scenario(server.url, pid, other).json()["communities"]
+    }
+    assert {row["community_id"] for row in body["communities"]} == {k for k in a if a[k] != b[k]}
+    assert any(row["status_b"] == "covered_new" for row in body["communities"])
+    assert added["summary"]["n_new"] == 1
+
+
+def test_scenarios_listed_with_figures_renamed_and_deleted(server, project) -> None:
+    pid = project["id"]
+    sid = _new_scenario(server.url, pid, "临时 temporary")["id"]
+    renamed = httpx.patch(
+        f"{server.url}/api/projects/{pid}/scenarios/{sid}",
+        json={"name": "改名 renamed"},
+        timeout=30,
+    )
+    assert renamed.status_code == 200 and renamed.json()["name"] == "改名 renamed"
+    listed = httpx.get(f"{server.url}/api/projects/{pid}/scenarios", timeout=30).json()["scenarios"]
+    mine = next(item for item in listed if item["id"] == sid)
+    for key in (
+        "n_existing",
+        "n_new",
+        "n_stations",
+        "covered",
+        "covered_weight",
+        "uncoverable",
+        "mean_walk_min",
+        "max_walk_min",
+    ):
+        assert key in mine["figures"]
+    assert (
+        httpx.delete(f"{server.url}/api/projects/{pid}/scenarios/{sid}", timeout=30).status_code
+        == 204
+    )
+    assert (
+        httpx.get(f"{server.url}/api/projects/{pid}/scenarios/{sid}", timeout=30).status_code == 404
+    )
+    projects_listed = httpx.get(f"{server.url}/api/projects", timeout=30).json()["projects"]
+    assert pid in [item["id"] for item in projects_listed]
+    config = httpx.get(f"{server.url}/api/config", timeout=30).json()
+    assert config["limits"]["max_rows"] == 1000 and len(config["network"]["bbox"]) == 4
+
+
+def test_cancelled_plan_makes_no_scenario_and_deleted_project_is_gone(server, files) -> None:
+    created = _upload(server.url, files, name="删除 delete").json()
+    pid, today = created["id"], created["scenarios"][0]["id"]
+    answer = httpx.post(
+        f"{server.url}/api/projects/{pid}/scenarios/{today}/plan",
+        json={"effort": "thorough", "time_limit_s": 5},
+        timeout=30,
+    )
+    job = answer.json()["job"]
+    cancelled = httpx.delete(f"{server.url}/api/jobs/{job}", timeout=30).json()
+    assert cancelled["state"] == "cancelled"
+    time.sleep(6)
+    assert _wait(server.url, job)["state"] == "cancelled"
+    listed = httpx.get(f"{server.url}/api/projects/{pid}/scenarios", timeout=30).json()
+    assert len(listed["scenarios"]) == 1
+    assert httpx.delete(f"{server.url}/api/projects/{pid}", timeout=30).status_code == 204
+    assert httpx.get(f"{server.url}/api/projects/{pid}", timeout=30).status_code == 404
+    assert (
+        httpx.get(f"{server.url}/api/projects/{pid}/scenarios/{today}", timeout=30).status_code
+        == 404
+    )
+
+
+# ---------------------------------------------------------------------- saved for real
+
+
+def _integrity(folder: Path) -> str:
+    with sqlite3.connect(folder / "workspace.sqlite3") as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _saves_until_killed(server, pid: str, sid: str, *, version: int) -> list[int]:
+    """Edit without pause, kill -9 the server (master and workers) after five saves."""
+    acknowledged: list[int] = []
+
+    def save_forever() -> None:
+        current = version
+        with httpx.Client(timeout=30) as client:
+            while True:
+                try:
+                    answer = client.post(
+                        f"{server.url}/api/projects/{pid}/scenarios/{sid}/edits",
+                        json={"op": "add", "lon": 121.47, "lat": 31.20 + 0.0005 * current},
+                        headers={"If-Match": str(current)},
+                    )
+                except httpx.TransportError:
+                    return
+                assert answer.status_code == 200, answer.text
+                current = answer.json()["version"]
+                acknowledged.append(current)
+
+    saver = threading.Thread(target=save_forever)
+    saver.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for process in [server.pid, *children(server.pid)]:
+        os.kill(process, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    saver.join(timeout=60)
+    return acknowledged
+
+
+def test_kept_across_a_restart_and_a_kill_during_saves(isolated_cache, files, tmp_path) -> None:
+    folder = tmp_path / "data"
+    first = _serve(isolated_cache, folder)
+    try:
+        created = _upload(first.url, files, name="持久 durable").json()
+        pid, sid = created["id"], created["scenarios"][0]["id"]
+        for version in (1, 2, 3):
+            edit = _edit(
+                first.url, pid, sid, version, op="add", lon=121.46, lat=31.21 + 0.003 * version
+            )
+            assert edit.status_code == 200
+        saved = _scenario(first.url, pid, sid).json()
+    finally:
+        assert stop_server(first) == 0
+    second = _serve(isolated_cache, folder)
+    try:
+        again = _scenario(second.url, pid, sid).json()
+        assert again["version"] == 4
+        assert again["stations"] == saved["stations"]
+        assert again["communities"] == saved["communities"]
+
+        acknowledged = _saves_until_killed(second, pid, sid, version=4)
+    finally:
+        stop_server(second)
+    assert len(acknowledged) >= 5
+    assert _integrity(folder) == "ok"
+    third = _serve(isolated_cache, folder)
+    try:
+        body = _scenario(third.url, pid, sid).json()
+        # every acknowledged edit is kept; at most the one in flight was saved unanswered
+        assert acknowledged[-1] <= body["version"] <= acknowledged[-1] + 1
+        assert sum(s["kind"] == "new" for s in body["stations"]) == body["version"] - 1
+        changes = httpx.get(f"{third.url}/api/projects/{pid}", timeout=30)
+        assert changes.status_code == 200
+    finally:
+        stop_server(third)
+    with sqlite3.connect(folder / "workspace.sqlite3") as conn:
+        edits = conn.execute(
+            "SELECT count(*) FROM changes WHERE scenario_id = ? AND action = 'edit'", (sid,)
+        ).fetchone()[0]
+    assert edits == body["version"] - 1
