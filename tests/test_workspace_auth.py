@@ -433,6 +433,59 @@ def test_session_cookie_flags(world: World) -> None:
     assert again.get("/api/projects").status_code == 401
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not at /usr/bin/chromium")
+def test_login_page_in_the_browser(world: World) -> None:
+    """A planner logs in on /login in Chromium: wrong password told, then back at / logged in."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from test_api_browser import CHROMIUM_ARGS
+
+    outside: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith((world.server.url, "data:")) else outside.append(r.url)
+            ),
+        )
+        page.goto(f"{world.server.url}/login")
+        page.wait_for_selector("body[data-ready='1']")
+        assert "登录" in page.title()
+        assert "Log in" in page.title()
+        page.fill("#username", "alice")
+        page.fill("#password", "not the password at all")
+        page.click("#submit")
+        page.wait_for_function("document.getElementById('message').textContent.length > 0")
+        assert "用户名或密码错误" in page.text_content("#message")
+        assert page.url.endswith("/login")
+        page.fill("#password", PASSWORDS["alice"])
+        page.click("#submit")
+        page.wait_for_url(f"{world.server.url}/")
+        cookies = {cookie["name"]: cookie for cookie in context.cookies()}
+        session = cookies["quarterhour_session"]
+        assert session["httpOnly"] is True
+        assert session["sameSite"] == "Strict"
+        assert session["path"] == "/"
+        assert page.evaluate("document.cookie").find("quarterhour_session") == -1
+        me = page.evaluate("fetch('/api/me').then(r => r.json())")
+        assert (me["user"], me["via"]) == ("alice", "session")
+        created = page.evaluate(
+            "fetch('/api/projects/' + arguments_pid + '/scenarios', {method: 'POST',"
+            " headers: {'Content-Type': 'application/json'},"
+            " body: JSON.stringify({name: 'from the browser'})}).then(r => r.status)".replace(
+                "arguments_pid", repr(world.ids["other_pid"])
+            )
+        )
+        assert created == 201  # the browser's own Origin passes the same-origin check
+        browser.close()
+    assert outside == []
+
+
 def test_removed_user_and_revoked_link_lose_access_at_once(world: World) -> None:
     """No cache: the next request after ``users remove`` or a revoke is refused, in any worker."""
     pid = world.ids["pid"]
