@@ -516,6 +516,10 @@ def test_removed_user_and_revoked_link_lose_access_at_once(world: World) -> None
     visitor.get(scenario_link.json()["url"].removeprefix(world.server.url))
     assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid2']}").status_code == 200
     assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid']}").status_code == 404
+    sid, sid2 = world.ids["sid"], world.ids["sid2"]
+    assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid}").status_code == 404
+    assert visitor.get(f"/api/projects/{pid}/scenarios/{sid}/files/summary.json").status_code == 404
+    assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid2}").status_code == 200
     revoked = alice.delete(f"/api/projects/{pid}/links/{scenario_link.json()['id']}")
     assert world.change("alice", "unlink", revoked).status_code == 200
     for _ in range(4):
@@ -554,6 +558,7 @@ def test_passwords_are_never_stored_logged_or_answered(world: World) -> None:
     stored = b"".join(path.read_bytes() for path in world.data.iterdir() if path.is_file())
     answers = b"\n".join(world.clients.answers)
     assert len(world.clients.answers) > 100
+    assert (world.data / "workspace.sqlite3").stat().st_mode & 0o777 == 0o600
     for password in PASSWORDS.values():
         assert password not in log
         assert password.encode() not in stored

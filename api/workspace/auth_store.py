@@ -21,6 +21,7 @@ seconds since the epoch (``REAL``), compared in SQL.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quarterhour.api.workspace import store
@@ -79,7 +80,14 @@ CREATE TABLE IF NOT EXISTS login_failures (
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the accounts' tables and indexes if they are missing."""
+    """Create the accounts' tables and indexes if they are missing; make the file owner-only.
+
+    The database holds password hashes and the districts' unpublished plans: mode 0600 (its
+    ``-wal`` and ``-shm`` files take the same mode from it).
+    """
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            Path(file).chmod(0o600)
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
