@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,12 +35,6 @@ def _read_password(args: argparse.Namespace) -> str:
         msg = "the two passwords differ"
         raise InputError(msg)
     return first
-
-
-def _when(seconds: object) -> str:
-    if not isinstance(seconds, float | int):
-        return "-"
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def cmd_users(args: argparse.Namespace) -> None:
@@ -75,7 +68,7 @@ def _run(args: argparse.Namespace, conn: sqlite3.Connection) -> None:
     elif action == "list":
         for user in auth.list_users(conn):
             print(
-                f"{user['username']}\tsince {_when(user['created_at'])}\t"
+                f"{user['username']}\tsince {auth.iso_time(user['created_at']) or '-'}\t"
                 f"{user['sessions']} sessions\t{user['tokens']} tokens\t{user['projects']} projects"
             )
     elif args.revoke is not None:
@@ -83,10 +76,14 @@ def _run(args: argparse.Namespace, conn: sqlite3.Connection) -> None:
         print(f"token {args.revoke} revoked")
     elif args.list:
         for token in auth.list_tokens(conn, args.username):
-            state = f"revoked {_when(token['revoked_at'])}" if token["revoked_at"] else "live"
+            state = (
+                f"revoked {auth.iso_time(token['revoked_at']) or '-'}"
+                if token["revoked_at"]
+                else "live"
+            )
             print(
-                f"{token['id']}\tcreated {_when(token['created_at'])}\t"
-                f"last used {_when(token['last_used'])}\t{state}"
+                f"{token['id']}\tcreated {auth.iso_time(token['created_at']) or '-'}\t"
+                f"last used {auth.iso_time(token['last_used']) or '-'}\t{state}"
             )
     else:
         token_id, token = auth.new_token(conn, args.username)

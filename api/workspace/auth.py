@@ -22,6 +22,7 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -97,6 +98,13 @@ def _verify(stored: str, password: str) -> bool:
             return _HASHER.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+
+def iso_time(seconds: object) -> str | None:
+    """A stored time (UTC seconds) as ISO 8601 to the second; None for none."""
+    if not isinstance(seconds, float | int):
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def secret_hash(secret: str) -> str:
@@ -396,6 +404,7 @@ __all__ = [
     "check_new_password",
     "end_session",
     "hash_password",
+    "iso_time",
     "link_target",
     "list_tokens",
     "list_users",

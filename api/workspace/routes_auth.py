@@ -115,10 +115,6 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
     )
 
 
-def _conn(request: Request) -> sqlite3.Connection:
-    return store.connect(workspace_dir(request))
-
-
 @router.post("/api/login", summary="Log in: set the session cookie")
 def login(body: Login, request: Request) -> Response:
     """Check the password; on success set the session cookie and answer who is logged in.
@@ -127,14 +123,11 @@ def login(body: Login, request: Request) -> Response:
     with ``Retry-After`` after repeated failures of the account or of the address.
     """
     check_same_origin(request, required=False)
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         outcome = auth.login(conn, body.username, body.password, address=_client(request))
         old = request.cookies.get(SESSION_COOKIE)
         if isinstance(outcome, str) and old:
             auth.end_session(conn, old)
-    finally:
-        conn.close()
     if isinstance(outcome, auth.LoginWait):
         msg = f"too many failed logins; try again in {outcome.retry_after_s} s"
         headers = {"Retry-After": str(outcome.retry_after_s)}
@@ -153,11 +146,8 @@ def logout(request: Request) -> Response:
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         check_same_origin(request, required=True)
-        conn = _conn(request)
-        try:
+        with store.opened(workspace_dir(request)) as conn:
             auth.end_session(conn, session)
-        finally:
-            conn.close()
     response = json_response({"user": None})
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -181,13 +171,10 @@ def _named(caller: Caller, what: str) -> None:
 @router.get("/api/projects/{pid}/members", summary="The project's members and their roles")
 def get_members(pid: str, request: Request, caller: CallerDep) -> Response:
     """Every member's username and role (viewer or more; not through a link)."""
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         require_role(caller, conn, pid, "viewer")
         _named(caller, "members")
         return json_response({"members": auth_store.members(conn, pid)})
-    finally:
-        conn.close()
 
 
 @router.post(
@@ -195,8 +182,7 @@ def get_members(pid: str, request: Request, caller: CallerDep) -> Response:
 )
 def add_member(pid: str, body: Member, request: Request, caller: CallerDep) -> Response:
     """Give ``username`` the role (``viewer``, ``editor``, ``owner``), replacing its role."""
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         require_role(caller, conn, pid, "owner")
         try:
             name = auth.normalize_username(body.username)
@@ -216,17 +202,29 @@ def add_member(pid: str, body: Member, request: Request, caller: CallerDep) -> R
             ):
                 raise _last_owner()
             auth_store.add_member(conn, pid, name, body.role)
-            store.record_change(
-                conn,
-                project_id=pid,
-                scenario_id=None,
-                actor=caller.actor,
-                action="share",
-                detail={"username": name, "role": body.role, "before": before},
+            _record(
+                conn, caller, pid, "share", {"username": name, "role": body.role, "before": before}
             )
         return json_response({"members": auth_store.members(conn, pid)}, status=201)
-    finally:
-        conn.close()
+
+
+def _record(
+    conn: sqlite3.Connection,
+    caller: Caller,
+    pid: str,
+    action: str,
+    detail: dict[str, object],
+    *,
+    scenario_id: str | None = None,
+) -> None:
+    store.record_change(
+        conn,
+        project_id=pid,
+        scenario_id=scenario_id,
+        actor=caller.actor,
+        action=action,
+        detail=detail,
+    )
 
 
 def _last_owner() -> ApiError:
@@ -237,8 +235,7 @@ def _last_owner() -> ApiError:
 @router.delete("/api/projects/{pid}/members/{username}", summary="Take a member's role away")
 def remove_member(pid: str, username: str, request: Request, caller: CallerDep) -> Response:
     """Owners remove anyone; any member may leave. The last owner stays (409)."""
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         try:
             name = auth.normalize_username(username)
         except auth.AccountError:
@@ -253,43 +250,25 @@ def remove_member(pid: str, username: str, request: Request, caller: CallerDep) 
             if role == "owner" and auth_store.owner_count(conn, pid) == 1:
                 raise _last_owner()
             conn.execute("DELETE FROM members WHERE project_id = ? AND username = ?", (pid, name))
-            store.record_change(
-                conn,
-                project_id=pid,
-                scenario_id=None,
-                actor=caller.actor,
-                action="unshare",
-                detail={"username": name, "role": role},
-            )
+            _record(conn, caller, pid, "unshare", {"username": name, "role": role})
         return json_response({"members": auth_store.members(conn, pid)})
-    finally:
-        conn.close()
-
-
-def _iso(seconds: object) -> str | None:
-    if not isinstance(seconds, float | int):
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def _link_json(row: dict[str, object]) -> dict[str, object]:
     return {
         **row,
-        "created_at": _iso(row["created_at"]),
-        "expires_at": _iso(row["expires_at"]),
-        "revoked_at": _iso(row["revoked_at"]),
+        "created_at": auth.iso_time(row["created_at"]),
+        "expires_at": auth.iso_time(row["expires_at"]),
+        "revoked_at": auth.iso_time(row["revoked_at"]),
     }
 
 
 @router.get("/api/projects/{pid}/links", summary="The project's read-only links (owner only)")
 def get_links(pid: str, request: Request, caller: CallerDep) -> Response:
     """Every link's id, scenario, maker, times (never its token: it is shown only once)."""
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         require_role(caller, conn, pid, "owner")
         return json_response({"links": [_link_json(row) for row in auth_store.links(conn, pid)]})
-    finally:
-        conn.close()
 
 
 def _expiry(expires: datetime | None) -> float | None:
@@ -312,8 +291,7 @@ def add_link(pid: str, body: NewLink, request: Request, caller: CallerDep) -> Re
     Answers ``{"id", "url", "token", "scenario", "expires_at"}``: the token (256 random bits)
     is shown this once and stored only as its SHA-256.
     """
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         require_role(caller, conn, pid, "owner")
         if body.scenario is not None and not auth_store.scenario_exists(conn, pid, body.scenario):
             msg = f"no scenario {body.scenario!r} in the project"
@@ -335,23 +313,21 @@ def add_link(pid: str, body: NewLink, request: Request, caller: CallerDep) -> Re
                     expires_at,
                 ),
             )
-            store.record_change(
+            _record(
                 conn,
-                project_id=pid,
+                caller,
+                pid,
+                "link",
+                {"link": link_id, "expires_at": auth.iso_time(expires_at)},
                 scenario_id=body.scenario,
-                actor=caller.actor,
-                action="link",
-                detail={"link": link_id, "expires_at": _iso(expires_at)},
             )
-    finally:
-        conn.close()
     url = f"{str(request.base_url).rstrip('/')}/l/{token}"
     answer = {
         "id": link_id,
         "url": url,
         "token": token,
         "scenario": body.scenario,
-        "expires_at": _iso(expires_at),
+        "expires_at": auth.iso_time(expires_at),
     }
     return json_response(answer, status=201)
 
@@ -361,8 +337,7 @@ def add_link(pid: str, body: NewLink, request: Request, caller: CallerDep) -> Re
 )
 def revoke_link(pid: str, link_id: str, request: Request, caller: CallerDep) -> Response:
     """Revoke the link: it stops working at its next request."""
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         require_role(caller, conn, pid, "owner")
         with store.transaction(conn):
             changed = conn.execute(
@@ -373,17 +348,8 @@ def revoke_link(pid: str, link_id: str, request: Request, caller: CallerDep) -> 
             if not changed:
                 msg = f"no live link {link_id!r} in the project"
                 raise ApiError(404, loc=("path", "link_id"), msg=msg, kind="not_found")
-            store.record_change(
-                conn,
-                project_id=pid,
-                scenario_id=None,
-                actor=caller.actor,
-                action="unlink",
-                detail={"link": link_id},
-            )
+            _record(conn, caller, pid, "unlink", {"link": link_id})
         return json_response({"id": link_id, "revoked": True})
-    finally:
-        conn.close()
 
 
 CHANGE_COLUMNS = ("id", "at", "actor", "action", "project_id", "scenario_id", "detail")
@@ -405,16 +371,13 @@ def changes(
     JSON ``{"changes": [{"id", "at", "actor", "action", "project_id", "scenario_id",
     "detail"}]}``, or the same columns as CSV (UTF-8 with a byte-order mark, for Excel).
     """
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         require_role(caller, conn, pid, "viewer")
         _named(caller, "record of changes")
         rows = conn.execute(
             f"SELECT {', '.join(CHANGE_COLUMNS)} FROM changes WHERE project_id = ? ORDER BY id",  # noqa: S608 - constant columns
             (pid,),
         ).fetchall()
-    finally:
-        conn.close()
     records = [dict(zip(CHANGE_COLUMNS, row, strict=True)) for row in rows]
     if format == "json":
         for record in records:
@@ -434,11 +397,8 @@ def changes(
 @pages.get("/l/{token}")
 def open_link(token: str, request: Request) -> Response:
     """Open a read-only link: set its cookie and show the page on its project or scenario."""
-    conn = _conn(request)
-    try:
+    with store.opened(workspace_dir(request)) as conn:
         target = auth.link_target(conn, token)
-    finally:
-        conn.close()
     if target is None:
         msg = "this link is unknown, revoked or expired"
         raise ApiError(404, loc=("path", "token"), msg=msg, kind="not_found")
