@@ -101,6 +101,28 @@ def with_sorted_indices(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return matrix.tocsc().tocsr()
 
 
+@dataclass(frozen=True)
+class TargetIndex:
+    """Snapped targets by the nodes and edges that reach them (CSR), for many walks to them."""
+
+    node_indptr: np.ndarray
+    node_targets: np.ndarray
+    edge_indptr: np.ndarray
+    edge_targets: np.ndarray
+
+    @classmethod
+    def of(cls, network: WalkNetwork, dst_snap: Snap) -> TargetIndex:
+        """Index the targets of ``dst_snap`` on ``network`` (both ends of each target's edge)."""
+        on_network = np.flatnonzero(dst_snap.reachable)
+        target_edge = dst_snap.edge[on_network]
+        node_of_target = np.concatenate([network.edge_u[target_edge], network.edge_v[target_edge]])
+        target_twice = np.concatenate([on_network, on_network])
+        return cls(
+            *_points_by_key(node_of_target, network.n_nodes, target_twice),
+            *_points_by_key(target_edge, network.n_edges, on_network),
+        )
+
+
 def snapped_walk_times(
     network: WalkNetwork,
     src_snap: Snap,
@@ -110,24 +132,20 @@ def snapped_walk_times(
     speed_kmh: float | None = None,
     meters: float | None = None,
     sorted_targets: bool = True,
+    targets: TargetIndex | None = None,
     quiet: bool = False,
 ) -> WalkTimes:
     """Walk costs between already snapped sources and targets; see :func:`walk_time_matrix`.
 
     With ``sorted_targets=False`` a row's targets stay in the order the walk reached them (for a
-    caller that reorders the matrix anyway).
+    caller that reorders the matrix anyway). ``targets`` is ``TargetIndex.of(network,
+    dst_snap)``, for a caller that walks to the same targets again and again.
     """
     limit, metric = check_limit(minutes=minutes, meters=meters)
     speed = check_speed(speed_kmh)
     per_metre = cost_per_metre(speed_kmh=speed, meters=metric == "distance")
     edge_cost, arc_cost = network.costs(per_metre)
-
-    on_network = np.flatnonzero(dst_snap.reachable)
-    target_edge = dst_snap.edge[on_network]
-    node_of_target = np.concatenate([network.edge_u[target_edge], network.edge_v[target_edge]])
-    target_twice = np.concatenate([on_network, on_network])
-    node_target_indptr, node_targets = _points_by_key(node_of_target, network.n_nodes, target_twice)
-    edge_target_indptr, edge_targets = _points_by_key(target_edge, network.n_edges, on_network)
+    index = targets if targets is not None else TargetIndex.of(network, dst_snap)
 
     n_src, n_dst = len(src_snap), len(dst_snap)
     with progress_bar(total=n_src, desc="walk times", unit="src", quiet=quiet) as bar:
@@ -145,10 +163,10 @@ def snapped_walk_times(
                 np.where(src_snap.reachable, src_snap.access_m, 0.0) * per_metre,
                 src_snap.x,
                 src_snap.y,
-                node_target_indptr,
-                node_targets,
-                edge_target_indptr,
-                edge_targets,
+                index.node_indptr,
+                index.node_targets,
+                index.edge_indptr,
+                index.edge_targets,
                 dst_snap.edge,
                 dst_snap.offset_m * per_metre,
                 np.where(dst_snap.reachable, dst_snap.access_m, 0.0) * per_metre,

@@ -692,3 +692,25 @@ def test_kept_across_a_restart_and_a_kill_during_saves(isolated_cache, files, tm
             "SELECT count(*) FROM changes WHERE scenario_id = ? AND action = 'edit'", (sid,)
         ).fetchone()[0]
     assert edits == body["version"] - 1
+
+
+def test_edits_of_a_planned_scenario_answer_the_full_evaluation(server, project) -> None:
+    pid, today = project["id"], project["scenarios"][0]["id"]
+    sid = _plan(server.url, pid, today, budget=4)["scenario"]
+    body = _scenario(server.url, pid, sid).json()
+    new = [row["id"] for row in body["stations"] if row["kind"] == "new"]
+    steps = [
+        {"op": "remove", "station_id": new[0]},
+        {"op": "add", "community_id": "C010"},
+        {"op": "move", "station_id": "S0", "lon": 121.455, "lat": 31.215},
+        {"op": "exclude", "site_id": "C020"},
+        {"op": "lock", "station_id": new[1]},
+    ]
+    for version, step in enumerate(steps, start=1):
+        answer = _edit(server.url, pid, sid, version, **step)
+        assert answer.status_code == 200, answer.text
+        full = _scenario(server.url, pid, sid).json()
+        # the edit's incremental summary is the full evaluation's
+        assert answer.json()["summary"] == full["summary"], step
+    assert full["summary"]["objective"] == "max_cover" and full["excluded"] == ["C020"]
+    assert "edited by hand" in full["summary"]["method"]

@@ -16,8 +16,8 @@ and by the memory its engines hold.
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -27,9 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from quarterhour import settings
+from quarterhour.api.workspace.incremental import (
+    Assignment,
+    Version,
+    stations_of,
+    stored_number,
+)
 from quarterhour.geo.crs import convert
 from quarterhour.routing.snapping import snap_points
-from quarterhour.routing.walktimes import bounded_walk_times
+from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
 from quarterhour.siting import inputs
 from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
@@ -50,8 +56,11 @@ REACH_FACTOR = 2.0
 """Each station's reach is searched to twice the limit: an uncovered community is told its
 nearest station within twice the limit, as in ``quarterhour plan``."""
 
-MAX_EVALUATIONS = 4
-"""Evaluated scenario versions one engine keeps (the last before an edit is diffed with it)."""
+MAX_EVALUATIONS = 1
+"""Full evaluations (every column of every community) one engine keeps: the last one read."""
+
+MAX_VERSIONS = 4
+"""Incremental assignments of scenario versions one engine keeps (an edit starts from one)."""
 
 MAX_CACHED_REACHES = 50_000
 """Station reaches one engine keeps (an LRU: moves leave old locations behind)."""
@@ -147,6 +156,7 @@ class ProjectEngine:
         self._reach: OrderedDict[tuple[float, float], Reach] = OrderedDict()
         self._lock = threading.Lock()
         self.evaluations: OrderedDict[tuple[str, int], SitingResult] = OrderedDict()
+        self.versions: OrderedDict[tuple[str, int], Version] = OrderedDict()
 
     # ------------------------------------------------------------------ sites
 
@@ -264,15 +274,25 @@ class ProjectEngine:
                 Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
                 for ok in snap.reachable
             ]
-        walk = bounded_walk_times(
-            self.network,
-            snap.subset(sources),
-            self.target_snap,
-            minutes=self.longer.minutes,
-            speed_kmh=self.longer.speed_kmh,
-            meters=self.longer.meters,
-            quiet=True,
-        )
+        limit = {
+            "minutes": self.longer.minutes,
+            "speed_kmh": self.longer.speed_kmh,
+            "meters": self.longer.meters,
+        }
+        if sources.size == 1:  # an edit: the targets' index is kept
+            walk = snapped_walk_times(
+                self.network,
+                snap.subset(sources),
+                self.target_snap,
+                **limit,
+                sorted_targets=False,
+                targets=self.target_index,
+                quiet=True,
+            )
+        else:
+            walk = bounded_walk_times(
+                self.network, snap.subset(sources), self.target_snap, **limit, quiet=True
+            )
         matrix = sp.csr_matrix(walk.matrix)
         for k, source in enumerate(sources):
             part = slice(matrix.indptr[k], matrix.indptr[k + 1])
@@ -286,7 +306,106 @@ class ProjectEngine:
         """Memory this engine holds (reaches, snaps, tables), roughly."""
         with self._lock:
             reach = sum(item.nbytes for item in self._reach.values())
+            reach += sum(item.state.nbytes for item in self.versions.values())
+            reach += sum(
+                int(item.assignments.memory_usage(index=False).sum())
+                for item in self.evaluations.values()
+            )
         return reach + 200 * len(self.homes) + 1024 * len(self.sites) // 8
+
+    @functools.cached_property
+    def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
+        """The communities' areas as ``area_table`` groups them (town/street, else district).
+
+        The kind, the area names, each one's first row, and each row's area.
+        """
+        towns = self.communities.town.astype(str)
+        districts = self.communities.district.astype(str)
+        if (towns != "").any():
+            kind, labels = "town", towns
+        elif (districts != "").any():
+            kind, labels = "district", districts
+        else:
+            return None, np.empty(0, object), np.empty(0, np.int64), np.empty(0, np.int64)
+        names, first, group = np.unique(labels, return_index=True, return_inverse=True)
+        return kind, names, first, group
+
+    @functools.cached_property
+    def target_index(self) -> TargetIndex:
+        """The communities on the network, indexed for walks from one station to them."""
+        return TargetIndex.of(self.network, self.target_snap)
+
+    def scenario_sites(self, stations: list[dict[str, object]]) -> tuple[SiteTable, list[Reach]]:
+        """The site table of stations and their reaches, in the given order.
+
+        A station farther than the snapping limit from every street gets status off_network.
+        """
+        sites = self.site_rows(stations)
+        active = sites.status == "active"
+        found = self.reaches(sites.lon[active], sites.lat[active])
+        reach = [OFF_NETWORK] * len(sites)
+        status = sites.status.copy()
+        for col, item in zip(np.flatnonzero(active), found, strict=True):
+            reach[col] = item
+            if not item.on_network:
+                status[col] = "off_network"
+        return replace(sites, status=status), reach
+
+    def version(
+        self, key: tuple[str, int], stations: list[dict[str, object]], outcome: dict[str, object]
+    ) -> Version:
+        """The incremental assignment of a scenario version (kept), built if missing."""
+        with self._lock:
+            kept = self.versions.get(key)
+        if kept is not None:
+            return kept
+        sites, reach = self.scenario_sites(stations)
+        state = Assignment.build(stations_of(sites, reach), len(self.homes))
+        order = [str(station["id"]) for station in stations]
+        _, arrays = state.result(self, order, outcome)
+        kept = Version(state, order, arrays)
+        self.keep(key, kept)
+        return kept
+
+    def keep(self, key: tuple[str, int], kept: Version) -> None:
+        """Keep the assignment of a scenario version (a few per engine)."""
+        with self._lock:
+            self.versions[key] = kept
+            self.versions.move_to_end(key)
+            while len(self.versions) > MAX_VERSIONS:
+                self.versions.popitem(last=False)
+
+    def edited(
+        self,
+        kept: Version,
+        stations: list[dict[str, object]],
+        touched: list[str],
+        outcome: dict[str, object],
+    ) -> tuple[Version, dict[str, object]]:
+        """The assignment after an edit of the ``touched`` stations, and its summary."""
+        state = kept.state.copy()
+        present = {str(station["id"]): station for station in stations}
+        for identifier in touched:
+            if identifier in state.stations:
+                state.remove(identifier)
+            if identifier in present:
+                sites, reach = self.scenario_sites([present[identifier]])
+                state.add(stations_of(sites, reach)[0])
+        order = [str(station["id"]) for station in stations]
+        summary, arrays = state.result(self, order, outcome)
+        return Version(state, order, arrays), summary
+
+    def site_lonlat(
+        self, state: Assignment, outcome: dict[str, object], excluded: set[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where the sites are that explain an uncovered community's reason (WGS84)."""
+        active = [s for s in state.stations.values() if s.status == "active"]
+        lon = np.asarray([s.lon for s in active], float)
+        lat = np.asarray([s.lat for s in active], float)
+        if outcome.get("objective", "audit") != "audit":
+            cand_lon, cand_lat = self.candidate_lonlat(excluded)
+            lon, lat = np.concatenate([lon, cand_lon]), np.concatenate([lat, cand_lat])
+        return lon, lat
 
     # ------------------------------------------------------------------ evaluation
 
@@ -297,17 +416,6 @@ class ProjectEngine:
             self.evaluations.move_to_end(key)
             while len(self.evaluations) > MAX_EVALUATIONS:
                 self.evaluations.popitem(last=False)
-
-    @staticmethod
-    def changed_rows(before: SitingResult, after: SitingResult) -> np.ndarray:
-        """Positions of the communities whose status, station or walk time changed."""
-        old, new = before.assignments, after.assignments
-        differs = old["status"].astype(str).to_numpy() != new["status"].astype(str).to_numpy()
-        differs |= old["station_id"].to_numpy() != new["station_id"].to_numpy()
-        walk_old = old["walk_min"].to_numpy(float)
-        walk_new = new["walk_min"].to_numpy(float)
-        differs |= ~((walk_old == walk_new) | (np.isnan(walk_old) & np.isnan(walk_new)))
-        return np.flatnonzero(differs)
 
     def evaluate(
         self,
@@ -333,17 +441,8 @@ class ProjectEngine:
         order = sorted(range(len(stations)), key=lambda k: str(stations[k]["id"]))
         rank = np.empty(len(stations), np.int64)
         rank[order] = np.arange(len(stations))
-        sites = self.site_rows([stations[k] for k in order])
+        sites, reach = self.scenario_sites([stations[k] for k in order])
         active = sites.status == "active"
-        reach_list = self.reaches(sites.lon[active], sites.lat[active])
-        reach = [OFF_NETWORK] * len(sites)
-        status = sites.status.copy()
-        for col, item in zip(np.flatnonzero(active), reach_list, strict=True):
-            reach[col] = item
-            if not item.on_network:
-                status[col] = "off_network"
-        sites = replace(sites, status=status)
-        active = status == "active"
         cost, beyond_cost, beyond_col = self._matrices(reach, n)
 
         kinds = [stations[k]["kind"] for k in range(len(stations))]
@@ -383,8 +482,8 @@ class ProjectEngine:
             n_existing=existing_cols.size,
             coverable=coverable,
             objective=objective,
-            bound=float(outcome.get("bound", math.nan)),
-            gap=float(outcome.get("gap", math.nan)),
+            bound=stored_number(outcome.get("bound")),
+            gap=stored_number(outcome.get("gap")),
             method=str(outcome.get("method", objective)),
             seconds=float(outcome.get("seconds", 0.0)),
             stats=dict(outcome.get("stats") or {}),

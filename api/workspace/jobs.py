@@ -268,6 +268,9 @@ def _plan(
         job = job_row(conn, job_id)
         if job["state"] == "cancelled":
             return
+        projects.check_room(
+            conn, project_id, max_scenarios=app.state.workspace_limits.max_scenarios
+        )
         projects.insert_scenario(
             conn,
             project_id,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from quarterhour.api.http.state import AppState
+    from quarterhour.api.workspace.incremental import Version
     from quarterhour.routing.graph import WalkNetwork
 
 log = logging.getLogger("quarterhour")
@@ -145,6 +146,16 @@ def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, obje
             }
         report[upload.role] = entry
     return report
+
+
+def check_room(conn: sqlite3.Connection, project_id: str, *, max_scenarios: int) -> None:
+    """Refuse (422) a new scenario in a project that holds ``max_scenarios`` already."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM scenarios WHERE project_id = ?", (project_id,)
+    ).fetchone()
+    if count >= max_scenarios:
+        msg = f"a project holds at most {max_scenarios:,} scenarios: delete some first"
+        raise ApiError(422, loc=("body", "name"), msg=msg, kind="value_error")
 
 
 def insert_scenario(
@@ -309,8 +320,17 @@ HEADLINE_KEYS: tuple[str, ...] = (
 
 def figures(result: SitingResult) -> dict[str, object]:
     """A scenario's figures for lists: stations, communities and residents covered, walks."""
-    summary = result.summary
-    walk = result.assignments.loc[result.assignments["covered"], "walk_min"].to_numpy(float)
+    table = result.assignments
+    return figures_of(
+        result.summary, table["walk_min"].to_numpy(float), table["covered"].to_numpy(bool)
+    )
+
+
+def figures_of(
+    summary: dict[str, object], walk_min: np.ndarray, covered: np.ndarray
+) -> dict[str, object]:
+    """A scenario's figures from its summary and every community's walk and coverage."""
+    walk = walk_min[covered]
     return {key: summary[key] for key in HEADLINE_KEYS} | {
         "n_stations": int(summary["n_existing"]) + int(summary["n_new"]),
         "mean_walk_min": json_scalar(float(walk.mean())) if walk.size else None,
@@ -383,4 +403,45 @@ def station_rows(
         row["locked"] = bool(own.get("locked", False))
         row["site"] = own.get("site")
         out.append(row)
+    return out
+
+
+def touched_stations(
+    version: Version,
+    stations: list[dict[str, object]],
+    touched: list[str],
+    engine: ProjectEngine,
+) -> list[dict[str, object]]:
+    """The stations an edit touched, as the API gives them (``removed`` for removed ones)."""
+    by_id = {str(station["id"]): station for station in stations}
+    arrays = version.arrays
+    covered = arrays["covered"]
+    weight = engine.communities.weight
+    out: list[dict[str, object]] = []
+    for identifier in touched:
+        own = by_id.get(identifier)
+        if own is None:
+            out.append({"id": identifier, "removed": True})
+            continue
+        station = version.state.stations[identifier]
+        served = covered & (arrays["station"] == identifier)
+        out.append(
+            {
+                "id": identifier,
+                "name": station.name,
+                "kind": station.kind,
+                "status": station.status,
+                "lon": station.lon,
+                "lat": station.lat,
+                "input_lon": (own.get("input") or [None])[0],
+                "input_lat": (own.get("input") or [None, None])[1],
+                "input_crs": (own.get("input") or [None, None, None])[2],
+                "district": station.district,
+                "town": station.town,
+                "served_communities": int(served.sum()),
+                "served_weight": float(weight[served].sum()),
+                "locked": bool(own.get("locked", False)),
+                "site": own.get("site"),
+            }
+        )
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -23,6 +24,7 @@ from quarterhour.api.http.responses import json_response
 from quarterhour.api.workspace import access, downloads, jobs, projects, store
 from quarterhour.api.workspace.access import Caller
 from quarterhour.api.workspace.edits import apply_edit
+from quarterhour.api.workspace.incremental import changed
 from quarterhour.api.workspace.schemas import (
     WORKSPACE_ERRORS,
     CrsName,
@@ -368,10 +370,13 @@ def list_scenarios(pid: str, conn: Conn, caller: CallerDep) -> Response:
 
 
 @router.post("/projects/{pid}/scenarios", status_code=201)
-def create_scenario(pid: str, body: NewScenario, conn: Conn, caller: CallerDep) -> Response:
+def create_scenario(
+    pid: str, body: NewScenario, request: Request, conn: Conn, caller: CallerDep
+) -> Response:
     """A new scenario: a copy of `from` (default: the first, today's stations) named `name`."""
     access.require_role(caller, conn, pid, "editor")
     with store.transaction(conn):
+        projects.check_room(conn, pid, max_scenarios=_limits(request).max_scenarios)
         if body.from_ is None:
             source = conn.execute(
                 "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid LIMIT 1",
@@ -420,8 +425,12 @@ def _evaluated(
     return engine, cached, stations
 
 
-def _etag(version: int) -> dict[str, str]:
-    return {"ETag": f'"{version}"'}
+def _etag(version: int, *, started: float | None = None, what: str = "app") -> dict[str, str]:
+    """The version as an ETag and, from ``started``, the server's time (``Server-Timing``)."""
+    headers = {"ETag": f'"{version}"'}
+    if started is not None:
+        headers["Server-Timing"] = f"{what};dur={1e3 * (time.perf_counter() - started):.2f}"
+    return headers
 
 
 @router.get("/projects/{pid}/scenarios/{sid}")
@@ -433,6 +442,7 @@ def get_scenario(pid: str, sid: str, request: Request, conn: Conn, caller: Calle
     `lon`, `lat`); `summary` has summary.json's shape. The `ETag` header carries the version to
     send back as `If-Match` with an edit.
     """
+    started = time.perf_counter()
     access.require_role(caller, conn, pid, "viewer", scenario_id=sid)
     row = projects.scenario_row(conn, pid, sid)
     engine, result, stations = _evaluated(request, conn, pid, row)
@@ -442,7 +452,7 @@ def get_scenario(pid: str, sid: str, request: Request, conn: Conn, caller: Calle
         "communities": projects.community_rows(result, engine),
         "summary": result.summary,
     }
-    return json_response(body, headers=_etag(row["version"]))
+    return json_response(body, headers=_etag(row["version"], started=started, what="scenario"))
 
 
 @router.patch("/projects/{pid}/scenarios/{sid}")
@@ -519,6 +529,7 @@ def edit_scenario(
     (stations, and the communities whose status, station or walk time changed) and the
     `summary`.
     """
+    started = time.perf_counter()
     access.require_role(caller, conn, pid, "editor", scenario_id=sid)
     expected = _if_match(if_match)
     limits = _limits(request)
@@ -536,7 +547,10 @@ def edit_scenario(
                 kind="stale_version",
                 headers=_etag(row["version"]),
             )
-        engine, before, _ = _evaluated(request, conn, pid, row)
+        engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
+        before = engine.version(
+            (sid, row["version"]), store.loads(row["stations"]), store.loads(row["outcome"])
+        )
         stations, excluded, touched = apply_edit(
             engine,
             store.loads(row["stations"]),
@@ -548,7 +562,7 @@ def edit_scenario(
         if outcome.get("objective") != "audit" and "edited" not in outcome:
             outcome = outcome | {"edited": True, "gap": None}
             outcome["method"] = f"{outcome.get('method', 'plan')}, edited by hand"
-        after = engine.evaluate(stations, outcome, excluded=set(excluded))
+        after, summary = engine.edited(before, stations, touched, outcome)
         version = row["version"] + 1
         conn.execute(
             "UPDATE scenarios SET version = ?, stations = ?, excluded = ?, outcome = ?, "
@@ -558,7 +572,9 @@ def edit_scenario(
                 store.dumps(stations),
                 store.dumps(excluded),
                 store.dumps(outcome),
-                store.dumps(projects.figures(after)),
+                store.dumps(
+                    projects.figures_of(summary, after.arrays["walk_min"], after.arrays["covered"])
+                ),
                 store.now(),
                 sid,
             ),
@@ -571,24 +587,19 @@ def edit_scenario(
             action="edit",
             detail=edit.model_dump(exclude_none=True) | {"version": version},
         )
-    engine.remember((sid, version), after)
-    changed_rows = engine.changed_rows(before, after)
-    after_stations = projects.station_rows(after, stations)
-    changed_stations = [station for station in after_stations if station["id"] in set(touched)]
-    present = {station["id"] for station in after_stations}
-    changed_stations += [
-        {"id": identifier, "removed": True} for identifier in touched if identifier not in present
-    ]
+    engine.keep((sid, version), after)
+    rows = changed(before.arrays, after.arrays)
+    where = engine.site_lonlat(after.state, outcome, set(excluded))
     return json_response(
         {
             "version": version,
             "changed": {
-                "stations": changed_stations,
-                "communities": projects.community_rows(after, engine, changed_rows),
+                "stations": projects.touched_stations(after, stations, touched, engine),
+                "communities": after.state.community_rows(engine, after.arrays, rows, where),
             },
-            "summary": after.summary,
+            "summary": summary,
         },
-        headers=_etag(version),
+        headers=_etag(version, started=started, what="edit"),
     )
 
 

@@ -1,0 +1,503 @@
+"""A scenario's assignment kept in arrays, updated by one edit in time proportional to its reach.
+
+:class:`Assignment` holds, for every community, its nearest station within twice the walk limit
+(cost and station), and every station's reach as one list of pairs. Adding a station compares
+only the communities it reaches; removing one re-chooses only the communities it served, among
+the pairs of the other stations. The summary is then :class:`~quarterhour.siting.result.
+SitingResult`'s own, computed on a table of just the columns it reads, so it equals the full
+evaluation (:meth:`ProjectEngine.evaluate`) that a ``GET`` answers with.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from quarterhour import settings
+from quarterhour.siting import inputs
+from quarterhour.siting.points import inactive_station_warnings
+from quarterhour.siting.reasons import STATUSES, reason_codes, reason_text
+from quarterhour.siting.result import GAP_NOTE, SitingResult, json_scalar, uncoverable_warning
+from quarterhour.siting.tables import SITE_STATUSES, SiteTable
+
+if TYPE_CHECKING:
+    from quarterhour.api.workspace.engine import ProjectEngine, Reach
+
+
+@dataclass(frozen=True)
+class Station:
+    """What the assignment needs of one station."""
+
+    id: str
+    name: str
+    kind: str
+    status: str
+    lon: float
+    lat: float
+    position: int
+    district: str
+    town: str
+    reach: Reach
+
+
+@dataclass
+class Assignment:
+    """Every community's nearest station within twice the limit, and the stations' pairs.
+
+    Stations are numbered as they come (``keys``); ties of cost go to the smaller id, as in the
+    siting model (its columns are sorted by id).
+
+    Attributes
+    ----------
+    stations
+        By id.
+    keys
+        The number of each station id (``ids`` is the reverse).
+    best_cost, best_key
+        Per community: the cost to its nearest active station within twice the limit (inf where
+        none) and that station's number (-1 where none).
+    pair_rows, pair_cost, pair_key, pair_existing
+        Every active station's reach, one entry per (community, station) pair, and whether the
+        station is an existing one.
+    """
+
+    stations: dict[str, Station]
+    keys: dict[str, int]
+    ids: list[str]
+    best_cost: np.ndarray
+    best_key: np.ndarray
+    pair_rows: np.ndarray
+    pair_cost: np.ndarray
+    pair_key: np.ndarray
+    pair_existing: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the per-community and pair arrays (the reaches are shared)."""
+        arrays = (self.best_cost, self.best_key, self.pair_rows, self.pair_cost, self.pair_key)
+        return int(sum(array.nbytes for array in arrays) + self.pair_existing.nbytes)
+
+    @classmethod
+    def build(cls, stations: list[Station], n: int) -> Assignment:
+        """The assignment of a scenario's stations, from scratch."""
+        ids = [s.id for s in stations]
+        active = [(k, s) for k, s in enumerate(stations) if s.status == "active"]
+        state = cls(
+            {s.id: s for s in stations},
+            {identifier: k for k, identifier in enumerate(ids)},
+            ids,
+            np.full(n, np.inf),
+            np.full(n, -1, np.int32),
+            np.concatenate([s.reach.rows for _, s in active] or [np.empty(0, np.int32)]),
+            np.concatenate([s.reach.cost for _, s in active] or [np.empty(0)]),
+            np.concatenate(
+                [np.full(s.reach.rows.size, k, np.int32) for k, s in active]
+                or [np.empty(0, np.int32)]
+            ),
+            np.concatenate(
+                [np.full(s.reach.rows.size, s.kind == "existing") for _, s in active]
+                or [np.empty(0, bool)]
+            ),
+        )
+        state._choose(np.arange(n))
+        return state
+
+    def _choose(self, rows: np.ndarray) -> None:
+        """Choose again the nearest station of ``rows`` among all pairs."""
+        mark = np.zeros(self.best_cost.size, bool)
+        mark[rows] = True
+        self.best_cost[rows] = np.inf
+        self.best_key[rows] = -1
+        picked = np.flatnonzero(mark[self.pair_rows])
+        if picked.size == 0:
+            return
+        row = self.pair_rows[picked]
+        cost = self.pair_cost[picked]
+        key = self.pair_key[picked]
+        order = np.lexsort((cost, row))
+        row, cost, key = row[order], cost[order], key[order]
+        first = np.unique(row, return_index=True)[1]
+        self.best_cost[row[first]] = cost[first]
+        self.best_key[row[first]] = key[first]
+        after = first + 1
+        tied = after < row.size
+        tied[tied] &= (row[after[tied]] == row[first[tied]]) & (
+            cost[after[tied]] == cost[first[tied]]
+        )
+        for start in first[tied]:  # equal costs (stations on one spot): the smaller id wins
+            end = start
+            while end < row.size and row[end] == row[start] and cost[end] == cost[start]:
+                end += 1
+            self.best_key[row[start]] = min(key[start:end], key=lambda k: self.ids[k])
+
+    def copy(self) -> Assignment:
+        """An independent copy (an edit makes a new version; the old one stays valid)."""
+        return replace(
+            self,
+            stations=dict(self.stations),
+            keys=dict(self.keys),
+            ids=list(self.ids),
+            best_cost=self.best_cost.copy(),
+            best_key=self.best_key.copy(),
+        )
+
+    def add(self, station: Station) -> None:
+        """Add a station: it wins the communities it reaches sooner (ties: the smaller id)."""
+        key = len(self.ids)
+        self.ids.append(station.id)
+        self.keys[station.id] = key
+        self.stations[station.id] = station
+        if station.status != "active" or station.reach.rows.size == 0:
+            return
+        rows, cost = station.reach.rows, station.reach.cost
+        self.pair_rows = np.concatenate([self.pair_rows, rows])
+        self.pair_cost = np.concatenate([self.pair_cost, cost])
+        self.pair_key = np.concatenate([self.pair_key, np.full(rows.size, key, np.int32)])
+        self.pair_existing = np.concatenate(
+            [self.pair_existing, np.full(rows.size, station.kind == "existing")]
+        )
+        current = self.best_cost[rows]
+        wins = cost < current
+        for k in np.flatnonzero(cost == current):
+            wins[k] = station.id < self.ids[self.best_key[rows[k]]]
+        self.best_cost[rows[wins]] = cost[wins]
+        self.best_key[rows[wins]] = key
+
+    def remove(self, station_id: str) -> None:
+        """Remove a station: the communities it served go to their next nearest station."""
+        station = self.stations.pop(station_id)
+        key = self.keys.pop(station_id)
+        if station.status != "active" or station.reach.rows.size == 0:
+            return
+        keep = self.pair_key != key
+        self.pair_rows = self.pair_rows[keep]
+        self.pair_cost = self.pair_cost[keep]
+        self.pair_key = self.pair_key[keep]
+        self.pair_existing = self.pair_existing[keep]
+        self._choose(np.flatnonzero(self.best_key == key))
+
+    # ------------------------------------------------------------------ reading
+
+    def result(
+        self, engine: ProjectEngine, order: list[str], outcome: dict[str, object]
+    ) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+        """The summary (summary.json's shape) and the per-community arrays.
+
+        Parameters
+        ----------
+        engine
+            The project's engine.
+        order
+            The scenario's station ids in its order (existing, then new in pick order).
+        outcome
+            How the stations were chosen (see :meth:`ProjectEngine.evaluate`).
+        """
+        limit = engine.limit
+        communities = engine.communities
+        in_area = communities.in_area
+        stations = [self.stations[identifier] for identifier in order]
+        within = self.best_cost <= limit.value + 1e-9
+        covered = within & in_area
+        objective = str(outcome.get("objective", "audit"))
+        if objective == "audit":
+            coverable = covered.copy()
+        else:
+            coverable = in_area.copy()
+            coverable[np.asarray(outcome.get("uncoverable", []), np.int64)] = False
+            coverable |= covered
+        has = self.best_key >= 0
+        # key -1 (no station) picks the last entry, ""
+        by_key = [self.stations.get(identifier) for identifier in self.ids]
+        kinds = np.asarray([s.kind if s else "" for s in by_key] + [""], dtype=object)
+        station_ids = np.asarray([s.id if s else "" for s in by_key] + [""], dtype=object)
+        kind = kinds[self.best_key]
+        today = self.pair_existing & (self.pair_cost <= limit.value + 1e-9)
+        covered_today = np.zeros(in_area.size, bool)
+        covered_today[self.pair_rows[today]] = True
+        codes = reason_codes(
+            coverable=coverable,
+            covered=covered,
+            access_m=communities.access_m,
+            nearest_site_m=np.full(in_area.size, np.inf),
+            snap_max_m=settings.snap_max_m,
+        )
+        codes[~in_area] = "outside_boundary"
+        n_existing = sum(s.kind == "existing" for s in stations)
+        if objective == "audit" and n_existing == 0:
+            codes[~covered & in_area & (codes != "off_network")] = "no_station"
+        status = np.where(codes == "over_budget", "over_budget", "uncoverable").astype(object)
+        status[codes == "off_network"] = "off_network"
+        status[codes == "outside_boundary"] = "outside_boundary"
+        status[covered] = np.where(kind[covered] == "existing", "covered_existing", "covered_new")
+        existing_first = sorted(
+            (s for s in stations if s.kind == "existing"), key=lambda s: s.position
+        ) + [s for s in stations if s.kind != "existing"]
+        warnings = self._warnings(stations, coverable, in_area, engine, objective)
+        any_active = any(s.status == "active" for s in stations)
+        params = {
+            "minutes": limit.minutes,
+            "meters": limit.meters,
+            "speed_kmh": limit.speed_kmh,
+            "metric": limit.metric,
+            "budget": outcome.get("budget", 0 if objective == "audit" else None),
+            "n_candidates": outcome.get(
+                "n_candidates", sum(s.kind != "existing" and s.status == "active" for s in stations)
+            ),
+            "nearest_beyond_limit": engine.longer.value if any_active else None,
+        }
+        summary = summary_of(
+            engine,
+            existing_first,
+            status=status,
+            covered=covered,
+            covered_today=covered_today,
+            outcome=outcome | {"objective": objective},
+            params=params,
+            warnings=warnings,
+        )
+        walk = np.where(has, self.best_cost * limit.minutes_per_unit, np.nan)
+        arrays = {
+            "status": status,
+            "codes": codes,
+            "covered": covered,
+            "kind": kind,
+            "walk_min": walk,
+            "station": station_ids[self.best_key],
+        }
+        return summary, arrays
+
+    @staticmethod
+    def _warnings(
+        stations: list[Station],
+        coverable: np.ndarray,
+        in_area: np.ndarray,
+        engine: ProjectEngine,
+        objective: str,
+    ) -> list[str]:
+        inactive = sorted(
+            (s for s in stations if s.kind == "existing" and s.status != "active"),
+            key=lambda s: s.id,
+        )
+        warnings = []
+        if inactive:
+            ids = np.asarray([s.id for s in inactive], dtype=object)
+            sites = SiteTable.plain(ids, ids, np.ones(ids.size, bool))
+            sites = replace(sites, status=np.asarray([s.status for s in inactive], dtype=object))
+            warnings = inactive_station_warnings(sites)
+        if objective != "audit":
+            warnings += uncoverable_warning(coverable, in_area, engine.limit)
+        return warnings
+
+    def community_rows(
+        self,
+        engine: ProjectEngine,
+        arrays: dict[str, np.ndarray],
+        rows: np.ndarray,
+        site_lonlat: tuple[np.ndarray, np.ndarray],
+    ) -> list[dict[str, object]]:
+        """Communities ``rows`` as the API gives them (reasons with their distances)."""
+        homes = engine.homes
+        communities = engine.communities
+        names = {s.id: s.name for s in self.stations.values()}
+        nearest = inputs.nearest_site_metres(homes.subset(rows), *site_lonlat)
+        limit_text = engine.limit.words()
+        out = []
+        for k, row in enumerate(rows):
+            code = str(arrays["codes"][row])
+            station = str(arrays["station"][row])
+            out.append(
+                {
+                    "community_id": str(communities.ids[row]),
+                    "community_name": str(communities.names[row]),
+                    "weight": float(communities.weight[row]),
+                    "status": str(arrays["status"][row]),
+                    "station_id": station,
+                    "station_name": names.get(station, ""),
+                    "station_kind": str(arrays["kind"][row]),
+                    "walk_min": json_scalar(float(arrays["walk_min"][row])),
+                    "covered": bool(arrays["covered"][row]),
+                    "reason": code or None,
+                    "reason_text": reason_text(
+                        code,
+                        access_m=float(communities.access_m[row]),
+                        nearest_site_m=float(nearest[k]),
+                        limit=limit_text,
+                    ),
+                    "district": str(communities.district[row]),
+                    "town": str(communities.town[row]),
+                    "lon": round(float(homes.lon[row]), 7),
+                    "lat": round(float(homes.lat[row]), 7),
+                }
+            )
+        return out
+
+
+def stored_number(value: object) -> float:
+    """A stored figure, NaN where there is none (a plan's gap after a hand edit)."""
+    return float("nan") if value is None else float(value)
+
+
+def summary_of(
+    engine: ProjectEngine,
+    stations: list[Station],
+    *,
+    status: np.ndarray,
+    covered: np.ndarray,
+    covered_today: np.ndarray,
+    outcome: dict[str, object],
+    params: dict[str, object],
+    warnings: list[str],
+) -> dict[str, object]:
+    """:attr:`SitingResult.summary` from arrays (a test holds them equal).
+
+    Parameters
+    ----------
+    engine
+        The project's engine (communities' weights and areas).
+    stations
+        The stations, existing ones first (in their file's order), then new ones.
+    status, covered, covered_today
+        Per community.
+    outcome
+        How the stations were chosen (objective, bound, gap, method, seconds, stats).
+    params
+        The walk limit and the plan's options, as the result's ``params``.
+    warnings
+        What the planner should read.
+    """
+    objective = str(outcome["objective"])
+    weight = engine.communities.weight
+    in_area = status != "outside_boundary"
+    n = int(in_area.sum())
+    total_weight = float(weight[in_area].sum())
+    counts = {code: int((status == code).sum()) for code in STATUSES}
+    bound = stored_number(outcome.get("bound"))
+    stats = dict(outcome.get("stats") or {})
+    method = str(outcome.get("method", objective))
+    outline = SitingResult(
+        pd.DataFrame(), pd.DataFrame(), objective, bound, 0.0, method, 0.0, stats
+    )
+    covered_weight = float(weight[covered].sum())
+    kind, areas = _by_area(engine, stations, status, covered, covered_today)
+    summary = {
+        "objective": objective,
+        "communities_read": int(status.size),
+        "status_counts": counts,
+        "n_communities": n,
+        "n_existing": sum(s.kind == "existing" for s in stations),
+        "n_new": sum(s.kind == "new" for s in stations),
+        "existing_inactive": {
+            code: [s.id for s in stations if s.kind == "existing" and s.status == code]
+            for code in SITE_STATUSES[1:]
+        },
+        "covered": int(covered.sum()),
+        "covered_today": int(covered_today.sum()),
+        "covered_share": covered.sum() / n if n else 0.0,
+        "covered_weight": covered_weight,
+        "covered_weight_share": covered_weight / total_weight if total_weight > 0 else 0.0,
+        "total_weight": total_weight,
+        "uncoverable": counts["uncoverable"] + counts["off_network"],
+        "lower_bound": bound if objective == "min_cover" else None,
+        "upper_bound": bound if objective == "max_cover" else None,
+        "gap": stored_number(outcome.get("gap")),
+        "gap_note": GAP_NOTE.get(objective),
+        "method": method,
+        "search_stop": stats.get("search_stop"),
+        "stopped": outline.stopped,
+        "seconds": float(outcome.get("seconds", 0.0)),
+        **params,
+        "by_area_kind": kind,
+        "by_area": areas,
+        "attribution": engine.network.attribution,
+        "warnings": list(warnings),
+    }
+    return {
+        key: json_scalar(value) if not isinstance(value, (dict, list)) else value
+        for key, value in summary.items()
+    }
+
+
+def _by_area(
+    engine: ProjectEngine,
+    stations: list[Station],
+    status: np.ndarray,
+    covered: np.ndarray,
+    covered_today: np.ndarray,
+) -> tuple[str | None, list[dict[str, object]]]:
+    """The table by town/street (else district) of ``area_table``, summed with numpy."""
+    kind, names, first, group = engine.area_groups
+    if kind is None:
+        return None, []
+    station_labels = [s.town if kind == "town" else s.district for s in stations]
+    weight = engine.communities.weight
+    n = names.size
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(group[mask], minlength=n)
+
+    columns = {
+        "communities": count(np.ones(group.size, bool)),
+        "in_area": count(status != "outside_boundary"),
+        "covered_today": count(covered_today),
+        "covered": count(covered),
+        "uncoverable": count((status == "uncoverable") | (status == "off_network")),
+        "outside_boundary": count(status == "outside_boundary"),
+    }
+    sums = {
+        "weight": np.bincount(group, weights=weight, minlength=n),
+        "covered_weight": np.bincount(group, weights=np.where(covered, weight, 0.0), minlength=n),
+    }
+    new = Counter(
+        str(label) for s, label in zip(stations, station_labels, strict=True) if s.kind == "new"
+    )
+    # groupby(sort=False): first appearance; then the most communities first, stable
+    order = sorted(np.argsort(first, kind="stable"), key=lambda k: -columns["communities"][k])
+    rows = []
+    for k in order:
+        row: dict[str, object] = {"area": str(names[k])}
+        row |= {key: int(values[k]) for key, values in columns.items()}
+        row |= {key: float(values[k]) for key, values in sums.items()}
+        row["new_stations"] = int(new.get(str(names[k]), 0))
+        rows.append(row)
+    return kind, rows
+
+
+@dataclass
+class Version:
+    """The assignment of one scenario version, its station order and per-community arrays."""
+
+    state: Assignment
+    order: list[str]
+    arrays: dict[str, np.ndarray]
+
+
+def changed(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> np.ndarray:
+    """Communities whose status, station or walk time differ."""
+    differs = before["status"] != after["status"]
+    differs |= before["station"] != after["station"]
+    old, new = before["walk_min"], after["walk_min"]
+    differs |= ~((old == new) | (np.isnan(old) & np.isnan(new)))
+    return np.flatnonzero(differs)
+
+
+def stations_of(sites: SiteTable, reaches: list[Reach]) -> list[Station]:
+    """The assignment's stations from a scenario's site table and their reaches."""
+    return [
+        Station(
+            id=str(sites.ids[k]),
+            name=str(sites.names[k]),
+            kind="existing" if sites.existing[k] else "new",
+            status=str(sites.status[k]),
+            lon=float(sites.lon[k]),
+            lat=float(sites.lat[k]),
+            position=int(sites.position[k]),
+            district=str(sites.district[k]),
+            town=str(sites.town[k]),
+            reach=reaches[k],
+        )
+        for k in range(len(sites))
+    ]

@@ -1,0 +1,215 @@
+"""The planners' workspace at city scale: upload, hand edits and memory on the mosaic.
+
+On the city mosaic of ``bench_city.py`` (Heidelberg's streets tiled 4 x 4, Shanghai's area), a
+planner's list of 20,000 communities (an xlsx with Chinese headers, the mosaic's 16 tiles as
+街镇) with about 2,650 existing stations (the minimum cover of the list, planned here first) is
+uploaded to ``quarterhour serve --workers 1`` over HTTP, then:
+
+- upload: ``POST /api/projects`` until 201, then ``GET`` of the scenario (every community's
+  status, station and walk time: what the page draws);
+- edits: adds at random street points, moves of random stations by up to 300 m, removals,
+  each with ``If-Match``; the server's own time (``Server-Timing``) and the client's round trip,
+  p50 and p99, against the peer in the same run: the full evaluation of the scenario after each
+  edit (``GET``, the siting model's ``build_result`` on every community);
+- memory: the worker's resident memory before the first project, after it, and after three more
+  (each a copy of the list: its engine, reaches and evaluations).
+
+Usage::
+
+    python benchmarks/bench_workspace.py [--points 20000] [--edits 100] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_city import mosaic, street_points
+from bench_isochrone_api import cache_root, free_port, tree_pids, wait_for
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process tree, MiB."""
+    total = 0.0
+    for member in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
+
+
+def planner_files(osm: Path, folder: Path, *, points: int) -> tuple[Path, Path, int]:
+    """The communities' xlsx (Chinese headers) and the existing stations' CSV (a min cover)."""
+    import pandas as pd
+
+    from quarterhour.routing.network import load_network
+    from quarterhour.siting.model import CoverageModel
+
+    network = load_network(osm)
+    lon, lat = street_points(network, points, seed=1)
+    rng = np.random.default_rng(3)
+    west, south = float(lon.min()), float(lat.min())
+    tile = (np.floor((lon - west) / ((lon.max() - west) / 4 + 1e-9)) * 4) + np.floor(
+        (lat - south) / ((lat.max() - south) / 4 + 1e-9)
+    )
+    communities = pd.DataFrame(
+        {
+            "序号": [f"C{k:05d}" for k in range(points)],
+            "小区名称": [f"小区{k}" for k in range(points)],
+            "经度": np.round(lon, 7),
+            "纬度": np.round(lat, 7),
+            "常住人口": rng.integers(200, 5000, points),
+            "街镇": [f"街道{int(t):02d}" for t in tile],
+        }
+    )
+    started = time.perf_counter()
+    homes = pd.DataFrame({"id": communities["序号"], "lon": lon, "lat": lat})
+    plan = CoverageModel.from_points(network, homes, minutes=15, crs="wgs84").solve()
+    new = plan.new_stations
+    seconds = time.perf_counter() - started
+    print(f"  existing stations: the min cover of the list, {len(new):,} ({seconds:.1f} s)")
+    stations = pd.DataFrame(
+        {
+            "编号": [f"S{k:04d}" for k in range(len(new))],
+            "站点名称": [f"服务站{k}" for k in range(len(new))],
+            "经度": np.round(new["lon"].to_numpy(float) + 0.0003, 7),
+            "纬度": np.round(new["lat"].to_numpy(float), 7),
+        }
+    )
+    xlsx, csv = folder / "社区名单.xlsx", folder / "站点.csv"
+    communities.to_excel(xlsx, index=False)
+    stations.to_csv(csv, index=False)
+    return xlsx, csv, len(new)
+
+
+def server_ms(answer: object) -> float:
+    """The ``Server-Timing`` duration of an answer, ms."""
+    return float(answer.headers["server-timing"].split("dur=")[1])
+
+
+def percentiles(values: list[float]) -> str:
+    array = np.asarray(values)
+    return f"p50 {np.percentile(array, 50):7.1f} ms, p99 {np.percentile(array, 99):7.1f} ms"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import httpx
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=20_000)
+    parser.add_argument("--edits", type=int, default=100, help="edits of each kind")
+    parser.add_argument("--cache", type=Path, default=None)
+    args = parser.parse_args(argv)
+    osm, _ = mosaic(args.cache or cache_root())
+    print(f"workspace on {osm.name} ({os.cpu_count()} CPUs)")
+    with tempfile.TemporaryDirectory(prefix="bench-workspace-") as temporary:
+        folder = Path(temporary)
+        xlsx, csv, n_stations = planner_files(osm, folder, points=args.points)
+        port = free_port()
+        command = [sys.executable, "-m", "quarterhour", "serve", "--osm", str(osm), "-q"]
+        command += ["--port", str(port), "--workers", "1", "--data-dir", str(folder / "data")]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(port, "/health", timeout_s=900, process=process)
+            url = f"http://127.0.0.1:{port}"
+            run(url, process.pid, xlsx, csv, n_stations=n_stations, edits=args.edits, httpx=httpx)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    return 0
+
+
+def _upload(client: object, url: str, xlsx: Path, csv: Path) -> tuple[dict, float, float]:
+    started = time.perf_counter()
+    answer = client.post(
+        f"{url}/api/projects",
+        data={"crs": "wgs84"},
+        files={
+            "communities": (xlsx.name, xlsx.read_bytes()),
+            "existing": (csv.name, csv.read_bytes()),
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    created = time.perf_counter() - started
+    project = answer.json()
+    sid = project["scenarios"][0]["id"]
+    scenario = client.get(f"{url}/api/projects/{project['id']}/scenarios/{sid}")
+    assert scenario.status_code == 200
+    return project, created, time.perf_counter() - started
+
+
+def run(
+    url: str, pid: int, xlsx: Path, csv: Path, *, n_stations: int, edits: int, httpx: object
+) -> None:
+    rng = np.random.default_rng(5)
+    with httpx.Client(timeout=600) as client:
+        before = rss_mib(pid)
+        project, created, shown = _upload(client, url, xlsx, csv)
+        after_one = rss_mib(pid)
+        print(
+            f"  upload {xlsx.stat().st_size / 1e6:.1f} MB xlsx, {n_stations:,} stations: "
+            f"201 in {created:.2f} s, every status on screen (GET) at {shown:.2f} s (goal 5 s)"
+        )
+        base = f"{url}/api/projects/{project['id']}/scenarios/{project['scenarios'][0]['id']}"
+        body = client.get(base).json()
+        version = body["version"]
+        ids = [row["id"] for row in body["stations"]]
+        lon = np.asarray([row["lon"] for row in body["communities"]])
+        lat = np.asarray([row["lat"] for row in body["communities"]])
+        times: dict[str, list[float]] = {"add": [], "move": [], "remove": []}
+        trips: dict[str, list[float]] = {"add": [], "move": [], "remove": []}
+        full: list[float] = []
+        for k in range(edits):
+            for op in ("add", "move", "remove"):
+                pick = int(rng.integers(lon.size))
+                if op == "add":
+                    edit = {"op": "add", "lon": float(lon[pick]), "lat": float(lat[pick])}
+                else:
+                    station = ids.pop(int(rng.integers(len(ids))))
+                    edit = {"op": op, "station_id": station}
+                    if op == "move":
+                        edit |= {"lon": float(lon[pick]), "lat": float(lat[pick])}
+                        ids.append(station)
+                started = time.perf_counter()
+                answer = client.post(f"{base}/edits", json=edit, headers={"If-Match": str(version)})
+                trips[op].append(1e3 * (time.perf_counter() - started))
+                assert answer.status_code == 200, answer.text
+                times[op].append(server_ms(answer))
+                version = answer.json()["version"]
+                if op == "add":
+                    ids.append(answer.json()["changed"]["stations"][0]["id"])
+            if k % 10 == 0:  # the peer: the full evaluation of the same scenario
+                full.append(server_ms(client.get(base)))
+        every = [value for values in times.values() for value in values]
+        for op, values in times.items():
+            print(
+                f"  edit {op:<6} server {percentiles(values)}; round trip {percentiles(trips[op])}"
+            )
+        print(f"  every edit   server {percentiles(every)} (goal p50 50, p99 200)")
+        print(
+            f"  peer: full evaluation (GET) server {percentiles(full)}; "
+            f"ratio p50 {np.percentile(every, 50) / np.percentile(full, 50):.3f}"
+        )
+        for _ in range(3):
+            _upload(client, url, xlsx, csv)
+        after_four = rss_mib(pid)
+        print(
+            f"  memory (RSS of the server): {before:.0f} MiB before, +{after_one - before:.0f} MiB "
+            f"with one project, +{(after_four - after_one) / 3:.0f} MiB for each of 3 more"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
