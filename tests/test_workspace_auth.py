@@ -453,14 +453,15 @@ def test_login_page_in_the_browser(world: World) -> None:
                 None if r.url.startswith((world.server.url, "data:")) else outside.append(r.url)
             ),
         )
-        page.goto(f"{world.server.url}/login")
+        shown = page.goto(f"{world.server.url}/login")
+        assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]
         page.wait_for_selector("body[data-ready='1']")
         assert "登录" in page.title()
         assert "Log in" in page.title()
         page.fill("#username", "alice")
         page.fill("#password", "not the password at all")
         page.click("#submit")
-        page.wait_for_function("document.getElementById('message').textContent.length > 0")
+        page.wait_for_selector("#message:not(:empty)")
         assert "用户名或密码错误" in page.text_content("#message")
         assert page.url.endswith("/login")
         page.fill("#password", PASSWORDS["alice"])
@@ -552,6 +553,25 @@ def test_change_record_lists_every_call(world: World) -> None:
     assert list(table["actor"]) == [row["actor"] for row in record]
 
 
+NEW_PASSWORD = "Sam-renewed-91c4e7d2b8"  # noqa: S105 - a test account's
+
+
+def test_new_password_ends_sessions(world: World) -> None:
+    """``users passwd`` ends the user's sessions at once; the old password stops working."""
+    sam = world.clients.logged_in("sam")
+    assert sam.get("/api/projects").status_code == 200
+    changed = users_cli(world.data, "passwd", "sam", password=NEW_PASSWORD)
+    assert changed.returncode == 0, changed.stderr
+    assert sam.get("/api/projects").status_code == 401
+    fresh = world.clients.new()
+    old = fresh.post("/api/login", json={"username": "sam", "password": PASSWORDS["sam"]})
+    assert old.status_code == 401
+    new = fresh.post("/api/login", json={"username": "SAM", "password": NEW_PASSWORD})
+    assert new.status_code == 200
+    assert new.json()["user"] == "sam"
+    assert new.headers["cache-control"] == "no-store"
+
+
 def test_passwords_are_never_stored_logged_or_answered(world: World) -> None:
     """Not in the server's log, the database's bytes (WAL too), or any answer of these tests."""
     log = world.server.stderr()
@@ -559,7 +579,7 @@ def test_passwords_are_never_stored_logged_or_answered(world: World) -> None:
     answers = b"\n".join(world.clients.answers)
     assert len(world.clients.answers) > 100
     assert (world.data / "workspace.sqlite3").stat().st_mode & 0o777 == 0o600
-    for password in PASSWORDS.values():
+    for password in [*PASSWORDS.values(), NEW_PASSWORD]:
         assert password not in log
         assert password.encode() not in stored
         assert password.encode() not in answers

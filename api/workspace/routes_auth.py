@@ -69,6 +69,15 @@ ACCOUNT_ERRORS: dict[int | str, dict] = {
 }
 """Error answers of the accounts' paths, in the service's one JSON shape."""
 
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+}
+"""The login page may not be framed by another site (clickjacking) nor load anything foreign."""
+
 router = APIRouter(tags=["accounts"], responses=ACCOUNT_ERRORS)
 pages = APIRouter(include_in_schema=False)
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -135,7 +144,9 @@ def login(body: Login, request: Request) -> Response:
     if outcome is None:
         msg = "unknown username or wrong password"
         raise ApiError(401, loc=("body",), msg=msg, kind="bad_credentials")
-    response = json_response({"user": auth.normalize_username(body.username)})
+    response = json_response(
+        {"user": auth.normalize_username(body.username)}, headers={"Cache-Control": "no-store"}
+    )
     _cookie(response, request, SESSION_COOKIE, outcome, int(settings.session_max_s))
     return response
 
@@ -413,7 +424,7 @@ def open_link(token: str, request: Request) -> Response:
 @pages.get("/login")
 def login_page() -> FileResponse:
     """The login page (Chinese first, English beside it)."""
-    return FileResponse(STATIC_DIR / "login.html", headers={"Cache-Control": "no-cache"})
+    return FileResponse(STATIC_DIR / "login.html", headers=PAGE_HEADERS)
 
 
 def install(app: FastAPI, *, allowed_hosts: Sequence[str]) -> None:
