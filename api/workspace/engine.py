@@ -175,12 +175,24 @@ class ProjectEngine:
                 universe[f"{role}:{identifier}"] = (table, k)
         return universe
 
+    @functools.cached_property
+    def _candidates_usable(self) -> np.ndarray:
+        """Which candidate sites lie in the area and on the network.
+
+        Without a candidates' file the candidate sites are the communities, as in a plan.
+        """
+        if self.files.candidates is None:
+            return self.snap.reachable & self.communities.in_area
+        points = self.files.candidates
+        keep = inside(points, self.files.boundary)
+        return keep & snap_points(self.network, points.lon, points.lat).reachable
+
     def candidate_lonlat(self, excluded: set[str]) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 of the candidate sites in the area and on the network, less ``excluded``."""
         points = self.files.candidates if self.files.candidates is not None else self.homes
-        keep = inside(points, self.files.boundary)
-        keep &= snap_points(self.network, points.lon, points.lat).reachable
-        keep &= ~np.isin(np.asarray(points.ids, dtype=object).astype(str), list(excluded))
+        keep = self._candidates_usable
+        if excluded:
+            keep = keep & ~np.isin(np.asarray(points.ids, dtype=object).astype(str), list(excluded))
         return points.lon[keep], points.lat[keep]
 
     def site_rows(self, stations: list[dict[str, object]]) -> SiteTable:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace import store
@@ -376,18 +377,17 @@ def community_rows(
     """Communities as the API gives them: the result's columns and WGS84 ``lon``, ``lat``."""
     table = result.assignments
     picked = np.arange(len(table)) if rows is None else np.asarray(rows, np.int64)
-    columns = {key: table[key].to_numpy(dtype=object)[picked] for key in COMMUNITY_KEYS}
-    lon = engine.homes.lon[picked]
-    lat = engine.homes.lat[picked]
-    out = []
-    for k in range(picked.size):
-        row = {key: json_scalar(columns[key][k]) for key in COMMUNITY_KEYS}
-        for key in ("status", "reason"):
-            if not isinstance(row[key], str):
-                row[key] = None
-        row["lon"], row["lat"] = round(float(lon[k]), 7), round(float(lat[k]), 7)
-        out.append(row)
-    return out
+    columns: dict[str, list[object]] = {}
+    for key in COMMUNITY_KEYS:
+        values = table[key].to_numpy(dtype=object)[picked]
+        if key in ("status", "reason"):  # missing codes (NaN) are null
+            values = np.where(pd.isna(values), None, values)
+        columns[key] = values.tolist()
+    columns["lon"] = np.round(engine.homes.lon[picked], 7).tolist()
+    columns["lat"] = np.round(engine.homes.lat[picked], 7).tolist()
+    keys = list(columns)
+    # orjson writes NaN (a walk time where there is none) as null
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def station_rows(
