@@ -453,7 +453,8 @@ def test_login_page_in_the_browser(world: World) -> None:
                 None if r.url.startswith((world.server.url, "data:")) else outside.append(r.url)
             ),
         )
-        shown = page.goto(f"{world.server.url}/login")
+        # ?next= leads back to a path of this site only, never to another site
+        shown = page.goto(f"{world.server.url}/login?next=%2F%09%2Fevil.example%2F")
         assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]
         page.wait_for_selector("body[data-ready='1']")
         assert "登录" in page.title()
@@ -463,7 +464,7 @@ def test_login_page_in_the_browser(world: World) -> None:
         page.click("#submit")
         page.wait_for_selector("#message:not(:empty)")
         assert "用户名或密码错误" in page.text_content("#message")
-        assert page.url.endswith("/login")
+        assert "/login?" in page.url
         page.fill("#password", PASSWORDS["alice"])
         page.click("#submit")
         page.wait_for_url(f"{world.server.url}/")

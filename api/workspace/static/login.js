@@ -1,5 +1,6 @@
 // The login page: POST /api/login with the username and password as JSON; on success the
-// server sets the session cookie (HttpOnly) and the page returns to the workspace at "/".
+// server sets the session cookie (HttpOnly) and the page returns to ?next= (a path on this
+// site only, never another site's address) or to the workspace at "/".
 "use strict";
 
 const MESSAGES = {
@@ -8,6 +9,13 @@ const MESSAGES = {
   cross_site: "请求来源不符 · Request from another site refused",
   other: "登录失败 · Login failed",
 };
+
+function returnPath() {
+  const next = new URLSearchParams(window.location.search).get("next") || "/";
+  // Only a path of this site: "//host" and "/\\host" would leave it, and browsers drop tabs and
+  // line breaks from addresses ("/\t/host" is "//host").
+  return /^\/(?![\/\\])/.test(next) && !/[\s\u0000-\u001f]/.test(next) ? next : "/";
+}
 
 function showMessage(text) {
   document.getElementById("message").textContent = text;
@@ -29,7 +37,7 @@ async function logIn(event) {
       }),
     });
     if (answer.ok) {
-      window.location.assign("/");
+      window.location.assign(returnPath());
       return;
     }
     const body = await answer.json().catch(() => ({}));
