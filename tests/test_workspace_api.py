@@ -134,9 +134,10 @@ def test_upload_creates_a_project_with_today_as_first_scenario(server, project) 
 # ---------------------------------------------------------------------- against the CLI
 
 
-def _cli(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(cache: Path, *args: str, osm: bool = True) -> subprocess.CompletedProcess[str]:
+    network = ["--osm", str(OSM)] if osm else []
     done = subprocess.run(
-        [sys.executable, "-m", "quarterhour", *args, "-q", "--osm", str(OSM)],
+        [sys.executable, "-m", "quarterhour", *args, "-q", *network],
         env=server_env(cache),
         capture_output=True,
         text=True,
@@ -145,6 +146,16 @@ def _cli(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, done.stderr
     return done
+
+
+def _coverage(
+    cache: Path, files: dict[str, Path], stations: Path, folder: Path, *extra: str
+) -> Path:
+    """``quarterhour coverage`` of the GBK communities against ``stations``; its CSV."""
+    out = folder / "coverage.csv"
+    communities = ["--communities", str(files["csv"]), "--crs", "gcj02"]
+    _cli(cache, "coverage", *communities, "--stations", str(stations), *extra, "-o", str(out))
+    return out
 
 
 def _by_id(rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -169,19 +180,7 @@ def _same_communities(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
 
 
 def test_today_equals_quarterhour_coverage(server, project, files, isolated_cache, tmp_path):
-    out = tmp_path / "coverage.csv"
-    _cli(
-        isolated_cache,
-        "coverage",
-        "--communities",
-        str(files["csv"]),
-        "--crs",
-        "gcj02",
-        "--stations",
-        str(files["stations"]),
-        "-o",
-        str(out),
-    )
+    out = _coverage(isolated_cache, files, files["stations"], tmp_path)
     theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
     meta = json.loads(out.with_name("coverage.meta.json").read_text(encoding="utf-8"))
     sid = project["scenarios"][0]["id"]
@@ -303,20 +302,8 @@ def test_edits_follow_quarterhour_coverage(server, project, files, isolated_cach
         ]
     )
     stations.to_csv(tmp_path / "edited.csv", index=False)
-    out = tmp_path / "coverage.csv"
-    _cli(
-        isolated_cache,
-        "coverage",
-        "--communities",
-        str(files["csv"]),
-        "--crs",
-        "gcj02",
-        "--stations",
-        str(tmp_path / "edited.csv"),
-        "--stations-crs",
-        "wgs84",
-        "-o",
-        str(out),
+    out = _coverage(
+        isolated_cache, files, tmp_path / "edited.csv", tmp_path, "--stations-crs", "wgs84"
     )
     theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
     ours = _by_id(body["communities"])
@@ -501,25 +488,7 @@ def test_downloads_are_the_plan_files_and_quarterhour_report_reads_them(
     folder = tmp_path / "downloaded"
     zipfile.ZipFile(io.BytesIO(archive.content)).extractall(folder)
     out = tmp_path / "report.pdf"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "quarterhour",
-            "report",
-            str(folder),
-            "-o",
-            str(out),
-            "-q",
-            "--no-scenarios",
-        ],
-        env=server_env(isolated_cache),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _cli(isolated_cache, "report", str(folder), "-o", str(out), "--no-scenarios", osm=False)
     assert out.read_bytes().startswith(b"%PDF")
     report = httpx.get(f"{base}/report.pdf", timeout=600)
     assert report.status_code == 200, report.text

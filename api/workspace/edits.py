@@ -25,9 +25,11 @@ def _find(stations: list[dict[str, object]], station_id: str) -> int:
 def _new_id(engine: ProjectEngine, stations: list[dict[str, object]]) -> str:
     """An id no station, community or site of the project has: 新站-1, 新站-2 ..."""
     taken = {str(station["id"]) for station in stations}
-    taken |= {key.split(":", 1)[1] for key in engine.sites}
     k = len(stations) + 1
-    while f"新站-{k}" in taken:
+    while f"新站-{k}" in taken or any(
+        engine.sites.position(f"{role}:新站-{k}") is not None
+        for role in ("existing", "candidates", "communities")
+    ):
         k += 1
     return f"新站-{k}"
 
@@ -57,8 +59,8 @@ def apply_edit(
         stations.append(station)
         return stations, excluded, [str(station["id"])]
     if edit.op in ("exclude", "include"):
-        if f"candidates:{edit.site_id}" not in engine.sites and (
-            f"communities:{edit.site_id}" not in engine.sites
+        if engine.sites.position(f"candidates:{edit.site_id}") is None and (
+            engine.sites.position(f"communities:{edit.site_id}") is None
         ):
             msg = f"no candidate site {edit.site_id!r} in this project"
             raise ApiError(404, loc=("body", "site_id"), msg=msg, kind="not_found")

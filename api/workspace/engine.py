@@ -56,8 +56,11 @@ REACH_FACTOR = 2.0
 """Each station's reach is searched to twice the limit: an uncovered community is told its
 nearest station within twice the limit, as in ``quarterhour plan``."""
 
-MAX_EVALUATIONS = 1
-"""Full evaluations (every column of every community) one engine keeps: the last one read."""
+MAX_EVALUATIONS = 4
+"""Full evaluations (every column of every community) a worker keeps: the last ones read."""
+
+_EVALUATIONS: OrderedDict[tuple[str, int], SitingResult] = OrderedDict()
+_EVALUATIONS_LOCK = threading.Lock()
 
 MAX_VERSIONS = 4
 """Incremental assignments of scenario versions one engine keeps (an edit starts from one)."""
@@ -106,6 +109,58 @@ def _text(value: float) -> str:
     return f"{value:.7f}"
 
 
+class SiteUniverse:
+    """Every site a station may stand on, by ``role:id``: existing, candidates, communities.
+
+    A role's site table (addresses, areas, coordinates as given) is built when a station first
+    stands on one of its sites; ids are found by binary search in a sorted copy.
+
+    Parameters
+    ----------
+    files
+        The project's files.
+    """
+
+    def __init__(self, files: ProjectFiles) -> None:
+        self.files = files
+        self._tables: dict[str, SiteTable] = {}
+        self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def points(self, role: str) -> PointSet | None:
+        """The points of a role (``existing``, ``candidates``, ``communities``)."""
+        return {
+            "existing": self.files.existing,
+            "candidates": self.files.candidates,
+            "communities": self.files.communities,
+        }.get(role)
+
+    def position(self, key: str) -> int | None:
+        """Where the site ``role:id`` stands in its role's points, or None."""
+        role, _, identifier = key.partition(":")
+        points = self.points(role)
+        if points is None:
+            return None
+        if role not in self._sorted:
+            ids = np.asarray(points.ids, dtype=object).astype(str)
+            order = np.argsort(ids, kind="stable")
+            self._sorted[role] = (ids[order], order)
+        ids, order = self._sorted[role]
+        k = int(np.searchsorted(ids, identifier))
+        return int(order[k]) if k < ids.size and ids[k] == identifier else None
+
+    def find(self, key: str) -> tuple[SiteTable, int] | None:
+        """The site table of ``role:id`` and the site's row in it, or None."""
+        position = self.position(key)
+        if position is None:
+            return None
+        role = key.partition(":")[0]
+        if role not in self._tables:
+            self._tables[role] = site_table(
+                self.points(role), existing=role == "existing", boundary=self.files.boundary
+            )
+        return self._tables[role], position
+
+
 class ProjectEngine:
     """A project's communities on the network, and the reach of stations, for one walk limit.
 
@@ -152,28 +207,14 @@ class ProjectEngine:
             district=district,
             town=town,
         )
-        self.sites = self._site_universe()
+        self.sites = SiteUniverse(files)
         self._reach: OrderedDict[tuple[float, float], Reach] = OrderedDict()
+        # per-community arrays and the planner's table (the reaches and versions come on top)
+        self._fixed_bytes = int(homes.table.memory_usage(deep=True).sum()) + 250 * len(homes)
         self._lock = threading.Lock()
-        self.evaluations: OrderedDict[tuple[str, int], SitingResult] = OrderedDict()
         self.versions: OrderedDict[tuple[str, int], Version] = OrderedDict()
 
     # ------------------------------------------------------------------ sites
-
-    def _site_universe(self) -> dict[str, tuple[SiteTable, int]]:
-        """Every site a station may stand on, by ``role:id``: existing, candidates, communities."""
-        boundary = self.files.boundary
-        universe: dict[str, tuple[SiteTable, int]] = {}
-        parts = [("communities", self.homes, False)]
-        if self.files.candidates is not None:
-            parts.append(("candidates", self.files.candidates, False))
-        if self.files.existing is not None:
-            parts.append(("existing", self.files.existing, True))
-        for role, points, existing in parts:
-            table = site_table(points, existing=existing, boundary=boundary)
-            for k, identifier in enumerate(table.ids):
-                universe[f"{role}:{identifier}"] = (table, k)
-        return universe
 
     @functools.cached_property
     def _candidates_usable(self) -> np.ndarray:
@@ -216,7 +257,7 @@ class ProjectEngine:
             )
         }
         for k, station in enumerate(stations):
-            found = self.sites.get(str(station.get("site") or ""))
+            found = self.sites.find(str(station.get("site") or ""))
             if found is not None:
                 table, row = found
                 for name, values in columns.items():
@@ -319,11 +360,7 @@ class ProjectEngine:
         with self._lock:
             reach = sum(item.nbytes for item in self._reach.values())
             reach += sum(item.state.nbytes for item in self.versions.values())
-            reach += sum(
-                int(item.assignments.memory_usage(index=False).sum())
-                for item in self.evaluations.values()
-            )
-        return reach + 200 * len(self.homes) + 1024 * len(self.sites) // 8
+        return reach + self._fixed_bytes
 
     @functools.cached_property
     def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
@@ -421,13 +458,20 @@ class ProjectEngine:
 
     # ------------------------------------------------------------------ evaluation
 
-    def remember(self, key: tuple[str, int], result: SitingResult) -> None:
-        """Keep the evaluation of a scenario version (a few per engine)."""
-        with self._lock:
-            self.evaluations[key] = result
-            self.evaluations.move_to_end(key)
-            while len(self.evaluations) > MAX_EVALUATIONS:
-                self.evaluations.popitem(last=False)
+    @staticmethod
+    def remember(key: tuple[str, int], result: SitingResult) -> None:
+        """Keep the full evaluation of a scenario version (a few in the whole worker)."""
+        with _EVALUATIONS_LOCK:
+            _EVALUATIONS[key] = result
+            _EVALUATIONS.move_to_end(key)
+            while len(_EVALUATIONS) > MAX_EVALUATIONS:
+                _EVALUATIONS.popitem(last=False)
+
+    @staticmethod
+    def evaluation(key: tuple[str, int]) -> SitingResult | None:
+        """The kept full evaluation of a scenario version (its settings never change), if any."""
+        with _EVALUATIONS_LOCK:
+            return _EVALUATIONS.get(key)
 
     def evaluate(
         self,

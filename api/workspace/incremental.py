@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quarterhour import settings
+from quarterhour.geo.points import PointSet
 from quarterhour.siting import inputs
 from quarterhour.siting.points import inactive_station_warnings
 from quarterhour.siting.reasons import STATUSES, reason_codes, reason_text
@@ -303,7 +304,15 @@ class Assignment:
         homes = engine.homes
         communities = engine.communities
         names = {s.id: s.name for s in self.stations.values()}
-        nearest = inputs.nearest_site_metres(homes.subset(rows), *site_lonlat)
+        picked = PointSet(
+            ids=homes.ids[rows],
+            names=homes.names[rows],
+            lon=homes.lon[rows],
+            lat=homes.lat[rows],
+            weight=homes.weight[rows],
+            source=homes.source,
+        )
+        nearest = inputs.nearest_site_metres(picked, *site_lonlat)
         limit_text = engine.limit.words()
         out = []
         for k, row in enumerate(rows):

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,9 +126,10 @@ def start_plan(
                 "pid, created_at, updated_at) VALUES (?, ?, ?, 'queued', 0, 'queued', ?, ?, ?, ?)",
                 (job_id, project_id, row["id"], store.dumps(request), os.getpid(), at, at),
             )
+        job = PlanJob(job_id, project_id, row["id"], body, actor)
         thread = threading.Thread(
             target=_run,
-            args=(app, stack, job_id, project_id, row["id"], body, actor),
+            args=(app, stack, job),
             name=f"plan-{job_id[:8]}",
             daemon=True,
         )
@@ -167,18 +169,22 @@ def _candidates(files: projects.ProjectFiles, excluded: list[str]) -> object:
     return points.subset(keep)
 
 
-def _run(
-    app: FastAPI,
-    stack: ExitStack,
-    job_id: str,
-    project_id: str,
-    scenario_id: str,
-    body: PlanRequest,
-    actor: str,
-) -> None:
+@dataclass(frozen=True)
+class PlanJob:
+    """One plan: its job, the scenario it starts from, the options and who asked."""
+
+    job_id: str
+    project_id: str
+    scenario_id: str
+    body: PlanRequest
+    actor: str
+
+
+def _run(app: FastAPI, stack: ExitStack, job: PlanJob) -> None:
+    job_id = job.job_id
     with stack, store.opened(app.state.workspace_dir) as conn:
         try:
-            _plan(app, conn, job_id, project_id, scenario_id, body, actor)
+            _plan(app, conn, job)
         except (ApiError, QuarterhourError) as error:
             message = error.msg if isinstance(error, ApiError) else str(error)
             _set(conn, job_id, state="failed", error=message, message="failed")
@@ -187,15 +193,9 @@ def _run(
             _set(conn, job_id, state="failed", error=f"internal error: {error}", message="failed")
 
 
-def _plan(
-    app: FastAPI,
-    conn: sqlite3.Connection,
-    job_id: str,
-    project_id: str,
-    scenario_id: str,
-    body: PlanRequest,
-    actor: str,
-) -> None:
+def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
+    job_id, project_id, scenario_id = job.job_id, job.project_id, job.scenario_id
+    body, actor = job.body, job.actor
     _set(conn, job_id, state="running", progress=0.05, message="reading the project")
     row = projects.scenario_row(conn, project_id, scenario_id)
     files = projects.project_files(conn, project_id)
@@ -265,8 +265,7 @@ def _plan(
     )
     new_id = store.new_id()
     with store.transaction(conn):
-        job = job_row(conn, job_id)
-        if job["state"] == "cancelled":
+        if job_row(conn, job_id)["state"] == "cancelled":
             return
         projects.check_room(
             conn, project_id, max_scenarios=app.state.workspace_limits.max_scenarios

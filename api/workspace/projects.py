@@ -24,7 +24,7 @@ from quarterhour.api.workspace.engine import ENGINES, ProjectEngine, ProjectFile
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, read_points
 from quarterhour.siting.model import _point_sets
-from quarterhour.siting.result import SitingResult, json_scalar
+from quarterhour.siting.result import RESULT_COLUMNS, SitingResult, json_scalar
 
 if TYPE_CHECKING:
     import sqlite3
@@ -354,21 +354,12 @@ def scenario_brief(row: sqlite3.Row) -> dict[str, object]:
     }
 
 
-COMMUNITY_KEYS: tuple[str, ...] = (
-    "community_id",
-    "community_name",
-    "weight",
-    "status",
-    "station_id",
-    "station_name",
-    "station_kind",
-    "walk_min",
-    "covered",
-    "reason",
-    "reason_text",
-    "district",
-    "town",
+COMMUNITY_KEYS: tuple[str, ...] = tuple(
+    key
+    for key in RESULT_COLUMNS
+    if key not in ("covered_today", "coverable", "access_m", "nearest_site_m")
 )
+"""A community's columns in the API (of the plan's; WGS84 ``lon``, ``lat`` are added)."""
 
 
 def community_rows(

@@ -67,6 +67,25 @@ def actor(caller: Caller) -> str:
     return caller.username or "local"
 
 
+def _record(
+    conn: sqlite3.Connection,
+    caller: Caller,
+    project_id: str,
+    scenario_id: str | None,
+    action: str,
+    detail: dict[str, object],
+) -> None:
+    """Record a change the caller made (inside the transaction that makes it)."""
+    store.record_change(
+        conn,
+        project_id=project_id,
+        scenario_id=scenario_id,
+        actor=actor(caller),
+        action=action,
+        detail=detail,
+    )
+
+
 async def _upload(
     file: UploadFile | None, role: str, options: dict[str, object], limits: WorkspaceLimits
 ) -> projects.Upload | None:
@@ -270,13 +289,13 @@ def _create_project(
             figures=projects.figures(result),
         )
         access.on_project_created(caller, conn, project_id)
-        store.record_change(
+        _record(
             conn,
-            project_id=project_id,
-            scenario_id=scenario_id,
-            actor=actor(caller),
-            action="upload",
-            detail={"name": name, "files": {u.role: u.filename for u in uploads}},
+            caller,
+            project_id,
+            scenario_id,
+            "upload",
+            {"name": name, "files": {u.role: u.filename for u in uploads}},
         )
     projects._FILES[project_id] = files
     key = (project_id, limit.value, limit.metric, limit.speed_kmh)
@@ -344,14 +363,7 @@ def delete_project(pid: str, conn: Conn, caller: CallerDep) -> Response:
     with store.transaction(conn):
         name = conn.execute("SELECT name FROM projects WHERE id = ?", (pid,)).fetchone()
         conn.execute("DELETE FROM projects WHERE id = ?", (pid,))
-        store.record_change(
-            conn,
-            project_id=pid,
-            scenario_id=None,
-            actor=actor(caller),
-            action="delete",
-            detail={"name": name["name"] if name else None},
-        )
+        _record(conn, caller, pid, None, "delete", {"name": name["name"] if name else None})
     projects.forget_project(pid)
     return Response(status_code=204)
 
@@ -397,13 +409,13 @@ def create_scenario(
             outcome=store.loads(source["outcome"]),
             figures=store.loads(source["figures"]),
         )
-        store.record_change(
+        _record(
             conn,
-            project_id=pid,
-            scenario_id=scenario_id,
-            actor=actor(caller),
-            action="create_scenario",
-            detail={"name": body.name, "from": source["id"]},
+            caller,
+            pid,
+            scenario_id,
+            "create_scenario",
+            {"name": body.name, "from": source["id"]},
         )
         row = projects.scenario_row(conn, pid, scenario_id)
     return json_response(projects.scenario_brief(row), status=201)
@@ -416,7 +428,7 @@ def _evaluated(
     engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
     stations = store.loads(row["stations"])
     key = (row["id"], row["version"])
-    cached = engine.evaluations.get(key)
+    cached = engine.evaluation(key)
     if cached is None:
         cached = engine.evaluate(
             stations, store.loads(row["outcome"]), excluded=set(store.loads(row["excluded"]))
@@ -462,14 +474,7 @@ def rename_scenario(pid: str, sid: str, body: Rename, conn: Conn, caller: Caller
     with store.transaction(conn):
         row = projects.scenario_row(conn, pid, sid)
         conn.execute("UPDATE scenarios SET name = ? WHERE id = ?", (body.name, sid))
-        store.record_change(
-            conn,
-            project_id=pid,
-            scenario_id=sid,
-            actor=actor(caller),
-            action="rename",
-            detail={"from": row["name"], "to": body.name},
-        )
+        _record(conn, caller, pid, sid, "rename", {"from": row["name"], "to": body.name})
         row = projects.scenario_row(conn, pid, sid)
     return json_response(projects.scenario_brief(row))
 
@@ -487,14 +492,7 @@ def delete_scenario(pid: str, sid: str, conn: Conn, caller: CallerDep) -> Respon
             msg = "a project keeps at least one scenario"
             raise ApiError(409, loc=("path", "sid"), msg=msg, kind="conflict")
         conn.execute("DELETE FROM scenarios WHERE id = ?", (sid,))
-        store.record_change(
-            conn,
-            project_id=pid,
-            scenario_id=sid,
-            actor=actor(caller),
-            action="delete",
-            detail={"scenario": row["name"]},
-        )
+        _record(conn, caller, pid, sid, "delete", {"scenario": row["name"]})
     return Response(status_code=204)
 
 
@@ -548,12 +546,11 @@ def edit_scenario(
                 headers=_etag(row["version"]),
             )
         engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
-        before = engine.version(
-            (sid, row["version"]), store.loads(row["stations"]), store.loads(row["outcome"])
-        )
+        stored = store.loads(row["stations"])
+        before = engine.version((sid, row["version"]), stored, store.loads(row["outcome"]))
         stations, excluded, touched = apply_edit(
             engine,
-            store.loads(row["stations"]),
+            stored,
             store.loads(row["excluded"]),
             edit,
             max_stations=limits.max_stations,
@@ -579,13 +576,13 @@ def edit_scenario(
                 sid,
             ),
         )
-        store.record_change(
+        _record(
             conn,
-            project_id=pid,
-            scenario_id=sid,
-            actor=actor(caller),
-            action="edit",
-            detail=edit.model_dump(exclude_none=True) | {"version": version},
+            caller,
+            pid,
+            sid,
+            "edit",
+            edit.model_dump(exclude_none=True) | {"version": version},
         )
     engine.keep((sid, version), after)
     rows = changed(before.arrays, after.arrays)
