@@ -316,6 +316,10 @@ def test_edits_follow_quarterhour_coverage(server, project, files, isolated_cach
         rows |= {row["community_id"]: row for row in answer.json()["changed"]["communities"]}
     assert [rows[key]["status"] for key in rows] == [row["status"] for row in body["communities"]]
     assert removed.json()["summary"] == body["summary"]
+    # and the rows it sent are the full evaluation's (reasons and their distances included)
+    final = {row["community_id"]: row for row in body["communities"]}
+    for row in removed.json()["changed"]["communities"]:
+        assert row == final[row["community_id"]]
 
 
 def test_stale_and_missing_versions_are_refused(server, project) -> None:
@@ -683,3 +687,44 @@ def test_edits_of_a_planned_scenario_answer_the_full_evaluation(server, project)
         assert answer.json()["summary"] == full["summary"], step
     assert full["summary"]["objective"] == "max_cover" and full["excluded"] == ["C020"]
     assert "edited by hand" in full["summary"]["method"]
+
+
+def test_outline_clips_as_quarterhour_coverage_does(server, files, isolated_cache, tmp_path):
+    outline = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [121.43, 31.19],
+                            [121.475, 31.19],
+                            [121.475, 31.26],
+                            [121.43, 31.26],
+                            [121.43, 31.19],
+                        ]
+                    ],
+                },
+            }
+        ],
+    }
+    path = tmp_path / "片区.geojson"
+    path.write_text(json.dumps(outline), encoding="utf-8")
+    sent = {
+        "communities": (files["csv"].name, files["csv"].read_bytes()),
+        "existing": (files["stations"].name, files["stations"].read_bytes()),
+        "boundary": (path.name, path.read_bytes()),
+    }
+    answer = httpx.post(
+        f"{server.url}/api/projects", data={"crs": "gcj02"}, files=sent, timeout=300
+    )
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    body = _scenario(server.url, created["id"], created["scenarios"][0]["id"]).json()
+    assert body["summary"]["status_counts"]["outside_boundary"] > 0
+    out = _coverage(isolated_cache, files, files["stations"], tmp_path, "--boundary", str(path))
+    theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
+    _same_communities(_by_id(body["communities"]), theirs)

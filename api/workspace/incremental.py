@@ -25,6 +25,9 @@ from quarterhour.siting.reasons import STATUSES, reason_codes, reason_text
 from quarterhour.siting.result import GAP_NOTE, SitingResult, json_scalar, uncoverable_warning
 from quarterhour.siting.tables import SITE_STATUSES, SiteTable
 
+STATUS_INDEX = {code: k for k, code in enumerate(STATUSES)}
+STATUS_ARRAY = np.asarray(STATUSES, dtype=object)
+
 if TYPE_CHECKING:
     from quarterhour.api.workspace.engine import ProjectEngine, Reach
 
@@ -215,25 +218,26 @@ class Assignment:
         by_key = [self.stations.get(identifier) for identifier in self.ids]
         kinds = np.asarray([s.kind if s else "" for s in by_key] + [""], dtype=object)
         station_ids = np.asarray([s.id if s else "" for s in by_key] + [""], dtype=object)
+        from_existing = np.asarray(
+            [s is not None and s.kind == "existing" for s in by_key] + [False]
+        )
         kind = kinds[self.best_key]
         today = self.pair_existing & (self.pair_cost <= limit.value + 1e-9)
         covered_today = np.zeros(in_area.size, bool)
         covered_today[self.pair_rows[today]] = True
-        codes = reason_codes(
-            coverable=coverable,
-            covered=covered,
-            access_m=communities.access_m,
-            nearest_site_m=np.full(in_area.size, np.inf),
-            snap_max_m=settings.snap_max_m,
+        # the statuses siting.result gives: the reasons map to uncoverable but for these
+        far = np.nan_to_num(communities.access_m, nan=0.0) > settings.snap_max_m
+        index = np.full(in_area.size, STATUS_INDEX["uncoverable"], np.int8)
+        index[~covered & coverable] = STATUS_INDEX["over_budget"]
+        index[~covered & ~coverable & far] = STATUS_INDEX["off_network"]
+        index[~in_area] = STATUS_INDEX["outside_boundary"]
+        index[covered] = np.where(
+            from_existing[self.best_key[covered]],
+            STATUS_INDEX["covered_existing"],
+            STATUS_INDEX["covered_new"],
         )
-        codes[~in_area] = "outside_boundary"
+        status = STATUS_ARRAY[index]
         n_existing = sum(s.kind == "existing" for s in stations)
-        if objective == "audit" and n_existing == 0:
-            codes[~covered & in_area & (codes != "off_network")] = "no_station"
-        status = np.where(codes == "over_budget", "over_budget", "uncoverable").astype(object)
-        status[codes == "off_network"] = "off_network"
-        status[codes == "outside_boundary"] = "outside_boundary"
-        status[covered] = np.where(kind[covered] == "existing", "covered_existing", "covered_new")
         existing_first = sorted(
             (s for s in stations if s.kind == "existing"), key=lambda s: s.position
         ) + [s for s in stations if s.kind != "existing"]
@@ -253,7 +257,7 @@ class Assignment:
         summary = summary_of(
             engine,
             existing_first,
-            status=status,
+            status=index,
             covered=covered,
             covered_today=covered_today,
             outcome=outcome | {"objective": objective},
@@ -263,7 +267,8 @@ class Assignment:
         walk = np.where(has, self.best_cost * limit.minutes_per_unit, np.nan)
         arrays = {
             "status": status,
-            "codes": codes,
+            "coverable": coverable,
+            "no_station": np.asarray(objective == "audit" and n_existing == 0),
             "covered": covered,
             "kind": kind,
             "walk_min": walk,
@@ -313,10 +318,21 @@ class Assignment:
             source=homes.source,
         )
         nearest = inputs.nearest_site_metres(picked, *site_lonlat)
+        codes = reason_codes(
+            coverable=arrays["coverable"][rows],
+            covered=arrays["covered"][rows],
+            access_m=communities.access_m[rows],
+            nearest_site_m=nearest,
+            snap_max_m=settings.snap_max_m,
+        )
+        inside = communities.in_area[rows]
+        codes[~inside] = "outside_boundary"
+        if arrays["no_station"]:
+            codes[~arrays["covered"][rows] & inside & (codes != "off_network")] = "no_station"
         limit_text = engine.limit.words()
         out = []
         for k, row in enumerate(rows):
-            code = str(arrays["codes"][row])
+            code = str(codes[k])
             station = str(arrays["station"][row])
             out.append(
                 {
@@ -370,7 +386,7 @@ def summary_of(
     stations
         The stations, existing ones first (in their file's order), then new ones.
     status, covered, covered_today
-        Per community.
+        Per community (``status`` as positions in ``STATUSES``).
     outcome
         How the stations were chosen (objective, bound, gap, method, seconds, stats).
     params
@@ -380,10 +396,11 @@ def summary_of(
     """
     objective = str(outcome["objective"])
     weight = engine.communities.weight
-    in_area = status != "outside_boundary"
+    in_area = status != STATUS_INDEX["outside_boundary"]
     n = int(in_area.sum())
     total_weight = float(weight[in_area].sum())
-    counts = {code: int((status == code).sum()) for code in STATUSES}
+    tally = np.bincount(status, minlength=len(STATUSES))
+    counts = {code: int(tally[k]) for k, code in enumerate(STATUSES)}
     bound = stored_number(outcome.get("bound"))
     stats = dict(outcome.get("stats") or {})
     method = str(outcome.get("method", objective))
@@ -450,11 +467,13 @@ def _by_area(
 
     columns = {
         "communities": count(np.ones(group.size, bool)),
-        "in_area": count(status != "outside_boundary"),
+        "in_area": count(status != STATUS_INDEX["outside_boundary"]),
         "covered_today": count(covered_today),
         "covered": count(covered),
-        "uncoverable": count((status == "uncoverable") | (status == "off_network")),
-        "outside_boundary": count(status == "outside_boundary"),
+        "uncoverable": count(
+            (status == STATUS_INDEX["uncoverable"]) | (status == STATUS_INDEX["off_network"])
+        ),
+        "outside_boundary": count(status == STATUS_INDEX["outside_boundary"]),
     }
     sums = {
         "weight": np.bincount(group, weights=weight, minlength=n),

@@ -299,7 +299,7 @@ def _create_project(
         )
     projects._FILES[project_id] = files
     key = (project_id, limit.value, limit.metric, limit.speed_kmh)
-    ENGINES.put(key, engine)
+    ENGINES.put(key, engine).remember((scenario_id, 1), result)
     log.info(
         "workspace: project %s from %s (%s communities, %s stations)",
         project_id,

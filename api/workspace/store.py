@@ -12,7 +12,6 @@ Other modules add their tables by appending a function to :data:`SCHEMAS` when i
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -21,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+import orjson
 
 log = logging.getLogger("quarterhour")
 
@@ -213,15 +214,15 @@ def record_change(
     conn.execute(
         "INSERT INTO changes (at, actor, project_id, scenario_id, action, detail) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (now(), actor, project_id, scenario_id, action, json.dumps(detail, ensure_ascii=False)),
+        (now(), actor, project_id, scenario_id, action, dumps(detail)),
     )
 
 
 def loads(text: str | bytes | None) -> object:
     """A JSON column's value (None for NULL)."""
-    return None if text is None else json.loads(text)
+    return None if text is None else orjson.loads(text)
 
 
 def dumps(value: object) -> str:
-    """A value for a JSON column."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """A value for a JSON column (UTF-8 text; NaN as null)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
