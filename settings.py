@@ -70,6 +70,25 @@ cache_max_age_days: float = 90.0
 attribution: str = "© OpenStreetMap contributors (ODbL)"
 """Carried by every output built from OpenStreetMap data."""
 
+session_idle_s: float = 30 * 60.0
+"""A workspace session ends after this long without a request (OWASP ASVS level 2, NIST AAL2)."""
+
+session_max_s: float = 12 * 3600.0
+"""A workspace session ends this long after its login, however active."""
+
+password_min_length: int = 12
+"""Shortest password ``quarterhour users add``/``passwd`` accept (ASVS 2.1.1); 128 the longest."""
+
+login_free_failures: int = 5
+"""Failed logins to one account (ten times as many from one address) before each further try
+waits: 1 s, doubling with each failure, at most ``login_max_wait_s``."""
+
+login_max_wait_s: float = 900.0
+"""The longest wait between tries once logins keep failing."""
+
+login_failure_window_s: float = 3600.0
+"""A run of failed logins is forgotten this long after its last failure."""
+
 
 data_folder: Path = Path(
     os.environ.get("QUARTERHOUR_DATA", Path(__file__).resolve().parent / "data")

@@ -103,12 +103,33 @@ WORKSPACE_OPERATIONS = [
 ]
 """The planners' workspace (random ids get 404, random files 422: never a 5xx)."""
 EXAMPLES |= dict.fromkeys(WORKSPACE_OPERATIONS, 10)
+ACCOUNT_OPERATIONS = [
+    "POST /api/login",
+    "POST /api/logout",
+    "GET /api/me",
+    "GET /api/projects/{pid}/members",
+    "POST /api/projects/{pid}/members",
+    "DELETE /api/projects/{pid}/members/{username}",
+    "GET /api/projects/{pid}/links",
+    "POST /api/projects/{pid}/links",
+    "DELETE /api/projects/{pid}/links/{link_id}",
+    "GET /api/projects/{pid}/changes",
+]
+"""Accounts (random logins get 401, then 429; random ids 404)."""
+EXAMPLES |= dict.fromkeys(ACCOUNT_OPERATIONS, 10)
+WORKSPACE_OPERATIONS += ACCOUNT_OPERATIONS
 
 
 WITHOUT_PARAMETERS = {  # nothing to make invalid: no parameters, or only ids in the path
     "GET /health",
     "GET /api/projects",
     "GET /api/config",
+    "POST /api/logout",
+    "GET /api/me",
+    "GET /api/projects/{pid}/members",
+    "GET /api/projects/{pid}/links",
+    "DELETE /api/projects/{pid}/members/{username}",
+    "DELETE /api/projects/{pid}/links/{link_id}",
     "GET /api/projects/{pid}",
     "DELETE /api/projects/{pid}",
     "GET /api/projects/{pid}/scenarios",

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from quarterhour.api.cli import report, routing, serve, siting
+from quarterhour.api.cli import report, routing, serve, siting, users
 from quarterhour.api.cli.options import EPILOG, PlannerHelpFormatter, add_verbosity_options
 from quarterhour.geo.errors import QuarterhourError
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     siting.add_commands(commands)
     serve.add_commands(commands)
     report.add_commands(commands)
+    users.add_commands(commands)
     return parser
 
 

@@ -50,6 +50,7 @@ from quarterhour.api.http.schemas import PlanRequest, WalkTimesRequest
 from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits, ServerConfig
 from quarterhour.api.http.state import AppState, load_state
 from quarterhour.api.workspace import routes as workspace_routes
+from quarterhour.api.workspace import routes_auth
 from quarterhour.api.workspace.schemas import WorkspaceLimits
 from quarterhour.geo.errors import NetworkError
 from quarterhour.routing.route import shortest_route
@@ -168,6 +169,7 @@ def build_app(
     app.state.workspace_dir = Path(data_dir) if data_dir else settings.workspace_folder
     app.state.workspace_tiles = tiles
     app.state.workspace_limits = workspace_limits or WorkspaceLimits()
+    routes_auth.install(app, allowed_hosts=config.allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(
         "/workspace/static",

@@ -710,7 +710,8 @@ def compare(
     Stations only in A, only in B and in both (same id and place); the communities whose status
     differs, with both statuses and walk times; both summaries.
     """
-    access.require_role(caller, conn, pid, "viewer")
+    for sid in (a, b):  # a link to one scenario compares it only with itself
+        access.require_role(caller, conn, pid, "viewer", scenario_id=sid)
     row_a, row_b = projects.scenario_row(conn, pid, a), projects.scenario_row(conn, pid, b)
     engine_a, result_a, stations_a = _evaluated(request, conn, pid, row_a)
     engine_b, result_b, stations_b = _evaluated(request, conn, pid, row_b)
@@ -774,8 +775,7 @@ def config(request: Request) -> Response:
                 "bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
                 "attribution": network.attribution,
             },
-            "login_required": False,
-            "user": None,
+            **access.whoami(request),
             "limits": {
                 "max_file_bytes": limits.max_file_bytes,
                 "max_rows": limits.max_rows,
