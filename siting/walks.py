@@ -72,7 +72,8 @@ def _swap_deltas(
     w, b1, b2 = weight[rows[local]], best[rows[local]], second[rows[local]]
     crit = critical[local]
     regained = w * np.maximum(b1 - c, 0)  # counted in every column's gain: given back here
-    term = np.where(crit, regained + w * (c - b1), regained + w * (np.minimum(b2, c) - b2))
+    with np.errstate(invalid="ignore"):  # 0 x inf where a row has no second: not selected
+        term = np.where(crit, regained + w * (c - b1), regained + w * (np.minimum(b2, c) - b2))
     delta = loss + np.bincount(k, weights=term, minlength=n_cols)
     covers = np.bincount(k[crit], minlength=n_cols)
     return delta, covers == int(critical.sum())
