@@ -41,6 +41,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse.csgraph import maximum_flow
 
 from quarterhour.geo.errors import InputError
+from quarterhour.routing.jit import kernel
 from quarterhour.siting.bounds import solve_within
 
 if TYPE_CHECKING:
@@ -178,6 +179,8 @@ class Assignment:
         Total weighted walk cost (flow x cost).
     tolerance
         Residents left unserved that still count as served (the LP's feasibility tolerance).
+    optimal
+        False where the time limit cut HiGHS short and the greedy assignment stands in.
     """
 
     flow: sp.csr_matrix
@@ -186,6 +189,7 @@ class Assignment:
     station_served: np.ndarray
     walk: float
     tolerance: float = 0.0
+    optimal: bool = True
 
 
 def _pair_matrices(cost: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -196,7 +200,13 @@ def _pair_matrices(cost: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     return rows, cols
 
 
-def assign_within(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) -> Assignment:
+def assign_within(
+    cost: sp.csr_matrix,
+    demand: np.ndarray,
+    capacity: np.ndarray,
+    *,
+    deadline: float | None = None,
+) -> Assignment:
     """Serve the most demand within capacities, then with the least weighted walk (two LPs).
 
     Parameters
@@ -207,6 +217,10 @@ def assign_within(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray)
         Residents per community (non-negative).
     capacity
         Residents per station.
+    deadline
+        ``time.perf_counter()`` time by which to answer: HiGHS gets the time left, and an LP
+        it does not finish gives way to the greedy assignment by walk time
+        (``Assignment.optimal`` False; a request's time limit holds).
     """
     cost = sp.csr_matrix(cost)
     cost.sort_indices()
@@ -221,21 +235,42 @@ def assign_within(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray)
     row_sum, col_sum = _pair_matrices(cost)
     upper = sp.vstack([row_sum, col_sum], format="csr")
     limits = np.concatenate([demand, capacity]) / unit
-    most = linprog(-np.ones(cost.nnz), A_ub=upper, b_ub=limits, bounds=(0, None), method="highs")
-    if most.status != 0:
-        msg = f"HiGHS could not solve the assignment: {most.message}"
-        raise RuntimeError(msg)
-    total = -most.fun
-    every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, cost.nnz)))], format="csr")
-    slack = 1e-9 * max(total, 1.0)
-    least = linprog(
-        cost.data,
-        A_ub=every,
-        b_ub=np.concatenate([limits, [-(total - slack)]]),
+
+    def options() -> dict[str, float]:
+        if deadline is None:
+            return {}
+        return {"time_limit": max(deadline - time.perf_counter(), 0.01)}
+
+    optimal = True
+    most = linprog(
+        -np.ones(cost.nnz),
+        A_ub=upper,
+        b_ub=limits,
         bounds=(0, None),
         method="highs",
+        options=options(),
     )
-    values = (least.x if least.status == 0 else most.x) * unit
+    if most.status == 0:
+        total = -most.fun
+        every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, cost.nnz)))], format="csr")
+        slack = 1e-9 * max(total, 1.0)
+        least = linprog(
+            cost.data,
+            A_ub=every,
+            b_ub=np.concatenate([limits, [-(total - slack)]]),
+            bounds=(0, None),
+            method="highs",
+            options=options(),
+        )
+        optimal = least.status == 0
+        values = (least.x if optimal else most.x) * unit
+    elif most.status == 1 and deadline is not None:  # the time limit: nearest pairs first
+        log.warning("capacitated assignment: HiGHS stopped at the time limit; greedy by walk time")
+        optimal = False
+        values = _greedy_flow(cost, demand, capacity)
+    else:
+        msg = f"HiGHS could not solve the assignment: {most.message}"
+        raise RuntimeError(msg)
     values = np.maximum(values, 0.0)
     # a community served within the LP's tolerance is served whole: its shares scaled to it
     row_of = np.repeat(np.arange(n_rows), np.diff(cost.indptr))
@@ -247,8 +282,37 @@ def assign_within(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray)
     station_served = np.asarray(flow.sum(axis=0)).ravel()
     unserved = np.maximum(demand - served, 0.0)
     return Assignment(
-        flow, served, unserved, station_served, float(values @ cost.data), SERVED_TOLERANCE * unit
+        flow,
+        served,
+        unserved,
+        station_served,
+        float(values @ cost.data),
+        SERVED_TOLERANCE * unit,
+        optimal=optimal,
     )
+
+
+def _greedy_flow(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Per stored pair, what a greedy assignment sends: the shortest walks filled first."""
+    rows = np.repeat(np.arange(cost.shape[0]), np.diff(cost.indptr))
+    order = np.argsort(cost.data, kind="stable")
+    flow = np.zeros(cost.nnz)
+    flow[order] = _fill_in_order(rows[order], cost.indices[order], demand.copy(), capacity.copy())
+    return flow
+
+
+@kernel
+def _fill_in_order(
+    rows: np.ndarray, cols: np.ndarray, left: np.ndarray, room: np.ndarray
+) -> np.ndarray:
+    sent = np.zeros(rows.size)
+    for k in range(rows.size):
+        amount = min(left[rows[k]], room[cols[k]])
+        if amount > 0:
+            sent[k] = amount
+            left[rows[k]] -= amount
+            room[cols[k]] -= amount
+    return sent
 
 
 def fully_served(assignment: Assignment) -> np.ndarray:
@@ -428,7 +492,7 @@ def capacitated_plan(
     target, _, _ = opening.served(list(range(problem.n_candidates)))
     chosen = [int(col) for col in start] if budget is None else []
     limit = problem.n_candidates if budget is None else min(budget, problem.n_candidates)
-    value, per_site = _add_greedily(opening, chosen, target, limit)
+    value, per_site = _add_greedily(opening, chosen, target, limit, deadline)
     needed = target if budget is None else value
     dropped = 0
     if budget is None:
@@ -474,9 +538,13 @@ class _Opening:
 
 
 def _add_greedily(
-    opening: _Opening, chosen: list[int], target: int, limit: int
+    opening: _Opening, chosen: list[int], target: int, limit: int, deadline: float | None = None
 ) -> tuple[int, np.ndarray]:
-    """Open (in ``chosen``) the site with the most unserved demand in reach, up to its room."""
+    """Open (in ``chosen``) the site with the most unserved demand in reach, up to its room.
+
+    Past ``deadline`` every site with unserved demand in reach opens at once (up to ``limit``,
+    the best first), so that the plan is still complete, one flow check later.
+    """
     problem, check = opening.problem, opening.check
     value, per_row, per_site = opening.served(chosen)
     room = problem.most_aides * check.rate * check.scale
@@ -487,11 +555,15 @@ def _add_greedily(
         unserved = (check.units - per_row).astype(float)
         score = np.minimum(np.asarray(reach_of @ unserved).ravel(), room)
         score[is_open] = -1.0
-        pick = int(np.argmax(score))
-        if score[pick] <= 0:
+        if deadline is not None and time.perf_counter() > deadline:
+            ranked = np.argsort(-score, kind="stable")[: limit - len(chosen)]
+            picks = [int(site) for site in ranked if score[site] > 0]
+        else:
+            picks = [int(np.argmax(score))] if score.max() > 0 else []
+        if not picks:
             break
-        chosen.append(pick)
-        is_open[pick] = True
+        chosen.extend(picks)
+        is_open[picks] = True
         value, per_row, per_site = opening.served(chosen)
     return value, per_site
 

@@ -753,7 +753,9 @@ class CoverageModel:
             budget=budget,
             warnings=warnings,
         )
-        result = self._staffed(result, coverable, station_cols, aides_of_station, capacity)
+        result = self._staffed(
+            result, coverable, station_cols, aides_of_station, capacity, deadline=deadline
+        )
         if budget is not None:  # the bound and gap on the residents served
             served = float(result.params["staffing"]["served_weight"])
             bound = max(bound, served)
@@ -817,6 +819,8 @@ class CoverageModel:
         station_cols: np.ndarray,
         aides: np.ndarray,
         capacity: Capacity,
+        *,
+        deadline: float | None = None,
     ) -> SitingResult:
         """The result with the coverable communities assigned within the stations' capacities."""
         rows = np.flatnonzero(coverable)
@@ -824,6 +828,7 @@ class CoverageModel:
             self.cost[rows][:, station_cols],
             self.communities.weight[rows],
             aides * capacity.residents_per_aide,
+            deadline=deadline,
         )
         return with_capacity(
             result,
