@@ -3,6 +3,10 @@
 Every project path is tried by an anonymous client, a logged-in stranger, a read-only link, a
 viewer and an editor, each with its own real HTTP client (httpx, cookies as a browser keeps
 them, ``Origin`` as a browser sends it); the login page runs in real Chromium.
+
+One story on one server: later tests use the accounts, project and record of changes earlier
+ones made, in file order; under ``pytest -n`` the file runs on one worker (``--dist loadfile``
+in pyproject.toml).
 """
 
 from __future__ import annotations

@@ -86,12 +86,12 @@ def _run(args: argparse.Namespace, conn: sqlite3.Connection) -> None:
                 f"last used {auth.iso_time(token['last_used']) or '-'}\t{state}"
             )
     else:
-        token_id, token = auth.new_token(conn, args.username)
+        token_id, secret = auth.new_token(conn, args.username)
         print(
             f"token {token_id} (shown once; send it as 'Authorization: Bearer TOKEN'):",
             file=sys.stderr,
         )
-        print(token)
+        print(secret)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

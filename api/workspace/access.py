@@ -107,12 +107,14 @@ def is_loopback(name: str) -> bool:
 
 def access_config(request: Request) -> AccessConfig:
     """The application's :class:`AccessConfig` (set by ``routes_auth.install``)."""
-    return request.app.state.access
+    config: AccessConfig = request.app.state.access
+    return config
 
 
 def workspace_dir(request: Request) -> Path:
     """The workspace's folder (``serve --data-dir``), where its database is."""
-    return request.app.state.workspace_dir
+    folder: Path = request.app.state.workspace_dir
+    return folder
 
 
 def _refuse(status: int, loc: tuple[str, ...], msg: str, kind: str) -> ApiError:

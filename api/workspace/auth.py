@@ -23,6 +23,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -181,7 +182,17 @@ def remove_user(conn: sqlite3.Connection, username: str) -> list[str]:
     return ownerless
 
 
-def list_users(conn: sqlite3.Connection) -> list[dict[str, object]]:
+class UserSummary(TypedDict):
+    """An account as ``users list`` shows it (times in UTC seconds)."""
+
+    username: str
+    created_at: float
+    sessions: int
+    tokens: int
+    projects: int
+
+
+def list_users(conn: sqlite3.Connection) -> list[UserSummary]:
     """Every account with its counts of live sessions, tokens and projects."""
     rows = conn.execute(
         "SELECT u.username, u.created_at, "
@@ -190,8 +201,12 @@ def list_users(conn: sqlite3.Connection) -> list[dict[str, object]]:
         "(SELECT count(*) FROM members m WHERE m.username = u.username) "
         "FROM users u ORDER BY u.username"
     )
-    keys = ("username", "created_at", "sessions", "tokens", "projects")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [
+        UserSummary(
+            username=name, created_at=created, sessions=sessions, tokens=tokens, projects=projects
+        )
+        for name, created, sessions, tokens, projects in rows
+    ]
 
 
 def _existing(conn: sqlite3.Connection, username: str) -> str:
@@ -264,8 +279,8 @@ def login(
         log.warning("login throttled from %s (%d s)", address, wait.retry_after_s)
         return wait
     stored = auth_store.password_hash(conn, name)
-    valid = _verify(stored or _DUMMY_HASH, password[:PASSWORD_MAX_LENGTH]) and stored is not None
-    if not valid:
+    valid = _verify(stored or _DUMMY_HASH, password[:PASSWORD_MAX_LENGTH])
+    if stored is None or not valid:
         _note_failure(conn, name, address)
         who = name if stored is not None else "an unknown account"
         log.warning("login failed for %s from %s", who, address)
@@ -306,6 +321,9 @@ def session_user(conn: sqlite3.Connection, session: str) -> str | None:
     ).fetchone()
     if row is None:
         return None
+    username: str
+    created_at: float
+    last_seen: float
     username, created_at, last_seen = row
     if now - last_seen > settings.session_idle_s or now - created_at > settings.session_max_s:
         with transaction(conn):
@@ -358,15 +376,26 @@ def revoke_token(conn: sqlite3.Connection, username: str, token_id: int) -> None
     log.info("API token %d of %s revoked", token_id, name)
 
 
-def list_tokens(conn: sqlite3.Connection, username: str) -> list[dict[str, object]]:
+class TokenSummary(TypedDict):
+    """An API token as ``users token --list`` shows it (never the token; UTC seconds)."""
+
+    id: int
+    created_at: float
+    last_used: float | None
+    revoked_at: float | None
+
+
+def list_tokens(conn: sqlite3.Connection, username: str) -> list[TokenSummary]:
     """``username``'s tokens: id, created, last used, revoked (never the token)."""
     name = _existing(conn, username)
     rows = conn.execute(
         "SELECT id, created_at, last_used, revoked_at FROM tokens WHERE username = ? ORDER BY id",
         (name,),
     )
-    keys = ("id", "created_at", "last_used", "revoked_at")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [
+        TokenSummary(id=token_id, created_at=created, last_used=used, revoked_at=revoked)
+        for token_id, created, used, revoked in rows
+    ]
 
 
 def token_user(conn: sqlite3.Connection, token: str) -> str | None:
@@ -381,7 +410,8 @@ def token_user(conn: sqlite3.Connection, token: str) -> str | None:
     if row[2] is None or now - row[2] > SEEN_EVERY_S:
         with transaction(conn):
             conn.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (now, row[0]))
-    return row[1]
+    username: str = row[1]
+    return username
 
 
 # -- read-only links -------------------------------------------------------------------------
@@ -400,6 +430,8 @@ def link_target(conn: sqlite3.Connection, token: str) -> tuple[str, str, str | N
 __all__ = [
     "AccountError",
     "LoginWait",
+    "TokenSummary",
+    "UserSummary",
     "add_user",
     "check_new_password",
     "end_session",

@@ -98,7 +98,8 @@ store.SCHEMAS.append(ensure_schema)
 
 def user_count(conn: sqlite3.Connection) -> int:
     """How many accounts exist (none: the workspace may be open on a loopback address)."""
-    return conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    count: int = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    return count
 
 
 def password_hash(conn: sqlite3.Connection, username: str) -> str | None:
@@ -149,9 +150,10 @@ def members(conn: sqlite3.Connection, project_id: str) -> list[dict[str, object]
 
 def owner_count(conn: sqlite3.Connection, project_id: str) -> int:
     """How many owners the project has."""
-    return conn.execute(
+    count: int = conn.execute(
         "SELECT count(*) FROM members WHERE project_id = ? AND role = 'owner'", (project_id,)
     ).fetchone()[0]
+    return count
 
 
 def adopt_ownerless(conn: sqlite3.Connection, username: str) -> list[str]:
