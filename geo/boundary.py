@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import orjson
@@ -18,7 +18,7 @@ from quarterhour.geo.errors import InputError, require_file
 from quarterhour.geo.projection import LocalProjection
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 POLYGONAL_TYPES: tuple[str, ...] = ("Polygon", "MultiPolygon")
@@ -26,6 +26,8 @@ POLYGONAL_TYPES: tuple[str, ...] = ("Polygon", "MultiPolygon")
 MAX_COORDINATE = 1e9
 """Larger coordinates are neither degrees nor the metres of a projected system (Web Mercator's
 reach 2e7): refused, as are Infinity and NaN."""
+
+GeometryT = TypeVar("GeometryT", bound=shapely.Geometry)
 
 
 def read_boundary(
@@ -191,7 +193,7 @@ def _check_finite(polygon: shapely.Geometry, *, source: str, position: int) -> N
         raise InputError(msg)
 
 
-def _unstated_crs(polygons: list[shapely.Geometry], *, source: str, param: str) -> str:
+def _unstated_crs(polygons: Sequence[shapely.Geometry], *, source: str, param: str) -> str:
     """WGS84 (RFC 7946) for an outline outside China; in China, an error: never guessed."""
     lon, lat = shapely.get_coordinates(polygons).T
     if out_of_china(lon, lat).all():
@@ -220,9 +222,9 @@ def boundary_area_km2(polygon: Polygon | MultiPolygon) -> float:
 
 
 def _transform_lonlat(
-    geometry: shapely.Geometry,
+    geometry: GeometryT,
     function: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-) -> shapely.Geometry:
+) -> GeometryT:
     """Apply a vectorised ``(x, y) -> (x, y)`` function to every vertex of a geometry."""
     return shapely.transform(geometry, lambda xy: np.column_stack(function(xy[:, 0], xy[:, 1])))
 

@@ -58,7 +58,7 @@ class ReaderLimits:
     max_line_chars: int | None = None
     max_part_mb: float | None = None
 
-    def resolved(self) -> ReaderLimits:
+    def resolved(self) -> ResolvedLimits:
         """The same bounds with every unset one taken from :mod:`quarterhour.settings` now."""
         values = {
             item.name: getattr(self, item.name)
@@ -66,7 +66,20 @@ class ReaderLimits:
             else getattr(settings, item.name)
             for item in fields(self)
         }
-        return ReaderLimits(**values)
+        return ResolvedLimits(**values)
+
+
+@dataclass(frozen=True)
+class ResolvedLimits(ReaderLimits):
+    """:class:`ReaderLimits` with every bound set, as :meth:`ReaderLimits.resolved` returns them."""
+
+    max_file_mb: float
+    max_rows: int
+    max_columns: int
+    max_cells: int
+    max_cell_chars: int
+    max_line_chars: int
+    max_part_mb: float
 
 
 def over(source: str, what: str, found: str, name: str, bound: float) -> TooLargeError:
@@ -118,7 +131,7 @@ def longest_run(block: bytes, stop: bytes, *, open_run: int = 0) -> tuple[int, i
     return int(lengths[longest]), int(starts[longest]), int(lengths[-1])
 
 
-def check_file_size(path: Path, limits: ReaderLimits, *, source: str | None = None) -> int:
+def check_file_size(path: Path, limits: ResolvedLimits, *, source: str | None = None) -> int:
     """Return the file's size in bytes, or raise if it is over ``max_file_mb``."""
     size = path.stat().st_size
     if size > limits.max_file_mb * MB:
@@ -132,7 +145,7 @@ def check_file_size(path: Path, limits: ReaderLimits, *, source: str | None = No
     return size
 
 
-def check_csv_file(path: Path, limits: ReaderLimits, *, source: str | None = None) -> None:
+def check_csv_file(path: Path, limits: ResolvedLimits, *, source: str | None = None) -> None:
     """Check a CSV file's size, lines and line lengths as a stream, before it is read whole."""
     source = source or path.name
     check_file_size(path, limits, source=source)
@@ -153,7 +166,7 @@ def check_csv_file(path: Path, limits: ReaderLimits, *, source: str | None = Non
 
 
 def check_cells(
-    rows: list[list[str]], limits: ReaderLimits, *, source: str, first_row: int = 1
+    rows: list[list[str]], limits: ResolvedLimits, *, source: str, first_row: int = 1
 ) -> None:
     """Check a table's width and its longest cell (rows as read, numbered from ``first_row``)."""
     widest = max(map(len, rows), default=0)
@@ -242,7 +255,7 @@ def _scan_tags(chunk: bytes, extent: _SheetExtent) -> None:
 
 
 def _stream_part(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReaderLimits, *, source: str
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ResolvedLimits, *, source: str
 ) -> int:
     """Decompress one member as a stream and return its real size (XML: text runs, cells checked)."""
     name = info.filename
@@ -282,7 +295,7 @@ def _stream_part(
     return total
 
 
-def _check_extent(extent: _SheetExtent, limits: ReaderLimits, *, source: str, part: str) -> None:
+def _check_extent(extent: _SheetExtent, limits: ResolvedLimits, *, source: str, part: str) -> None:
     where = f"sheet part {part}"
     rows = max(extent.last_row, extent.row_elements)
     if rows > limits.max_rows:
@@ -296,7 +309,7 @@ def _check_extent(extent: _SheetExtent, limits: ReaderLimits, *, source: str, pa
         raise over(source, where, found, "max_cells", limits.max_cells)
 
 
-def check_workbook(path: Path, limits: ReaderLimits, *, source: str | None = None) -> None:
+def check_workbook(path: Path, limits: ResolvedLimits, *, source: str | None = None) -> None:
     """Check an ``.xlsx`` workbook before a parser opens it.
 
     Every member of the zip is decompressed as a stream (never held whole): its real size is

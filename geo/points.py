@@ -29,7 +29,7 @@ import pandas as pd
 
 from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent, out_of_china
 from quarterhour.geo.errors import InputError, require_file
-from quarterhour.geo.limits import ReaderLimits, check_file_size
+from quarterhour.geo.limits import ReaderLimits, ResolvedLimits, check_file_size
 from quarterhour.geo.numbers import Numbers, normalised, parse_column, split_pairs
 from quarterhour.geo.reading import Duplicate, Reading, SkippedRow, Unlocated
 from quarterhour.geo.tables import (
@@ -93,7 +93,8 @@ class _RowNames:
     labels: np.ndarray
 
     def numbers(self, positions: np.ndarray) -> list[str]:
-        return self.labels[np.asarray(positions, dtype=np.intp)].astype(str).tolist()
+        numbers: list[str] = self.labels[np.asarray(positions, dtype=np.intp)].astype(str).tolist()
+        return numbers
 
     def describe(self, positions: np.ndarray) -> str:
         plural = "s" if len(positions) > 1 else ""
@@ -281,12 +282,13 @@ class PointSet:
             and lon_column in self.table.columns
             and lat_column in self.table.columns
         ):
-            return tuple(
+            lon_cells, lat_cells = (
                 self.table[column]
                 .map(lambda value: normalised(_as_text(value)))
                 .to_numpy(dtype=object)
                 for column in (lon_column, lat_column)
             )
+            return lon_cells, lat_cells
         lon, lat = self.input_lonlat()
         return (
             np.asarray([f"{value:.7f}" for value in lon], dtype=object),
@@ -565,7 +567,7 @@ def _has_coordinates(names: list[str], options: _TableOptions) -> bool:
 
 
 def _excel_grid(
-    path: Path, limits: ReaderLimits, *, sheet: str | None, options: _TableOptions, source: str
+    path: Path, limits: ResolvedLimits, *, sheet: str | None, options: _TableOptions, source: str
 ) -> tuple[Grid, str]:
     """The sheet to read (given, or the first whose header has coordinates) and why that one."""
     workbook = workbook_sheets(path, limits, source=source)
@@ -591,6 +593,9 @@ def _excel_grid(
                     )
                 )
                 return grid, reason
+        if first is None:
+            msg = f"{source}: not a readable Excel workbook (it has no sheets)"
+            raise InputError(msg)
         return first, "the first sheet: no sheet has a header with coordinates"
     finally:
         workbook.close()
@@ -679,10 +684,10 @@ def _chosen_columns(
             continue
         if field_name == "lonlat" and "lon" in chosen and "lat" in chosen:
             continue
-        column = _find_column([column for column in columns if column not in taken], field_name)
-        if column is not None:
-            chosen[field_name] = column
-            taken.add(column)
+        found = _find_column([column for column in columns if column not in taken], field_name)
+        if found is not None:
+            chosen[field_name] = found
+            taken.add(found)
     if "lon" in chosen and "lat" in chosen:
         chosen.pop("lonlat", None)
     return chosen
@@ -711,7 +716,8 @@ class _Coordinates:
 
     @property
     def located(self) -> np.ndarray:
-        return np.isfinite(self.lon.values) & np.isfinite(self.lat.values)
+        located: np.ndarray = np.isfinite(self.lon.values) & np.isfinite(self.lat.values)
+        return located
 
     def subset(self, keep: np.ndarray) -> _Coordinates:
         return replace(

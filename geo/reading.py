@@ -195,9 +195,9 @@ class Reading:
         if self.sheet is not None:
             parts.append(f"sheet {self.sheet!r} ({self.sheet_reason})")
         if self.header_rows:
-            rows = " and ".join(str(row) for row in self.header_rows)
+            header = " and ".join(str(row) for row in self.header_rows)
             plural = "s" if len(self.header_rows) > 1 else ""
-            parts.append(f"header on row{plural} {rows} ({self.header_reason})")
+            parts.append(f"header on row{plural} {header} ({self.header_reason})")
         if self.encoding:
             parts.append(f"encoding {self.encoding}")
         counts = {reason: count for reason, count in self.skipped_counts().items() if count}

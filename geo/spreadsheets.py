@@ -15,7 +15,7 @@ coordinate keeps the input's precision; ``decimals`` rounds named measurement co
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,10 @@ WARNED_CELLS = 5
 """A warning names at most this many cells of a column."""
 
 
+@overload
+def safe_text(value: str) -> str: ...
+@overload
+def safe_text(value: object) -> object: ...
 def safe_text(value: object) -> object:
     """``value`` without control characters (each becomes U+FFFD), cut to ``CELL_CHARS``.
 

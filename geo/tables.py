@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import pandas as pd
+    from python_calamine import CalamineWorkbook
 
-    from quarterhour.geo.limits import ReaderLimits
+    from quarterhour.geo.limits import ResolvedLimits
 
 log = logging.getLogger("quarterhour")
 
@@ -232,10 +233,10 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
         try:
             return raw.decode("gb18030"), "gb18030", ()
         except UnicodeDecodeError as error:
-            line = raw.count(b"\n", 0, error.start) + 1
+            number = raw.count(b"\n", 0, error.start) + 1
             msg = (
                 f"{source}: {role} file is neither UTF-8 nor GBK/GB18030 text "
-                f"({error.reason} on line {line})"
+                f"({error.reason} on line {number})"
             )
             raise InputError(msg) from error
     texts = []
@@ -257,7 +258,7 @@ def decode_text(raw: bytes, *, source: str, role: str) -> tuple[str, str, tuple[
     return "\n".join(texts), "utf-8", tuple(misfits)
 
 
-def csv_grid(path: Path, limits: ReaderLimits, *, role: str, source: str | None = None) -> Grid:
+def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | None = None) -> Grid:
     """Read a CSV file as a grid of texts, after checking its size, lines and cells."""
     source = source or path.name
     check_csv_file(path, limits, source=source)
@@ -282,7 +283,9 @@ def csv_grid(path: Path, limits: ReaderLimits, *, role: str, source: str | None 
     return Grid(_padded(rows, strip=False), encoding=encoding, other_encoding_rows=misfits)
 
 
-def workbook_sheets(path: Path, limits: ReaderLimits, *, source: str | None = None) -> object:
+def workbook_sheets(
+    path: Path, limits: ResolvedLimits, *, source: str | None = None
+) -> CalamineWorkbook:
     """Open a checked ``.xlsx`` workbook with calamine; the caller closes it."""
     from python_calamine import CalamineWorkbook
 
@@ -295,7 +298,9 @@ def workbook_sheets(path: Path, limits: ReaderLimits, *, source: str | None = No
         raise InputError(msg) from error
 
 
-def sheet_grid(workbook: object, name: str, limits: ReaderLimits, *, source: str) -> Grid:
+def sheet_grid(
+    workbook: CalamineWorkbook, name: str, limits: ResolvedLimits, *, source: str
+) -> Grid:
     """One sheet of an open workbook as a grid of texts, merged cells known."""
     try:
         sheet = workbook.get_sheet_by_name(name)
@@ -422,7 +427,7 @@ def find_header(grid: Grid, *, given: int | None = None, named: tuple[str, ...] 
         else:
             top = scores.index(best)
             reason = "the first row with the known headers"
-    rows = (top,)
+    rows: tuple[int, ...] = (top,)
     names = [cell.strip() for cell in cells[top]] if cells else []
     below = [cell.strip() for cell in cells[top + 1]] if top + 1 < len(cells) else []
     above = [cell.strip() for cell in cells[top - 1]] if top >= 1 else []
@@ -497,7 +502,7 @@ def classify_rows(table: pd.DataFrame, located: np.ndarray, *, blank: np.ndarray
     previous = -2
     for position, cells in zip(candidates, values, strict=True):
         in_note = in_note and position == previous + 1  # a data row ends a note
-        previous = position
+        previous = int(position)
         if blank[position] or not any(str(cell).strip() for cell in cells):
             reasons[position] = "blank"
             continue

@@ -12,7 +12,7 @@ import logging
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import numpy as np
 import osmium
@@ -22,6 +22,7 @@ from quarterhour.geo.errors import InputError, NetworkError, require_file
 from quarterhour.routing.progress import progress_bar
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Iterator
     from pathlib import Path
 
@@ -126,7 +127,7 @@ def _osmium_file(path: Path) -> str | osmium.io.File:
     return str(path)
 
 
-def _open_xml(path: Path) -> IO[bytes]:
+def _open_xml(path: Path) -> io.BufferedIOBase:
     name = path.name.lower()
     if name.endswith(".bz2"):
         return bz2.open(path, "rb")

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from multiprocessing.connection import Connection
 
 log = logging.getLogger("quarterhour")
 
@@ -57,7 +58,7 @@ def _run(
     *,
     integral: bool,
     time_limit: float,
-) -> tuple[object, float]:
+) -> tuple[OptimizeResult | SimpleNamespace, float]:
     integrality = np.zeros(cost.size)
     if integral:
         integrality[:n_integer] = 1
@@ -71,7 +72,9 @@ def _run(
     return solve_within(lambda: milp(cost, **arguments), time_limit)
 
 
-def solve_within(solve: Callable[[], object], time_limit: float) -> tuple[object, float]:
+def solve_within(
+    solve: Callable[[], OptimizeResult], time_limit: float
+) -> tuple[OptimizeResult | SimpleNamespace, float]:
     """Run a HiGHS call in a forked process killed ``KILL_GRACE_S`` after ``time_limit``.
 
     Returns its answer (an object with ``status=1, x=None`` when killed) and the seconds taken.
@@ -104,7 +107,7 @@ def solve_within(solve: Callable[[], object], time_limit: float) -> tuple[object
     return stopped, time.perf_counter() - started
 
 
-def _solve(sender: object, solve: Callable[[], object]) -> None:
+def _solve(sender: Connection, solve: Callable[[], OptimizeResult]) -> None:
     """Solve in the forked child and send the result (or the error) back."""
     try:
         answer: object = solve()

@@ -33,11 +33,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, linprog, milp
 from scipy.sparse.csgraph import maximum_flow
 
 from quarterhour.geo.errors import InputError
@@ -250,7 +250,7 @@ def assign_within(
         method="highs",
         options=options(),
     )
-    if most.status == 0:
+    if most.status == 0 and most.fun is not None and most.x is not None:
         total = -most.fun
         every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, cost.nnz)))], format="csr")
         slack = 1e-9 * max(total, 1.0)
@@ -262,8 +262,8 @@ def assign_within(
             method="highs",
             options=options(),
         )
-        optimal = least.status == 0
-        values = (least.x if optimal else most.x) * unit
+        optimal = least.status == 0 and least.x is not None
+        values = (least.x if optimal and least.x is not None else most.x) * unit
     elif most.status == 1 and deadline is not None:  # the time limit: nearest pairs first
         log.warning("capacitated assignment: HiGHS stopped at the time limit; greedy by walk time")
         optimal = False
@@ -375,7 +375,7 @@ class FlowCheck:
         """Max flow with ``aides`` per site (0 = closed): units served, per row, per site."""
         caps = np.floor(np.asarray(aides, float) * self.rate * self.scale + 1e-9)
         self.graph.data[self.sink_slot] = caps.astype(np.int32)
-        outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")
+        outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # scipy-stubs say csr_array; SciPy takes a csr_matrix too
         flow = outcome.flow  # antisymmetric: the sink's row holds minus what reaches it
         per_row = flow[0].toarray().ravel()[1 : 1 + self.n_rows]
         per_site = -flow[self.sink].toarray().ravel()[1 + self.n_rows : self.sink]
@@ -408,7 +408,7 @@ class CapacitatedPlan:
     target: float
     bound: float
     method: str = "heuristic"
-    stats: dict[str, object] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -442,7 +442,8 @@ class CapacityProblem:
     @property
     def least_aides(self) -> np.ndarray:
         """Per candidate site, the aides it opens with."""
-        return np.minimum(self.capacity.aides_new, self.most_aides)
+        least: np.ndarray = np.minimum(self.capacity.aides_new, self.most_aides)
+        return least
 
     @property
     def n_existing(self) -> int:
@@ -631,6 +632,9 @@ def rounded_plan(
             low = middle + 1
         else:
             high, per_site = middle, found
+    if per_site is None:
+        msg = "the whole order does not cover and serve D*: it must hold every candidate"
+        raise ValueError(msg)
     chosen, dropped = _drop(opening, list(order[:high]), per_site, target, deadline)
     columns = np.asarray(chosen, np.int64)
     aides = _fewest_aides(problem, check, columns, target, deadline)
@@ -656,7 +660,7 @@ def _fewest_aides(
     """Each new station's aides lowered one at a time while the flow still serves ``needed``."""
     most = problem.most_aides[columns].astype(np.int64)
     least = problem.least_aides[columns].astype(np.int64)
-    aides = most.copy()
+    aides: np.ndarray = most.copy()
     if np.all(most == least) or columns.size == 0:
         return aides
     _, _, per_site = check.run(problem.aides_with(columns, aides))
@@ -717,7 +721,9 @@ def _goal(
     ids = np.arange(n_cand)
     objective = np.zeros(n_var)
     if budget is None:
-        total = sp.csr_matrix((np.ones(nnz), (np.zeros(nnz), np.arange(nnz))), shape=(1, n_var))
+        total = sp.csr_matrix(
+            (np.ones(nnz), (np.zeros(nnz, np.int64), np.arange(nnz))), shape=(1, n_var)
+        )
         rows = [total]
         lower = [np.array([(target * (1 - 1e-9) - 1e-3 * problem.demand.size) / unit])]
         upper = [np.array([np.inf])]
@@ -735,7 +741,7 @@ def _goal(
             objective[y0:] = 1.0 / (float(problem.most_aides.sum()) + 1)
     else:
         budget_row = sp.csr_matrix(
-            (np.ones(n_cand), (np.zeros(n_cand), x0 + ids)), shape=(1, n_var)
+            (np.ones(n_cand), (np.zeros(n_cand, np.int64), x0 + ids)), shape=(1, n_var)
         )
         rows = [budget_row]
         lower, upper = [np.array([-np.inf])], [np.array([float(budget)])]
@@ -787,7 +793,7 @@ def _program(
     upper.append(np.zeros(new_pair.size))
     # aides_new x_j <= y_j <= max_aides x_j
     ids = np.arange(n_cand)
-    for factor, low, high in (
+    for factor, lowest, highest in (
         (problem.least_aides, -np.inf, 0.0),
         (problem.most_aides, 0.0, np.inf),
     ):
@@ -800,8 +806,8 @@ def _program(
                 shape=(n_cand, n_var),
             )
         )
-        lower.append(np.full(n_cand, low))
-        upper.append(np.full(n_cand, high))
+        lower.append(np.full(n_cand, lowest))
+        upper.append(np.full(n_cand, highest))
     objective, goal_rows, goal_lower, goal_upper = _goal(
         problem, pattern, target=target, budget=budget, integral=integral, nnz=nnz
     )
@@ -851,7 +857,7 @@ def capacitated_highs(
     time_limit = max(time_limit, 0.01)
     if integral:
 
-        def solve() -> object:
+        def solve() -> OptimizeResult:
             return milp(
                 objective,
                 constraints=constraint,
@@ -860,10 +866,11 @@ def capacitated_highs(
                 options={"time_limit": time_limit, "disp": False},
             )
     else:  # interior point: 6x faster than simplex on these degenerate relaxations
-        matrix, low, up = constraint.A.tocsr(), constraint.lb, constraint.ub
+        matrix = sp.csr_matrix(constraint.A)  # type: ignore[arg-type]  # scipy-stubs: no spmatrix | sparray argument
+        low, up = constraint.lb, constraint.ub
         has_up, has_low = np.isfinite(up), np.isfinite(low)
 
-        def solve() -> object:
+        def solve() -> OptimizeResult:
             return linprog(
                 objective,
                 A_ub=sp.vstack([matrix[has_up], -matrix[has_low]], format="csr"),
@@ -883,9 +890,12 @@ def capacitated_highs(
         if not integral:
             bound = objective_value if optimal else math.nan
         else:
-            finite = dual is not None and np.isfinite(dual)
             # the fewest aides add less than one to the objective: take their most off the bound
-            bound = float(dual) - float(objective[y0:] @ high[y0:]) if finite else math.nan
+            bound = (
+                float(dual) - float(objective[y0:] @ high[y0:])
+                if dual is not None and np.isfinite(dual)
+                else math.nan
+            )
     else:
         objective_value = float(np.sum(outcome.x[:nnz])) * unit if found else math.nan
         dual = getattr(outcome, "mip_dual_bound", None)
@@ -893,7 +903,8 @@ def capacitated_highs(
             bound = objective_value if optimal else math.nan
         else:
             bound = -float(dual) * unit if dual is not None and np.isfinite(dual) else math.nan
-    columns = aides = None
+    columns: np.ndarray | None = None
+    aides: np.ndarray | None = None
     if integral and found:
         columns = np.flatnonzero(outcome.x[x0:y0] > 0.5)
         aides = np.round(outcome.x[y0:][columns]).astype(np.int64)

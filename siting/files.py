@@ -26,6 +26,8 @@ from quarterhour.routing.progress import progress_bar
 from quarterhour.siting.staffing import staffing_sheets
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import shapely
 
     from quarterhour.geo.points import PointSet
@@ -224,7 +226,7 @@ def write_model_plan(
     result: SitingResult,
     folder: str | Path,
     *,
-    points: dict[str, object],
+    points: Mapping[str, PointSet | pd.DataFrame | None],
     boundary: shapely.Geometry | None,
     osm: str,
     out_crs: str = "wgs84",

@@ -140,7 +140,7 @@ def station_area(
     """
     if boundary is None or inside_only:
         return boundary
-    west, south, east, north = boundary.bounds
+    west, south, east, north = shapely.bounds(boundary)
     projection = LocalProjection.for_lonlat(np.array([west, east]), np.array([south, north]))
 
     def forward(xy: np.ndarray) -> np.ndarray:
@@ -149,5 +149,5 @@ def station_area(
     def inverse(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(projection.inverse(xy[:, 0], xy[:, 1]))
 
-    grown = shapely.transform(boundary, forward).buffer(limit_m + settings.snap_max_m)
+    grown = shapely.buffer(shapely.transform(boundary, forward), limit_m + settings.snap_max_m)
     return shapely.transform(grown, inverse)

@@ -1085,12 +1085,15 @@ def _capacitated_highs(
             problem, target=served, budget=budget, integral=True, time_limit=seconds_left
         )
         stats.update({"highs_seconds": outcome.seconds, "highs_message": outcome.message})
-        better = outcome.columns is not None and (
-            (outcome.columns.size, int(outcome.aides.sum())) < (columns.size, int(aides.sum()))
-            if budget is None
-            else outcome.objective > served * (1 + 1e-9)
-        )
-        if better:
+        if (
+            outcome.columns is not None
+            and outcome.aides is not None
+            and (
+                (outcome.columns.size, int(outcome.aides.sum())) < (columns.size, int(aides.sum()))
+                if budget is None
+                else outcome.objective > served * (1 + 1e-9)
+            )
+        ):
             columns, aides = outcome.columns, outcome.aides
         if np.isfinite(outcome.bound):
             bound = max(bound, outcome.bound) if budget is None else min(bound, outcome.bound)

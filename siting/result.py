@@ -165,7 +165,7 @@ class SitingResult:
     method: str
     seconds: float
     stats: dict[str, object] = field(default_factory=dict)
-    params: dict[str, object] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     attribution: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -580,7 +580,7 @@ def build_result(
     existing_order = np.argsort(sites.position[existing_cols], kind="stable")
     stations = pd.concat([stations.iloc[existing_order], stations.iloc[n_existing:]])
     stations = stations.reset_index(drop=True)
-    params: dict[str, object] = {
+    run_params: dict[str, object] = {
         "minutes": limit.minutes,
         "meters": limit.meters,
         "speed_kmh": limit.speed_kmh,
@@ -599,7 +599,7 @@ def build_result(
         method,
         seconds,
         stats,
-        params,
+        run_params,
         attribution,
         warnings,
     )

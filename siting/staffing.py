@@ -12,7 +12,7 @@ and ``unserved_weight``.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,9 @@ def _main_station(assignment: Assignment, cost: np.ndarray) -> np.ndarray:
     order = np.lexsort((cost, -flow.data, row_of))
     first = np.full(flow.shape[0], -1, np.int64)
     rows_sorted = row_of[order]
-    starts = np.flatnonzero(np.r_[True, rows_sorted[1:] != rows_sorted[:-1]]) if order.size else []
+    starts: np.ndarray | list[int] = (
+        np.flatnonzero(np.r_[True, rows_sorted[1:] != rows_sorted[:-1]]) if order.size else []
+    )
     for start in starts:
         entry = order[start]
         if flow.data[entry] > assignment.tolerance:
@@ -72,7 +74,7 @@ def _community_columns(
     main: np.ndarray,
     station_cols: np.ndarray,
     cost: sp.csr_matrix,
-) -> dict[str, object]:
+) -> dict[str, np.ndarray | pd.Categorical[Any]]:
     """Status, station, walk and reason of every community after the capacitated assignment."""
     with_main = (main >= 0) & ~over
     is_existing = sites.existing[station_cols]
@@ -277,7 +279,7 @@ def staffing_by_area(stations: pd.DataFrame, table: pd.DataFrame) -> list[dict[s
     merged = grouped.join(communities, how="outer").fillna(0)
     merged = merged.reset_index()
     return [
-        {"kind": kind} | {key: json_scalar(value) for key, value in row.items()}
+        {"kind": kind} | {str(key): json_scalar(value) for key, value in row.items()}
         for row in merged.to_dict(orient="records")
     ]
 
@@ -299,7 +301,7 @@ STAFFING_HEADERS: dict[str, str] = {
 """The staffing sheet's columns: Chinese header with the English beside it."""
 
 
-def staffing_sheets(stations: pd.DataFrame, summary: dict[str, object]) -> dict[str, pd.DataFrame]:
+def staffing_sheets(stations: pd.DataFrame, summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """The workbook sheets of a capacitated plan (none without a capacity).
 
     Parameters

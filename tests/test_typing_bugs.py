@@ -67,3 +67,35 @@ def test_walkable_ways_that_join_no_two_points_are_one_error_line(
         "quarterhour: error: loop.osm: no walkable street in this OSM file joins two different "
         "points"
     )
+
+
+def test_a_workbook_without_sheets_is_one_error_naming_the_file(tmp_path: Path) -> None:
+    # mypy: 'Incompatible return value type (got "tuple[Grid | None, str]" ...)'. A workbook
+    # whose <sheets> is empty (a broken export) opened, gave no sheet, and the reader went on
+    # with None: ``'NoneType' object has no attribute 'sheet'``, a traceback, not an error.
+    import re
+    import zipfile
+
+    import openpyxl
+    import pytest
+
+    from quarterhour.geo.errors import InputError
+    from quarterhour.geo.points import read_points
+
+    whole = tmp_path / "whole.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["id", "lon", "lat"])
+    workbook.active.append(["a", 121.47, 31.23])
+    workbook.save(whole)
+    path = tmp_path / "nosheets.xlsx"
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            if info.filename.startswith("xl/worksheets/"):
+                continue
+            data = source.read(info.filename)
+            if info.filename == "xl/workbook.xml":
+                data = re.sub(rb"<sheets>.*</sheets>", b"<sheets/>", data)
+            target.writestr(info, data)
+    with pytest.raises(InputError) as caught:
+        read_points(path, crs="wgs84")
+    assert str(caught.value) == "nosheets.xlsx: not a readable Excel workbook (it has no sheets)"

@@ -23,6 +23,8 @@ from quarterhour.geo.errors import import_extra
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from quarterhour.api.http.state import AppState
+
 log = logging.getLogger("quarterhour")
 
 SERVE_SUMMARY = (
@@ -103,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         sys.exit(status)
 
 
-def _warn_about_stations(state: object) -> None:
+def _warn_about_stations(state: AppState) -> None:
     """Warn at start-up of existing stations that cover nothing, as ``plan`` does."""
     from quarterhour.siting.points import station_warnings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from quarterhour import settings
 from quarterhour.api.cli.options import (
@@ -164,6 +164,30 @@ def _aides_columns(args: argparse.Namespace) -> dict[str, str] | None:
     return {"aides": args.aides_col} if args.aides_col else None
 
 
+@overload
+def _load_points(
+    path: Path,
+    *,
+    args: argparse.Namespace,
+    crs: str | None,
+    role: str,
+    sheet: str | None = ...,
+    columns: dict[str, str] | None = ...,
+    header_row: int | None = ...,
+    dedupe: bool = ...,
+) -> PointSet: ...
+@overload
+def _load_points(
+    path: None,
+    *,
+    args: argparse.Namespace,
+    crs: str | None,
+    role: str,
+    sheet: str | None = ...,
+    columns: dict[str, str] | None = ...,
+    header_row: int | None = ...,
+    dedupe: bool = ...,
+) -> None: ...
 def _load_points(
     path: Path | None,
     *,

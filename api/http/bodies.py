@@ -28,7 +28,7 @@ import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, get_args, get_origin
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import anyio.to_thread
 import numpy as np
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from typing_extensions import TypeForm
 
     from quarterhour.api.http.guards import Admission
     from quarterhour.api.http.settings import ApiLimits
@@ -219,7 +220,7 @@ def validation_error(model: type[BaseModel], body: bytes) -> ApiError | None:
 
 
 @cache
-def _adapter(kind: object) -> TypeAdapter:
+def _adapter(kind: TypeForm[Any]) -> TypeAdapter[Any]:
     return TypeAdapter(kind)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -120,7 +121,7 @@ def field_errors(*loc: str | int) -> Iterator[None]:
 
 
 def summarised(
-    errors: Sequence[dict[str, object]], max_errors: int = MAX_ERRORS, *, total: int | None = None
+    errors: Sequence[dict[str, Any]], max_errors: int = MAX_ERRORS, *, total: int | None = None
 ) -> list[dict[str, object]]:
     """The first ``max_errors`` errors, JSON-safe, and one item counting the rest.
 

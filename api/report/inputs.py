@@ -206,7 +206,7 @@ def load_plan_inputs(
 
 
 def _network_area(
-    summary: dict[str, object], boundary: shapely.Geometry | None
+    summary: dict[str, Any], boundary: shapely.Geometry | None
 ) -> shapely.Geometry | None:
     """The streets the plan was made on: its boundary, grown where outside stations serve."""
     from quarterhour.siting.inputs import station_area

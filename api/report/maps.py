@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
     from matplotlib.axes import Axes
-    from matplotlib.typing import RcKeyType
+    from matplotlib.typing import LineStyleType, RcKeyType
+    from shapely.geometry.base import BaseGeometry
 
     from quarterhour.api.report.inputs import PlanInputs
     from quarterhour.api.report.scenarios import Scenario
@@ -181,7 +182,7 @@ def catchments(data: PlanInputs, stations_lonlat: np.ndarray) -> shapely.Geometr
 
 def area_lines(
     data: PlanInputs, outlines: Iterable[tuple[str, shapely.Geometry]]
-) -> tuple[list[shapely.Geometry], list[tuple[str, float, float]]]:
+) -> tuple[list[BaseGeometry], list[tuple[str, float, float]]]:
     """Named outlines (WGS84) across the map, in metres, and a label point for each.
 
     Only outlines the map's extent meets are drawn; a label only for one that fills 2 % of it.
@@ -194,9 +195,9 @@ def area_lines(
         shape = shapely.transform(
             outline, lambda xy: np.column_stack(projection.forward(xy[:, 0], xy[:, 1]))
         )
-        if not shape.intersects(view):
+        if not shapely.intersects(shape, view):
             continue
-        lines.append(shapely.intersection(shape.boundary, view))
+        lines.append(shapely.intersection(shapely.boundary(shape), view))
         inside = shapely.intersection(shape, view)
         if inside.area > 0.02 * view.area:
             point = inside.point_on_surface()
@@ -545,12 +546,13 @@ def overview_figure(
                 label=words["legend_new"],
             ),
         ]
+        areas: tuple[tuple[bool, str, LineStyleType, str], ...] = (
+            (districts_drawn, "district", "-", "legend_districts"),
+            (towns_drawn, "town", ":", "legend_towns"),
+        )
         handles += [
             Line2D([], [], color=COLOURS[kind], linewidth=0.8, linestyle=style, label=words[label])
-            for drawn, kind, style, label in (
-                (districts_drawn, "district", "-", "legend_districts"),
-                (towns_drawn, "town", ":", "legend_towns"),
-            )
+            for drawn, kind, style, label in areas
             if drawn
         ]
         if outside.any():

@@ -155,7 +155,9 @@ def build_tables(data: PlanInputs, *, lang: str) -> ReportTables:
         weighted,
         show_nearest,
         staffing=_staffing_rows(summary, lang=lang),
-        staffing_kind=next(iter(summary.get("staffing_by_area") or []), {}).get("kind"),
+        staffing_kind=next(
+            (area.get("kind") for area in summary.get("staffing_by_area") or []), None
+        ),
     )
 
 
@@ -292,7 +294,7 @@ def station_locations(data: PlanInputs, stations: pd.DataFrame) -> list[str]:
             crs, text = str(row.input_crs), f"{given_lon}, {given_lat}"
         else:
             crs = str(data.provenance.candidates_crs or data.provenance.crs)
-            lon, lat = convert(float(row.lon), float(row.lat), src="wgs84", dst=crs)
+            lon, lat = convert(float(row.lon), float(row.lat), src="wgs84", dst=crs)  # type: ignore[arg-type]  # pandas-stubs: a cell is any scalar
             text = f"{float(lon):.6f}, {float(lat):.6f}"
         locations.append(f"{text} ({crs})" if mixed else text)
     return locations
@@ -333,7 +335,7 @@ def _group_name(area: object, level: object, summary: dict[str, object], *, lang
     return name
 
 
-def _staffing_rows(summary: dict[str, object], *, lang: str) -> list[dict[str, str]]:
+def _staffing_rows(summary: dict[str, Any], *, lang: str) -> list[dict[str, str]]:
     """The staffing table by area, from ``summary.json``'s ``staffing_by_area``, with a total."""
     areas = pd.DataFrame(summary.get("staffing_by_area") or [])
     if areas.empty:
