@@ -236,10 +236,8 @@ def assign_within(
     upper = sp.vstack([row_sum, col_sum], format="csr")
     limits = np.concatenate([demand, capacity]) / unit
 
-    def options() -> dict[str, float]:
-        if deadline is None:
-            return {}
-        return {"time_limit": max(deadline - time.perf_counter(), 0.01)}
+    def time_left() -> float:
+        return math.inf if deadline is None else max(deadline - time.perf_counter(), 0.01)
 
     optimal = True
     most = linprog(
@@ -248,7 +246,7 @@ def assign_within(
         b_ub=limits,
         bounds=(0, None),
         method="highs",
-        options=options(),
+        options={"time_limit": time_left()},
     )
     if most.status == 0 and most.fun is not None and most.x is not None:
         total = -most.fun
@@ -260,7 +258,7 @@ def assign_within(
             b_ub=np.concatenate([limits, [-(total - slack)]]),
             bounds=(0, None),
             method="highs",
-            options=options(),
+            options={"time_limit": time_left()},
         )
         optimal = least.status == 0 and least.x is not None
         values = (least.x if optimal and least.x is not None else most.x) * unit
