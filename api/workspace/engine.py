@@ -106,10 +106,15 @@ class SiteUniverse:
     ----------
     files
         The project's files.
+    serving
+        Where existing stations serve (:func:`~quarterhour.siting.inputs.station_area`: the
+        boundary grown by the walk limit); candidates and new stations serve inside the
+        boundary only.
     """
 
-    def __init__(self, files: ProjectFiles) -> None:
+    def __init__(self, files: ProjectFiles, serving: shapely.Geometry | None) -> None:
         self.files = files
+        self.serving = serving
         self._tables: dict[str, SiteTable] = {}
         self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -142,9 +147,9 @@ class SiteUniverse:
             return None
         role = key.partition(":")[0]
         if role not in self._tables:
-            self._tables[role] = site_table(
-                self.points(role), existing=role == "existing", boundary=self.files.boundary
-            )
+            existing = role == "existing"
+            area = self.serving if existing else self.files.boundary
+            self._tables[role] = site_table(self.points(role), existing=existing, boundary=area)
         return self._tables[role], position
 
 
@@ -194,7 +199,10 @@ class ProjectEngine:
             district=district,
             town=town,
         )
-        self.sites = SiteUniverse(files)
+        self.serving = inputs.station_area(
+            files.boundary, limit_m=limit.metres_walked, inside_only=False
+        )
+        self.sites = SiteUniverse(files, self.serving)
         self._reach: OrderedDict[tuple[float, float], Reach] = OrderedDict()
         # per-community arrays and the planner's table (the reaches and versions come on top)
         self._fixed_bytes = int(homes.table.memory_usage(deep=True).sum()) + 250 * len(homes)
@@ -278,7 +286,11 @@ class ProjectEngine:
         if not stations:
             arrays["existing"] = np.zeros(0, bool)
         sites = SiteTable(**arrays)
-        outside = ~inside_lonlat(self.files.boundary, sites.lon, sites.lat)
+        outside = np.where(
+            sites.existing,
+            ~inside_lonlat(self.serving, sites.lon, sites.lat),
+            ~inside_lonlat(self.files.boundary, sites.lon, sites.lat),
+        )
         status = sites.status.copy()
         status[outside & (status == "active")] = "outside_boundary"
         return replace(sites, status=status)
@@ -348,23 +360,6 @@ class ProjectEngine:
             reach = sum(item.nbytes for item in self._reach.values())
             reach += sum(item.state.nbytes for item in self.versions.values())
         return reach + self._fixed_bytes
-
-    @functools.cached_property
-    def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
-        """The communities' areas as ``area_table`` groups them (town/street, else district).
-
-        The kind, the area names, each one's first row, and each row's area.
-        """
-        towns = self.communities.town.astype(str)
-        districts = self.communities.district.astype(str)
-        if (towns != "").any():
-            kind, labels = "town", towns
-        elif (districts != "").any():
-            kind, labels = "district", districts
-        else:
-            return None, np.empty(0, object), np.empty(0, np.int64), np.empty(0, np.int64)
-        names, first, group = np.unique(labels, return_index=True, return_inverse=True)
-        return kind, names, first, group
 
     @functools.cached_property
     def target_index(self) -> TargetIndex:

@@ -115,7 +115,7 @@ def start_plan(
 ) -> str:
     """Take a heavy-work slot (503 when none is free), record the job, start its thread."""
     stack = ExitStack()
-    stack.enter_context(app.state.admission.heavy(loc=("body",)))
+    stack.enter_context(app.state.admission.background(loc=("body",)))
     try:
         job_id = store.new_id()
         request = body.model_dump() | {"started": time.time()}
@@ -213,7 +213,8 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
     kept = [s for s in stations if s["kind"] == "existing" or s.get("locked")]
     _set(conn, job_id, progress=0.1, message="walk times and search")
     state = app.state.quarterhour
-    network = projects.network_for(state, files)
+    engine = projects.engine_for(conn, project_id, settings, state)
+    network = engine.network
     result = run_plan(
         network,
         files.communities,
@@ -258,7 +259,6 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
     }
     new_stations = kept + new
     _set(conn, job_id, progress=0.9, message="saving the scenario")
-    engine = projects.engine_for(conn, project_id, settings, state)
     evaluation = engine.evaluate(new_stations, outcome, excluded=set(excluded))
     name = body.name or (
         f"规划 Plan {len(new)} new" if body.budget is None else f"规划 Plan budget {body.budget}"

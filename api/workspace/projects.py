@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from quarterhour.api.http.state import AppState
     from quarterhour.api.workspace.incremental import Version
     from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.tables import WalkLimit
 
 log = logging.getLogger("quarterhour")
 
@@ -81,7 +82,7 @@ def read_upload(upload: Upload, folder: Path) -> PointSet | object:
     options = upload.options
     try:
         if upload.role == "boundary":
-            return read_boundary(path, crs=str(options.get("crs") or "wgs84"))
+            return read_boundary(path, crs=options.get("crs"), crs_param="boundary_crs")
         return read_points(
             path,
             crs=options.get("crs"),
@@ -226,19 +227,25 @@ def project_files(conn: sqlite3.Connection, project_id: str) -> ProjectFiles:
 _CLIPPED: dict[bytes, WalkNetwork] = {}
 
 
-def network_for(state: AppState, files: ProjectFiles) -> WalkNetwork:
-    """The server's network, clipped to the project's outline as ``--boundary`` clips it."""
+def network_for(state: AppState, files: ProjectFiles, limit: WalkLimit) -> WalkNetwork:
+    """The server's network, clipped as ``--boundary`` clips it: to where stations serve.
+
+    That is the outline grown by the walk limit (:func:`~quarterhour.siting.inputs.
+    station_area`), so that existing stations just outside it serve the communities inside.
+    """
     import shapely
 
     from quarterhour.routing.network import load_network
+    from quarterhour.siting.inputs import station_area
 
     path = state.config.network_path
     if files.boundary is None or state.config.boundary is not None or not Path(path).exists():
         return state.network
-    key = shapely.to_wkb(files.boundary)
+    area = station_area(files.boundary, limit_m=limit.metres_walked, inside_only=False)
+    key = shapely.to_wkb(area)
     network = _CLIPPED.get(key)
     if network is None:
-        network = load_network(path, boundary=files.boundary, use_cache=state.config.use_cache)
+        network = load_network(path, boundary=area, use_cache=state.config.use_cache)
         _CLIPPED[key] = network
         while len(_CLIPPED) > MAX_CLIPPED:
             _CLIPPED.pop(next(iter(_CLIPPED)))
@@ -258,7 +265,7 @@ def engine_for(
     if engine is None:
         files = project_files(conn, project_id)
         engine = ProjectEngine(
-            network_for(state, files), files, limit, network_path=state.config.network_path
+            network_for(state, files, limit), files, limit, network_path=state.config.network_path
         )
         engine = ENGINES.put(key, engine)
     return engine

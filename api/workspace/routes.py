@@ -153,7 +153,10 @@ async def create_project(  # noqa: PLR0917 - one form field each
     sheet: Annotated[str | None, Form(max_length=200)] = None,
     existing_crs: Annotated[CrsName | None, Form()] = None,
     candidates_crs: Annotated[CrsName | None, Form()] = None,
-    boundary_crs: Annotated[CrsName, Form()] = "wgs84",
+    boundary_crs: Annotated[
+        CrsName | None,
+        Form(description="the outline's coordinates; required for an outline in China"),
+    ] = None,
     id_col: Annotated[str | None, Form(max_length=200)] = None,
     name_col: Annotated[str | None, Form(max_length=200)] = None,
     weight_col: Annotated[str | None, Form(max_length=200)] = None,
@@ -247,7 +250,10 @@ def _create_project(
         raise ApiError(422, loc=("body", "minutes"), msg=str(error), kind="value_error") from None
     state = _state(request)
     engine = ProjectEngine(
-        projects.network_for(state, files), files, limit, network_path=state.config.network_path
+        projects.network_for(state, files, limit),
+        files,
+        limit,
+        network_path=state.config.network_path,
     )
     if engine.targets.size == 0:
         msg = missed_network_message(engine.network, files.communities, engine.communities.in_area)
