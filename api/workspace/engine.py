@@ -20,8 +20,9 @@ import functools
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +30,7 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.api.workspace.incremental import (
     Assignment,
+    Outcome,
     Reach,
     Version,
     stations_of,
@@ -80,10 +82,13 @@ class ProjectFiles:
     boundary: shapely.Geometry | None = None
 
 
+ScenarioSettings = Mapping[str, float | None]
+"""A scenario's walk limit: ``minutes`` or ``meters``, and ``speed_kmh`` (None: the default)."""
+
 OFF_NETWORK = Reach(np.empty(0, np.int32), np.empty(0), on_network=False)
 
 
-def limit_of(scenario_settings: dict[str, object]) -> WalkLimit:
+def limit_of(scenario_settings: ScenarioSettings) -> WalkLimit:
     """The walk limit of a scenario's settings (``minutes`` or ``meters``, ``speed_kmh``)."""
     return WalkLimit.checked(
         minutes=scenario_settings.get("minutes"),
@@ -146,10 +151,13 @@ class SiteUniverse:
         if position is None:
             return None
         role = key.partition(":")[0]
+        points = self.points(role)
+        if points is None:
+            return None
         if role not in self._tables:
             existing = role == "existing"
             area = self.serving if existing else self.files.boundary
-            self._tables[role] = site_table(self.points(role), existing=existing, boundary=area)
+            self._tables[role] = site_table(points, existing=existing, boundary=area)
         return self._tables[role], position
 
 
@@ -217,11 +225,14 @@ class ProjectEngine:
 
         Without a candidates' file the candidate sites are the communities, as in a plan.
         """
+        usable: np.ndarray
         if self.files.candidates is None:
-            return self.snap.reachable & self.communities.in_area
+            usable = self.snap.reachable & self.communities.in_area
+            return usable
         points = self.files.candidates
         keep = inside(points, self.files.boundary)
-        return keep & snap_points(self.network, points.lon, points.lat).reachable
+        usable = keep & snap_points(self.network, points.lon, points.lat).reachable
+        return usable
 
     def candidate_lonlat(self, excluded: set[str]) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 of the candidate sites in the area and on the network, less ``excluded``."""
@@ -231,8 +242,8 @@ class ProjectEngine:
             keep = keep & ~np.isin(np.asarray(points.ids, dtype=object).astype(str), list(excluded))
         return points.lon[keep], points.lat[keep]
 
-    def site_rows(self, stations: list[dict[str, object]]) -> SiteTable:
-        """The site table of a scenario's stations (in the given order)."""
+    def site_rows(self, stations: list[dict[str, Any]]) -> SiteTable:
+        """The site table of a scenario's stations (in the given order; stored JSON records)."""
         columns: dict[str, list[object]] = {
             name: []
             for name in (
@@ -326,24 +337,28 @@ class ProjectEngine:
                 Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
                 for ok in snap.reachable
             ]
-        limit = {
-            "minutes": self.longer.minutes,
-            "speed_kmh": self.longer.speed_kmh,
-            "meters": self.longer.meters,
-        }
+        longer = self.longer
         if sources.size == 1:  # an edit: the targets' index is kept
             walk = snapped_walk_times(
                 self.network,
                 snap.subset(sources),
                 self.target_snap,
-                **limit,
+                minutes=longer.minutes,
+                speed_kmh=longer.speed_kmh,
+                meters=longer.meters,
                 sorted_targets=False,
                 targets=self.target_index,
                 quiet=True,
             )
         else:
             walk = bounded_walk_times(
-                self.network, snap.subset(sources), self.target_snap, **limit, quiet=True
+                self.network,
+                snap.subset(sources),
+                self.target_snap,
+                minutes=longer.minutes,
+                speed_kmh=longer.speed_kmh,
+                meters=longer.meters,
+                quiet=True,
             )
         matrix = sp.csr_matrix(walk.matrix)
         for k, source in enumerate(sources):
@@ -383,7 +398,7 @@ class ProjectEngine:
         return replace(sites, status=status), reach
 
     def version(
-        self, key: tuple[str, int], stations: list[dict[str, object]], outcome: dict[str, object]
+        self, key: tuple[str, int], stations: list[dict[str, object]], outcome: Outcome
     ) -> Version:
         """The incremental assignment of a scenario version (kept), built if missing."""
         with self._lock:
@@ -411,7 +426,7 @@ class ProjectEngine:
         kept: Version,
         stations: list[dict[str, object]],
         touched: list[str],
-        outcome: dict[str, object],
+        outcome: Outcome,
     ) -> tuple[Version, dict[str, object]]:
         """The assignment after an edit of the ``touched`` stations, and its summary."""
         state = kept.state.copy()
@@ -427,7 +442,7 @@ class ProjectEngine:
         return Version(state, order, arrays), summary
 
     def site_lonlat(
-        self, state: Assignment, outcome: dict[str, object], excluded: set[str]
+        self, state: Assignment, outcome: Outcome, excluded: set[str]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Where the sites are that explain an uncovered community's reason (WGS84)."""
         active = [s for s in state.stations.values() if s.status == "active"]
@@ -458,7 +473,7 @@ class ProjectEngine:
     def evaluate(
         self,
         stations: list[dict[str, object]],
-        outcome: dict[str, object],
+        outcome: Outcome,
         *,
         excluded: set[str] | None = None,
     ) -> SitingResult:
@@ -523,7 +538,7 @@ class ProjectEngine:
             bound=stored_number(outcome.get("bound")),
             gap=stored_number(outcome.get("gap")),
             method=str(outcome.get("method", objective)),
-            seconds=float(outcome.get("seconds", 0.0)),
+            seconds=outcome.get("seconds", 0.0),
             stats=dict(outcome.get("stats") or {}),
             budget=outcome.get("budget", 0 if objective == "audit" else None),
             attribution=self.network.attribution,

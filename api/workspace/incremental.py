@@ -11,7 +11,7 @@ evaluation (``ProjectEngine.evaluate``) that a ``GET`` answers with.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,26 @@ from quarterhour.siting.tables import SiteTable
 
 STATUS_INDEX = {code: k for k, code in enumerate(STATUSES)}
 STATUS_ARRAY = np.asarray(STATUSES, dtype=object)
+
+
+class Outcome(TypedDict, total=False):
+    """How a scenario's stations were chosen, as stored with it (``objective`` audit for none).
+
+    A plan's ``uncoverable`` lists the positions of the in-area communities no site reaches;
+    ``edited`` marks a plan changed by hand since (its gap is then unknown, None).
+    """
+
+    objective: str
+    bound: float | None
+    gap: float | None
+    method: str
+    seconds: float
+    stats: dict[str, object]
+    budget: int | None
+    n_candidates: int | None
+    uncoverable: list[int]
+    edited: bool
+
 
 if TYPE_CHECKING:
     from quarterhour.routing.graph import WalkNetwork
@@ -211,7 +231,7 @@ class Assignment:
     # ------------------------------------------------------------------ reading
 
     def result(
-        self, engine: ProjectView, order: list[str], outcome: dict[str, object]
+        self, engine: ProjectView, order: list[str], outcome: Outcome
     ) -> tuple[dict[str, object], dict[str, np.ndarray]]:
         """The summary (summary.json's shape) and the per-community arrays.
 
@@ -267,7 +287,7 @@ class Assignment:
         ) + [s for s in stations if s.kind != "existing"]
         warnings = self._warnings(stations, coverable, in_area, engine, objective)
         any_active = any(s.status == "active" for s in stations)
-        params = {
+        params: dict[str, object] = {
             "minutes": limit.minutes,
             "meters": limit.meters,
             "speed_kmh": limit.speed_kmh,
@@ -283,7 +303,8 @@ class Assignment:
             existing_first,
             status=index,
             covered_today=covered_today,
-            outcome=outcome | {"objective": objective},
+            objective=objective,
+            outcome=outcome,
             params=params,
             warnings=warnings,
         )
@@ -384,7 +405,7 @@ class Assignment:
         return out
 
 
-def stored_number(value: object) -> float:
+def stored_number(value: float | None) -> float:
     """A stored figure, NaN where there is none (a plan's gap after a hand edit)."""
     return float("nan") if value is None else float(value)
 
@@ -395,7 +416,8 @@ def summary_of(
     *,
     status: np.ndarray,
     covered_today: np.ndarray,
-    outcome: dict[str, object],
+    objective: str,
+    outcome: Outcome,
     params: dict[str, object],
     warnings: list[str],
 ) -> dict[str, object]:
@@ -409,8 +431,8 @@ def summary_of(
         The stations, existing ones first (in their file's order), then new ones.
     status, covered_today
         Per community (``status`` as positions in ``STATUSES``).
-    outcome
-        How the stations were chosen (objective, bound, gap, method, seconds, stats).
+    objective, outcome
+        How the stations were chosen (objective; bound, gap, method, seconds, stats).
     params
         The walk limit and the plan's options, as the result's ``params``.
     warnings
@@ -440,7 +462,6 @@ def summary_of(
         },
         columns=["station_id", "name", "kind", "status", "district", "town"],
     )
-    objective = str(outcome["objective"])
     result = SitingResult(
         table,
         assignments.reset_index(drop=True),
