@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,6 +80,14 @@ class ProjectFiles:
     existing: PointSet | None = None
     candidates: PointSet | None = None
     boundary: shapely.Geometry | None = None
+
+
+class _WalkLimitArgs(TypedDict):
+    """The walk limit as the walk-time functions take it."""
+
+    minutes: float | None
+    speed_kmh: float | None
+    meters: float | None
 
 
 ScenarioSettings = Mapping[str, float | None]
@@ -338,27 +346,24 @@ class ProjectEngine:
                 for ok in snap.reachable
             ]
         longer = self.longer
+        limit: _WalkLimitArgs = {
+            "minutes": longer.minutes,
+            "speed_kmh": longer.speed_kmh,
+            "meters": longer.meters,
+        }
         if sources.size == 1:  # an edit: the targets' index is kept
             walk = snapped_walk_times(
                 self.network,
                 snap.subset(sources),
                 self.target_snap,
-                minutes=longer.minutes,
-                speed_kmh=longer.speed_kmh,
-                meters=longer.meters,
+                **limit,
                 sorted_targets=False,
                 targets=self.target_index,
                 quiet=True,
             )
         else:
             walk = bounded_walk_times(
-                self.network,
-                snap.subset(sources),
-                self.target_snap,
-                minutes=longer.minutes,
-                speed_kmh=longer.speed_kmh,
-                meters=longer.meters,
-                quiet=True,
+                self.network, snap.subset(sources), self.target_snap, **limit, quiet=True
             )
         matrix = sp.csr_matrix(walk.matrix)
         for k, source in enumerate(sources):
