@@ -718,13 +718,32 @@ def test_outline_clips_as_quarterhour_coverage_does(server, files, isolated_cach
         "existing": (files["stations"].name, files["stations"].read_bytes()),
         "boundary": (path.name, path.read_bytes()),
     }
-    answer = httpx.post(
+    before = httpx.get(f"{server.url}/api/projects").json()
+    unstated = httpx.post(
         f"{server.url}/api/projects", data={"crs": "gcj02"}, files=sent, timeout=300
+    )
+    assert unstated.status_code == 422, unstated.text
+    assert "boundary_crs" in unstated.text
+    assert httpx.get(f"{server.url}/api/projects").json() == before
+    answer = httpx.post(
+        f"{server.url}/api/projects",
+        data={"crs": "gcj02", "boundary_crs": "gcj02"},
+        files=sent,
+        timeout=300,
     )
     assert answer.status_code == 201, answer.text
     created = answer.json()
     body = _scenario(server.url, created["id"], created["scenarios"][0]["id"]).json()
     assert body["summary"]["status_counts"]["outside_boundary"] > 0
-    out = _coverage(isolated_cache, files, files["stations"], tmp_path, "--boundary", str(path))
+    out = _coverage(
+        isolated_cache,
+        files,
+        files["stations"],
+        tmp_path,
+        "--boundary",
+        str(path),
+        "--boundary-crs",
+        "gcj02",
+    )
     theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
     _same_communities(_by_id(body["communities"]), theirs)

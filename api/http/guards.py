@@ -205,15 +205,8 @@ class Admission:
         share = self.limits.memory_budget_bytes / self.limits.max_heavy_requests
         return int(share / BYTES_PER_PAIR)
 
-    @contextmanager
-    def heavy(self, *, loc: Sequence[str]) -> Iterator[None]:
-        """Hold a slot for a heavy request, or answer 503 at once when none is free.
-
-        A request that holds one already (its large body took it) keeps that one.
-        """
-        if _HOLDING.get():
-            yield
-            return
+    def _acquire(self, loc: Sequence[str]) -> int:
+        """A free slot, or the 503 at once when none is free."""
         slot = self._slots.try_acquire()
         if slot is None:
             msg = (
@@ -227,9 +220,34 @@ class Admission:
                 kind="busy",
                 headers={"Retry-After": str(self.limits.retry_after_s)},
             )
+        return slot
+
+    @contextmanager
+    def heavy(self, *, loc: Sequence[str]) -> Iterator[None]:
+        """Hold a slot for a heavy request, or answer 503 at once when none is free.
+
+        A request that holds one already (its large body took it) keeps that one.
+        """
+        if _HOLDING.get():
+            yield
+            return
+        slot = self._acquire(loc)
         token = _HOLDING.set(True)
         try:
             yield
         finally:
             _HOLDING.reset(token)
+            self._slots.release(slot)
+
+    @contextmanager
+    def background(self, *, loc: Sequence[str]) -> Iterator[None]:
+        """Hold a slot of its own for work that outlives its request (503 when none is free).
+
+        Unlike :meth:`heavy` it takes a slot even when the request holds one for its body, and
+        it may be closed in another thread (a plan job's): it marks no request as holding one.
+        """
+        slot = self._acquire(loc)
+        try:
+            yield
+        finally:
             self._slots.release(slot)

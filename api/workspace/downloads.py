@@ -20,7 +20,7 @@ from quarterhour.siting.files import Provenance, write_plan
 
 if TYPE_CHECKING:
     from quarterhour.api.workspace.engine import ProjectEngine
-    from quarterhour.api.workspace.projects import Upload
+    from quarterhour.api.workspace.projects import Upload, UploadOptions
     from quarterhour.siting.result import SitingResult
 
 MEDIA_TYPES = {
@@ -53,7 +53,7 @@ def write_folder(
         upload.role: (Path(INPUTS) / upload.role / safe_name(upload.filename)).as_posix()
         for upload in uploads
     }
-    options = {upload.role: upload.options for upload in uploads}
+    options: dict[str, UploadOptions] = {upload.role: upload.options for upload in uploads}
     homes = engine.files.communities
     provenance = Provenance(
         osm=str(Path(engine.network_path).resolve()),
@@ -64,7 +64,7 @@ def write_folder(
         candidates=paths.get("candidates"),
         candidates_crs=options.get("candidates", {}).get("crs"),
         boundary=paths.get("boundary"),
-        boundary_crs=str(options.get("boundary", {}).get("crs", "wgs84")),
+        boundary_crs=options.get("boundary", {}).get("crs") or "wgs84",
         sheet=options["communities"].get("sheet"),
         columns=dict(homes.columns),
     )

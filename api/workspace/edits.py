@@ -8,10 +8,10 @@ import numpy as np
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace.engine import to_wgs84
+from quarterhour.api.workspace.schemas import AddStation, MoveStation, SiteOp, StationOp
 
 if TYPE_CHECKING:
     from quarterhour.api.workspace.engine import ProjectEngine
-    from quarterhour.api.workspace.schemas import AddStation, MoveStation, SiteOp, StationOp
 
 
 def _find(stations: list[dict[str, object]], station_id: str) -> int:
@@ -51,14 +51,14 @@ def apply_edit(
     """
     stations = [dict(station) for station in stations]
     excluded = list(excluded)
-    if edit.op == "add":
+    if isinstance(edit, AddStation):
         if len(stations) >= max_stations:
             msg = f"a scenario holds at most {max_stations:,} stations"
             raise ApiError(422, loc=("body", "op"), msg=msg, kind="value_error")
         station = _added(engine, stations, edit)
         stations.append(station)
         return stations, excluded, [str(station["id"])]
-    if edit.op in ("exclude", "include"):
+    if isinstance(edit, SiteOp):
         if engine.sites.position(f"candidates:{edit.site_id}") is None and (
             engine.sites.position(f"communities:{edit.site_id}") is None
         ):
@@ -70,10 +70,11 @@ def apply_edit(
             excluded.remove(edit.site_id)
         return stations, excluded, []
     k = _find(stations, edit.station_id)
-    if edit.op == "remove":
-        stations.pop(k)
-    elif edit.op in ("lock", "unlock"):
-        stations[k]["locked"] = edit.op == "lock"
+    if isinstance(edit, StationOp):
+        if edit.op == "remove":
+            stations.pop(k)
+        else:
+            stations[k]["locked"] = edit.op == "lock"
     else:  # move
         lon, lat = to_wgs84(edit.lon, edit.lat, edit.crs)
         stations[k] |= {

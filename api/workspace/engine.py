@@ -20,8 +20,9 @@ import functools
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +30,7 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.api.workspace.incremental import (
     Assignment,
+    Outcome,
     Reach,
     Version,
     stations_of,
@@ -80,10 +82,21 @@ class ProjectFiles:
     boundary: shapely.Geometry | None = None
 
 
+class _WalkLimitArgs(TypedDict):
+    """The walk limit as the walk-time functions take it."""
+
+    minutes: float | None
+    speed_kmh: float | None
+    meters: float | None
+
+
+ScenarioSettings = Mapping[str, float | None]
+"""A scenario's walk limit: ``minutes`` or ``meters``, and ``speed_kmh`` (None: the default)."""
+
 OFF_NETWORK = Reach(np.empty(0, np.int32), np.empty(0), on_network=False)
 
 
-def limit_of(scenario_settings: dict[str, object]) -> WalkLimit:
+def limit_of(scenario_settings: ScenarioSettings) -> WalkLimit:
     """The walk limit of a scenario's settings (``minutes`` or ``meters``, ``speed_kmh``)."""
     return WalkLimit.checked(
         minutes=scenario_settings.get("minutes"),
@@ -106,10 +119,15 @@ class SiteUniverse:
     ----------
     files
         The project's files.
+    serving
+        Where existing stations serve (:func:`~quarterhour.siting.inputs.station_area`: the
+        boundary grown by the walk limit); candidates and new stations serve inside the
+        boundary only.
     """
 
-    def __init__(self, files: ProjectFiles) -> None:
+    def __init__(self, files: ProjectFiles, serving: shapely.Geometry | None) -> None:
         self.files = files
+        self.serving = serving
         self._tables: dict[str, SiteTable] = {}
         self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -141,10 +159,13 @@ class SiteUniverse:
         if position is None:
             return None
         role = key.partition(":")[0]
+        points = self.points(role)
+        if points is None:
+            return None
         if role not in self._tables:
-            self._tables[role] = site_table(
-                self.points(role), existing=role == "existing", boundary=self.files.boundary
-            )
+            existing = role == "existing"
+            area = self.serving if existing else self.files.boundary
+            self._tables[role] = site_table(points, existing=existing, boundary=area)
         return self._tables[role], position
 
 
@@ -194,7 +215,10 @@ class ProjectEngine:
             district=district,
             town=town,
         )
-        self.sites = SiteUniverse(files)
+        self.serving = inputs.station_area(
+            files.boundary, limit_m=limit.metres_walked, inside_only=False
+        )
+        self.sites = SiteUniverse(files, self.serving)
         self._reach: OrderedDict[tuple[float, float], Reach] = OrderedDict()
         # per-community arrays and the planner's table (the reaches and versions come on top)
         self._fixed_bytes = int(homes.table.memory_usage(deep=True).sum()) + 250 * len(homes)
@@ -209,11 +233,14 @@ class ProjectEngine:
 
         Without a candidates' file the candidate sites are the communities, as in a plan.
         """
+        usable: np.ndarray
         if self.files.candidates is None:
-            return self.snap.reachable & self.communities.in_area
+            usable = self.snap.reachable & self.communities.in_area
+            return usable
         points = self.files.candidates
         keep = inside(points, self.files.boundary)
-        return keep & snap_points(self.network, points.lon, points.lat).reachable
+        usable = keep & snap_points(self.network, points.lon, points.lat).reachable
+        return usable
 
     def candidate_lonlat(self, excluded: set[str]) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 of the candidate sites in the area and on the network, less ``excluded``."""
@@ -223,8 +250,8 @@ class ProjectEngine:
             keep = keep & ~np.isin(np.asarray(points.ids, dtype=object).astype(str), list(excluded))
         return points.lon[keep], points.lat[keep]
 
-    def site_rows(self, stations: list[dict[str, object]]) -> SiteTable:
-        """The site table of a scenario's stations (in the given order)."""
+    def site_rows(self, stations: list[dict[str, Any]]) -> SiteTable:
+        """The site table of a scenario's stations (in the given order; stored JSON records)."""
         columns: dict[str, list[object]] = {
             name: []
             for name in (
@@ -278,7 +305,11 @@ class ProjectEngine:
         if not stations:
             arrays["existing"] = np.zeros(0, bool)
         sites = SiteTable(**arrays)
-        outside = ~inside_lonlat(self.files.boundary, sites.lon, sites.lat)
+        outside = np.where(
+            sites.existing,
+            ~inside_lonlat(self.serving, sites.lon, sites.lat),
+            ~inside_lonlat(self.files.boundary, sites.lon, sites.lat),
+        )
         status = sites.status.copy()
         status[outside & (status == "active")] = "outside_boundary"
         return replace(sites, status=status)
@@ -314,10 +345,11 @@ class ProjectEngine:
                 Reach(np.empty(0, np.int32), np.empty(0)) if ok else OFF_NETWORK
                 for ok in snap.reachable
             ]
-        limit = {
-            "minutes": self.longer.minutes,
-            "speed_kmh": self.longer.speed_kmh,
-            "meters": self.longer.meters,
+        longer = self.longer
+        limit: _WalkLimitArgs = {
+            "minutes": longer.minutes,
+            "speed_kmh": longer.speed_kmh,
+            "meters": longer.meters,
         }
         if sources.size == 1:  # an edit: the targets' index is kept
             walk = snapped_walk_times(
@@ -350,23 +382,6 @@ class ProjectEngine:
         return reach + self._fixed_bytes
 
     @functools.cached_property
-    def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
-        """The communities' areas as ``area_table`` groups them (town/street, else district).
-
-        The kind, the area names, each one's first row, and each row's area.
-        """
-        towns = self.communities.town.astype(str)
-        districts = self.communities.district.astype(str)
-        if (towns != "").any():
-            kind, labels = "town", towns
-        elif (districts != "").any():
-            kind, labels = "district", districts
-        else:
-            return None, np.empty(0, object), np.empty(0, np.int64), np.empty(0, np.int64)
-        names, first, group = np.unique(labels, return_index=True, return_inverse=True)
-        return kind, names, first, group
-
-    @functools.cached_property
     def target_index(self) -> TargetIndex:
         """The communities on the network, indexed for walks from one station to them."""
         return TargetIndex.of(self.network, self.target_snap)
@@ -388,7 +403,7 @@ class ProjectEngine:
         return replace(sites, status=status), reach
 
     def version(
-        self, key: tuple[str, int], stations: list[dict[str, object]], outcome: dict[str, object]
+        self, key: tuple[str, int], stations: list[dict[str, object]], outcome: Outcome
     ) -> Version:
         """The incremental assignment of a scenario version (kept), built if missing."""
         with self._lock:
@@ -416,7 +431,7 @@ class ProjectEngine:
         kept: Version,
         stations: list[dict[str, object]],
         touched: list[str],
-        outcome: dict[str, object],
+        outcome: Outcome,
     ) -> tuple[Version, dict[str, object]]:
         """The assignment after an edit of the ``touched`` stations, and its summary."""
         state = kept.state.copy()
@@ -432,7 +447,7 @@ class ProjectEngine:
         return Version(state, order, arrays), summary
 
     def site_lonlat(
-        self, state: Assignment, outcome: dict[str, object], excluded: set[str]
+        self, state: Assignment, outcome: Outcome, excluded: set[str]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Where the sites are that explain an uncovered community's reason (WGS84)."""
         active = [s for s in state.stations.values() if s.status == "active"]
@@ -463,7 +478,7 @@ class ProjectEngine:
     def evaluate(
         self,
         stations: list[dict[str, object]],
-        outcome: dict[str, object],
+        outcome: Outcome,
         *,
         excluded: set[str] | None = None,
     ) -> SitingResult:
@@ -528,7 +543,7 @@ class ProjectEngine:
             bound=stored_number(outcome.get("bound")),
             gap=stored_number(outcome.get("gap")),
             method=str(outcome.get("method", objective)),
-            seconds=float(outcome.get("seconds", 0.0)),
+            seconds=outcome.get("seconds", 0.0),
             stats=dict(outcome.get("stats") or {}),
             budget=outcome.get("budget", 0 if objective == "audit" else None),
             attribution=self.network.attribution,

@@ -10,9 +10,8 @@ evaluation (``ProjectEngine.evaluate``) that a ``GET`` answers with.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -21,12 +20,32 @@ from quarterhour import settings
 from quarterhour.geo.points import PointSet
 from quarterhour.siting import inputs
 from quarterhour.siting.points import inactive_station_warnings
-from quarterhour.siting.reasons import STATUSES, reason_codes, reason_text
-from quarterhour.siting.result import GAP_NOTE, SitingResult, json_scalar, uncoverable_warning
-from quarterhour.siting.tables import SITE_STATUSES, SiteTable
+from quarterhour.siting.reasons import STATUSES, as_categorical, reason_codes, reason_text
+from quarterhour.siting.result import SitingResult, json_scalar, uncoverable_warning
+from quarterhour.siting.tables import SiteTable
 
 STATUS_INDEX = {code: k for k, code in enumerate(STATUSES)}
 STATUS_ARRAY = np.asarray(STATUSES, dtype=object)
+
+
+class Outcome(TypedDict, total=False):
+    """How a scenario's stations were chosen, as stored with it (``objective`` audit for none).
+
+    A plan's ``uncoverable`` lists the positions of the in-area communities no site reaches;
+    ``edited`` marks a plan changed by hand since (its gap is then unknown, None).
+    """
+
+    objective: str
+    bound: float | None
+    gap: float | None
+    method: str
+    seconds: float
+    stats: dict[str, object]
+    budget: int | None
+    n_candidates: int | None
+    uncoverable: list[int]
+    edited: bool
+
 
 if TYPE_CHECKING:
     from quarterhour.routing.graph import WalkNetwork
@@ -41,10 +60,6 @@ class ProjectView(Protocol):
     communities: Communities
     homes: PointSet
     network: WalkNetwork
-
-    @property
-    def area_groups(self) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
-        """The communities' areas: kind, names, each one's first row, each row's area."""
 
 
 @dataclass
@@ -216,7 +231,7 @@ class Assignment:
     # ------------------------------------------------------------------ reading
 
     def result(
-        self, engine: ProjectView, order: list[str], outcome: dict[str, object]
+        self, engine: ProjectView, order: list[str], outcome: Outcome
     ) -> tuple[dict[str, object], dict[str, np.ndarray]]:
         """The summary (summary.json's shape) and the per-community arrays.
 
@@ -272,7 +287,7 @@ class Assignment:
         ) + [s for s in stations if s.kind != "existing"]
         warnings = self._warnings(stations, coverable, in_area, engine, objective)
         any_active = any(s.status == "active" for s in stations)
-        params = {
+        params: dict[str, object] = {
             "minutes": limit.minutes,
             "meters": limit.meters,
             "speed_kmh": limit.speed_kmh,
@@ -287,9 +302,9 @@ class Assignment:
             engine,
             existing_first,
             status=index,
-            covered=covered,
             covered_today=covered_today,
-            outcome=outcome | {"objective": objective},
+            objective=objective,
+            outcome=outcome,
             params=params,
             warnings=warnings,
         )
@@ -390,7 +405,7 @@ class Assignment:
         return out
 
 
-def stored_number(value: object) -> float:
+def stored_number(value: float | None) -> float:
     """A stored figure, NaN where there is none (a plan's gap after a hand edit)."""
     return float("nan") if value is None else float(value)
 
@@ -400,127 +415,67 @@ def summary_of(
     stations: list[Station],
     *,
     status: np.ndarray,
-    covered: np.ndarray,
     covered_today: np.ndarray,
-    outcome: dict[str, object],
+    objective: str,
+    outcome: Outcome,
     params: dict[str, object],
     warnings: list[str],
 ) -> dict[str, object]:
-    """:attr:`SitingResult.summary` from arrays (a test holds them equal).
+    """:attr:`SitingResult.summary` itself, on tables of just the columns it reads.
 
     Parameters
     ----------
     engine
-        The project's engine (communities' weights and areas).
+        The project's engine (communities' ids, names, weights and areas).
     stations
         The stations, existing ones first (in their file's order), then new ones.
-    status, covered, covered_today
+    status, covered_today
         Per community (``status`` as positions in ``STATUSES``).
-    outcome
-        How the stations were chosen (objective, bound, gap, method, seconds, stats).
+    objective, outcome
+        How the stations were chosen (objective; bound, gap, method, seconds, stats).
     params
         The walk limit and the plan's options, as the result's ``params``.
     warnings
         What the planner should read.
     """
-    objective = str(outcome["objective"])
-    weight = engine.communities.weight
-    in_area = status != STATUS_INDEX["outside_boundary"]
-    n = int(in_area.sum())
-    total_weight = float(weight[in_area].sum())
-    tally = np.bincount(status, minlength=len(STATUSES))
-    counts = {code: int(tally[k]) for k, code in enumerate(STATUSES)}
-    bound = stored_number(outcome.get("bound"))
-    stats = dict(outcome.get("stats") or {})
-    method = str(outcome.get("method", objective))
-    outline = SitingResult(
-        pd.DataFrame(), pd.DataFrame(), objective, bound, 0.0, method, 0.0, stats
-    )
-    covered_weight = float(weight[covered].sum())
-    kind, areas = _by_area(engine, stations, status, covered, covered_today)
-    summary = {
-        "objective": objective,
-        "communities_read": int(status.size),
-        "status_counts": counts,
-        "n_communities": n,
-        "n_existing": sum(s.kind == "existing" for s in stations),
-        "n_new": sum(s.kind == "new" for s in stations),
-        "existing_inactive": {
-            code: [s.id for s in stations if s.kind == "existing" and s.status == code]
-            for code in SITE_STATUSES[1:]
+    communities = engine.communities
+    order = np.argsort(communities.position, kind="stable")  # input order, as the full table
+    assignments = pd.DataFrame(
+        {
+            "community_id": communities.ids,
+            "community_name": communities.names,
+            "weight": communities.weight,
+            "status": as_categorical(STATUS_ARRAY[status], STATUSES),
+            "covered_today": covered_today,
+            "district": communities.district,
+            "town": communities.town,
+        }
+    ).iloc[order]
+    table = pd.DataFrame(
+        {
+            "station_id": [s.id for s in stations],
+            "name": [s.name for s in stations],
+            "kind": [s.kind for s in stations],
+            "status": [s.status for s in stations],
+            "district": [s.district for s in stations],
+            "town": [s.town for s in stations],
         },
-        "covered": int(covered.sum()),
-        "covered_today": int(covered_today.sum()),
-        "covered_share": covered.sum() / n if n else 0.0,
-        "covered_weight": covered_weight,
-        "covered_weight_share": covered_weight / total_weight if total_weight > 0 else 0.0,
-        "total_weight": total_weight,
-        "uncoverable": counts["uncoverable"] + counts["off_network"],
-        "lower_bound": bound if objective == "min_cover" else None,
-        "upper_bound": bound if objective == "max_cover" else None,
-        "gap": stored_number(outcome.get("gap")),
-        "gap_note": GAP_NOTE.get(objective),
-        "method": method,
-        "search_stop": stats.get("search_stop"),
-        "stopped": outline.stopped,
-        "seconds": float(outcome.get("seconds", 0.0)),
-        **params,
-        "by_area_kind": kind,
-        "by_area": areas,
-        "attribution": engine.network.attribution,
-        "warnings": list(warnings),
-    }
-    return {
-        key: json_scalar(value) if not isinstance(value, (dict, list)) else value
-        for key, value in summary.items()
-    }
-
-
-def _by_area(
-    engine: ProjectView,
-    stations: list[Station],
-    status: np.ndarray,
-    covered: np.ndarray,
-    covered_today: np.ndarray,
-) -> tuple[str | None, list[dict[str, object]]]:
-    """The table by town/street (else district) of ``area_table``, summed with numpy."""
-    kind, names, first, group = engine.area_groups
-    if kind is None:
-        return None, []
-    station_labels = [s.town if kind == "town" else s.district for s in stations]
-    weight = engine.communities.weight
-    n = names.size
-
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(group[mask], minlength=n)
-
-    columns = {
-        "communities": count(np.ones(group.size, bool)),
-        "in_area": count(status != STATUS_INDEX["outside_boundary"]),
-        "covered_today": count(covered_today),
-        "covered": count(covered),
-        "uncoverable": count(
-            (status == STATUS_INDEX["uncoverable"]) | (status == STATUS_INDEX["off_network"])
-        ),
-        "outside_boundary": count(status == STATUS_INDEX["outside_boundary"]),
-    }
-    sums = {
-        "weight": np.bincount(group, weights=weight, minlength=n),
-        "covered_weight": np.bincount(group, weights=np.where(covered, weight, 0.0), minlength=n),
-    }
-    new = Counter(
-        str(label) for s, label in zip(stations, station_labels, strict=True) if s.kind == "new"
+        columns=["station_id", "name", "kind", "status", "district", "town"],
     )
-    # groupby(sort=False): first appearance; then the most communities first, stable
-    order = sorted(np.argsort(first, kind="stable"), key=lambda k: -columns["communities"][k])
-    rows = []
-    for k in order:
-        row: dict[str, object] = {"area": str(names[k])}
-        row |= {key: int(values[k]) for key, values in columns.items()}
-        row |= {key: float(values[k]) for key, values in sums.items()}
-        row["new_stations"] = int(new.get(str(names[k]), 0))
-        rows.append(row)
-    return kind, rows
+    result = SitingResult(
+        table,
+        assignments.reset_index(drop=True),
+        objective,
+        stored_number(outcome.get("bound")),
+        stored_number(outcome.get("gap")),
+        str(outcome.get("method", objective)),
+        stored_number(outcome.get("seconds", 0.0)),
+        dict(outcome.get("stats") or {}),
+        params,
+        engine.network.attribution,
+        list(warnings),
+    )
+    return result.summary
 
 
 @dataclass

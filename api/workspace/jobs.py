@@ -15,15 +15,16 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace import projects, store
+from quarterhour.api.workspace.incremental import Outcome
 from quarterhour.geo.errors import QuarterhourError
-from quarterhour.geo.points import points_from_frame
+from quarterhour.geo.points import PointSet, points_from_frame
 from quarterhour.siting.plan import run_plan
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ FINAL_STATES = ("done", "failed", "cancelled")
 
 def job_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
     """A job, or 404."""
-    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
         msg = f"no job {job_id!r}"
         raise ApiError(404, loc=("path", "jid"), msg=msg, kind="not_found")
@@ -115,7 +116,7 @@ def start_plan(
 ) -> str:
     """Take a heavy-work slot (503 when none is free), record the job, start its thread."""
     stack = ExitStack()
-    stack.enter_context(app.state.admission.heavy(loc=("body",)))
+    stack.enter_context(app.state.admission.background(loc=("body",)))
     try:
         job_id = store.new_id()
         request = body.model_dump() | {"started": time.time()}
@@ -140,7 +141,7 @@ def start_plan(
     return job_id
 
 
-def _kept_points(files: projects.ProjectFiles, kept: list[dict[str, object]]) -> object:
+def _kept_points(files: projects.ProjectFiles, kept: list[dict[str, Any]]) -> PointSet | None:
     """The stations a plan keeps, as its existing stations (the file's rows where unmoved)."""
     if not kept:
         return None
@@ -161,7 +162,7 @@ def _kept_points(files: projects.ProjectFiles, kept: list[dict[str, object]]) ->
     return points_from_frame(frame, crs="wgs84", role="existing stations")
 
 
-def _candidates(files: projects.ProjectFiles, excluded: list[str]) -> object:
+def _candidates(files: projects.ProjectFiles, excluded: list[str]) -> PointSet | None:
     points = files.candidates if files.candidates is not None else files.communities
     if not excluded:
         return files.candidates
@@ -213,8 +214,9 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
     kept = [s for s in stations if s["kind"] == "existing" or s.get("locked")]
     _set(conn, job_id, progress=0.1, message="walk times and search")
     state = app.state.quarterhour
-    network = projects.network_for(state, files)
-    result = run_plan(
+    engine = projects.engine_for(conn, project_id, settings, state)
+    network = engine.network
+    model = run_plan(
         network,
         files.communities,
         existing=_kept_points(files, kept),
@@ -228,7 +230,11 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
         time_limit=body.time_limit_s,
         max_pairs=app.state.admission.max_pairs,
         quiet=True,
-    ).result
+    )
+    result = model.result
+    if result is None:  # solve() sets it; a model without one is a bug of ours
+        msg = "the plan made no result"
+        raise RuntimeError(msg)
     chosen_role = "candidates" if files.candidates is not None else "communities"
     new = [
         {
@@ -245,20 +251,19 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
     table = result.assignments
     in_area = table["status"].astype(str).to_numpy() != "outside_boundary"
     uncoverable = np.flatnonzero(in_area & ~table["coverable"].to_numpy(bool))
-    outcome = {
+    outcome: Outcome = {
         "objective": result.objective,
         "bound": result.bound,
         "gap": result.gap,
         "method": result.method,
         "seconds": result.seconds,
         "stats": {key: value for key, value in result.stats.items() if _plain(value)},
-        "budget": result.params.get("budget"),
-        "n_candidates": result.params.get("n_candidates"),
+        "budget": _count(result.params.get("budget")),
+        "n_candidates": _count(result.params.get("n_candidates")),
         "uncoverable": uncoverable.tolist(),
     }
     new_stations = kept + new
     _set(conn, job_id, progress=0.9, message="saving the scenario")
-    engine = projects.engine_for(conn, project_id, settings, state)
     evaluation = engine.evaluate(new_stations, outcome, excluded=set(excluded))
     name = body.name or (
         f"规划 Plan {len(new)} new" if body.budget is None else f"规划 Plan budget {body.budget}"
@@ -296,6 +301,10 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
             (new_id, store.now(), job_id),
         )
     engine.remember((new_id, 1), evaluation)
+
+
+def _count(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, np.integer)) else None
 
 
 def _plain(value: object) -> bool:

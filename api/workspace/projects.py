@@ -13,14 +13,20 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace import store
-from quarterhour.api.workspace.engine import ENGINES, ProjectEngine, ProjectFiles, limit_of
+from quarterhour.api.workspace.engine import (
+    ENGINES,
+    ProjectEngine,
+    ProjectFiles,
+    ScenarioSettings,
+    limit_of,
+)
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, read_points
 from quarterhour.siting.model import _point_sets
@@ -29,9 +35,12 @@ from quarterhour.siting.result import RESULT_COLUMNS, SitingResult, json_scalar
 if TYPE_CHECKING:
     import sqlite3
 
+    import shapely
+
     from quarterhour.api.http.state import AppState
-    from quarterhour.api.workspace.incremental import Version
+    from quarterhour.api.workspace.incremental import Outcome, Version
     from quarterhour.routing.graph import WalkNetwork
+    from quarterhour.siting.tables import WalkLimit
 
 log = logging.getLogger("quarterhour")
 
@@ -49,6 +58,14 @@ TODAY = "现状 Today"
 """The name of a new project's first scenario: today's stations."""
 
 
+class UploadOptions(TypedDict, total=False):
+    """How to read one upload: its coordinate system, sheet and column overrides."""
+
+    crs: str | None
+    sheet: str | None
+    columns: dict[str, str]
+
+
 @dataclass(frozen=True)
 class Upload:
     """One uploaded file and how to read it."""
@@ -56,7 +73,7 @@ class Upload:
     role: str
     filename: str
     data: bytes
-    options: dict[str, object]
+    options: UploadOptions
 
 
 def safe_name(filename: str) -> str:
@@ -65,7 +82,7 @@ def safe_name(filename: str) -> str:
     return re.sub(r"[\x00-\x1f/:*?\"<>|]", "_", name)[:120]
 
 
-def read_upload(upload: Upload, folder: Path) -> PointSet | object:
+def read_upload(upload: Upload, folder: Path) -> PointSet | shapely.Geometry:
     """Read one upload as ``quarterhour plan`` reads its file (points, or a boundary geometry).
 
     Raises
@@ -73,7 +90,7 @@ def read_upload(upload: Upload, folder: Path) -> PointSet | object:
     ApiError
         422 naming the file, row and field of the first problem.
     """
-    from quarterhour.geo.boundary import read_boundary
+    from quarterhour.geo.boundary import read_boundary_crs
 
     path = folder / upload.role / safe_name(upload.filename)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +98,10 @@ def read_upload(upload: Upload, folder: Path) -> PointSet | object:
     options = upload.options
     try:
         if upload.role == "boundary":
-            return read_boundary(path, crs=str(options.get("crs") or "wgs84"))
+            outline, options["crs"] = read_boundary_crs(
+                path, crs=options.get("crs"), crs_param="boundary_crs"
+            )  # the system it was read in, for the plan's record (an unstated one outside China)
+            return outline
         return read_points(
             path,
             crs=options.get("crs"),
@@ -107,11 +127,15 @@ def read_uploads(uploads: list[Upload], *, max_rows: int) -> ProjectFiles:
         422 for a file that cannot be read or points the model refuses (duplicate ids ...), 413
         for a file over ``max_rows``.
     """
-    read: dict[str, object] = {}
+    read: dict[str, PointSet] = {}
+    boundary: shapely.Geometry | None = None
     with tempfile.TemporaryDirectory(prefix="quarterhour-upload-") as folder:
         for upload in uploads:
             value = read_upload(upload, Path(folder))
-            if isinstance(value, PointSet) and len(value) > max_rows:
+            if not isinstance(value, PointSet):
+                boundary = value
+                continue
+            if len(value) > max_rows:
                 msg = (
                     f"{safe_name(upload.filename)}: {len(value):,} rows, over the limit of "
                     f"{max_rows:,} rows per file"
@@ -128,13 +152,13 @@ def read_uploads(uploads: list[Upload], *, max_rows: int) -> ProjectFiles:
         communities=homes,
         existing=stations,
         candidates=None if read.get("candidates") is None else candidates,
-        boundary=read.get("boundary"),
+        boundary=boundary,
     )
 
 
-def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, object]:
+def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, dict[str, object]]:
     """What was read from each file: rows, the columns recognised, the coordinate system."""
-    report: dict[str, object] = {}
+    report: dict[str, dict[str, object]] = {}
     for upload in uploads:
         entry: dict[str, object] = {"file": safe_name(upload.filename), **upload.options}
         points = getattr(files, upload.role) if upload.role in POINT_ROLES else None
@@ -166,10 +190,10 @@ def insert_scenario(
     *,
     name: str,
     parent: str | None,
-    scenario_settings: dict[str, object],
+    scenario_settings: ScenarioSettings,
     stations: list[dict[str, object]],
     excluded: list[str],
-    outcome: dict[str, object],
+    outcome: Outcome,
     figures: dict[str, object],
 ) -> None:
     """Insert a scenario at version 1 (inside the caller's transaction)."""
@@ -226,19 +250,27 @@ def project_files(conn: sqlite3.Connection, project_id: str) -> ProjectFiles:
 _CLIPPED: dict[bytes, WalkNetwork] = {}
 
 
-def network_for(state: AppState, files: ProjectFiles) -> WalkNetwork:
-    """The server's network, clipped to the project's outline as ``--boundary`` clips it."""
+def network_for(state: AppState, files: ProjectFiles, limit: WalkLimit) -> WalkNetwork:
+    """The server's network, clipped as ``--boundary`` clips it: to where stations serve.
+
+    That is the outline grown by the walk limit (:func:`~quarterhour.siting.inputs.
+    station_area`), so that existing stations just outside it serve the communities inside.
+    """
     import shapely
 
     from quarterhour.routing.network import load_network
+    from quarterhour.siting.inputs import station_area
 
     path = state.config.network_path
     if files.boundary is None or state.config.boundary is not None or not Path(path).exists():
         return state.network
-    key = shapely.to_wkb(files.boundary)
+    area = station_area(files.boundary, limit_m=limit.metres_walked, inside_only=False)
+    if area is None:  # only without a boundary
+        return state.network
+    key = shapely.to_wkb(area)
     network = _CLIPPED.get(key)
     if network is None:
-        network = load_network(path, boundary=files.boundary, use_cache=state.config.use_cache)
+        network = load_network(path, boundary=area, use_cache=state.config.use_cache)
         _CLIPPED[key] = network
         while len(_CLIPPED) > MAX_CLIPPED:
             _CLIPPED.pop(next(iter(_CLIPPED)))
@@ -248,7 +280,7 @@ def network_for(state: AppState, files: ProjectFiles) -> WalkNetwork:
 def engine_for(
     conn: sqlite3.Connection,
     project_id: str,
-    scenario_settings: dict[str, object],
+    scenario_settings: ScenarioSettings,
     state: AppState,
 ) -> ProjectEngine:
     """The engine of a project at a scenario's walk limit (built once per worker)."""
@@ -258,7 +290,7 @@ def engine_for(
     if engine is None:
         files = project_files(conn, project_id)
         engine = ProjectEngine(
-            network_for(state, files), files, limit, network_path=state.config.network_path
+            network_for(state, files, limit), files, limit, network_path=state.config.network_path
         )
         engine = ENGINES.put(key, engine)
     return engine
@@ -296,7 +328,7 @@ def today_stations(files: ProjectFiles) -> list[dict[str, object]]:
 
 def scenario_row(conn: sqlite3.Connection, project_id: str, scenario_id: str) -> sqlite3.Row:
     """A scenario of a project, or 404."""
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM scenarios WHERE id = ? AND project_id = ?", (scenario_id, project_id)
     ).fetchone()
     if row is None:
@@ -332,8 +364,13 @@ def figures_of(
 ) -> dict[str, object]:
     """A scenario's figures from its summary and every community's walk and coverage."""
     walk = walk_min[covered]
+    n_existing, n_new = summary["n_existing"], summary["n_new"]
+    if not isinstance(n_existing, int) or not isinstance(n_new, int):
+        msg = f"a summary counts stations as integers, not {n_existing!r} and {n_new!r}"
+        raise TypeError(msg)
+    n_stations = n_existing + n_new
     return {key: summary[key] for key in HEADLINE_KEYS} | {
-        "n_stations": int(summary["n_existing"]) + int(summary["n_new"]),
+        "n_stations": n_stations,
         "mean_walk_min": json_scalar(float(walk.mean())) if walk.size else None,
         "max_walk_min": json_scalar(float(walk.max())) if walk.size else None,
     }
@@ -372,7 +409,7 @@ def community_rows(
     for key in COMMUNITY_KEYS:
         values = table[key].to_numpy(dtype=object)[picked]
         if key in ("status", "reason"):  # missing codes (NaN) are null
-            values = np.where(pd.isna(values), None, values)
+            values[pd.isna(values)] = None
         columns[key] = values.tolist()
     columns["lon"] = np.round(engine.homes.lon[picked], 7).tolist()
     columns["lat"] = np.round(engine.homes.lat[picked], 7).tolist()
@@ -389,7 +426,7 @@ def station_rows(
     out = []
     for record in result.stations.to_dict(orient="records"):
         own = by_id.get(str(record["station_id"]), {})
-        row = {key: json_scalar(value) for key, value in record.items()}
+        row = {str(key): json_scalar(value) for key, value in record.items()}
         row["id"] = row.pop("station_id")
         row["locked"] = bool(own.get("locked", False))
         row["site"] = own.get("site")
@@ -399,7 +436,7 @@ def station_rows(
 
 def touched_stations(
     version: Version,
-    stations: list[dict[str, object]],
+    stations: list[dict[str, Any]],
     touched: list[str],
     engine: ProjectEngine,
 ) -> list[dict[str, object]]:

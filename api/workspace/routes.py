@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request, UploadFile
@@ -21,10 +21,12 @@ from fastapi.responses import Response
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.http.responses import json_response
+from quarterhour.api.http.state import AppState
 from quarterhour.api.workspace import access, downloads, jobs, projects, store
 from quarterhour.api.workspace.access import Caller
 from quarterhour.api.workspace.edits import apply_edit
-from quarterhour.api.workspace.incremental import changed
+from quarterhour.api.workspace.engine import ProjectEngine, ScenarioSettings
+from quarterhour.api.workspace.incremental import Outcome, changed
 from quarterhour.api.workspace.schemas import (
     WORKSPACE_ERRORS,
     CrsName,
@@ -34,12 +36,15 @@ from quarterhour.api.workspace.schemas import (
     Rename,
     WorkspaceLimits,
 )
+from quarterhour.siting.result import SitingResult
 
 log = logging.getLogger("quarterhour")
 
 router = APIRouter(prefix="/api", tags=["workspace"], responses=WORKSPACE_ERRORS)
 
-DEFAULT_SETTINGS: dict[str, object] = {"minutes": 15.0, "meters": None, "speed_kmh": 4.5}
+T = TypeVar("T")
+
+DEFAULT_SETTINGS: dict[str, float | None] = {"minutes": 15.0, "meters": None, "speed_kmh": 4.5}
 
 
 def get_conn(request: Request) -> Iterator[sqlite3.Connection]:
@@ -52,12 +57,14 @@ Conn = Annotated[sqlite3.Connection, Depends(get_conn)]
 CallerDep = Annotated[Caller, Depends(access.get_caller)]
 
 
-def _state(request: Request) -> object:
-    return request.app.state.quarterhour
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.quarterhour
+    return state
 
 
 def _limits(request: Request) -> WorkspaceLimits:
-    return request.app.state.workspace_limits
+    limits: WorkspaceLimits = request.app.state.workspace_limits
+    return limits
 
 
 def actor(caller: Caller) -> str:
@@ -87,7 +94,7 @@ def _record(
 
 
 async def _upload(
-    file: UploadFile | None, role: str, options: dict[str, object], limits: WorkspaceLimits
+    file: UploadFile | None, role: str, options: projects.UploadOptions, limits: WorkspaceLimits
 ) -> projects.Upload | None:
     if file is None or not file.filename:
         return None
@@ -98,7 +105,13 @@ async def _upload(
     if not data:
         msg = f"{file.filename}: the file is empty"
         raise ApiError(422, loc=("body", role), msg=msg, kind="value_error")
-    clean = {key: value for key, value in options.items() if value not in (None, "", {})}
+    clean: projects.UploadOptions = {}
+    if options.get("crs"):
+        clean["crs"] = options.get("crs")
+    if options.get("sheet"):
+        clean["sheet"] = options.get("sheet")
+    if options.get("columns"):
+        clean["columns"] = options.get("columns", {})
     return projects.Upload(role, projects.safe_name(file.filename), data, clean)
 
 
@@ -153,7 +166,10 @@ async def create_project(  # noqa: PLR0917 - one form field each
     sheet: Annotated[str | None, Form(max_length=200)] = None,
     existing_crs: Annotated[CrsName | None, Form()] = None,
     candidates_crs: Annotated[CrsName | None, Form()] = None,
-    boundary_crs: Annotated[CrsName, Form()] = "wgs84",
+    boundary_crs: Annotated[
+        CrsName | None,
+        Form(description="the outline's coordinates; required for an outline in China"),
+    ] = None,
     id_col: Annotated[str | None, Form(max_length=200)] = None,
     name_col: Annotated[str | None, Form(max_length=200)] = None,
     weight_col: Annotated[str | None, Form(max_length=200)] = None,
@@ -198,8 +214,12 @@ async def create_project(  # noqa: PLR0917 - one form field each
     if uploads[0] is None:
         msg = "the communities file is missing"
         raise ApiError(422, loc=("body", "communities"), msg=msg, kind="value_error")
-    uploads = [upload for upload in uploads if upload is not None]
-    scenario_settings = {"minutes": minutes, "meters": meters, "speed_kmh": speed_kmh}
+    given = [upload for upload in uploads if upload is not None]
+    scenario_settings: dict[str, float | None] = {
+        "minutes": minutes,
+        "meters": meters,
+        "speed_kmh": speed_kmh,
+    }
     if minutes is None and meters is None:
         scenario_settings["minutes"] = DEFAULT_SETTINGS["minutes"]
     if speed_kmh is None:
@@ -209,8 +229,8 @@ async def create_project(  # noqa: PLR0917 - one form field each
             conn,
             caller,
             request,
-            uploads,
-            name=name or uploads[0].filename,
+            given,
+            name=name or given[0].filename,
             crs=crs,
             scenario_settings=scenario_settings,
         ),
@@ -218,7 +238,7 @@ async def create_project(  # noqa: PLR0917 - one form field each
     return json_response(body, status=201)
 
 
-async def _run(work: object) -> object:
+async def _run(work: Callable[[], T]) -> T:
     """Run blocking work in a thread (the event loop keeps answering)."""
     import anyio.to_thread
 
@@ -233,9 +253,9 @@ def _create_project(
     *,
     name: str,
     crs: str,
-    scenario_settings: dict[str, object],
+    scenario_settings: ScenarioSettings,
 ) -> dict[str, object]:
-    from quarterhour.api.workspace.engine import ENGINES, ProjectEngine, limit_of
+    from quarterhour.api.workspace.engine import ENGINES, limit_of
     from quarterhour.geo.errors import InputError
     from quarterhour.siting.points import missed_network_message
 
@@ -247,13 +267,16 @@ def _create_project(
         raise ApiError(422, loc=("body", "minutes"), msg=str(error), kind="value_error") from None
     state = _state(request)
     engine = ProjectEngine(
-        projects.network_for(state, files), files, limit, network_path=state.config.network_path
+        projects.network_for(state, files, limit),
+        files,
+        limit,
+        network_path=state.config.network_path,
     )
     if engine.targets.size == 0:
         msg = missed_network_message(engine.network, files.communities, engine.communities.in_area)
         raise ApiError(422, loc=("body", "communities"), msg=msg, kind="value_error")
     stations = projects.today_stations(files)
-    outcome = {"objective": "audit"}
+    outcome: Outcome = {"objective": "audit"}
     result = engine.evaluate(stations, outcome)
     reading = projects.reading_report(files, uploads)
     project_id, scenario_id, at = store.new_id(), store.new_id(), store.now()
@@ -422,9 +445,14 @@ def create_scenario(
     return json_response(projects.scenario_brief(row), status=201)
 
 
+def _rounded(station: dict[str, Any]) -> tuple[float, float]:
+    """A stored station's WGS84 point to 7 decimals (about 1 cm)."""
+    return round(float(station["lon"]), 7), round(float(station["lat"]), 7)
+
+
 def _evaluated(
     request: Request, conn: sqlite3.Connection, pid: str, row: sqlite3.Row
-) -> tuple[object, object, list[dict[str, object]]]:
+) -> tuple[ProjectEngine, SitingResult, list[dict[str, object]]]:
     """The engine and the evaluation of a stored scenario (cached by scenario and version)."""
     engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
     stations = store.loads(row["stations"])
@@ -715,8 +743,8 @@ def compare(
     row_a, row_b = projects.scenario_row(conn, pid, a), projects.scenario_row(conn, pid, b)
     engine_a, result_a, stations_a = _evaluated(request, conn, pid, row_a)
     engine_b, result_b, stations_b = _evaluated(request, conn, pid, row_b)
-    where_a = {str(s["id"]): (round(s["lon"], 7), round(s["lat"], 7)) for s in stations_a}
-    where_b = {str(s["id"]): (round(s["lon"], 7), round(s["lat"], 7)) for s in stations_b}
+    where_a = {str(s["id"]): _rounded(s) for s in stations_a}
+    where_b = {str(s["id"]): _rounded(s) for s in stations_b}
     both = [key for key in where_a if where_b.get(key) == where_a[key]]
     only_a = [key for key in where_a if where_b.get(key) != where_a[key]]
     only_b = [key for key in where_b if where_a.get(key) != where_b[key]]
