@@ -300,6 +300,17 @@ def _draw_scale_bar(axes: Axes, extent: tuple[float, float, float, float], *, la
         )
 
 
+def _frame_map(axes: Axes, extent: tuple[float, float, float, float], *, lang: str) -> None:
+    """A map's frame: its extent at equal scale, no ticks, a scale bar and a north arrow."""
+    axes.set_xlim(extent[0], extent[1])
+    axes.set_ylim(extent[2], extent[3])
+    axes.set_aspect("equal")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    _draw_scale_bar(axes, extent, lang=lang)
+    _draw_north_arrow(axes, lang=lang)
+
+
 def _draw_north_arrow(axes: Axes, *, lang: str) -> None:
     axes.annotate(
         texts(lang)["north"],
@@ -469,15 +480,9 @@ def overview_figure(
                 color=COLOURS["new_edge"],
                 zorder=8,
             )
-        axes.set_xlim(extent[0], extent[1])
-        axes.set_ylim(extent[2], extent[3])
-        axes.set_aspect("equal")
-        axes.set_xticks([])
-        axes.set_yticks([])
+        _frame_map(axes, extent, lang=lang)
         for spine in axes.spines.values():
             spine.set_linewidth(0.6)
-        _draw_scale_bar(axes, extent, lang=lang)
-        _draw_north_arrow(axes, lang=lang)
         axes.text(
             0.995,
             0.004,
@@ -727,13 +732,7 @@ def shortfall_map(data: PlanInputs, *, lang: str) -> str | None:
                 color=COLOURS["new_edge"],
                 zorder=7,
             )
-        axes.set_xlim(extent[0], extent[1])
-        axes.set_ylim(extent[2], extent[3])
-        axes.set_aspect("equal")
-        axes.set_xticks([])
-        axes.set_yticks([])
-        _draw_scale_bar(axes, extent, lang=lang)
-        _draw_north_arrow(axes, lang=lang)
+        _frame_map(axes, extent, lang=lang)
         handles = [
             Line2D(
                 [],
