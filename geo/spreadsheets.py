@@ -86,10 +86,15 @@ def text_warnings(frame: pd.DataFrame, *, what: str, label: str | None = None) -
             or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype))
         ):
             continue
-        texts = pd.Series(values.astype(object).to_numpy(), dtype=object)
-        is_text = texts.map(lambda value: isinstance(value, str)).to_numpy(bool)
-        if not is_text.any():
+        cells = values.astype(object).to_numpy()
+        strings_only = [value for value in cells if isinstance(value, str)]
+        if not strings_only or (
+            CONTROL_CHARACTERS.search("\n".join(strings_only)) is None
+            and max(map(len, strings_only)) <= CELL_CHARS
+        ):  # one scan of the column's text: the usual case, nothing to change
             continue
+        texts = pd.Series(cells, dtype=object)
+        is_text = texts.map(lambda value: isinstance(value, str)).to_numpy(bool)
         strings = texts[is_text].astype(str)
         control = np.zeros(len(texts), bool)
         long = np.zeros(len(texts), bool)
