@@ -86,14 +86,19 @@ def text_warnings(frame: pd.DataFrame, *, what: str, label: str | None = None) -
             or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype))
         ):
             continue
-        cells = values.astype(object).to_numpy()
-        strings_only = [value for value in cells if isinstance(value, str)]
-        if not strings_only or (
-            CONTROL_CHARACTERS.search("\n".join(strings_only)) is None
-            and max(map(len, strings_only)) <= CELL_CHARS
-        ):  # one scan of the column's text: the usual case, nothing to change
-            continue
-        texts = pd.Series(cells, dtype=object)
+        cells = (
+            values.cat.categories.to_numpy(object)  # its texts, once each
+            if isinstance(values.dtype, pd.CategoricalDtype)
+            else values.astype(object).to_numpy()
+        )
+        try:  # a column of texts only, the usual case: joined in C
+            joined, longest = "\n".join(cells), max(map(len, cells), default=0)
+        except TypeError:
+            strings_only = [value for value in cells if isinstance(value, str)]
+            joined, longest = "\n".join(strings_only), max(map(len, strings_only), default=0)
+        if CONTROL_CHARACTERS.search(joined) is None and longest <= CELL_CHARS:
+            continue  # one scan of the column's text found nothing to change
+        texts = pd.Series(values.astype(object).to_numpy(), dtype=object)
         is_text = texts.map(lambda value: isinstance(value, str)).to_numpy(bool)
         strings = texts[is_text].astype(str)
         control = np.zeros(len(texts), bool)
