@@ -300,8 +300,10 @@ def _draw_scale_bar(axes: Axes, extent: tuple[float, float, float, float], *, la
         )
 
 
-def _frame_map(axes: Axes, extent: tuple[float, float, float, float], *, lang: str) -> None:
-    """A map's frame: its extent at equal scale, no ticks, a scale bar and a north arrow."""
+def _frame_map(
+    axes: Axes, extent: tuple[float, float, float, float], attribution: str, *, lang: str
+) -> None:
+    """A map's frame: its extent at equal scale, no ticks, scale bar, north arrow, attribution."""
     axes.set_xlim(extent[0], extent[1])
     axes.set_ylim(extent[2], extent[3])
     axes.set_aspect("equal")
@@ -309,6 +311,18 @@ def _frame_map(axes: Axes, extent: tuple[float, float, float, float], *, lang: s
     axes.set_yticks([])
     _draw_scale_bar(axes, extent, lang=lang)
     _draw_north_arrow(axes, lang=lang)
+    axes.text(
+        0.995,
+        0.004,
+        attribution,
+        transform=axes.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=6,
+        color="#404040",
+        zorder=10,
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+    )
 
 
 def _draw_north_arrow(axes: Axes, *, lang: str) -> None:
@@ -480,21 +494,9 @@ def overview_figure(
                 color=COLOURS["new_edge"],
                 zorder=8,
             )
-        _frame_map(axes, extent, lang=lang)
+        _frame_map(axes, extent, data.network.attribution, lang=lang)
         for spine in axes.spines.values():
             spine.set_linewidth(0.6)
-        axes.text(
-            0.995,
-            0.004,
-            data.network.attribution,
-            transform=axes.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=6,
-            color="#404040",
-            zorder=10,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
-        )
         handles = [
             Line2D([], [], color=COLOURS["network"], linewidth=1.2, label=words["legend_network"]),
             Line2D(
@@ -732,7 +734,7 @@ def shortfall_map(data: PlanInputs, *, lang: str) -> str | None:
                 color=COLOURS["new_edge"],
                 zorder=7,
             )
-        _frame_map(axes, extent, lang=lang)
+        _frame_map(axes, extent, data.network.attribution, lang=lang)
         handles = [
             Line2D(
                 [],
@@ -760,16 +762,4 @@ def shortfall_map(data: PlanInputs, *, lang: str) -> str | None:
             ),
         ]
         axes.legend(handles=handles, loc="upper left", fontsize=6.5, frameon=True)
-        axes.text(
-            0.995,
-            0.004,
-            data.network.attribution,
-            transform=axes.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=6,
-            color="#404040",
-            zorder=10,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
-        )
     return png_data_uri(figure)
