@@ -201,7 +201,17 @@ def with_capacity(
     params["staffing"] = staffing_totals(stations, table)
     params["staffing_by_area"] = staffing_by_area(stations, table)
     params.update(walk_figures(table))
-    return replace(result, assignments=table, stations=stations, params=params)
+    params["assignment_method"] = (
+        "least weighted walk (HiGHS)" if assignment.optimal else "greedy by walk time"
+    )
+    warnings = list(result.warnings)
+    if not assignment.optimal:
+        warnings.append(
+            "the time limit stopped HiGHS before the capacitated assignment was solved: "
+            "communities were assigned greedily, shortest walks first (served residents may be "
+            "fewer than the stations could serve; give more time for the exact assignment)"
+        )
+    return replace(result, assignments=table, stations=stations, params=params, warnings=warnings)
 
 
 def _station_staffing(

@@ -328,3 +328,26 @@ def test_station_aides_from_their_column(tmp_path) -> None:
     )
     with pytest.raises(InputError, match="rows 2: aides"):
         station_aides(read_points(bad, crs="gcj02", role="existing stations"))
+
+
+def test_an_assignment_cut_by_the_time_limit_is_greedy_and_says_so() -> None:
+    import time
+
+    rng = np.random.default_rng(7)
+    n_rows, n_cols = 3_000, 300
+    dense = rng.random((n_rows, n_cols))
+    dense[dense > 0.3] = 0.0  # about 270,000 pairs: HiGHS needs far more than 10 ms
+    cost = sp.csr_matrix(dense * 15.0)
+    demand = rng.integers(1, 50, n_rows).astype(float)
+    capacity = rng.integers(50, 400, n_cols).astype(float)
+    cut = assign_within(cost, demand, capacity, deadline=time.perf_counter() - 1.0)
+    assert not cut.optimal
+    flow = cut.flow.toarray()
+    assert (flow >= 0).all()
+    assert (flow[dense == 0] == 0).all()  # only pairs within the limit
+    assert (flow.sum(axis=1) <= demand + 1e-9).all()
+    assert (flow.sum(axis=0) <= capacity + 1e-9).all()
+    # greedy by walk time: the shortest pair overall is filled as far as it can be
+    first = np.unravel_index(np.argmin(np.where(dense > 0, dense, np.inf)), dense.shape)
+    assert flow[first] == min(demand[first[0]], capacity[first[1]])
+    assert assign_within(cost[:50, :20], demand[:50], capacity[:20]).optimal
