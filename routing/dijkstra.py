@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from quarterhour.routing import stopping
 from quarterhour.routing.jit import (
     FLOAT,
     FLOATS,
@@ -383,14 +384,19 @@ def run_in_chunks(
         Called with the number of rows each finished task covered.
     """
     bounds = [(first, min(first + chunk_size, n_rows)) for first in range(0, n_rows, chunk_size)]
+    cancelled = stopping.current()
 
-    def task(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def task(bound: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if cancelled():  # the chunks left are skipped; check() below raises
+            return None
         result = kernel(*args, *bound)
         if progress is not None:
             progress(bound[1] - bound[0])
         return result
 
-    pieces = list(kernel_pool().map(task, bounds))
+    finished = list(kernel_pool().map(task, bounds))
+    stopping.check()
+    pieces = [piece for piece in finished if piece is not None]
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     if pieces:
         np.cumsum(np.concatenate([piece[0] for piece in pieces]), out=indptr[1:])

@@ -1,6 +1,7 @@
 """Progress bars for long steps (network build, walk times, siting, writing), silenced by ``quiet``.
 
-A bar appears only once its step has run for ``DELAY_S``: short steps print nothing.
+A bar appears only once its step has run for ``DELAY_S``: short steps print nothing. Every update
+asks whether the step was cancelled (:mod:`quarterhour.routing.stopping`), shown or not.
 """
 
 from __future__ import annotations
@@ -9,8 +10,16 @@ import sys
 
 from tqdm import tqdm
 
+from quarterhour.routing import stopping
+
 DELAY_S = 1.0
 """Seconds a step runs before its bar appears."""
+
+
+class _StoppableBar(tqdm):
+    def update(self, n: float | None = 1) -> bool | None:
+        stopping.check()
+        return super().update(n)
 
 
 def progress_bar(*, total: int | None, desc: str, unit: str, quiet: bool) -> tqdm:
@@ -25,7 +34,7 @@ def progress_bar(*, total: int | None, desc: str, unit: str, quiet: bool) -> tqd
     quiet
         Show nothing.
     """
-    return tqdm(
+    return _StoppableBar(
         total=total,
         desc=desc,
         unit=unit,

@@ -29,6 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
+from quarterhour.routing import stopping
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.connection import Connection
@@ -78,6 +80,7 @@ def solve_within(
     """Run a HiGHS call in a forked process killed ``KILL_GRACE_S`` after ``time_limit``.
 
     Returns its answer (an object with ``status=1, x=None`` when killed) and the seconds taken.
+    A cancelled step (:mod:`quarterhour.routing.stopping`) kills it and raises ``Cancelled``.
     """
     started = time.perf_counter()
     if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux
@@ -87,8 +90,13 @@ def solve_within(
     child = fork.Process(target=_solve, args=(sender, solve), daemon=True)
     child.start()
     sender.close()
+    until = started + time_limit + KILL_GRACE_S
     try:
-        if receiver.poll(time_limit + KILL_GRACE_S):
+        while not receiver.poll(min(stopping.CHECK_EVERY_S, max(until - time.perf_counter(), 0))):
+            stopping.check()  # the finally below kills HiGHS
+            if time.perf_counter() >= until:
+                break
+        else:
             answer = receiver.recv()
             if isinstance(answer, Exception):
                 raise answer

@@ -41,6 +41,7 @@ from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, linprog, mi
 from scipy.sparse.csgraph import maximum_flow
 
 from quarterhour.geo.errors import InputError
+from quarterhour.routing import stopping
 from quarterhour.routing.jit import kernel
 from quarterhour.siting.bounds import solve_within
 
@@ -551,6 +552,7 @@ def _add_greedily(
     is_open[chosen] = True
     reach_of = problem.pattern[:, problem.n_existing :].T.tocsr()
     while value < target and len(chosen) < limit:
+        stopping.check()
         unserved = (check.units - per_row).astype(float)
         score = np.minimum(np.asarray(reach_of @ unserved).ravel(), room)
         score[is_open] = -1.0
@@ -582,6 +584,7 @@ def _drop(
     keep = np.ones(len(chosen), bool)
     dropped = 0
     for k in sorted(range(len(chosen)), key=lambda k: per_site[n_existing + chosen[k]]):
+        stopping.check()
         if deadline is not None and time.perf_counter() > deadline:
             break
         col = n_existing + chosen[k]
@@ -624,6 +627,7 @@ def rounded_plan(
     low, high = 0, order.size
     per_site = serves(high)
     while low < high:
+        stopping.check()
         middle = (low + high) // 2
         found = serves(middle)
         if found is None:
@@ -666,6 +670,7 @@ def _fewest_aides(
     aides = np.clip(np.ceil(flows - 1e-9), least, most).astype(np.int64)
     for k in np.argsort(flows, kind="stable"):
         while aides[k] > least[k]:
+            stopping.check()
             if deadline is not None and time.perf_counter() > deadline:
                 return aides
             aides[k] -= 1

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from quarterhour import settings
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour.routing import stopping
 from quarterhour.routing.jit import seconds_compiling
 from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
@@ -633,6 +634,7 @@ class CoverageModel:
             )
             bound += float(self.communities.weight[by_existing].sum())
             objective = "max_cover"
+        stopping.check()
         covered_rows = np.flatnonzero(
             self.pattern[:, np.concatenate([existing_cols, candidate_cols[columns]])].getnnz(axis=1)
             > 0

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from quarterhour.geo.points import PointSet, as_point_set
+from quarterhour.routing import stopping
 from quarterhour.siting.inputs import check_budget, check_effort, check_ids, check_time_limit
 from quarterhour.siting.model import CoverageModel
 
@@ -102,6 +103,7 @@ def run_plan(
         deadline=deadline,
         quiet=quiet,
     )
+    stopping.check()
     remaining = None if deadline is None else max(deadline - time.monotonic(), 0.1)
     return model.solve(
         budget=budget,

@@ -3,8 +3,10 @@
 A plan holds one of the service's heavy-work slots (``Admission``) from its request to its end,
 and its walk times are bounded by the memory budget's share (``max_pairs``), as ``POST /plan``.
 It runs the CLI's own :func:`~quarterhour.siting.plan.run_plan`; its result becomes a new
-scenario (the one it started from is not changed), unless the job was cancelled meanwhile. A
-job whose worker died is reported failed.
+scenario (the one it started from is not changed), unless the job was cancelled meanwhile: a
+cancel (from any worker) stops its walk times, search and HiGHS within a fraction of a second
+(:mod:`quarterhour.routing.stopping`) and frees its slot. A job whose worker died is reported
+failed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from quarterhour.api.workspace import projects, store
 from quarterhour.api.workspace.incremental import Outcome
 from quarterhour.geo.errors import QuarterhourError
 from quarterhour.geo.points import PointSet, points_from_frame
+from quarterhour.routing import stopping
 from quarterhour.siting.plan import run_plan
 
 if TYPE_CHECKING:
@@ -183,9 +186,16 @@ class PlanJob:
 
 def _run(app: FastAPI, stack: ExitStack, job: PlanJob) -> None:
     job_id = job.job_id
-    with stack, store.opened(app.state.workspace_dir) as conn:
+    with (
+        stack,
+        store.opened(app.state.workspace_dir) as conn,
+        store.opened(app.state.workspace_dir) as watching,  # asked from the step's threads
+    ):
         try:
-            _plan(app, conn, job)
+            with stopping.stop_when(lambda: job_row(watching, job_id)["state"] == "cancelled"):
+                _plan(app, conn, job)
+        except stopping.Cancelled:
+            log.info("plan job %s stopped: cancelled", job_id)
         except (ApiError, QuarterhourError) as error:
             message = error.msg if isinstance(error, ApiError) else str(error)
             _set(conn, job_id, state="failed", error=message, message="failed")

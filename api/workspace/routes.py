@@ -668,7 +668,11 @@ def get_job(jid: str, conn: Conn, caller: CallerDep) -> Response:
 
 @router.delete("/jobs/{jid}")
 def cancel_job(jid: str, conn: Conn, caller: CallerDep) -> Response:
-    """Cancel a plan: no scenario is made from it."""
+    """Cancel a plan: it stops (walk times, search, HiGHS) and no scenario is made from it.
+
+    Answers the job: `cancelled`, or as it was if it had already finished (`done`: its scenario
+    stays; delete it if it is not wanted).
+    """
     row = jobs.job_row(conn, jid)
     access.require_role(caller, conn, row["project_id"], "editor")
     jobs.cancel(conn, jid)
