@@ -34,6 +34,7 @@ MISSING_WORDS: tuple[str, ...] = (
 APPROXIMATE_PREFIXES: tuple[str, ...] = ("大约", "约", "~", "≈", "approx.", "approx", "ca.")
 APPROXIMATE_SUFFIXES: tuple[str, ...] = ("左右", "余", "多")
 UNIT_SCALES: dict[str, float] = {"万人": 1e4, "万": 1e4, "千人": 1e3, "人": 1.0, "户": 1.0}
+UNIT_SUFFIXES = tuple(UNIT_SCALES)
 """Units a weight may carry, longest first after sorting, and what they multiply by."""
 
 MAX_PAIR_CHARS = 64

@@ -30,7 +30,7 @@ import pandas as pd
 from quarterhour.geo.crs import check_crs_name, convert, is_wgs84_equivalent, out_of_china
 from quarterhour.geo.errors import InputError, require_file
 from quarterhour.geo.limits import ReaderLimits, ResolvedLimits, check_file_size
-from quarterhour.geo.numbers import Numbers, normalised, parse_column, split_pairs
+from quarterhour.geo.numbers import UNIT_SUFFIXES, Numbers, normalised, parse_column, split_pairs
 from quarterhour.geo.reading import Duplicate, Reading, SkippedRow, Unlocated
 from quarterhour.geo.tables import (
     FIELD_ALIASES,
@@ -43,6 +43,8 @@ from quarterhour.geo.tables import (
     find_header,
     first_text,
     header_key,
+    header_scale,
+    header_unit,
     sheet_grid,
     workbook_sheets,
 )
@@ -888,7 +890,7 @@ def _points_from_table(
         numbering=work.rows,
     )
     ids, names = _ids_and_names(work, chosen)
-    weight, approximate, missing_weight = _weights(
+    weight, approximate, missing_weight, unit_note = _weights(
         work.table, chosen.get("weight"), source=source, rows=work.rows
     )
     duplicates, later = _repeated_rows(
@@ -916,6 +918,8 @@ def _points_from_table(
                 "--dedupe, or dedupe=True, drops the later copies)"
             )
             raise InputError(msg) from error
+    if unit_note:
+        reading = replace(reading, notes=(*reading.notes, unit_note))
     lon, lat = work.coordinates.lon.values, work.coordinates.lat.values
     if crs_name is None:
         crs_name = _unstated_crs(lon, lat, source=source) if len(lon) else "wgs84"
@@ -993,11 +997,14 @@ def _check_readable(
 
 def _weights(
     table: pd.DataFrame, column: str | None, *, source: str, rows: _RowNames
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights (0 where the cell says nothing), and which were approximate or missing."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Weights (0 where the cell says nothing), which were approximate or missing, and a note.
+
+    The note says when the header's unit scaled them (``常住人口（万人）``).
+    """
     n = len(table)
     if column is None:
-        return np.ones(n, dtype=np.float64), np.zeros(n, bool), np.zeros(n, bool)
+        return np.ones(n, dtype=np.float64), np.zeros(n, bool), np.zeros(n, bool), ""
     numbers = parse_column(_texts(table[column]), units=True, missing_allowed=True)
     bad = np.flatnonzero(numbers.unreadable)
     if len(bad):
@@ -1005,11 +1012,20 @@ def _weights(
         msg = f"{source}: {rows.describe(bad)}: {column!r} is not a number (found {examples})"
         raise InputError(msg)
     weight = np.where(numbers.missing, 0.0, numbers.values)
+    factor, unit_note = header_scale(column), ""
+    if factor != 1.0:  # 常住人口（万人）: 1.35 is 13,500; a cell stating its own unit keeps it
+        bare = ~_texts(table[column]).str.strip().str.endswith(UNIT_SUFFIXES).to_numpy(bool)
+        weight = np.where(bare, np.round(weight * factor, 6), weight)
+        unit_note = (
+            f"column {column!r} is in {header_unit(column)}: {int(bare.sum()):,} numbers without "
+            f"a unit of their own multiplied by {factor:,.0f}"
+        )
+        log.info("%s: %s", source, unit_note)
     negative = np.flatnonzero(weight < 0)
     if len(negative):
         msg = f"{source}: {rows.describe(negative)}: {column!r} must be a non-negative number"
         raise InputError(msg)
-    return weight, numbers.approximate, numbers.missing
+    return weight, numbers.approximate, numbers.missing, unit_note
 
 
 def _repeated_rows(

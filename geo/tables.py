@@ -21,7 +21,7 @@ import numpy as np
 
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.limits import check_cells, check_csv_file, check_workbook
-from quarterhour.geo.numbers import normalised
+from quarterhour.geo.numbers import UNIT_SCALES, normalised
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -144,6 +144,11 @@ def header_unit(text: str) -> str:
         return ""
     found = _BRACKETED.search(normalised(str(text)))
     return found.group(0)[1:-1].strip() if found else ""
+
+
+def header_scale(header: str) -> float:
+    """The factor a weight header's bracketed unit applies (``常住人口（万人）``: 10,000), else 1."""
+    return UNIT_SCALES.get(header_unit(header), 1.0)
 
 
 _ALIAS_FIELD: dict[str, str] = {

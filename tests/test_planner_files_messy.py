@@ -270,6 +270,27 @@ def test_numbers_as_people_type_them(text: str, value: float, approximate: bool)
     assert parse_number(text, units=True) == (value, approximate)
 
 
+def test_a_header_in_ten_thousands_scales_the_weights(tmp_path: Path, clean: pd.DataFrame) -> None:
+    """常住人口（万人）: 1.3540 is 13,540 residents; a cell with its own unit keeps it."""
+    cells = ["1.3540", "0.8万", "约0.25", "9676人", "-"]
+    table = clean.iloc[: len(cells)][["序号", "社区名称", "经度", "纬度"]].assign(
+        **{"常住人口（万人）": cells}
+    )
+    path = tmp_path / "万人.xlsx"
+    table.to_excel(path, index=False)
+    points = read_points(path, crs="gcj02")
+    independent = pd.read_excel(path, dtype=str, engine="openpyxl")["常住人口（万人）"]
+    assert independent.tolist() == cells
+    np.testing.assert_array_equal(points.weight, [13540.0, 8000.0, 2500.0, 9676.0, 0.0])
+    assert points.reading.approximate == (4,) and points.reading.missing_weight == (6,)
+    assert any("万人" in note and "10,000" in note for note in points.reading.notes)
+    unitless = tmp_path / "人.csv"
+    table.rename(columns={"常住人口（万人）": "常住人口"}).to_csv(unitless, index=False)
+    plain = read_points(unitless, crs="gcj02")
+    np.testing.assert_array_equal(plain.weight, [1.354, 8000.0, 0.25, 9676.0, 0.0])
+    assert not any("万人" in note for note in plain.reading.notes)
+
+
 def test_an_unreadable_weight_is_still_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("序号,经度,纬度,常住人口\n1,121.47,31.23,很多\n", encoding="utf-8")
