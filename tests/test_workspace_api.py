@@ -479,6 +479,7 @@ def test_downloads_are_the_plan_files_and_quarterhour_report_reads_them(
     summary = httpx.get(f"{base}/summary.json", timeout=60).json()
     assert summary["status_counts"] == body["summary"]["status_counts"]
     assert summary["n_new"] == 3
+    assert summary["inputs"]["osm"] == OSM.name  # the server's folders are not in the download
     gcj = httpx.get(f"{base}/stations.geojson", params={"out_crs": "gcj02"}, timeout=60).json()
     wgs = httpx.get(f"{base}/stations.geojson", timeout=60).json()
     assert gcj["crs"] == "gcj02" and "crs" not in wgs

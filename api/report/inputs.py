@@ -271,10 +271,12 @@ def _input_path(value: str, key: str, plan: PlanFolder) -> Path:
     path = Path(value)
     if not path.is_absolute() and not path.exists():
         path = plan.folder / path
+    if not path.exists() and key == "osm" and path.name == settings.default_osm:
+        path = settings.default_osm_path()  # a plan downloaded from the workspace: the bundled one
     if not path.exists():
         msg = (
             f"{plan.folder / SUMMARY}: inputs.{key} {value} not found "
-            "(the report rereads the plan's inputs)"
+            "(the report rereads the plan's inputs: put the file there, or beside summary.json)"
         )
         raise InputError(msg)
     return path

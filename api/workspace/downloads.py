@@ -56,7 +56,7 @@ def write_folder(
     options: dict[str, UploadOptions] = {upload.role: upload.options for upload in uploads}
     homes = engine.files.communities
     provenance = Provenance(
-        osm=str(Path(engine.network_path).resolve()),
+        osm=Path(engine.network_path).name,  # the server's folders are not the reader's
         communities=paths["communities"],
         crs=homes.crs,
         existing=paths.get("existing"),
