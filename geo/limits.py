@@ -288,24 +288,39 @@ def _stream_part(
             if extent is not None:
                 if not _scan_fast(whole, extent):
                     _scan_tags(whole, extent)
-                _check_extent(extent, limits, source=source, part=name)
+                _check_sheet_part(extent, limits, source=source, part=name)
     if extent is not None and tail:
         _scan_tags(tail, extent)
-        _check_extent(extent, limits, source=source, part=name)
+        _check_sheet_part(extent, limits, source=source, part=name)
     return total
 
 
-def _check_extent(extent: _SheetExtent, limits: ResolvedLimits, *, source: str, part: str) -> None:
-    where = f"sheet part {part}"
+def _check_sheet_part(
+    extent: _SheetExtent, limits: ResolvedLimits, *, source: str, part: str
+) -> None:
     rows = max(extent.last_row, extent.row_elements)
-    if rows > limits.max_rows:
-        raise over(source, where, f"reaches row {rows:,}", "max_rows", limits.max_rows)
-    if extent.last_column > limits.max_columns:
-        found = f"reaches column {extent.last_column:,}"
+    where = f"sheet part {part}"
+    check_extent(rows, extent.last_column, limits, source=source, where=where, n_cells=extent.cells)
+
+
+def check_extent(
+    n_rows: int,
+    n_columns: int,
+    limits: ResolvedLimits,
+    *,
+    source: str,
+    where: str,
+    n_cells: int = 0,
+) -> None:
+    """Check a sheet's rows, columns and cells (as its file declares them) before it is read."""
+    if n_rows > limits.max_rows:
+        raise over(source, where, f"reaches row {n_rows:,}", "max_rows", limits.max_rows)
+    if n_columns > limits.max_columns:
+        found = f"reaches column {n_columns:,}"
         raise over(source, where, found, "max_columns", limits.max_columns)
-    area = rows * extent.last_column
-    if max(area, extent.cells) > limits.max_cells:
-        found = f"spans {rows:,} rows by {extent.last_column:,} columns ({area:,} cells)"
+    area = n_rows * n_columns
+    if max(area, n_cells) > limits.max_cells:
+        found = f"spans {n_rows:,} rows by {n_columns:,} columns ({area:,} cells)"
         raise over(source, where, found, "max_cells", limits.max_cells)
 
 

@@ -52,7 +52,7 @@ from quarterhour.geo.tables import (
 log = logging.getLogger("quarterhour")
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt")
-EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm")
+EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".xls")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
 
 __all__ = [
@@ -420,9 +420,6 @@ def read_points(
             rows=_counted("feature", len(table), 1),
             reading=Reading(source, role),
         )
-    if suffix == ".xls":
-        msg = f"{source}: old Excel (.xls) files cannot be read: save the sheet as .xlsx or .csv"
-        raise InputError(msg)
     allowed = ", ".join(CSV_SUFFIXES + EXCEL_SUFFIXES + GEO_SUFFIXES)
     kind = suffix or "suffix-less"
     msg = f"{source}: cannot read {role} from a {kind} file; use one of {allowed}"

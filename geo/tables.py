@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from quarterhour.geo.errors import InputError
-from quarterhour.geo.limits import check_cells, check_csv_file, check_workbook
+from quarterhour.geo.limits import (
+    TooLargeError,
+    check_cells,
+    check_csv_file,
+    check_extent,
+    check_file_size,
+    check_workbook,
+)
 from quarterhour.geo.numbers import UNIT_SCALES, normalised
 
 if TYPE_CHECKING:
@@ -291,11 +298,18 @@ def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | Non
 def workbook_sheets(
     path: Path, limits: ResolvedLimits, *, source: str | None = None
 ) -> CalamineWorkbook:
-    """Open a checked ``.xlsx`` workbook with calamine; the caller closes it."""
+    """Open a checked workbook (``.xlsx``, or an old ``.xls``) with calamine; the caller closes it.
+
+    An ``.xls`` file is not compressed: its size bound holds what it can unpack to, and each
+    sheet's extent is checked before it is read (:func:`sheet_grid`).
+    """
     from python_calamine import CalamineWorkbook
 
     source = source or path.name
-    check_workbook(path, limits, source=source)
+    if path.suffix.lower() == ".xls" or source.lower().endswith(".xls"):
+        check_file_size(path, limits, source=source)
+    else:
+        check_workbook(path, limits, source=source)
     try:
         return CalamineWorkbook.from_path(str(path))
     except Exception as error:  # calamine raises its own types for broken files
@@ -309,8 +323,12 @@ def sheet_grid(
     """One sheet of an open workbook as a grid of texts, merged cells known."""
     try:
         sheet = workbook.get_sheet_by_name(name)
+        where = f"sheet {name!r}"
+        check_extent(sheet.total_height, sheet.total_width, limits, source=source, where=where)
         values = sheet.to_python(skip_empty_area=False)
         merged = tuple(getattr(sheet, "merged_cell_ranges", None) or ())
+    except TooLargeError:
+        raise
     except Exception as error:  # calamine raises its own types for broken sheets
         msg = f"{source}: sheet {name!r} cannot be read ({error})"
         raise InputError(msg) from error

@@ -268,7 +268,7 @@ def test_unknown_suffix(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.ods", "lon,lat\n121.1,31.1\n")
     assert error_message(path).startswith("c.ods: cannot read points from a .ods file")
     old = write_csv(tmp_path / "c.xls", "lon,lat\n121.1,31.1\n")
-    assert "save the sheet as .xlsx or .csv" in error_message(old)
+    assert error_message(old).startswith("c.xls: not a readable Excel workbook")
     broken = write_csv(tmp_path / "c.xlsx", "lon,lat\n121.1,31.1\n")
     assert error_message(broken).startswith("c.xlsx: not a readable Excel workbook")
 

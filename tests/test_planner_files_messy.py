@@ -291,6 +291,36 @@ def test_a_header_in_ten_thousands_scales_the_weights(tmp_path: Path, clean: pd.
     assert not any("万人" in note for note in plain.reading.notes)
 
 
+def test_an_old_xls_workbook_reads_like_the_xlsx(tmp_path: Path, clean: pd.DataFrame) -> None:
+    """Offices still send .xls (Excel 97-2003): a merged title, towns merged down, text numbers."""
+    import xlwt  # the test extra: writes Excel 97-2003
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("社区名单")
+    headers = ["序号", "街镇", "社区名称", "经度", "纬度", "常住人口"]
+    sheet.write_merge(0, 0, 0, len(headers) - 1, "黄浦区社区点位表（2024年）")
+    for column, header in enumerate(headers):
+        sheet.write(1, column, header)
+    rows = clean.iloc[:30].reset_index(drop=True)
+    for k, row in rows.iterrows():
+        sheet.write(2 + k, 0, row["序号"])
+        sheet.write(2 + k, 2, row["社区名称"])
+        sheet.write(2 + k, 3, float(row["经度"]))
+        sheet.write(2 + k, 4, float(row["纬度"]))
+        sheet.write(2 + k, 5, f"{int(row['常住人口']):,}")  # typed as text with a separator
+    sheet.write_merge(2, 2 + len(rows) - 1, 1, 1, TOWNS[0])
+    sheet.write(2 + len(rows), 0, "合计")
+    path = tmp_path / "社区.xls"
+    book.save(str(path))
+    points = read_points(path, crs="gcj02")
+    assert points.reading.sheet == "社区名单" and points.reading.header_rows == (2,)
+    assert points.ids.tolist() == rows["序号"].tolist()
+    np.testing.assert_array_equal(points.weight, rows["常住人口"].astype(float).to_numpy())
+    lon_text, lat_text = points.input_text()
+    assert lon_text.tolist() == rows["经度"].tolist() and lat_text.tolist() == rows["纬度"].tolist()
+    assert points.field("town").tolist() == [TOWNS[0]] * len(rows)
+    assert len(points.reading.skipped) == 1
+
+
 def test_an_unreadable_weight_is_still_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("序号,经度,纬度,常住人口\n1,121.47,31.23,很多\n", encoding="utf-8")
