@@ -294,6 +294,7 @@ def test_a_header_in_ten_thousands_scales_the_weights(tmp_path: Path, clean: pd.
 def test_an_old_xls_workbook_reads_like_the_xlsx(tmp_path: Path, clean: pd.DataFrame) -> None:
     """Offices still send .xls (Excel 97-2003): a merged title, towns merged down, text numbers."""
     import xlwt  # the test extra: writes Excel 97-2003
+
     book = xlwt.Workbook(encoding="utf-8")
     sheet = book.add_sheet("社区名单")
     headers = ["序号", "街镇", "社区名称", "经度", "纬度", "常住人口"]

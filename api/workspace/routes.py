@@ -122,7 +122,9 @@ async def _upload(
 async def preview_file(
     request: Request,
     caller: CallerDep,
-    file: Annotated[UploadFile, File(description="a point file: CSV, xlsx (or xls), GeoJSON, GeoPackage")],
+    file: Annotated[
+        UploadFile, File(description="a point file: CSV, xlsx (or xls), GeoJSON, GeoPackage")
+    ],
     crs: Annotated[CrsName | None, Form()] = None,
     sheet: Annotated[str | None, Form()] = None,
 ) -> Response:
