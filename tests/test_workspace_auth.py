@@ -526,6 +526,11 @@ def test_removed_user_and_revoked_link_lose_access_at_once(world: World) -> None
     assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid}").status_code == 404
     assert visitor.get(f"/api/projects/{pid}/scenarios/{sid}/files/summary.json").status_code == 404
     assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid2}").status_code == 200
+    shown = [item["id"] for item in visitor.get(f"/api/projects/{pid}").json()["scenarios"]]
+    listed = visitor.get(f"/api/projects/{pid}/scenarios").json()["scenarios"]
+    assert shown == [sid2] == [item["id"] for item in listed]  # not the project's other ones
+    everyone = [item["id"] for item in alice.get(f"/api/projects/{pid}").json()["scenarios"]]
+    assert sid in everyone and sid2 in everyone
     revoked = alice.delete(f"/api/projects/{pid}/links/{scenario_link.json()['id']}")
     assert world.change("alice", "unlink", revoked).status_code == 200
     for _ in range(4):

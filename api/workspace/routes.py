@@ -343,10 +343,8 @@ def _create_project(
     }
 
 
-def _project_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, object]:
-    scenarios = conn.execute(
-        "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid", (row["id"],)
-    ).fetchall()
+def _project_json(conn: sqlite3.Connection, row: sqlite3.Row, caller: Caller) -> dict[str, object]:
+    scenarios = _visible_scenarios(conn, row["id"], caller)
     files = conn.execute(
         "SELECT role, filename, n_rows, length(data) AS bytes FROM project_files "
         "WHERE project_id = ?",
@@ -371,7 +369,7 @@ def list_projects(conn: Conn, caller: CallerDep) -> Response:
     rows = conn.execute("SELECT * FROM projects ORDER BY updated_at DESC, rowid DESC").fetchall()
     if visible is not None:
         rows = [row for row in rows if row["id"] in set(visible)]
-    return json_response({"projects": [_project_json(conn, row) for row in rows]})
+    return json_response({"projects": [_project_json(conn, row, caller) for row in rows]})
 
 
 @router.get("/projects/{pid}")
@@ -379,7 +377,7 @@ def get_project(pid: str, conn: Conn, caller: CallerDep) -> Response:
     """One project: its files, what was read from them, its scenarios with their figures."""
     access.require_role(caller, conn, pid, "viewer")
     row = conn.execute("SELECT * FROM projects WHERE id = ?", (pid,)).fetchone()
-    return json_response(_project_json(conn, row))
+    return json_response(_project_json(conn, row, caller))
 
 
 @router.delete("/projects/{pid}", status_code=204)
@@ -401,10 +399,18 @@ def delete_project(pid: str, conn: Conn, caller: CallerDep) -> Response:
 def list_scenarios(pid: str, conn: Conn, caller: CallerDep) -> Response:
     """A project's scenarios with their figures (stations, covered, uncoverable, walks)."""
     access.require_role(caller, conn, pid, "viewer")
-    rows = conn.execute(
+    rows = _visible_scenarios(conn, pid, caller)
+    return json_response({"scenarios": [projects.scenario_brief(row) for row in rows]})
+
+
+def _visible_scenarios(conn: sqlite3.Connection, pid: str, caller: Caller) -> list[sqlite3.Row]:
+    """A project's scenarios, oldest first; through a link to one scenario, that one only."""
+    rows: list[sqlite3.Row] = conn.execute(
         "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid", (pid,)
     ).fetchall()
-    return json_response({"scenarios": [projects.scenario_brief(row) for row in rows]})
+    if caller.via == "link" and caller.link_scenario is not None:
+        rows = [row for row in rows if row["id"] == caller.link_scenario]
+    return rows
 
 
 @router.post("/projects/{pid}/scenarios", status_code=201)
