@@ -492,6 +492,39 @@ def test_login_page_in_the_browser(world: World) -> None:
     assert outside == []
 
 
+def _scenario_link_shows_one_scenario(world: World, alice, pid: str) -> None:
+    """A link to one scenario: a visitor, and a logged-in non-member, see that one only."""
+    scenario_link = alice.post(f"/api/projects/{pid}/links", json={"scenario": world.ids["sid2"]})
+    world.change("alice", "link", scenario_link)
+    visitor = world.clients.new()
+    visitor.get(scenario_link.json()["url"].removeprefix(world.server.url))
+    assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid2']}").status_code == 200
+    assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid']}").status_code == 404
+    sid, sid2 = world.ids["sid"], world.ids["sid2"]
+    assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid}").status_code == 404
+    assert visitor.get(f"/api/projects/{pid}/scenarios/{sid}/files/summary.json").status_code == 404
+    assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid2}").status_code == 200
+    shown = [item["id"] for item in visitor.get(f"/api/projects/{pid}").json()["scenarios"]]
+    listed = visitor.get(f"/api/projects/{pid}/scenarios").json()["scenarios"]
+    assert shown == [sid2] == [item["id"] for item in listed]  # not the project's other ones
+    everyone = [item["id"] for item in alice.get(f"/api/projects/{pid}").json()["scenarios"]]
+    assert sid in everyone and sid2 in everyone
+    # sam is logged in but no member: the link opens the same scenario, read-only, for him too
+    sam = world.clients.logged_in("sam")
+    assert sam.get(f"/api/projects/{pid}").status_code == 404
+    sam.get(scenario_link.json()["url"].removeprefix(world.server.url))
+    assert [item["id"] for item in sam.get(f"/api/projects/{pid}").json()["scenarios"]] == [sid2]
+    assert pid in [item["id"] for item in sam.get("/api/projects").json()["projects"]]
+    assert sam.get(f"/api/projects/{pid}/scenarios/{sid}").status_code == 404
+    renamed = sam.patch(f"/api/projects/{pid}/scenarios/{sid2}", json={"name": "sam's"})
+    assert renamed.status_code == 403 and "read-only link" in renamed.json()["detail"][0]["msg"]
+    revoked = alice.delete(f"/api/projects/{pid}/links/{scenario_link.json()['id']}")
+    assert world.change("alice", "unlink", revoked).status_code == 200
+    for _ in range(4):
+        assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid2']}").status_code == 401
+        assert sam.get(f"/api/projects/{pid}/scenarios/{sid2}").status_code == 404
+
+
 def test_removed_user_and_revoked_link_lose_access_at_once(world: World) -> None:
     """No cache: the next request after ``users remove`` or a revoke is refused, in any worker."""
     pid = world.ids["pid"]
@@ -516,25 +549,7 @@ def test_removed_user_and_revoked_link_lose_access_at_once(world: World) -> None
     members = alice.get(f"/api/projects/{pid}/members").json()["members"]
     assert doomed not in {member["username"] for member in members}
 
-    scenario_link = alice.post(f"/api/projects/{pid}/links", json={"scenario": world.ids["sid2"]})
-    world.change("alice", "link", scenario_link)
-    visitor = world.clients.new()
-    visitor.get(scenario_link.json()["url"].removeprefix(world.server.url))
-    assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid2']}").status_code == 200
-    assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid']}").status_code == 404
-    sid, sid2 = world.ids["sid"], world.ids["sid2"]
-    assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid}").status_code == 404
-    assert visitor.get(f"/api/projects/{pid}/scenarios/{sid}/files/summary.json").status_code == 404
-    assert visitor.get(f"/api/projects/{pid}/compare?a={sid2}&b={sid2}").status_code == 200
-    shown = [item["id"] for item in visitor.get(f"/api/projects/{pid}").json()["scenarios"]]
-    listed = visitor.get(f"/api/projects/{pid}/scenarios").json()["scenarios"]
-    assert shown == [sid2] == [item["id"] for item in listed]  # not the project's other ones
-    everyone = [item["id"] for item in alice.get(f"/api/projects/{pid}").json()["scenarios"]]
-    assert sid in everyone and sid2 in everyone
-    revoked = alice.delete(f"/api/projects/{pid}/links/{scenario_link.json()['id']}")
-    assert world.change("alice", "unlink", revoked).status_code == 200
-    for _ in range(4):
-        assert visitor.get(f"/api/projects/{pid}/scenarios/{world.ids['sid2']}").status_code == 401
+    _scenario_link_shows_one_scenario(world, alice, pid)
 
     soon = time.time() + 2
     expiring = alice.post(

@@ -54,7 +54,8 @@ class Caller:
     via
         ``"local"``, ``"session"``, ``"token"`` or ``"link"``.
     link_project, link_scenario
-        For ``via == "link"``: the project (and scenario) the link opens.
+        The project (and scenario) a link opens: a visitor's (``via == "link"``), or one a
+        logged-in user opened (read-only on a project it is not a member of).
     link_id
         For ``via == "link"``: the link's public id (``"link:<id>"`` in the record of changes).
     """
@@ -168,11 +169,14 @@ def caller_of(request: Request, conn: sqlite3.Connection) -> Caller:
         return Caller(user, "token")
     session = request.cookies.get(SESSION_COOKIE)
     user = auth.session_user(conn, session) if session else None
-    if user is not None:
-        check_same_origin(request, required=True)
-        return Caller(user, "session")
     link = request.cookies.get(LINK_COOKIE)
     target = auth.link_target(conn, link) if link else None
+    if user is not None:
+        check_same_origin(request, required=True)
+        if target is not None:  # a link opened while logged in: its project, read-only, too
+            link_id, project_id, scenario_id = target
+            return Caller(user, "session", project_id, scenario_id, link_id)
+        return Caller(user, "session")
     if target is not None:
         check_same_origin(request, required=True)
         if request.method in UNSAFE_METHODS:
@@ -229,7 +233,19 @@ def role_on(caller: Caller, conn: sqlite3.Connection, project_id: str) -> str | 
         return "owner"
     if caller.via == "link":
         return "viewer" if caller.link_project == project_id else None
-    return auth_store.role_of(conn, project_id, caller.username or "")
+    role = auth_store.role_of(conn, project_id, caller.username or "")
+    if role is None and caller.link_project == project_id:
+        return "viewer"
+    return role
+
+
+def only_by_link(caller: Caller, conn: sqlite3.Connection, project_id: str) -> str | None:
+    """The one scenario a caller may see of a project it sees through a link to that scenario."""
+    if caller.link_scenario is None or caller.link_project != project_id:
+        return None
+    if caller.via == "link" or auth_store.role_of(conn, project_id, caller.username or "") is None:
+        return caller.link_scenario
+    return None
 
 
 def require_role(
@@ -246,17 +262,16 @@ def require_role(
     held = role_on(caller, conn, project_id)
     if held is None:
         raise _not_found(project_id)
-    if (
-        caller.via == "link"
-        and caller.link_scenario is not None
-        and scenario_id is not None
-        and scenario_id != caller.link_scenario
-    ):
+    linked = only_by_link(caller, conn, project_id)
+    if linked is not None and scenario_id is not None and scenario_id != linked:
         msg = f"no scenario {scenario_id!r}"
         raise ApiError(404, loc=("path", "sid"), msg=msg, kind="not_found")
     if ROLE_ORDER[held] < ROLE_ORDER[role]:
         msg = f"this needs the {role} role on the project; you are {held}"
-        if caller.via == "link":
+        if (
+            caller.via == "link"
+            or auth_store.role_of(conn, project_id, caller.username or "") is None
+        ):
             msg = "a read-only link may not change anything; log in to change it"
         raise ApiError(403, loc=("path", "pid"), msg=msg, kind="forbidden")
 
@@ -267,7 +282,10 @@ def visible_project_ids(caller: Caller, conn: sqlite3.Connection) -> list[str] |
         return None
     if caller.via == "link":
         return [caller.link_project] if caller.link_project else []
-    return auth_store.member_projects(conn, caller.username or "")
+    member = auth_store.member_projects(conn, caller.username or "")
+    if caller.link_project and caller.link_project not in member:
+        member = [*member, caller.link_project]
+    return member
 
 
 def on_project_created(caller: Caller, conn: sqlite3.Connection, project_id: str) -> None:

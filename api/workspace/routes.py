@@ -408,8 +408,9 @@ def _visible_scenarios(conn: sqlite3.Connection, pid: str, caller: Caller) -> li
     rows: list[sqlite3.Row] = conn.execute(
         "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid", (pid,)
     ).fetchall()
-    if caller.via == "link" and caller.link_scenario is not None:
-        rows = [row for row in rows if row["id"] == caller.link_scenario]
+    linked = access.only_by_link(caller, conn, pid)
+    if linked is not None:
+        rows = [row for row in rows if row["id"] == linked]
     return rows
 
 
