@@ -58,7 +58,7 @@ def audit_of_stations(result: SitingResult) -> CoverageAudit:
         columns=["kind", "rank", "new_communities", "new_weight"]
     ).rename(columns={"served_communities": "communities", "served_weight": "weight"})
     stations = stations.assign(
-        community_ids=stations["station_id"].map(served).fillna("").to_numpy()
+        community_ids=stations["station_id"].map(served).astype(object).fillna("").to_numpy()
     )
     full = result.summary
     summary = {

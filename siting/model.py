@@ -375,7 +375,7 @@ class CoverageModel:
             raise InputError(missed_network_message(network, homes, in_area))
 
         parts = []
-        if stations is not None and len(stations):
+        if stations is not None and (len(stations) or _has_unlocated(stations)):
             serving = inputs.station_area(
                 boundary, limit_m=limit.metres_walked, inside_only=stations_inside_boundary
             )
@@ -436,7 +436,7 @@ class CoverageModel:
         model.boundary = boundary
         if boundary is not None:
             model.params["stations_outside_boundary_serve"] = not stations_inside_boundary
-        if stations is not None and len(stations):
+        if stations is not None and (len(stations) or _has_unlocated(stations)):
             model.set_aides(dict(zip(stations.ids, station_aides(stations), strict=True)))
         return model
 
@@ -1103,3 +1103,8 @@ def _capacitated_highs(
     elif exact:
         method = "exact" if proven else "exact (time limit)"
     return columns, aides, float(bound), method
+
+
+def _has_unlocated(points: PointSet) -> bool:
+    """Whether a file gave stations without coordinates (kept as ``no_coordinates`` sites)."""
+    return points.reading is not None and bool(points.reading.unlocated)

@@ -436,6 +436,31 @@ def test_stations_without_coordinates_never_stop_a_plan(
     assert "coordinate picker" in warning and "GCJ-02" in warning
 
 
+def test_a_list_of_stations_all_without_coordinates_keeps_every_one(
+    files: dict[str, Path], clean: pd.DataFrame, tmp_path: Path
+) -> None:
+    addresses_only = tmp_path / "stations.csv"
+    _stations(clean).iloc[3:].to_csv(addresses_only, index=False, encoding="utf-8")
+    summary = _plan(tmp_path / "plan", files["clean"], "--existing", str(addresses_only))
+    assert summary["n_existing"] == 2
+    assert summary["status_counts"]["covered_existing"] == 0
+    collection = json.loads((tmp_path / "plan" / "stations.geojson").read_text(encoding="utf-8"))
+    existing = [f for f in collection["features"] if f["properties"]["kind"] == "existing"]
+    assert [f["properties"]["name"] for f in existing] == ["老西门站", "董家渡站"]
+    assert {f["properties"]["status"] for f in existing} == {"no_coordinates"}
+    assert all(f["geometry"] is None for f in existing)
+    assert any("老西门站 (中华路1号)" in line for line in summary["warnings"])
+    # the audit of today: nobody covered, both stations listed (before: "the stations are empty")
+    out = tmp_path / "coverage.csv"
+    args = ["coverage", "-q", "--communities", str(files["clean"]), "--crs", "gcj02"]
+    assert main([*args, "--stations", str(addresses_only), "-o", str(out)]) == 0
+    table = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(table) == 120 and "covered" not in set(table["status"])
+    stations = pd.read_csv(out.with_name("coverage.stations.csv"), dtype=str, keep_default_na=False)
+    assert stations["name"].tolist() == ["老西门站", "董家渡站"]
+    assert set(stations["status"]) == {"no_coordinates"}
+
+
 def test_an_upload_stored_under_another_name_reads_the_same(
     files: dict[str, Path], messy, tmp_path: Path
 ) -> None:
