@@ -155,7 +155,8 @@ def _read_document(file_path: Path) -> object:
     if size > max_bytes:
         msg = (
             f"{source}: the boundary file is {size / 1024**2:,.0f} MB, over the limit of "
-            f"{settings.max_boundary_mb:,g} MB (quarterhour.settings.max_boundary_mb)"
+            f"{settings.max_boundary_mb:,g} MB (quarterhour.settings.max_boundary_mb, "
+            "--max-boundary-mb on the command line)"
         )
         raise InputError(msg)
     try:

@@ -167,8 +167,8 @@ def check_osm_xml(path: Path) -> int:
                 if read > max_bytes:
                     msg = (
                         f"{path}: over {settings.max_osm_xml_mb:,g} MB of OSM XML "
-                        "(quarterhour.settings.max_osm_xml_mb); give a smaller extract, or "
-                        "a .osm.pbf"
+                        "(quarterhour.settings.max_osm_xml_mb, --max-osm-xml-mb on the command "
+                        "line); give a smaller extract, or a .osm.pbf"
                     )
                     raise InputError(msg)
                 text = carry + chunk

@@ -58,6 +58,22 @@ def test_the_file_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         read_boundary(DATAV, crs="gcj02")
 
 
+def test_the_command_line_sets_the_file_bounds_for_its_command_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quarterhour.api.cli.main import main
+
+    before = (settings.max_boundary_mb, settings.max_osm_xml_mb)
+    args = ["plan", "-q", "--communities", str(tmp_path / "none.csv"), "-o", str(tmp_path / "p")]
+    bounded = [*args, "--boundary", str(DATAV), "--boundary-crs", "gcj02"]
+    assert main([*bounded, "--max-boundary-mb", "0.01", "--max-osm-xml-mb", "5"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "over the limit of 0.01 MB" in line and "--max-boundary-mb" in line
+    assert (settings.max_boundary_mb, settings.max_osm_xml_mb) == before
+    assert main([*bounded, "--max-boundary-mb", "1"]) == 2  # read: Qingpu is off the extract
+    assert "no walkable street lies inside the boundary" in capsys.readouterr().err
+
+
 def test_in_china_an_unstated_system_is_not_guessed() -> None:
     expected = f"^{re.escape(DATAV.name)}: the boundary lies in China.*{re.escape(PYTHON_CHOICES)}"
     with pytest.raises(InputError, match=expected):

@@ -12,8 +12,14 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from quarterhour import settings
 from quarterhour.api.cli import report, routing, serve, siting, users
-from quarterhour.api.cli.options import EPILOG, PlannerHelpFormatter, add_verbosity_options
+from quarterhour.api.cli.options import (
+    EPILOG,
+    FILE_BOUND_SETTINGS,
+    PlannerHelpFormatter,
+    add_verbosity_options,
+)
 from quarterhour.geo.errors import QuarterhourError
 
 if TYPE_CHECKING:
@@ -82,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     configure_logging(quiet=args.quiet, verbose=args.verbose)
+    bounds = {name: getattr(settings, name) for name in FILE_BOUND_SETTINGS}
     try:
         args.handler(args)
     except (QuarterhourError, OSError) as error:
@@ -90,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quarterhour: interrupted", file=sys.stderr)
         return 130
+    finally:  # --max-osm-xml-mb and --max-boundary-mb hold for this command only
+        for name, value in bounds.items():
+            setattr(settings, name, value)
     return 0
 
 

@@ -188,6 +188,20 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="rebuild the network instead of reusing the cache",
     )
+    group.add_argument(
+        "--max-osm-xml-mb",
+        type=positive_float,
+        default=None,
+        metavar="MB",
+        help=f"most OSM XML read, decompressed (default: {settings.max_osm_xml_mb:,g})",
+    )
+    group.add_argument(
+        "--max-boundary-mb",
+        type=positive_float,
+        default=None,
+        metavar="MB",
+        help=f"largest --boundary file (default: {settings.max_boundary_mb:,g})",
+    )
 
 
 def add_limit_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -264,10 +278,23 @@ def boundary_from_args(args: argparse.Namespace) -> shapely.Geometry | None:
 
     if not args.boundary:
         return None
+    apply_file_bounds(args)
     outline, args.boundary_crs = read_boundary_crs(
         args.boundary, crs=args.boundary_crs, crs_param="boundary_crs"
     )
     return outline
+
+
+FILE_BOUND_SETTINGS = ("max_osm_xml_mb", "max_boundary_mb")
+"""The network files' bounds a command's options may set (for that command only)."""
+
+
+def apply_file_bounds(args: argparse.Namespace) -> None:
+    """Set the network files' bounds the options give (settings are read at call time)."""
+    for name in FILE_BOUND_SETTINGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings, name, value)
 
 
 def network_from_args(
@@ -284,6 +311,7 @@ def network_from_args(
     """
     from quarterhour.routing.network import download_network, load_network
 
+    apply_file_bounds(args)
     if boundary is None:
         boundary = boundary_from_args(args)
     if args.place:
