@@ -757,6 +757,12 @@ def test_outline_clips_as_quarterhour_coverage_does(server, files, isolated_cach
     created = answer.json()
     body = _scenario(server.url, created["id"], created["scenarios"][0]["id"]).json()
     assert body["summary"]["status_counts"]["outside_boundary"] > 0
+    project = httpx.get(f"{server.url}/api/projects/{created['id']}", timeout=60).json()
+    drawn = np.asarray(project["boundary"]["coordinates"][0])  # WGS84: GCJ-02 shifted back
+    given = np.asarray(outline["features"][0]["geometry"]["coordinates"][0])
+    assert project["boundary"]["type"] == "Polygon" and drawn.shape == given.shape
+    assert 0.001 < np.abs(drawn - given).max() < 0.01
+    assert project["candidate_sites"] == []  # the communities are the sites
     out = _coverage(
         isolated_cache,
         files,
@@ -769,3 +775,38 @@ def test_outline_clips_as_quarterhour_coverage_does(server, files, isolated_cach
     )
     theirs = pd.read_csv(out, dtype={"community_id": str, "station_id": str})
     _same_communities(_by_id(body["communities"]), theirs)
+
+
+def test_a_project_lists_its_candidate_sites_for_exclusion(server, files, tmp_path) -> None:
+    table, lon, lat = _compounds()
+    picked = table[(lon > 121.45) & (lon < 121.47) & (lat > 31.21) & (lat < 31.23)].iloc[:5]
+    sites = pd.DataFrame(
+        {
+            "编号": [f"K{k}" for k in range(len(picked))],
+            "名称": [f"候选{k}" for k in range(len(picked))],
+            "经度": picked["lng"].to_numpy(),
+            "纬度": picked["lat"].to_numpy(),
+        }
+    )
+    path = tmp_path / "候选站址.csv"
+    sites.to_csv(path, index=False, encoding="gbk")
+    sent = {
+        "communities": (files["csv"].name, files["csv"].read_bytes()),
+        "candidates": (path.name, path.read_bytes()),
+    }
+    answer = httpx.post(
+        f"{server.url}/api/projects", data={"crs": "gcj02"}, files=sent, timeout=300
+    )
+    assert answer.status_code == 201, answer.text
+    pid, sid = answer.json()["id"], answer.json()["scenarios"][0]["id"]
+    project = httpx.get(f"{server.url}/api/projects/{pid}", timeout=60).json()
+    listed = project["candidate_sites"]
+    assert [item["id"] for item in listed] == sites["编号"].tolist()
+    assert [item["name"] for item in listed] == sites["名称"].tolist()
+    drawn = np.array([[item["lon"], item["lat"]] for item in listed])
+    given = sites[["经度", "纬度"]].astype(float).to_numpy()
+    assert 0.001 < np.abs(drawn - given).max() < 0.01  # WGS84, not the file's GCJ-02
+    assert project["boundary"] is None
+    excluded = _edit(server.url, pid, sid, 1, op="exclude", site_id=listed[0]["id"])
+    assert excluded.status_code == 200, excluded.text
+    assert _scenario(server.url, pid, sid).json()["excluded"] == [listed[0]["id"]]

@@ -312,6 +312,41 @@ def test_an_outlines_coordinate_system_is_chosen_too(page, server, files) -> Non
     assert [s == "outside_boundary" for s in status] == (~inside).tolist()
     assert 0 < inside.sum() < len(given)
     assert chip_counts(page)["outside_boundary"] == (~inside).sum()
+    drawn = page.evaluate("window.quarterhourWorkspace.drawnOutline()")
+    shift = np.subtract(drawn, OUTLINE_GCJ02)  # drawn in WGS84 on a map without tiles
+    assert 0.001 < np.abs(shift).max() < 0.01
+
+
+def test_a_candidate_site_is_excluded_on_the_map(page, server, files, planner_table) -> None:
+    sites = planner_table.iloc[[10, 20, 30]]
+    path = files["gbk"].with_name("候选站址.csv")
+    pd.DataFrame(
+        {
+            "编号": ["HX1", "HX2", "HX3"],
+            "名称": ["候选一", "候选二", "候选三"],
+            "经度": sites["经度"].astype(float).to_numpy() + 0.0004,  # beside a community
+            "纬度": sites["纬度"].to_numpy(),
+        }
+    ).to_csv(path, index=False, encoding="gbk")
+    upload(page, files["gbk"], crs="gcj02")
+    page.click("#upload-form details summary")
+    page.set_input_files("#upload-candidates", str(path))
+    submit_new_project(page)
+    assert page.evaluate("window.quarterhourWorkspace.drawnSites()") == 3
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    listed = api(server, f"/api/projects/{pid}")["candidate_sites"]
+    second = next(site for site in listed if site["id"] == "HX2")
+    edits = int(page.evaluate("Number(document.body.dataset.edits || 0)"))
+    x, y = screen_point(page, second["lon"], second["lat"], zoom=18)
+    page.mouse.click(x, y)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert "候选二" in popup.text_content() and "candidate site" in popup.text_content()
+    page.shot("05b-candidate-site")
+    popup.locator("button[data-action='exclude']").click()
+    page.wait_for_function(f"Number(document.body.dataset.edits || 0) === {edits + 1}")
+    assert current_scenario(server, page)["excluded"] == ["HX2"]
+    assert script_errors(page) == []
 
 
 def test_xlsx_upload_with_existing_stations_links_table_and_map(

@@ -9,6 +9,7 @@ moved on since.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
+import shapely
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 
@@ -374,10 +376,31 @@ def list_projects(conn: Conn, caller: CallerDep) -> Response:
 
 @router.get("/projects/{pid}")
 def get_project(pid: str, conn: Conn, caller: CallerDep) -> Response:
-    """One project: its files, what was read from them, its scenarios with their figures."""
+    """One project: its files, what was read from them, its scenarios with their figures.
+
+    Also `boundary`, the district outline as a GeoJSON geometry in WGS84 (null without one), and
+    `candidate_sites`, the sites of the candidates file (`id`, `name`, `lon`, `lat` in WGS84;
+    empty when the communities themselves are the sites): what the edits `exclude` and `include`
+    name by `site_id`.
+    """
     access.require_role(caller, conn, pid, "viewer")
     row = conn.execute("SELECT * FROM projects WHERE id = ?", (pid,)).fetchone()
-    return json_response(_project_json(conn, row, caller))
+    files = projects.project_files(conn, pid)
+    sites = files.candidates
+    body = _project_json(conn, row, caller) | {
+        "boundary": None
+        if files.boundary is None
+        else json.loads(shapely.to_geojson(files.boundary)),
+        "candidate_sites": []
+        if sites is None
+        else [
+            {"id": str(site_id), "name": str(name), "lon": float(lon), "lat": float(lat)}
+            for site_id, name, lon, lat in zip(
+                sites.ids, sites.names, sites.lon, sites.lat, strict=True
+            )
+        ],
+    }
+    return json_response(body)
 
 
 @router.delete("/projects/{pid}", status_code=204)

@@ -121,6 +121,7 @@
   var layers = {
     base: L.layerGroup().addTo(map),
     boundary: L.layerGroup().addTo(map),
+    sites: L.layerGroup().addTo(map),
     communities: L.layerGroup().addTo(map),
     compare: L.layerGroup().addTo(map),
     routes: L.layerGroup().addTo(map),
@@ -150,6 +151,7 @@
       '<span class="sq" style="background:#7b3294"></span>新站点 new station' +
       '<span class="sq" style="background:#aaa"></span>不在路网的站点 station off network' +
       '<span class="sq" style="background:#fff;outline:3px solid #000"></span>锁定 locked' +
+      '<span class="sw" style="background:#fff;border:1.5px solid #555"></span>候选站址 candidate site' +
       '<span class="sw" style="background:' + ROUTE + ';border-radius:0;height:3px"></span>步行路线 route';
     $("legend").innerHTML = html;
   }
@@ -509,6 +511,7 @@
     return api("GET", projectUrl(pid)).then(function (project) {
       state.project = project;
       drawBoundary(project);
+      drawSites(project);
       return loadScenarios(sid);
     });
   }
@@ -519,6 +522,28 @@
     if (outline && outline.type) {
       L.geoJSON(outline, { coordsToLatLng: coordsToLatLng, style: { color: "#333", weight: 2, dashArray: "6 4", fill: false }, interactive: false }).addTo(layers.boundary);
     }
+  }
+
+  // The candidate sites of the project's file (none: the communities are the sites).
+  function drawSites(project) {
+    layers.sites.clearLayers();
+    (project.candidate_sites || []).forEach(function (site) {
+      var marker = L.circleMarker(coordsToLatLng([site.lon, site.lat]), {
+        radius: 4, color: "#555", weight: 1.5, fill: false, className: "candidate-site"
+      });
+      marker.bindPopup(function () {
+        var out = state.excluded.indexOf(site.id) >= 0;
+        var html = "<b>" + esc(site.name) + "</b> <small>" + esc(site.id) + "</small><br>候选站址 candidate site" +
+          (out ? "<br>已排除 excluded" : "");
+        if (editable()) {
+          html += "<br>" + (out ?
+            '<button type="button" data-action="include" data-site="' + esc(site.id) + '">恢复为候选站址 Include as a site</button>' :
+            '<button type="button" data-action="exclude" data-site="' + esc(site.id) + '">不作候选站址 Exclude as a site</button>');
+        }
+        return html;
+      });
+      marker.addTo(layers.sites);
+    });
   }
 
   function loadScenarios(sid) {
@@ -1157,6 +1182,12 @@
       var m = communityMarkers[id];
       return m ? [m.getLatLng().lng, m.getLatLng().lat] : null;
     },
+    drawnOutline: function () {  // [west, south, east, north] of the outline as drawn, or null
+      var bounds = null;
+      layers.boundary.eachLayer(function (layer) { bounds = layer.getBounds(); });
+      return bounds ? [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()] : null;
+    },
+    drawnSites: function () { return layers.sites.getLayers().length; },
     crs: window.quarterhourCrs
   };
 })();
