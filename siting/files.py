@@ -288,6 +288,15 @@ def write_model_plan(
     )
 
 
+def point_readings(**point_sets: PointSet | None) -> dict[str, dict[str, object]]:
+    """How each point file was read (``summary.json``'s ``inputs.reading``), by role."""
+    return {
+        role: points.reading.to_dict()
+        for role, points in point_sets.items()
+        if points is not None and points.reading is not None
+    }
+
+
 def osm_of_network(source: str, path: str | None) -> str:
     """The extract a network was loaded from, as well as it is known: its path, else its name.
 

@@ -297,6 +297,36 @@ def test_a_column_the_reader_missed_is_chosen_in_the_preview(page, server, files
     assert weights == given["户籍人口"].astype(float).tolist()
 
 
+def test_the_header_row_is_given_in_the_page(page, server, files, planner_table) -> None:
+    path = files["gbk"].with_name("表头在第三行.xlsx")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["黄浦区社区名单（2024年）"])
+    sheet.append([])
+    sheet.append(["编号", "小区名称", "经度", "纬度", "常住人口"])
+    for row in planner_table.head(20).itertuples(index=False):
+        sheet.append([row.编号, row.小区名称, float(row.经度), float(row.纬度), int(row.常住人口)])
+    book.save(path)
+    page.click("#new-project")
+    page.fill("#upload-header-row", "3")
+    page.set_input_files("#upload-communities", str(path))
+    page.select_option("#upload-crs", "gcj02")
+    page.wait_for_selector("#preview-table")
+    assert "表头在第 3 行 header on row 3" in page.inner_text("#upload-preview")
+    page.fill("#upload-header-row", "1")  # wrong: the title row
+    page.press("#upload-header-row", "Tab")
+    page.wait_for_selector("#upload-errors:not(:empty)")
+    assert "need a lon and lat column" in page.inner_text("#upload-errors")
+    page.fill("#upload-header-row", "3")  # typed right, then 上传 Upload clicked at once
+    submit_new_project(page)
+    pid = page.evaluate("window.quarterhourWorkspace.state.project.id")
+    sid = current_scenario(server, page)["id"]
+    summary = api(server, f"/api/projects/{pid}/scenarios/{sid}/files/summary.json")
+    reading = summary["inputs"]["reading"]["communities"]
+    assert reading["header_rows"] == [3] and reading["header_reason"] == "given"
+    assert len(current_scenario(server, page)["communities"]) == 20
+
+
 def test_an_outlines_coordinate_system_is_chosen_too(page, server, files) -> None:
     upload(page, files["unnamed"], crs="gcj02")
     page.click("#upload-form details summary")

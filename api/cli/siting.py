@@ -271,15 +271,6 @@ def _communities_crs(args: argparse.Namespace) -> str:
     return args.communities_crs or args.crs or "wgs84"
 
 
-def readings(**point_sets: PointSet | None) -> dict[str, dict[str, object]]:
-    """How each point file was read (``summary.json``'s ``inputs.reading``), by role."""
-    return {
-        role: points.reading.to_dict()
-        for role, points in point_sets.items()
-        if points is not None and points.reading is not None
-    }
-
-
 def reading_warnings(*point_sets: PointSet | None) -> list[str]:
     """The readers' warnings (repeated rows, approximate and missing weights, encodings).
 
@@ -297,7 +288,13 @@ def reading_warnings(*point_sets: PointSet | None) -> list[str]:
 def cmd_plan(args: argparse.Namespace) -> None:
     """Propose new stations; write the plan folder (stations, assignments, workbook, summary)."""
     from quarterhour.geo.atomic import check_output_folder
-    from quarterhour.siting.files import BUNDLED_PREFIX, PLAN_FILES, Provenance, write_plan
+    from quarterhour.siting.files import (
+        BUNDLED_PREFIX,
+        PLAN_FILES,
+        Provenance,
+        point_readings,
+        write_plan,
+    )
     from quarterhour.siting.plan import run_plan
 
     check_output_folder(args.output, replaceable=PLAN_FILES)
@@ -362,7 +359,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         dedupe=args.dedupe,
         columns=communities.columns if args.communities is not None else None,
         selection=selection,
-        reading=readings(communities=communities, existing=existing, candidates=candidates),
+        reading=point_readings(communities=communities, existing=existing, candidates=candidates),
     )
     for warning in result.warnings:
         log.warning("%s", warning)
@@ -398,7 +395,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
     """Audit today's coverage: every community's nearest station and walk time, as CSV."""
     from quarterhour.geo.atomic import check_output_file
     from quarterhour.geo.spreadsheets import write_csv
-    from quarterhour.siting.files import MEASURE_DECIMALS
+    from quarterhour.siting.files import MEASURE_DECIMALS, point_readings
     from quarterhour.siting.plan import coverage_audit
 
     check_output_file(args.output)
@@ -441,7 +438,7 @@ def cmd_coverage(args: argparse.Namespace) -> None:
         "stations_table": stations_path.name,
         "crs": _communities_crs(args),
         "selection": selection,
-        "reading": readings(communities=communities, stations=stations),
+        "reading": point_readings(communities=communities, stations=stations),
     }
     write_metadata(args.output, network, **facts)
     log.info(

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from quarterhour.api.workspace.projects import safe_name
 from quarterhour.geo.errors import import_extra
-from quarterhour.siting.files import Provenance, write_plan
+from quarterhour.siting.files import Provenance, point_readings, write_plan
 
 if TYPE_CHECKING:
     from quarterhour.api.workspace.engine import ProjectEngine
@@ -66,7 +66,11 @@ def write_folder(
         boundary=paths.get("boundary"),
         boundary_crs=options.get("boundary", {}).get("crs") or "wgs84",
         sheet=options["communities"].get("sheet"),
+        header_row=options["communities"].get("header_row"),
         columns=dict(homes.columns),
+        reading=point_readings(
+            communities=homes, existing=engine.files.existing, candidates=engine.files.candidates
+        ),
     )
     write_plan(result, folder, provenance=provenance, out_crs=out_crs)
     for upload in uploads:  # after the plan: it replaces its folder whole

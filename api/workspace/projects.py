@@ -59,10 +59,11 @@ TODAY = "现状 Today"
 
 
 class UploadOptions(TypedDict, total=False):
-    """How to read one upload: its coordinate system, sheet and column overrides."""
+    """How to read one upload: its coordinate system, sheet, header row and column overrides."""
 
     crs: str | None
     sheet: str | None
+    header_row: int | None
     columns: dict[str, str]
 
 
@@ -107,6 +108,7 @@ def read_upload(upload: Upload, folder: Path) -> PointSet | shapely.Geometry:
             crs=options.get("crs"),
             role=ROLE_WORDS[upload.role],
             sheet=options.get("sheet"),
+            header_row=options.get("header_row"),
             columns=options.get("columns") or None,
         )
     except InputError as error:

@@ -112,6 +112,8 @@ async def _upload(
         clean["crs"] = options.get("crs")
     if options.get("sheet"):
         clean["sheet"] = options.get("sheet")
+    if options.get("header_row"):
+        clean["header_row"] = options.get("header_row")
     if options.get("columns"):
         clean["columns"] = options.get("columns", {})
     return projects.Upload(role, projects.safe_name(file.filename), data, clean)
@@ -129,20 +131,25 @@ async def preview_file(
     ],
     crs: Annotated[CrsName | None, Form()] = None,
     sheet: Annotated[str | None, Form()] = None,
+    header_row: Annotated[int | None, Form(ge=1, le=1_000_000)] = None,
 ) -> Response:
     """What the reader makes of a file, without storing anything.
 
     Returns `rows`, the columns recognised for each field (`columns`: `{"lon": "经度", ...}`),
-    every header, the first rows as read, and the coordinate system. Without `crs` the columns
+    every header, the first rows as read, the coordinate system, the `sheet` read and the
+    `header_row` (its last row, for a header of two). Without `crs` the columns
     are still recognised and `crs` is null: the planner must choose it.
     """
     del caller  # only who may upload may preview (accounts answer 401 to others)
     limits = _limits(request)
-    upload = await _upload(file, "communities", {"crs": crs or "wgs84", "sheet": sheet}, limits)
+    options: projects.UploadOptions = {"crs": crs or "wgs84", "sheet": sheet}
+    options["header_row"] = header_row
+    upload = await _upload(file, "communities", options, limits)
     if upload is None:
         raise ApiError(422, loc=("body", "file"), msg="no file", kind="value_error")
     files = await _run(lambda: projects.read_uploads([upload], max_rows=limits.max_rows))
     points = files.communities
+    reading = points.reading
     first = points.table.head(5).astype(str).to_dict(orient="records")
     return json_response(
         {
@@ -152,6 +159,8 @@ async def preview_file(
             "headers": [str(name) for name in points.table.columns],
             "first_rows": first,
             "crs": crs,
+            "sheet": reading.sheet if reading else None,
+            "header_row": reading.header_rows[-1] if reading and reading.header_rows else None,
         }
     )
 
@@ -168,6 +177,10 @@ async def create_project(  # noqa: PLR0917 - one form field each
     boundary: Annotated[UploadFile | None, File(description="district outline (GeoJSON)")] = None,
     name: Annotated[str | None, Form(max_length=200)] = None,
     sheet: Annotated[str | None, Form(max_length=200)] = None,
+    header_row: Annotated[
+        int | None,
+        Form(ge=1, le=1_000_000, description="the communities' header row (default: found)"),
+    ] = None,
     existing_crs: Annotated[CrsName | None, Form()] = None,
     candidates_crs: Annotated[CrsName | None, Form()] = None,
     boundary_crs: Annotated[
@@ -187,7 +200,9 @@ async def create_project(  # noqa: PLR0917 - one form field each
     """Create a project from the planner's files (as `quarterhour plan` reads them).
 
     `crs` (gcj02, bd09 or wgs84) is required: it is never guessed. Column overrides name the
-    communities' column for a field when the headers' guess is wrong. Answers 201 with the
+    communities' column for a field when the headers' guess is wrong; `sheet` and `header_row`
+    are the community list's (the other files' are found as `quarterhour plan` finds them).
+    Answers 201 with the
     project's `id`, its first scenario (现状, today's stations) and what was read from each file;
     422 with `detail` naming the file, row and field; 413 for a file over the limits. Nothing
     is stored from a refused upload.
@@ -207,12 +222,14 @@ async def create_project(  # noqa: PLR0917 - one form field each
     }
     uploads = [
         await _upload(
-            communities, "communities", {"crs": crs, "sheet": sheet, "columns": columns}, limits
+            communities,
+            "communities",
+            {"crs": crs, "sheet": sheet, "header_row": header_row, "columns": columns},
+            limits,
         ),
-        await _upload(existing, "existing", {"crs": existing_crs or crs, "sheet": sheet}, limits),
-        await _upload(
-            candidates, "candidates", {"crs": candidates_crs or crs, "sheet": sheet}, limits
-        ),
+        # sheet and header row are the community list's: the other files' are found
+        await _upload(existing, "existing", {"crs": existing_crs or crs}, limits),
+        await _upload(candidates, "candidates", {"crs": candidates_crs or crs}, limits),
         await _upload(boundary, "boundary", {"crs": boundary_crs}, limits),
     ]
     if uploads[0] is None:

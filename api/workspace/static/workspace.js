@@ -891,18 +891,20 @@
   function headersOf(p) { return p.headers || p.all_columns || (Array.isArray(p.columns) ? p.columns : Object.keys(p.columns || {})); }
 
   function previewFile() {
-    $("upload-errors").innerHTML = "";
-    $("upload-preview").innerHTML = "";
+    // The last preview stays on screen until the next replaces it: emptying it at once would move
+    // 上传 Upload from under the click that ended typing in the header row or sheet field.
     preview = null;
     uploadReady();
     var file = $("upload-communities").files[0];
-    if (!file) { return; }
+    if (!file) { $("upload-preview").innerHTML = ""; $("upload-errors").innerHTML = ""; return; }
     var form = new FormData();
     form.append("file", file);
     if ($("upload-sheet").value.trim()) { form.append("sheet", $("upload-sheet").value.trim()); }
+    if ($("upload-header-row").value.trim()) { form.append("header_row", $("upload-header-row").value.trim()); }
     var asked = ++previewAsked;  // only the latest file's preview is shown (a late one would undo choices)
     api("POST", "/api/files/preview", { form: form }).then(function (p) {
       if (asked !== previewAsked) { return; }
+      $("upload-errors").innerHTML = "";
       preview = p;
       var headers = headersOf(p), chosen = recognisedOf(p);
       var selects = FIELDS.map(function (f) {
@@ -931,7 +933,10 @@
       });
       document.body.dataset.preview = "1";
     }).catch(function (error) {
-      if (asked === previewAsked) { $("upload-errors").innerHTML = errorHtml(error.items || []); }
+      if (asked === previewAsked) {
+        $("upload-preview").innerHTML = "";
+        $("upload-errors").innerHTML = errorHtml(error.items || []);
+      }
     });
   }
 
@@ -962,6 +967,7 @@
     if (name) { form.append("name", name); }
     form.append("communities", $("upload-communities").files[0]);
     if ($("upload-sheet").value.trim()) { form.append("sheet", $("upload-sheet").value.trim()); }
+    if ($("upload-header-row").value.trim()) { form.append("header_row", $("upload-header-row").value.trim()); }
     ["existing", "candidates", "boundary"].forEach(function (role) {
       var input = $("upload-" + role);
       if (input.files.length) {
@@ -1017,6 +1023,7 @@
   $("upload-boundary-crs").addEventListener("change", uploadReady);
   $("upload-communities").addEventListener("change", previewFile);
   $("upload-sheet").addEventListener("change", function () { if ($("upload-communities").files.length) { previewFile(); } });
+  $("upload-header-row").addEventListener("change", function () { if ($("upload-communities").files.length) { previewFile(); } });
   $("upload-submit").addEventListener("click", submitUpload);
   $("filter-text").addEventListener("input", function (e) { state.filterText = e.target.value; state.page = 0; renderTable(); });
   $("filter-status").addEventListener("change", function (e) { state.filterStatus = e.target.value; state.page = 0; renderCounts(); renderTable(); });
