@@ -417,7 +417,7 @@ class ProjectEngine:
         if kept is not None:
             return kept
         sites, reach = self.scenario_sites(stations)
-        state = Assignment.build(stations_of(sites, reach), len(self.homes))
+        state = Assignment.build(stations_of(sites, reach), len(self.homes), self.limit.value)
         order = [str(station["id"]) for station in stations]
         _, arrays = state.result(self, order, outcome)
         kept = Version(state, order, arrays)

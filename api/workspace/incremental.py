@@ -111,10 +111,12 @@ class Station:
 
 @dataclass
 class Assignment:
-    """Every community's nearest station within twice the limit, and the stations' pairs.
+    """Every community's nearest station within twice the limit, and today's coverage.
 
     Stations are numbered as they come (``keys``); ties of cost go to the smaller id, as in the
-    siting model (its columns are sorted by id).
+    siting model (its columns are sorted by id). The pairs (community, station) live in the
+    stations' reaches, shared by every version; a removal gathers them for the communities the
+    station served.
 
     Attributes
     ----------
@@ -125,9 +127,10 @@ class Assignment:
     best_cost, best_key
         Per community: the cost to its nearest active station within twice the limit (inf where
         none) and that station's number (-1 where none).
-    pair_rows, pair_cost, pair_key, pair_existing
-        Every active station's reach, one entry per (community, station) pair, and whether the
-        station is an existing one.
+    today
+        Per community: how many active existing stations reach it within the limit.
+    limit
+        The walk limit's value (cost units; a pair within ``limit + 1e-9`` covers).
     """
 
     stations: dict[str, Station]
@@ -135,54 +138,65 @@ class Assignment:
     ids: list[str]
     best_cost: np.ndarray
     best_key: np.ndarray
-    pair_rows: np.ndarray
-    pair_cost: np.ndarray
-    pair_key: np.ndarray
-    pair_existing: np.ndarray
+    today: np.ndarray
+    limit: float
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the per-community and pair arrays (the reaches are shared)."""
-        arrays = (self.best_cost, self.best_key, self.pair_rows, self.pair_cost, self.pair_key)
-        return int(sum(array.nbytes for array in arrays) + self.pair_existing.nbytes)
+        """Memory held by the per-community arrays (the reaches are the engine's)."""
+        return int(self.best_cost.nbytes + self.best_key.nbytes + self.today.nbytes)
 
     @classmethod
-    def build(cls, stations: list[Station], n: int) -> Assignment:
+    def build(cls, stations: list[Station], n: int, limit: float) -> Assignment:
         """The assignment of a scenario's stations, from scratch."""
         ids = [s.id for s in stations]
-        active = [(k, s) for k, s in enumerate(stations) if s.status == "active"]
         state = cls(
             {s.id: s for s in stations},
             {identifier: k for k, identifier in enumerate(ids)},
             ids,
             np.full(n, np.inf),
             np.full(n, -1, np.int32),
-            np.concatenate([s.reach.rows for _, s in active] or [np.empty(0, np.int32)]),
-            np.concatenate([s.reach.cost for _, s in active] or [np.empty(0)]),
-            np.concatenate(
-                [np.full(s.reach.rows.size, k, np.int32) for k, s in active]
-                or [np.empty(0, np.int32)]
-            ),
-            np.concatenate(
-                [np.full(s.reach.rows.size, s.kind == "existing") for _, s in active]
-                or [np.empty(0, bool)]
-            ),
+            np.zeros(n, np.int32),
+            limit,
         )
+        for station in stations:
+            state._count_today(station, 1)
         state._choose(np.arange(n))
         return state
 
+    def _count_today(self, station: Station, step: int) -> None:
+        if station.status == "active" and station.kind == "existing":
+            reach = station.reach
+            np.add.at(self.today, reach.rows[reach.cost <= self.limit + 1e-9], step)
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every active station's reach: rows, costs and station numbers, one per pair."""
+        active = [s for s in self.stations.values() if s.status == "active"]
+        if not active:
+            return np.empty(0, np.int32), np.empty(0), np.empty(0, np.int32)
+        sizes = [s.reach.rows.size for s in active]
+        keys = np.asarray([self.keys[s.id] for s in active], np.int32)
+        return (
+            np.concatenate([s.reach.rows for s in active]),
+            np.concatenate([s.reach.cost for s in active]),
+            np.repeat(keys, sizes),
+        )
+
     def _choose(self, rows: np.ndarray) -> None:
         """Choose again the nearest station of ``rows`` among all pairs."""
-        mark = np.zeros(self.best_cost.size, bool)
-        mark[rows] = True
         self.best_cost[rows] = np.inf
         self.best_key[rows] = -1
-        picked = np.flatnonzero(mark[self.pair_rows])
+        if rows.size == 0:
+            return
+        mark = np.zeros(self.best_cost.size, bool)
+        mark[rows] = True
+        pair_rows, pair_cost, pair_key = self._pairs()
+        picked = np.flatnonzero(mark[pair_rows])
         if picked.size == 0:
             return
-        row = self.pair_rows[picked]
-        cost = self.pair_cost[picked]
-        key = self.pair_key[picked]
+        row = pair_rows[picked]
+        cost = pair_cost[picked]
+        key = pair_key[picked]
         order = np.lexsort((cost, row))
         row, cost, key = row[order], cost[order], key[order]
         first = np.unique(row, return_index=True)[1]
@@ -208,6 +222,7 @@ class Assignment:
             ids=list(self.ids),
             best_cost=self.best_cost.copy(),
             best_key=self.best_key.copy(),
+            today=self.today.copy(),
         )
 
     def add(self, station: Station) -> None:
@@ -218,13 +233,8 @@ class Assignment:
         self.stations[station.id] = station
         if station.status != "active" or station.reach.rows.size == 0:
             return
+        self._count_today(station, 1)
         rows, cost = station.reach.rows, station.reach.cost
-        self.pair_rows = np.concatenate([self.pair_rows, rows])
-        self.pair_cost = np.concatenate([self.pair_cost, cost])
-        self.pair_key = np.concatenate([self.pair_key, np.full(rows.size, key, np.int32)])
-        self.pair_existing = np.concatenate(
-            [self.pair_existing, np.full(rows.size, station.kind == "existing")]
-        )
         current = self.best_cost[rows]
         wins = cost < current
         for k in np.flatnonzero(cost == current):
@@ -238,11 +248,7 @@ class Assignment:
         key = self.keys.pop(station_id)
         if station.status != "active" or station.reach.rows.size == 0:
             return
-        keep = self.pair_key != key
-        self.pair_rows = self.pair_rows[keep]
-        self.pair_cost = self.pair_cost[keep]
-        self.pair_key = self.pair_key[keep]
-        self.pair_existing = self.pair_existing[keep]
+        self._count_today(station, -1)
         self._choose(np.flatnonzero(self.best_key == key))
 
     # ------------------------------------------------------------------ reading
@@ -283,9 +289,7 @@ class Assignment:
             [s is not None and s.kind == "existing" for s in by_key] + [False]
         )
         kind = kinds[self.best_key]
-        today = self.pair_existing & (self.pair_cost <= limit.value + 1e-9)
-        covered_today = np.zeros(in_area.size, bool)
-        covered_today[self.pair_rows[today]] = True
+        covered_today = self.today > 0
         # the statuses siting.result gives: the reasons map to uncoverable but for these
         far = np.nan_to_num(communities.access_m, nan=0.0) > settings.snap_max_m
         index = np.full(in_area.size, STATUS_INDEX["uncoverable"], np.int8)
