@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -487,7 +487,7 @@ class SummaryParts:
         no_stations = pd.DataFrame({"kind": [], "district": [], "town": []}, dtype=object)
         areas = area_table(table, no_stations)
         self.kind: str | None = areas.attrs.get("kind")
-        self.rows: list[dict[str, object]] = areas.to_dict(orient="records")
+        self.rows: list[dict[Any, Any]] = areas.to_dict(orient="records")
         self.group = np.zeros(order.size, np.int32)
         if self.kind is not None:
             level, labels = area_labels(table, self.kind)
@@ -551,6 +551,7 @@ class SummaryParts:
             for mask in (covered, today, uncoverable)
         )
         covered_weight = np.where(covered, self.weight, 0.0)
+        by_group: np.ndarray
         if self.whole_weights:  # exact sums of whole numbers, in any order
             by_group = np.bincount(self.group, weights=covered_weight, minlength=groups)
         else:  # pandas' own (compensated) group sums, as the full table's
@@ -573,11 +574,13 @@ class SummaryParts:
         ]
 
 
-STATION_TEXTS = ("id", "name", "kind", "status", "district", "town")
+STATION_TEXTS = ("id", "kind", "status", "district", "town")
 """What the summary reads of each station."""
 
-SITE_TEXTS = ("ids", "names", "status", "input_lon", "input_lat", "input_crs", "address")
-SITE_TEXTS += ("district", "town")
+SITE_TEXTS = (
+    *("ids", "names", "status", "input_lon", "input_lat", "input_crs", "address"),
+    *("district", "town"),
+)
 """A station site's texts that the plan's files write."""
 
 
