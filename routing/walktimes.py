@@ -92,6 +92,11 @@ def _points_by_key(
     return indptr, points[order].astype(np.int32)
 
 
+def _narrow(indptr: np.ndarray) -> np.ndarray:
+    """An index kept for long in half the memory (the kernels take it widened again)."""
+    return indptr.astype(np.int32) if indptr[-1] < 2**31 else indptr
+
+
 def with_sorted_indices(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """``matrix`` with each row's columns in ascending order, explicit zeros kept.
 
@@ -103,7 +108,11 @@ def with_sorted_indices(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 @dataclass(frozen=True)
 class TargetIndex:
-    """Snapped targets by the nodes and edges that reach them (CSR), for many walks to them."""
+    """Snapped targets by the nodes and edges that reach them (CSR), for many walks to them.
+
+    The pointers are kept as int32 (a project's index lives as long as its engine) and given to
+    the kernels as int64 (:meth:`wide`).
+    """
 
     node_indptr: np.ndarray
     node_targets: np.ndarray
@@ -117,9 +126,17 @@ class TargetIndex:
         target_edge = dst_snap.edge[on_network]
         node_of_target = np.concatenate([network.edge_u[target_edge], network.edge_v[target_edge]])
         target_twice = np.concatenate([on_network, on_network])
-        return cls(
-            *_points_by_key(node_of_target, network.n_nodes, target_twice),
-            *_points_by_key(target_edge, network.n_edges, on_network),
+        node_indptr, node_targets = _points_by_key(node_of_target, network.n_nodes, target_twice)
+        edge_indptr, edge_targets = _points_by_key(target_edge, network.n_edges, on_network)
+        return cls(_narrow(node_indptr), node_targets, _narrow(edge_indptr), edge_targets)
+
+    def wide(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The index as the kernels take it (int64 pointers)."""
+        return (
+            self.node_indptr.astype(np.int64),
+            self.node_targets,
+            self.edge_indptr.astype(np.int64),
+            self.edge_targets,
         )
 
 
@@ -163,10 +180,7 @@ def snapped_walk_times(
                 np.where(src_snap.reachable, src_snap.access_m, 0.0) * per_metre,
                 src_snap.x,
                 src_snap.y,
-                index.node_indptr,
-                index.node_targets,
-                index.edge_indptr,
-                index.edge_targets,
+                *index.wide(),
                 dst_snap.edge,
                 dst_snap.offset_m * per_metre,
                 np.where(dst_snap.reachable, dst_snap.access_m, 0.0) * per_metre,

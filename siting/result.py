@@ -112,6 +112,42 @@ class NearestBeyond:
     limit: WalkLimit
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What a plan's summary counts, counted (:meth:`SitingResult.summary_of` shapes it).
+
+    Attributes
+    ----------
+    communities_read
+        Rows of the communities' list.
+    counts
+        Communities by status, every code of ``STATUSES``.
+    covered_today
+        In-area communities an existing station reaches within the limit.
+    total_weight, covered_weight, today_weight
+        Residents in the area, covered, covered by existing stations.
+    station_ids, station_kind, station_status
+        The stations' columns (existing first), object arrays.
+    by_area_kind, by_area
+        :func:`area_table`'s kind and its rows as records.
+    text_warnings
+        What the outputs change in texts (:meth:`SitingResult.text_warnings`).
+    """
+
+    communities_read: int
+    counts: dict[str, int]
+    covered_today: int
+    total_weight: float
+    covered_weight: float
+    today_weight: float
+    station_ids: np.ndarray
+    station_kind: np.ndarray
+    station_status: np.ndarray
+    by_area_kind: str | None
+    by_area: list[dict[Any, Any]]
+    text_warnings: list[str]
+
+
 @dataclass
 class SitingResult:
     """Stations chosen, every community's nearest station, the bound and how they were found.
@@ -212,34 +248,51 @@ class SitingResult:
         weight = table["weight"].to_numpy(float)
         covered = np.isin(status, COVERED_STATUSES)
         today = table["covered_today"].to_numpy(bool) & in_area
-        counts = {code: int((status == code).sum()) for code in STATUSES}
+        stations = self.stations
+        areas = self.by_area
+        tally = Tally(
+            communities_read=len(table),
+            counts={code: int((status == code).sum()) for code in STATUSES},
+            covered_today=int(today.sum()),
+            total_weight=float(weight[in_area].sum()),
+            covered_weight=float(weight[covered].sum()),
+            today_weight=float(weight[today].sum()),
+            station_ids=stations["station_id"].to_numpy(object),
+            station_kind=stations["kind"].to_numpy(object),
+            station_status=stations["status"].to_numpy(object),
+            by_area_kind=areas.attrs.get("kind"),
+            by_area=areas.to_dict(orient="records"),
+            text_warnings=self.text_warnings(),
+        )
+        return self.summary_of(tally)
+
+    def summary_of(self, tally: Tally) -> dict[str, Any]:
+        """:attr:`summary` from its counts (a caller that keeps them counted, the workspace)."""
+        counts = tally.counts
         n = sum(counts.values()) - counts["outside_boundary"]
         n_covered = sum(counts[code] for code in COVERED_STATUSES)
-        total_weight = float(weight[in_area].sum())
-        covered_weight = float(weight[covered].sum())
-        today_weight = float(weight[today].sum())
+        total_weight, covered_weight = tally.total_weight, tally.covered_weight
+        today_weight, n_today = tally.today_weight, tally.covered_today
         bound = float(self.bound)
-        stations = self.stations
-        existing = stations["kind"] == "existing"
-        areas = self.by_area
+        existing = tally.station_kind == "existing"
         summary = {
             "objective": self.objective,
-            "communities_read": len(table),
+            "communities_read": tally.communities_read,
             "status_counts": counts,
             "count_definitions": COUNT_DEFINITIONS,
             "n_communities": n,
             "n_existing": int(existing.sum()),
-            "n_new": int((stations["kind"] == "new").sum()),
+            "n_new": int((tally.station_kind == "new").sum()),
             "existing_inactive": {
-                station_status: stations.loc[
-                    existing & (stations["status"] == station_status), "station_id"
+                station_status: tally.station_ids[
+                    existing & (tally.station_status == station_status)
                 ].tolist()
                 for station_status in SITE_STATUSES[1:]
             },
             "covered": n_covered,
-            "covered_today": int(today.sum()),
+            "covered_today": n_today,
             "covered_share": n_covered / n if n else 0.0,
-            "covered_today_share": int(today.sum()) / n if n else 0.0,
+            "covered_today_share": n_today / n if n else 0.0,
             "covered_weight": covered_weight,
             "covered_weight_share": covered_weight / total_weight if total_weight > 0 else 0.0,
             "covered_today_weight": today_weight,
@@ -258,13 +311,12 @@ class SitingResult:
             "stopped": self.stopped,
             "seconds": self.seconds,
             **self.params,
-            "by_area_kind": areas.attrs.get("kind"),
+            "by_area_kind": tally.by_area_kind,
             "by_area": [
-                {key: json_scalar(value) for key, value in row.items()}
-                for row in areas.to_dict(orient="records")
+                {key: json_scalar(value) for key, value in row.items()} for row in tally.by_area
             ],
             "attribution": self.attribution,
-            "warnings": [*self.warnings, *self.text_warnings()],
+            "warnings": [*self.warnings, *tally.text_warnings],
         }
         return {
             key: json_scalar(value) if not isinstance(value, (dict, list)) else value
@@ -335,8 +387,8 @@ def area_table(assignments: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFram
     if not (towns != "").any() and not (assignments["district"].astype(str) != "").any():
         return pd.DataFrame().assign(area=[])
     kind = "town" if (towns != "").any() else "district"
-    level, labels = _area_labels(assignments, kind)
-    _, station_labels = _area_labels(stations, kind)
+    level, labels = area_labels(assignments, kind)
+    _, station_labels = area_labels(stations, kind)
     status = assignments["status"].astype(str).to_numpy()
     covered = np.isin(status, COVERED_STATUSES)
     in_area = status != "outside_boundary"
@@ -370,7 +422,7 @@ def area_table(assignments: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFram
     return table
 
 
-def _area_labels(table: pd.DataFrame, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def area_labels(table: pd.DataFrame, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Each row's group and its level: its town, else (or by district) its district."""
     districts = table["district"].astype(str).to_numpy()
     if kind == "district":

@@ -32,6 +32,7 @@ from quarterhour.api.workspace.incremental import (
     Assignment,
     Outcome,
     Reach,
+    SummaryParts,
     Version,
     stations_of,
     stored_number,
@@ -382,6 +383,11 @@ class ProjectEngine:
         return reach + self._fixed_bytes
 
     @functools.cached_property
+    def summary_parts(self) -> SummaryParts:
+        """What the project's summaries share (area groups, static columns, texts checked)."""
+        return SummaryParts(self.communities, self.homes.table)
+
+    @functools.cached_property
     def target_index(self) -> TargetIndex:
         """The communities on the network, indexed for walks from one station to them."""
         return TargetIndex.of(self.network, self.target_snap)
@@ -411,7 +417,7 @@ class ProjectEngine:
         if kept is not None:
             return kept
         sites, reach = self.scenario_sites(stations)
-        state = Assignment.build(stations_of(sites, reach), len(self.homes))
+        state = Assignment.build(stations_of(sites, reach), len(self.homes), self.limit.value)
         order = [str(station["id"]) for station in stations]
         _, arrays = state.result(self, order, outcome)
         kept = Version(state, order, arrays)
@@ -444,6 +450,8 @@ class ProjectEngine:
                 state.add(stations_of(sites, reach)[0])
         order = [str(station["id"]) for station in stations]
         summary, arrays = state.result(self, order, outcome)
+        if summary is None:  # a station's text the outputs change: the full evaluation counts
+            summary = self.evaluate(stations, outcome).summary
         return Version(state, order, arrays), summary
 
     def site_lonlat(

@@ -10,18 +10,29 @@ evaluation (``ProjectEngine.evaluate``) that a ``GET`` answers with.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from quarterhour import settings
 from quarterhour.geo.points import PointSet
+from quarterhour.geo.spreadsheets import CELL_CHARS, CONTROL_CHARACTERS, text_warnings
 from quarterhour.siting import inputs
 from quarterhour.siting.points import inactive_station_warnings
 from quarterhour.siting.reasons import STATUSES, as_categorical, reason_codes, reason_text
-from quarterhour.siting.result import SitingResult, json_scalar, uncoverable_warning
+from quarterhour.siting.result import (
+    INPUT_SUFFIX,
+    RESULT_COLUMNS,
+    SitingResult,
+    Tally,
+    area_labels,
+    area_table,
+    json_scalar,
+    uncoverable_warning,
+)
 from quarterhour.siting.tables import SiteTable
 
 STATUS_INDEX = {code: k for k, code in enumerate(STATUSES)}
@@ -61,6 +72,10 @@ class ProjectView(Protocol):
     homes: PointSet
     network: WalkNetwork
 
+    @property
+    def summary_parts(self) -> SummaryParts:
+        """What the project's summaries share."""
+
 
 @dataclass
 class Reach:
@@ -90,14 +105,18 @@ class Station:
     district: str
     town: str
     reach: Reach
+    clean: bool = True
+    """Whether the outputs write every text of the station as it is (see ``_clean``)."""
 
 
 @dataclass
 class Assignment:
-    """Every community's nearest station within twice the limit, and the stations' pairs.
+    """Every community's nearest station within twice the limit, and today's coverage.
 
     Stations are numbered as they come (``keys``); ties of cost go to the smaller id, as in the
-    siting model (its columns are sorted by id).
+    siting model (its columns are sorted by id). The pairs (community, station) live in the
+    stations' reaches, shared by every version; a removal gathers them for the communities the
+    station served.
 
     Attributes
     ----------
@@ -108,9 +127,10 @@ class Assignment:
     best_cost, best_key
         Per community: the cost to its nearest active station within twice the limit (inf where
         none) and that station's number (-1 where none).
-    pair_rows, pair_cost, pair_key, pair_existing
-        Every active station's reach, one entry per (community, station) pair, and whether the
-        station is an existing one.
+    today
+        Per community: how many active existing stations reach it within the limit.
+    limit
+        The walk limit's value (cost units; a pair within ``limit + 1e-9`` covers).
     """
 
     stations: dict[str, Station]
@@ -118,54 +138,65 @@ class Assignment:
     ids: list[str]
     best_cost: np.ndarray
     best_key: np.ndarray
-    pair_rows: np.ndarray
-    pair_cost: np.ndarray
-    pair_key: np.ndarray
-    pair_existing: np.ndarray
+    today: np.ndarray
+    limit: float
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the per-community and pair arrays (the reaches are shared)."""
-        arrays = (self.best_cost, self.best_key, self.pair_rows, self.pair_cost, self.pair_key)
-        return int(sum(array.nbytes for array in arrays) + self.pair_existing.nbytes)
+        """Memory held by the per-community arrays (the reaches are the engine's)."""
+        return int(self.best_cost.nbytes + self.best_key.nbytes + self.today.nbytes)
 
     @classmethod
-    def build(cls, stations: list[Station], n: int) -> Assignment:
+    def build(cls, stations: list[Station], n: int, limit: float) -> Assignment:
         """The assignment of a scenario's stations, from scratch."""
         ids = [s.id for s in stations]
-        active = [(k, s) for k, s in enumerate(stations) if s.status == "active"]
         state = cls(
             {s.id: s for s in stations},
             {identifier: k for k, identifier in enumerate(ids)},
             ids,
             np.full(n, np.inf),
             np.full(n, -1, np.int32),
-            np.concatenate([s.reach.rows for _, s in active] or [np.empty(0, np.int32)]),
-            np.concatenate([s.reach.cost for _, s in active] or [np.empty(0)]),
-            np.concatenate(
-                [np.full(s.reach.rows.size, k, np.int32) for k, s in active]
-                or [np.empty(0, np.int32)]
-            ),
-            np.concatenate(
-                [np.full(s.reach.rows.size, s.kind == "existing") for _, s in active]
-                or [np.empty(0, bool)]
-            ),
+            np.zeros(n, np.int32),
+            limit,
         )
+        for station in stations:
+            state._count_today(station, 1)
         state._choose(np.arange(n))
         return state
 
+    def _count_today(self, station: Station, step: int) -> None:
+        if station.status == "active" and station.kind == "existing":
+            reach = station.reach
+            np.add.at(self.today, reach.rows[reach.cost <= self.limit + 1e-9], step)
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every active station's reach: rows, costs and station numbers, one per pair."""
+        active = [s for s in self.stations.values() if s.status == "active"]
+        if not active:
+            return np.empty(0, np.int32), np.empty(0), np.empty(0, np.int32)
+        sizes = [s.reach.rows.size for s in active]
+        keys = np.asarray([self.keys[s.id] for s in active], np.int32)
+        return (
+            np.concatenate([s.reach.rows for s in active]),
+            np.concatenate([s.reach.cost for s in active]),
+            np.repeat(keys, sizes),
+        )
+
     def _choose(self, rows: np.ndarray) -> None:
         """Choose again the nearest station of ``rows`` among all pairs."""
-        mark = np.zeros(self.best_cost.size, bool)
-        mark[rows] = True
         self.best_cost[rows] = np.inf
         self.best_key[rows] = -1
-        picked = np.flatnonzero(mark[self.pair_rows])
+        if rows.size == 0:
+            return
+        mark = np.zeros(self.best_cost.size, bool)
+        mark[rows] = True
+        pair_rows, pair_cost, pair_key = self._pairs()
+        picked = np.flatnonzero(mark[pair_rows])
         if picked.size == 0:
             return
-        row = self.pair_rows[picked]
-        cost = self.pair_cost[picked]
-        key = self.pair_key[picked]
+        row = pair_rows[picked]
+        cost = pair_cost[picked]
+        key = pair_key[picked]
         order = np.lexsort((cost, row))
         row, cost, key = row[order], cost[order], key[order]
         first = np.unique(row, return_index=True)[1]
@@ -191,6 +222,7 @@ class Assignment:
             ids=list(self.ids),
             best_cost=self.best_cost.copy(),
             best_key=self.best_key.copy(),
+            today=self.today.copy(),
         )
 
     def add(self, station: Station) -> None:
@@ -201,13 +233,8 @@ class Assignment:
         self.stations[station.id] = station
         if station.status != "active" or station.reach.rows.size == 0:
             return
+        self._count_today(station, 1)
         rows, cost = station.reach.rows, station.reach.cost
-        self.pair_rows = np.concatenate([self.pair_rows, rows])
-        self.pair_cost = np.concatenate([self.pair_cost, cost])
-        self.pair_key = np.concatenate([self.pair_key, np.full(rows.size, key, np.int32)])
-        self.pair_existing = np.concatenate(
-            [self.pair_existing, np.full(rows.size, station.kind == "existing")]
-        )
         current = self.best_cost[rows]
         wins = cost < current
         for k in np.flatnonzero(cost == current):
@@ -221,19 +248,15 @@ class Assignment:
         key = self.keys.pop(station_id)
         if station.status != "active" or station.reach.rows.size == 0:
             return
-        keep = self.pair_key != key
-        self.pair_rows = self.pair_rows[keep]
-        self.pair_cost = self.pair_cost[keep]
-        self.pair_key = self.pair_key[keep]
-        self.pair_existing = self.pair_existing[keep]
+        self._count_today(station, -1)
         self._choose(np.flatnonzero(self.best_key == key))
 
     # ------------------------------------------------------------------ reading
 
     def result(
         self, engine: ProjectView, order: list[str], outcome: Outcome
-    ) -> tuple[dict[str, object], dict[str, np.ndarray]]:
-        """The summary (summary.json's shape) and the per-community arrays.
+    ) -> tuple[dict[str, object] | None, dict[str, np.ndarray]]:
+        """The summary (summary.json's shape; None: see :func:`summary_of`), per-community arrays.
 
         Parameters
         ----------
@@ -266,9 +289,7 @@ class Assignment:
             [s is not None and s.kind == "existing" for s in by_key] + [False]
         )
         kind = kinds[self.best_key]
-        today = self.pair_existing & (self.pair_cost <= limit.value + 1e-9)
-        covered_today = np.zeros(in_area.size, bool)
-        covered_today[self.pair_rows[today]] = True
+        covered_today = self.today > 0
         # the statuses siting.result gives: the reasons map to uncoverable but for these
         far = np.nan_to_num(communities.access_m, nan=0.0) > settings.snap_max_m
         index = np.full(in_area.size, STATUS_INDEX["uncoverable"], np.int8)
@@ -410,6 +431,166 @@ def stored_number(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
+class SummaryParts:
+    """What every summary of a project shares, worked out once per engine.
+
+    The communities' table in input order with a placeholder status (the area groups, the
+    static columns of the by-area table, the texts' warnings: none depends on the stations),
+    each community's row in the by-area table, and the station texts already checked. A
+    summary then counts the statuses and sums the weights by group (:meth:`tally`); with whole
+    weights (residents) the sums are exact in any order, otherwise they are pandas' own group
+    sums, so the figures equal :attr:`SitingResult.summary` on the full table.
+
+    Parameters
+    ----------
+    communities
+        The project's communities.
+    table_of
+        The planner's table of them, as read (its texts are carried into the assignments).
+    """
+
+    def __init__(self, communities: Communities, table_of: pd.DataFrame) -> None:
+        order = np.argsort(communities.position, kind="stable")  # input order, as the full table
+        in_area = communities.in_area[order]
+        placeholder = np.where(
+            in_area, STATUS_INDEX["uncoverable"], STATUS_INDEX["outside_boundary"]
+        )
+        table = pd.DataFrame(
+            {
+                "community_id": communities.ids[order],
+                "community_name": communities.names[order],
+                "weight": communities.weight[order],
+                "status": as_categorical(STATUS_ARRAY[placeholder], STATUSES),
+                "covered_today": np.zeros(order.size, bool),
+                "district": communities.district[order],
+                "town": communities.town[order],
+            }
+        )
+        self.order = order
+        self.in_area = in_area
+        self.weight = table["weight"].to_numpy(float)
+        self.total_weight = float(self.weight[in_area].sum())
+        self.whole_weights = bool(
+            np.all(self.weight == np.round(self.weight)) and self.weight.sum() < 2.0**52
+        )
+        planner = table_of.reset_index(drop=True).rename(
+            columns=lambda name: f"{name}{INPUT_SUFFIX}" if name in RESULT_COLUMNS else name
+        )
+        static = [name for name in RESULT_COLUMNS if name in table.columns and name != "status"]
+        # the full table's other columns hold the stations' texts (checked per station) or
+        # the model's codes and numbers, which the outputs write as they are
+        if len(planner.columns):
+            texts = pd.concat([planner.iloc[order].reset_index(drop=True), table[static]], axis=1)
+        else:
+            texts = table[static]
+        self.text_warnings = text_warnings(texts, what="communities", label="community_id")
+        no_stations = pd.DataFrame({"kind": [], "district": [], "town": []}, dtype=object)
+        areas = area_table(table, no_stations)
+        self.kind: str | None = areas.attrs.get("kind")
+        self.rows: list[dict[Any, Any]] = areas.to_dict(orient="records")
+        self.group = np.zeros(order.size, np.int32)
+        if self.kind is not None:
+            level, labels = area_labels(table, self.kind)
+            where = {
+                key: k for k, key in enumerate(zip(areas["area"], areas["level"], strict=True))
+            }
+            self.group = np.fromiter(
+                (where[key] for key in zip(labels, level, strict=True)), np.int32, order.size
+            )
+
+    def tally(
+        self, stations: list[Station], *, status: np.ndarray, covered_today: np.ndarray
+    ) -> Tally | None:
+        """The summary's counts for these stations and per-community ``status`` positions.
+
+        None when a station has a text the outputs change (a control character): its warnings
+        name the communities it serves, which the full evaluation then counts.
+        """
+        if not all(s.clean for s in stations):
+            return None
+        index = status[self.order]
+        today = covered_today[self.order] & self.in_area
+        covered = (index == STATUS_INDEX["covered_existing"]) | (
+            index == STATUS_INDEX["covered_new"]
+        )
+        counts = np.bincount(index, minlength=len(STATUSES))
+        station_texts = {
+            column: np.asarray([getattr(s, column) for s in stations], dtype=object)
+            for column in STATION_TEXTS
+        }
+        return Tally(
+            communities_read=int(index.size),
+            counts={code: int(counts[k]) for k, code in enumerate(STATUSES)},
+            covered_today=int(today.sum()),
+            total_weight=self.total_weight,
+            covered_weight=float(self.weight[covered].sum()),
+            today_weight=float(self.weight[today].sum()),
+            station_ids=station_texts["id"],
+            station_kind=station_texts["kind"],
+            station_status=station_texts["status"],
+            by_area_kind=self.kind,
+            by_area=self._by_area(index, covered, today, station_texts),
+            text_warnings=list(self.text_warnings),
+        )
+
+    def _by_area(
+        self,
+        index: np.ndarray,
+        covered: np.ndarray,
+        today: np.ndarray,
+        station_texts: dict[str, np.ndarray],
+    ) -> list[dict[str, object]]:
+        if self.kind is None:
+            return []
+        groups = len(self.rows)
+        uncoverable = (index == STATUS_INDEX["uncoverable"]) | (
+            index == STATUS_INDEX["off_network"]
+        )
+        n_covered, n_today, n_uncoverable = (
+            np.bincount(self.group[mask], minlength=groups)
+            for mask in (covered, today, uncoverable)
+        )
+        covered_weight = np.where(covered, self.weight, 0.0)
+        by_group: np.ndarray
+        if self.whole_weights:  # exact sums of whole numbers, in any order
+            by_group = np.bincount(self.group, weights=covered_weight, minlength=groups)
+        else:  # pandas' own (compensated) group sums, as the full table's
+            by_group = pd.Series(covered_weight).groupby(self.group).sum().to_numpy(float)
+        station_table = pd.DataFrame(
+            {name: station_texts[name] for name in ("kind", "district", "town")}
+        )
+        _, labels = area_labels(station_table, self.kind)
+        new = Counter(labels[station_texts["kind"] == "new"].tolist())
+        return [
+            row
+            | {
+                "covered_today": int(n_today[k]),
+                "covered": int(n_covered[k]),
+                "uncoverable": int(n_uncoverable[k]),
+                "covered_weight": float(by_group[k]),
+                "new_stations": new.get(row["area"], 0),
+            }
+            for k, row in enumerate(self.rows)
+        ]
+
+
+STATION_TEXTS = ("id", "kind", "status", "district", "town")
+"""What the summary reads of each station."""
+
+SITE_TEXTS = (
+    *("ids", "names", "status", "input_lon", "input_lat", "input_crs", "address"),
+    *("district", "town"),
+)
+"""A station site's texts that the plan's files write."""
+
+
+def _clean(text: object) -> bool:
+    """Whether :func:`~quarterhour.geo.spreadsheets.safe_text` leaves ``text`` as it is."""
+    if not isinstance(text, str):
+        return True
+    return CONTROL_CHARACTERS.search(text) is None and len(text) <= CELL_CHARS
+
+
 def summary_of(
     engine: ProjectView,
     stations: list[Station],
@@ -420,13 +601,15 @@ def summary_of(
     outcome: Outcome,
     params: dict[str, object],
     warnings: list[str],
-) -> dict[str, object]:
-    """:attr:`SitingResult.summary` itself, on tables of just the columns it reads.
+) -> dict[str, object] | None:
+    """:attr:`SitingResult.summary` itself, from the project's kept parts and these counts.
+
+    None where the parts cannot count it (see :meth:`SummaryParts.tally`).
 
     Parameters
     ----------
     engine
-        The project's engine (communities' ids, names, weights and areas).
+        The project's engine (its :class:`SummaryParts`).
     stations
         The stations, existing ones first (in their file's order), then new ones.
     status, covered_today
@@ -438,33 +621,9 @@ def summary_of(
     warnings
         What the planner should read.
     """
-    communities = engine.communities
-    order = np.argsort(communities.position, kind="stable")  # input order, as the full table
-    assignments = pd.DataFrame(
-        {
-            "community_id": communities.ids,
-            "community_name": communities.names,
-            "weight": communities.weight,
-            "status": as_categorical(STATUS_ARRAY[status], STATUSES),
-            "covered_today": covered_today,
-            "district": communities.district,
-            "town": communities.town,
-        }
-    ).iloc[order]
-    table = pd.DataFrame(
-        {
-            "station_id": [s.id for s in stations],
-            "name": [s.name for s in stations],
-            "kind": [s.kind for s in stations],
-            "status": [s.status for s in stations],
-            "district": [s.district for s in stations],
-            "town": [s.town for s in stations],
-        },
-        columns=["station_id", "name", "kind", "status", "district", "town"],
-    )
     result = SitingResult(
-        table,
-        assignments.reset_index(drop=True),
+        pd.DataFrame(),
+        pd.DataFrame(),
         objective,
         stored_number(outcome.get("bound")),
         stored_number(outcome.get("gap")),
@@ -475,7 +634,8 @@ def summary_of(
         engine.network.attribution,
         list(warnings),
     )
-    return result.summary
+    tally = engine.summary_parts.tally(stations, status=status, covered_today=covered_today)
+    return None if tally is None else result.summary_of(tally)
 
 
 @dataclass
@@ -510,6 +670,7 @@ def stations_of(sites: SiteTable, reaches: list[Reach]) -> list[Station]:
             district=str(sites.district[k]),
             town=str(sites.town[k]),
             reach=reaches[k],
+            clean=all(_clean(getattr(sites, column)[k]) for column in SITE_TEXTS),
         )
         for k in range(len(sites))
     ]
