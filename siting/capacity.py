@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import maximum_flow
 from quarterhour.geo.errors import InputError
 from quarterhour.routing import stopping
 from quarterhour.routing.jit import kernel
-from quarterhour.siting.bounds import solve_within
+from quarterhour.siting.bounds import KILL_GRACE_S, solve_within
 
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
@@ -298,6 +298,11 @@ def _greedy_flow(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) 
     flow = np.zeros(cost.nnz)
     flow[order] = _fill_in_order(rows[order], cost.indices[order], demand.copy(), capacity.copy())
     return flow
+
+
+def compile_greedy_flow() -> None:
+    """Compile (or load from numba's cache) the greedy assignment's kernel now, not at a deadline."""
+    _fill_in_order(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
 
 
 @kernel
@@ -857,7 +862,8 @@ def capacitated_highs(
     x0, y0 = nnz, nnz + n_cand
     unit = float(problem.capacity.residents_per_aide)
     n_var = objective.size
-    time_limit = max(time_limit, 0.01)
+    # HiGHS stops by the time limit less the programme's building and the kill's grace
+    time_limit = max(time_limit - (time.perf_counter() - started) - KILL_GRACE_S, 0.01)
     if integral:
 
         def solve() -> OptimizeResult:

@@ -28,6 +28,7 @@ from quarterhour.siting.capacity import (
     assign_within,
     capacitated_highs,
     capacitated_plan,
+    compile_greedy_flow,
     rounded_plan,
     station_aides,
 )
@@ -698,7 +699,18 @@ class CoverageModel:
         by_existing: np.ndarray,
         warnings: list[str],
     ) -> CoverageModel:
-        """The capacitated plan (see :mod:`quarterhour.siting.capacity`)."""
+        """The capacitated plan (see :mod:`quarterhour.siting.capacity`).
+
+        With a time limit the search, the LP and HiGHS stop by ``deadline`` less what the
+        assignment and the tables need (:func:`finish_reserve`), and the greedy assignment's
+        kernel is compiled first, inside the limit.
+        """
+        if deadline is not None:
+            compile_greedy_flow()
+            assign_by = deadline - finish_reserve(self.cost.nnz, deadline - started)
+            deadline = assign_by - finish_reserve(self.cost.nnz, assign_by - started)
+        else:
+            assign_by = None
         existing_cols = np.flatnonzero(self.sites.existing)
         candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
         rows = np.flatnonzero(coverable)
@@ -756,7 +768,7 @@ class CoverageModel:
             warnings=warnings,
         )
         result = self._staffed(
-            result, coverable, station_cols, aides_of_station, capacity, deadline=deadline
+            result, coverable, station_cols, aides_of_station, capacity, deadline=assign_by
         )
         if budget is not None:  # the bound and gap on the residents served
             served = float(result.params["staffing"]["served_weight"])
@@ -937,8 +949,17 @@ machine (a clock would make the plan depend on the machine's load)."""
 CAPACITY_LP_SECONDS = 5.0
 """Seconds the LP relaxation of a capacitated plan may take unless ``lp_bound`` asks for more
 (the bound is then the larger of the uncapacitated cover's and the capacities' sum's)."""
+FINISH_SECONDS_PER_PAIR = 3e-6
+"""Seconds per pair within the limit that a capacitated plan keeps back, twice over, from a time
+limit: for the assignment, then for the plan's tables (0.4 s on 4,000 street points, 1.3 s on
+20,000 city communities, measured under load)."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
+
+
+def finish_reserve(pairs: int, seconds: float) -> float:
+    """Seconds to keep back, of ``seconds`` left, for a step after the search on ``pairs``."""
+    return min(FINISH_RESERVE_S + FINISH_SECONDS_PER_PAIR * pairs, max(seconds, 0.0) / 4)
 
 
 def _seconds_left(deadline: float | None, default: float = EXACT_SECONDS) -> float:
