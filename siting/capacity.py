@@ -565,13 +565,35 @@ def _add_greedily(
             ranked = np.argsort(-score, kind="stable")[: limit - len(chosen)]
             picks = [int(site) for site in ranked if score[site] > 0]
         else:
-            picks = [int(np.argmax(score))] if score.max() > 0 else []
+            picks = _apart(reach_of, unserved > 0, score, limit - len(chosen))
         if not picks:
             break
         chosen.extend(picks)
         is_open[picks] = True
         value, per_row, per_site = opening.served(chosen)
     return value, per_site
+
+
+def _apart(
+    reach_of: sp.csr_matrix, unserved: np.ndarray, score: np.ndarray, most: int
+) -> list[int]:
+    """The best sites by ``score``, down to the first that shares an unserved community.
+
+    What one-at-a-time greedy additions would open (a site's score changes only when one of its
+    communities is served), for one flow check instead of one each.
+    """
+    picks: list[int] = []
+    taken = np.zeros(unserved.size, bool)
+    for site in np.argsort(-score, kind="stable")[:most]:
+        if score[site] <= 0:
+            break
+        rows = reach_of.indices[reach_of.indptr[site] : reach_of.indptr[site + 1]]
+        rows = rows[unserved[rows]]
+        if taken[rows].any():
+            break
+        taken[rows] = True
+        picks.append(int(site))
+    return picks
 
 
 def _drop(

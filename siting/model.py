@@ -682,6 +682,39 @@ class CoverageModel:
         )
         return self
 
+    def capacity_problem(
+        self,
+        capacity: Capacity,
+        *,
+        coverable: np.ndarray | None = None,
+        by_existing: np.ndarray | None = None,
+    ) -> CapacityProblem:
+        """The capacitated programme's data: coverable communities x (existing, candidates).
+
+        Parameters
+        ----------
+        capacity
+            The capacity parameters.
+        coverable, by_existing
+            Communities within the limit of any site (and in the area), and of an existing
+            station (computed when not given).
+        """
+        existing_cols = np.flatnonzero(self.sites.existing)
+        candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
+        if coverable is None:
+            coverable = (self.pattern.getnnz(axis=1) > 0) & self.communities.in_area
+        if by_existing is None:
+            by_existing = self.pattern[:, existing_cols].getnnz(axis=1) > 0
+        rows = np.flatnonzero(coverable)
+        return CapacityProblem(
+            sp.csr_matrix(self.pattern[rows][:, np.concatenate([existing_cols, candidate_cols])]),
+            self.communities.weight[rows],
+            np.nan_to_num(self.site_aides[existing_cols], nan=1.0),
+            ~by_existing[rows],
+            capacity,
+            np.nan_to_num(self.site_aides[candidate_cols], nan=capacity.most_aides),
+        )
+
     def _solve_capacitated(
         self,
         capacity: Capacity,
@@ -713,15 +746,7 @@ class CoverageModel:
             assign_by = None
         existing_cols = np.flatnonzero(self.sites.existing)
         candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
-        rows = np.flatnonzero(coverable)
-        problem = CapacityProblem(
-            sp.csr_matrix(self.pattern[rows][:, np.concatenate([existing_cols, candidate_cols])]),
-            self.communities.weight[rows],
-            np.nan_to_num(self.site_aides[existing_cols], nan=1.0),
-            ~by_existing[rows],
-            capacity,
-            np.nan_to_num(self.site_aides[candidate_cols], nan=capacity.most_aides),
-        )
+        problem = self.capacity_problem(capacity, coverable=coverable, by_existing=by_existing)
         stats: dict[str, object] = {}
         start = np.zeros(0, np.int64)
         cover_bound = 0.0
