@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import maximum_flow
 from quarterhour.geo.errors import InputError
 from quarterhour.routing import stopping
 from quarterhour.routing.jit import kernel
-from quarterhour.siting.bounds import solve_within
+from quarterhour.siting.bounds import KILL_GRACE_S, solve_within
 
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
@@ -298,6 +298,11 @@ def _greedy_flow(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) 
     flow = np.zeros(cost.nnz)
     flow[order] = _fill_in_order(rows[order], cost.indices[order], demand.copy(), capacity.copy())
     return flow
+
+
+def compile_greedy_flow() -> None:
+    """Compile (or load from numba's cache) the greedy assignment's kernel now, not at a deadline."""
+    _fill_in_order(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
 
 
 @kernel
@@ -560,13 +565,35 @@ def _add_greedily(
             ranked = np.argsort(-score, kind="stable")[: limit - len(chosen)]
             picks = [int(site) for site in ranked if score[site] > 0]
         else:
-            picks = [int(np.argmax(score))] if score.max() > 0 else []
+            picks = _apart(reach_of, unserved > 0, score, limit - len(chosen))
         if not picks:
             break
         chosen.extend(picks)
         is_open[picks] = True
         value, per_row, per_site = opening.served(chosen)
     return value, per_site
+
+
+def _apart(
+    reach_of: sp.csr_matrix, unserved: np.ndarray, score: np.ndarray, most: int
+) -> list[int]:
+    """The best sites by ``score``, down to the first that shares an unserved community.
+
+    What one-at-a-time greedy additions would open (a site's score changes only when one of its
+    communities is served), for one flow check instead of one each.
+    """
+    picks: list[int] = []
+    taken = np.zeros(unserved.size, bool)
+    for site in np.argsort(-score, kind="stable")[:most]:
+        if score[site] <= 0:
+            break
+        rows = reach_of.indices[reach_of.indptr[site] : reach_of.indptr[site + 1]]
+        rows = rows[unserved[rows]]
+        if taken[rows].any():
+            break
+        taken[rows] = True
+        picks.append(int(site))
+    return picks
 
 
 def _drop(
@@ -857,7 +884,8 @@ def capacitated_highs(
     x0, y0 = nnz, nnz + n_cand
     unit = float(problem.capacity.residents_per_aide)
     n_var = objective.size
-    time_limit = max(time_limit, 0.01)
+    # HiGHS stops by the time limit less the programme's building and the kill's grace
+    time_limit = max(time_limit - (time.perf_counter() - started) - KILL_GRACE_S, 0.01)
     if integral:
 
         def solve() -> OptimizeResult:

@@ -179,6 +179,44 @@ def test_plan_bad_input_one_line_error(
     assert not (out / "summary.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["--aides", "0"], "--aides "), (["--aides", "2", "--max-aides", "1"], "--max-aides ")],
+)
+def test_plan_bad_aides_name_their_option(
+    shanghai_points: dict[str, Path], tmp_path: Path, args: list[str], option: str
+) -> None:
+    """A fresh process: exit status 2 and one line naming the command line's option."""
+    out = tmp_path / "plan"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quarterhour",
+            "plan",
+            "--crs",
+            "wgs84",
+            "--communities",
+            str(shanghai_points["communities"]),
+            "--residents-per-aide",
+            "1000",
+            *args,
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"quarterhour: error: {option}")
+    assert "--aides-new" not in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_communities_all_outside_the_network(
     shanghai_points: dict[str, Path], tmp_path: Path, capsys
 ) -> None:

@@ -351,3 +351,22 @@ def test_an_assignment_cut_by_the_time_limit_is_greedy_and_says_so() -> None:
     first = np.unravel_index(np.argmin(np.where(dense > 0, dense, np.inf)), dense.shape)
     assert flow[first] == min(demand[first[0]], capacity[first[1]])
     assert assign_within(cost[:50, :20], demand[:50], capacity[:20]).optimal
+
+
+def test_a_capacitated_plan_keeps_its_time_limit() -> None:
+    import time
+
+    cost, weight = instance(11, n=1_500, limit=0.06)  # HiGHS takes about the 3 s
+    reach = cost.toarray() > 0
+    np.fill_diagonal(reach, val=True)
+    cost = sp.csr_matrix(np.where(reach, cost.toarray() + 1e-3, 0))
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=1.0)
+    capacity = Capacity(RATE, aides_new=1, max_aides=2)
+    started = time.perf_counter()
+    summary = model.solve(capacity=capacity, exact=True, lp_bound=True, time_limit=3.0).summary
+    seconds = time.perf_counter() - started
+    assert seconds < 3.0 + 5.0  # the limit and a margin for a loaded machine
+    assert summary["method"] in ("exact", "exact (time limit)")
+    table = model.stations
+    assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
+    assert sum(summary["status_counts"].values()) == len(weight)

@@ -145,6 +145,10 @@ def _add_capacity_options(parser: argparse.ArgumentParser, *, new_stations: bool
         )
 
 
+CAPACITY_OPTIONS = {"aides_new": "aides"}
+"""``Capacity``'s parameters whose option is not their name (``--aides``, not ``--aides-new``)."""
+
+
 def _capacity(args: argparse.Namespace) -> Capacity | None:
     """The capacity options as one ``Capacity``, or None when capacity is off."""
     from quarterhour.siting.capacity import Capacity
@@ -157,7 +161,12 @@ def _capacity(args: argparse.Namespace) -> Capacity | None:
             raise InputError(msg)
         return None
     aides_new = 1 if getattr(args, "aides", None) is None else args.aides
-    return Capacity(args.residents_per_aide, aides_new, getattr(args, "max_aides", None))
+    try:
+        return Capacity(args.residents_per_aide, aides_new, getattr(args, "max_aides", None))
+    except InputError as error:
+        if error.param not in CAPACITY_OPTIONS:
+            raise
+        raise InputError(error.message, param=CAPACITY_OPTIONS[error.param]) from None
 
 
 def _aides_columns(args: argparse.Namespace) -> dict[str, str] | None:
