@@ -90,7 +90,7 @@ def test_concurrent_heavy_plans_wait_their_turn_and_memory_stays_bounded(
         if response.status_code == 503:
             assert response.headers["retry-after"].isdigit()
             assert response.json()["detail"][0]["type"] == "busy"
-    assert max(health) < 1.0, health
+    assert max(health) < 2.5, health  # 37 ms p50 when quiet; a plan held it for 37 s before
     assert _growth_mb(pid, baseline) < BUDGET_MB + 200
 
 
@@ -113,7 +113,10 @@ def test_the_time_limit_bounds_the_whole_request(
         if response.status_code != 503 or response.json()["detail"][0]["type"] != "busy":
             break
         time.sleep(1)
-    assert elapsed < 1.0 + 1.0, elapsed  # within 1 s of the limit
+    # The product keeps within 0.35 s of the limit on a quiet machine (benchmarks/
+    # bench_hardening.py); 2 s more leaves room for a CI runner busy with the other tests, and
+    # still fails a request that ignores its limit (these take 10-60 s without one).
+    assert elapsed < 1.0 + 2.0, elapsed
     if response.status_code == 503:
         assert response.json()["detail"][0]["type"] == "time_limit"
     else:
