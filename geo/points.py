@@ -186,6 +186,14 @@ class PointSet:
         return cls(nothing, nothing, np.empty(0), np.empty(0), np.empty(0), source)
 
     @property
+    def unlocated(self) -> tuple[Unlocated, ...]:
+        """Rows the file gave without coordinates, set aside by the reader (if any).
+
+        Existing stations known by their address only.
+        """
+        return () if self.reading is None else self.reading.unlocated
+
+    @property
     def extra(self) -> pd.DataFrame:
         """The input's columns that are not id, name, lon, lat or weight, in input order."""
         used = {self.columns.get(name) for name in ("id", "name", "lon", "lat", "weight")}

@@ -306,7 +306,7 @@ def workbook_sheets(
     from python_calamine import CalamineWorkbook
 
     source = source or path.name
-    if path.suffix.lower() == ".xls" or source.lower().endswith(".xls"):
+    if source.lower().endswith(".xls"):  # the file's own name (an upload is stored under another)
         check_file_size(path, limits, source=source)
     else:
         check_workbook(path, limits, source=source)

@@ -16,8 +16,6 @@ from quarterhour.geo.projection import LocalProjection
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from quarterhour.geo.points import PointSet
-
 
 def list_some(ids: Sequence[str] | np.ndarray, limit: int = 5) -> str:
     """The first ``limit`` ids, comma-separated, and how many more there are."""
@@ -102,19 +100,28 @@ def check_effort(effort: float | str | None) -> float:
 
 
 def nearest_site_metres(
-    communities: PointSet, site_lon: np.ndarray, site_lat: np.ndarray
+    lon: np.ndarray,
+    lat: np.ndarray,
+    site_lon: np.ndarray,
+    site_lat: np.ndarray,
+    *,
+    projection: LocalProjection | None = None,
 ) -> np.ndarray:
-    """Straight-line metres from each community to the nearest site (inf if there is none)."""
-    if site_lon.size == 0 or len(communities) == 0:
-        return np.full(len(communities), np.inf)
+    """Straight-line metres from each community to the nearest site (inf if there is none).
+
+    ``projection``: the communities' own (default: chosen from ``lon``, ``lat``); a caller
+    measuring some of a list's communities passes the whole list's, so the metres are the same.
+    """
+    if site_lon.size == 0 or lon.size == 0:
+        return np.full(lon.size, np.inf)
     # The communities' UTM zone: a stray site on another continent must not move it, and
     # cannot be projected into it (inf), so it is left out.
-    projection = LocalProjection.for_lonlat(communities.lon, communities.lat)
+    projection = projection or LocalProjection.for_lonlat(lon, lat)
     sites_xy = np.column_stack(projection.forward(site_lon, site_lat))
     sites_xy = sites_xy[np.isfinite(sites_xy).all(axis=1)]
     if len(sites_xy) == 0:
-        return np.full(len(communities), np.inf)
-    communities_xy = np.column_stack(projection.forward(communities.lon, communities.lat))
+        return np.full(lon.size, np.inf)
+    communities_xy = np.column_stack(projection.forward(lon, lat))
     distance, _ = cKDTree(sites_xy).query(communities_xy)
     return np.asarray(distance, float)
 

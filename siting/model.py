@@ -376,7 +376,7 @@ class CoverageModel:
             raise InputError(missed_network_message(network, homes, in_area))
 
         parts = []
-        if stations is not None and (len(stations) or _has_unlocated(stations)):
+        if stations is not None and (len(stations) or stations.unlocated):
             serving = inputs.station_area(
                 boundary, limit_m=limit.metres_walked, inside_only=stations_inside_boundary
             )
@@ -419,7 +419,9 @@ class CoverageModel:
             names=np.asarray(homes.names, dtype=object),
             weight=inputs.check_weights(homes.weight, len(homes), "communities"),
             access_m=homes_snap.access_m,
-            nearest_site_m=inputs.nearest_site_metres(homes, sites.lon[active], sites.lat[active]),
+            nearest_site_m=inputs.nearest_site_metres(
+                homes.lon, homes.lat, sites.lon[active], sites.lat[active]
+            ),
             position=np.arange(len(homes)),
             in_area=in_area,
             district=home_areas[0],
@@ -437,7 +439,7 @@ class CoverageModel:
         model.boundary = boundary
         if boundary is not None:
             model.params["stations_outside_boundary_serve"] = not stations_inside_boundary
-        if stations is not None and (len(stations) or _has_unlocated(stations)):
+        if stations is not None and len(stations):
             model.set_aides(dict(zip(stations.ids, station_aides(stations), strict=True)))
         return model
 
@@ -1150,8 +1152,3 @@ def _capacitated_highs(
     elif exact:
         method = "exact" if proven else "exact (time limit)"
     return columns, aides, float(bound), method
-
-
-def _has_unlocated(points: PointSet) -> bool:
-    """Whether a file gave stations without coordinates (kept as ``no_coordinates`` sites)."""
-    return points.reading is not None and bool(points.reading.unlocated)

@@ -158,7 +158,7 @@ def coverage_audit(
         Hide progress bars (of the network build and of the walk times).
     """
     stations = as_point_set(stations, crs=crs, role="stations")
-    if len(stations) or stations.reading is None or not stations.reading.unlocated:
+    if len(stations) or not stations.unlocated:  # all without coordinates: kept, listed
         check_ids(stations.ids, "stations")  # the model would call them existing stations
     model = CoverageModel.from_points(
         network,

@@ -39,10 +39,8 @@ def with_station_ids(stations: PointSet) -> PointSet:
     if "id" in stations.columns or (len(stations) == 0 and stations.reading is None):
         return stations
     renamed = stations.with_ids([f"existing-{row}" for row in stations.ids])
-    if stations.reading is not None and stations.reading.unlocated:
-        unlocated = tuple(
-            replace(item, id=f"existing-{item.row}") for item in stations.reading.unlocated
-        )
+    if stations.reading is not None and stations.unlocated:
+        unlocated = tuple(replace(item, id=f"existing-{item.row}") for item in stations.unlocated)
         renamed = replace(renamed, reading=replace(stations.reading, unlocated=unlocated))
     log.info("%s has no id column: its stations are existing-<row>", stations.source)
     return renamed
@@ -110,11 +108,10 @@ def site_table(points: PointSet, *, existing: bool, boundary: shapely.Geometry |
         town=town,
         position=np.arange(n),
     )
-    unlocated = () if points.reading is None else points.reading.unlocated
-    if not unlocated or not existing:
+    if not points.unlocated or not existing:
         return located
     return SiteTable.concat(
-        [located, _unlocated_sites(unlocated, existing=existing, crs=points.crs, start=n)]
+        [located, _unlocated_sites(points.unlocated, existing=existing, crs=points.crs, start=n)]
     )
 
 

@@ -227,25 +227,39 @@ def _not_found(project_id: str) -> ApiError:
     return ApiError(404, loc=("path", "pid"), msg=f"no project {project_id!r}", kind="not_found")
 
 
-def role_on(caller: Caller, conn: sqlite3.Connection, project_id: str) -> str | None:
-    """The caller's role on a project that exists; None if it may not see it."""
+@dataclass(frozen=True)
+class ProjectAccess:
+    """What a caller may do with one project.
+
+    Attributes
+    ----------
+    role
+        ``viewer``, ``editor`` or ``owner``; None if the caller may not see the project.
+    by_link
+        Whether the role comes from a read-only link (not a membership).
+    scenario
+        Through a link to one scenario: that scenario, the only one the caller sees.
+    """
+
+    role: str | None
+    by_link: bool = False
+    scenario: str | None = None
+
+
+def access_of(caller: Caller, conn: sqlite3.Connection, project_id: str) -> ProjectAccess:
+    """The caller's access to a project that exists (one query of its membership at most)."""
     if caller.via == "local":
-        return "owner"
-    if caller.via == "link":
-        return "viewer" if caller.link_project == project_id else None
-    role = auth_store.role_of(conn, project_id, caller.username or "")
-    if role is None and caller.link_project == project_id:
-        return "viewer"
-    return role
-
-
-def only_by_link(caller: Caller, conn: sqlite3.Connection, project_id: str) -> str | None:
-    """The one scenario a caller may see of a project it sees through a link to that scenario."""
-    if caller.link_scenario is None or caller.link_project != project_id:
-        return None
-    if caller.via == "link" or auth_store.role_of(conn, project_id, caller.username or "") is None:
-        return caller.link_scenario
-    return None
+        return ProjectAccess("owner")
+    member = (
+        None
+        if caller.via == "link"
+        else auth_store.role_of(conn, project_id, caller.username or "")
+    )
+    if member is not None:
+        return ProjectAccess(member)
+    if caller.link_project == project_id:
+        return ProjectAccess("viewer", by_link=True, scenario=caller.link_scenario)
+    return ProjectAccess(None)
 
 
 def require_role(
@@ -255,25 +269,26 @@ def require_role(
     role: str,
     *,
     scenario_id: str | None = None,
-) -> None:
-    """Raise 404 when the caller may not see the project at all, 403 when its role is too low."""
+) -> ProjectAccess:
+    """Return the caller's access to a project, or raise.
+
+    404 when it may not see the project (or, through a link to one scenario, ``scenario_id``),
+    403 when its role is too low.
+    """
     if not auth_store.project_exists(conn, project_id):
         raise _not_found(project_id)
-    held = role_on(caller, conn, project_id)
-    if held is None:
+    held = access_of(caller, conn, project_id)
+    if held.role is None:
         raise _not_found(project_id)
-    linked = only_by_link(caller, conn, project_id)
-    if linked is not None and scenario_id is not None and scenario_id != linked:
+    if held.scenario is not None and scenario_id is not None and scenario_id != held.scenario:
         msg = f"no scenario {scenario_id!r}"
         raise ApiError(404, loc=("path", "sid"), msg=msg, kind="not_found")
-    if ROLE_ORDER[held] < ROLE_ORDER[role]:
-        msg = f"this needs the {role} role on the project; you are {held}"
-        if (
-            caller.via == "link"
-            or auth_store.role_of(conn, project_id, caller.username or "") is None
-        ):
+    if ROLE_ORDER[held.role] < ROLE_ORDER[role]:
+        msg = f"this needs the {role} role on the project; you are {held.role}"
+        if held.by_link:
             msg = "a read-only link may not change anything; log in to change it"
         raise ApiError(403, loc=("path", "pid"), msg=msg, kind="forbidden")
+    return held
 
 
 def visible_project_ids(caller: Caller, conn: sqlite3.Connection) -> list[str] | None:

@@ -38,6 +38,7 @@ from quarterhour.api.workspace.incremental import (
     stored_number,
 )
 from quarterhour.geo.crs import convert
+from quarterhour.geo.projection import LocalProjection
 from quarterhour.routing.snapping import snap_points
 from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
 from quarterhour.siting import inputs
@@ -383,6 +384,11 @@ class ProjectEngine:
         return reach + self._fixed_bytes
 
     @functools.cached_property
+    def projection(self) -> LocalProjection:
+        """The communities' UTM zone, for metres to the nearest site (full and incremental)."""
+        return LocalProjection.for_lonlat(self.homes.lon, self.homes.lat)
+
+    @functools.cached_property
     def summary_parts(self) -> SummaryParts:
         """What the project's summaries share (area groups, static columns, texts checked)."""
         return SummaryParts(self.communities, self.homes.table)
@@ -533,7 +539,9 @@ class ProjectEngine:
             site_lat = np.concatenate([sites.lat[active], cand_lat])
         communities = replace(
             self.communities,
-            nearest_site_m=inputs.nearest_site_metres(self.homes, site_lon, site_lat),
+            nearest_site_m=inputs.nearest_site_metres(
+                self.homes.lon, self.homes.lat, site_lon, site_lat, projection=self.projection
+            ),
         )
         warnings = inactive_station_warnings(sites)
         if objective != "audit":

@@ -59,6 +59,7 @@ class Outcome(TypedDict, total=False):
 
 
 if TYPE_CHECKING:
+    from quarterhour.geo.projection import LocalProjection
     from quarterhour.routing.graph import WalkNetwork
     from quarterhour.siting.tables import Communities, WalkLimit
 
@@ -71,6 +72,10 @@ class ProjectView(Protocol):
     communities: Communities
     homes: PointSet
     network: WalkNetwork
+
+    @property
+    def projection(self) -> LocalProjection:
+        """The communities' UTM zone."""
 
     @property
     def summary_parts(self) -> SummaryParts:
@@ -374,15 +379,9 @@ class Assignment:
         homes = engine.homes
         communities = engine.communities
         names = {s.id: s.name for s in self.stations.values()}
-        picked = PointSet(
-            ids=homes.ids[rows],
-            names=homes.names[rows],
-            lon=homes.lon[rows],
-            lat=homes.lat[rows],
-            weight=homes.weight[rows],
-            source=homes.source,
+        nearest = inputs.nearest_site_metres(
+            homes.lon[rows], homes.lat[rows], *site_lonlat, projection=engine.projection
         )
-        nearest = inputs.nearest_site_metres(picked, *site_lonlat)
         codes = reason_codes(
             coverable=arrays["coverable"][rows],
             covered=arrays["covered"][rows],

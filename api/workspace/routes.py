@@ -142,8 +142,11 @@ async def preview_file(
     """
     del caller  # only who may upload may preview (accounts answer 401 to others)
     limits = _limits(request)
-    options: projects.UploadOptions = {"crs": crs or "wgs84", "sheet": sheet}
-    options["header_row"] = header_row
+    options: projects.UploadOptions = {
+        "crs": crs or "wgs84",
+        "sheet": sheet,
+        "header_row": header_row,
+    }
     upload = await _upload(file, "communities", options, limits)
     if upload is None:
         raise ApiError(422, loc=("body", "file"), msg="no file", kind="value_error")
@@ -362,8 +365,10 @@ def _create_project(
     }
 
 
-def _project_json(conn: sqlite3.Connection, row: sqlite3.Row, caller: Caller) -> dict[str, object]:
-    scenarios = _visible_scenarios(conn, row["id"], caller)
+def _project_json(
+    conn: sqlite3.Connection, row: sqlite3.Row, only: str | None
+) -> dict[str, object]:
+    scenarios = _visible_scenarios(conn, row["id"], only)
     files = conn.execute(
         "SELECT role, filename, n_rows, length(data) AS bytes FROM project_files "
         "WHERE project_id = ?",
@@ -388,7 +393,17 @@ def list_projects(conn: Conn, caller: CallerDep) -> Response:
     rows = conn.execute("SELECT * FROM projects ORDER BY updated_at DESC, rowid DESC").fetchall()
     if visible is not None:
         rows = [row for row in rows if row["id"] in set(visible)]
-    return json_response({"projects": [_project_json(conn, row, caller) for row in rows]})
+    listed = [
+        _project_json(
+            conn,
+            row,
+            access.access_of(caller, conn, row["id"]).scenario
+            if row["id"] == caller.link_project  # only a link limits the scenarios seen
+            else None,
+        )
+        for row in rows
+    ]
+    return json_response({"projects": listed})
 
 
 @router.get("/projects/{pid}")
@@ -400,11 +415,11 @@ def get_project(pid: str, conn: Conn, caller: CallerDep) -> Response:
     empty when the communities themselves are the sites): what the edits `exclude` and `include`
     name by `site_id`.
     """
-    access.require_role(caller, conn, pid, "viewer")
+    seen = access.require_role(caller, conn, pid, "viewer")
     row = conn.execute("SELECT * FROM projects WHERE id = ?", (pid,)).fetchone()
     files = projects.project_files(conn, pid)
     sites = files.candidates
-    body = _project_json(conn, row, caller) | {
+    body = _project_json(conn, row, seen.scenario) | {
         "boundary": None
         if files.boundary is None
         else json.loads(shapely.to_geojson(files.boundary)),
@@ -438,20 +453,17 @@ def delete_project(pid: str, conn: Conn, caller: CallerDep) -> Response:
 @router.get("/projects/{pid}/scenarios")
 def list_scenarios(pid: str, conn: Conn, caller: CallerDep) -> Response:
     """A project's scenarios with their figures (stations, covered, uncoverable, walks)."""
-    access.require_role(caller, conn, pid, "viewer")
-    rows = _visible_scenarios(conn, pid, caller)
+    seen = access.require_role(caller, conn, pid, "viewer")
+    rows = _visible_scenarios(conn, pid, seen.scenario)
     return json_response({"scenarios": [projects.scenario_brief(row) for row in rows]})
 
 
-def _visible_scenarios(conn: sqlite3.Connection, pid: str, caller: Caller) -> list[sqlite3.Row]:
-    """A project's scenarios, oldest first; through a link to one scenario, that one only."""
+def _visible_scenarios(conn: sqlite3.Connection, pid: str, only: str | None) -> list[sqlite3.Row]:
+    """A project's scenarios, oldest first; ``only`` one (a link to one scenario) if given."""
     rows: list[sqlite3.Row] = conn.execute(
         "SELECT * FROM scenarios WHERE project_id = ? ORDER BY created_at, rowid", (pid,)
     ).fetchall()
-    linked = access.only_by_link(caller, conn, pid)
-    if linked is not None:
-        rows = [row for row in rows if row["id"] == linked]
-    return rows
+    return [row for row in rows if only in (None, row["id"])]
 
 
 @router.post("/projects/{pid}/scenarios", status_code=201)

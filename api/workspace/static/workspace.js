@@ -188,6 +188,13 @@
     return { radius: selected ? 7 : 4, color: selected ? "#000" : colour, weight: selected ? 2 : 1, fillColor: colour, fillOpacity: 0.85 };
   }
 
+  // Leave a candidate site (or a community as a site) out of plans, or take it back.
+  function siteButton(id) {
+    return state.excluded.indexOf(id) >= 0 ?
+      '<button type="button" data-action="include" data-site="' + esc(id) + '">恢复为候选站址 Include as a site</button>' :
+      '<button type="button" data-action="exclude" data-site="' + esc(id) + '">不作候选站址 Exclude as a site</button>';
+  }
+
   function communityPopup(c) {
     var station = c.station_id != null ? state.stations[c.station_id] : null;
     var walk = c.walk_min != null ? fmt(c.walk_min, 1) + " 分钟 min" : "—";
@@ -197,9 +204,7 @@
       "<br>人口 residents: " + fmt(c.weight);
     if (editable()) {
       html += '<br><button type="button" data-action="add-at" data-community="' + esc(c.id) + '">在此设站 Station here</button>';
-      html += state.excluded.indexOf(c.id) >= 0 ?
-        '<button type="button" data-action="include" data-site="' + esc(c.id) + '">恢复为候选站址 Include as a site</button>' :
-        '<button type="button" data-action="exclude" data-site="' + esc(c.id) + '">不作候选站址 Exclude as a site</button>';
+      html += siteButton(c.id);
     }
     return html;
   }
@@ -535,11 +540,7 @@
         var out = state.excluded.indexOf(site.id) >= 0;
         var html = "<b>" + esc(site.name) + "</b> <small>" + esc(site.id) + "</small><br>候选站址 candidate site" +
           (out ? "<br>已排除 excluded" : "");
-        if (editable()) {
-          html += "<br>" + (out ?
-            '<button type="button" data-action="include" data-site="' + esc(site.id) + '">恢复为候选站址 Include as a site</button>' :
-            '<button type="button" data-action="exclude" data-site="' + esc(site.id) + '">不作候选站址 Exclude as a site</button>');
-        }
+        if (editable()) { html += "<br>" + siteButton(site.id); }
         return html;
       });
       marker.addTo(layers.sites);
