@@ -152,7 +152,13 @@ def browser():
 def page(browser, server, shots):
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
     page = watch(context.new_page(), server.url)
-    page.shot = lambda name: shots and page.screenshot(path=str(shots / f"{name}.png"))  # type: ignore[attr-defined]
+    page.shot = lambda name: (
+        shots
+        and page.screenshot(  # type: ignore[attr-defined]
+            path=str(shots / f"{name}.png"),
+            animations="disabled",  # a popup as it ends fading in
+        )
+    )
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready='1']", timeout=60_000)
     yield page
