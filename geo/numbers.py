@@ -43,6 +43,19 @@ MAX_PAIR_CHARS = 64
 _DASHES = re.compile(r"^[-—–―/\\.·]+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _SPACES = re.compile(r"\s+")
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2060\ufeff]")
+"""Control and zero-width characters: pasted in from web pages and exporters, never meant."""
+
+_HEMISPHERES = {"N": 1, "E": 1, "北": 1, "东": 1, "北纬": 1, "东经": 1}
+_HEMISPHERES |= {"S": -1, "W": -1, "南": -1, "西": -1, "南纬": -1, "西经": -1}
+_HEMISPHERE = "|".join(sorted(map(re.escape, _HEMISPHERES), key=len, reverse=True))
+_DMS = re.compile(
+    rf"^(?P<before>{_HEMISPHERE})?"
+    r"(?P<degrees>\d+(?:\.\d+)?)(?:°|度)"
+    r"(?:(?P<minutes>\d+(?:\.\d+)?)(?:'|′|分))?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)(?:\"|″|′′|''|秒))?"
+    rf"(?P<after>{_HEMISPHERE})?$"
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +81,8 @@ class Numbers:
 
 
 def normalised(text: str) -> str:
-    """Full-width digits and punctuation as ASCII (NFKC), spaces trimmed."""
-    return unicodedata.normalize("NFKC", text).strip()
+    """Full-width digits and punctuation as ASCII (NFKC), invisible characters out, trimmed."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).strip()
 
 
 def is_missing_word(text: str) -> bool:
@@ -112,11 +125,28 @@ def parse_number(text: str, *, units: bool) -> tuple[float, bool]:
     try:
         number = float(value)
     except ValueError:
-        return float("nan"), approximate
+        number = float("nan") if units else degrees_minutes_seconds(value)
+        return number, approximate
     if not np.isfinite(number):
         return float("nan"), approximate
     # 1.3540万 is 13,540 exactly, not 13,539.999999999998.
     return (round(number * scale, 6) if scale != 1.0 else number), approximate
+
+
+def degrees_minutes_seconds(text: str) -> float:
+    """``121°26'49.13"E``, ``北纬31度14分``, ``31°14.5'S`` as decimal degrees; NaN otherwise.
+
+    West and south are negative; minutes and seconds of 60 or more are no angle (NaN).
+    """
+    found = _DMS.match(text.upper())
+    if found is None or (found["before"] and found["after"]):
+        return float("nan")
+    minutes = float(found["minutes"] or 0.0)
+    seconds = float(found["seconds"] or 0.0)
+    if minutes >= 60 or seconds >= 60:
+        return float("nan")
+    sign = _HEMISPHERES[found["before"] or found["after"] or "N"]
+    return sign * (float(found["degrees"]) + minutes / 60 + seconds / 3600)
 
 
 def parse_column(cells: pd.Series, *, units: bool, missing_allowed: bool) -> Numbers:

@@ -51,7 +51,7 @@ from quarterhour.geo.tables import (
 
 log = logging.getLogger("quarterhour")
 
-CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt")
+CSV_SUFFIXES: tuple[str, ...] = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".xls")
 GEO_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".gpkg")
 
@@ -510,7 +510,9 @@ def _read_geo_frame(path: Path, *, role: str, source: str) -> gpd.GeoDataFrame:
     try:
         frame = gpd.read_file(path)
     except Exception as error:  # pyogrio raises several types for unreadable files
-        msg = f"{source}: cannot read {role} ({error})"
+        # GDAL names the server's temporary path and suggests driver prefixes: neither helps
+        detail = str(error).replace(str(path), source).split("; It might help")[0]
+        msg = f"{source}: cannot read {role} ({detail})"
         raise InputError(msg) from error
     if len(frame) == 0:
         msg = f"{source}: {role} file has no features"
@@ -654,9 +656,8 @@ def _points_from_grid(
         header_reason=header.reason,
         encoding=grid.encoding,
         other_encoding_rows=grid.other_encoding_rows,
-        notes=(f"{filled:,} cells of merged ranges filled from their first cell",)
-        if filled
-        else (),
+        notes=grid.notes
+        + ((f"{filled:,} cells of merged ranges filled from their first cell",) if filled else ()),
     )
     return _points_from_table(
         table,

@@ -187,6 +187,8 @@ class Grid:
         Lines read in the other encoding (see :func:`decode_text`).
     merged
         Merged ranges ``((row0, col0), (row1, col1))``, 0-based and inclusive.
+    notes
+        What reading the file decided that a planner should know (a CSV's delimiter).
     """
 
     cells: list[list[str]]
@@ -194,6 +196,7 @@ class Grid:
     encoding: str | None = None
     other_encoding_rows: tuple[int, ...] = ()
     merged: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -280,10 +283,17 @@ def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | Non
     if not text.strip():
         msg = f"{source}: {role} file is empty"
         raise InputError(msg)
+    notes: list[str] = []
+    if "\x00" in text:  # what some exporters pad with; no cell means it
+        notes.append(f"{text.count(chr(0)):,} NUL characters removed")
+        text = text.replace("\x00", "")
+    delimiter = sniff_delimiter(text)
+    if delimiter != ",":
+        notes.append(f"fields separated by {DELIMITER_NAMES[delimiter]}, not commas")
     previous = csv.field_size_limit()
     csv.field_size_limit(max(limits.max_line_chars, 1))
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as error:
         msg = f"{source}: not a valid CSV file ({error})"
         raise InputError(msg) from error
@@ -292,7 +302,34 @@ def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | Non
     del text
     check_cells(rows, limits, source=source)
     # Cells as written (as pandas reads them): the columns read as fields are stripped there.
-    return Grid(_padded(rows, strip=False), encoding=encoding, other_encoding_rows=misfits)
+    return Grid(
+        _padded(rows, strip=False),
+        encoding=encoding,
+        other_encoding_rows=misfits,
+        notes=tuple(notes),
+    )
+
+
+DELIMITER_NAMES: dict[str, str] = {"\t": "tabs", ";": "semicolons", "|": "vertical bars"}
+"""Delimiters other than the comma that a CSV (or .txt/.tsv) file may use, by name."""
+
+SNIFF_LINES = 30
+"""Lines looked at to tell a file's delimiter."""
+
+
+def sniff_delimiter(text: str) -> str:
+    """The comma, unless no line of the file's start has one and another delimiter is there.
+
+    Tab-separated text is what a copy from a spreadsheet gives, semicolons what Excel writes
+    where the comma is the decimal sign; a file with any comma at its start stays a CSV, so a
+    comma inside a name can never turn a CSV into something else.
+    """
+    lines = [line for line in text[: 64 * 1024].splitlines()[:SNIFF_LINES] if line.strip()]
+    if not lines or any("," in line for line in lines):
+        return ","
+    counts = {delimiter: sum(delimiter in line for line in lines) for delimiter in DELIMITER_NAMES}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
 
 
 def workbook_sheets(

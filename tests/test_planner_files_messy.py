@@ -270,6 +270,70 @@ def test_numbers_as_people_type_them(text: str, value: float, approximate: bool)
     assert parse_number(text, units=True) == (value, approximate)
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("121°26'49.13\"E", 121 + 26 / 60 + 49.13 / 3600),
+        ("121°26′49.13″", 121 + 26 / 60 + 49.13 / 3600),
+        ("东经121度28分53.29秒", 121 + 28 / 60 + 53.29 / 3600),
+        ("北纬31度14分", 31 + 14 / 60),
+        ("31°14.5'S", -(31 + 14.5 / 60)),
+        ("w73°59'", -(73 + 59 / 60)),
+        ("121.5°", 121.5),
+        ("121.4\u200b65", 121.465),  # a zero-width space pasted from a web page
+    ],
+)
+def test_coordinates_in_degrees_minutes_seconds(text: str, value: float) -> None:
+    read, approximate = parse_number(text, units=False)
+    assert read == pytest.approx(value, abs=1e-12) and not approximate
+
+
+@pytest.mark.parametrize("text", ["121°61'", "121°26'60\"", "N121°E", "121°26'49.13\"X"])
+def test_what_is_no_angle_stays_unread(text: str) -> None:
+    assert np.isnan(parse_number(text, units=False)[0])
+
+
+def test_tabs_semicolons_and_nul_padding_read_like_commas(tmp_path: Path, clean) -> None:
+    """A copy from a sheet (tabs, .txt or .tsv), Excel's semicolons, an exporter's NULs."""
+    table = clean[["序号", "社区名称", "经度", "纬度", "常住人口"]].head(30)
+    expected = read_points(_written(table, tmp_path / "plain.csv", ","), crs="gcj02")
+    for name, separator, said in (
+        ("copied.txt", "\t", "tabs"),
+        ("copied.tsv", "\t", "tabs"),
+        ("excel_de.csv", ";", "semicolons"),
+    ):
+        points = read_points(_written(table, tmp_path / name, separator), crs="gcj02")
+        assert points.names.tolist() == expected.names.tolist(), name
+        np.testing.assert_array_equal(points.weight, expected.weight)
+        np.testing.assert_array_equal(points.lon, expected.lon)
+        assert f"fields separated by {said}, not commas" in points.reading.describe()
+    padded = tmp_path / "padded.csv"
+    text = table.to_csv(index=False)
+    padded.write_bytes(text.replace("\n", "\x00\n", 3).encode("gbk"))
+    points = read_points(padded, crs="gcj02")
+    assert points.columns["weight"] == "常住人口"  # not '常住人口\x00', an unknown column
+    np.testing.assert_array_equal(points.weight, expected.weight)
+    assert "3 NUL characters removed" in points.reading.describe()
+    # one comma anywhere in the file's start keeps it a CSV: a name with a comma stays whole
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text('名称,经度,纬度\n"a;b\tc",121.47,31.23\n', encoding="utf-8")
+    assert read_points(mixed, crs="gcj02").names.tolist() == ["a;b\tc"]
+
+
+def _written(table: pd.DataFrame, path: Path, separator: str) -> Path:
+    table.to_csv(path, index=False, sep=separator)
+    return path
+
+
+def test_an_unreadable_geojson_names_the_file_not_a_server_path(tmp_path: Path) -> None:
+    path = tmp_path / "deep.geojson"
+    path.write_bytes(b"[" * 1000 + b"]" * 1000)
+    with pytest.raises(InputError) as raised:
+        read_points(path, crs="gcj02", name="社区.geojson")
+    assert str(raised.value).startswith("社区.geojson: cannot read points")
+    assert str(tmp_path) not in str(raised.value) and "It might help" not in str(raised.value)
+
+
 def test_a_header_in_ten_thousands_scales_the_weights(tmp_path: Path, clean: pd.DataFrame) -> None:
     """常住人口（万人）: 1.3540 is 13,540 residents; a cell with its own unit keeps it."""
     cells = ["1.3540", "0.8万", "约0.25", "9676人", "-"]

@@ -397,7 +397,7 @@ def test_refused_uploads_store_nothing(server, project, files, workspace_dir, tm
     good = files["csv"].read_bytes()
     bad_row = good.decode("gbk").splitlines()
     fields = bad_row[5].split(",")
-    fields[3] = "东经121度"  # the longitude of the 5th data row, spreadsheet row 6
+    fields[3] = "东经一百二十一度"  # the longitude of the 5th data row, spreadsheet row 6
     bad_row[5] = ",".join(fields)
     too_many = pd.DataFrame(
         {"id": range(1001), "lon": 121.47, "lat": 31.22}  # one row over --max-upload-rows

@@ -312,6 +312,8 @@ def test_the_header_row_is_given_in_the_page(page, server, files, planner_table)
     sheet.append(["编号", "小区名称", "经度", "纬度", "常住人口"])
     for row in planner_table.head(20).itertuples(index=False):
         sheet.append([row.编号, row.小区名称, float(row.经度), float(row.纬度), int(row.常住人口)])
+    sheet.append(["合计", None, None, None, int(planner_table.head(20)["常住人口"].sum())])
+    sheet.append(["注：人口为2024年底常住人口"])
     book.save(path)
     page.click("#new-project")
     page.fill("#upload-header-row", "3")
@@ -319,6 +321,9 @@ def test_the_header_row_is_given_in_the_page(page, server, files, planner_table)
     page.select_option("#upload-crs", "gcj02")
     page.wait_for_selector("#preview-table")
     assert "表头在第 3 行 header on row 3" in page.inner_text("#upload-preview")
+    told = page.inner_text("#preview-reading")  # the rows not read, by the sheet's numbers
+    assert "第 24 行 row 24：合计行 total，未读入 not read（合计）" in told
+    assert "第 25 行 row 25：注释行 note" in told
     page.fill("#upload-header-row", "1")  # wrong: the title row
     page.press("#upload-header-row", "Tab")
     page.wait_for_selector("#upload-errors:not(:empty)")

@@ -158,8 +158,39 @@ def read_uploads(uploads: list[Upload], *, max_rows: int) -> ProjectFiles:
     )
 
 
+MAX_SKIPPED_LISTED = 50
+"""Skipped rows (totals, notes) a reading lists one by one; blank rows are only counted."""
+
+
+def how_read(points: PointSet) -> dict[str, object]:
+    """What the reader decided that the planner should see: header, skipped rows, warnings.
+
+    ``skipped`` lists the totals and notes rows (row number as the sheet shows it, reason,
+    first text), ``skipped_counts`` counts every reason (blank rows too), ``warnings`` are the
+    reader's lines naming rows (duplicates, approximate or missing weights, rows without
+    coordinates) and ``notes`` what else it decided (a CSV's delimiter, merged cells filled).
+    """
+    reading = points.reading
+    if reading is None:
+        return {}
+    shown = [row for row in reading.skipped if row.reason != "blank"]
+    return {
+        "sheet": reading.sheet,
+        "header_rows": list(reading.header_rows),
+        "header_reason": reading.header_reason,
+        "encoding": reading.encoding,
+        "skipped": [
+            {"row": row.row, "reason": row.reason, "text": row.text}
+            for row in shown[:MAX_SKIPPED_LISTED]
+        ],
+        "skipped_counts": reading.skipped_counts(),
+        "warnings": reading.warnings(),
+        "notes": list(reading.notes),
+    }
+
+
 def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, dict[str, object]]:
-    """What was read from each file: rows, the columns recognised, the coordinate system."""
+    """What was read from each file: rows, columns, coordinate system, how (:func:`how_read`)."""
     report: dict[str, dict[str, object]] = {}
     for upload in uploads:
         entry: dict[str, object] = {"file": safe_name(upload.filename), **upload.options}
@@ -170,6 +201,7 @@ def reading_report(files: ProjectFiles, uploads: list[Upload]) -> dict[str, dict
                 "columns": dict(points.columns),
                 "headers": [str(name) for name in points.table.columns],
                 "crs": points.crs,
+                "read": how_read(points),
             }
         report[upload.role] = entry
     return report

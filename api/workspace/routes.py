@@ -137,7 +137,8 @@ async def preview_file(
 
     Returns `rows`, the columns recognised for each field (`columns`: `{"lon": "经度", ...}`),
     every header, the first rows as read, the coordinate system, the `sheet` read and the
-    `header_row` (its last row, for a header of two). Without `crs` the columns
+    `header_row` (its last row, for a header of two), and `read`: the rows skipped (totals and
+    notes, by row number), the reader's warnings and notes. Without `crs` the columns
     are still recognised and `crs` is null: the planner must choose it.
     """
     del caller  # only who may upload may preview (accounts answer 401 to others)
@@ -164,6 +165,7 @@ async def preview_file(
             "crs": crs,
             "sheet": reading.sheet if reading else None,
             "header_row": reading.header_rows[-1] if reading and reading.header_rows else None,
+            "read": projects.how_read(points),
         }
     )
 

@@ -927,7 +927,7 @@
       var others = Object.keys(words).filter(function (f) { return chosen[f]; }).map(function (f) { return words[f] + " ← " + esc(chosen[f]); });
       $("upload-preview").innerHTML = '<p class="hint">识别的列（可更正）Recognised columns (correct them if wrong)' + (n != null ? " · " + fmt(n) + " 行 rows" : "") +
         (p.header_row ? " · 表头在第 " + p.header_row + " 行 header on row " + p.header_row : "") + (p.sheet ? " · 工作表 sheet " + esc(p.sheet) : "") +
-        (others.length ? "<br>另外识别 also read: " + others.join("; ") : "") + "</p>" +
+        (others.length ? "<br>另外识别 also read: " + others.join("; ") : "") + "</p>" + readingHtml(p.read) +
         '<div class="table-wrap short"><table class="grid" id="preview-table"><thead><tr>' + selects + "</tr></thead><tbody>" + body + "</tbody></table></div>";
       $("upload-preview").querySelectorAll("select[data-field]").forEach(function (select) {
         select.addEventListener("change", function () { refreshPreviewColumn(select.dataset.field, select.value); });
@@ -939,6 +939,23 @@
         $("upload-errors").innerHTML = errorHtml(error.items || []);
       }
     });
+  }
+
+  var SKIP_WORDS = { total: "合计行 total", note: "注释行 note", blank: "空行 blank" };
+
+  // The rows the reader did not take and what it warns of: nothing leaves a planner's list unsaid.
+  function readingHtml(read) {
+    if (!read) { return ""; }
+    var lines = (read.skipped || []).map(function (r) {
+      return "第 " + r.row + " 行 row " + r.row + "：" + (SKIP_WORDS[r.reason] || esc(r.reason)) + "，未读入 not read（" + esc(r.text) + "）";
+    });
+    var counts = read.skipped_counts || {}, listed = (read.skipped || []).length;
+    var unlisted = Object.keys(counts).reduce(function (n, k) { return n + (k === "blank" ? 0 : counts[k]); }, 0) - listed;
+    if (unlisted > 0) { lines.push("另有 " + unlisted + " 行合计或注释 more total/note rows"); }
+    if (counts.blank) { lines.push(counts.blank + " 个空行已跳过 blank rows skipped"); }
+    lines = lines.concat((read.warnings || []).map(esc), (read.notes || []).map(esc));
+    if (!lines.length) { return ""; }
+    return '<ul class="hint" id="preview-reading">' + lines.map(function (line) { return "<li>" + line + "</li>"; }).join("") + "</ul>";
   }
 
   function refreshPreviewColumn(field, column) {
