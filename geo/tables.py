@@ -284,9 +284,7 @@ def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | Non
         msg = f"{source}: {role} file is empty"
         raise InputError(msg)
     notes: list[str] = []
-    if "\x00" in text:  # what some exporters pad with; no cell means it
-        notes.append(f"{text.count(chr(0)):,} NUL characters removed")
-        text = text.replace("\x00", "")
+    padded_with_nul = "\x00" in text
     delimiter = sniff_delimiter(text)
     if delimiter != ",":
         notes.append(f"fields separated by {DELIMITER_NAMES[delimiter]}, not commas")
@@ -300,6 +298,10 @@ def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | Non
     finally:
         csv.field_size_limit(previous)
     del text
+    if padded_with_nul:
+        removed = _strip_nul_padding(rows)
+        if removed:
+            notes.append(f"{removed:,} NUL characters removed")
     check_cells(rows, limits, source=source)
     # Cells as written (as pandas reads them): the columns read as fields are stripped there.
     return Grid(
@@ -308,6 +310,22 @@ def csv_grid(path: Path, limits: ResolvedLimits, *, role: str, source: str | Non
         other_encoding_rows=misfits,
         notes=tuple(notes),
     )
+
+
+def _strip_nul_padding(rows: list[list[str]]) -> int:
+    """Remove NULs at either end of each cell, in place; return how many were removed.
+
+    Some exporters pad fixed-width fields with NULs, which no cell means. A NUL inside a
+    name stays, for the writers to mark as U+FFFD and name the row, never a silent change.
+    """
+    removed = 0
+    for row in rows:
+        for position, cell in enumerate(row):
+            if "\x00" in cell:
+                trimmed = cell.strip("\x00")
+                removed += len(cell) - len(trimmed)
+                row[position] = trimmed
+    return removed
 
 
 DELIMITER_NAMES: dict[str, str] = {"\t": "tabs", ";": "semicolons", "|": "vertical bars"}
