@@ -695,15 +695,21 @@ def _fewest_aides(
     _, _, per_site = check.run(problem.aides_with(columns, aides))
     flows = per_site[problem.n_existing + columns] / (check.rate * check.scale)
     aides = np.clip(np.ceil(flows - 1e-9), least, most).astype(np.int64)
+    units_per_aide = check.rate * check.scale
+    site_flow = per_site[problem.n_existing + columns].astype(float)
     for k in np.argsort(flows, kind="stable"):
         while aides[k] > least[k]:
             stopping.check()
             if deadline is not None and time.perf_counter() > deadline:
                 return aides
             aides[k] -= 1
-            if check.run(problem.aides_with(columns, aides))[0] < needed:
+            if np.floor((aides[k] * units_per_aide) + 1e-9) >= site_flow[k]:
+                continue  # the last flow still fits: it serves ``needed`` without a check
+            value, _, per_site = check.run(problem.aides_with(columns, aides))
+            if value < needed:
                 aides[k] += 1
                 break
+            site_flow = per_site[problem.n_existing + columns].astype(float)
     return aides
 
 
