@@ -1115,9 +1115,7 @@ def _capacitated_highs(
     if not lp_bound:
         seconds_left = min(seconds_left, CAPACITY_LP_SECONDS)
     too_big = not lp_bound and problem.demand.size > CAPACITY_LP_MAX_ROWS
-    if too_big:
-        stats["lp_bound"] = f"skipped: over {CAPACITY_LP_MAX_ROWS:,} communities"
-    elif seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
+    if not too_big and seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
         relaxed = capacitated_highs(
             problem, target=served, budget=budget, integral=False, time_limit=seconds_left
         )
@@ -1134,7 +1132,11 @@ def _capacitated_highs(
             if (rounded.columns.size, int(rounded.aides.sum())) < (columns.size, int(aides.sum())):
                 columns, aides = rounded.columns, rounded.aides
     else:
-        stats["lp_bound"] = "skipped: time limit"
+        stats["lp_bound"] = (
+            f"skipped: over {CAPACITY_LP_MAX_ROWS:,} communities"
+            if too_big
+            else "skipped: time limit"
+        )
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
     proven = budget is None and columns.size <= math.ceil(bound - 1e-6)
     if exact and seconds_left >= MIN_HIGHS_SECONDS:  # also for the fewest aides
