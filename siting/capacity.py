@@ -379,7 +379,7 @@ def _residual_path(
                 if parent[other] == -2:
                     parent[other], parent_slot[other] = node, slot
                     if site_flow[other] < cap[other]:
-                        return other
+                        return int(other)
                     queue[tail] = other
                     tail += 1
             if served[row] > 0 and parent[source] == -2:
