@@ -891,6 +891,9 @@ def _fewest_aides(
         return aides
     sites = problem.n_existing + columns
     flows = state.site_flow[sites] / (check.rate * check.scale)
+    for k, fits in enumerate(np.clip(np.ceil(flows - 1e-9), least, most).astype(np.int64)):
+        if fits < most[k] and state.lower(int(sites[k]), int(check.units_of(fits))):
+            aides[k] = fits  # the flow already fits: no search (even past the deadline)
     for k in np.argsort(flows, kind="stable"):
         while aides[k] > least[k]:
             stopping.check()
