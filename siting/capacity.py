@@ -800,6 +800,9 @@ def _drop(
     cover_count = np.asarray(problem.pattern[:, n_existing:][:, chosen].sum(axis=1)).ravel()
     keep = np.ones(len(chosen), bool)
     dropped = 0
+    positions = np.asarray(chosen, np.int64)
+    state = opening.check.flow_state(problem.aides_with(positions, problem.most_aides[positions]))
+    opening.checks += 1
     for k in sorted(range(len(chosen)), key=lambda k: per_site[n_existing + chosen[k]]):
         stopping.check()
         if deadline is not None and time.perf_counter() > deadline:
@@ -809,8 +812,12 @@ def _drop(
         if np.any(problem.must_cover[rows] & (cover_count[rows] <= 1)):
             continue
         keep[k] = False
-        trial, _, _ = opening.served([c for c, kept in zip(chosen, keep, strict=True) if kept])
-        if trial >= needed:
+        if state.value == needed:  # a maximum flow: closing keeps it or is refused, exactly
+            closes = state.lower(col, 0)
+        else:
+            trial, _, _ = opening.served([c for c, kept in zip(chosen, keep, strict=True) if kept])
+            closes = trial >= needed
+        if closes:
             cover_count[rows] -= 1
             dropped += 1
         else:
