@@ -499,8 +499,7 @@ class FlowCheck:
 
     def run(self, aides: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         """Max flow with ``aides`` per site (0 = closed): units served, per row, per site."""
-        caps = np.floor(np.asarray(aides, float) * self.rate * self.scale + 1e-9)
-        self.graph.data[self.sink_slot] = caps.astype(np.int32)
+        self.graph.data[self.sink_slot] = self.units_of(aides).astype(np.int32)
         outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # scipy-stubs say csr_array; SciPy takes a csr_matrix too
         flow = outcome.flow  # antisymmetric: the sink's row holds minus what reaches it
         per_row = flow[0].toarray().ravel()[1 : 1 + self.n_rows]
