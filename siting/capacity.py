@@ -319,6 +319,126 @@ def _fill_in_order(
     return sent
 
 
+@kernel
+def _reroute(graph: tuple[np.ndarray, ...], flow: tuple[np.ndarray, ...], site: int) -> bool:
+    """Move a site's flow above its capacity to other sites along residual paths, value kept.
+
+    ``graph``: rows' sites (pointers, sites), sites' pair slots (pointers, slots), each slot's
+    row, each row's units; ``flow``: per pair, per row, per site, each site's capacity. The flow
+    must be a maximum one; paths may pass through the source (one community served less, another
+    more). False (the arrays then half changed) when the value cannot be kept.
+    """
+    site_flow, cap = flow[2], flow[3]
+    n_nodes = cap.size + graph[5].size + 1
+    parent = np.empty(n_nodes, np.int64)
+    parent_slot = np.empty(n_nodes, np.int64)
+    while site_flow[site] > cap[site]:
+        found = _residual_path(graph, flow, site, parent, parent_slot)
+        if found < 0:
+            return False
+        _push_along(graph, flow, site, found, parent, parent_slot)
+    return True
+
+
+@kernel
+def _residual_path(
+    graph: tuple[np.ndarray, ...],
+    flow: tuple[np.ndarray, ...],
+    site: int,
+    parent: np.ndarray,
+    parent_slot: np.ndarray,
+) -> int:
+    """Breadth-first from ``site`` to a site with room: its index, or -1.
+
+    Nodes are sites, rows, the source; ``parent`` and ``parent_slot`` (the pair used) trace the
+    path back.
+    """
+    row_ptr, row_sites, site_ptr, site_slots, slot_row, units = graph
+    pair_flow, served, site_flow, cap = flow
+    n_sites, n_rows = cap.size, units.size
+    source = n_sites + n_rows
+    queue = np.empty(source + 1, np.int64)
+    parent[:] = -2
+    parent[site] = -1
+    queue[0], head, tail = site, 0, 1
+    while head < tail:
+        node = queue[head]
+        head += 1
+        if node < n_sites:  # back along a pair's flow to its community
+            for k in range(site_ptr[node], site_ptr[node + 1]):
+                slot = site_slots[k]
+                row = n_sites + slot_row[slot]
+                if pair_flow[slot] > 0 and parent[row] == -2:
+                    parent[row], parent_slot[row] = node, slot
+                    queue[tail] = row
+                    tail += 1
+        elif node < source:  # on to another site, or back to the source
+            row = node - n_sites
+            for slot in range(row_ptr[row], row_ptr[row + 1]):
+                other = row_sites[slot]
+                if parent[other] == -2:
+                    parent[other], parent_slot[other] = node, slot
+                    if site_flow[other] < cap[other]:
+                        return int(other)
+                    queue[tail] = other
+                    tail += 1
+            if served[row] > 0 and parent[source] == -2:
+                parent[source] = node
+                queue[tail] = source
+                tail += 1
+        else:  # out to a community not fully served
+            for row in range(n_rows):
+                if served[row] < units[row] and parent[n_sites + row] == -2:
+                    parent[n_sites + row] = source
+                    queue[tail] = n_sites + row
+                    tail += 1
+    return -1
+
+
+@kernel
+def _push_along(
+    graph: tuple[np.ndarray, ...],
+    flow: tuple[np.ndarray, ...],
+    site: int,
+    found: int,
+    parent: np.ndarray,
+    parent_slot: np.ndarray,
+) -> None:
+    """Send what the path from ``site`` to ``found`` can carry (at most the excess)."""
+    units = graph[5]
+    pair_flow, served, site_flow, cap = flow
+    n_sites = cap.size
+    source = n_sites + units.size
+    amount = min(site_flow[site] - cap[site], cap[found] - site_flow[found])
+    node = found
+    while node != site:
+        above = parent[node]
+        if node < n_sites:
+            room = units[above - n_sites] - pair_flow[parent_slot[node]]
+        elif node == source:
+            room = served[above - n_sites]
+        elif above == source:
+            room = units[node - n_sites] - served[node - n_sites]
+        else:
+            room = pair_flow[parent_slot[node]]
+        amount = min(amount, room)
+        node = above
+    node = found
+    while node != site:
+        above = parent[node]
+        if node < n_sites:
+            pair_flow[parent_slot[node]] += amount
+        elif node == source:
+            served[above - n_sites] -= amount
+        elif above == source:
+            served[node - n_sites] += amount
+        else:
+            pair_flow[parent_slot[node]] -= amount
+        node = above
+    site_flow[found] += amount
+    site_flow[site] -= amount
+
+
 def fully_served(assignment: Assignment) -> np.ndarray:
     """Communities with nothing left unserved (within the LP's tolerance)."""
     return assignment.unserved <= assignment.tolerance
@@ -372,18 +492,87 @@ class FlowCheck:
             ],
             dtype=np.int64,
         )
+        self.pattern = pattern.astype(bool).tocsr()
+        self.pattern.sort_indices()
         self.row_slot = graph.indptr[0] + np.arange(n_rows)  # source's edges, in row order
         self.sink = sink
 
     def run(self, aides: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         """Max flow with ``aides`` per site (0 = closed): units served, per row, per site."""
-        caps = np.floor(np.asarray(aides, float) * self.rate * self.scale + 1e-9)
-        self.graph.data[self.sink_slot] = caps.astype(np.int32)
+        self.graph.data[self.sink_slot] = self.units_of(aides).astype(np.int32)
         outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # scipy-stubs say csr_array; SciPy takes a csr_matrix too
         flow = outcome.flow  # antisymmetric: the sink's row holds minus what reaches it
         per_row = flow[0].toarray().ravel()[1 : 1 + self.n_rows]
         per_site = -flow[self.sink].toarray().ravel()[1 + self.n_rows : self.sink]
         return int(outcome.flow_value), per_row, per_site
+
+    def units_of(self, aides: np.ndarray) -> np.ndarray:
+        """Each site's capacity in whole units with ``aides``."""
+        return np.floor(np.asarray(aides, float) * self.rate * self.scale + 1e-9).astype(np.int64)
+
+    def flow_state(self, aides: np.ndarray) -> FlowState:
+        """A maximum flow with ``aides`` per site, kept to be changed one site at a time."""
+        caps = self.units_of(aides)
+        self.graph.data[self.sink_slot] = caps.astype(np.int32)
+        outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # as in run
+        flow = outcome.flow.tocsr()
+        rows = np.repeat(np.arange(self.n_rows), np.diff(self.pattern.indptr))
+        pair_flow = np.asarray(
+            flow[1 + rows, 1 + self.n_rows + self.pattern.indices], dtype=np.int64
+        ).ravel()
+        return FlowState(self, pair_flow, caps)
+
+
+class FlowState:
+    """A maximum flow on a :class:`FlowCheck`'s graph, per pair, lowered one site at a time.
+
+    Lowering a site's capacity moves its excess along residual paths (numba), so a check costs
+    a search from that site rather than a maximum flow from scratch; the value is kept exactly
+    or the lowering refused (and undone).
+    """
+
+    def __init__(self, check: FlowCheck, pair_flow: np.ndarray, caps: np.ndarray) -> None:
+        pattern = check.pattern
+        self.check = check
+        self.row_ptr = pattern.indptr.astype(np.int64)
+        self.row_sites = pattern.indices.astype(np.int64)
+        self.slot_row = np.repeat(np.arange(check.n_rows), np.diff(pattern.indptr)).astype(np.int64)
+        self.site_slots = np.argsort(self.row_sites, kind="stable").astype(np.int64)
+        self.site_ptr = np.zeros(check.n_cols + 1, np.int64)
+        self.site_ptr[1:] = np.cumsum(np.bincount(self.row_sites, minlength=check.n_cols))
+        self.pair_flow = pair_flow
+        self.served = np.bincount(self.slot_row, weights=pair_flow, minlength=check.n_rows).astype(
+            np.int64
+        )
+        self.site_flow = np.bincount(
+            self.row_sites, weights=pair_flow, minlength=check.n_cols
+        ).astype(np.int64)
+        self.caps = caps.astype(np.int64)
+
+    @property
+    def value(self) -> int:
+        """Units served."""
+        return int(self.served.sum())
+
+    def lower(self, site: int, cap: int) -> bool:
+        """Set ``site``'s capacity to ``cap`` units if the flow's value can stay; else no change."""
+        if cap >= self.site_flow[site]:
+            self.caps[site] = cap
+            return True
+        saved = (self.pair_flow.copy(), self.served.copy(), self.site_flow.copy(), self.caps[site])
+        self.caps[site] = cap
+        graph = (
+            self.row_ptr,
+            self.row_sites,
+            self.site_ptr,
+            self.site_slots,
+            self.slot_row,
+            self.check.units.astype(np.int64),
+        )
+        if _reroute(graph, (self.pair_flow, self.served, self.site_flow, self.caps), site):
+            return True
+        self.pair_flow, self.served, self.site_flow, self.caps[site] = saved
+        return False
 
 
 # ---------------------------------------------------------------------- capacitated siting
@@ -610,6 +799,9 @@ def _drop(
     cover_count = np.asarray(problem.pattern[:, n_existing:][:, chosen].sum(axis=1)).ravel()
     keep = np.ones(len(chosen), bool)
     dropped = 0
+    positions = np.asarray(chosen, np.int64)
+    state = opening.check.flow_state(problem.aides_with(positions, problem.most_aides[positions]))
+    opening.checks += 1
     for k in sorted(range(len(chosen)), key=lambda k: per_site[n_existing + chosen[k]]):
         stopping.check()
         if deadline is not None and time.perf_counter() > deadline:
@@ -619,8 +811,12 @@ def _drop(
         if np.any(problem.must_cover[rows] & (cover_count[rows] <= 1)):
             continue
         keep[k] = False
-        trial, _, _ = opening.served([c for c, kept in zip(chosen, keep, strict=True) if kept])
-        if trial >= needed:
+        if state.value == needed:  # a maximum flow: closing keeps it or is refused, exactly
+            closes = state.lower(col, 0)
+        else:
+            trial, _, _ = opening.served([c for c, kept in zip(chosen, keep, strict=True) if kept])
+            closes = trial >= needed
+        if closes:
             cover_count[rows] -= 1
             dropped += 1
         else:
@@ -686,24 +882,34 @@ def _fewest_aides(
     needed: int,
     deadline: float | None,
 ) -> np.ndarray:
-    """Each new station's aides lowered one at a time while the flow still serves ``needed``."""
+    """Each new station's aides lowered one at a time while the flow still serves ``needed``.
+
+    One maximum flow, then each lowering moves the station's excess along residual paths
+    (:class:`FlowState`): exact, and a search from one site instead of a flow from scratch.
+    """
     most = problem.most_aides[columns].astype(np.int64)
     least = problem.least_aides[columns].astype(np.int64)
     aides: np.ndarray = most.copy()
     if np.all(most == least) or columns.size == 0:
         return aides
-    _, _, per_site = check.run(problem.aides_with(columns, aides))
-    flows = per_site[problem.n_existing + columns] / (check.rate * check.scale)
-    aides = np.clip(np.ceil(flows - 1e-9), least, most).astype(np.int64)
+    state = check.flow_state(problem.aides_with(columns, aides))
+    if state.value < needed:
+        return aides
+    sites = problem.n_existing + columns
+    flows = state.site_flow[sites] / (check.rate * check.scale)
+    for k, fits in enumerate(np.clip(np.ceil(flows - 1e-9), least, most).astype(np.int64)):
+        if fits < most[k] and state.lower(int(sites[k]), int(check.units_of(fits))):
+            aides[k] = fits  # the flow already fits: no search (even past the deadline)
     for k in np.argsort(flows, kind="stable"):
         while aides[k] > least[k]:
             stopping.check()
             if deadline is not None and time.perf_counter() > deadline:
                 return aides
-            aides[k] -= 1
-            if check.run(problem.aides_with(columns, aides))[0] < needed:
-                aides[k] += 1
+            lowered = aides.copy()
+            lowered[k] -= 1
+            if not state.lower(int(sites[k]), int(check.units_of(lowered[k : k + 1])[0])):
                 break
+            aides = lowered
     return aides
 
 

@@ -981,6 +981,9 @@ FINISH_SECONDS_PER_PAIR = 3e-6
 limit: for the assignment, then for the plan's tables (each 0.57 s on the 4,000 Heidelberg
 street points, 1.6 s on the 20,000 city communities, where the two took 0.6 s and 1.6 s under
 load)."""
+CAPACITY_LP_MAX_ROWS = 5_000
+"""Communities above which the LP relaxation of a capacitated plan is skipped unless ``lp_bound``
+asks for it: on the 20,000 city communities it stopped at its 5 s limit without a bound."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
 
@@ -1111,7 +1114,8 @@ def _capacitated_highs(
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
     if not lp_bound:
         seconds_left = min(seconds_left, CAPACITY_LP_SECONDS)
-    if seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
+    too_big = not lp_bound and problem.demand.size > CAPACITY_LP_MAX_ROWS
+    if not too_big and seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
         relaxed = capacitated_highs(
             problem, target=served, budget=budget, integral=False, time_limit=seconds_left
         )
@@ -1128,7 +1132,11 @@ def _capacitated_highs(
             if (rounded.columns.size, int(rounded.aides.sum())) < (columns.size, int(aides.sum())):
                 columns, aides = rounded.columns, rounded.aides
     else:
-        stats["lp_bound"] = "skipped: time limit"
+        stats["lp_bound"] = (
+            f"skipped: over {CAPACITY_LP_MAX_ROWS:,} communities"
+            if too_big
+            else "skipped: time limit"
+        )
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
     proven = budget is None and columns.size <= math.ceil(bound - 1e-6)
     if exact and seconds_left >= MIN_HIGHS_SECONDS:  # also for the fewest aides

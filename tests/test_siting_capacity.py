@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse.csgraph import maximum_flow
 
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import read_points
 from quarterhour.siting import CoverageModel
-from quarterhour.siting.capacity import Capacity, assign_within, station_aides
+from quarterhour.siting.capacity import Capacity, FlowCheck, assign_within, station_aides
 
 RATE = 2000.0
 
@@ -370,3 +371,45 @@ def test_a_capacitated_plan_keeps_its_time_limit() -> None:
     table = model.stations
     assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
     assert sum(summary["status_counts"].values()) == len(weight)
+
+
+def _scipy_max_flow(pattern: sp.csr_matrix, units: np.ndarray, caps: np.ndarray) -> int:
+    """Source -> rows (units) -> sites in reach -> sink (caps), built here, solved by SciPy."""
+    n_rows, n_cols = pattern.shape
+    coo = pattern.tocoo()
+    sink = n_rows + n_cols + 1
+    tails = np.concatenate([np.zeros(n_rows, int), 1 + coo.row, 1 + n_rows + np.arange(n_cols)])
+    heads = np.concatenate([1 + np.arange(n_rows), 1 + n_rows + coo.col, np.full(n_cols, sink)])
+    data = np.concatenate([units, units[coo.row], caps]).astype(np.int32)
+    graph = sp.csr_matrix((data, (tails, heads)), shape=(sink + 1, sink + 1))
+    return int(maximum_flow(graph, 0, sink).flow_value)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lowered_capacities_keep_the_flow_as_scipy_says(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
+        pattern = sp.random(
+            n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
+        )
+        pattern.data[:] = 1
+        pattern.sort_indices()
+        check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
+        aides = rng.integers(0, 4, n_cols)
+        state = check.flow_state(aides)
+        value = _scipy_max_flow(pattern, check.units, check.units_of(aides))
+        assert state.value == value
+        for _ in range(6):
+            site = int(rng.integers(n_cols))
+            lowered = aides.copy()
+            lowered[site] = max(lowered[site] - int(rng.integers(1, 3)), 0)
+            kept = state.lower(site, int(check.units_of(lowered)[site]))
+            reference = _scipy_max_flow(pattern, check.units, check.units_of(lowered))
+            assert kept == (reference == value)
+            if kept:
+                aides = lowered
+            served = np.bincount(pattern.tocoo().row, state.pair_flow, minlength=n_rows)
+            taken = np.bincount(pattern.tocoo().col, state.pair_flow, minlength=n_cols)
+            assert (state.pair_flow >= 0).all() and served.sum() == value
+            assert (served <= check.units).all() and (taken <= check.units_of(aides)).all()
