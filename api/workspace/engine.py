@@ -704,6 +704,11 @@ class EngineCache:
         """Bound the engines to ``share`` of the service's memory budget (the rest is for plans)."""
         self.max_bytes = int(memory_budget_bytes * share)
 
+    def project_ids(self) -> set[object]:
+        """The projects with an engine kept."""
+        with self._lock:
+            return {key[0] for key in self._engines}
+
     def drop_project(self, project_id: str) -> None:
         """Forget every engine of a project (deleted)."""
         with self._lock:
