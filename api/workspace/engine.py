@@ -11,7 +11,8 @@ one station) updates every community's nearest station incrementally
 removed one sends only the communities it served to their other stations.
 
 Engines are kept per worker in :data:`ENGINES`, a least-recently-used cache bounded by count
-and by the memory its engines hold.
+and by the memory its engines hold: a quarter of the service's memory budget
+(:meth:`EngineCache.bound_by`, set by the application).
 """
 
 from __future__ import annotations
