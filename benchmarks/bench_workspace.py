@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=20_000)
     parser.add_argument("--edits", type=int, default=100, help="edits of each kind")
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--projects", type=int, default=8, help="projects open at the end")
+    parser.add_argument("--memory-budget-mb", type=int, default=2048, help="the server's budget")
     args = parser.parse_args(argv)
     osm, _ = mosaic(args.cache or cache_root())
     print(f"workspace on {osm.name} ({os.cpu_count()} CPUs)")
@@ -121,11 +123,17 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         command = [sys.executable, "-m", "quarterhour", "serve", "--osm", str(osm), "-q"]
         command += ["--port", str(port), "--workers", "1", "--data-dir", str(folder / "data")]
+        command += ["--memory-budget-mb", str(args.memory_budget_mb)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(port, "/health", timeout_s=900, process=process)
             url = f"http://127.0.0.1:{port}"
             run(url, process.pid, xlsx, csv, n_stations=n_stations, edits=args.edits, httpx=httpx)
+            grow(url, process.pid, xlsx, csv, projects=args.projects, httpx=httpx)
+            print(
+                f"  the engines' bound: a quarter of the {args.memory_budget_mb} MiB budget; "
+                f"load average {os.getloadavg()[0]:.1f}"
+            )
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -209,14 +217,27 @@ def run(
             f"  the same list as a UTF-8 CSV: 201 in {created_csv:.2f} s, every status at "
             f"{shown_csv:.2f} s (the rest of the xlsx's time is reading the workbook)"
         )
-        for _ in range(2):
-            _upload(client, url, xlsx, csv)
-        after_four = rss_mib(pid)
         print(
-            f"  memory (RSS of the server): {before:.0f} MiB before, +{after_one - before:.0f} MiB "
-            f"with one project, +{(after_four - after_one) / 3:.0f} MiB for each of 3 more"
+            f"  memory (RSS of the server): {before:.0f} MiB before, "
+            f"+{after_one - before:.0f} MiB with one project"
         )
         print(f"  load average after the run: {os.getloadavg()[0]:.1f}")
+
+
+def grow(url: str, pid: int, xlsx: Path, csv: Path, *, projects: int, httpx: object) -> None:
+    """Open projects until ``projects`` are open; print the server's memory after each."""
+    with httpx.Client(timeout=600) as client:
+        count = len(client.get(f"{url}/api/projects").json()["projects"])
+        start = rss_mib(pid)
+        opened = count
+        for opened in range(count + 1, projects + 1):
+            _upload(client, url, xlsx, csv)
+            print(f"    {opened} projects: RSS {rss_mib(pid):.0f} MiB")
+        added = max(opened - count, 1)
+        print(
+            f"  memory per further project: +{(rss_mib(pid) - start) / added:.1f} MiB "
+            f"over {opened - count} ({opened} open, RSS {rss_mib(pid):.0f} MiB)"
+        )
 
 
 if __name__ == "__main__":

@@ -810,3 +810,42 @@ def test_a_project_lists_its_candidate_sites_for_exclusion(server, files, tmp_pa
     excluded = _edit(server.url, pid, sid, 1, op="exclude", site_id=listed[0]["id"])
     assert excluded.status_code == 200, excluded.text
     assert _scenario(server.url, pid, sid).json()["excluded"] == [listed[0]["id"]]
+
+
+def test_evicted_engine_rebuilds_the_same_scenario(
+    server, project, files, isolated_cache, tmp_path
+) -> None:
+    """A worker whose budget holds one project's engine evicts the older one and rebuilds it
+    from the store: the scenario, and an edit made after the reload, equal the unevicted server's.
+    """
+    small = _serve(
+        isolated_cache,
+        tmp_path / "data",
+        "--max-upload-rows",
+        "1000",
+        "--workers",
+        "1",
+        "--memory-budget-mb",
+        "1",
+    )
+    try:
+        first = _upload(small.url, files, name="A")
+        assert first.status_code == 201, first.text
+        pid, sid = first.json()["id"], first.json()["scenarios"][0]["id"]
+        before = _scenario(small.url, pid, sid).json()
+        second = _upload(small.url, files, name="B")
+        assert second.status_code == 201, second.text
+        assert f"evicted project {pid}'s engine" in small.stderr()
+        after = _scenario(small.url, pid, sid).json()
+        assert after == before
+        edit = {"op": "add", "lon": 121.4705, "lat": 31.2262, "crs": "gcj02"}
+        theirs_sid = _new_scenario(server.url, project["id"], "evict-peer")["id"]
+        theirs = _edit(server.url, project["id"], theirs_sid, 1, **edit)
+        ours = _edit(small.url, pid, sid, before["version"], **edit)
+        assert ours.status_code == theirs.status_code == 200, ours.text
+        ours_body = _scenario(small.url, pid, sid).json()
+        theirs_body = _scenario(server.url, project["id"], theirs_sid).json()
+        assert ours_body["communities"] == theirs_body["communities"]
+        assert ours_body["summary"] == theirs_body["summary"]
+    finally:
+        stop_server(small)

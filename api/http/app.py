@@ -51,6 +51,7 @@ from quarterhour.api.http.settings import API_DESCRIPTION, API_TITLE, ApiLimits,
 from quarterhour.api.http.state import AppState, load_state
 from quarterhour.api.workspace import routes as workspace_routes
 from quarterhour.api.workspace import routes_auth
+from quarterhour.api.workspace.engine import ENGINES
 from quarterhour.api.workspace.schemas import WorkspaceLimits
 from quarterhour.geo.errors import NetworkError
 from quarterhour.routing.route import shortest_route
@@ -136,6 +137,7 @@ def build_app(
     """
     # Made here, before ``serve --workers`` forks: the workers share its slots.
     admission = Admission(config.limits)
+    ENGINES.bound_by(config.limits.memory_budget_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

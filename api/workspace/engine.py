@@ -11,11 +11,13 @@ one station) updates every community's nearest station incrementally
 removed one sends only the communities it served to their other stations.
 
 Engines are kept per worker in :data:`ENGINES`, a least-recently-used cache bounded by count
-and by the memory its engines hold.
+and by the memory its engines hold: a quarter of the service's memory budget
+(:meth:`EngineCache.bound_by`, set by the application).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import threading
@@ -381,7 +383,10 @@ class ProjectEngine:
         with self._lock:
             reach = sum(item.nbytes for item in self._reach.values())
             reach += sum(item.state.nbytes for item in self.versions.values())
-        return reach + self._fixed_bytes
+        held = [self.snap, self.target_snap, self.targets]
+        if "target_index" in self.__dict__:
+            held.append(self.target_index)
+        return reach + self._fixed_bytes + sum(_array_bytes(item) for item in held)
 
     @functools.cached_property
     def projection(self) -> LocalProjection:
@@ -622,6 +627,23 @@ def inside_lonlat(
     return shapely.intersects_xy(boundary, lon, lat)
 
 
+def _array_bytes(held: object) -> int:
+    """Bytes of an array, or of the arrays among an object's fields."""
+    if isinstance(held, np.ndarray):
+        return int(held.nbytes)
+    fields = getattr(held, "__dict__", {})
+    return sum(int(value.nbytes) for value in fields.values() if isinstance(value, np.ndarray))
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them in its arenas otherwise)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
+
+
 def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     """One point from ``crs`` to WGS84."""
     x, y = convert(np.asarray([lon]), np.asarray([lat]), src=crs, dst="wgs84")
@@ -658,12 +680,35 @@ class EngineCache:
         with self._lock:
             kept = self._engines.setdefault(key, engine)
             self._engines.move_to_end(key)
+            released = False
             while len(self._engines) > 1 and (
                 len(self._engines) > self.max_engines
                 or sum(item.nbytes for item in self._engines.values()) > self.max_bytes
             ):
-                self._engines.popitem(last=False)
-            return kept
+                (project_id, *_), evicted = self._engines.popitem(last=False)
+                # a warning: it costs the next request a rebuild, and says the budget is tight
+                log.warning(
+                    "workspace: evicted project %s's engine (%.1f MiB; %d kept, %.1f MiB, "
+                    "bound %.0f MiB); rebuilt from the store on next use",
+                    project_id,
+                    evicted.nbytes / 1024**2,
+                    len(self._engines),
+                    sum(item.nbytes for item in self._engines.values()) / 1024**2,
+                    self.max_bytes / 1024**2,
+                )
+                released = True
+        if released:
+            release_freed_memory()
+        return kept
+
+    def bound_by(self, memory_budget_bytes: int, *, share: float = 0.25) -> None:
+        """Bound the engines to ``share`` of the service's memory budget (the rest is for plans)."""
+        self.max_bytes = int(memory_budget_bytes * share)
+
+    def project_ids(self) -> set[object]:
+        """The projects with an engine kept."""
+        with self._lock:
+            return {key[0] for key in self._engines}
 
     def drop_project(self, project_id: str) -> None:
         """Forget every engine of a project (deleted)."""

@@ -275,10 +275,20 @@ def project_files(conn: sqlite3.Connection, project_id: str) -> ProjectFiles:
     files = _FILES.get(project_id)
     if files is None:
         files = read_uploads(stored_uploads(conn, project_id), max_rows=10**9)
-        _FILES[project_id] = files
-        while len(_FILES) > ENGINES.max_engines:
-            _FILES.pop(next(iter(_FILES)))
+    keep_files(project_id, files)
     return files
+
+
+def keep_files(project_id: str, files: ProjectFiles) -> None:
+    """Keep a project's files, and only those of projects whose engines are kept besides.
+
+    The files hold the planner's tables (frames, the bulk of a project's memory): kept past
+    their engines' eviction, they would escape the memory budget that bounds the engines.
+    """
+    _FILES[project_id] = files
+    kept = ENGINES.project_ids() | {project_id}
+    for other in [other for other in _FILES if other not in kept]:
+        del _FILES[other]
 
 
 _CLIPPED: dict[bytes, WalkNetwork] = {}
@@ -327,6 +337,7 @@ def engine_for(
             network_for(state, files, limit), files, limit, network_path=state.config.network_path
         )
         engine = ENGINES.put(key, engine)
+        keep_files(project_id, files)
     return engine
 
 

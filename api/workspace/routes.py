@@ -347,9 +347,9 @@ def _create_project(
             "upload",
             {"name": name, "files": {u.role: u.filename for u in uploads}},
         )
-    projects._FILES[project_id] = files
     key = (project_id, limit.value, limit.metric, limit.speed_kmh)
     ENGINES.put(key, engine).remember((scenario_id, 1), result)
+    projects.keep_files(project_id, files)
     log.info(
         "workspace: project %s from %s (%s communities, %s stations)",
         project_id,
