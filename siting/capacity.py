@@ -57,6 +57,13 @@ MAX_FLOW_UNITS = 1_000_000_000
 """Total demand, in whole flow units, the integral max-flow checks may hold (int32 room)."""
 
 
+MOST_RESIDENTS_PER_AIDE = 1e12
+"""More residents per aide than people on Earth is a typing error, and overflows capacities."""
+
+MOST_AIDES_COUNTED = 1e9
+"""Aides a station may be counted as needing; more means residents per aide is mistyped."""
+
+
 @dataclass(frozen=True)
 class Capacity:
     """What stations can serve: aides times residents per aide.
@@ -80,8 +87,8 @@ class Capacity:
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)):
             msg = f"must be a positive number, not {rate!r}"
             raise InputError(msg, param="residents_per_aide")
-        if not (math.isfinite(float(rate)) and rate > 0):
-            msg = f"must be a positive number, not {rate!r}"
+        if not (math.isfinite(float(rate)) and 0 < rate <= MOST_RESIDENTS_PER_AIDE):
+            msg = f"must be a positive number up to {MOST_RESIDENTS_PER_AIDE:,.0f}, not {rate!r}"
             raise InputError(msg, param="residents_per_aide")
         for name in ("aides_new", "max_aides"):
             value = getattr(self, name)
@@ -105,6 +112,14 @@ class Capacity:
     def needed(self, demand: np.ndarray) -> np.ndarray:
         """Aides a station needs for ``demand``: ``max(1, ceil(demand / residents_per_aide))``."""
         share = np.asarray(demand, float) / float(self.residents_per_aide)
+        most = float(np.max(share, initial=0.0))
+        if not most <= MOST_AIDES_COUNTED:
+            msg = (
+                f"is too small ({self.residents_per_aide!r}): a station serving "
+                f"{float(np.max(demand)):,.0f} would need more than {MOST_AIDES_COUNTED:,.0f} "
+                "aides; give the residents one aide serves"
+            )
+            raise InputError(msg, param="residents_per_aide")
         return np.maximum(1, np.ceil(share - SERVED_TOLERANCE)).astype(np.int64)
 
     def to_dict(self) -> dict[str, object]:

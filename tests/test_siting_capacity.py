@@ -305,6 +305,11 @@ def test_capacity_parameters_are_checked() -> None:
     with pytest.raises(InputError, match="aides_new"):
         Capacity(1000, aides_new=0)
     assert Capacity(1000, aides_new=2).most_aides == 2
+    with pytest.raises(InputError, match="up to 1,000,000,000,000"):
+        Capacity(1e300)  # aides times this would overflow every capacity to infinity
+    with pytest.raises(InputError, match="more than 1,000,000,000 aides"):
+        Capacity(1e-300).needed(np.array([5_000.0]))  # not a count of int64 garbage
+    assert Capacity(1e-3).needed(np.array([0.0, 2.5])).tolist() == [1, 2_500]
 
 
 def test_station_aides_from_their_column(tmp_path) -> None:
