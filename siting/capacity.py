@@ -532,9 +532,10 @@ class FlowCheck:
         outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # as in run
         flow = outcome.flow.tocsr()
         rows = np.repeat(np.arange(self.n_rows), np.diff(self.pattern.indptr))
-        pair_flow = np.asarray(
-            flow[1 + rows, 1 + self.n_rows + self.pattern.indices], dtype=np.int64
-        ).ravel()
+        picked = flow[1 + rows, 1 + self.n_rows + self.pattern.indices]
+        if sp.issparse(picked):  # what SciPy gives for no pairs at all
+            picked = picked.toarray()
+        pair_flow = np.asarray(picked, dtype=np.int64).ravel()
         return FlowState(self, pair_flow, caps)
 
 

@@ -418,3 +418,14 @@ def test_lowered_capacities_keep_the_flow_as_scipy_says(seed: int) -> None:
             taken = np.bincount(pattern.tocoo().col, state.pair_flow, minlength=n_cols)
             assert (state.pair_flow >= 0).all() and served.sum() == value
             assert (served <= check.units).all() and (taken <= check.units_of(aides)).all()
+
+
+def test_a_capacitated_plan_with_no_site_in_reach_says_so() -> None:
+    """No pair within the limit (all candidates far away): every community uncoverable."""
+    cost = sp.csr_matrix((4, 3))
+    model = CoverageModel.from_cost_matrix(
+        cost, weights=np.array([5.0, 1e8, 2.0, 3.0]), minutes=1.0
+    )
+    summary = model.solve(capacity=Capacity(8.9e11)).summary
+    assert summary["n_new"] == 0
+    assert summary["status_counts"]["uncoverable"] == 4 == summary["communities_read"]
