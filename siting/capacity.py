@@ -131,8 +131,16 @@ class Capacity:
         }
 
 
-def aides_of(values: np.ndarray | None, n: int, *, source: str = "stations") -> np.ndarray:
+def aides_of(
+    values: np.ndarray | None,
+    n: int,
+    *,
+    source: str = "stations",
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Existing stations' aides from a column's values (missing or empty: 1).
+
+    ``rows`` numbers the values as their file does (a sheet's rows); else data rows from 1.
 
     Raises
     ------
@@ -155,8 +163,13 @@ def aides_of(values: np.ndarray | None, n: int, *, source: str = "stations") -> 
             bad.append(row)
         numbers[row] = number
     if bad:
-        rows = ", ".join(str(row + 1) for row in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        msg = f"{source}: data rows {rows}: aides must be a whole number of at least 0"
+        label = (lambda row: str(row + 1)) if rows is None else (lambda row: str(rows[row]))
+        named = ", ".join(map(label, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        where = "data rows" if rows is None else "rows"
+        msg = (
+            f"{source}: {where} {named}: aides must be a whole number of at least 0, "
+            f"not {text[bad[0]]!r}"
+        )
         raise InputError(msg, param="aides")
     return numbers
 
@@ -171,7 +184,7 @@ def station_aides(points: PointSet) -> np.ndarray:
     weight_column = str(points.columns.get("weight", "")).strip()
     if values is None and weight_column in AIDES_IN_WEIGHT:
         values = points.field("weight")
-    return aides_of(values, len(points), source=points.source)
+    return aides_of(values, len(points), source=points.source, rows=points.rows)
 
 
 # ---------------------------------------------------------------------- the assignment (LP)
@@ -532,10 +545,11 @@ class FlowCheck:
         outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # as in run
         flow = outcome.flow.tocsr()
         rows = np.repeat(np.arange(self.n_rows), np.diff(self.pattern.indptr))
-        picked = flow[1 + rows, 1 + self.n_rows + self.pattern.indices]
-        if sp.issparse(picked):  # what SciPy gives for no pairs at all
-            picked = picked.toarray()
-        pair_flow = np.asarray(picked, dtype=np.int64).ravel()
+        pair_flow = np.zeros(rows.size, np.int64)
+        if rows.size:  # SciPy answers an empty selection with a sparse matrix, not an array
+            pair_flow[:] = np.asarray(
+                flow[1 + rows, 1 + self.n_rows + self.pattern.indices], dtype=np.int64
+            ).ravel()
         return FlowState(self, pair_flow, caps)
 
 

@@ -332,7 +332,9 @@ def test_station_aides_from_their_column(tmp_path) -> None:
     pd.DataFrame({"经度": [121.4, 121.5], "纬度": [31.2] * 2, "aides": [1, "two"]}).to_csv(
         bad, index=False
     )
-    with pytest.raises(InputError, match="rows 2: aides"):
+    with pytest.raises(
+        InputError, match=r"bad\.csv: rows 3: aides .* not 'two'"
+    ):  # the sheet's row
         station_aides(read_points(bad, crs="gcj02", role="existing stations"))
 
 
