@@ -281,7 +281,7 @@ def _create_project(
     crs: str,
     scenario_settings: ScenarioSettings,
 ) -> dict[str, object]:
-    from quarterhour.api.workspace.engine import ENGINES, limit_of
+    from quarterhour.api.workspace.engine import ENGINES, limit_of, release_freed_memory
     from quarterhour.geo.errors import InputError
     from quarterhour.siting.points import missed_network_message
 
@@ -349,7 +349,7 @@ def _create_project(
         )
     key = (project_id, limit.value, limit.metric, limit.speed_kmh)
     ENGINES.put(key, engine).remember((scenario_id, 1), result)
-    projects.keep_files(project_id, files)
+    projects.keep_files(project_id, engine.packed)
     log.info(
         "workspace: project %s from %s (%s communities, %s stations)",
         project_id,
@@ -357,6 +357,8 @@ def _create_project(
         f"{len(files.communities):,}",
         f"{len(stations):,}",
     )
+    del files, result
+    release_freed_memory()  # the reading's cells and the walks' buffers, handed back
     return {
         "id": project_id,
         "name": name,
