@@ -11,12 +11,15 @@ uploaded to ``quarterhour serve --workers 1`` over HTTP, then:
   each with ``If-Match``; the server's own time (``Server-Timing``) and the client's round trip,
   p50 and p99, against the peer in the same run: the full evaluation of the scenario after each
   edit (``GET``, the siting model's ``build_result`` on every community);
-- memory: the worker's resident memory before the first project, after it, and after three more
-  (each a copy of the list: its engine, reaches and evaluations).
+- memory: the worker's resident memory before the first project, after it, and after each
+  further one up to ``--projects`` (each a copy of the list: its engine, reaches and
+  evaluation); per further project over all of them, and once the worker's fixed caches are
+  full (the 4 evaluations it keeps, the 3 projects it keeps unpacked): what a project adds.
 
 Usage::
 
-    python benchmarks/bench_workspace.py [--points 20000] [--edits 100] [--cache DIR]
+    python benchmarks/bench_workspace.py [--points 20000] [--edits 100] [--projects 50]
+                                         [--memory-budget-mb 2048] [--cache DIR]
 """
 
 from __future__ import annotations

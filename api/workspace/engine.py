@@ -804,7 +804,9 @@ class EngineCache:
     max_engines
         Engines kept at most.
     max_bytes
-        Memory the engines may hold together (their reaches and tables).
+        Memory the engines may hold together, by their own count (:attr:`ProjectEngine.nbytes`:
+        reaches, versions, packed files, per-community arrays; the parts unpacked for the
+        :data:`MAX_UNPACKED` engines used last come on top).
     """
 
     def __init__(self, *, max_engines: int = 64, max_bytes: int = 512 * 1024**2) -> None:
