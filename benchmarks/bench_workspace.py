@@ -11,12 +11,15 @@ uploaded to ``quarterhour serve --workers 1`` over HTTP, then:
   each with ``If-Match``; the server's own time (``Server-Timing``) and the client's round trip,
   p50 and p99, against the peer in the same run: the full evaluation of the scenario after each
   edit (``GET``, the siting model's ``build_result`` on every community);
-- memory: the worker's resident memory before the first project, after it, and after three more
-  (each a copy of the list: its engine, reaches and evaluations).
+- memory: the worker's resident memory before the first project, after it, and after each
+  further one up to ``--projects`` (each a copy of the list: its engine, reaches and
+  evaluation); per further project over all of them, and once the worker's fixed caches are
+  full (the 4 evaluations it keeps, the 3 projects it keeps unpacked): what a project adds.
 
 Usage::
 
-    python benchmarks/bench_workspace.py [--points 20000] [--edits 100] [--cache DIR]
+    python benchmarks/bench_workspace.py [--points 20000] [--edits 100] [--projects 50]
+                                         [--memory-budget-mb 2048] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -224,20 +227,33 @@ def run(
         print(f"  load average after the run: {os.getloadavg()[0]:.1f}")
 
 
+FILLED = 8
+"""Projects open once the worker's fixed caches are full (4 kept evaluations, 3 projects
+unpacked): the growth from there on is what each further project holds."""
+
+
 def grow(url: str, pid: int, xlsx: Path, csv: Path, *, projects: int, httpx: object) -> None:
     """Open projects until ``projects`` are open; print the server's memory after each."""
     with httpx.Client(timeout=600) as client:
         count = len(client.get(f"{url}/api/projects").json()["projects"])
         start = rss_mib(pid)
-        opened = count
+        rss = {count: start}
         for opened in range(count + 1, projects + 1):
             _upload(client, url, xlsx, csv)
-            print(f"    {opened} projects: RSS {rss_mib(pid):.0f} MiB")
-        added = max(opened - count, 1)
+            rss[opened] = rss_mib(pid)
+            print(f"    {opened} projects: RSS {rss[opened]:.0f} MiB")
+        last = max(rss)
+        added = max(last - count, 1)
         print(
-            f"  memory per further project: +{(rss_mib(pid) - start) / added:.1f} MiB "
-            f"over {opened - count} ({opened} open, RSS {rss_mib(pid):.0f} MiB)"
+            f"  memory per further project: +{(rss[last] - start) / added:.1f} MiB "
+            f"over {last - count} ({last} open, RSS {rss[last]:.0f} MiB)"
         )
+        if last > FILLED > count:
+            print(
+                f"  once the worker's fixed caches are full ({FILLED} open): "
+                f"+{(rss[last] - rss[FILLED]) / (last - FILLED):.1f} MiB a project over "
+                f"{last - FILLED} (goal: a few MB)"
+            )
 
 
 if __name__ == "__main__":

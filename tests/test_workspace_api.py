@@ -833,7 +833,7 @@ def test_evicted_engine_rebuilds_the_same_scenario(
         "--workers",
         "1",
         "--memory-budget-mb",
-        "1",
+        "0.05",
     )
     try:
         first = _upload(small.url, files, name="A")

@@ -152,3 +152,39 @@ def test_random_edits_keep_every_figure_of_the_full_evaluation(
     assert summary["status_counts"]["outside_boundary"] > 0
     assert summary["status_counts"]["off_network"] > 0
     assert any(text.startswith("stations:") for text in summary["warnings"])
+
+
+def test_an_engine_answers_the_same_from_its_packed_files(
+    network_of, tmp_path, monkeypatch
+) -> None:
+    """Once the worker has let go of its unpacked parts (files as read, texts, site tables,
+    targets' index) an engine answers as before, and its reaches packed in one block answer as
+    reaches kept one by one; the same goes for an edit after that."""
+    from quarterhour.api.workspace import engine as engine_module
+    from quarterhour.api.workspace import reaches
+
+    network = network_of("shanghai_center")
+    files = _files(tmp_path, whole_weights=False)
+    limit = limit_of({"minutes": 10})
+    how = OUTCOMES["plan"]
+    stations = projects.today_stations(files)
+    assert len(stations) >= reaches.MIN_BLOCK  # the first evaluation's reaches: one block
+    engine = ProjectEngine(network, files, limit)
+    first = engine.evaluate(stations, how)
+    kept = engine.version(("s", 1), stations, how)
+    engine_module._UNPACKED.drop(lambda _: False)
+    again = engine.evaluate(stations, how)
+    monkeypatch.setattr(reaches, "MIN_BLOCK", 10**9)
+    one_by_one = ProjectEngine(network, files, limit).evaluate(stations, how)
+    for other in (again, one_by_one):
+        pd.testing.assert_frame_equal(other.assignments, first.assignments)
+        pd.testing.assert_frame_equal(other.stations, first.stations)
+        assert other.summary == first.summary
+    pd.testing.assert_frame_equal(engine.homes.table, files.communities.table)
+    engine_module._UNPACKED.drop(lambda _: False)
+    homes = files.communities
+    edit = AddStation(op="add", community_id=str(homes.ids[7]))
+    stations, _, touched = apply_edit(engine, stations, [], edit, max_stations=1000)
+    _, summary = engine.edited(kept, stations, touched, how)
+    assert summary == engine.evaluate(stations, how).summary
+    assert engine.nbytes < files.communities.table.memory_usage(deep=True).sum()

@@ -69,9 +69,15 @@ class ProjectView(Protocol):
 
     limit: WalkLimit
     longer: WalkLimit
-    communities: Communities
-    homes: PointSet
     network: WalkNetwork
+
+    @property
+    def communities(self) -> Communities:
+        """The communities as the siting model takes them."""
+
+    @property
+    def homes(self) -> PointSet:
+        """The communities as read."""
 
     @property
     def projection(self) -> LocalProjection:

@@ -22,6 +22,7 @@ from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace import store
 from quarterhour.api.workspace.engine import (
     ENGINES,
+    PackedFiles,
     ProjectEngine,
     ProjectFiles,
     ScenarioSettings,
@@ -275,25 +276,30 @@ def stored_uploads(conn: sqlite3.Connection, project_id: str) -> list[Upload]:
     return sorted(uploads, key=lambda upload: order[upload.role])
 
 
-_FILES: dict[str, ProjectFiles] = {}
+_FILES: dict[str, PackedFiles] = {}
+
+
+def packed_files(conn: sqlite3.Connection, project_id: str) -> PackedFiles:
+    """A project's files packed, read again from the stored bytes (once per worker)."""
+    packed = _FILES.get(project_id)
+    if packed is None:
+        packed = PackedFiles.of(read_uploads(stored_uploads(conn, project_id), max_rows=10**9))
+    keep_files(project_id, packed)
+    return packed
 
 
 def project_files(conn: sqlite3.Connection, project_id: str) -> ProjectFiles:
-    """A project's files, read again from the stored bytes (once per worker)."""
-    files = _FILES.get(project_id)
-    if files is None:
-        files = read_uploads(stored_uploads(conn, project_id), max_rows=10**9)
-    keep_files(project_id, files)
-    return files
+    """A project's files (unpacked from the worker's packed copy)."""
+    return packed_files(conn, project_id).unpack()
 
 
-def keep_files(project_id: str, files: ProjectFiles) -> None:
-    """Keep a project's files, and only those of projects whose engines are kept besides.
+def keep_files(project_id: str, packed: PackedFiles) -> None:
+    """Keep a project's packed files, and only those of projects whose engines are kept besides.
 
-    The files hold the planner's tables (frames, the bulk of a project's memory): kept past
-    their engines' eviction, they would escape the memory budget that bounds the engines.
+    The files hold the planner's tables (the bulk of a project's memory, even packed): kept
+    past their engines' eviction, they would escape the memory budget that bounds the engines.
     """
-    _FILES[project_id] = files
+    _FILES[project_id] = packed
     kept = ENGINES.project_ids() | {project_id}
     for other in [other for other in _FILES if other not in kept]:
         del _FILES[other]
@@ -340,12 +346,17 @@ def engine_for(
     key = (project_id, limit.value, limit.metric, limit.speed_kmh)
     engine = ENGINES.get(key)
     if engine is None:
-        files = project_files(conn, project_id)
+        packed = packed_files(conn, project_id)
+        files = packed.unpack()
         engine = ProjectEngine(
-            network_for(state, files, limit), files, limit, network_path=state.config.network_path
+            network_for(state, files, limit),
+            files,
+            limit,
+            network_path=state.config.network_path,
+            packed=packed,
         )
         engine = ENGINES.put(key, engine)
-        keep_files(project_id, files)
+        keep_files(project_id, engine.packed)
     return engine
 
 

@@ -322,7 +322,7 @@ def _create_project(
     crs: str,
     scenario_settings: ScenarioSettings,
 ) -> dict[str, object]:
-    from quarterhour.api.workspace.engine import ENGINES, limit_of
+    from quarterhour.api.workspace.engine import ENGINES, limit_of, release_freed_memory
     from quarterhour.siting.points import missed_network_message
 
     limits = _limits(request)
@@ -390,7 +390,7 @@ def _create_project(
         )
     key = (project_id, limit.value, limit.metric, limit.speed_kmh)
     ENGINES.put(key, engine).remember((scenario_id, 1), result)
-    projects.keep_files(project_id, files)
+    projects.keep_files(project_id, engine.packed)
     log.info(
         "workspace: project %s from %s (%s communities, %s stations)",
         project_id,
@@ -398,6 +398,8 @@ def _create_project(
         f"{len(files.communities):,}",
         f"{len(stations):,}",
     )
+    del files, result
+    release_freed_memory()  # the reading's cells and the walks' buffers, handed back
     return {
         "id": project_id,
         "name": name,
