@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--projects", type=int, default=8, help="projects open at the end")
     parser.add_argument("--memory-budget-mb", type=int, default=2048, help="the server's budget")
+    parser.add_argument(
+        "--residents-per-aide",
+        type=float,
+        default=None,
+        help="also a capacitated project (1-2 aides a station): upload and edits",
+    )
     args = parser.parse_args(argv)
     osm, _ = mosaic(args.cache or cache_root())
     print(f"workspace on {osm.name} ({os.cpu_count()} CPUs)")
@@ -132,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             wait_for(port, "/health", timeout_s=900, process=process)
             url = f"http://127.0.0.1:{port}"
             run(url, process.pid, xlsx, csv, n_stations=n_stations, edits=args.edits, httpx=httpx)
+            if args.residents_per_aide is not None:
+                capacitated(url, xlsx, csv, rate=args.residents_per_aide, edits=args.edits)
             grow(url, process.pid, xlsx, csv, projects=args.projects, httpx=httpx)
             print(
                 f"  the engines' bound: a quarter of the {args.memory_budget_mb} MiB budget; "
@@ -143,11 +151,59 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _upload(client: object, url: str, xlsx: Path, csv: Path) -> tuple[dict, float, float]:
+def capacitated(url: str, xlsx: Path, csv: Path, *, rate: float, edits: int) -> None:
+    """A capacitated project: upload, then aides, add, move and remove edits (server times).
+
+    Every edit of a capacitated scenario solves its assignment again (HiGHS), as ``quarterhour
+    coverage --residents-per-aide`` does; the uncapacitated project's edits are the peer.
+    """
+    import httpx
+
+    rng = np.random.default_rng(11)
+    with httpx.Client(timeout=600) as client:
+        form = {"residents_per_aide": str(rate), "max_aides": "2"}
+        project, created, shown = _upload(client, url, xlsx, csv, form=form)
+        base = f"{url}/api/projects/{project['id']}/scenarios/{project['scenarios'][0]['id']}"
+        body = client.get(base).json()
+        counts = body["summary"]["status_counts"]
+        print(
+            f"  capacitated ({rate:,.0f} residents per aide): 201 in {created:.2f} s, every status "
+            f"on screen at {shown:.2f} s; over capacity {counts['over_capacity']:,}, "
+            f"aides {body['summary']['staffing']['aides']:,}"
+        )
+        version, ids = body["version"], [row["id"] for row in body["stations"]]
+        lon = np.asarray([row["lon"] for row in body["communities"]])
+        lat = np.asarray([row["lat"] for row in body["communities"]])
+        times: dict[str, list[float]] = {}
+        for _ in range(max(edits // 10, 2)):
+            for op in ("aides", "add", "move", "remove"):
+                pick = int(rng.integers(lon.size))
+                station = ids[int(rng.integers(len(ids)))]
+                edit: dict[str, object] = {"op": op, "station_id": station}
+                if op == "aides":
+                    edit["aides"] = 2
+                elif op in ("add", "move"):
+                    edit |= {"lon": float(lon[pick]), "lat": float(lat[pick])}
+                    if op == "add":
+                        del edit["station_id"]
+                else:
+                    ids.remove(station)
+                answer = client.post(f"{base}/edits", json=edit, headers={"If-Match": str(version)})
+                assert answer.status_code == 200, answer.text
+                version = answer.json()["version"]
+                times.setdefault(op, []).append(server_ms(answer))
+        every = [value for values in times.values() for value in values]
+        kinds = ", ".join(f"{op} p50 {np.median(values):.0f} ms" for op, values in times.items())
+        print(f"  capacitated edits (server): {percentiles(every)} ({kinds})")
+
+
+def _upload(
+    client: object, url: str, xlsx: Path, csv: Path, *, form: dict[str, str] | None = None
+) -> tuple[dict, float, float]:
     started = time.perf_counter()
     answer = client.post(
         f"{url}/api/projects",
-        data={"crs": "wgs84"},
+        data={"crs": "wgs84"} | (form or {}),
         files={
             "communities": (xlsx.name, xlsx.read_bytes()),
             "existing": (csv.name, csv.read_bytes()),
