@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from quarterhour.siting.capacity import Assignment, Capacity, fully_served
+from quarterhour.siting.capacity import Assignment, Capacity, assign_within, fully_served
 from quarterhour.siting.reasons import REASONS, STATUSES, reason_text
 from quarterhour.siting.result import json_scalar
 
@@ -113,6 +113,45 @@ def _community_columns(
         ),
         "reason_text": texts,
     }
+
+
+def staffed(
+    result: SitingResult,
+    cost: sp.csr_matrix,
+    communities: Communities,
+    sites: SiteTable,
+    limit: WalkLimit,
+    *,
+    coverable: np.ndarray,
+    station_cols: np.ndarray,
+    aides: np.ndarray,
+    capacity: Capacity,
+    deadline: float | None = None,
+) -> SitingResult:
+    """The result with its coverable communities assigned within the stations' capacities.
+
+    The assignment (:func:`~quarterhour.siting.capacity.assign_within`) of the ``coverable``
+    rows to the stations ``station_cols`` with ``aides`` each, then :func:`with_capacity`.
+    """
+    rows = np.flatnonzero(coverable)
+    assignment = assign_within(
+        cost[rows][:, station_cols],
+        communities.weight[rows],
+        aides * capacity.residents_per_aide,
+        deadline=deadline,
+    )
+    return with_capacity(
+        result,
+        cost,
+        communities,
+        sites,
+        limit,
+        rows=rows,
+        station_cols=station_cols,
+        aides=aides,
+        capacity=capacity,
+        assignment=assignment,
+    )
 
 
 def with_capacity(

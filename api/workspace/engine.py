@@ -51,10 +51,10 @@ from quarterhour.geo.projection import LocalProjection
 from quarterhour.routing.snapping import snap_points
 from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
 from quarterhour.siting import inputs
-from quarterhour.siting.capacity import Capacity, assign_within
+from quarterhour.siting.capacity import Capacity
 from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
-from quarterhour.siting.staffing import with_capacity
+from quarterhour.siting.staffing import staffed
 from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 
 if TYPE_CHECKING:
@@ -684,25 +684,17 @@ class ProjectEngine:
             result.params["n_candidates"] = outcome["n_candidates"]
         if capacity is None:
             return result
-        rows = np.flatnonzero(coverable)
         ordered = [stations[k] for k in order]
-        aides = station_aides_of(ordered, capacity)[station_cols]
-        assignment = assign_within(
-            cost[rows][:, station_cols],
-            self.communities.weight[rows],
-            aides * capacity.residents_per_aide,
-        )
-        return with_capacity(
+        return staffed(
             result,
             cost,
             self.communities,
             sites,
             self.limit,
-            rows=rows,
+            coverable=coverable,
             station_cols=station_cols,
-            aides=aides,
+            aides=station_aides_of(ordered, capacity)[station_cols],
             capacity=capacity,
-            assignment=assignment,
         )
 
     def _matrices(self, reach: list[Reach], n: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

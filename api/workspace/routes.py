@@ -717,23 +717,8 @@ def edit_scenario(
         )
         outcome = edited_outcome(store.loads(row["outcome"]))
         after, summary = engine.edited(before, stations, touched, outcome)
-        version = row["version"] + 1
-        conn.execute(
-            "UPDATE scenarios SET version = ?, stations = ?, excluded = ?, outcome = ?, "
-            "figures = ?, updated_at = ? WHERE id = ?",
-            (
-                version,
-                store.dumps(stations),
-                store.dumps(excluded),
-                store.dumps(outcome),
-                store.dumps(
-                    projects.figures_of(summary, after.arrays["walk_min"], after.arrays["covered"])
-                ),
-                store.now(),
-                sid,
-            ),
-        )
-        _record_edit(conn, caller, row, edit, version)
+        figures = projects.figures_of(summary, after.arrays["walk_min"], after.arrays["covered"])
+        version = _save_edit(conn, caller, row, edit, stations, excluded, outcome, figures)
     engine.keep((sid, version), after)
     rows = changed(before.arrays, after.arrays)
     where = engine.site_lonlat(after.state, outcome, set(excluded))
@@ -758,11 +743,34 @@ def edited_outcome(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _record_edit(
-    conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, edit: Edit, version: int
-) -> None:
+def _save_edit(
+    conn: sqlite3.Connection,
+    caller: Caller,
+    row: sqlite3.Row,
+    edit: Edit,
+    stations: list[dict[str, object]],
+    excluded: list[str],
+    outcome: Outcome,
+    figures: dict[str, object],
+) -> int:
+    """Store an edited scenario as its next version, with the record of the edit; the version."""
+    version = int(row["version"]) + 1
+    conn.execute(
+        "UPDATE scenarios SET version = ?, stations = ?, excluded = ?, outcome = ?, "
+        "figures = ?, updated_at = ? WHERE id = ?",
+        (
+            version,
+            store.dumps(stations),
+            store.dumps(excluded),
+            store.dumps(outcome),
+            store.dumps(figures),
+            store.now(),
+            row["id"],
+        ),
+    )
     detail = edit.model_dump(exclude_none=True) | {"version": version}
     _record(conn, caller, row["project_id"], row["id"], "edit", detail)
+    return version
 
 
 CAPACITY_CHANGE_KEYS: tuple[str, ...] = (
@@ -803,21 +811,9 @@ def _edit_capacitated(
     )
     outcome = edited_outcome(store.loads(row["outcome"]))
     after = engine.evaluate(stations, outcome, excluded=set(excluded), capacity=capacity)
-    version = row["version"] + 1
-    conn.execute(
-        "UPDATE scenarios SET version = ?, stations = ?, excluded = ?, outcome = ?, "
-        "figures = ?, updated_at = ? WHERE id = ?",
-        (
-            version,
-            store.dumps(stations),
-            store.dumps(excluded),
-            store.dumps(outcome),
-            store.dumps(projects.figures(after)),
-            store.now(),
-            sid,
-        ),
+    version = _save_edit(
+        conn, caller, row, edit, stations, excluded, outcome, projects.figures(after)
     )
-    _record_edit(conn, caller, row, edit, version)
     engine.remember((sid, version), after)
     old, new = before.assignments, after.assignments
     differs = np.zeros(len(new), bool)
