@@ -696,6 +696,22 @@ def test_kept_across_a_restart_and_a_kill_during_saves(isolated_cache, files, tm
     assert edits == body["version"] - 1
 
 
+def test_a_station_locked_at_a_community_is_kept_by_a_plan(server, project) -> None:
+    """在此设站 then 锁定: the community's id is the station's; the plan keeps it there."""
+    pid = project["id"]
+    scenario = _new_scenario(server.url, pid, "锁定小区站")
+    answer = _edit(server.url, pid, scenario["id"], 1, op="add", community_id="C020")
+    assert answer.status_code == 200, answer.text
+    answer = _edit(server.url, pid, scenario["id"], 2, op="lock", station_id="C020")
+    assert answer.status_code == 200, answer.text
+    state = _plan(server.url, pid, scenario["id"], time_limit_s=60)
+    planned = _scenario(server.url, pid, state["scenario"]).json()
+    ids = [row["id"] for row in planned["stations"]]
+    assert ids.count("C020") == 1  # kept, and not opened a second time as a candidate
+    kept = next(row for row in planned["stations"] if row["id"] == "C020")
+    assert kept["locked"] and kept["kind"] == "new"
+
+
 def test_edits_of_a_planned_scenario_answer_the_full_evaluation(server, project) -> None:
     pid, today = project["id"], project["scenarios"][0]["id"]
     sid = _plan(server.url, pid, today, budget=4)["scenario"]

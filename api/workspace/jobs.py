@@ -176,12 +176,20 @@ def _kept_points(
     return points_from_frame(frame, crs="wgs84", role="existing stations")
 
 
-def _candidates(files: projects.ProjectFiles, excluded: list[str]) -> PointSet | None:
+def _candidates(
+    files: projects.ProjectFiles, excluded: list[str], kept: list[dict[str, Any]]
+) -> PointSet | None:
+    """The sites a plan may open: the candidates (default: the communities) but those left out.
+
+    Nor those a kept station stands on: a station added at a community and locked has that
+    community's id, which no candidate may share.
+    """
     points = files.candidates if files.candidates is not None else files.communities
-    if not excluded:
+    ids = np.asarray(points.ids, dtype=object).astype(str)
+    taken = np.isin(ids, excluded) | np.isin(ids, [str(station["id"]) for station in kept])
+    if not taken.any():
         return files.candidates
-    keep = ~np.isin(np.asarray(points.ids, dtype=object).astype(str), excluded)
-    return points.subset(keep)
+    return points.subset(~taken)
 
 
 @dataclass(frozen=True)
@@ -243,7 +251,7 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
         network,
         files.communities,
         existing=_kept_points(files, kept, capacity),
-        candidates=_candidates(files, excluded),
+        candidates=_candidates(files, excluded, kept),
         minutes=settings["minutes"],
         speed_kmh=settings["speed_kmh"],
         meters=settings["meters"],
