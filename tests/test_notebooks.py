@@ -12,11 +12,12 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_notebooks() -> None:
+def test_there_are_four_notebooks() -> None:
     assert [path.name for path in NOTEBOOKS] == [
         "01_coverage_audit.ipynb",
         "02_plan_new_stations.ipynb",
         "03_compare_scenarios.ipynb",
+        "04_staffing.ipynb",
     ]
 
 
