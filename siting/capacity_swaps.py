@@ -29,6 +29,7 @@ from quarterhour.siting.capacity import (
     FlowCheck,
     _fewest_aides,
     _push_along,
+    _reroute,
     _residual_path,
 )
 
@@ -211,14 +212,8 @@ def _shed(graph: tuple[np.ndarray, ...], flow: tuple[np.ndarray, ...], site: int
     site_ptr, site_slots, slot_row = graph[2], graph[3], graph[4]
     pair_flow, served, site_flow, caps = flow
     caps[site] = cap
-    n_nodes = caps.size + graph[5].size + 1
-    parent = np.empty(n_nodes, np.int64)
-    parent_slot = np.empty(n_nodes, np.int64)
-    while site_flow[site] > caps[site]:
-        found = _residual_path(graph, flow, site, parent, parent_slot)
-        if found < 0:
-            break
-        _push_along(graph, flow, site, found, parent, parent_slot)
+    if _reroute(graph, flow, site):
+        return 0
     lost = 0
     for k in range(site_ptr[site], site_ptr[site + 1]):
         excess = site_flow[site] - caps[site]

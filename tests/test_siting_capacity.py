@@ -552,3 +552,37 @@ def test_capacitated_walks_are_the_least_for_their_stations(seed: int) -> None:
     if stats["walk_swaps"]:  # kept only when the least-walk assignments agree
         assert stats["walk_after"] == pytest.approx(walk, rel=1e-6)
         assert stats["walk_after"] < stats["walk_before"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_closing_and_opening_sites_keep_a_maximum_flow_as_scipy_says(seed: int) -> None:
+    from quarterhour.siting.capacity_swaps import _shed, _source_fill
+
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
+        pattern = sp.random(
+            n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
+        )
+        pattern.data[:] = 1
+        pattern.sort_indices()
+        check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
+        aides = rng.integers(0, 4, n_cols)
+        state = check.flow_state(aides)
+        for _ in range(6):
+            site = int(rng.integers(n_cols))
+            before = state.value
+            if aides[site] and rng.random() < 0.5:
+                aides[site] = 0
+                lost = _shed(state.graph, state.arrays, site, 0)
+                assert before - lost == state.value
+            else:
+                aides[site] += int(rng.integers(1, 3))
+                state.caps[site] = check.units_of(aides)[site]
+                gained = _source_fill(state.graph, state.arrays)
+                assert before + gained == state.value
+            assert state.value == _scipy_max_flow(pattern, check.units, check.units_of(aides))
+            served = np.bincount(pattern.tocoo().row, state.pair_flow, minlength=n_rows)
+            taken = np.bincount(pattern.tocoo().col, state.pair_flow, minlength=n_cols)
+            assert (state.pair_flow >= 0).all() and (served == state.served).all()
+            assert (served <= check.units).all() and (taken <= check.units_of(aides)).all()
