@@ -6,6 +6,11 @@ missing: communities that need a station in reach and have none, then units not 
 closing stays when nothing is missing; else the plan is put back as it was. Two closings and one
 opening (a 2-for-1 swap) are the shortest such repair; longer ones reach further.
 
+Shorter walks: a new station's aides move to a closed site that shares a community with it when
+the flow keeps its value, every community that needs a station keeps one, and the walk of the
+greedy assignment within capacity falls (the caller keeps the swaps only when the least-walk
+assignment agrees).
+
 The flow after a site closes is again a maximum one (the excess that no residual path can take
 is sent back to the source), and opening a site augments from the source until no path is left,
 so every step is exact: a plan kept here serves what the plan before it served.

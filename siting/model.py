@@ -572,8 +572,11 @@ class CoverageModel:
         capacity
             Stations serve at most their aides x ``residents_per_aide`` residents: the
             capacitated models of :mod:`quarterhour.siting.capacity` (existing stations keep
-            their ``site_aides``), with the LP-relaxation bound. Without it, among equal covers
-            the one with the least total weighted walk is kept (1-for-1 swaps).
+            their ``site_aides``), with the LP-relaxation bound; closings repaired by swaps
+            look for fewer stations (:mod:`~quarterhour.siting.capacity_swaps`). Either way,
+            among equal plans the one with the least total weighted walk is kept (1-for-1
+            swaps; with capacity, each checked by the maximum flow and kept when the least-walk
+            assignment walks less; not above 100,000 pairs).
         quiet
             Hide the progress bar of the search.
         """
@@ -745,11 +748,10 @@ class CoverageModel:
 
         With a time limit the search, the LP and HiGHS stop by ``deadline`` less what the
         assignment and the tables need (:func:`finish_reserve`), and the greedy assignment's
-        kernel is compiled first, inside the limit.
+        kernel (and the swaps', where they run) is compiled first, inside the limit.
         """
         if deadline is not None:
             compile_greedy_flow()
-            compile_swaps()
             assign_by = deadline - finish_reserve(self.cost.nnz, deadline - started)
             deadline = assign_by - finish_reserve(self.cost.nnz, assign_by - started)
         else:
@@ -757,6 +759,8 @@ class CoverageModel:
         existing_cols = np.flatnonzero(self.sites.existing)
         candidate_cols = np.flatnonzero(~self.sites.existing & (self.sites.status == "active"))
         problem = self.capacity_problem(capacity, coverable=coverable, by_existing=by_existing)
+        if deadline is not None and problem.pattern.nnz <= SWAPS_MAX_PAIRS:
+            compile_swaps()
         stats: dict[str, object] = {}
         start = np.zeros(0, np.int64)
         cover_bound = 0.0
