@@ -193,7 +193,9 @@ def fewer_stations(
             break
         counts["closed"] += 1
         counts["repair_swaps"] += swaps
-    return np.flatnonzero(is_open[n_existing:]), counts
+    kept = columns[is_open[n_existing + columns]]  # in the order given, the new sites after
+    opened = np.setdiff1d(np.flatnonzero(is_open[n_existing:]), columns)
+    return np.concatenate([kept, opened]), counts
 
 
 @kernel
