@@ -65,6 +65,13 @@ MAX_FLOW_UNITS = 1_000_000_000
 """Total demand, in whole flow units, the integral max-flow checks may hold (int32 room)."""
 
 
+MOST_RESIDENTS_PER_AIDE = 1e12
+"""More residents per aide than people on Earth is a typing error, and overflows capacities."""
+
+MOST_AIDES_COUNTED = 1e9
+"""Aides a station may be counted as needing; more means residents per aide is mistyped."""
+
+
 @dataclass(frozen=True)
 class Capacity:
     """What stations can serve: aides times residents per aide.
@@ -88,8 +95,8 @@ class Capacity:
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)):
             msg = f"must be a positive number, not {rate!r}"
             raise InputError(msg, param="residents_per_aide")
-        if not (math.isfinite(float(rate)) and rate > 0):
-            msg = f"must be a positive number, not {rate!r}"
+        if not (math.isfinite(float(rate)) and 0 < rate <= MOST_RESIDENTS_PER_AIDE):
+            msg = f"must be a positive number up to {MOST_RESIDENTS_PER_AIDE:,.0f}, not {rate!r}"
             raise InputError(msg, param="residents_per_aide")
         for name in ("aides_new", "max_aides"):
             value = getattr(self, name)
@@ -113,6 +120,14 @@ class Capacity:
     def needed(self, demand: np.ndarray) -> np.ndarray:
         """Aides a station needs for ``demand``: ``max(1, ceil(demand / residents_per_aide))``."""
         share = np.asarray(demand, float) / float(self.residents_per_aide)
+        most = float(np.max(share, initial=0.0))
+        if not most <= MOST_AIDES_COUNTED:
+            msg = (
+                f"is too small ({self.residents_per_aide!r}): a station serving "
+                f"{float(np.max(demand)):,.0f} would need more than {MOST_AIDES_COUNTED:,.0f} "
+                "aides; give the residents one aide serves"
+            )
+            raise InputError(msg, param="residents_per_aide")
         return np.maximum(1, np.ceil(share - SERVED_TOLERANCE)).astype(np.int64)
 
     def to_dict(self) -> dict[str, object]:
@@ -124,8 +139,16 @@ class Capacity:
         }
 
 
-def aides_of(values: np.ndarray | None, n: int, *, source: str = "stations") -> np.ndarray:
+def aides_of(
+    values: np.ndarray | None,
+    n: int,
+    *,
+    source: str = "stations",
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Existing stations' aides from a column's values (missing or empty: 1).
+
+    ``rows`` numbers the values as their file does (a sheet's rows); else data rows from 1.
 
     Raises
     ------
@@ -148,8 +171,13 @@ def aides_of(values: np.ndarray | None, n: int, *, source: str = "stations") -> 
             bad.append(row)
         numbers[row] = number
     if bad:
-        rows = ", ".join(str(row + 1) for row in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        msg = f"{source}: data rows {rows}: aides must be a whole number of at least 0"
+        label = (lambda row: str(row + 1)) if rows is None else (lambda row: str(rows[row]))
+        named = ", ".join(map(label, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        where = "data rows" if rows is None else "rows"
+        msg = (
+            f"{source}: {where} {named}: aides must be a whole number of at least 0, "
+            f"not {text[bad[0]]!r}"
+        )
         raise InputError(msg, param="aides")
     return numbers
 
@@ -164,7 +192,7 @@ def station_aides(points: PointSet) -> np.ndarray:
     weight_column = str(points.columns.get("weight", "")).strip()
     if values is None and weight_column in AIDES_IN_WEIGHT:
         values = points.field("weight")
-    return aides_of(values, len(points), source=points.source)
+    return aides_of(values, len(points), source=points.source, rows=points.rows)
 
 
 # ---------------------------------------------------------------------- the assignment (LP)
@@ -532,9 +560,11 @@ class FlowCheck:
         outcome = maximum_flow(self.graph, 0, self.sink, method="dinic")  # type: ignore[arg-type]  # as in run
         flow = outcome.flow.tocsr()
         rows = np.repeat(np.arange(self.n_rows), np.diff(self.pattern.indptr))
-        pair_flow = np.asarray(
-            flow[1 + rows, 1 + self.n_rows + self.pattern.indices], dtype=np.int64
-        ).ravel()
+        pair_flow = np.zeros(rows.size, np.int64)
+        if rows.size:  # SciPy answers an empty selection with a sparse matrix, not an array
+            pair_flow[:] = np.asarray(
+                flow[1 + rows, 1 + self.n_rows + self.pattern.indices], dtype=np.int64
+            ).ravel()
         return FlowState(self, pair_flow, caps)
 
 

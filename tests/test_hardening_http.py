@@ -121,7 +121,10 @@ def test_the_time_limit_bounds_the_whole_request(
         assert response.json()["detail"][0]["type"] == "time_limit"
     else:
         assert response.status_code == 200
-        assert response.json()["summary"]["stopped"] == "time limit"
+        summary = response.json()["summary"]
+        # cut by the limit, or (walk times found in the cache, a machine between other
+        # tests' bursts) done within it: either way within the limit
+        assert summary["stopped"] == "time limit" or elapsed <= 1.0 + 0.5, summary
 
 
 def test_the_time_limit_counts_the_time_the_body_took_to_arrive(server: tuple[str, int]) -> None:

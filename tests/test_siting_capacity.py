@@ -305,6 +305,11 @@ def test_capacity_parameters_are_checked() -> None:
     with pytest.raises(InputError, match="aides_new"):
         Capacity(1000, aides_new=0)
     assert Capacity(1000, aides_new=2).most_aides == 2
+    with pytest.raises(InputError, match="up to 1,000,000,000,000"):
+        Capacity(1e300)  # aides times this would overflow every capacity to infinity
+    with pytest.raises(InputError, match="more than 1,000,000,000 aides"):
+        Capacity(1e-300).needed(np.array([5_000.0]))  # not a count of int64 garbage
+    assert Capacity(1e-3).needed(np.array([0.0, 2.5])).tolist() == [1, 2_500]
 
 
 def test_station_aides_from_their_column(tmp_path) -> None:
@@ -327,7 +332,9 @@ def test_station_aides_from_their_column(tmp_path) -> None:
     pd.DataFrame({"经度": [121.4, 121.5], "纬度": [31.2] * 2, "aides": [1, "two"]}).to_csv(
         bad, index=False
     )
-    with pytest.raises(InputError, match="rows 2: aides"):
+    with pytest.raises(
+        InputError, match=r"bad\.csv: rows 3: aides .* not 'two'"
+    ):  # the sheet's row
         station_aides(read_points(bad, crs="gcj02", role="existing stations"))
 
 
@@ -586,3 +593,14 @@ def test_closing_and_opening_sites_keep_a_maximum_flow_as_scipy_says(seed: int) 
             taken = np.bincount(pattern.tocoo().col, state.pair_flow, minlength=n_cols)
             assert (state.pair_flow >= 0).all() and (served == state.served).all()
             assert (served <= check.units).all() and (taken <= check.units_of(aides)).all()
+
+
+def test_a_capacitated_plan_with_no_site_in_reach_says_so() -> None:
+    """No pair within the limit (all candidates far away): every community uncoverable."""
+    cost = sp.csr_matrix((4, 3))
+    model = CoverageModel.from_cost_matrix(
+        cost, weights=np.array([5.0, 1e8, 2.0, 3.0]), minutes=1.0
+    )
+    summary = model.solve(capacity=Capacity(8.9e11)).summary
+    assert summary["n_new"] == 0
+    assert summary["status_counts"]["uncoverable"] == 4 == summary["communities_read"]

@@ -88,6 +88,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame)
         "xlsx": folder / "社区名单.xlsx",
         "bad": folder / "有错的名单.csv",
         "stations": folder / "现有站点.csv",
+        "staffed": folder / "现有站点_援助员.csv",
         "unnamed": folder / "户籍名单.csv",
         "outline": folder / "街道边界_gcj02.geojson",
     }
@@ -117,6 +118,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, planner_table: pd.DataFrame)
             "纬度": stations["纬度"].to_numpy(),
         }
     ).to_csv(paths["stations"], index=False, encoding="utf-8")
+    staffed = pd.read_csv(paths["stations"], dtype=str).assign(就业援助员=["1", "2", ""])
+    staffed.to_csv(paths["staffed"], index=False, encoding="utf-8")
     return paths
 
 
@@ -582,8 +585,9 @@ def test_plan_and_compare(page, server) -> None:
     ]
     assert row.nth(1).inner_text() == "3 + 3 = 6"
     assert row.nth(2).inner_text() == f"{covered} / {len(planned['communities'])}"
-    assert row.nth(5).inner_text() == f"{np.mean(walks):.1f}"
-    assert row.nth(6).inner_text() == f"{np.max(walks):.1f}"
+    assert row.nth(5).inner_text() == "—"  # over capacity: no capacity in this project
+    assert row.nth(7).inner_text() == f"{np.mean(walks):.1f}"
+    assert row.nth(8).inner_text() == f"{np.max(walks):.1f}"
     # Compare today (A) with the plan (B).
     page.select_option("#compare-a", today["id"])
     page.select_option("#compare-b", planned["id"])
@@ -703,6 +707,73 @@ def test_a_plan_leaves_the_excluded_sites_out(page, server) -> None:
     again = current_scenario(server, page)
     fresh = {s["id"] for s in again["stations"] if s["kind"] == "new"}
     assert len(fresh) == 3 and not fresh & set(chosen)
+
+
+def test_capacity_upload_and_aides_set_on_a_station(page, server, files) -> None:
+    """Stations serve at most aides x residents per aide: over capacity shown, aides set."""
+    upload(page, files["gbk"], crs="gcj02", existing=files["staffed"])
+    page.click("#upload-capacity summary")
+    page.fill("#upload-rate", "2000")
+    page.fill("#upload-max-aides", "2")
+    page.fill("#upload-name", "容量试点")
+    submit_new_project(page)
+    page.wait_for_selector("#head-over")
+    today = current_scenario(server, page)
+    over = today["summary"]["status_counts"]["over_capacity"]
+    assert over > 0 and chip_counts(page)["over_capacity"] == over
+    assert page.inner_text("#head-over") == str(over)
+    staffing = today["summary"]["staffing"]
+    assert page.inner_text("#head-aides") == str(staffing["aides"]) == "4"  # 1 + 2 + blank (1)
+    # The station's popup sets its aides; every community follows.
+    name = "外滩就业服务站"
+    station = next(s for s in today["stations"] if s["name"] == name)
+    edits = int(page.evaluate("Number(document.body.dataset.edits || 0)"))
+    screen_point(page, station["lon"], station["lat"], zoom=15)
+    page.click(f".leaflet-marker-icon[title='{name}']")
+    page.fill(f".leaflet-popup input[data-aides-for='{station['id']}']", "4")
+    page.click(".leaflet-popup button[data-action='aides']")
+    page.wait_for_function(
+        f"Number(document.body.dataset.edits || 0) === {edits + 1}", timeout=30_000
+    )
+    after = current_scenario(server, page)
+    edited = next(s for s in after["stations"] if s["id"] == station["id"])
+    assert edited["aides"] == 4 and edited["capacity"] == 8000
+    assert edited["served_weight"] > station["served_weight"]
+    assert after["summary"]["status_counts"]["over_capacity"] < over
+    assert page.inner_text("#head-aides") == "7"
+    assert chip_counts(page) == {k: v for k, v in after["summary"]["status_counts"].items() if v}
+    page.click("#tabs button[data-tab='stations']")
+    cell = page.locator(f"#station-table tr[data-station='{station['id']}'] td.aides")
+    assert cell.inner_text().startswith(f"4 / {edited['aides_needed']}")
+    page.shot("11-capacity")
+    assert script_errors(page) == []
+
+
+def test_a_capacitated_plan_keeps_the_aides_set_by_hand(page, server) -> None:
+    """The plan form starts from the scenario's residents per aide; its plan serves them all."""
+    today = current_scenario(server, page)
+    station = next(s for s in today["stations"] if s["name"] == "外滩就业服务站")
+    page.click("#tabs button[data-tab='plan']")
+    assert page.input_value("#plan-rate") == "2000"
+    page.check("input[name='objective'][value='min_cover']")
+    page.fill("#plan-name", "容量规划")
+    planned_before = page.evaluate("document.body.dataset.planned || ''")
+    page.click("#plan-run")
+    page.wait_for_function(
+        f"(document.body.dataset.planned || '') !== '{planned_before}'", timeout=90_000
+    )
+    planned = current_scenario(server, page)
+    assert planned["name"] == "容量规划"
+    assert planned["settings"]["residents_per_aide"] == 2000
+    assert planned["summary"]["status_counts"]["over_capacity"] == 0
+    kept = next(s for s in planned["stations"] if s["id"] == station["id"])
+    assert station["aides"] == kept["aides"] == 4  # the aides set by hand are kept by the plan
+    for row in planned["stations"]:
+        assert row["served_weight"] <= row["aides"] * 2000 + 1e-6
+    row = page.locator(f"#scenario-table tr[data-scenario='{planned['id']}'] td")
+    assert row.nth(5).inner_text() == "0"
+    assert row.nth(6).inner_text().startswith(f"{planned['summary']['staffing']['aides']:,}")
+    assert script_errors(page) == []
 
 
 def test_a_project_is_deleted(page, server) -> None:

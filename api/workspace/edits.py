@@ -1,4 +1,4 @@
-"""Hand edits of a scenario's stations: add, move, remove, lock, unlock; exclude a site."""
+"""Hand edits of a scenario's stations: add, move, remove, lock, unlock, set aides; sites."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import numpy as np
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace.engine import to_wgs84
-from quarterhour.api.workspace.schemas import AddStation, MoveStation, SiteOp, StationOp
+from quarterhour.api.workspace.schemas import (
+    AddStation,
+    MoveStation,
+    SiteOp,
+    StationAides,
+    StationOp,
+)
 
 if TYPE_CHECKING:
     from quarterhour.api.workspace.engine import ProjectEngine
@@ -38,7 +44,7 @@ def apply_edit(
     engine: ProjectEngine,
     stations: list[dict[str, object]],
     excluded: list[str],
-    edit: AddStation | MoveStation | StationOp | SiteOp,
+    edit: AddStation | MoveStation | StationOp | StationAides | SiteOp,
     *,
     max_stations: int,
 ) -> tuple[list[dict[str, object]], list[str], list[str]]:
@@ -70,7 +76,9 @@ def apply_edit(
             excluded.remove(edit.site_id)
         return stations, excluded, []
     k = _find(stations, edit.station_id)
-    if isinstance(edit, StationOp):
+    if isinstance(edit, StationAides):
+        stations[k]["aides"] = int(edit.aides)
+    elif isinstance(edit, StationOp):
         if edit.op == "remove":
             stations.pop(k)
         else:

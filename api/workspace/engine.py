@@ -44,8 +44,10 @@ from quarterhour.geo.projection import LocalProjection
 from quarterhour.routing.snapping import snap_points
 from quarterhour.routing.walktimes import TargetIndex, bounded_walk_times, snapped_walk_times
 from quarterhour.siting import inputs
+from quarterhour.siting.capacity import Capacity, assign_within
 from quarterhour.siting.points import areas_of, inactive_station_warnings, inside, site_table
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
+from quarterhour.siting.staffing import with_capacity
 from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 
 if TYPE_CHECKING:
@@ -95,7 +97,12 @@ class _WalkLimitArgs(TypedDict):
 
 
 ScenarioSettings = Mapping[str, float | None]
-"""A scenario's walk limit: ``minutes`` or ``meters``, and ``speed_kmh`` (None: the default)."""
+"""A scenario's walk limit: ``minutes`` or ``meters``, and ``speed_kmh`` (None: the default);
+its capacity: ``residents_per_aide`` (None: stations serve without limit), ``aides_new`` and
+``max_aides``."""
+
+CAPACITY_KEYS: tuple[str, ...] = ("residents_per_aide", "aides_new", "max_aides")
+"""The settings that make a scenario capacitated (:func:`capacity_of`)."""
 
 OFF_NETWORK = Reach(np.empty(0, np.int32), np.empty(0), on_network=False)
 
@@ -106,6 +113,37 @@ def limit_of(scenario_settings: ScenarioSettings) -> WalkLimit:
         minutes=scenario_settings.get("minutes"),
         meters=scenario_settings.get("meters"),
         speed_kmh=scenario_settings.get("speed_kmh"),
+    )
+
+
+def capacity_of(scenario_settings: ScenarioSettings) -> Capacity | None:
+    """The capacity of a scenario's settings, None when ``residents_per_aide`` is not set.
+
+    Raises
+    ------
+    InputError
+        Naming the setting that is not a valid capacity parameter.
+    """
+    rate = scenario_settings.get("residents_per_aide")
+    if rate is None:
+        return None
+    aides_new = scenario_settings.get("aides_new")
+    most = scenario_settings.get("max_aides")
+    return Capacity(
+        float(rate),
+        aides_new=1 if aides_new is None else int(aides_new),
+        max_aides=None if most is None else int(most),
+    )
+
+
+def station_aides_of(stations: list[dict[str, object]], capacity: Capacity) -> np.ndarray:
+    """Each station's aides: its own (from a file, an edit, a plan), else a new station's."""
+    return np.asarray(
+        [
+            capacity.aides_new if station.get("aides") is None else float(station["aides"])  # type: ignore[arg-type]
+            for station in stations
+        ],
+        float,
     )
 
 
@@ -500,6 +538,7 @@ class ProjectEngine:
         outcome: Outcome,
         *,
         excluded: set[str] | None = None,
+        capacity: Capacity | None = None,
     ) -> SitingResult:
         """Every community's nearest station, status and walk time, and the summary.
 
@@ -513,6 +552,11 @@ class ProjectEngine:
             ``uncoverable`` (positions of the in-area communities no site reaches).
         excluded
             Candidate sites left out (plans only).
+        capacity
+            Assign the coverable communities within the stations' capacities (their ``aides``
+            x residents per aide) as ``quarterhour coverage --residents-per-aide`` does: the
+            least total weighted walk, ``over_capacity`` where every station in reach is full,
+            and each station's aides needed and shortfall.
         """
         n = len(self.homes)
         order = sorted(range(len(stations)), key=lambda k: str(stations[k]["id"]))
@@ -574,7 +618,28 @@ class ProjectEngine:
         )
         if "n_candidates" in outcome:
             result.params["n_candidates"] = outcome["n_candidates"]
-        return result
+        if capacity is None:
+            return result
+        rows = np.flatnonzero(coverable)
+        ordered = [stations[k] for k in order]
+        aides = station_aides_of(ordered, capacity)[station_cols]
+        assignment = assign_within(
+            cost[rows][:, station_cols],
+            self.communities.weight[rows],
+            aides * capacity.residents_per_aide,
+        )
+        return with_capacity(
+            result,
+            cost,
+            self.communities,
+            sites,
+            self.limit,
+            rows=rows,
+            station_cols=station_cols,
+            aides=aides,
+            capacity=capacity,
+            assignment=assignment,
+        )
 
     def _matrices(self, reach: list[Reach], n: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """The cost matrix within the limit (communities x stations), and the nearest station.

@@ -24,6 +24,7 @@ import pandas as pd
 
 from quarterhour.api.http.errors import ApiError
 from quarterhour.api.workspace import projects, store
+from quarterhour.api.workspace.engine import CAPACITY_KEYS, capacity_of, station_aides_of
 from quarterhour.api.workspace.incremental import Outcome
 from quarterhour.geo.errors import QuarterhourError
 from quarterhour.geo.points import PointSet, points_from_frame
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from quarterhour.api.workspace.schemas import PlanRequest
+    from quarterhour.siting.capacity import Capacity
 
 log = logging.getLogger("quarterhour")
 
@@ -144,24 +146,33 @@ def start_plan(
     return job_id
 
 
-def _kept_points(files: projects.ProjectFiles, kept: list[dict[str, Any]]) -> PointSet | None:
-    """The stations a plan keeps, as its existing stations (the file's rows where unmoved)."""
+def _kept_points(
+    files: projects.ProjectFiles, kept: list[dict[str, Any]], capacity: Capacity | None
+) -> PointSet | None:
+    """The stations a plan keeps, as its existing stations (the file's rows where unmoved).
+
+    With capacity, their aides are the scenario's (edited by hand, or a plan's), so the points
+    are built from the scenario with an ``aides`` column.
+    """
     if not kept:
         return None
     existing = files.existing
-    if existing is not None and all(
-        str(station.get("site") or "") == f"existing:{station['id']}" for station in kept
+    if (
+        capacity is None
+        and existing is not None
+        and all(str(station.get("site") or "") == f"existing:{station['id']}" for station in kept)
     ):
         position = {str(identifier): k for k, identifier in enumerate(existing.ids)}
         return existing.subset(np.asarray([position[str(s["id"])] for s in kept], np.intp))
-    frame = pd.DataFrame(
-        {
-            "id": [str(station["id"]) for station in kept],
-            "name": [str(station.get("name") or station["id"]) for station in kept],
-            "lon": [float(station["lon"]) for station in kept],
-            "lat": [float(station["lat"]) for station in kept],
-        }
-    )
+    columns = {
+        "id": [str(station["id"]) for station in kept],
+        "name": [str(station.get("name") or station["id"]) for station in kept],
+        "lon": [float(station["lon"]) for station in kept],
+        "lat": [float(station["lat"]) for station in kept],
+    }
+    if capacity is not None:
+        columns["aides"] = station_aides_of(kept, capacity).astype(int).tolist()
+    frame = pd.DataFrame(columns)
     return points_from_frame(frame, crs="wgs84", role="existing stations")
 
 
@@ -219,6 +230,8 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
             "meters": source_settings.get("meters"),
         }
     settings["speed_kmh"] = body.speed_kmh or source_settings.get("speed_kmh")
+    settings |= {key: source_settings.get(key) for key in CAPACITY_KEYS} | body.settings()
+    capacity = capacity_of(settings)
     stations = store.loads(row["stations"])
     excluded = store.loads(row["excluded"])
     kept = [s for s in stations if s["kind"] == "existing" or s.get("locked")]
@@ -229,7 +242,7 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
     model = run_plan(
         network,
         files.communities,
-        existing=_kept_points(files, kept),
+        existing=_kept_points(files, kept, capacity),
         candidates=_candidates(files, excluded),
         minutes=settings["minutes"],
         speed_kmh=settings["speed_kmh"],
@@ -239,6 +252,7 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
         effort=body.effort,
         time_limit=body.time_limit_s,
         max_pairs=app.state.admission.max_pairs,
+        capacity=capacity,
         quiet=True,
     )
     result = model.result
@@ -256,6 +270,7 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
             "locked": False,
             "site": f"{chosen_role}:{record['station_id']}",
         }
+        | ({"aides": int(record["aides"])} if capacity is not None else {})
         for record in result.new_stations.to_dict(orient="records")
     ]
     table = result.assignments
@@ -274,7 +289,7 @@ def _plan(app: FastAPI, conn: sqlite3.Connection, job: PlanJob) -> None:
     }
     new_stations = kept + new
     _set(conn, job_id, progress=0.9, message="saving the scenario")
-    evaluation = engine.evaluate(new_stations, outcome, excluded=set(excluded))
+    evaluation = engine.evaluate(new_stations, outcome, excluded=set(excluded), capacity=capacity)
     name = body.name or (
         f"规划 Plan {len(new)} new" if body.budget is None else f"规划 Plan budget {body.budget}"
     )

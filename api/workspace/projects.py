@@ -29,6 +29,7 @@ from quarterhour.api.workspace.engine import (
 )
 from quarterhour.geo.errors import InputError
 from quarterhour.geo.points import PointSet, read_points
+from quarterhour.siting.capacity import station_aides
 from quarterhour.siting.model import _point_sets
 from quarterhour.siting.result import RESULT_COLUMNS, SitingResult, json_scalar
 
@@ -150,6 +151,13 @@ def read_uploads(uploads: list[Upload], *, max_rows: int) -> ProjectFiles:
         )
     except InputError as error:
         raise ApiError(422, loc=("body",), msg=str(error), kind="value_error") from None
+    if stations is not None:
+        try:  # checked as `quarterhour plan` checks them, whether capacity is on or not
+            station_aides(stations)
+        except InputError as error:
+            raise ApiError(
+                422, loc=("body", "existing"), msg=str(error), kind="value_error"
+            ) from None
     return ProjectFiles(
         communities=homes,
         existing=stations,
@@ -364,9 +372,10 @@ def today_stations(files: ProjectFiles) -> list[dict[str, object]]:
             "lat": float(lat),
             "locked": False,
             "site": f"existing:{identifier}",
+            "aides": int(aides),
         }
-        for identifier, name, lon, lat in zip(
-            points.ids, points.names, points.lon, points.lat, strict=True
+        for identifier, name, lon, lat, aides in zip(
+            points.ids, points.names, points.lon, points.lat, station_aides(points), strict=True
         )
     ]
 
@@ -414,11 +423,16 @@ def figures_of(
         msg = f"a summary counts stations as integers, not {n_existing!r} and {n_new!r}"
         raise TypeError(msg)
     n_stations = n_existing + n_new
-    return {key: summary[key] for key in HEADLINE_KEYS} | {
-        "n_stations": n_stations,
-        "mean_walk_min": json_scalar(float(walk.mean())) if walk.size else None,
-        "max_walk_min": json_scalar(float(walk.max())) if walk.size else None,
-    }
+    staffing = summary.get("staffing")
+    return (
+        {key: summary[key] for key in HEADLINE_KEYS}
+        | {
+            "n_stations": n_stations,
+            "mean_walk_min": json_scalar(float(walk.mean())) if walk.size else None,
+            "max_walk_min": json_scalar(float(walk.max())) if walk.size else None,
+        }
+        | ({"staffing": staffing} if isinstance(staffing, dict) else {})
+    )
 
 
 def scenario_brief(row: sqlite3.Row) -> dict[str, object]:
@@ -443,6 +457,10 @@ COMMUNITY_KEYS: tuple[str, ...] = tuple(
 )
 """A community's columns in the API (of the plan's; WGS84 ``lon``, ``lat`` are added)."""
 
+CAPACITY_COMMUNITY_KEYS: tuple[str, ...] = ("served_weight", "unserved_weight", "stations")
+"""A community's further columns in a capacitated scenario (residents served and not, and
+every station serving it when it is split)."""
+
 
 def community_rows(
     result: SitingResult, engine: ProjectEngine, rows: np.ndarray | None = None
@@ -451,7 +469,8 @@ def community_rows(
     table = result.assignments
     picked = np.arange(len(table)) if rows is None else np.asarray(rows, np.int64)
     columns: dict[str, list[object]] = {}
-    for key in COMMUNITY_KEYS:
+    present = [key for key in CAPACITY_COMMUNITY_KEYS if key in table.columns]
+    for key in (*COMMUNITY_KEYS, *present):
         values = table[key].to_numpy(dtype=object)[picked]
         if key in ("status", "reason"):  # missing codes (NaN) are null
             values[pd.isna(values)] = None
@@ -475,6 +494,7 @@ def station_rows(
         row["id"] = row.pop("station_id")
         row["locked"] = bool(own.get("locked", False))
         row["site"] = own.get("site")
+        row.setdefault("aides", own.get("aides"))  # the staffing's, else the scenario's own
         out.append(row)
     return out
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
+import pandas as pd
 import shapely
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -27,7 +28,7 @@ from quarterhour.api.http.state import AppState
 from quarterhour.api.workspace import access, downloads, jobs, projects, store
 from quarterhour.api.workspace.access import Caller
 from quarterhour.api.workspace.edits import apply_edit
-from quarterhour.api.workspace.engine import ProjectEngine, ScenarioSettings
+from quarterhour.api.workspace.engine import ProjectEngine, ScenarioSettings, capacity_of
 from quarterhour.api.workspace.incremental import Outcome, changed
 from quarterhour.api.workspace.schemas import (
     WORKSPACE_ERRORS,
@@ -38,6 +39,8 @@ from quarterhour.api.workspace.schemas import (
     Rename,
     WorkspaceLimits,
 )
+from quarterhour.geo.errors import InputError
+from quarterhour.siting.capacity import Capacity
 from quarterhour.siting.result import SitingResult
 
 log = logging.getLogger("quarterhour")
@@ -201,6 +204,25 @@ async def create_project(  # noqa: PLR0917 - one form field each
     minutes: Annotated[float | None, Form(gt=0, le=60)] = None,
     meters: Annotated[float | None, Form(gt=0, le=5000)] = None,
     speed_kmh: Annotated[float | None, Form(gt=0, le=20)] = None,
+    residents_per_aide: Annotated[
+        float | None,
+        Form(
+            gt=0,
+            le=1e12,
+            description="capacity: residents one aide serves (stations serve aides x this); "
+            "none: stations serve without limit",
+        ),
+    ] = None,
+    aides_new: Annotated[
+        int | None, Form(ge=1, le=1_000, description="aides a new station opens with (1)")
+    ] = None,
+    max_aides: Annotated[
+        int | None, Form(ge=1, le=1_000, description="aides a new station may have at most")
+    ] = None,
+    aides_col: Annotated[
+        str | None,
+        Form(max_length=200, description="the existing stations' column of aides (default: found)"),
+    ] = None,
 ) -> Response:
     """Create a project from the planner's files (as `quarterhour plan` reads them).
 
@@ -233,7 +255,12 @@ async def create_project(  # noqa: PLR0917 - one form field each
             limits,
         ),
         # sheet and header row are the community list's: the other files' are found
-        await _upload(existing, "existing", {"crs": existing_crs or crs}, limits),
+        await _upload(
+            existing,
+            "existing",
+            {"crs": existing_crs or crs, "columns": {"aides": aides_col} if aides_col else {}},
+            limits,
+        ),
         await _upload(candidates, "candidates", {"crs": candidates_crs or crs}, limits),
         await _upload(boundary, "boundary", {"crs": boundary_crs}, limits),
     ]
@@ -250,6 +277,11 @@ async def create_project(  # noqa: PLR0917 - one form field each
         scenario_settings["minutes"] = DEFAULT_SETTINGS["minutes"]
     if speed_kmh is None:
         scenario_settings["speed_kmh"] = DEFAULT_SETTINGS["speed_kmh"]
+    scenario_settings |= {
+        "residents_per_aide": residents_per_aide,
+        "aides_new": aides_new,
+        "max_aides": max_aides,
+    }
     body = await _run(
         lambda: _create_project(
             conn,
@@ -262,6 +294,15 @@ async def create_project(  # noqa: PLR0917 - one form field each
         ),
     )
     return json_response(body, status=201)
+
+
+def checked_capacity(scenario_settings: ScenarioSettings) -> Capacity | None:
+    """The capacity of a scenario's settings, or 422 naming the setting that is wrong."""
+    try:
+        return capacity_of(scenario_settings)
+    except InputError as error:
+        where = error.param or "residents_per_aide"
+        raise ApiError(422, loc=("body", where), msg=str(error), kind="value_error") from None
 
 
 async def _run(work: Callable[[], T]) -> T:
@@ -282,7 +323,6 @@ def _create_project(
     scenario_settings: ScenarioSettings,
 ) -> dict[str, object]:
     from quarterhour.api.workspace.engine import ENGINES, limit_of
-    from quarterhour.geo.errors import InputError
     from quarterhour.siting.points import missed_network_message
 
     limits = _limits(request)
@@ -291,6 +331,7 @@ def _create_project(
         limit = limit_of(scenario_settings)
     except InputError as error:
         raise ApiError(422, loc=("body", "minutes"), msg=str(error), kind="value_error") from None
+    capacity = checked_capacity(scenario_settings)
     state = _state(request)
     engine = ProjectEngine(
         projects.network_for(state, files, limit),
@@ -303,7 +344,7 @@ def _create_project(
         raise ApiError(422, loc=("body", "communities"), msg=msg, kind="value_error")
     stations = projects.today_stations(files)
     outcome: Outcome = {"objective": "audit"}
-    result = engine.evaluate(stations, outcome)
+    result = engine.evaluate(stations, outcome, capacity=capacity)
     reading = projects.reading_report(files, uploads)
     project_id, scenario_id, at = store.new_id(), store.new_id(), store.now()
     with store.transaction(conn):
@@ -472,7 +513,11 @@ def _visible_scenarios(conn: sqlite3.Connection, pid: str, only: str | None) -> 
 def create_scenario(
     pid: str, body: NewScenario, request: Request, conn: Conn, caller: CallerDep
 ) -> Response:
-    """A new scenario: a copy of `from` (default: the first, today's stations) named `name`."""
+    """A new scenario: a copy of `from` (default: the first, today's stations) named `name`.
+
+    `residents_per_aide`, `aides_new`, `max_aides` replace the copy's capacity settings
+    (`residents_per_aide` 0: stations serve without limit); its figures are evaluated again.
+    """
     access.require_role(caller, conn, pid, "editor")
     with store.transaction(conn):
         projects.check_room(conn, pid, max_scenarios=_limits(request).max_scenarios)
@@ -484,17 +529,30 @@ def create_scenario(
         else:
             source = projects.scenario_row(conn, pid, body.from_)
         scenario_id = store.new_id()
+        copied_settings = store.loads(source["settings"]) | body.settings()
+        capacity = checked_capacity(copied_settings)
+        figures = store.loads(source["figures"])
+        if copied_settings != store.loads(source["settings"]):  # its capacity changed
+            engine = projects.engine_for(conn, pid, copied_settings, _state(request))
+            evaluation = engine.evaluate(
+                store.loads(source["stations"]),
+                store.loads(source["outcome"]),
+                excluded=set(store.loads(source["excluded"])),
+                capacity=capacity,
+            )
+            figures = projects.figures(evaluation)
+            engine.remember((scenario_id, 1), evaluation)
         projects.insert_scenario(
             conn,
             pid,
             scenario_id,
             name=body.name,
             parent=source["id"],
-            scenario_settings=store.loads(source["settings"]),
+            scenario_settings=copied_settings,
             stations=store.loads(source["stations"]),
             excluded=store.loads(source["excluded"]),
             outcome=store.loads(source["outcome"]),
-            figures=store.loads(source["figures"]),
+            figures=figures,
         )
         _record(
             conn,
@@ -517,13 +575,17 @@ def _evaluated(
     request: Request, conn: sqlite3.Connection, pid: str, row: sqlite3.Row
 ) -> tuple[ProjectEngine, SitingResult, list[dict[str, object]]]:
     """The engine and the evaluation of a stored scenario (cached by scenario and version)."""
-    engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
+    scenario_settings = store.loads(row["settings"])
+    engine = projects.engine_for(conn, pid, scenario_settings, _state(request))
     stations = store.loads(row["stations"])
     key = (row["id"], row["version"])
     cached = engine.evaluation(key)
     if cached is None:
         cached = engine.evaluate(
-            stations, store.loads(row["outcome"]), excluded=set(store.loads(row["excluded"]))
+            stations,
+            store.loads(row["outcome"]),
+            excluded=set(store.loads(row["excluded"])),
+            capacity=checked_capacity(scenario_settings),
         )
         engine.remember(key, cached)
     return engine, cached, stations
@@ -637,7 +699,11 @@ def edit_scenario(
                 kind="stale_version",
                 headers=_etag(row["version"]),
             )
-        engine = projects.engine_for(conn, pid, store.loads(row["settings"]), _state(request))
+        scenario_settings = store.loads(row["settings"])
+        capacity = checked_capacity(scenario_settings)
+        if capacity is not None:
+            return _edit_capacitated(request, conn, caller, row, edit, capacity, started)
+        engine = projects.engine_for(conn, pid, scenario_settings, _state(request))
         stored = store.loads(row["stations"])
         before = engine.version((sid, row["version"]), stored, store.loads(row["outcome"]))
         stations, excluded, touched = apply_edit(
@@ -647,10 +713,7 @@ def edit_scenario(
             edit,
             max_stations=limits.max_stations,
         )
-        outcome = store.loads(row["outcome"])
-        if outcome.get("objective") != "audit" and "edited" not in outcome:
-            outcome = outcome | {"edited": True, "gap": None}
-            outcome["method"] = f"{outcome.get('method', 'plan')}, edited by hand"
+        outcome = edited_outcome(store.loads(row["outcome"]))
         after, summary = engine.edited(before, stations, touched, outcome)
         version = row["version"] + 1
         conn.execute(
@@ -668,14 +731,7 @@ def edit_scenario(
                 sid,
             ),
         )
-        _record(
-            conn,
-            caller,
-            pid,
-            sid,
-            "edit",
-            edit.model_dump(exclude_none=True) | {"version": version},
-        )
+        _record_edit(conn, caller, row, edit, version)
     engine.keep((sid, version), after)
     rows = changed(before.arrays, after.arrays)
     where = engine.site_lonlat(after.state, outcome, set(excluded))
@@ -692,6 +748,95 @@ def edit_scenario(
     )
 
 
+def edited_outcome(outcome: Outcome) -> Outcome:
+    """A plan's outcome once edited by hand: its gap no longer holds."""
+    if outcome.get("objective") != "audit" and "edited" not in outcome:
+        outcome = outcome | {"edited": True, "gap": None}
+        outcome["method"] = f"{outcome.get('method', 'plan')}, edited by hand"
+    return outcome
+
+
+def _record_edit(
+    conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, edit: Edit, version: int
+) -> None:
+    detail = edit.model_dump(exclude_none=True) | {"version": version}
+    _record(conn, caller, row["project_id"], row["id"], "edit", detail)
+
+
+CAPACITY_CHANGE_KEYS: tuple[str, ...] = (
+    "status",
+    "station_id",
+    "walk_min",
+    "served_weight",
+    "unserved_weight",
+    "stations",
+)
+"""A community's columns whose change an edit of a capacitated scenario answers with."""
+
+
+def _edit_capacitated(
+    request: Request,
+    conn: sqlite3.Connection,
+    caller: Caller,
+    row: sqlite3.Row,
+    edit: Edit,
+    capacity: Capacity,
+    started: float,
+) -> Response:
+    """An edit of a capacitated scenario: the whole evaluation again (inside the transaction).
+
+    Any station's edit can move residents between stations in reach of each other, so the
+    capacitated assignment (an LP) is solved again for the whole scenario, as
+    ``quarterhour coverage --residents-per-aide`` solves it; the answer lists every station
+    and the communities whose status, station, walk or residents served changed.
+    """
+    pid, sid = row["project_id"], row["id"]
+    engine, before, stored = _evaluated(request, conn, pid, row)
+    stations, excluded, touched = apply_edit(
+        engine,
+        stored,
+        store.loads(row["excluded"]),
+        edit,
+        max_stations=_limits(request).max_stations,
+    )
+    outcome = edited_outcome(store.loads(row["outcome"]))
+    after = engine.evaluate(stations, outcome, excluded=set(excluded), capacity=capacity)
+    version = row["version"] + 1
+    conn.execute(
+        "UPDATE scenarios SET version = ?, stations = ?, excluded = ?, outcome = ?, "
+        "figures = ?, updated_at = ? WHERE id = ?",
+        (
+            version,
+            store.dumps(stations),
+            store.dumps(excluded),
+            store.dumps(outcome),
+            store.dumps(projects.figures(after)),
+            store.now(),
+            sid,
+        ),
+    )
+    _record_edit(conn, caller, row, edit, version)
+    engine.remember((sid, version), after)
+    old, new = before.assignments, after.assignments
+    differs = np.zeros(len(new), bool)
+    for key in CAPACITY_CHANGE_KEYS:
+        a, b = old[key].to_numpy(dtype=object), new[key].to_numpy(dtype=object)
+        differs |= ~((a == b) | (pd.isna(a) & pd.isna(b)))
+    present = {str(station["id"]) for station in stations}
+    removed = [{"id": key, "removed": True} for key in touched if key not in present]
+    return json_response(
+        {
+            "version": version,
+            "changed": {
+                "stations": projects.station_rows(after, stations) + removed,
+                "communities": projects.community_rows(after, engine, np.flatnonzero(differs)),
+            },
+            "summary": after.summary,
+        },
+        headers=_etag(version, started=started, what="edit"),
+    )
+
+
 # ---------------------------------------------------------------------- plans and jobs
 
 
@@ -701,9 +846,11 @@ def plan_scenario(
 ) -> Response:
     """Plan new stations from a scenario into a new scenario, in the background.
 
-    The scenario's existing and locked stations are kept; excluded candidate sites are left
-    out; without `budget` the fewest new stations covering every coverable community, with it
-    the most residents covered by that many. Answers 202 `{"job": id}`: follow it with
+    The scenario's existing and locked stations are kept (with their aides); excluded candidate
+    sites are left out; without `budget` the fewest new stations covering every coverable
+    community, with it the most residents covered by that many. With `residents_per_aide` (the
+    body's, else the scenario's) stations serve at most their aides x it, as
+    `quarterhour plan --residents-per-aide` plans. Answers 202 `{"job": id}`: follow it with
     `GET /api/jobs/{id}` (progress; when done, `scenario` is the new scenario's id) and cancel it
     with `DELETE /api/jobs/{id}`. The scenario planned from is not changed. 503 `busy` when the
     service's heavy-work slots are all taken.
@@ -713,6 +860,7 @@ def plan_scenario(
     if body.minutes is not None and body.meters is not None:
         msg = "give minutes or meters, not both"
         raise ApiError(422, loc=("body", "meters"), msg=msg, kind="value_error")
+    checked_capacity(store.loads(row["settings"]) | body.settings())  # 422 now, not a failed job
     job_id = jobs.start_plan(request.app, conn, pid, row, body, actor=actor(caller))
     return json_response({"job": job_id}, status=202)
 

@@ -66,8 +66,43 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class NewScenario(_Body):
-    """``POST /api/projects/{pid}/scenarios``: a copy of a scenario under a new name."""
+ResidentsPerAide = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=1e12,
+        allow_inf_nan=False,
+        description="residents one aide serves: stations serve at most aides x this; "
+        "0 turns capacity off",
+    ),
+]
+AidesCount = Annotated[int, Field(ge=1, le=1_000)]
+
+
+class CapacityFields(_Body):
+    """Capacity settings a scenario may take (None: as the scenario it comes from)."""
+
+    residents_per_aide: ResidentsPerAide | None = None
+    aides_new: AidesCount | None = Field(None, description="aides a new station opens with")
+    max_aides: AidesCount | None = Field(None, description="aides a new station may have at most")
+
+    def settings(self) -> dict[str, float | None]:
+        """The settings these fields change (residents per aide 0: capacity off)."""
+        given = self.model_dump(include={"residents_per_aide", "aides_new", "max_aides"})
+        changed: dict[str, float | None] = {
+            key: value for key, value in given.items() if value is not None
+        }
+        if changed.get("residents_per_aide") == 0:
+            changed["residents_per_aide"] = None
+        return changed
+
+
+class NewScenario(CapacityFields):
+    """``POST /api/projects/{pid}/scenarios``: a copy of a scenario under a new name.
+
+    Capacity settings given here replace the copied scenario's (``residents_per_aide`` 0 turns
+    capacity off); the stations, their aides and everything else are copied.
+    """
 
     name: Name = Field(description="the new scenario's name")
     from_: Identifier | None = Field(
@@ -111,6 +146,14 @@ class StationOp(_Body):
     station_id: Identifier
 
 
+class StationAides(_Body):
+    """Set a station's aides (its capacity is aides x the scenario's residents per aide)."""
+
+    op: Literal["aides"]
+    station_id: Identifier
+    aides: AidesCount
+
+
 class SiteOp(_Body):
     """Exclude a candidate site from plans, or include it again."""
 
@@ -118,14 +161,18 @@ class SiteOp(_Body):
     site_id: Identifier
 
 
-Edit = Annotated[AddStation | MoveStation | StationOp | SiteOp, Field(discriminator="op")]
+Edit = Annotated[
+    AddStation | MoveStation | StationOp | StationAides | SiteOp, Field(discriminator="op")
+]
 
 
-class PlanRequest(_Body):
+class PlanRequest(CapacityFields):
     """``POST /api/projects/{pid}/scenarios/{sid}/plan``: plan from a scenario into a new one.
 
-    The scenario's existing and locked stations are kept; its other new stations are planned
-    again; excluded candidate sites are left out.
+    The scenario's existing and locked stations are kept (with their aides); its other new
+    stations are planned again; excluded candidate sites are left out. With
+    ``residents_per_aide`` (given here or the scenario's) the plan is capacitated, as
+    ``quarterhour plan --residents-per-aide``.
     """
 
     name: Name | None = Field(None, description="the new scenario's name (default: 规划 ...)")

@@ -13,6 +13,7 @@
     covered_existing: { zh: "现有站点覆盖", en: "covered (existing)", colour: "#1a9850" },
     covered_new: { zh: "新站点覆盖", en: "covered (new)", colour: "#2166ac" },
     uncoverable: { zh: "无法覆盖", en: "uncoverable", colour: "#d73027" },
+    over_capacity: { zh: "超出容量", en: "over capacity", colour: "#e7298a" },
     over_budget: { zh: "超出预算", en: "over budget", colour: "#f46d43" },
     off_network: { zh: "不在路网", en: "off network", colour: "#8c510a" },
     outside_boundary: { zh: "边界外", en: "outside boundary", colour: "#999999" }
@@ -244,13 +245,29 @@
     var served = state.communities.filter(function (c) { return c.station_id === s.id && COVERED[c.status]; }).length;
     var html = "<b>" + esc(s.name || s.id) + "</b> <small>" + esc(s.id) + "</small><br>" + (KIND[s.kind] || esc(s.kind)) +
       (s.locked ? " · 已锁定 locked" : "") + (s.status && STATUS[s.status] ? " · " + statusLabel(s.status) + "，不服务小区 serves none" : "") +
-      "<br>服务小区 serves " + served + " 个 communities";
+      "<br>服务小区 serves " + served + " 个 communities" + staffingHtml(s);
     if (editable()) {
       html += '<br><button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' +
         (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
-        '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>';
+        '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>' +
+        '<br><label>援助员 Aides <input class="short aides-input" type="number" min="1" max="1000" step="1" value="' + esc(aidesOf(s)) +
+        '" data-aides-for="' + esc(s.id) + '" aria-label="aides"></label><button type="button" data-action="aides" data-station="' + esc(s.id) + '">设定 Set</button>';
     }
     return html;
+  }
+
+  function capacitated() { return !!(state.scenario && state.scenario.settings && state.scenario.settings.residents_per_aide); }
+  function aidesOf(s) {  // a station's own aides, else what a new station opens with
+    if (s.aides != null) { return s.aides; }
+    var settings = (state.scenario && state.scenario.settings) || {};
+    return settings.aides_new || 1;
+  }
+  function staffingHtml(s) {
+    if (!capacitated()) { return s.aides != null ? "<br>援助员 aides " + fmt(s.aides) : ""; }
+    var short = Number(s.shortfall) || 0;
+    return "<br>援助员 aides <b>" + fmt(aidesOf(s)) + "</b> · 容量 capacity " + fmt(s.capacity) + " 人 residents" +
+      "<br>服务居民 serves " + fmt(s.served_weight) + " · 需要援助员 aides needed " + fmt(s.aides_needed) +
+      (short > 0 ? ' · <b class="short-of">缺 short ' + fmt(short) + "</b>" : "");
   }
 
   function drawStation(s) {
@@ -407,7 +424,7 @@
   }
 
   function figuresOf(communities, stations) {
-    var f = { existing: 0, fresh: 0, covered: 0, residents: 0, residentsCovered: 0, uncoverable: 0, walks: [], n: 0 };
+    var f = { existing: 0, fresh: 0, covered: 0, residents: 0, residentsCovered: 0, uncoverable: 0, overCapacity: 0, walks: [], n: 0, aides: null };
     stations.forEach(function (s) { if (s.kind === "new") { f.fresh += 1; } else { f.existing += 1; } });
     communities.forEach(function (c) {
       if (c.status === "outside_boundary") { return; }
@@ -419,6 +436,7 @@
         if (c.walk_min != null) { f.walks.push(Number(c.walk_min)); }
       }
       if (c.status === "uncoverable" || c.status === "off_network") { f.uncoverable += 1; }
+      if (c.status === "over_capacity") { f.overCapacity += 1; }
     });
     f.mean = f.walks.length ? f.walks.reduce(function (a, b) { return a + b; }, 0) / f.walks.length : null;
     f.longest = f.walks.length ? Math.max.apply(null, f.walks) : null;
@@ -430,7 +448,15 @@
     var share = f.n ? 100 * f.covered / f.n : 0, rshare = f.residents ? 100 * f.residentsCovered / f.residents : 0;
     $("headline").innerHTML = "覆盖 covered <b id=\"head-covered\">" + fmt(f.covered) + "</b> / " + fmt(f.n) + " 小区 communities (" + fmt(share, 1) + "%) · " +
       "居民 residents <b id=\"head-residents\">" + fmt(f.residentsCovered) + "</b> / " + fmt(f.residents) + " (" + fmt(rshare, 1) + "%) · " +
-      "站点 stations <b>" + (f.existing + f.fresh) + "</b>（现有 existing " + f.existing + "，新增 new " + f.fresh + "）";
+      "站点 stations <b>" + (f.existing + f.fresh) + "</b>（现有 existing " + f.existing + "，新增 new " + f.fresh + "）" + headlineStaffing(f);
+  }
+
+  function headlineStaffing(f) {
+    if (!capacitated()) { return ""; }
+    var aides = 0, needed = 0;
+    stationList().forEach(function (s) { aides += Number(aidesOf(s)) || 0; needed += Number(s.aides_needed) || 0; });
+    return " · 超出容量 over capacity <b id=\"head-over\">" + fmt(f.overCapacity) + "</b> · 援助员 aides <b id=\"head-aides\">" + fmt(aides) +
+      "</b>（需要 needed " + fmt(needed) + "，每名服务 " + fmt(state.scenario.settings.residents_per_aide) + " 人 residents per aide）";
   }
 
   function renderAreas() {
@@ -461,8 +487,10 @@
     var list = stationList().sort(function (a, b) { return (a.kind === b.kind ? 0 : a.kind === "new" ? 1 : -1) || ZH.compare(String(a.name || a.id), String(b.name || b.id)); });
     var can = editable();
     $("station-table").querySelector("tbody").innerHTML = list.map(function (s) {
+      var short = Number(s.shortfall) || 0;
       return '<tr data-station="' + esc(s.id) + '"><td title="' + esc(s.name || s.id) + '">' + esc(s.name || s.id) + (s.locked ? ' <span class="badge">锁定 locked</span>' : "") + "</td><td>" + (KIND[s.kind] || esc(s.kind)) +
-        '</td><td class="num">' + (served[s.id] || 0) + "</td><td>" + (can ?
+        '</td><td class="num">' + (served[s.id] || 0) + '</td><td class="num aides">' + fmt(aidesOf(s)) +
+        (capacitated() ? " / " + fmt(s.aides_needed) + (short > 0 ? ' <b class="short-of">−' + fmt(short) + "</b>" : "") : "") + "</td><td>" + (can ?
         '<button type="button" data-action="' + (s.locked ? "unlock" : "lock") + '" data-station="' + esc(s.id) + '">' + (s.locked ? "解锁 Unlock" : "锁定 Lock") + "</button>" +
         '<button type="button" data-action="remove" data-station="' + esc(s.id) + '">删除 Remove</button>' : "") + "</td></tr>";
     }).join("");
@@ -601,10 +629,17 @@
       renderAll();
       renderScenarioTable();
       renderDownloads();
+      capacityForm(state.scenario.settings || {});
       if (firstTime) { fitToCommunities(); }
       document.body.dataset.scenario = String(state.scenario.id);
       document.body.dataset.ready = "1";
     });
+  }
+
+  function capacityForm(settings) {  // the plan form starts from the scenario's capacity
+    $("plan-rate").value = settings.residents_per_aide != null ? settings.residents_per_aide : "";
+    $("plan-aides-new").value = settings.aides_new != null ? settings.aides_new : "";
+    $("plan-max-aides").value = settings.max_aides != null ? settings.max_aides : "";
   }
 
   function fitToCommunities() {
@@ -620,12 +655,17 @@
 
   function scenarioFigures(entry) {
     if (state.scenario && entry.id === state.scenario.id) {
-      return Promise.resolve(figuresOf(state.communities, stationList()));
+      var own = figuresOf(state.communities, stationList());
+      var staffing = (state.scenario.summary || {}).staffing;
+      if (!capacitated() || !staffing) { own.overCapacity = null; } else { own.aides = staffing.aides; own.shortfall = staffing.shortfall; }
+      return Promise.resolve(own);
     }
     var g = entry.figures;
     if (g && g.n_existing != null) {  // the server's figures of the stored version
       return Promise.resolve({ existing: g.n_existing, fresh: g.n_new, covered: g.covered, n: g.n_communities,
-        residentsCovered: g.covered_weight, uncoverable: g.uncoverable, mean: g.mean_walk_min, longest: g.max_walk_min });
+        residentsCovered: g.covered_weight, uncoverable: g.uncoverable, mean: g.mean_walk_min, longest: g.max_walk_min,
+        overCapacity: g.staffing ? g.staffing.over_capacity : null, aides: g.staffing ? g.staffing.aides : null,
+        shortfall: g.staffing ? g.staffing.shortfall : null });
     }
     var key = entry.id + "@" + entry.version;
     if (figureCache[key]) { return Promise.resolve(figureCache[key]); }
@@ -645,6 +685,8 @@
           (entry.parent || entry.parent_id ? ' <small title="from">←' + esc(nameOfScenario(entry.parent || entry.parent_id)) + "</small>" : "") +
           '</td><td class="num" data-stations="' + f.existing + "," + f.fresh + '">' + f.existing + " + " + f.fresh + " = " + (f.existing + f.fresh) +
           '</td><td class="num">' + f.covered + " / " + f.n + '</td><td class="num">' + fmt(f.residentsCovered) + '</td><td class="num">' + f.uncoverable +
+          '</td><td class="num over-capacity">' + (f.overCapacity == null ? "—" : fmt(f.overCapacity)) +
+          '</td><td class="num aides">' + (f.aides == null ? "—" : fmt(f.aides) + (f.shortfall ? ' <small class="short-of">缺 short ' + fmt(f.shortfall) + "</small>" : "")) +
           '</td><td class="num">' + fmt(f.mean, 1) + '</td><td class="num">' + fmt(f.longest, 1) + "</td></tr>";
       }).join("");
     }).catch(showError);
@@ -756,6 +798,9 @@
     var body = { speed_kmh: Number($("plan-speed").value), effort: Number($("plan-effort").value), time_limit_s: Number($("plan-time").value) };
     if (objective === "budget") { body.budget = Number($("plan-budget").value); }
     if (limit === "minutes") { body.minutes = Number($("plan-minutes").value); } else { body.meters = Number($("plan-meters").value); }
+    body.residents_per_aide = $("plan-rate").value.trim() ? Number($("plan-rate").value) : 0;  // blank: no limit
+    if ($("plan-aides-new").value.trim()) { body.aides_new = Number($("plan-aides-new").value); }
+    if ($("plan-max-aides").value.trim()) { body.max_aides = Number($("plan-max-aides").value); }
     var name = $("plan-name").value.trim();
     body.name = name || ((state.scenario.name || "方案") + " · " + (body.budget != null ? "预算 budget " + body.budget : "规划 plan"));
     return body;
@@ -995,6 +1040,10 @@
     });
     var overrides = columnOverrides() || {};
     Object.keys(overrides).forEach(function (field) { form.append(field + "_col", overrides[field]); });
+    [["upload-rate", "residents_per_aide"], ["upload-aides-new", "aides_new"], ["upload-max-aides", "max_aides"], ["upload-aides-col", "aides_col"]].forEach(function (pair) {
+      var value = $(pair[0]).value.trim();
+      if (value) { form.append(pair[1], value); }
+    });
     $("upload-submit").disabled = true;
     $("upload-errors").innerHTML = '<p class="hint">上传并计算中… Uploading and computing…</p>';
     var started = Date.now();
@@ -1102,8 +1151,11 @@
   });
   $("scenario-copy").addEventListener("click", function () {
     var name = $("scenario-copy-name").value.trim() || (state.scenario.name + " 副本 copy");
-    api("POST", projectUrl() + "/scenarios", { json: { name: name, from: state.scenario.id } }).then(function (s) {
+    var copy = { name: name, from: state.scenario.id };
+    if ($("scenario-copy-rate").value.trim()) { copy.residents_per_aide = Number($("scenario-copy-rate").value); }
+    api("POST", projectUrl() + "/scenarios", { json: copy }).then(function (s) {
       $("scenario-copy-name").value = "";
+      $("scenario-copy-rate").value = "";
       showMessage("已保存为新方案：" + s.name, "Saved as a new scenario: " + s.name, "info");
       return loadScenarios(s.id);
     }).catch(showError);
@@ -1160,6 +1212,12 @@
       map.closePopup();
       var c = state.byCommunity[button.dataset.community];
       edit({ op: "add", community_id: button.dataset.community }, "在小区设站 station at " + (c ? c.name : button.dataset.community));
+    } else if (action === "aides") {
+      var field = document.querySelector('input[data-aides-for="' + cssEscape(button.dataset.station) + '"]');
+      var count = field ? Math.round(Number(field.value)) : NaN;
+      var target = state.stations[button.dataset.station];
+      map.closePopup();
+      edit({ op: "aides", station_id: button.dataset.station, aides: count }, "援助员 aides " + count + " · " + (target ? target.name || target.id : button.dataset.station));
     } else if (button.dataset.station) {
       stationAction(action, button.dataset.station);
     } else if (button.dataset.site) {
