@@ -392,19 +392,25 @@ def _scipy_max_flow(pattern: sp.csr_matrix, units: np.ndarray, caps: np.ndarray)
     return int(maximum_flow(graph, 0, sink).flow_value)
 
 
+def random_flow(rng: np.random.Generator):
+    """A random pattern, its flow check (5 residents per aide), aides and a maximum flow."""
+    n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
+    pattern = sp.random(
+        n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
+    )
+    pattern.data[:] = 1
+    pattern.sort_indices()
+    check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
+    aides = rng.integers(0, 4, n_cols)
+    return pattern, check, aides, check.flow_state(aides)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_lowered_capacities_keep_the_flow_as_scipy_says(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for _ in range(40):
-        n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
-        pattern = sp.random(
-            n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
-        )
-        pattern.data[:] = 1
-        pattern.sort_indices()
-        check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
-        aides = rng.integers(0, 4, n_cols)
-        state = check.flow_state(aides)
+        pattern, check, aides, state = random_flow(rng)
+        n_rows, n_cols = pattern.shape
         value = _scipy_max_flow(pattern, check.units, check.units_of(aides))
         assert state.value == value
         for _ in range(6):
@@ -555,7 +561,7 @@ def test_capacitated_walks_are_the_least_for_their_stations(seed: int) -> None:
     assert table_walk >= walk * (1 - 1e-6)  # no assignment to these stations walks less
     assert table_walk == pytest.approx(walk, rel=1e-4)
     assert summary["n_new"] == len(columns)
-    assert stats["walk_swaps"] > 0 or seed == 9
+    assert stats["walk_swaps"] > 0  # each of these seeds has swaps that shorten the walk
     if stats["walk_swaps"]:  # kept only when the least-walk assignments agree
         assert stats["walk_after"] == pytest.approx(walk, rel=1e-6)
         assert stats["walk_after"] < stats["walk_before"]
@@ -567,15 +573,8 @@ def test_closing_and_opening_sites_keep_a_maximum_flow_as_scipy_says(seed: int) 
 
     rng = np.random.default_rng(seed)
     for _ in range(30):
-        n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
-        pattern = sp.random(
-            n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
-        )
-        pattern.data[:] = 1
-        pattern.sort_indices()
-        check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
-        aides = rng.integers(0, 4, n_cols)
-        state = check.flow_state(aides)
+        pattern, check, aides, state = random_flow(rng)
+        n_rows, n_cols = pattern.shape
         for _ in range(6):
             site = int(rng.integers(n_cols))
             before = state.value
