@@ -392,19 +392,25 @@ def _scipy_max_flow(pattern: sp.csr_matrix, units: np.ndarray, caps: np.ndarray)
     return int(maximum_flow(graph, 0, sink).flow_value)
 
 
+def random_flow(rng: np.random.Generator):
+    """A random pattern, its flow check (5 residents per aide), aides and a maximum flow."""
+    n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
+    pattern = sp.random(
+        n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
+    )
+    pattern.data[:] = 1
+    pattern.sort_indices()
+    check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
+    aides = rng.integers(0, 4, n_cols)
+    return pattern, check, aides, check.flow_state(aides)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_lowered_capacities_keep_the_flow_as_scipy_says(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for _ in range(40):
-        n_rows, n_cols = int(rng.integers(3, 30)), int(rng.integers(2, 12))
-        pattern = sp.random(
-            n_rows, n_cols, density=rng.uniform(0.1, 0.6), random_state=rng, format="csr"
-        )
-        pattern.data[:] = 1
-        pattern.sort_indices()
-        check = FlowCheck(pattern, rng.integers(1, 20, n_rows).astype(float), 5.0)
-        aides = rng.integers(0, 4, n_cols)
-        state = check.flow_state(aides)
+        pattern, check, aides, state = random_flow(rng)
+        n_rows, n_cols = pattern.shape
         value = _scipy_max_flow(pattern, check.units, check.units_of(aides))
         assert state.value == value
         for _ in range(6):
@@ -419,6 +425,172 @@ def test_lowered_capacities_keep_the_flow_as_scipy_says(seed: int) -> None:
             served = np.bincount(pattern.tocoo().row, state.pair_flow, minlength=n_rows)
             taken = np.bincount(pattern.tocoo().col, state.pair_flow, minlength=n_cols)
             assert (state.pair_flow >= 0).all() and served.sum() == value
+            assert (served <= check.units).all() and (taken <= check.units_of(aides)).all()
+
+
+def relaxation_reference(reach: np.ndarray, weight: np.ndarray, *, least: int, most: int) -> float:
+    """The LP relaxation of the fraction programme (every community served whole), by HiGHS."""
+    pairs, upper, constraint, rows = fraction_program(reach, weight, least=least, most=most)
+    n_cols = reach.shape[1]
+    whole = LinearConstraint(
+        sp.csr_matrix(
+            (np.ones(pairs), (rows, np.arange(pairs))), shape=(reach.shape[0], upper.size)
+        ),
+        1.0,
+        1.0,
+    )
+    goal = np.r_[np.zeros(pairs), np.ones(n_cols), np.zeros(n_cols)]
+    outcome = milp(goal, constraints=[constraint, whole], bounds=Bounds(0, upper))
+    assert outcome.status == 0
+    return float(outcome.fun)
+
+
+def small_problem(seed: int, *, least: int = 1, most: int = 2):
+    cost, weight = instance(seed)
+    reach = cost.toarray() > 0
+    np.fill_diagonal(reach, val=True)
+    cost = sp.csr_matrix(np.where(reach, cost.toarray() + 1e-3, 0))
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=1.0)
+    problem = model.capacity_problem(Capacity(RATE, aides_new=least, max_aides=most))
+    return model, problem, reach, weight
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 8])
+@pytest.mark.parametrize("simplex", [True, False])
+def test_lp_bound_is_the_relaxation_and_below_the_optimum(monkeypatch, seed, simplex) -> None:
+    from quarterhour.siting import capacity as capacity_module
+
+    if not simplex:  # the interior point method without crossover, as on large instances
+        monkeypatch.setattr(capacity_module, "SIMPLEX_MAX_PAIRS", 0)
+    _, problem, reach, weight = small_problem(seed)
+    relaxed = capacity_module.capacitated_highs(
+        problem, target=float(weight.sum()), integral=False, time_limit=30.0
+    )
+    assert relaxed.optimal
+    reference = relaxation_reference(reach, weight, least=1, most=2)
+    stations, _ = reference_cover(reach, weight, least=1, most=2)
+    assert relaxed.bound <= reference + 1e-9
+    assert relaxed.bound == pytest.approx(reference, rel=1e-4)
+    assert relaxed.bound <= stations
+
+
+def _serves(problem, columns: np.ndarray) -> tuple[int, bool]:
+    """Units SciPy's maximum flow serves with ``columns`` open at their most aides; covered."""
+    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    caps = check.units_of(problem.aides_with(columns, problem.most_aides[columns]))
+    value = _scipy_max_flow(check.pattern, check.units, caps)
+    reached = problem.pattern[:, problem.n_existing :][:, columns].getnnz(axis=1) > 0
+    return value, bool(np.all(reached | ~problem.must_cover))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_fewer_stations_by_swaps_serve_everyone_as_scipy_says(seed: int) -> None:
+    from quarterhour.siting.capacity_swaps import fewer_stations
+
+    _, problem, reach, weight = small_problem(seed)
+    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    every = np.arange(problem.n_candidates)
+    needed, _ = _serves(problem, every)
+    columns, counts = fewer_stations(problem, check, every, needed, work=10**9)
+    value, covered = _serves(problem, columns)
+    assert value == needed and covered
+    stations, _ = reference_cover(reach, weight, least=1, most=2)
+    assert stations <= columns.size == every.size - counts["closed"]
+
+
+def test_a_two_for_one_swap_is_found() -> None:
+    from quarterhour.siting.capacity_swaps import fewer_stations
+
+    # a reaches community 0, b community 1, c both: {a, b} drops neither; {c} serves both
+    cost = sp.csr_matrix(np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0]]))
+    model = CoverageModel.from_cost_matrix(cost, weights=np.array([3.0, 3.0]), minutes=5.0)
+    problem = model.capacity_problem(Capacity(6))
+    check = FlowCheck(problem.pattern, problem.demand, 6.0)
+    columns, counts = fewer_stations(problem, check, np.array([0, 1]), 6, work=10**6)
+    assert columns.tolist() == [2]
+    assert counts == {"closed": 1, "repair_swaps": 1, "work": counts["work"]}
+    assert model.solve(capacity=Capacity(6)).summary["n_new"] == 1
+
+
+def test_walk_swaps_within_capacity_find_the_nearer_site() -> None:
+    from quarterhour.siting.capacity_swaps import shorter_walks_within
+
+    # communities 0-2 reach site 0 (far) and site 1 (near); site 2 alone serves community 3
+    cost = sp.csr_matrix(
+        np.array(
+            [
+                [9.0, 1.0, 0.0],
+                [9.0, 2.0, 0.0],
+                [9.0, 1.0, 0.0],
+                [0.0, 0.0, 1.0],
+            ]
+        )
+    )
+    weight = np.array([2.0, 2.0, 2.0, 1.0])
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=10.0)
+    problem = model.capacity_problem(Capacity(3, max_aides=2))
+    pair_cost = sp.csr_matrix(problem.pattern.multiply(cost)).data
+    columns, stats = shorter_walks_within(
+        problem, pair_cost, np.array([0, 2]), np.array([2, 1]), work=10**6
+    )
+    assert columns.tolist() == [1, 2] and stats["walk_swaps"] == 1
+    _, before = reference_assignment(sp.csr_matrix(cost[:, [0, 2]]), weight, np.array([6.0, 3.0]))
+    _, after = reference_assignment(sp.csr_matrix(cost[:, [1, 2]]), weight, np.array([6.0, 3.0]))
+    assert after < before
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 9])
+def test_capacitated_walks_are_the_least_for_their_stations(seed: int) -> None:
+    model, _, _, weight = small_problem(seed)
+    summary = model.solve(capacity=Capacity(RATE, aides_new=1, max_aides=2)).summary
+    stats = model.result.stats
+    table = model.stations
+    assert (table["served_weight"] <= table["capacity"] * (1 + 1e-6)).all()
+    columns = table["station_id"].astype(int).to_numpy()
+    cost = sp.csr_matrix(model.cost[:, columns])
+    served, walk = reference_assignment(cost, weight, table["capacity"].to_numpy())
+    ours = model.assignments
+    assert ours["served_weight"].sum() == pytest.approx(served, rel=1e-7)
+    dense = model.cost.toarray()
+    table_walk = 0.0  # the published shares, walked
+    for row, entry in ours.iterrows():
+        shares = [part.split() for part in entry["stations"].split("; ") if part]
+        if not shares:
+            shares = [[entry["station_id"], entry["served_weight"]]]
+        table_walk += sum(float(value) * dense[row, int(site)] for site, value in shares)
+    assert table_walk >= walk * (1 - 1e-6)  # no assignment to these stations walks less
+    assert table_walk == pytest.approx(walk, rel=1e-4)
+    assert summary["n_new"] == len(columns)
+    assert stats["walk_swaps"] > 0  # each of these seeds has swaps that shorten the walk
+    if stats["walk_swaps"]:  # kept only when the least-walk assignments agree
+        assert stats["walk_after"] == pytest.approx(walk, rel=1e-6)
+        assert stats["walk_after"] < stats["walk_before"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_closing_and_opening_sites_keep_a_maximum_flow_as_scipy_says(seed: int) -> None:
+    from quarterhour.siting.capacity_swaps import _shed, _source_fill
+
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        pattern, check, aides, state = random_flow(rng)
+        n_rows, n_cols = pattern.shape
+        for _ in range(6):
+            site = int(rng.integers(n_cols))
+            before = state.value
+            if aides[site] and rng.random() < 0.5:
+                aides[site] = 0
+                lost = _shed(state.graph, state.arrays, site, 0)
+                assert before - lost == state.value
+            else:
+                aides[site] += int(rng.integers(1, 3))
+                state.caps[site] = check.units_of(aides)[site]
+                gained = _source_fill(state.graph, state.arrays)
+                assert before + gained == state.value
+            assert state.value == _scipy_max_flow(pattern, check.units, check.units_of(aides))
+            served = np.bincount(pattern.tocoo().row, state.pair_flow, minlength=n_rows)
+            taken = np.bincount(pattern.tocoo().col, state.pair_flow, minlength=n_cols)
+            assert (state.pair_flow >= 0).all() and (served == state.served).all()
             assert (served <= check.units).all() and (taken <= check.units_of(aides)).all()
 
 
