@@ -53,7 +53,7 @@ from quarterhour.siting.points import (
     with_station_ids,
 )
 from quarterhour.siting.result import NearestBeyond, SitingResult, build_result, uncoverable_warning
-from quarterhour.siting.staffing import walk_figures, with_capacity
+from quarterhour.siting.staffing import staffed, walk_figures
 from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 from quarterhour.siting.walks import shorter_walks
 
@@ -891,24 +891,17 @@ class CoverageModel:
 
         ``assignment``: the least-walk assignment to ``station_cols`` when already made.
         """
-        rows = np.flatnonzero(coverable)
-        if assignment is None:
-            assignment = assign_within(
-                self.cost[rows][:, station_cols],
-                self.communities.weight[rows],
-                aides * capacity.residents_per_aide,
-                deadline=deadline,
-            )
-        return with_capacity(
+        return staffed(
             result,
             self.cost,
             self.communities,
             self.sites,
             self.limit,
-            rows=rows,
+            coverable=coverable,
             station_cols=station_cols,
             aides=aides,
             capacity=capacity,
+            deadline=deadline,
             assignment=assignment,
         )
 

@@ -127,19 +127,22 @@ def staffed(
     aides: np.ndarray,
     capacity: Capacity,
     deadline: float | None = None,
+    assignment: Assignment | None = None,
 ) -> SitingResult:
     """The result with its coverable communities assigned within the stations' capacities.
 
-    The assignment (:func:`~quarterhour.siting.capacity.assign_within`) of the ``coverable``
-    rows to the stations ``station_cols`` with ``aides`` each, then :func:`with_capacity`.
+    The assignment (:func:`~quarterhour.siting.capacity.assign_within`, unless ``assignment``
+    is the one already made) of the ``coverable`` rows to the stations ``station_cols`` with
+    ``aides`` each, then :func:`with_capacity`.
     """
     rows = np.flatnonzero(coverable)
-    assignment = assign_within(
-        cost[rows][:, station_cols],
-        communities.weight[rows],
-        aides * capacity.residents_per_aide,
-        deadline=deadline,
-    )
+    if assignment is None:
+        assignment = assign_within(
+            cost[rows][:, station_cols],
+            communities.weight[rows],
+            aides * capacity.residents_per_aide,
+            deadline=deadline,
+        )
     return with_capacity(
         result,
         cost,
