@@ -20,10 +20,12 @@ from quarterhour.routing.jit import seconds_compiling
 from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
 from quarterhour.siting.capacity import (
+    SERVED_TOLERANCE,
     Assignment,
     CapacitatedPlan,
     Capacity,
     CapacityProblem,
+    FlowCheck,
     aggregate_bound,
     aides_of,
     assign_within,
@@ -820,6 +822,9 @@ class CoverageModel:
             deadline=assign_by,
             assignment=assignment,
         )
+        if budget is None and result.params["staffing"]["over_capacity"]:
+            short = _short_of_capacity(problem, result.params["staffing"])
+            result = replace(result, warnings=[*result.warnings, short])
         if budget is not None:  # the bound and gap on the residents served
             served = float(result.params["staffing"]["served_weight"])
             bound = max(bound, served)
@@ -1186,6 +1191,33 @@ def _fewer_stations(
         best = fewer_by_swaps(problem, plans, least=least, deadline=deadline)
         stats.update({key: best.stats[key] for key in ("swap_closed", "swap_repairs")})
     return best
+
+
+def _short_of_capacity(problem: CapacityProblem, staffing: dict[str, object]) -> str:
+    """Why a capacitated minimum cover leaves communities over capacity, in numbers.
+
+    Every site in reach open at its most aides (SciPy's maximum flow) either cannot serve
+    every resident, so residents per aide or the most aides a site may have is too small, or
+    it can and the search or its time limit fell short.
+    """
+    rate = problem.capacity.residents_per_aide
+    check = FlowCheck(problem.pattern, problem.demand, rate)
+    every_site = problem.aides_with(np.arange(problem.n_candidates), problem.most_aides)
+    most, _, _ = check.run(every_site)
+    reachable = most / check.scale
+    total = float(problem.demand.sum())
+    count = f"{staffing['over_capacity']:,} communities stay over capacity"
+    if reachable < total - SERVED_TOLERANCE * max(total, 1.0):
+        return (
+            f"{count}: with every site in reach open at its most aides "
+            f"({problem.capacity.most_aides} x {rate:,.6g} residents), at most "
+            f"{reachable:,.0f} of their {total:,.0f} residents can be served; raise "
+            "residents_per_aide or max_aides"
+        )
+    return (
+        f"{count}: every site in reach at its most aides could serve them; the search "
+        "stopped short (give more time or effort)"
+    )
 
 
 def _capacitated_highs(

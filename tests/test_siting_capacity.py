@@ -603,3 +603,25 @@ def test_a_capacitated_plan_with_no_site_in_reach_says_so() -> None:
     summary = model.solve(capacity=Capacity(8.9e11)).summary
     assert summary["n_new"] == 0
     assert summary["status_counts"]["uncoverable"] == 4 == summary["communities_read"]
+
+
+def test_a_cover_short_of_capacity_says_how_many_residents_can_be_served() -> None:
+    """Sites too small for the residents in reach: the warning gives SciPy's maximum flow."""
+    cost, weight = instance(5)
+    reach = cost.toarray() > 0
+    np.fill_diagonal(reach, val=True)
+    cost = sp.csr_matrix(np.where(reach, cost.toarray() + 1e-3, 0))
+    model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=1.0)
+    rate = 200.0  # every community has 100-3,000 residents; at most 2 aides a site
+    summary = model.solve(capacity=Capacity(rate, max_aides=2)).summary
+    assert summary["status_counts"]["over_capacity"] > 0
+    n = len(weight)
+    graph = sp.lil_matrix((2 * n + 2, 2 * n + 2), dtype=np.int64)
+    for i in range(n):
+        graph[0, 1 + i] = int(weight[i])
+        graph[1 + n + i, 2 * n + 1] = int(2 * rate)
+        for j in np.flatnonzero(reach[i]):
+            graph[1 + i, 1 + n + j] = int(weight[i])
+    most = maximum_flow(graph.tocsr(), 0, 2 * n + 1).flow_value
+    (warning,) = [w for w in summary["warnings"] if "over capacity" in w]
+    assert f"at most {most:,.0f} of their {weight.sum():,.0f} residents" in warning
