@@ -686,7 +686,7 @@
           '</td><td class="num" data-stations="' + f.existing + "," + f.fresh + '">' + f.existing + " + " + f.fresh + " = " + (f.existing + f.fresh) +
           '</td><td class="num">' + f.covered + " / " + f.n + '</td><td class="num">' + fmt(f.residentsCovered) + '</td><td class="num">' + f.uncoverable +
           '</td><td class="num over-capacity">' + (f.overCapacity == null ? "—" : fmt(f.overCapacity)) +
-          '</td><td class="num aides">' + (f.aides == null ? "—" : fmt(f.aides) + (f.shortfall ? ' <small class="short-of">缺 short ' + fmt(f.shortfall) + "</small>" : "")) +
+          '</td><td class="num aides">' + (f.aides == null ? "—" : fmt(f.aides) + (f.shortfall ? ' <small class="short-of" title="缺 short">−' + fmt(f.shortfall) + "</small>" : "")) +
           '</td><td class="num">' + fmt(f.mean, 1) + '</td><td class="num">' + fmt(f.longest, 1) + "</td></tr>";
       }).join("");
     }).catch(showError);
