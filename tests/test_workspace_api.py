@@ -102,9 +102,18 @@ def server(isolated_cache: Path, workspace_dir: Path):
     stop_server(running)
 
 
-def _upload(url: str, files: dict[str, Path], *, communities: str = "csv", **form: str):
+def _upload(
+    url: str,
+    files: dict[str, Path],
+    *,
+    communities: str = "csv",
+    existing: Path | None = None,
+    **form: str,
+):
+    """``POST /api/projects``: a community list and the stations (default: ``stations``)."""
+    stations = files["stations"] if existing is None else existing
     sent = {"communities": (files[communities].name, files[communities].read_bytes())}
-    sent["existing"] = (files["stations"].name, files["stations"].read_bytes())
+    sent["existing"] = (stations.name, stations.read_bytes())
     return httpx.post(f"{url}/api/projects", data={"crs": "gcj02", **form}, files=sent, timeout=120)
 
 
@@ -153,6 +162,14 @@ def _cli(cache: Path, *args: str, osm: bool = True) -> subprocess.CompletedProce
     )
     assert done.returncode == 0, done.stderr
     return done
+
+
+def _quarterhour_plan(
+    cache: Path, files: dict[str, Path], stations: Path, out: Path, *extra: str
+) -> None:
+    """``quarterhour plan`` of the GBK communities keeping ``stations``, into ``out``."""
+    communities = ["--communities", str(files["csv"]), "--crs", "gcj02"]
+    _cli(cache, "plan", *communities, "--existing", str(stations), "-o", str(out), *extra)
 
 
 def _coverage(
@@ -231,10 +248,8 @@ def test_plan_equals_quarterhour_plan(server, project, files, isolated_cache, tm
     assert _scenario(server.url, pid, today).json()["version"] == before.json()["version"]
 
     out = tmp_path / "plan"
-    args = ["--existing", str(files["stations"]), "-o", str(out)]
-    if budget is not None:
-        args += ["--budget", str(budget)]
-    _cli(isolated_cache, "plan", "--communities", str(files["csv"]), "--crs", "gcj02", *args)
+    extra = [] if budget is None else ["--budget", str(budget)]
+    _quarterhour_plan(isolated_cache, files, files["stations"], out, *extra)
     theirs = pd.read_csv(out / "assignments.csv", dtype={"community_id": str, "station_id": str})
     _same_communities(_by_id(planned["communities"]), theirs)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -882,12 +897,9 @@ RATE = 3000
 
 @pytest.fixture(scope="module")
 def staffed_project(server, files: dict[str, Path]) -> dict[str, object]:
-    sent = {
-        "communities": (files["csv"].name, files["csv"].read_bytes()),
-        "existing": (files["staffed"].name, files["staffed"].read_bytes()),
-    }
-    form = {"crs": "gcj02", "residents_per_aide": str(RATE), "max_aides": "3"}
-    answer = httpx.post(f"{server.url}/api/projects", data=form, files=sent, timeout=120)
+    answer = _upload(
+        server.url, files, existing=files["staffed"], residents_per_aide=str(RATE), max_aides="3"
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()
 
@@ -983,21 +995,15 @@ def test_capacitated_plan_equals_quarterhour_plan(
     planned = _scenario(server.url, pid, state["scenario"]).json()
     assert planned["settings"]["residents_per_aide"] == RATE
     out = tmp_path / "plan"
-    _cli(
+    _quarterhour_plan(
         isolated_cache,
-        "plan",
-        "--communities",
-        str(files["csv"]),
-        "--crs",
-        "gcj02",
-        "--existing",
-        str(files["staffed"]),
+        files,
+        files["staffed"],
+        out,
         "--residents-per-aide",
         str(RATE),
         "--max-aides",
         "3",
-        "-o",
-        str(out),
     )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("n_existing", "n_new", "status_counts"):
@@ -1036,21 +1042,9 @@ def test_bad_aides_column_or_capacity_is_refused_and_stores_nothing(
     bad = tmp_path / "站点_坏.csv"
     stations.to_csv(bad, index=False)
     before = _row_counts(workspace_dir)
-    sent = {
-        "communities": (files["csv"].name, files["csv"].read_bytes()),
-        "existing": (bad.name, bad.read_bytes()),
-    }
-    answer = httpx.post(
-        f"{server.url}/api/projects", data={"crs": "gcj02"}, files=sent, timeout=120
-    )
+    answer = _upload(server.url, files, existing=bad)
     assert answer.status_code == 422, answer.text
     assert "站点_坏.csv: rows 4: aides" in answer.text and "两人" in answer.text
-    sent["existing"] = (files["staffed"].name, files["staffed"].read_bytes())
-    answer = httpx.post(
-        f"{server.url}/api/projects",
-        data={"crs": "gcj02", "residents_per_aide": "0"},
-        files=sent,
-        timeout=120,
-    )
+    answer = _upload(server.url, files, existing=files["staffed"], residents_per_aide="0")
     assert answer.status_code == 422 and "residents_per_aide" in answer.text
     assert _row_counts(workspace_dir) == before

@@ -174,13 +174,8 @@ def capacity_of(scenario_settings: ScenarioSettings) -> Capacity | None:
 
 def station_aides_of(stations: list[dict[str, object]], capacity: Capacity) -> np.ndarray:
     """Each station's aides: its own (from a file, an edit, a plan), else a new station's."""
-    return np.asarray(
-        [
-            capacity.aides_new if station.get("aides") is None else float(station["aides"])  # type: ignore[arg-type]
-            for station in stations
-        ],
-        float,
-    )
+    own = np.asarray([station.get("aides") for station in stations], dtype=float)  # None: NaN
+    return np.where(np.isnan(own), float(capacity.aides_new), own)
 
 
 def _text(value: float) -> str:

@@ -531,16 +531,17 @@ def create_scenario(
         else:
             source = projects.scenario_row(conn, pid, body.from_)
         scenario_id = store.new_id()
-        copied_settings = store.loads(source["settings"]) | body.settings()
-        capacity = checked_capacity(copied_settings)
-        figures = store.loads(source["figures"])
-        if copied_settings != store.loads(source["settings"]):  # its capacity changed
+        settings = store.loads(source["settings"])
+        stations, excluded = store.loads(source["stations"]), store.loads(source["excluded"])
+        outcome, figures = store.loads(source["outcome"]), store.loads(source["figures"])
+        copied_settings = settings | body.settings()
+        if copied_settings != settings:  # another capacity: the copy's figures change
             engine = projects.engine_for(conn, pid, copied_settings, _state(request))
             evaluation = engine.evaluate(
-                store.loads(source["stations"]),
-                store.loads(source["outcome"]),
-                excluded=set(store.loads(source["excluded"])),
-                capacity=capacity,
+                stations,
+                outcome,
+                excluded=set(excluded),
+                capacity=checked_capacity(copied_settings),
             )
             figures = projects.figures(evaluation)
             engine.remember((scenario_id, 1), evaluation)
@@ -551,9 +552,9 @@ def create_scenario(
             name=body.name,
             parent=source["id"],
             scenario_settings=copied_settings,
-            stations=store.loads(source["stations"]),
-            excluded=store.loads(source["excluded"]),
-            outcome=store.loads(source["outcome"]),
+            stations=stations,
+            excluded=excluded,
+            outcome=outcome,
             figures=figures,
         )
         _record(
