@@ -21,6 +21,7 @@ from quarterhour.siting import bounds, inputs
 from quarterhour.siting.assign import nearest_station
 from quarterhour.siting.capacity import (
     SERVED_TOLERANCE,
+    SIMPLEX_MAX_PAIRS,
     Assignment,
     CapacitatedPlan,
     Capacity,
@@ -1063,9 +1064,11 @@ FINISH_SECONDS_PER_PAIR = 3e-6
 limit: for the assignment, then for the plan's tables (each 0.57 s on the 4,000 Heidelberg
 street points, 1.6 s on the 20,000 city communities, where the two took 0.6 s and 1.6 s under
 load)."""
-CAPACITY_LP_MAX_ROWS = 5_000
-"""Communities above which the LP relaxation of a capacitated plan is skipped unless ``lp_bound``
-asks for it: on the 20,000 city communities it stopped at its 5 s limit without a bound."""
+CAPACITY_LP_MAX_PAIRS = SIMPLEX_MAX_PAIRS
+"""Pairs within the limit above which the LP relaxation of a capacitated plan is skipped unless
+``lp_bound`` asks for it: up to here HiGHS' simplex solves it within a second (0.7 s on 13,078
+pairs); above, its interior point took 4 s on 49,378 pairs and stopped at its 5 s limit without a
+bound on the 117,870 of central Shanghai."""
 HIGHS_SHARE = 0.5
 """Share of a time limit the search may use when ``exact`` or ``lp_bound`` asks for HiGHS too."""
 
@@ -1243,7 +1246,7 @@ def _capacitated_highs(
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
     if not lp_bound:
         seconds_left = min(seconds_left, CAPACITY_LP_SECONDS)
-    too_big = not lp_bound and problem.demand.size > CAPACITY_LP_MAX_ROWS
+    too_big = not lp_bound and problem.pattern.nnz > CAPACITY_LP_MAX_PAIRS
     if not too_big and seconds_left >= MIN_HIGHS_SECONDS and problem.demand.size:
         relaxed = capacitated_highs(
             problem, target=served, budget=budget, integral=False, time_limit=seconds_left
@@ -1261,9 +1264,7 @@ def _capacitated_highs(
             plans.insert(0, rounded)  # closer to the LP's optimum: searched first
     else:
         stats["lp_bound"] = (
-            f"skipped: over {CAPACITY_LP_MAX_ROWS:,} communities"
-            if too_big
-            else "skipped: time limit"
+            f"skipped: over {CAPACITY_LP_MAX_PAIRS:,} pairs" if too_big else "skipped: time limit"
         )
     if budget is None:
         plans.append(_fewer_stations(problem, plans, bound, deadline=deadline, stats=stats))
