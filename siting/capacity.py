@@ -776,6 +776,13 @@ def capacitated_plan(
     )
 
 
+def most_served(problem: CapacityProblem) -> float:
+    """Residents served with every candidate site open at its most aides (``D*``)."""
+    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    value, _, _ = _Opening(problem, check).served(list(range(problem.n_candidates)))
+    return value / check.scale
+
+
 class _Opening:
     """Max-flow checks of sets of open candidates (each at its most aides), counted."""
 

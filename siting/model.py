@@ -33,6 +33,7 @@ from quarterhour.siting.capacity import (
     capacitated_highs,
     capacitated_plan,
     compile_greedy_flow,
+    most_served,
     rounded_plan,
     station_aides,
 )
@@ -61,6 +62,7 @@ from quarterhour.siting.tables import Communities, SiteTable, WalkLimit
 from quarterhour.siting.walks import shorter_walks
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import geopandas as gpd
@@ -765,27 +767,30 @@ class CoverageModel:
         if deadline is not None and problem.pattern.nnz <= SWAPS_MAX_PAIRS:
             compile_swaps()
         stats: dict[str, object] = {}
-        start = np.zeros(0, np.int64)
-        cover_bound = 0.0
-        if budget is None:
-            start, cover_bound, _, _, _ = _min_cover(
-                arrays,
-                sub,
-                exact=False,
-                deadline=deadline,
-                lp_bound=False,
-                effort=effort,
-                quiet=quiet,
-            )
-            stats["cover_stations"] = int(start.size)
-            stats["cover_bound"] = cover_bound
-        plan = capacitated_plan(problem, start, budget=budget, deadline=deadline)
-        stats.update(plan.stats)
-        bound = cover_bound if budget is None else plan.stats["served_best"]
+
+        def greedy() -> tuple[CapacitatedPlan, float]:
+            """Greedy additions from the uncapacitated cover (none with a budget); its bound."""
+            start = np.zeros(0, np.int64)
+            cover_bound = 0.0
+            if budget is None:
+                start, cover_bound, _, _, _ = _min_cover(
+                    arrays,
+                    sub,
+                    exact=False,
+                    deadline=deadline,
+                    lp_bound=False,
+                    effort=effort,
+                    quiet=quiet,
+                )
+                stats["cover_stations"] = int(start.size)
+                stats["cover_bound"] = cover_bound
+            plan = capacitated_plan(problem, start, budget=budget, deadline=deadline)
+            stats.update(plan.stats)
+            return plan, cover_bound if budget is None else plan.stats["served_best"]
+
         columns, aides, bound, method = _capacitated_highs(
             problem,
-            plan,
-            float(bound),
+            greedy,
             budget=budget,
             exact=exact,
             lp_bound=lp_bound,
@@ -1192,7 +1197,9 @@ def _fewer_stations(
         stats["swap_closed"] = f"skipped: over {SWAPS_MAX_PAIRS:,} pairs"
     elif best.columns.size > least:
         best = fewer_by_swaps(problem, plans, least=least, deadline=deadline)
-        stats.update({key: best.stats[key] for key in ("swap_closed", "swap_repairs")})
+        for key in ("swap_closed", "swap_repairs"):  # the rounding's, then the greedy plan's
+            before = stats.get(key, 0)
+            stats[key] = best.stats[key] + (before if isinstance(before, int) else 0)
     return best
 
 
@@ -1225,8 +1232,7 @@ def _short_of_capacity(problem: CapacityProblem, staffing: dict[str, object]) ->
 
 def _capacitated_highs(
     problem: CapacityProblem,
-    plan: CapacitatedPlan,
-    bound: float,
+    greedy: Callable[[], tuple[CapacitatedPlan, float]],
     *,
     budget: int | None,
     exact: bool,
@@ -1234,15 +1240,16 @@ def _capacitated_highs(
     deadline: float | None,
     stats: dict[str, object],
 ) -> tuple[np.ndarray, np.ndarray, float, str]:
-    """The LP-relaxation bound and, with ``exact``, HiGHS' integer programme within the time left.
+    """The LP relaxation's bound and rounding, the ``greedy`` plan, swaps; with ``exact`` HiGHS.
 
-    Returns the new stations (candidate positions), their aides, the bound and the method.
+    A minimum cover rounds the LP first: when the rounding (after swaps) meets the bound, no
+    other plan can have fewer stations and the greedy plan is not made. Returns the new
+    stations (candidate positions), their aides, the bound and the method.
     """
     method = "heuristic"
-    served = plan.target
-    plans = [plan]
-    if budget is None:
-        bound = max(bound, aggregate_bound(problem, served))
+    plans: list[CapacitatedPlan] = []
+    served = most_served(problem)
+    bound = aggregate_bound(problem, served) if budget is None else served
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
     if not lp_bound:
         seconds_left = min(seconds_left, CAPACITY_LP_SECONDS)
@@ -1257,17 +1264,21 @@ def _capacitated_highs(
         elif relaxed.optimal:
             bound = min(float(bound), relaxed.bound)
         stats["lp_bound"] = relaxed.bound if relaxed.optimal else "stopped: time limit"
-        if budget is None and relaxed.open_share is not None:  # round the LP: another plan
+        if budget is None and relaxed.open_share is not None:  # round the LP, then swaps
             order = np.argsort(-relaxed.open_share, kind="stable")
             rounded = rounded_plan(problem, order, deadline=deadline)
             stats["lp_rounding"] = int(rounded.columns.size)
-            plans.insert(0, rounded)  # closer to the LP's optimum: searched first
+            plans = [_fewer_stations(problem, [rounded], bound, deadline=deadline, stats=stats)]
     else:
         stats["lp_bound"] = (
             f"skipped: over {CAPACITY_LP_MAX_PAIRS:,} pairs" if too_big else "skipped: time limit"
         )
-    if budget is None:
-        plans.append(_fewer_stations(problem, plans, bound, deadline=deadline, stats=stats))
+    if not plans or plans[0].columns.size > math.ceil(bound - 1e-6):
+        plan, plan_bound = greedy()
+        bound = max(bound, plan_bound) if budget is None else min(bound, plan_bound)
+        plans.append(plan)
+        if budget is None:
+            plans.append(_fewer_stations(problem, [plan], bound, deadline=deadline, stats=stats))
     best = min(plans, key=lambda p: (p.columns.size, int(p.aides.sum())))
     columns, aides = best.columns, best.aides
     seconds_left = _seconds_left(deadline) - (FINISH_RESERVE_S if deadline is not None else 0.0)
