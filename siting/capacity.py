@@ -893,12 +893,19 @@ def _drop(
 
 
 def rounded_plan(
-    problem: CapacityProblem, order: np.ndarray, *, deadline: float | None = None
+    problem: CapacityProblem,
+    order: np.ndarray,
+    *,
+    shortest: int = 0,
+    longest: int | None = None,
+    deadline: float | None = None,
 ) -> CapacitatedPlan:
     """The shortest run of ``order`` (candidates by LP value) that covers and serves ``D*``.
 
     Whether a run does is monotone in its length, so a binary search finds it in about
-    ``log2(candidates)`` flow checks; then drops and the fewest aides, as the greedy plan.
+    ``log2(longest - shortest)`` flow checks; then drops and the fewest aides, as the greedy
+    plan. ``shortest``: no shorter run can (the LP bound); ``longest``: a run that should (the
+    LP's support, as the LP's own flow fits in it), the whole order when it does not.
     """
     started = time.perf_counter()
     check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
@@ -915,8 +922,14 @@ def rounded_plan(
         value, _, per_site = opening.served(list(columns))
         return per_site if value >= target else None
 
-    low, high = 0, order.size
-    per_site = serves(high)
+    low, high = min(max(shortest, 0), order.size), order.size
+    per_site = None
+    if longest is not None and low <= longest < order.size:
+        per_site = serves(longest)
+        high = longest if per_site is not None else order.size
+    if per_site is None:
+        high = order.size
+        per_site = serves(high)
     while low < high:
         stopping.check()
         middle = (low + high) // 2

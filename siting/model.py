@@ -1266,7 +1266,13 @@ def _capacitated_highs(
         stats["lp_bound"] = relaxed.bound if relaxed.optimal else "stopped: time limit"
         if budget is None and relaxed.open_share is not None:  # round the LP, then swaps
             order = np.argsort(-relaxed.open_share, kind="stable")
-            rounded = rounded_plan(problem, order, deadline=deadline)
+            rounded = rounded_plan(
+                problem,
+                order,
+                shortest=math.ceil(bound - 1e-6) if relaxed.optimal else 0,
+                longest=int(np.count_nonzero(relaxed.open_share > 1e-9)),
+                deadline=deadline,
+            )
             stats["lp_rounding"] = int(rounded.columns.size)
             plans = [_fewer_stations(problem, [rounded], bound, deadline=deadline, stats=stats)]
     else:

@@ -309,30 +309,37 @@ def staffing_totals(stations: pd.DataFrame, table: pd.DataFrame) -> dict[str, ob
 
 
 def staffing_by_area(stations: pd.DataFrame, table: pd.DataFrame) -> list[dict[str, object]]:
-    """Staffing by town/street (else district) of the stations, with over-capacity communities."""
+    """Staffing by town/street (else district) of the stations, with over-capacity communities.
+
+    Every area of a station or a community, in order of name; the sums by ``np.bincount``.
+    """
     kind = "town" if (table["town"].astype(str) != "").any() else "district"
-    station_area = stations[kind].astype(str)
-    grouped = (
-        stations.assign(area=station_area, stations=1)
-        .groupby("area", sort=True)[
-            ["stations", "aides", "aides_needed", "shortfall", "served_weight", "demand_weight"]
-        ]
-        .sum()
-    )
-    status = table["status"].astype(str)
-    communities = (
-        table.assign(
-            area=table[kind].astype(str),
-            over_capacity=(status == "over_capacity").astype(int),
-        )
-        .groupby("area", sort=True)[["over_capacity", "unserved_weight"]]
-        .sum()
-    )
-    merged = grouped.join(communities, how="outer").fillna(0)
-    merged = merged.reset_index()
+    station_area = stations[kind].astype(str).to_numpy()
+    community_area = table[kind].astype(str).to_numpy()
+    areas, where = np.unique(np.concatenate([station_area, community_area]), return_inverse=True)
+    at_station, at_community = where[: station_area.size], where[station_area.size :]
+
+    def total(at: np.ndarray, values: object) -> np.ndarray:
+        weights = np.asarray(values, float)
+        summed: np.ndarray = np.bincount(at, weights=weights, minlength=areas.size)
+        return summed.astype(float)  # float also when nothing is summed
+
+    over = (table["status"].astype(str) == "over_capacity").to_numpy()
+    columns: dict[str, np.ndarray] = {
+        "stations": np.bincount(at_station, minlength=areas.size),
+        **{
+            name: total(at_station, stations[name]).round().astype(np.int64)
+            for name in ("aides", "aides_needed", "shortfall")
+        },
+        "served_weight": total(at_station, stations["served_weight"]),
+        "demand_weight": total(at_station, stations["demand_weight"]),
+        "over_capacity": np.bincount(at_community[over], minlength=areas.size),
+        "unserved_weight": total(at_community, table["unserved_weight"]),
+    }
     return [
-        {"kind": kind} | {str(key): json_scalar(value) for key, value in row.items()}
-        for row in merged.to_dict(orient="records")
+        {"kind": kind, "area": str(area)}
+        | {name: json_scalar(values[k]) for name, values in columns.items()}
+        for k, area in enumerate(areas)
     ]
 
 
