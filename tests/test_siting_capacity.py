@@ -615,3 +615,35 @@ def test_a_cover_short_of_capacity_says_how_many_residents_can_be_served() -> No
     most = _scipy_max_flow(sp.csr_matrix(reach), weight.astype(int), every_site_at_two)
     (warning,) = [w for w in summary["warnings"] if "over capacity" in w]
     assert f"at most {most:,.0f} of their {weight.sum():,.0f} residents" in warning
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("budget", [None, 1, 2])
+def test_links_added_last_give_the_whole_lp(seed: int, budget: int | None) -> None:
+    """The simplex without the strong links, then with them, ends at the whole LP's optimum.
+
+    Half the residents per aide: with a budget the links bind (the LP without them serves
+    everyone from a sliver of each site), so a step that left them out would fail.
+    """
+    from dataclasses import replace
+
+    from scipy.optimize import linprog
+
+    from quarterhour.siting.capacity import _links_last_simplex, _relaxation
+
+    _, problem, _, weight = small_problem(seed)
+    problem = replace(problem, capacity=Capacity(float(weight.sum()) / 2, max_aides=2))
+    objective, matrix, limits, upper, links = _relaxation(
+        problem, target=float(weight.sum()), budget=budget
+    )
+    assert links.stop - links.start == problem.pattern.nnz  # no existing stations here
+    bounds = np.c_[np.zeros(upper.size), upper]
+    whole = linprog(objective, A_ub=matrix, b_ub=limits, bounds=bounds)
+    stepwise = _links_last_simplex(objective, matrix, limits, upper, links, time_limit=30.0)
+    assert stepwise.status == 0 and whole.status == 0
+    assert stepwise.fun == pytest.approx(whole.fun, rel=1e-9, abs=1e-9)
+    assert np.all(matrix @ stepwise.x <= limits + 1e-7)
+    weak = np.r_[np.arange(links.start), np.arange(links.stop, matrix.shape[0])]
+    without = linprog(objective, A_ub=matrix[weak], b_ub=limits[weak], bounds=bounds)
+    if budget is not None:
+        assert without.fun < whole.fun - 0.1  # the links bind
