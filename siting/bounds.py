@@ -75,7 +75,7 @@ def _run(
 
 
 def solve_within(
-    solve: Callable[[], OptimizeResult], time_limit: float
+    solve: Callable[[], OptimizeResult | SimpleNamespace], time_limit: float
 ) -> tuple[OptimizeResult | SimpleNamespace, float]:
     """Run a HiGHS call in a forked process killed ``KILL_GRACE_S`` after ``time_limit``.
 
@@ -115,7 +115,7 @@ def solve_within(
     return stopped, time.perf_counter() - started
 
 
-def _solve(sender: Connection, solve: Callable[[], OptimizeResult]) -> None:
+def _solve(sender: Connection, solve: Callable[[], OptimizeResult | SimpleNamespace]) -> None:
     """Solve in the forked child and send the result (or the error) back."""
     try:
         answer: object = solve()

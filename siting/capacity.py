@@ -1146,6 +1146,10 @@ open, which the rounding prefers: 677 stations on 2,000 Heidelberg street points
 the interior point's rounding gave 685; 0.08 s on 3,560 pairs where the dual simplex takes 0.12 s,
 0.7 s on 13,078); above, to its interior point method without crossover (4 s on 49,378 pairs
 where the primal simplex takes 14 s)."""
+IN_PROCESS_MAX_PAIRS = 5_000
+"""Pairs up to which the LP relaxation is solved in this process, not in a forked one: HiGHS
+holds the GIL while it solves (0.03 s on 3,560 pairs: no longer than other requests to a
+server may wait), and a fork of a large server costs more than that."""
 PRIMAL_SIMPLEX = 4
 """HiGHS' ``simplex_strategy`` for its primal simplex."""
 DUAL_SIMPLEX = 1
@@ -1298,14 +1302,15 @@ def _solve_relaxation(
 ) -> OptimizeResult | SimpleNamespace:
     """The LP relaxation by the simplex or, above :data:`SIMPLEX_MAX_PAIRS` pairs, not.
 
-    The simplex takes a second at most and runs here; the interior point method runs in a
-    process stopped at ``time_limit``.
+    Up to :data:`IN_PROCESS_MAX_PAIRS` pairs the simplex runs here; else HiGHS runs in a process
+    stopped at ``time_limit``.
     """
-    if pairs <= SIMPLEX_MAX_PAIRS:
-        return _links_last_simplex(objective, matrix, limits, upper, links, time_limit=time_limit)
     bounds = np.c_[np.zeros(objective.size), upper]
 
-    def solve() -> OptimizeResult:
+    def simplex() -> OptimizeResult | SimpleNamespace:
+        return _links_last_simplex(objective, matrix, limits, upper, links, time_limit=time_limit)
+
+    def interior_point() -> OptimizeResult:
         with warnings.catch_warnings():  # SciPy names HiGHS' option unknown, passes it on
             warnings.simplefilter("ignore", OptimizeWarning)
             return linprog(  # type: ignore[call-overload,no-any-return]  # scipy-stubs: no sparse A_ub
@@ -1317,7 +1322,9 @@ def _solve_relaxation(
                 options={"time_limit": time_limit, "run_crossover": "off"},
             )
 
-    return solve_within(solve, time_limit)[0]
+    if pairs <= IN_PROCESS_MAX_PAIRS:
+        return simplex()
+    return solve_within(simplex if pairs <= SIMPLEX_MAX_PAIRS else interior_point, time_limit)[0]
 
 
 def capacitated_highs(
