@@ -52,6 +52,7 @@ from quarterhour.geo.errors import InputError
 from quarterhour.routing import stopping
 from quarterhour.routing.jit import kernel
 from quarterhour.siting.bounds import KILL_GRACE_S, solve_within
+from quarterhour.siting.transport import least_cost_max_flow
 
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
@@ -244,7 +245,9 @@ def assign_within(
     *,
     deadline: float | None = None,
 ) -> Assignment:
-    """Serve the most demand within capacities, then with the least weighted walk (two LPs).
+    """Serve the most demand within capacities, then with the least weighted walk.
+
+    Exact: a minimum-cost maximum flow (:func:`~quarterhour.siting.transport.least_cost_max_flow`).
 
     Parameters
     ----------
@@ -255,59 +258,41 @@ def assign_within(
     capacity
         Residents per station.
     deadline
-        ``time.perf_counter()`` time by which to answer: HiGHS gets the time left, and an LP
-        it does not finish gives way to the greedy assignment by walk time
-        (``Assignment.optimal`` False; a request's time limit holds).
+        ``time.perf_counter()`` time by which to answer: a flow not found by then gives way to
+        the greedy assignment by walk time (``Assignment.optimal`` False; a request's time
+        limit holds).
     """
     cost = sp.csr_matrix(cost)
     cost.sort_indices()
-    n_rows, n_cols = cost.shape
     demand = np.asarray(demand, float)
     capacity = np.asarray(capacity, float)
-    unit = max(float(np.max(capacity, initial=0.0)), float(np.max(demand, initial=0.0)), 1.0)
     if cost.nnz == 0:
-        return Assignment(
-            sp.csr_matrix(cost.shape), np.zeros(n_rows), demand.copy(), np.zeros(n_cols), 0.0
+        return _assignment(cost, demand, capacity, np.zeros(0), optimal=True)
+    values, optimal = least_cost_max_flow(cost, demand, capacity, deadline=deadline)
+    if not optimal:
+        log.warning(
+            "capacitated assignment of %d pairs: the time limit came first; greedy by walk time",
+            cost.nnz,
         )
-    row_sum, col_sum = _pair_matrices(cost)
-    upper = sp.vstack([row_sum, col_sum], format="csr")
-    limits = np.concatenate([demand, capacity]) / unit
-
-    def time_left() -> float:
-        return math.inf if deadline is None else max(deadline - time.perf_counter(), 0.01)
-
-    optimal = True
-    most = linprog(
-        -np.ones(cost.nnz),
-        A_ub=upper,
-        b_ub=limits,
-        bounds=(0, None),
-        method="highs",
-        options={"time_limit": time_left()},
-    )
-    if most.status == 0 and most.fun is not None and most.x is not None:
-        total = -most.fun
-        every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, cost.nnz)))], format="csr")
-        slack = 1e-9 * max(total, 1.0)
-        least = linprog(
-            cost.data,
-            A_ub=every,
-            b_ub=np.concatenate([limits, [-(total - slack)]]),
-            bounds=(0, None),
-            method="highs",
-            options={"time_limit": time_left()},
-        )
-        optimal = least.status == 0 and least.x is not None
-        values = (least.x if optimal and least.x is not None else most.x) * unit
-    elif most.status == 1 and deadline is not None:  # the time limit: nearest pairs first
-        log.warning("capacitated assignment: HiGHS stopped at the time limit; greedy by walk time")
-        optimal = False
         values = _greedy_flow(cost, demand, capacity)
-    else:
-        msg = f"HiGHS could not solve the assignment: {most.message}"
-        raise RuntimeError(msg)
+    return _assignment(cost, demand, capacity, values, optimal=optimal)
+
+
+def _assignment(
+    cost: sp.csr_matrix,
+    demand: np.ndarray,
+    capacity: np.ndarray,
+    values: np.ndarray,
+    *,
+    optimal: bool,
+) -> Assignment:
+    """The assignment that sends ``values`` along the stored pairs of ``cost``.
+
+    A community served within the tolerance is served whole (its shares scaled to its demand).
+    """
+    n_rows = cost.shape[0]
     values = np.maximum(values, 0.0)
-    # a community served within the LP's tolerance is served whole: its shares scaled to it
+    unit = max(float(np.max(capacity, initial=0.0)), float(np.max(demand, initial=0.0)), 1.0)
     row_of = np.repeat(np.arange(n_rows), np.diff(cost.indptr))
     got = np.bincount(row_of, weights=values, minlength=n_rows)
     whole = (demand - got <= SERVED_TOLERANCE * unit) & (got > 0)
