@@ -53,9 +53,11 @@ WORK_PER_CHUNK = 1 << 20
 
 
 class FlowNetwork(NamedTuple):
-    """A bipartite network as index arrays (numba takes it as one argument).
+    """A bipartite network as index arrays, its pairs numbered source by source.
 
-    Pairs are numbered source by source. Attributes
+    numba takes it as one argument.
+
+    Attributes
     ----------
     source_ptr, pair_target, pair_cost
         The pairs of source ``i`` are ``source_ptr[i]:source_ptr[i + 1]``, to targets
@@ -297,6 +299,101 @@ def reaching_room(
     return reaches
 
 
+@kernel(ahead_of_time=[INT(NETWORK, FLOATS, FLOAT)])
+def break_cycles(network: FlowNetwork, flow: np.ndarray, epsilon: float) -> int:
+    """Move flow around every cycle of pairs that carry some until one of them carries none.
+
+    Each cycle goes the way that costs no more (in a least-cost flow, both ways cost the same
+    up to rounding), by the least flow of the pairs it lowers, so sources and targets send and
+    take what they did. What is left carries flow on a forest: a vertex of the transportation
+    polytope, as the simplex method would give, with at most one split community per station.
+    Returns the number of cycles broken.
+    """
+    source_ptr, pair_target, pair_cost, target_ptr, target_pairs, pair_source = network
+    n_sources = source_ptr.size - 1
+    n_nodes = n_sources + target_ptr.size - 1
+    state = np.zeros(n_nodes, np.int8)  # 0 unseen, 1 on the path from the root, 2 finished
+    up = np.full(n_nodes, -1, np.int64)  # the pair to the parent
+    next_arc = np.zeros(n_nodes, np.int64)
+    stack = np.empty(n_nodes, np.int64)
+    members = np.empty(n_nodes, np.int64)
+    broken = 0
+    for root in range(n_nodes):
+        if state[root] != 0:
+            continue
+        n_members = 0
+        restart = True
+        while restart:
+            restart = False
+            for k in range(n_members):  # the component again, after a cycle was broken
+                state[members[k]] = 0
+            n_members = 1
+            members[0] = root
+            state[root] = 1
+            up[root] = -1
+            next_arc[root] = source_ptr[root] if root < n_sources else target_ptr[root - n_sources]
+            depth = 1
+            stack[0] = root
+            while depth > 0 and not restart:
+                node = stack[depth - 1]
+                end = source_ptr[node + 1] if node < n_sources else target_ptr[node - n_sources + 1]
+                if next_arc[node] >= end:
+                    state[node] = 2
+                    depth -= 1
+                    continue
+                k = next_arc[node]
+                next_arc[node] += 1
+                pair = k if node < n_sources else target_pairs[k]
+                if flow[pair] <= epsilon or pair == up[node]:
+                    continue
+                other = n_sources + pair_target[pair] if node < n_sources else pair_source[pair]
+                if state[other] == 2:
+                    continue
+                if state[other] == 0:
+                    state[other] = 1
+                    up[other] = pair
+                    if other < n_sources:
+                        next_arc[other] = source_ptr[other]
+                    else:
+                        next_arc[other] = target_ptr[other - n_sources]
+                    members[n_members] = other
+                    n_members += 1
+                    stack[depth] = other
+                    depth += 1
+                    continue
+                # a cycle: from ``other`` by ``pair`` to ``node``, then up the tree to ``other``;
+                # one unit forward round it adds one on the pairs that reach a target, and
+                # takes one off the pairs that reach a source
+                forward_cost = 0.0
+                most_forward = np.inf  # the least flow of the pairs going forward lowers
+                most_backward = np.inf  # and going backward
+                step, at = pair, node
+                while True:
+                    if at < n_sources:
+                        forward_cost -= pair_cost[step]
+                        most_forward = min(most_forward, flow[step])
+                    else:
+                        forward_cost += pair_cost[step]
+                        most_backward = min(most_backward, flow[step])
+                    if at == other:
+                        break
+                    step = up[at]
+                    at = n_sources + pair_target[step] if at < n_sources else pair_source[step]
+                change = most_forward if forward_cost <= 0 else -most_backward
+                step, at = pair, node
+                while True:
+                    flow[step] += -change if at < n_sources else change
+                    if flow[step] <= epsilon:
+                        flow[step] = 0.0
+                    if at == other:
+                        break
+                    step = up[at]
+                    at = n_sources + pair_target[step] if at < n_sources else pair_source[step]
+                broken += 1
+                restart = True
+    return broken
+
+
 def _send_all(
     network: FlowNetwork,
     supply: np.ndarray,
@@ -344,7 +441,7 @@ def least_cost_max_flow(
         Per stored pair, its flow (in the units of ``demand``); False when the deadline came
         first (the flow is then partial, within demands and capacities, not to be used as it is).
     """
-    n_rows, n_cols = cost.shape
+    n_cols = cost.shape[1]
     demand = np.asarray(demand, float)
     capacity = np.asarray(capacity, float)
     unit = max(float(np.max(demand, initial=0.0)), float(np.max(capacity, initial=0.0)))
@@ -353,29 +450,46 @@ def least_cost_max_flow(
     network = FlowNetwork.of(cost.indptr, cost.indices, cost.data, n_cols)
     room = capacity / unit
     flow, finished = _send_all(network, demand / unit, room, deadline)
-    if not finished:
-        return flow * unit, False
+    if finished:
+        finished = _short_side_again(network, flow, demand / unit, room, deadline)
+    if finished:
+        break_cycles(network, flow, EPSILON)
+    return flow * unit, finished
+
+
+def _short_side_again(
+    network: FlowNetwork,
+    flow: np.ndarray,
+    demand: np.ndarray,
+    room: np.ndarray,
+    deadline: float | None,
+) -> bool:
+    """The least-cost flow of the side that cannot reach room, from the stations' side.
+
+    ``flow`` is a maximum flow (per pair) and ``room`` what it leaves of each capacity; the
+    flow of the short side is replaced in place. False if the deadline came first.
+    """
+    n_rows = network.n_sources
     pair_row = network.pair_source
-    unserved = demand / unit - np.bincount(pair_row, weights=flow, minlength=n_rows)
+    unserved = demand - np.bincount(pair_row, weights=flow, minlength=n_rows)
     reaches = reaching_room(network, flow, room, EPSILON)
     short_rows = ~reaches[:n_rows]
     linked = np.diff(network.source_ptr) > 0
     if not np.any(unserved[short_rows & linked] > EPSILON):  # every supply fixed: optimal
-        return flow * unit, True
+        return True
     short_cols = ~reaches[n_rows:]
+    # the short side's pairs station by station, in its own numbers
     pairs = np.flatnonzero(short_rows[pair_row])
-    # the short side from the stations' side: pairs station by station, local numbers
     pairs = pairs[np.argsort(network.pair_target[pairs], kind="stable")]
-    local_row = np.cumsum(short_rows) - 1
-    local_col = np.cumsum(short_cols) - 1
-    station = local_col[network.pair_target[pairs]]
+    station = (np.cumsum(short_cols) - 1)[network.pair_target[pairs]]
     n_stations = int(short_cols.sum())
     station_ptr = np.zeros(n_stations + 1, np.int64)
     np.cumsum(np.bincount(station, minlength=n_stations), out=station_ptr[1:])
+    community = (np.cumsum(short_rows) - 1)[pair_row[pairs]]
     reverse = FlowNetwork.of(
-        station_ptr, local_row[pair_row[pairs]], network.pair_cost[pairs], int(short_rows.sum())
+        station_ptr, community, network.pair_cost[pairs], int(short_rows.sum())
     )
     shipped = np.bincount(station, weights=flow[pairs], minlength=n_stations)
-    again, finished = _send_all(reverse, shipped, demand[short_rows] / unit, deadline)
+    again, finished = _send_all(reverse, shipped, demand[short_rows], deadline)
     flow[pairs] = again
-    return flow * unit, finished
+    return finished

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 
 from quarterhour.siting.capacity import assign_within
 
@@ -64,6 +65,16 @@ def random_instance(seed: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     return cost, demand, capacity
 
 
+def carried_on_a_forest(flow: sp.csr_matrix, tolerance: float) -> bool:
+    """Whether the pairs that carry flow form no cycle (a vertex, as the simplex method gives)."""
+    carried = sp.csr_matrix(flow.toarray() > tolerance)
+    n_rows, n_cols = carried.shape
+    graph = sp.bmat([[None, carried], [carried.T, None]], format="csr")
+    touched = np.asarray(graph.sum(axis=1)).ravel() > 0
+    n_parts, _ = connected_components(graph[touched][:, touched], directed=False)
+    return carried.nnz <= int(touched.sum()) - n_parts
+
+
 def check_feasible(
     cost: sp.csr_matrix, flow: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray
 ) -> None:
@@ -84,6 +95,7 @@ def test_assignment_against_two_highs_programmes(first: int) -> None:
         assert ours.optimal
         check_feasible(sp.csr_matrix(cost), ours.flow, demand, capacity)
         assert ours.served == pytest.approx(np.asarray(ours.flow.sum(axis=1)).ravel())
+        assert carried_on_a_forest(ours.flow, ours.tolerance), seed
         if cost.nnz == 0:
             assert ours.served.sum() == 0.0
             continue
