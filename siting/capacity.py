@@ -2,9 +2,10 @@
 
 A station with ``a`` aides serves at most ``a * residents_per_aide`` residents (its capacity).
 A community's demand (its weight) may be split between stations: the assignment is then a
-transportation problem, exact as a linear programme (HiGHS) with at most one split community per
-station in a basic solution, and it is how a station's aides share out a large compound's job
-seekers with a neighbouring station's in practice. Without splitting, even the assignment alone
+transportation problem, solved exactly as a least-cost maximum flow (:mod:`.transport`), its
+flow a vertex (few split communities: fewer than the stations of each connected part), and it is
+how a station's aides share out a large compound's job seekers with a neighbouring station's in
+practice. Without splitting, even the assignment alone
 would be a bin-packing problem, and a 12,000-resident compound next to two 10,000-resident
 stations would count as unserved although the two stations can serve it together.
 
@@ -196,7 +197,7 @@ def station_aides(points: PointSet) -> np.ndarray:
     return aides_of(values, len(points), source=points.source, rows=points.rows)
 
 
-# ---------------------------------------------------------------------- the assignment (LP)
+# ---------------------------------------------------------------------- the assignment (flow)
 
 
 @dataclass(frozen=True)
@@ -216,9 +217,10 @@ class Assignment:
     walk
         Total weighted walk cost (flow x cost).
     tolerance
-        Residents left unserved that still count as served (the LP's feasibility tolerance).
+        Residents left unserved that still count as served (a millionth of the largest demand
+        or capacity).
     optimal
-        False where the time limit cut HiGHS short and the greedy assignment stands in.
+        False where the time limit cut the flow short and the greedy assignment stands in.
     """
 
     flow: sp.csr_matrix
@@ -322,8 +324,13 @@ def _greedy_flow(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) 
 
 
 def compile_greedy_flow() -> None:
-    """Compile (or load from numba's cache) the greedy assignment's kernel now, not at a deadline."""
+    """Compile (or load) the assignment's kernels now, not at a deadline: greedy, and the flow.
+
+    The flow's are compiled at install; a tiny instance where they are not, every kernel of it.
+    """
     _fill_in_order(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
+    two_for_one = sp.csr_matrix(np.array([[2.0, 0.0], [1.0, 1.0]]))  # with a short side
+    least_cost_max_flow(two_for_one, np.array([1.0, 2.0]), np.array([1.0, 1.0]))
 
 
 @kernel
@@ -468,7 +475,7 @@ def _push_along(
 
 
 def fully_served(assignment: Assignment) -> np.ndarray:
-    """Communities with nothing left unserved (within the LP's tolerance)."""
+    """Communities with nothing left unserved (within the assignment's tolerance)."""
     return assignment.unserved <= assignment.tolerance
 
 

@@ -26,9 +26,10 @@ Amounts are scaled so that the largest demand or capacity is 1; an amount at mos
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 from numba.core import types
 
 from quarterhour.routing.jit import (
@@ -41,9 +42,6 @@ from quarterhour.routing.jit import (
     kernel,
 )
 from quarterhour.routing.route_kernels import _sift_down, _sift_up
-
-if TYPE_CHECKING:
-    import scipy.sparse as sp
 
 EPSILON = 1e-12
 """Amount, as a share of the largest demand or capacity, that counts as none."""
@@ -81,10 +79,14 @@ class FlowNetwork(NamedTuple):
         """The network of pairs numbered source by source, with its index by target."""
         source_ptr = np.ascontiguousarray(source_ptr, np.int64)
         pair_target = np.ascontiguousarray(pair_target, np.int64)
-        target_pairs = np.argsort(pair_target, kind="stable").astype(np.int64)
-        target_ptr = np.zeros(n_targets + 1, np.int64)
-        np.cumsum(np.bincount(pair_target, minlength=n_targets), out=target_ptr[1:])
-        pair_source = np.repeat(np.arange(source_ptr.size - 1, dtype=np.int64), np.diff(source_ptr))
+        n_sources = source_ptr.size - 1
+        pairs = np.arange(pair_target.size, dtype=np.int64)
+        by_target = sp.csr_matrix(  # the transpose by scipy: a counting sort, sources in order
+            (pairs, pair_target, source_ptr), shape=(n_sources, n_targets)
+        ).tocsc()
+        target_ptr = by_target.indptr.astype(np.int64)
+        target_pairs = by_target.data.astype(np.int64)
+        pair_source = np.repeat(np.arange(n_sources, dtype=np.int64), np.diff(source_ptr))
         return cls(
             source_ptr,
             pair_target,

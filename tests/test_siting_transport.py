@@ -68,7 +68,6 @@ def random_instance(seed: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
 def carried_on_a_forest(flow: sp.csr_matrix, tolerance: float) -> bool:
     """Whether the pairs that carry flow form no cycle (a vertex, as the simplex method gives)."""
     carried = sp.csr_matrix(flow.toarray() > tolerance)
-    n_rows, n_cols = carried.shape
     graph = sp.bmat([[None, carried], [carried.T, None]], format="csr")
     touched = np.asarray(graph.sum(axis=1)).ravel() > 0
     n_parts, _ = connected_components(graph[touched][:, touched], directed=False)
