@@ -437,6 +437,11 @@ def least_cost_max_flow(
     deadline
         ``time.perf_counter()`` time by which to stop.
 
+    Raises
+    ------
+    ValueError
+        A cost, demand or capacity that is not finite, or a negative demand or capacity.
+
     Returns
     -------
     flow, finished
@@ -446,6 +451,13 @@ def least_cost_max_flow(
     n_cols = cost.shape[1]
     demand = np.asarray(demand, float)
     capacity = np.asarray(capacity, float)
+    if not np.all(np.isfinite(cost.data)):
+        msg = "the assignment's cost must be finite"
+        raise ValueError(msg)
+    for name, values in (("demand", demand), ("capacity", capacity)):
+        if not np.all(np.isfinite(values) & (values >= 0)):
+            msg = f"the assignment's {name} must be finite and non-negative"
+            raise ValueError(msg)
     unit = max(float(np.max(demand, initial=0.0)), float(np.max(capacity, initial=0.0)))
     if cost.nnz == 0 or unit <= 0:
         return np.zeros(cost.nnz), True

@@ -144,6 +144,20 @@ def test_zero_and_huge_amounts_and_empty_pairs() -> None:
     assert assign_within(stored_zero, np.array([5.0]), np.array([3.0])).served[0] == 3.0
 
 
+@pytest.mark.parametrize(
+    ("where", "value"), [("cost", np.nan), ("demand", -1.0), ("capacity", np.inf)]
+)
+def test_bad_amounts_are_refused(where: str, value: float) -> None:
+    cost = sp.csr_matrix(np.array([[1.0, 2.0], [3.0, 0.0]]))
+    amounts = {"demand": np.array([5.0, 5.0]), "capacity": np.array([4.0, 4.0])}
+    if where == "cost":
+        cost.data[0] = value
+    else:
+        amounts[where][1] = value
+    with pytest.raises(ValueError, match=where):
+        assign_within(cost, amounts["demand"], amounts["capacity"])
+
+
 def test_an_assignment_past_its_deadline_is_greedy_and_feasible() -> None:
     cost, demand, capacity = random_instance(2)
     cut = assign_within(cost, demand, capacity, deadline=time.perf_counter() - 1.0)
