@@ -123,38 +123,12 @@ NETWORK = types.NamedTuple(
 """The numba type of a network, as compiled ahead of time."""
 
 
-@kernel(inline=True)
+@kernel
 def _push(key: np.ndarray, node: np.ndarray, size: int, value: float, item: int) -> int:
     key[size] = value
     node[size] = item
     _sift_up(key, node, size)
     return size + 1
-
-
-@kernel(inline=True)
-def _relax(
-    heap: tuple[np.ndarray, np.ndarray, int],
-    dist: np.ndarray,
-    via: np.ndarray,
-    seen: tuple[np.ndarray, int],
-    head: int,
-    length: float,
-    came_by: int,
-) -> tuple[int, int]:
-    """Reach ``head`` at ``length`` by ``came_by`` if that is shorter than it was reached.
-
-    Returns the heap's and the list of seen nodes' sizes after.
-    """
-    heap_key, heap_node, size = heap
-    seen_nodes, n_seen = seen
-    if length < dist[head]:
-        if dist[head] == np.inf:
-            seen_nodes[n_seen] = head
-            n_seen += 1
-        dist[head] = length
-        via[head] = came_by
-        size = _push(heap_key, heap_node, size, length, head)
-    return size, n_seen
 
 
 @kernel(ahead_of_time=[INT(NETWORK, FLOATS, FLOATS, FLOATS, FLOATS, BOOLS, INT, INT, FLOAT)])
@@ -213,6 +187,8 @@ def send_from_sources(
                 reached = True
                 break
             here = dist[node] + potential[node]
+            # the relaxation is written out for each kind of arc: a helper inlined by numba
+            # keeps its arrays' reference counting in the loop (2.5x slower)
             if node < n_sources:  # a community: its pairs forward
                 work += source_ptr[node + 1] - source_ptr[node] + 1
                 for pair in range(source_ptr[node], source_ptr[node + 1]):
@@ -220,16 +196,24 @@ def send_from_sources(
                     if done[head] or dead[head]:
                         continue
                     length = max(here + pair_cost[pair] - potential[head], dist[node])
-                    size, n_seen = _relax(
-                        (heap_key, heap_node, size), dist, via, (seen, n_seen), head, length, pair
-                    )
+                    if length < dist[head]:
+                        if dist[head] == np.inf:
+                            seen[n_seen] = head
+                            n_seen += 1
+                        dist[head] = length
+                        via[head] = pair
+                        size = _push(heap_key, heap_node, size, length, head)
                 continue
             target = node - n_sources
             if room[target] > epsilon and not done[sink]:
                 length = max(here - potential[sink], dist[node])
-                size, n_seen = _relax(
-                    (heap_key, heap_node, size), dist, via, (seen, n_seen), sink, length, node
-                )
+                if length < dist[sink]:
+                    if dist[sink] == np.inf:
+                        seen[n_seen] = sink
+                        n_seen += 1
+                    dist[sink] = length
+                    via[sink] = node
+                    size = _push(heap_key, heap_node, size, length, sink)
             work += target_ptr[target + 1] - target_ptr[target] + 1
             for k in range(target_ptr[target], target_ptr[target + 1]):  # pairs backward
                 pair = target_pairs[k]
@@ -237,9 +221,13 @@ def send_from_sources(
                 if flow[pair] <= epsilon or done[head] or dead[head]:
                     continue
                 length = max(here - pair_cost[pair] - potential[head], dist[node])
-                size, n_seen = _relax(
-                    (heap_key, heap_node, size), dist, via, (seen, n_seen), head, length, pair
-                )
+                if length < dist[head]:
+                    if dist[head] == np.inf:
+                        seen[n_seen] = head
+                        n_seen += 1
+                    dist[head] = length
+                    via[head] = pair
+                    size = _push(heap_key, heap_node, size, length, head)
         if reached:
             last = via[sink]
             amount = min(supply[source], room[last - n_sources])
