@@ -11,6 +11,7 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
 from quarterhour.siting.capacity import assign_within
+from quarterhour.siting.transport import EPSILON, FlowNetwork, send_from_sources
 
 
 def reference(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) -> tuple[float, float]:
@@ -164,3 +165,28 @@ def test_an_assignment_past_its_deadline_is_greedy_and_feasible() -> None:
     assert not cut.optimal
     check_feasible(sp.csr_matrix(cost), cut.flow, demand, capacity)
     assert cut.served.sum() > 0
+
+
+def test_the_flow_goes_on_where_a_chunk_stopped() -> None:
+    # the deadline is looked at between chunks of work: stopped after every search and resumed,
+    # the kernel ends where one call ends
+    cost, demand, capacity = random_instance(7)
+    unit = max(demand.max(), capacity.max())
+    network = FlowNetwork.of(cost.indptr, cost.indices, cost.data, cost.shape[1])
+    flows, calls_made = [], []
+    for budget in (1, np.iinfo(np.int64).max):
+        flow, supply, room = np.zeros(cost.nnz), demand / unit, capacity / unit
+        potential = network.potentials()
+        dead = np.zeros(network.n_sources + network.n_targets, np.bool_)
+        start, calls = 0, 0
+        while start < network.n_sources:
+            start = send_from_sources(
+                network, flow, supply, room, potential, dead, start, budget, EPSILON
+            )
+            calls += 1
+        flows.append(flow)
+        calls_made.append(calls)
+    assert calls_made[0] > 10
+    assert calls_made[1] == 1
+    np.testing.assert_allclose(flows[0], flows[1], rtol=0, atol=1e-12)
+    assert flows[0].sum() > 0
