@@ -13,11 +13,14 @@ to a sink (room: its capacity). Wanted: a maximum flow, and among maximum flows 
    each community got.
 2. That is not yet the least cost among maximum flows when capacity is short: a far community
    may have taken the last room a near one needed. The nodes that cannot reach the sink (``A``)
-   are the source side of a minimum cut, so every maximum flow fills their stations with their
-   communities only and serves every other community whole with the other stations. The rest
-   is thus optimal already, and ``A`` is solved again from the stations' side: each station
-   ships its whole capacity to its communities (at most their demand), which fixes every supply
-   and so makes successive shortest paths exact again.
+   are, with the source, the source side of a minimum cut, so every maximum flow fills their
+   stations with their communities only and serves every other community whole with the other
+   stations. The rest is thus optimal already, and ``A`` is solved again from the stations'
+   side: each station ships its whole capacity to its communities (at most their demand),
+   which fixes every supply and so makes successive shortest paths exact again.
+3. Where equal walks tie, the flow may still split more communities than it needs to: flow is
+   moved round every cycle of pairs that carry some (at no cost) until it carries flow on a
+   forest, a vertex as the simplex method gives.
 
 Amounts are scaled so that the largest demand or capacity is 1; an amount at most
 :data:`EPSILON` counts as none (no zero-length augmentations, no endless loops).
