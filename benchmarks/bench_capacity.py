@@ -1,6 +1,7 @@
 """Benchmark of capacitated siting and of the shortest-walk tie-break (not a test).
 
-    python benchmarks/bench_capacity.py [--part capacity tiebreak] [--time-limit 120] [--quick]
+    python benchmarks/bench_capacity.py [--part capacity tiebreak assign] [--time-limit 120]
+                                        [--quick] [--assign-instance heidelberg-260 city]
 
 ``capacity``: capacitated minimum cover (``solve(capacity=...)``) on weighted instances, against
 HiGHS' integer programme (scipy.optimize.milp, the formulation of
@@ -17,6 +18,17 @@ capacity (``aides_new = max_aides``, so both count stations alone):
 ``tiebreak``: the uncapacitated plan of the street instances, its time with and without the
 1-for-1 swaps that shorten the weighted walk, and the mean walk before and after (the
 capacitated plan's walk swaps are measured in ``capacity``, with every site at 2 aides).
+
+``assign``: the capacitated assignment alone (``assign_within``: the most residents served, then
+the least weighted walk, a least-cost maximum flow in numba) against the same two linear
+programmes by HiGHS (``scipy.optimize.linprog``, what it replaced), median of the runs in the same
+process, with capacity short (1 aide a station) and ample (10 aides):
+
+* ``heidelberg-260`` -- ``capacity``'s 260 points, the stations of its plan with every site at
+  2 aides (10,000 residents per aide);
+* ``city`` -- ``bench_city``'s mosaic (20,000 street points, 200-5,000 residents each, as
+  ``bench_workspace``'s list), the stations of their uncapacitated minimum cover at 15 min,
+  20,000 residents per aide.
 """
 
 from __future__ import annotations
@@ -25,9 +37,12 @@ import argparse
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -35,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_siting import build_instance, timed
 
 from quarterhour.siting import CoverageModel
-from quarterhour.siting.capacity import Capacity
+from quarterhour.siting.capacity import Capacity, assign_within
 
 from instances import shanghai_compounds
 
@@ -82,22 +97,26 @@ def spopt_clscp(cost, minutes: float, demand: np.ndarray, capacity: float, time_
     return stations, pulp.LpStatus[model.problem.status] == "Optimal"
 
 
+def heidelberg_260():
+    """The walk times among the 260 of bench_siting's Heidelberg points nearest their median."""
+    from quarterhour.routing.network import load_network
+    from quarterhour.routing.walktimes import walk_time_matrix
+
+    from instances import DATA
+    from instances import street_points as points
+
+    network = load_network(DATA / "heidelberg.osm.pbf")
+    lon, lat = points(network, 4000, seed=4000)  # bench_siting's heidelberg-4000 points
+    centre = np.array([np.median(lon), np.median(lat)])
+    nearest = np.argsort(np.hypot(lon - centre[0], (lat - centre[1]) * 1.5))[:260]
+    lon, lat = lon[np.sort(nearest)], lat[np.sort(nearest)]
+    return walk_time_matrix(network, lon, lat, lon, lat, minutes=10.0, quiet=True).matrix
+
+
 def capacity_run(name: str, options: argparse.Namespace) -> None:
     base = "heidelberg-260-10min" if name.startswith("heidelberg-260") else name
     if base == "heidelberg-260-10min":
-        from quarterhour.routing.network import load_network
-        from quarterhour.routing.walktimes import walk_time_matrix
-
-        from instances import DATA
-        from instances import street_points as points
-
-        network = load_network(DATA / "heidelberg.osm.pbf")
-        lon, lat = points(network, 4000, seed=4000)  # bench_siting's heidelberg-4000 points
-        centre = np.array([np.median(lon), np.median(lat)])
-        nearest = np.argsort(np.hypot(lon - centre[0], (lat - centre[1]) * 1.5))[:260]
-        lon, lat = lon[np.sort(nearest)], lat[np.sort(nearest)]
-        cost = walk_time_matrix(network, lon, lat, lon, lat, minutes=10.0, quiet=True).matrix
-        minutes = 10.0
+        cost, minutes = heidelberg_260(), 10.0
     else:
         cost, minutes = build_instance(base)
     weight = weights_of(base, cost.shape[0])
@@ -192,6 +211,81 @@ def tiebreak_run(name: str) -> None:
     )
 
 
+def highs_assignment(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) -> float:
+    """The assignment as it was: the most served (one LP), then the least walk (another); walk."""
+    nnz = cost.nnz
+    rows = sp.csr_matrix((np.ones(nnz), np.arange(nnz), cost.indptr), shape=(cost.shape[0], nnz))
+    cols = sp.csr_matrix((np.ones(nnz), (cost.indices, np.arange(nnz))), shape=(cost.shape[1], nnz))
+    upper = sp.vstack([rows, cols], format="csr")
+    unit = max(float(capacity.max()), float(demand.max()), 1.0)
+    limits = np.concatenate([demand, capacity]) / unit
+    most = linprog(-np.ones(nnz), A_ub=upper, b_ub=limits, bounds=(0, None), method="highs")
+    total = -most.fun
+    every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, nnz)))], format="csr")
+    least = linprog(
+        cost.data,
+        A_ub=every,
+        b_ub=np.concatenate([limits, [-(total - 1e-9 * max(total, 1.0))]]),
+        bounds=(0, None),
+        method="highs",
+    )
+    return float(least.fun) * unit
+
+
+def assign_instance(name: str) -> tuple[sp.csr_matrix, np.ndarray, float, str]:
+    """Communities x the stations of a plan, residents, residents per aide, and the plan said."""
+    if name == "heidelberg-260":
+        cost = heidelberg_260()
+        weight = weights_of(name, cost.shape[0])
+        model = CoverageModel.from_cost_matrix(cost, weights=weight, minutes=10.0)
+        rate = 10_000.0
+        model.solve(capacity=Capacity(rate, aides_new=2, max_aides=2))
+    else:
+        import pandas as pd
+        from bench_city import mosaic, street_points
+
+        from quarterhour.routing.network import load_network
+
+        osm, _ = mosaic(Path.home() / ".cache" / "quarterhour-bench")
+        network = load_network(osm)
+        lon, lat = street_points(network, 20_000, seed=1)
+        weight = np.random.default_rng(3).integers(200, 5000, lon.size).astype(float)
+        homes = pd.DataFrame({"id": np.arange(lon.size).astype(str), "lon": lon, "lat": lat})
+        model = CoverageModel.from_points(network, homes, minutes=15, crs="wgs84")
+        rate = 20_000.0
+        model.solve()
+    columns = np.flatnonzero(np.isin(model.sites.ids, model.stations["station_id"]))
+    cost = sp.csr_matrix(model.cost[:, columns])
+    cost.sort_indices()
+    return cost, weight, rate, f"{columns.size:,} stations of its plan"
+
+
+def assign_run(name: str, repeats: int) -> None:
+    cost, weight, rate, plan = assign_instance(name)
+    print(
+        f"\n== assign {name}: {cost.shape[0]:,} communities, {plan}, {cost.nnz:,} pairs, "
+        f"{weight.sum():,.0f} residents, {rate:,.0f} per aide"
+    )
+    for label, aides in (("short", 1), ("ample", 10)):
+        capacity = np.full(cost.shape[1], aides * rate)
+        assign_within(cost, weight, capacity)  # compiled (or loaded) before the timed runs
+        ours, highs = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            found = assign_within(cost, weight, capacity)
+            ours.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            walk = highs_assignment(cost, weight, capacity)
+            highs.append(time.perf_counter() - started)
+        ours_s, highs_s = float(np.median(ours)), float(np.median(highs))
+        print(
+            f"  {label} ({aides} aides, {found.unserved.sum():,.0f} unserved): flow "
+            f"{1e3 * ours_s:.1f} ms, HiGHS' two LPs {1e3 * highs_s:.1f} ms: "
+            f"{highs_s / ours_s:.1f}x; walk {found.walk:,.0f} vs {walk:,.0f} "
+            f"(rel. {abs(found.walk - walk) / max(walk, 1.0):.1e})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", nargs="+", default=["capacity", "tiebreak"])
@@ -203,6 +297,8 @@ def main() -> None:
     )
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--quick", action="store_true", help="skip spopt")
+    parser.add_argument("--assign-instance", nargs="+", default=["heidelberg-260", "city"])
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each assignment")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if "tiebreak" in options.part:
@@ -211,6 +307,9 @@ def main() -> None:
     if "capacity" in options.part:
         for name in options.capacity_instance:
             capacity_run(name, options)
+    if "assign" in options.part:
+        for name in options.assign_instance:
+            assign_run(name, options.repeats)
 
 
 if __name__ == "__main__":

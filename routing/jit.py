@@ -60,6 +60,7 @@ KERNEL_MODULES = (
     "quarterhour.routing.isochrone_kernels",
     "quarterhour.routing.route_kernels",
     "quarterhour.siting.assign",
+    "quarterhour.siting.transport",
     "quarterhour.siting.kernels.pattern",
     "quarterhour.siting.kernels.min_cover",
     "quarterhour.siting.kernels.max_cover",

@@ -2,9 +2,10 @@
 
 A station with ``a`` aides serves at most ``a * residents_per_aide`` residents (its capacity).
 A community's demand (its weight) may be split between stations: the assignment is then a
-transportation problem, exact as a linear programme (HiGHS) with at most one split community per
-station in a basic solution, and it is how a station's aides share out a large compound's job
-seekers with a neighbouring station's in practice. Without splitting, even the assignment alone
+transportation problem, solved exactly as a least-cost maximum flow (:mod:`.transport`), its
+flow a vertex (few split communities: fewer than the stations of each connected part), and it is
+how a station's aides share out a large compound's job seekers with a neighbouring station's in
+practice. Without splitting, even the assignment alone
 would be a bin-packing problem, and a 12,000-resident compound next to two 10,000-resident
 stations would count as unserved although the two stations can serve it together.
 
@@ -58,6 +59,7 @@ from quarterhour.geo.errors import InputError
 from quarterhour.routing import stopping
 from quarterhour.routing.jit import kernel
 from quarterhour.siting.bounds import KILL_GRACE_S, solve_within
+from quarterhour.siting.transport import least_cost_max_flow
 
 if TYPE_CHECKING:
     from quarterhour.geo.points import PointSet
@@ -201,7 +203,7 @@ def station_aides(points: PointSet) -> np.ndarray:
     return aides_of(values, len(points), source=points.source, rows=points.rows)
 
 
-# ---------------------------------------------------------------------- the assignment (LP)
+# ---------------------------------------------------------------------- the assignment (flow)
 
 
 @dataclass(frozen=True)
@@ -221,9 +223,10 @@ class Assignment:
     walk
         Total weighted walk cost (flow x cost).
     tolerance
-        Residents left unserved that still count as served (the LP's feasibility tolerance).
+        Residents left unserved that still count as served (a millionth of the largest demand
+        or capacity).
     optimal
-        False where the time limit cut HiGHS short and the greedy assignment stands in.
+        False where the time limit cut the flow short and the greedy assignment stands in.
     """
 
     flow: sp.csr_matrix
@@ -250,7 +253,9 @@ def assign_within(
     *,
     deadline: float | None = None,
 ) -> Assignment:
-    """Serve the most demand within capacities, then with the least weighted walk (two LPs).
+    """Serve the most demand within capacities, then with the least weighted walk.
+
+    Exact: a minimum-cost maximum flow (:func:`~quarterhour.siting.transport.least_cost_max_flow`).
 
     Parameters
     ----------
@@ -261,59 +266,41 @@ def assign_within(
     capacity
         Residents per station.
     deadline
-        ``time.perf_counter()`` time by which to answer: HiGHS gets the time left, and an LP
-        it does not finish gives way to the greedy assignment by walk time
-        (``Assignment.optimal`` False; a request's time limit holds).
+        ``time.perf_counter()`` time by which to answer: a flow not found by then gives way to
+        the greedy assignment by walk time (``Assignment.optimal`` False; a request's time
+        limit holds).
     """
     cost = sp.csr_matrix(cost)
     cost.sort_indices()
-    n_rows, n_cols = cost.shape
     demand = np.asarray(demand, float)
     capacity = np.asarray(capacity, float)
-    unit = max(float(np.max(capacity, initial=0.0)), float(np.max(demand, initial=0.0)), 1.0)
     if cost.nnz == 0:
-        return Assignment(
-            sp.csr_matrix(cost.shape), np.zeros(n_rows), demand.copy(), np.zeros(n_cols), 0.0
+        return _assignment(cost, demand, capacity, np.zeros(0), optimal=True)
+    values, optimal = least_cost_max_flow(cost, demand, capacity, deadline=deadline)
+    if not optimal:
+        log.warning(
+            "capacitated assignment of %d pairs: the time limit came first; greedy by walk time",
+            cost.nnz,
         )
-    row_sum, col_sum = _pair_matrices(cost)
-    upper = sp.vstack([row_sum, col_sum], format="csr")
-    limits = np.concatenate([demand, capacity]) / unit
-
-    def time_left() -> float:
-        return math.inf if deadline is None else max(deadline - time.perf_counter(), 0.01)
-
-    optimal = True
-    most = linprog(
-        -np.ones(cost.nnz),
-        A_ub=upper,
-        b_ub=limits,
-        bounds=(0, None),
-        method="highs",
-        options={"time_limit": time_left()},
-    )
-    if most.status == 0 and most.fun is not None and most.x is not None:
-        total = -most.fun
-        every = sp.vstack([upper, -sp.csr_matrix(np.ones((1, cost.nnz)))], format="csr")
-        slack = 1e-9 * max(total, 1.0)
-        least = linprog(
-            cost.data,
-            A_ub=every,
-            b_ub=np.concatenate([limits, [-(total - slack)]]),
-            bounds=(0, None),
-            method="highs",
-            options={"time_limit": time_left()},
-        )
-        optimal = least.status == 0 and least.x is not None
-        values = (least.x if optimal and least.x is not None else most.x) * unit
-    elif most.status == 1 and deadline is not None:  # the time limit: nearest pairs first
-        log.warning("capacitated assignment: HiGHS stopped at the time limit; greedy by walk time")
-        optimal = False
         values = _greedy_flow(cost, demand, capacity)
-    else:
-        msg = f"HiGHS could not solve the assignment: {most.message}"
-        raise RuntimeError(msg)
+    return _assignment(cost, demand, capacity, values, optimal=optimal)
+
+
+def _assignment(
+    cost: sp.csr_matrix,
+    demand: np.ndarray,
+    capacity: np.ndarray,
+    values: np.ndarray,
+    *,
+    optimal: bool,
+) -> Assignment:
+    """The assignment that sends ``values`` along the stored pairs of ``cost``.
+
+    A community served within the tolerance is served whole (its shares scaled to its demand).
+    """
+    n_rows = cost.shape[0]
     values = np.maximum(values, 0.0)
-    # a community served within the LP's tolerance is served whole: its shares scaled to it
+    unit = max(float(np.max(capacity, initial=0.0)), float(np.max(demand, initial=0.0)), 1.0)
     row_of = np.repeat(np.arange(n_rows), np.diff(cost.indptr))
     got = np.bincount(row_of, weights=values, minlength=n_rows)
     whole = (demand - got <= SERVED_TOLERANCE * unit) & (got > 0)
@@ -343,8 +330,13 @@ def _greedy_flow(cost: sp.csr_matrix, demand: np.ndarray, capacity: np.ndarray) 
 
 
 def compile_greedy_flow() -> None:
-    """Compile (or load from numba's cache) the greedy assignment's kernel now, not at a deadline."""
+    """Compile (or load) the assignment's kernels now, not at a deadline: greedy, and the flow.
+
+    The flow's are compiled at install; a tiny instance where they are not, every kernel of it.
+    """
     _fill_in_order(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
+    two_for_one = sp.csr_matrix(np.array([[2.0, 0.0], [1.0, 1.0]]))  # with a short side
+    least_cost_max_flow(two_for_one, np.array([1.0, 2.0]), np.array([1.0, 1.0]))
 
 
 @kernel
@@ -489,7 +481,7 @@ def _push_along(
 
 
 def fully_served(assignment: Assignment) -> np.ndarray:
-    """Communities with nothing left unserved (within the LP's tolerance)."""
+    """Communities with nothing left unserved (within the assignment's tolerance)."""
     return assignment.unserved <= assignment.tolerance
 
 

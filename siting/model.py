@@ -930,7 +930,7 @@ class CoverageModel:
         """The new stations after walk swaps within capacity, and the least-walk assignment.
 
         The swaps (:func:`~quarterhour.siting.capacity_swaps.shorter_walks_within`) steer by a
-        greedy assignment; they are kept only when the least-walk assignment (HiGHS) to the
+        greedy assignment; they are kept only when the least-walk assignment (a min-cost flow) to the
         stations after them walks less than to the stations before and serves as much. Without
         swaps the assignment is left to the tables (None).
         """

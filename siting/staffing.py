@@ -244,12 +244,12 @@ def with_capacity(
     params["staffing_by_area"] = staffing_by_area(stations, table)
     params.update(walk_figures(table))
     params["assignment_method"] = (
-        "least weighted walk (HiGHS)" if assignment.optimal else "greedy by walk time"
+        "least weighted walk (min-cost flow)" if assignment.optimal else "greedy by walk time"
     )
     warnings = list(result.warnings)
     if not assignment.optimal:
         warnings.append(
-            "the time limit stopped HiGHS before the capacitated assignment was solved: "
+            "the time limit came before the capacitated assignment was solved: "
             "communities were assigned greedily, shortest walks first (served residents may be "
             "fewer than the stations could serve; give more time for the exact assignment)"
         )

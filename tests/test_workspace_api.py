@@ -916,7 +916,12 @@ def _same_staffing(
         ours["served_weight"].astype(float), theirs["served_weight"].astype(float), atol=1e-3
     )
     meta = json.loads(out.with_name("coverage.meta.json").read_text(encoding="utf-8"))
-    assert body["summary"]["staffing"] == meta["staffing"]
+    # which communities are split is one of several assignments with the least walk (walk
+    # times summed from either end differ in their last bits; the planned test below says more)
+    ours, theirs = body["summary"]["staffing"], meta["staffing"]
+    assert {k: v for k, v in ours.items() if k != "split_communities"} == {
+        k: v for k, v in theirs.items() if k != "split_communities"
+    }
     assert body["summary"]["status_counts"] == meta["status_counts"]
     table = pd.read_csv(out.with_name("coverage.stations.csv"), dtype={"station_id": str})
     for row in body["stations"]:
@@ -1009,8 +1014,8 @@ def test_capacitated_plan_equals_quarterhour_plan(
     for key in ("n_existing", "n_new", "status_counts"):
         assert planned["summary"][key] == summary[key], key
     # Which communities are split between stations is one of several assignments with the
-    # least walk: walk times summed from either end differ in their last bits, and HiGHS may
-    # pick another vertex of the same optimum. Everything else of the staffing is the same.
+    # least walk: walk times summed from either end differ in their last bits, and the flow may
+    # end at another vertex of the same optimum. Everything else of the staffing is the same.
     ours, theirs = planned["summary"]["staffing"], summary["staffing"]
     assert {k: v for k, v in ours.items() if k != "split_communities"} == {
         k: v for k, v in theirs.items() if k != "split_communities"
