@@ -35,6 +35,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -524,15 +525,9 @@ class FlowCheck:
         graph = sp.csr_matrix((data, (tails, heads)), shape=(size, size))
         graph.sort_indices()
         self.graph = graph
-        # where each site's edge to the sink sits in the CSR data
-        starts = graph.indptr[1 + n_rows : 1 + n_rows + n_cols]
-        self.sink_slot = starts + np.array(
-            [
-                np.searchsorted(graph.indices[s:e], sink)
-                for s, e in zip(starts, graph.indptr[2 + n_rows : 2 + n_rows + n_cols], strict=True)
-            ],
-            dtype=np.int64,
-        )
+        # where each site's edge to the sink sits in the CSR data: its row's last (the sink is
+        # the highest node)
+        self.sink_slot = graph.indptr[2 + n_rows : 2 + n_rows + n_cols].astype(np.int64) - 1
         self.pattern = pattern.astype(bool).tocsr()
         self.pattern.sort_indices()
         self.row_slot = graph.indptr[0] + np.arange(n_rows)  # source's edges, in row order
@@ -685,6 +680,11 @@ class CapacityProblem:
     capacity: Capacity
     most_aides: np.ndarray
 
+    @cached_property
+    def flow_check(self) -> FlowCheck:
+        """Its max-flow graph (made once: the searches share it, one run at a time)."""
+        return FlowCheck(self.pattern, self.demand, self.capacity.residents_per_aide)
+
     @property
     def least_aides(self) -> np.ndarray:
         """Per candidate site, the aides it opens with."""
@@ -734,7 +734,7 @@ def capacitated_plan(
         ``time.perf_counter()`` time to stop improving by (additions always complete the plan).
     """
     started = time.perf_counter()
-    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    check = problem.flow_check
     opening = _Opening(problem, check)
     target, _, _ = opening.served(list(range(problem.n_candidates)))
     chosen = [int(col) for col in start] if budget is None else []
@@ -770,7 +770,7 @@ def capacitated_plan(
 
 def most_served(problem: CapacityProblem) -> float:
     """Residents served with every candidate site open at its most aides (``D*``)."""
-    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    check = problem.flow_check
     value, _, _ = _Opening(problem, check).served(list(range(problem.n_candidates)))
     return value / check.scale
 
@@ -900,7 +900,7 @@ def rounded_plan(
     LP's support, as the LP's own flow fits in it), the whole order when it does not.
     """
     started = time.perf_counter()
-    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    check = problem.flow_check
     opening = _Opening(problem, check)
     order = np.asarray(order, np.int64)
     target, _, _ = opening.served(list(range(problem.n_candidates)))

@@ -80,7 +80,7 @@ def fewer_by_swaps(
     until one has ``least`` stations (a lower bound).
     """
     started = time.perf_counter()
-    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    check = problem.flow_check
     best = plans[0]
     work_left = min(FEWER_WORK_PER_PAIR * max(problem.pattern.nnz, 1), FEWER_WORK_MOST)
     closed = swaps = 0
@@ -398,7 +398,7 @@ def shorter_walks_within(
     if columns.size == 0 or problem.pattern.nnz == 0:
         return columns, stats
     n_existing = problem.n_existing
-    check = FlowCheck(problem.pattern, problem.demand, problem.capacity.residents_per_aide)
+    check = problem.flow_check
     state = check.flow_state(problem.aides_with(columns, aides))
     n_sites = problem.pattern.shape[1]
     is_open = np.zeros(n_sites, np.bool_)

@@ -26,7 +26,6 @@ from quarterhour.siting.capacity import (
     CapacitatedPlan,
     Capacity,
     CapacityProblem,
-    FlowCheck,
     aggregate_bound,
     aides_of,
     assign_within,
@@ -1211,7 +1210,7 @@ def _short_of_capacity(problem: CapacityProblem, staffing: dict[str, object]) ->
     it can and the search or its time limit fell short.
     """
     rate = problem.capacity.residents_per_aide
-    check = FlowCheck(problem.pattern, problem.demand, rate)
+    check = problem.flow_check
     every_site = problem.aides_with(np.arange(problem.n_candidates), problem.most_aides)
     most, _, _ = check.run(every_site)
     reachable = most / check.scale
