@@ -71,18 +71,20 @@ def fewer_by_swaps(
     plans: list[CapacitatedPlan],
     *,
     least: int = 0,
+    work: int | None = None,
     deadline: float | None = None,
 ) -> CapacitatedPlan:
     """The best of ``plans`` after each has had closings repaired by swaps (fewest aides then).
 
     The plans (new stations that cover and serve ``D*`` at their most aides) share one work
-    budget, :data:`FEWER_WORK_PER_PAIR` per pair up to :data:`FEWER_WORK_MOST`, tried in order
-    until one has ``least`` stations (a lower bound).
+    budget, ``work`` or else :func:`swap_work`, tried in order until one has ``least`` stations
+    (a lower bound). The plan's stats say the work done (``swap_work``).
     """
     started = time.perf_counter()
     check = problem.flow_check
     best = plans[0]
-    work_left = min(FEWER_WORK_PER_PAIR * max(problem.pattern.nnz, 1), FEWER_WORK_MOST)
+    work_left = swap_work(problem) if work is None else work
+    work_done = 0
     closed = swaps = 0
     for plan in plans:
         needed = round(plan.target * check.scale)
@@ -90,6 +92,7 @@ def fewer_by_swaps(
             problem, check, plan.columns, needed, work=work_left, least=least, deadline=deadline
         )
         work_left -= counts["work"]
+        work_done += counts["work"]
         found = plan
         if columns.size < plan.columns.size:
             aides = _fewest_aides(problem, check, columns, needed, deadline)
@@ -111,7 +114,15 @@ def fewer_by_swaps(
         f"{swaps:,}",
         time.perf_counter() - started,
     )
-    return replace(best, stats={**best.stats, "swap_closed": closed, "swap_repairs": swaps})
+    return replace(
+        best,
+        stats={**best.stats, "swap_closed": closed, "swap_repairs": swaps, "swap_work": work_done},
+    )
+
+
+def swap_work(problem: CapacityProblem) -> int:
+    """Flow elements the search for fewer stations may visit in one plan."""
+    return min(FEWER_WORK_PER_PAIR * max(problem.pattern.nnz, 1), FEWER_WORK_MOST)
 
 
 def fewer_stations(

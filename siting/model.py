@@ -41,6 +41,7 @@ from quarterhour.siting.capacity_swaps import (
     compile_swaps,
     fewer_by_swaps,
     shorter_walks_within,
+    swap_work,
 )
 from quarterhour.siting.kernels.pattern import CoverPattern
 from quarterhour.siting.max_cover import covered_weight, heuristic_max_cover
@@ -1195,7 +1196,10 @@ def _fewer_stations(
     if problem.pattern.nnz > SWAPS_MAX_PAIRS:
         stats["swap_closed"] = f"skipped: over {SWAPS_MAX_PAIRS:,} pairs"
     elif best.columns.size > least:
-        best = fewer_by_swaps(problem, plans, least=least, deadline=deadline)
+        done = stats.get("swap_work", 0)  # one budget for the rounding's and the greedy plan's
+        work = swap_work(problem) - (done if isinstance(done, int) else 0)
+        best = fewer_by_swaps(problem, plans, least=least, work=max(work, 0), deadline=deadline)
+        stats["swap_work"] = best.stats["swap_work"] + (done if isinstance(done, int) else 0)
         for key in ("swap_closed", "swap_repairs"):  # the rounding's, then the greedy plan's
             before = stats.get(key, 0)
             stats[key] = best.stats[key] + (before if isinstance(before, int) else 0)
