@@ -1220,6 +1220,28 @@ def _relaxation(
     return objective, matrix, np.concatenate(limits), upper, links
 
 
+def _linprog(
+    objective: np.ndarray,
+    matrix: sp.csr_matrix,
+    limits: np.ndarray,
+    upper: np.ndarray,
+    *,
+    method: str,
+    options: dict[str, object],
+) -> OptimizeResult:
+    """``min c x, A x <= b, 0 <= x <= upper`` by SciPy's HiGHS, HiGHS' own ``options`` passed on."""
+    with warnings.catch_warnings():  # SciPy names HiGHS' options unknown, passes them on
+        warnings.simplefilter("ignore", OptimizeWarning)
+        return linprog(  # type: ignore[call-overload,no-any-return]  # scipy-stubs: no sparse A_ub
+            objective,
+            A_ub=matrix,
+            b_ub=limits,
+            bounds=np.c_[np.zeros(objective.size), upper],
+            method=method,
+            options=options,
+        )
+
+
 def _links_last_simplex(
     objective: np.ndarray,
     matrix: sp.csr_matrix,
@@ -1239,16 +1261,8 @@ def _links_last_simplex(
     ``fun``, ``message``; with a SciPy older than 1.15, ``linprog``'s primal simplex answers.
     """
     if highs_api is None:  # pragma: no cover - older SciPy
-        with warnings.catch_warnings():  # SciPy names HiGHS' option unknown, passes it on
-            warnings.simplefilter("ignore", OptimizeWarning)
-            return linprog(  # type: ignore[call-overload,no-any-return]  # scipy-stubs: no sparse A_ub
-                objective,
-                A_ub=matrix,
-                b_ub=limits,
-                bounds=np.c_[np.zeros(objective.size), upper],
-                method="highs-ds",
-                options={"time_limit": time_limit, "simplex_strategy": PRIMAL_SIMPLEX},
-            )
+        options: dict[str, object] = {"time_limit": time_limit, "simplex_strategy": PRIMAL_SIMPLEX}
+        return _linprog(objective, matrix, limits, upper, method="highs-ds", options=options)
     started = time.perf_counter()
     highs = highs_api._Highs()
     highs.setOptionValue("output_flag", False)  # noqa: FBT003 (HiGHS' signature)
@@ -1297,22 +1311,13 @@ def _solve_relaxation(
     Up to :data:`IN_PROCESS_MAX_PAIRS` pairs the simplex runs here; else HiGHS runs in a process
     stopped at ``time_limit``.
     """
-    bounds = np.c_[np.zeros(objective.size), upper]
 
     def simplex() -> OptimizeResult | SimpleNamespace:
         return _links_last_simplex(objective, matrix, limits, upper, links, time_limit=time_limit)
 
     def interior_point() -> OptimizeResult:
-        with warnings.catch_warnings():  # SciPy names HiGHS' option unknown, passes it on
-            warnings.simplefilter("ignore", OptimizeWarning)
-            return linprog(  # type: ignore[call-overload,no-any-return]  # scipy-stubs: no sparse A_ub
-                objective,
-                A_ub=matrix,
-                b_ub=limits,
-                bounds=bounds,
-                method="highs-ipm",
-                options={"time_limit": time_limit, "run_crossover": "off"},
-            )
+        options: dict[str, object] = {"time_limit": time_limit, "run_crossover": "off"}
+        return _linprog(objective, matrix, limits, upper, method="highs-ipm", options=options)
 
     if pairs <= IN_PROCESS_MAX_PAIRS:
         return simplex()
