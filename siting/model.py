@@ -1196,13 +1196,12 @@ def _fewer_stations(
     if problem.pattern.nnz > SWAPS_MAX_PAIRS:
         stats["swap_closed"] = f"skipped: over {SWAPS_MAX_PAIRS:,} pairs"
     elif best.columns.size > least:
-        done = stats.get("swap_work", 0)  # one budget for the rounding's and the greedy plan's
-        work = swap_work(problem) - (done if isinstance(done, int) else 0)
-        best = fewer_by_swaps(problem, plans, least=least, work=max(work, 0), deadline=deadline)
-        stats["swap_work"] = best.stats["swap_work"] + (done if isinstance(done, int) else 0)
-        for key in ("swap_closed", "swap_repairs"):  # the rounding's, then the greedy plan's
-            before = stats.get(key, 0)
-            stats[key] = best.stats[key] + (before if isinstance(before, int) else 0)
+        # one budget and one count for the rounding's swaps and then the greedy plan's
+        before = {key: stats.get(key, 0) for key in ("swap_work", "swap_closed", "swap_repairs")}
+        done = {key: value if isinstance(value, int) else 0 for key, value in before.items()}
+        work = max(swap_work(problem) - done["swap_work"], 0)
+        best = fewer_by_swaps(problem, plans, least=least, work=work, deadline=deadline)
+        stats.update({key: best.stats[key] + done[key] for key in done})
     return best
 
 
