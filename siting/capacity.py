@@ -685,6 +685,13 @@ class CapacityProblem:
         """Its max-flow graph (made once: the searches share it, one run at a time)."""
         return FlowCheck(self.pattern, self.demand, self.capacity.residents_per_aide)
 
+    @cached_property
+    def most_units(self) -> int:
+        """Flow units served with every candidate open at its most aides (``D*``, made once)."""
+        every = np.arange(self.n_candidates)
+        value, _, _ = self.flow_check.run(self.aides_with(every, self.most_aides[every]))
+        return value
+
     @property
     def least_aides(self) -> np.ndarray:
         """Per candidate site, the aides it opens with."""
@@ -736,7 +743,7 @@ def capacitated_plan(
     started = time.perf_counter()
     check = problem.flow_check
     opening = _Opening(problem, check)
-    target, _, _ = opening.served(list(range(problem.n_candidates)))
+    target = problem.most_units
     chosen = [int(col) for col in start] if budget is None else []
     limit = problem.n_candidates if budget is None else min(budget, problem.n_candidates)
     value, per_site = _add_greedily(opening, chosen, target, limit, deadline)
@@ -770,9 +777,7 @@ def capacitated_plan(
 
 def most_served(problem: CapacityProblem) -> float:
     """Residents served with every candidate site open at its most aides (``D*``)."""
-    check = problem.flow_check
-    value, _, _ = _Opening(problem, check).served(list(range(problem.n_candidates)))
-    return value / check.scale
+    return problem.most_units / problem.flow_check.scale
 
 
 class _Opening:
@@ -903,7 +908,7 @@ def rounded_plan(
     check = problem.flow_check
     opening = _Opening(problem, check)
     order = np.asarray(order, np.int64)
-    target, _, _ = opening.served(list(range(problem.n_candidates)))
+    target = problem.most_units
     by_site = problem.pattern[:, problem.n_existing :].tocsc()
     must = np.flatnonzero(problem.must_cover)
 

@@ -1213,10 +1213,7 @@ def _short_of_capacity(problem: CapacityProblem, staffing: dict[str, object]) ->
     it can and the search or its time limit fell short.
     """
     rate = problem.capacity.residents_per_aide
-    check = problem.flow_check
-    every_site = problem.aides_with(np.arange(problem.n_candidates), problem.most_aides)
-    most, _, _ = check.run(every_site)
-    reachable = most / check.scale
+    reachable = most_served(problem)
     total = float(problem.demand.sum())
     count = f"{staffing['over_capacity']:,} communities stay over capacity"
     if reachable < total - SERVED_TOLERANCE * max(total, 1.0):

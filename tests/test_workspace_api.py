@@ -904,6 +904,16 @@ def staffed_project(server, files: dict[str, Path]) -> dict[str, object]:
     return answer.json()
 
 
+def _but_splits(staffing: dict[str, object]) -> dict[str, object]:
+    """The staffing totals but the count of split communities.
+
+    Which communities are split between stations is one of several assignments with the least
+    walk: walk times summed from either end differ in their last bits, and the flow may end at
+    another vertex of the same optimum. Everything else of the staffing is the same.
+    """
+    return {key: value for key, value in staffing.items() if key != "split_communities"}
+
+
 def _same_staffing(
     body: dict[str, object], cache: Path, files: dict[str, Path], stations: Path, folder: Path
 ) -> None:
@@ -916,12 +926,7 @@ def _same_staffing(
         ours["served_weight"].astype(float), theirs["served_weight"].astype(float), atol=1e-3
     )
     meta = json.loads(out.with_name("coverage.meta.json").read_text(encoding="utf-8"))
-    # which communities are split is one of several assignments with the least walk (walk
-    # times summed from either end differ in their last bits; the planned test below says more)
-    ours, theirs = body["summary"]["staffing"], meta["staffing"]
-    assert {k: v for k, v in ours.items() if k != "split_communities"} == {
-        k: v for k, v in theirs.items() if k != "split_communities"
-    }
+    assert _but_splits(body["summary"]["staffing"]) == _but_splits(meta["staffing"])
     assert body["summary"]["status_counts"] == meta["status_counts"]
     table = pd.read_csv(out.with_name("coverage.stations.csv"), dtype={"station_id": str})
     for row in body["stations"]:
@@ -1013,13 +1018,7 @@ def test_capacitated_plan_equals_quarterhour_plan(
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("n_existing", "n_new", "status_counts"):
         assert planned["summary"][key] == summary[key], key
-    # Which communities are split between stations is one of several assignments with the
-    # least walk: walk times summed from either end differ in their last bits, and the flow may
-    # end at another vertex of the same optimum. Everything else of the staffing is the same.
-    ours, theirs = planned["summary"]["staffing"], summary["staffing"]
-    assert {k: v for k, v in ours.items() if k != "split_communities"} == {
-        k: v for k, v in theirs.items() if k != "split_communities"
-    }
+    assert _but_splits(planned["summary"]["staffing"]) == _but_splits(summary["staffing"])
     assert all(row["served_weight"] <= row["aides"] * RATE + 1e-6 for row in planned["stations"])
     assert {row["aides"] for row in planned["stations"] if row["kind"] == "new"} <= {1, 2, 3}
 
